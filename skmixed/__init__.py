@@ -1,0 +1,9 @@
+"""skmixed: hierarchical (mixed-effects) linear models for scikit-learn."""
+
+from skmixed._groups import GroupsMissingWarning
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "GroupsMissingWarning",
+]

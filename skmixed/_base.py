@@ -1,0 +1,297 @@
+"""Estimator plumbing shared by the three regressors.
+
+Input checks happen here, once, at the edge: the numeric features become a
+float array with their names, the grouping factors become categoricals, and
+every problem is reported with the column (and the number of rows) at fault.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from skmixed._groups import resolve_groups
+
+_MISSING_OPTIONS = ("error", "drop")
+
+
+@dataclass
+class GroupedData:
+    """Validated input: numeric features, response, grouping factors."""
+
+    X: np.ndarray
+    feature_names: list
+    y: np.ndarray | None
+    factors: dict | None
+    n_dropped: int = 0
+
+
+def _column_label(feature_names, j):
+    return repr(feature_names[j]) if feature_names is not None else f"{j}"
+
+
+def _check_numeric_frame(frame):
+    """Reject feature columns that are not numbers, naming them."""
+    bad = [
+        str(c)
+        for c in frame.columns
+        if not (
+            pd.api.types.is_numeric_dtype(frame[c].dtype)
+            or pd.api.types.is_bool_dtype(frame[c].dtype)
+        )
+    ]
+    if bad:
+        raise ValueError(
+            f"Column(s) {bad} of X are not numeric. A grouping column must be "
+            "named in the model (e.g. group='Subject', or in the random-effects "
+            "spec); any other categorical feature must be encoded first (e.g. "
+            "with OneHotEncoder)."
+        )
+
+
+def _features_as_float(X_features):
+    """Numeric features as a C-contiguous float64 array (NaN for pandas NA)."""
+    if isinstance(X_features, pd.DataFrame):
+        _check_numeric_frame(X_features)
+        return X_features.to_numpy(dtype=np.float64, na_value=np.nan)
+    return X_features
+
+
+def _nonfinite_rows(array):
+    return ~np.isfinite(array)
+
+
+def _report_nonfinite(array, names, what):
+    """Raise a ValueError naming the column(s) and row counts with NaN or inf."""
+    bad = _nonfinite_rows(array)
+    if array.ndim == 1:
+        bad = bad[:, None]
+        array = array[:, None]
+    columns = np.flatnonzero(bad.any(axis=0))
+    if columns.size == 0:
+        return
+    parts = []
+    for j in columns[:5]:
+        n_nan = int(np.isnan(array[:, j]).sum())
+        n_inf = int(bad[:, j].sum()) - n_nan
+        kinds = " and ".join(
+            f"{kind} in {count} row(s)"
+            for kind, count in (("NaN", n_nan), ("inf", n_inf))
+            if count
+        )
+        where = f"column {_column_label(names, j)}" if names is not None else what
+        parts.append(f"{where}: {kinds}")
+    raise ValueError(
+        f"Input {what} contains NaN or inf ({'; '.join(parts)}). Remove or "
+        "impute those rows, or use missing='drop' to drop them as R's "
+        "na.omit does."
+    )
+
+
+class GroupedRegressor(RegressorMixin, BaseEstimator):
+    """Base class: grouped input handling, ``score`` and metadata routing.
+
+    Subclasses implement ``_group_names()`` (the grouping factors the model
+    needs, possibly none), ``_fit(data)`` and ``_predict(data)``.
+    """
+
+    # With sklearn.set_config(enable_metadata_routing=True), meta-estimators
+    # route ``groups`` to fit, predict and score without set_*_request calls.
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__predict = {"groups": True}
+    __metadata_request__score = {"groups": True}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = True
+        tags.target_tags.single_output = True
+        return tags
+
+    # -- input validation -------------------------------------------------
+    def _group_names(self):
+        return []
+
+    def _validate(self, X, y=None, groups=None, *, reset, stage):
+        """Validate X (and y) and resolve the grouping factors."""
+        if reset and y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target "
+                "y is None."
+            )
+        missing = getattr(self, "missing", "error")
+        if missing not in _MISSING_OPTIONS:
+            raise ValueError(
+                f"missing must be one of {_MISSING_OPTIONS}; got {missing!r}."
+            )
+        if isinstance(X, pd.DataFrame) and not reset:
+            X = self._reorder_columns(X)
+        validate_data(self, X, skip_check_array=True, reset=reset)
+        n_samples = _num_samples(X)
+        factors, group_columns = resolve_groups(
+            X, groups, self._group_names(), n_samples, stage=stage
+        )
+        if isinstance(X, pd.DataFrame):
+            features = X.drop(columns=group_columns)
+            names = [str(c) for c in features.columns]
+            array = _features_as_float(features)
+        else:
+            array, names = X, None
+        array = check_array(
+            array, dtype=np.float64, ensure_all_finite=False, ensure_min_features=0
+        )
+        if array.shape[1] == 0 and not self._allows_no_features():
+            raise ValueError("X has no feature columns (0 columns after grouping).")
+        y_array = None
+        if y is not None:
+            y_array = _check_response(y, n_samples)
+        if reset and group_columns:
+            self.group_columns_in_ = list(group_columns)
+        data = GroupedData(array, names, y_array, factors)
+        return self._handle_missing(data, missing, stage)
+
+    def _allows_no_features(self):
+        return True
+
+    def _reorder_columns(self, X):
+        """Columns in another order at predict: take them by name, as R does."""
+        fitted = getattr(self, "feature_names_in_", None)
+        if fitted is None:
+            return X
+        if list(X.columns) != list(fitted) and set(X.columns) >= set(fitted):
+            return X[list(fitted)]
+        return X
+
+    def _handle_missing(self, data, missing, stage):
+        """Raise on NaN/inf, or (missing='drop', at fit) drop those rows."""
+        bad_rows = ~np.isfinite(data.X).all(axis=1)
+        if data.y is not None:
+            bad_rows |= ~np.isfinite(data.y)
+        if not bad_rows.any():
+            return data
+        if missing == "error" or stage != "fit":
+            _report_nonfinite(data.X, data.feature_names or _positional(data.X), "X")
+            if data.y is not None:
+                _report_nonfinite(data.y, None, "y")
+        keep = ~bad_rows
+        if not keep.any():
+            raise ValueError("Every row has NaN or inf; nothing left to fit.")
+        n_dropped = int(bad_rows.sum())
+        warnings.warn(
+            f"missing='drop': dropped {n_dropped} row(s) with NaN or inf "
+            f"({int(keep.sum())} rows remain), as R's na.omit does.",
+            UserWarning,
+            stacklevel=4,
+        )
+        factors = None
+        if data.factors is not None:
+            factors = {
+                name: factor[keep].remove_unused_categories()
+                for name, factor in data.factors.items()
+            }
+        y = data.y[keep] if data.y is not None else None
+        return GroupedData(data.X[keep], data.feature_names, y, factors, n_dropped)
+
+    # -- public API ---------------------------------------------------------
+    def fit(self, X, y, groups=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+            Numeric features. A pandas X may also hold the grouping columns
+            named by the model; they are never used as numeric features.
+        y : array-like of shape (n_samples,)
+            Response.
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+            Grouping factor(s) not given as columns of X.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        data = self._validate(X, y, groups, reset=True, stage="fit")
+        self.n_dropped_ = data.n_dropped
+        self._fit(data)
+        return self
+
+    def predict(self, X, groups=None):
+        """Predict the response for X.
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+            Features (and grouping columns) as at fit.
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+            Grouping factor(s) not given as columns of X.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Predicted response.
+        """
+        check_is_fitted(self)
+        data = self._validate(X, None, groups, reset=False, stage="predict")
+        return self._predict(data)
+
+    def score(self, X, y, groups=None, sample_weight=None):
+        """Coefficient of determination R² of the predictions.
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+            R² of ``self.predict(X, groups)`` against ``y``.
+        """
+        return r2_score(y, self.predict(X, groups), sample_weight=sample_weight)
+
+
+def _positional(array):
+    return [f"x{j}" for j in range(array.shape[1])]
+
+
+def _num_samples(X):
+    if hasattr(X, "shape") and len(X.shape) >= 1:
+        return X.shape[0]
+    try:
+        return len(X)
+    except TypeError:
+        raise ValueError(
+            f"Expected array-like X (array, DataFrame or list of rows); got "
+            f"{type(X).__name__}."
+        ) from None
+
+
+def _check_response(y, n_samples):
+    """y as a finite-checked-later 1-D float array of the right length."""
+    if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
+        y = y.iloc[:, 0]
+    if isinstance(y, pd.Series):
+        if not (
+            pd.api.types.is_numeric_dtype(y.dtype) or pd.api.types.is_bool_dtype(y)
+        ):
+            raise ValueError(f"y must be numeric; got dtype {y.dtype}.")
+        y = y.to_numpy(dtype=np.float64, na_value=np.nan)
+    y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(
+            f"y should be a 1d array (one response); got shape {y.shape}."
+        )
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"X has {n_samples} rows but y has {y.shape[0]}; they must match."
+        )
+    return y

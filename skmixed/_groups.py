@@ -1,0 +1,228 @@
+"""Grouping factors: where they come from and how their labels are coded.
+
+A grouping name (``"Subject"``) resolves to a column of a pandas ``X`` first,
+then to a column of a ``groups`` DataFrame or the name of a ``groups`` Series;
+a single 1-D ``groups`` serves a model with exactly one grouping factor.
+Labels become strings, as R's factor levels are, with levels ordered as R
+orders them: numerically when every label is a number, otherwise byte-wise.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+
+class GroupsMissingWarning(UserWarning):
+    """The model needs grouping factors but none reached it.
+
+    scikit-learn drops the ``groups=`` argument on several paths (without
+    metadata routing: ``cross_val_score`` gives it only to the splitter,
+    ``Pipeline.score`` and string scorers drop it). The estimator then fits
+    the pooled model (at ``fit``) or predicts at population level (at
+    ``predict`` / ``score``) and says so with this warning. Keep the grouping
+    columns in a pandas ``X``, or enable metadata routing, to avoid it.
+    """
+
+
+_FIX_HINT = (
+    "Keep the grouping column(s) in a pandas X (they survive every "
+    "scikit-learn path), or pass groups= with "
+    "sklearn.set_config(enable_metadata_routing=True)."
+)
+
+
+def _is_number(label):
+    try:
+        float(label)
+    except ValueError:
+        return False
+    return True
+
+
+def _r_level_order(labels):
+    """Sort unique string labels as R orders factor levels here."""
+    unique = sorted(set(labels))
+    if all(_is_number(label) for label in unique):
+        return sorted(unique, key=float)
+    return sorted(unique, key=lambda s: s.encode("utf-8"))
+
+
+def _label_strings(values):
+    """String labels for a 1-D array of non-missing group values."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        integral = np.all(values == np.round(values))
+        if integral:
+            return np.array([str(int(v)) for v in values], dtype=object)
+        return np.array([repr(float(v)) for v in values], dtype=object)
+    if values.dtype.kind == "b":
+        return np.where(values, "TRUE", "FALSE").astype(object)
+    return np.array([str(v) for v in values.tolist()], dtype=object)
+
+
+def as_factor(values, name):
+    """Code a 1-D column of group labels as a categorical with string levels.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_samples,)
+        Group labels: strings, integers, integral floats, booleans or a pandas
+        categorical (whose category order is kept; unused categories are
+        dropped).
+    name : str
+        The grouping factor's name, used in error messages.
+
+    Returns
+    -------
+    pandas.Categorical
+        String categories in R's level order.
+    """
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    if series.ndim != 1:
+        raise ValueError(f"Grouping factor {name!r} must be one-dimensional.")
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise ValueError(
+            f"Grouping factor {name!r} contains missing values "
+            f"(NaN/None) in {int(missing.sum())} row(s); drop or fill them."
+        )
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = series.cat.remove_unused_categories().cat.categories
+        labels = _label_strings(np.asarray(series.astype(object)))
+        levels = list(_label_strings(np.asarray(categories)))
+    else:
+        raw = series.to_numpy()
+        if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
+            raise ValueError(f"Grouping factor {name!r} contains inf values.")
+        labels = _label_strings(raw)
+        levels = _r_level_order(labels)
+    return pd.Categorical(labels, categories=levels)
+
+
+def interaction(factors, name):
+    """The interaction factor ``a:b``: labels joined by ``:``, unused combos dropped."""
+    labels = factors[0].astype(str).to_numpy(dtype=object)
+    for factor in factors[1:]:
+        labels = labels + ":" + factor.astype(str).to_numpy(dtype=object)
+    return as_factor(labels, name)
+
+
+def _renamed_column_hint(X, name):
+    """If a transformer renamed the grouping column, say how to keep its name."""
+    if not isinstance(X, pd.DataFrame):
+        return ""
+    renamed = [c for c in map(str, X.columns) if c.endswith(f"__{name}")]
+    if not renamed:
+        return ""
+    return (
+        f" X has {renamed[0]!r}: a ColumnTransformer renamed it. Use "
+        "ColumnTransformer(..., remainder='passthrough', "
+        "verbose_feature_names_out=False) and set_output(transform='pandas') "
+        "so the column keeps its name."
+    )
+
+
+def _from_groups_argument(groups, name, n_names):
+    """The column of ``groups`` that serves grouping factor ``name``, or None."""
+    if groups is None:
+        return None
+    if isinstance(groups, pd.DataFrame):
+        if name in groups.columns:
+            return groups[name]
+        if groups.shape[1] == 1 and n_names == 1:
+            return groups.iloc[:, 0]
+        return None
+    if isinstance(groups, pd.Series):
+        return groups if (groups.name == name or n_names == 1) else None
+    array = np.asarray(groups)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(
+            "groups must be 1-D (one grouping factor) or a pandas DataFrame "
+            f"whose columns are named after the grouping factors; got shape "
+            f"{array.shape}."
+        )
+    return array if n_names == 1 else None
+
+
+def _same_labels(a, b):
+    return len(a) == len(b) and bool(np.all(np.asarray(a) == np.asarray(b)))
+
+
+def resolve_groups(X, groups, names, n_samples, *, stage):
+    """Find the grouping columns named ``names`` in X or in ``groups``.
+
+    Parameters
+    ----------
+    X : array-like or pandas.DataFrame
+    groups : None, array-like, pandas.Series or pandas.DataFrame
+    names : sequence of str
+        Grouping factor names the model needs (components of interactions
+        listed separately).
+    n_samples : int
+        Number of rows of X.
+    stage : {"fit", "predict"}
+        Used in warning messages.
+
+    Returns
+    -------
+    factors : dict of str to pandas.Categorical, or None
+        None when nothing was given for any name (a ``GroupsMissingWarning``
+        has then been issued).
+    x_columns : list of str
+        Columns of X consumed as grouping factors (never features).
+    """
+    if not names:
+        return {}, []
+    x_columns_all = list(X.columns) if isinstance(X, pd.DataFrame) else []
+    found, x_columns, unresolved = {}, [], []
+    for name in names:
+        from_x = X[name] if name in x_columns_all else None
+        from_arg = _from_groups_argument(groups, name, len(names))
+        if from_arg is not None and len(from_arg) != n_samples:
+            raise ValueError(
+                f"groups has {len(from_arg)} rows but X has {n_samples}; "
+                "they must have the same number of rows."
+            )
+        if from_x is not None:
+            x_columns.append(name)
+            factor = as_factor(from_x, name)
+            if from_arg is not None:
+                other = as_factor(from_arg, name)
+                if not _same_labels(factor.astype(str), other.astype(str)):
+                    raise ValueError(
+                        f"Grouping factor {name!r} is both a column of X and "
+                        "given in groups=, and the two disagree; pass it once."
+                    )
+            found[name] = factor
+        elif from_arg is not None:
+            found[name] = as_factor(from_arg, name)
+        else:
+            unresolved.append(name)
+    if not unresolved:
+        return found, x_columns
+    hint = _renamed_column_hint(X, unresolved[0])
+    if hint:
+        raise ValueError(f"Grouping column {unresolved[0]!r} not found.{hint}")
+    if groups is None and not found:
+        action = (
+            "fitting the pooled model with fixed effects only"
+            if stage == "fit"
+            else "predicting at population level (fixed effects only)"
+        )
+        warnings.warn(
+            f"No grouping factor given for {', '.join(map(repr, names))} at "
+            f"{stage}; {action}. {_FIX_HINT}",
+            GroupsMissingWarning,
+            stacklevel=4,
+        )
+        return None, x_columns
+    available = list(groups.columns) if isinstance(groups, pd.DataFrame) else []
+    raise ValueError(
+        f"Grouping factor(s) {unresolved} not found: not a column of X "
+        f"(columns: {[str(c) for c in x_columns_all]}) nor of groups "
+        f"(columns: {available}). A single unnamed 1-D groups serves only a "
+        "model with one grouping factor."
+    )

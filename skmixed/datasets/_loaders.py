@@ -1,0 +1,162 @@
+"""Loaders for the CSV files in ``skmixed/datasets/data``."""
+
+import json
+from functools import cache
+from importlib import resources
+
+import pandas as pd
+
+
+@cache
+def _column_types():
+    """Column types and factor levels of every shipped data set, by file name."""
+    text = resources.files("skmixed.datasets").joinpath("data/datasets.json")
+    meta = json.loads(text.read_text(encoding="utf-8"))
+    return {ds["file"]: ds["columns"] for ds in meta["datasets"]}
+
+
+def _read(file_name):
+    """Read one shipped CSV with numeric columns as float and factors as categoricals."""
+    columns = _column_types()[file_name]
+    path = resources.files("skmixed.datasets").joinpath("data", file_name)
+    with resources.as_file(path) as csv_path:
+        frame = pd.read_csv(
+            csv_path,
+            dtype={c["name"]: str for c in columns if c["type"] == "factor"},
+        )
+    for column in columns:
+        name = column["name"]
+        if column["type"] == "factor":
+            frame[name] = pd.Categorical(frame[name], categories=column["levels"])
+        else:
+            frame[name] = frame[name].astype("float64")
+    return frame
+
+
+def load_sleepstudy(school=False):
+    """Reaction times in a sleep deprivation study (lme4's ``sleepstudy``).
+
+    Average reaction time per day (``Reaction``, ms) for 18 subjects
+    (``Subject``) restricted to three hours of sleep per night; ``Days`` counts
+    the days of deprivation (0-9; days 0 and 1 were adaptation and training in
+    the original study). 180 rows, 10 per subject. Source: Belenky et al.
+    (2003), *Journal of Sleep Research* 12, 1-12, as distributed with the R
+    package lme4.
+
+    Parameters
+    ----------
+    school : bool, default=False
+        If True, add the column ``School`` used in the classic three-level
+        tutorial: ``"1"`` for the first 60 rows (subjects 308-332), ``"2"`` for
+        the next 60 and ``"3"`` for the last 60. The schools are invented for
+        teaching; they carry no information about reaction times.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``Reaction``, ``Days`` (float) and ``Subject`` (categorical),
+        plus ``School`` (categorical) when ``school=True``.
+
+    Examples
+    --------
+    >>> from skmixed.datasets import load_sleepstudy
+    >>> df = load_sleepstudy()
+    >>> df.shape
+    (180, 3)
+    >>> list(df.columns)
+    ['Reaction', 'Days', 'Subject']
+    >>> load_sleepstudy(school=True)["School"].value_counts().tolist()
+    [60, 60, 60]
+    """
+    return _read("sleepstudy_school.csv" if school else "sleepstudy.csv")
+
+
+def load_penicillin():
+    """Diameters of growth inhibition zones for six penicillin samples.
+
+    Each of six samples of penicillin (``sample``, A-F) was applied to each
+    of 24 agar plates (``plate``, a-x); ``diameter`` (mm) is the zone of
+    inhibited growth. A fully crossed design: 144 rows. Source: Davies and
+    Goldsmith (1972), *Statistical Methods in Research and Production*, as
+    distributed with lme4 (``Penicillin``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``diameter`` (float), ``plate`` and ``sample`` (categorical).
+
+    Examples
+    --------
+    >>> from skmixed.datasets import load_penicillin
+    >>> load_penicillin().shape
+    (144, 3)
+    """
+    return _read("Penicillin.csv")
+
+
+def load_pastes():
+    """Strength of a chemical paste product, casks nested in batches.
+
+    Ten delivery batches (``batch``, A-J); three casks (``cask``, a-c) chosen
+    from each batch and two assays of ``strength`` per cask. ``sample`` is the
+    cask within batch (``"A:a"`` ...). 60 rows. Source: Davies and Goldsmith
+    (1972), as distributed with lme4 (``Pastes``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``strength`` (float), ``batch``, ``cask`` and ``sample``
+        (categorical).
+
+    Examples
+    --------
+    >>> from skmixed.datasets import load_pastes
+    >>> load_pastes()["sample"].nunique()
+    30
+    """
+    return _read("Pastes.csv")
+
+
+def load_dyestuff():
+    """Yield of dyestuff by batch of an intermediate product.
+
+    Five preparations from each of six batches (``Batch``, A-F) of an
+    intermediate product; ``Yield`` is grams of standard-colour dyestuff. 30
+    rows. The between-batch variance is clearly positive. Source: Davies and
+    Goldsmith (1972), as distributed with lme4 (``Dyestuff``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``Batch`` (categorical) and ``Yield`` (float).
+
+    Examples
+    --------
+    >>> from skmixed.datasets import load_dyestuff
+    >>> load_dyestuff().groupby("Batch", observed=True).size().tolist()
+    [5, 5, 5, 5, 5, 5]
+    """
+    return _read("Dyestuff.csv")
+
+
+def load_dyestuff2():
+    """Simulated data shaped like Dyestuff, with no between-batch variance.
+
+    Same layout as :func:`load_dyestuff` (six batches of five); the
+    between-batch variance is estimated as zero, which makes it the standard
+    example of a singular (boundary) fit. Source: Box and Tiao (1973),
+    *Bayesian Inference in Statistical Analysis*, as distributed with lme4
+    (``Dyestuff2``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``Batch`` (categorical) and ``Yield`` (float).
+
+    Examples
+    --------
+    >>> from skmixed.datasets import load_dyestuff2
+    >>> load_dyestuff2().shape
+    (30, 2)
+    """
+    return _read("Dyestuff2.csv")
