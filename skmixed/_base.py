@@ -287,9 +287,7 @@ def _check_response(y, n_samples):
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
-        raise ValueError(
-            f"y should be a 1d array (one response); got shape {y.shape}."
-        )
+        raise ValueError(f"y should be a 1d array (one response); got shape {y.shape}.")
     if y.shape[0] != n_samples:
         raise ValueError(
             f"X has {n_samples} rows but y has {y.shape[0]}; they must match."

@@ -128,11 +128,7 @@ def _from_groups_argument(groups, name, n_names):
     if groups is None:
         return None
     if isinstance(groups, pd.DataFrame):
-        if name in groups.columns:
-            return groups[name]
-        if groups.shape[1] == 1 and n_names == 1:
-            return groups.iloc[:, 0]
-        return None
+        return groups[name] if name in groups.columns else None
     if isinstance(groups, pd.Series):
         return groups if (groups.name == name or n_names == 1) else None
     array = np.asarray(groups)

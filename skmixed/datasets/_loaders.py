@@ -16,7 +16,7 @@ def _column_types():
 
 
 def _read(file_name):
-    """Read one shipped CSV with numeric columns as float and factors as categoricals."""
+    """Read a shipped CSV: numeric columns as float, factors as categoricals."""
     columns = _column_types()[file_name]
     path = resources.files("skmixed.datasets").joinpath("data", file_name)
     with resources.as_file(path) as csv_path:

@@ -1,0 +1,201 @@
+"""Where grouping factors come from, how they are coded, and the input checks."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skmixed import GroupsMissingWarning
+from skmixed._base import GroupedRegressor
+from skmixed._groups import as_factor, interaction
+from skmixed.datasets import load_sleepstudy
+
+
+class GroupMeans(GroupedRegressor):
+    """Test double: predicts the mean response of each level of one factor."""
+
+    def __init__(self, group=None, missing="error"):
+        self.group = group
+        self.missing = missing
+
+    def _group_names(self):
+        return [self.group or "groups"]
+
+    def _fit(self, data):
+        self.data_ = data
+        name = self.group or "groups"
+        if data.factors is None:
+            self.means_ = None
+            self.overall_ = data.y.mean()
+            return
+        frame = pd.DataFrame({"g": data.factors[name].astype(str), "y": data.y})
+        self.means_ = frame.groupby("g")["y"].mean()
+        self.overall_ = data.y.mean()
+
+    def _predict(self, data):
+        name = self.group or "groups"
+        if data.factors is None or self.means_ is None:
+            return np.full(data.X.shape[0], self.overall_)
+        labels = data.factors[name].astype(str)
+        return self.means_.reindex(labels).fillna(self.overall_).to_numpy()
+
+
+@pytest.fixture
+def sleep():
+    return load_sleepstudy()
+
+
+def test_group_from_x_column_is_not_a_feature(sleep):
+    m = GroupMeans(group="Subject").fit(sleep[["Days", "Subject"]], sleep.Reaction)
+    assert m.data_.feature_names == ["Days"]
+    assert m.data_.X.shape == (180, 1)
+    assert list(m.feature_names_in_) == ["Days", "Subject"]
+    assert m.group_columns_in_ == ["Subject"]
+
+
+def test_group_from_series_serves_single_factor(sleep):
+    m = GroupMeans(group="Subject").fit(
+        sleep[["Days"]], sleep.Reaction, groups=np.asarray(sleep.Subject)
+    )
+    assert len(m.data_.factors["Subject"].categories) == 18
+
+
+def test_group_from_dataframe_column_by_name(sleep):
+    groups = sleep[["Subject"]].assign(Other=1)
+    m = GroupMeans(group="Subject").fit(sleep[["Days"]], sleep.Reaction, groups=groups)
+    assert m.data_.factors["Subject"].categories[0] == "308"
+
+
+def test_group_in_x_and_groups_that_disagree_is_an_error(sleep):
+    other = sleep.Subject.sample(frac=1.0, random_state=0).to_numpy()
+    with pytest.raises(ValueError, match="both a column of X and given in groups"):
+        GroupMeans(group="Subject").fit(
+            sleep[["Days", "Subject"]], sleep.Reaction, groups=other
+        )
+
+
+def test_group_in_x_and_groups_that_agree_is_fine(sleep):
+    m = GroupMeans(group="Subject").fit(
+        sleep[["Days", "Subject"]], sleep.Reaction, groups=sleep.Subject
+    )
+    assert m.data_.factors["Subject"].shape == (180,)
+
+
+def test_missing_groups_warn_and_fall_back(sleep):
+    with pytest.warns(GroupsMissingWarning, match="pooled model"):
+        m = GroupMeans(group="Subject").fit(sleep[["Days"]], sleep.Reaction)
+    assert m.data_.factors is None
+    fitted = GroupMeans(group="Subject").fit(
+        sleep[["Days"]], sleep.Reaction, groups=sleep.Subject
+    )
+    with pytest.warns(GroupsMissingWarning, match="population level"):
+        fitted.predict(sleep[["Days"]])
+
+
+def test_renamed_group_column_names_the_fix(sleep):
+    X = sleep[["Days", "Subject"]].rename(columns={"Subject": "remainder__Subject"})
+    with pytest.raises(ValueError, match="verbose_feature_names_out=False"):
+        GroupMeans(group="Subject").fit(X, sleep.Reaction)
+
+
+def test_unresolvable_name_with_groups_frame_lists_columns(sleep):
+    with pytest.raises(ValueError, match=r"not found.*columns: \['Other'\]"):
+        GroupMeans(group="Subject").fit(
+            sleep[["Days"]], sleep.Reaction, groups=pd.DataFrame({"Other": sleep.Days})
+        )
+
+
+def test_nonnumeric_feature_column_named(sleep):
+    X = sleep[["Days", "Subject"]]
+    with pytest.raises(ValueError, match=r"\['Subject'\] of X are not numeric"):
+        GroupMeans(group="School").fit(X, sleep.Reaction, groups=sleep.Subject)
+
+
+def test_nan_in_x_names_column_and_count(sleep):
+    X = sleep[["Days"]].copy()
+    X.iloc[[1, 5, 9], 0] = np.nan
+    with pytest.raises(ValueError, match=r"column 'Days': NaN in 3 row\(s\)"):
+        GroupMeans().fit(X, sleep.Reaction, groups=sleep.Subject)
+
+
+def test_inf_in_y_is_reported(sleep):
+    y = sleep.Reaction.to_numpy().copy()
+    y[0] = np.inf
+    with pytest.raises(ValueError, match=r"y contains NaN or inf.*inf in 1 row"):
+        GroupMeans().fit(sleep[["Days"]], y, groups=sleep.Subject)
+
+
+def test_missing_drop_drops_rows_and_reports(sleep):
+    X = sleep[["Days"]].copy()
+    X.iloc[[0, 1], 0] = np.nan
+    with pytest.warns(UserWarning, match=r"dropped 2 row\(s\)"):
+        m = GroupMeans(missing="drop").fit(X, sleep.Reaction, groups=sleep.Subject)
+    assert m.data_.X.shape == (178, 1)
+    assert m.n_dropped_ == 2
+
+
+def test_nan_in_groups_names_factor(sleep):
+    g = sleep.Subject.astype(object).copy()
+    g.iloc[4] = None
+    with pytest.raises(ValueError, match=r"'Subject' contains missing values .* 1 row"):
+        GroupMeans(group="Subject").fit(sleep[["Days"]], sleep.Reaction, groups=g)
+
+
+def test_lengths_that_disagree(sleep):
+    with pytest.raises(ValueError, match="X has 180 rows but y has 179"):
+        GroupMeans().fit(sleep[["Days"]], sleep.Reaction[:-1], groups=sleep.Subject)
+    with pytest.raises(ValueError, match="groups has 179 rows but X has 180"):
+        GroupMeans().fit(sleep[["Days"]], sleep.Reaction, groups=sleep.Subject[:-1])
+
+
+def test_columns_in_another_order_at_predict_are_taken_by_name(sleep):
+    X = sleep[["Days", "Subject"]].assign(Extra=1.0)
+    m = GroupMeans(group="Subject").fit(X, sleep.Reaction)
+    shuffled = X[["Subject", "Extra", "Days"]]
+    np.testing.assert_array_equal(m.predict(shuffled), m.predict(X))
+
+
+def test_level_order_numeric_then_bytewise():
+    assert list(as_factor(["10", "9", "100"], "g").categories) == ["9", "10", "100"]
+    assert list(as_factor(["b", "a", "B"], "g").categories) == ["B", "a", "b"]
+    assert list(as_factor(np.array([2.0, 1.0, 2.0]), "g").categories) == ["1", "2"]
+
+
+def test_categorical_keeps_category_order_and_drops_unused():
+    values = pd.Categorical(["z", "y", "z"], categories=["z", "y", "unused"])
+    factor = as_factor(pd.Series(values), "g")
+    assert list(factor.categories) == ["z", "y"]
+
+
+def test_mixed_int_and_string_labels():
+    factor = as_factor(pd.Series([1, "a", 1, "b"], dtype=object), "g")
+    assert list(factor.astype(str)) == ["1", "a", "1", "b"]
+    assert list(factor.categories) == ["1", "a", "b"]
+
+
+def test_interaction_labels_join_components():
+    a = as_factor(["1", "1", "2"], "School")
+    b = as_factor(["308", "309", "308"], "Subject")
+    ab = interaction([b, a], "Subject:School")
+    assert list(ab.astype(str)) == ["308:1", "309:1", "308:2"]
+
+
+def test_routing_requests_groups_by_default():
+    routing = GroupMeans().get_metadata_routing()
+    for method in ("fit", "predict", "score"):
+        assert getattr(routing, method).requests["groups"] is True
+
+
+def test_score_passes_groups(sleep):
+    m = GroupMeans().fit(sleep[["Days"]], sleep.Reaction, groups=sleep.Subject)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GroupsMissingWarning)
+        r2 = m.score(sleep[["Days"]], sleep.Reaction, groups=sleep.Subject)
+    means = sleep.groupby("Subject", observed=True).Reaction.transform("mean")
+    expected = (
+        1
+        - ((sleep.Reaction - means) ** 2).sum()
+        / ((sleep.Reaction - sleep.Reaction.mean()) ** 2).sum()
+    )
+    assert r2 == pytest.approx(expected, rel=1e-12)
