@@ -254,7 +254,9 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         float
             R² of ``self.predict(X, groups)`` against ``y``.
         """
-        return r2_score(y, self.predict(X, groups), sample_weight=sample_weight)
+        y_array = _check_response(y, _num_samples(X))
+        _report_nonfinite(y_array, None, "y")
+        return r2_score(y_array, self.predict(X, groups), sample_weight=sample_weight)
 
 
 def _positional(array):

@@ -199,3 +199,11 @@ def test_score_passes_groups(sleep):
         / ((sleep.Reaction - sleep.Reaction.mean()) ** 2).sum()
     )
     assert r2 == pytest.approx(expected, rel=1e-12)
+
+
+def test_score_reports_nan_in_y(sleep):
+    m = GroupMeans().fit(sleep[["Days"]], sleep.Reaction, groups=sleep.Subject)
+    y = sleep.Reaction.to_numpy().copy()
+    y[:2] = np.nan
+    with pytest.raises(ValueError, match=r"y contains NaN or inf.*NaN in 2 row"):
+        m.score(sleep[["Days"]], y, groups=sleep.Subject)
