@@ -1,0 +1,276 @@
+"""The one pass over the data: cross-products of ``[Z X y]`` per level.
+
+Every evaluation of the profiled criterion needs only the cross-products
+``ZᵀZ, ZᵀX, Zᵀy, XᵀX, Xᵀy, yᵀy``; they are computed here once per fit, so
+the optimiser's cost depends on the number of levels, not on ``n``.
+
+The random-effects terms are kept in the order given (the estimator sorts
+them as lme4 does, largest grouping factor first). The first term's block of
+``ZᵀZ`` is block-diagonal (every row belongs to one level) and is stored as
+one ``k1 x k1`` block per level. Everything else, the columns of the later
+terms followed by ``X`` and ``y`` (the "rest" columns), is stored densely:
+``C`` holds, per level of the first term, the rest columns' cross-products
+with its ``k1`` columns, and ``B`` the rest columns' own cross-products. A
+single grouping factor therefore never builds anything of size ``q x q``.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Dense storage of the first factor's cross-products with the rest columns is
+# m1 * r * k1 doubles; beyond this many the model needs a sparse method.
+_MAX_DENSE = 150_000_000
+
+
+@dataclass
+class TermDesign:
+    """The random-effects columns of one term.
+
+    Parameters
+    ----------
+    codes : ndarray of shape (n_samples,)
+        Level index of every row, in ``0 .. len(levels) - 1``.
+    levels : ndarray of shape (n_levels,)
+        Level labels (strings).
+    Z : ndarray of shape (n_samples, k) or None
+        The term's columns (``None`` for an intercept-only term: a column of
+        ones, kept implicit to save a pass over the data).
+    names : list of str
+        Column names, e.g. ``["(Intercept)", "Days"]``.
+    factor : str, default=""
+        lme4's name of the grouping factor.
+    group : str, default=""
+        Name in the variance-components table (``"Subject.1"`` for the second
+        term of ``(Days || Subject)``); the factor name when empty.
+    """
+
+    codes: np.ndarray
+    levels: np.ndarray
+    Z: np.ndarray | None
+    names: list
+    factor: str = ""
+    group: str = ""
+
+    @property
+    def k(self):
+        """Number of columns."""
+        return len(self.names)
+
+    @property
+    def m(self):
+        """Number of levels."""
+        return len(self.levels)
+
+    def columns(self):
+        """Z as an (n, k) array (materialising the implicit ones)."""
+        if self.Z is None:
+            return np.ones((len(self.codes), 1))
+        return self.Z
+
+
+@dataclass
+class Design:
+    """Cross-products of ``[Z X y]`` for the profiled criterion.
+
+    Attributes
+    ----------
+    n, p : int
+        Number of observations and of fixed-effect columns.
+    terms : list of TermDesign
+    D1 : ndarray of shape (m1, k1, k1)
+        Per level of the first term, ``Z1ᵀZ1``.
+    C : ndarray of shape (m1, k1, r)
+        Per level of the first term, ``Z1ᵀ [Z2..ZT X y]`` (r rest columns).
+    B : ndarray of shape (r, r)
+        ``[Z2..ZT X y]ᵀ [Z2..ZT X y]``.
+    offsets : list of int
+        Column offset of each later term in the rest columns (level-major:
+        column ``offset + level * k + j``); ``q_rest`` columns in all.
+    """
+
+    n: int
+    p: int
+    terms: list
+    X: np.ndarray
+    y: np.ndarray
+    D1: np.ndarray
+    C: np.ndarray
+    B: np.ndarray
+    offsets: list = field(default_factory=list)
+    q_rest: int = 0
+
+    @property
+    def r(self):
+        """Number of rest columns: later terms' columns, X, and y."""
+        return self.B.shape[0]
+
+    @property
+    def q(self):
+        """Total number of random effects."""
+        return sum(t.m * t.k for t in self.terms)
+
+    def with_response(self, y):
+        """The same design with another response (only the y parts change).
+
+        Parameters
+        ----------
+        y : ndarray of shape (n_samples,)
+
+        Returns
+        -------
+        Design
+        """
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        first, rest = self.terms[0], self.terms[1:]
+        C = self.C.copy()
+        B = self.B.copy()
+        C[:, :, -1] = _per_level(first.codes, first.m, first.Z, y[:, None])[:, :, 0]
+        by = _rest_cross(rest, self.offsets, self.q_rest, self.X, y[:, None])[:, 0]
+        B[:-1, -1] = by
+        B[-1, :-1] = by
+        B[-1, -1] = y @ y
+        return Design(
+            self.n,
+            self.p,
+            self.terms,
+            self.X,
+            y,
+            self.D1,
+            C,
+            B,
+            self.offsets,
+            self.q_rest,
+        )
+
+
+def _weights(Z, j, extra=None):
+    """Column j of Z (None = ones) times an optional weight vector."""
+    if Z is None:
+        return extra
+    w = Z[:, j]
+    return w if extra is None else w * extra
+
+
+def _bincount(index, weights, length):
+    if weights is None:
+        return np.bincount(index, minlength=length).astype(np.float64)
+    return np.bincount(index, weights=weights, minlength=length)
+
+
+def _per_level(codes, m, Z, M):
+    """Per level, ``Zᵀ M`` over its rows: array (m, k, M.shape[1])."""
+    k = 1 if Z is None else Z.shape[1]
+    out = np.empty((m, k, M.shape[1]))
+    for j in range(k):
+        for c in range(M.shape[1]):
+            out[:, j, c] = _bincount(codes, _weights(Z, j, M[:, c]), m)
+    return out
+
+
+def _block_diagonal(term):
+    """``ZᵀZ`` of one term: per level a k x k block, array (m, k, k)."""
+    k, Z = term.k, term.Z
+    out = np.empty((term.m, k, k))
+    for a in range(k):
+        for b in range(a + 1):
+            w = None if Z is None else Z[:, a] * Z[:, b]
+            out[:, a, b] = out[:, b, a] = _bincount(term.codes, w, term.m)
+    return out
+
+
+def _cross_levels(ta, tb):
+    """``Z_aᵀ Z_b`` of two terms as a dense array (m_a, k_a, m_b, k_b)."""
+    index = ta.codes.astype(np.int64) * tb.m + tb.codes
+    out = np.empty((ta.m, ta.k, tb.m, tb.k))
+    for a in range(ta.k):
+        for b in range(tb.k):
+            w = _weights(ta.Z, a, None if tb.Z is None else tb.Z[:, b])
+            out[:, a, :, b] = _bincount(index, w, ta.m * tb.m).reshape(ta.m, tb.m)
+    return out
+
+
+def _rest_cross(rest, offsets, q_rest, X, M):
+    """``[Z2..ZT X]ᵀ M`` for a dense (n, c) M: array (q_rest + p, c)."""
+    out = np.empty((q_rest + X.shape[1], M.shape[1]))
+    for term, offset in zip(rest, offsets, strict=True):
+        block = _per_level(term.codes, term.m, term.Z, M)  # (m, k, c)
+        out[offset : offset + term.m * term.k] = block.reshape(term.m * term.k, -1)
+    out[q_rest:] = X.T @ M
+    return out
+
+
+def build_design(X, y, term_designs):
+    """Cross-products of ``[Z X y]`` for the profiled criterion.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, p)
+        Fixed-effects model matrix, including the intercept column when the
+        model has one; ``p`` may be 0.
+    y : ndarray of shape (n_samples,)
+        Response.
+    term_designs : list of TermDesign
+        At least one term; the first should be the one with most levels
+        (lme4's order), which is what makes the blocked Cholesky cheap.
+
+    Returns
+    -------
+    Design
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmixed.mixed.design import TermDesign, build_design
+    >>> codes = np.array([0, 0, 1, 1, 1])
+    >>> term = TermDesign(codes, np.array(["a", "b"]), None, ["(Intercept)"])
+    >>> X = np.ones((5, 1))
+    >>> d = build_design(X, np.arange(5.0), [term])
+    >>> d.D1.ravel().tolist(), d.B.tolist()
+    ([2.0, 3.0], [[5.0, 10.0], [10.0, 30.0]])
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+        raise ValueError("X must be (n, p) and y (n,) with the same n.")
+    if not term_designs:
+        raise ValueError("A mixed model needs at least one random-effects term.")
+    n, p = X.shape
+    first, rest = term_designs[0], list(term_designs[1:])
+    offsets, q_rest = [], 0
+    for term in rest:
+        offsets.append(q_rest)
+        q_rest += term.m * term.k
+    r = q_rest + p + 1
+    if first.m * r * first.k > _MAX_DENSE:
+        raise MemoryError(
+            f"The grouping factors are too large for the dense method: "
+            f"{first.factor or 'the first factor'} has {first.m} levels and the "
+            f"later factors {q_rest} random effects."
+        )
+    XY = np.empty((n, p + 1))
+    XY[:, :p] = X
+    XY[:, p] = y
+
+    D1 = _block_diagonal(first)
+    C = np.empty((first.m, first.k, r))
+    C[:, :, q_rest:] = _per_level(first.codes, first.m, first.Z, XY)
+    B = np.empty((r, r))
+    B[q_rest:, q_rest:] = XY.T @ XY
+    for i, (ti, oi) in enumerate(zip(rest, offsets, strict=True)):
+        size_i = ti.m * ti.k
+        cross = _cross_levels(first, ti)  # (m1, k1, mi, ki)
+        C[:, :, oi : oi + size_i] = cross.reshape(first.m, first.k, size_i)
+        block = np.zeros((ti.m, ti.k, ti.m, ti.k))
+        levels = np.arange(ti.m)
+        block[levels, :, levels, :] = _block_diagonal(ti)
+        B[oi : oi + size_i, oi : oi + size_i] = block.reshape(size_i, size_i)
+        for tj, oj in zip(rest[:i], offsets[:i], strict=True):
+            size_j = tj.m * tj.k
+            cross = _cross_levels(ti, tj).reshape(size_i, size_j)
+            B[oi : oi + size_i, oj : oj + size_j] = cross
+            B[oj : oj + size_j, oi : oi + size_i] = cross.T
+        zxy = _per_level(ti.codes, ti.m, ti.Z, XY).reshape(size_i, p + 1)
+        B[oi : oi + size_i, q_rest:] = zxy
+        B[q_rest:, oi : oi + size_i] = zxy.T
+    return Design(n, p, list(term_designs), X, y, D1, C, B, offsets, q_rest)
