@@ -305,7 +305,7 @@ def coef_table_strings(
     >>> cells, legend = coef_table_strings(np.array(
     ...     [[251.405104848, 6.610154044, 38.033168844, 2.157e-87],
     ...      [10.467285960, 1.238193613, 8.453694000, 9.894e-15]]))
-    >>> cells[1]
+    >>> [cell.strip() for cell in cells[1]]
     ['10.467', '1.238', '8.454', '9.89e-15', '***']
     """
     xm = np.array(values, dtype=float, ndmin=2)
