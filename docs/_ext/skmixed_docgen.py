@@ -270,9 +270,7 @@ def _example_page(script, doc, cells, result):
                 + "\n"
             )
         for image in shown["images"]:
-            parts.append(
-                f".. image:: images/{image}\n   :alt: {image}\n   :width: 100%\n"
-            )
+            parts.append(f".. image:: images/{image}\n   :alt: {image}\n")
     return "\n".join(p for p in parts if p)
 
 
