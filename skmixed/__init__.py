@@ -1,9 +1,11 @@
 """skmixed: hierarchical (mixed-effects) linear models for scikit-learn."""
 
 from skmixed._groups import GroupsMissingWarning
+from skmixed.mixed import MixedLMRegressor
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "GroupsMissingWarning",
+    "MixedLMRegressor",
 ]

@@ -1,0 +1,587 @@
+"""``MixedLMRegressor``: lme4's linear mixed model as a scikit-learn estimator.
+
+The pipeline is lme4's ``lFormula -> mkLmerDevfun -> optimizeLmer ->
+mkMerMod``: parse the random-effects spec (``terms``), compute the
+cross-products once (``design``), minimise the profiled criterion over θ
+(``criterion``, ``optimize``), then package β, σ, the variance components
+and the conditional modes as fitted attributes.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import solve_triangular
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from skmixed._base import GroupedRegressor
+from skmixed._groups import interaction
+from skmixed._linalg import least_squares
+from skmixed.mixed.criterion import ProfiledCriterion, lower_triangle_indices
+from skmixed.mixed.design import TermDesign, build_design
+from skmixed.mixed.optimize import (
+    convergence_problems,
+    finite_difference_derivatives,
+    is_singular,
+    minimize_theta,
+)
+from skmixed.mixed.terms import grouping_columns, parse_random_effects
+
+_HANDLE_UNKNOWN = ("population", "warn", "error")
+_SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
+# lme4 checks the gradient only for small problems (check.conv.nobsmax,
+# check.conv.nparmax); the finite differences cost O(n_theta²) evaluations.
+_CHECK_NOBS_MAX = 10_000
+_CHECK_NPAR_MAX = 10
+_LOG_2PI = np.log(2.0 * np.pi)
+
+
+class MixedLMRegressor(GroupedRegressor):
+    """Linear mixed model fitted by REML or ML, as lme4's ``lmer``.
+
+    ``y = X β + Z b + ε`` with ``b ~ N(0, σ² Λθ Λθᵀ)`` and ``ε ~ N(0, σ² I)``;
+    the random-effects structure is given in lme4's syntax.
+
+    Parameters
+    ----------
+    random_effects : str, default="(1 | groups)"
+        Random-effects terms in lme4's syntax: ``"(1 | g)"``, ``"(x | g)"``,
+        ``"(0 + x | g)"``, ``"(x || g)"`` (uncorrelated), ``"(1 | a) + (1 | b)"``
+        (crossed), ``"(1 | a:b)"``, ``"(1 | a/b)"`` (nested), ``"(x1 + x2 | g)"``.
+        Slope names are feature columns of ``X``. A grouping name is a column
+        of a pandas ``X``, else of the ``groups`` DataFrame; a single 1-D
+        ``groups`` serves a model with one grouping column (so the default
+        ``"(1 | groups)"`` is the random-intercept model for ``groups=``).
+    reml : bool, default=True
+        Restricted maximum likelihood (lme4's default) or maximum likelihood.
+    fit_intercept : bool, default=True
+        Include a fixed intercept (lme4's ``y ~ 1 + ...``).
+    handle_unknown : {"population", "warn", "error"}, default="population"
+        Prediction for a level not seen at fit: the population-level
+        prediction (random effect 0, lme4's ``allow.new.levels = TRUE``),
+        the same with a warning, or an error.
+    max_iter : int, default=10000
+        Maximum number of criterion evaluations by the optimiser.
+    optimizer : {"auto", "bobyqa", "lbfgsb", "cobyqa", "nelder-mead"}, default="auto"
+        Bounded minimiser of the profiled criterion over θ.
+    missing : {"error", "drop"}, default="error"
+        Rows with NaN or inf: raise, or drop them (R's ``na.omit``).
+
+    Attributes
+    ----------
+    fixed_effects_ : pandas.Series
+        β, indexed by ``"(Intercept)"`` and the feature names (columns
+        dropped for rank deficiency left out).
+    intercept_ : float
+    coef_ : ndarray of shape (n_features,)
+        β of the features (0 for dropped columns).
+    vcov_ : pandas.DataFrame
+        Covariance matrix of β.
+    variance_components_ : pandas.DataFrame
+        lme4's ``as.data.frame(VarCorr(m))``: columns ``group, var1, var2,
+        vcov, sdcor``.
+    sigma_ : float
+        Residual standard deviation.
+    theta_ : ndarray
+        Relative covariance factors, lme4's ``getME(m, "theta")`` order.
+    reml_criterion_ : float or None
+        REML criterion at the optimum (REML fits).
+    deviance_ : float or None
+        ML deviance at the optimum (ML fits).
+    loglik_, aic_, bic_ : float
+    nobs_ : int
+    n_groups_ : dict
+        Factor name -> number of levels.
+    is_singular_ : bool
+    converged_ : bool
+    n_evaluations_ : int
+    random_effects_ : dict of pandas.DataFrame
+        Factor name -> conditional modes (lme4's ``ranef``), one row per level.
+    random_effects_cov_ : dict of ndarray
+        Factor name -> (n_levels, k, k) conditional covariances (``condVar``).
+    fittedvalues_, residuals_ : ndarray of shape (n_samples,)
+        Conditional fitted values ``Xβ + Zb`` and ``y`` minus them.
+
+    Examples
+    --------
+    >>> from skmixed import MixedLMRegressor
+    >>> from skmixed.datasets import load_sleepstudy
+    >>> df = load_sleepstudy()
+    >>> m = MixedLMRegressor("(Days | Subject)").fit(
+    ...     df[["Days"]], df["Reaction"], groups=df["Subject"])
+    >>> round(m.reml_criterion_, 2)
+    1743.63
+    >>> m.fixed_effects_.round(3).to_dict()
+    {'(Intercept)': 251.405, 'Days': 10.467}
+    """
+
+    def __init__(
+        self,
+        random_effects="(1 | groups)",
+        *,
+        reml=True,
+        fit_intercept=True,
+        handle_unknown="population",
+        max_iter=10_000,
+        optimizer="auto",
+        missing="error",
+    ):
+        self.random_effects = random_effects
+        self.reml = reml
+        self.fit_intercept = fit_intercept
+        self.handle_unknown = handle_unknown
+        self.max_iter = max_iter
+        self.optimizer = optimizer
+        self.missing = missing
+
+    # -- plumbing ------------------------------------------------------------
+    def _terms(self):
+        return parse_random_effects(self.random_effects)
+
+    def _group_names(self):
+        return grouping_columns(self._terms())
+
+    def _feature_names(self, data):
+        if data.feature_names is not None:
+            return list(data.feature_names)
+        return [f"x{j}" for j in range(data.X.shape[1])]
+
+    # -- fit -------------------------------------------------------------------
+    def _fit(self, data):
+        if self.handle_unknown not in _HANDLE_UNKNOWN:
+            raise ValueError(
+                f"handle_unknown must be one of {_HANDLE_UNKNOWN}; "
+                f"got {self.handle_unknown!r}."
+            )
+        terms = self._terms()
+        names = self._feature_names(data)
+        self._features = names
+        X, x_names, kept = self._fixed_design(data.X, names, data.y)
+        n = X.shape[0]
+        if data.factors is None:
+            self._fit_pooled(X, data.y, x_names, kept, names)
+            return
+        designs = self._term_designs(terms, data, names)
+        self._check_levels(designs, n)
+        designs = _lme4_order(designs)
+        design = build_design(X, data.y, designs)
+        criterion = ProfiledCriterion(design, reml=self.reml)
+        with threadpool_limits(limits=1, user_api="blas"):
+            opt = minimize_theta(
+                criterion,
+                criterion.theta_start,
+                criterion.theta_lower,
+                method=self.optimizer,
+                max_iter=self.max_iter,
+            )
+            problems = self._diagnose(criterion, opt, n)
+        self._criterion = criterion
+        self._store_results(criterion, opt, x_names, kept, names, problems)
+
+    def _fixed_design(self, features, names, y):
+        """[1 | features] with lme4's rank check; (X, names kept, kept mask)."""
+        n = features.shape[0]
+        if self.fit_intercept:
+            X = np.empty((n, features.shape[1] + 1))
+            X[:, 0] = 1.0
+            X[:, 1:] = features
+            all_names = ["(Intercept)"] + list(names)
+        else:
+            X, all_names = np.ascontiguousarray(features), list(names)
+        kept = _full_rank_columns(X, y)
+        if not kept.all():
+            dropped = [nm for nm, k in zip(all_names, kept, strict=True) if not k]
+            count = len(dropped)
+            warnings.warn(
+                f"fixed-effect model matrix is rank deficient so dropping {count} "
+                f"column{'s' if count > 1 else ''} / coefficient"
+                f"{'s' if count > 1 else ''}: {dropped}",
+                UserWarning,
+                stacklevel=4,
+            )
+            X = np.ascontiguousarray(X[:, kept])
+        return X, [nm for nm, k in zip(all_names, kept, strict=True) if k], kept
+
+    @staticmethod
+    def _factor_of(term, factors):
+        """The term's grouping factor (interactions built from components)."""
+        if len(term.components) == 1:
+            return factors[term.components[0]]
+        return interaction([factors[c] for c in term.components], term.factor)
+
+    def _term_designs(self, terms, data, names):
+        """Per term: codes, levels and Z from validated data."""
+        designs = []
+        cache = {}
+        for term in terms:
+            if term.factor not in cache:
+                cache[term.factor] = self._factor_of(term, data.factors)
+            factor = cache[term.factor]
+            Z = _term_columns(term, data.X, names)
+            designs.append(
+                TermDesign(
+                    np.asarray(factor.codes, dtype=np.intp),
+                    np.asarray(factor.categories, dtype=object),
+                    Z,
+                    term.names,
+                    term.factor,
+                )
+            )
+        return designs
+
+    @staticmethod
+    def _check_levels(designs, n):
+        seen = {}
+        for d in designs:
+            seen.setdefault(d.factor, d.m)
+        few = [f for f, m in seen.items() if m < 2]
+        if few:
+            raise ValueError(
+                f"grouping factors must have > 1 sampled level (problems: "
+                f"{', '.join(few)})"
+            )
+        many = [f for f, m in seen.items() if m >= n]
+        if many:
+            raise ValueError(
+                "number of levels of each grouping factor must be < number of "
+                f"observations (problems: {', '.join(many)}): with one "
+                "observation per level the random effect cannot be told apart "
+                "from the residual."
+            )
+        for d in designs:
+            if d.m * d.k >= n:
+                raise ValueError(
+                    f"number of observations (={n}) <= number of random effects "
+                    f"(={d.m * d.k}) for term ({' + '.join(d.names)} | {d.factor}); "
+                    "the random-effects parameters and the residual variance "
+                    "(or scale parameter) are probably unidentifiable"
+                )
+
+    def _diagnose(self, criterion, opt, n):
+        """lme4's checks after the optimiser: singular fit, convergence."""
+        problems = []
+        if not opt.converged:
+            problems.append(f"optimizer ({opt.method}) did not converge: {opt.message}")
+        singular = is_singular(opt.x, criterion.theta_lower)
+        if singular or n >= _CHECK_NOBS_MAX or criterion.n_theta >= _CHECK_NPAR_MAX:
+            return problems
+        grad, hess = finite_difference_derivatives(criterion, opt.x, opt.fun)
+        return problems + convergence_problems(grad, hess)
+
+    # -- results ---------------------------------------------------------------
+    def _store_results(self, criterion, opt, x_names, kept, names, problems):
+        design = criterion.design
+        n, p = design.n, design.p
+        theta = opt.x
+        dec = criterion.decompose(theta)
+        dof = n - p if self.reml else n
+        sigma = float(np.sqrt(dec.pwrss / dof))
+        self.theta_ = theta.copy()
+        self.sigma_ = sigma
+        self._set_fixed(dec.beta, dec.RX, sigma, x_names, kept, names)
+        value = float(criterion.profiled(dec.logdet_L, dec.logdet_RX, dec.pwrss))
+        self._set_criteria(value, n, p + criterion.n_theta + 1)
+        self.nobs_ = n
+        self.n_evaluations_ = int(opt.n_evaluations)
+        self.is_singular_ = is_singular(theta, criterion.theta_lower)
+        self.converged_ = not problems
+        self._set_random(design, dec, sigma)
+        fitted = design.X @ dec.beta
+        for term, b in zip(design.terms, dec.b, strict=True):
+            fitted += _row_effects(term.Z, b, term.codes)
+        self.fittedvalues_ = fitted
+        self.residuals_ = design.y - fitted
+        if self.is_singular_:
+            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=4)
+        for problem in problems:
+            warnings.warn(problem, ConvergenceWarning, stacklevel=4)
+
+    def _set_fixed(self, beta, RX, sigma, x_names, kept, names):
+        p = len(beta)
+        if p:
+            inv = solve_triangular(RX, np.eye(p))
+            vcov = sigma**2 * (inv @ inv.T)
+        else:
+            vcov = np.zeros((0, 0))
+        self.fixed_effects_ = pd.Series(beta, index=x_names, name="estimate")
+        self.vcov_ = pd.DataFrame(vcov, index=x_names, columns=x_names)
+        full = np.zeros(len(kept))
+        full[kept] = beta
+        if self.fit_intercept:
+            self.intercept_ = float(full[0])
+            self.coef_ = full[1:]
+        else:
+            self.intercept_ = 0.0
+            self.coef_ = full
+        self._kept = kept
+
+    def _set_criteria(self, value, n, df):
+        if self.reml:
+            self.reml_criterion_, self.deviance_ = value, None
+        else:
+            self.reml_criterion_, self.deviance_ = None, value
+        self.loglik_ = -0.5 * value
+        self.aic_ = value + 2.0 * df
+        self.bic_ = value + np.log(n) * df
+
+    def _set_random(self, design, dec, sigma):
+        terms = design.terms
+        self._term_designs_fit = [
+            (t.factor, t.group, list(t.names), np.asarray(t.levels)) for t in terms
+        ]
+        self._b = [b.copy() for b in dec.b]
+        self.n_groups_ = {}
+        for t in terms:
+            self.n_groups_.setdefault(t.factor, t.m)
+        self.variance_components_ = _variance_components(terms, dec.lambdas, sigma)
+        covs = dec.conditional_covariances(sigma)
+        self.random_effects_, self.random_effects_cov_ = {}, {}
+        for factor in self.n_groups_:
+            idx = [i for i, t in enumerate(terms) if t.factor == factor]
+            columns = [nm for i in idx for nm in terms[i].names]
+            values = np.concatenate([dec.b[i] for i in idx], axis=1)
+            levels = pd.Index(terms[idx[0]].levels.astype(str), name=factor)
+            self.random_effects_[factor] = pd.DataFrame(
+                values, index=levels, columns=columns
+            )
+            self.random_effects_cov_[factor] = _block_diag([covs[i] for i in idx])
+
+    def _fit_pooled(self, X, y, x_names, kept, names):
+        """No grouping factors reached fit: the fixed-effects-only model."""
+        n, p = X.shape
+        fit = least_squares(X, y)
+        beta, rss = fit.coef, fit.rss
+        dof = n - p if self.reml else n
+        sigma = float(np.sqrt(rss / dof))
+        R = np.linalg.qr(X, mode="r") if p else np.zeros((0, 0))
+        R = R * np.sign(np.diagonal(R))[:, None] if p else R
+        self._set_fixed(beta, R, sigma, x_names, kept, names)
+        logdet_RX = 2.0 * np.log(np.abs(np.diagonal(R))).sum() if p else 0.0
+        value = dof * (1.0 + _LOG_2PI + np.log(rss / dof))
+        if self.reml:
+            value += logdet_RX
+        self.theta_ = np.zeros(0)
+        self.sigma_ = sigma
+        self._set_criteria(float(value), n, p + 1)
+        self.nobs_ = n
+        self.n_evaluations_ = 0
+        self.is_singular_ = False
+        self.converged_ = True
+        self.n_groups_ = {}
+        self.random_effects_, self.random_effects_cov_ = {}, {}
+        self._b, self._term_designs_fit = [], []
+        self.variance_components_ = _variance_components([], [], sigma)
+        self.fittedvalues_ = X @ beta
+        self.residuals_ = y - self.fittedvalues_
+        self._criterion = None
+
+    # -- prediction ------------------------------------------------------------
+    def predict(self, X, groups=None, include_random=True):
+        """Predict the response.
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+            Features (and grouping columns) as at fit.
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+            Grouping factor(s) not given as columns of X.
+        include_random : bool, default=True
+            Add the conditional modes of the levels seen at fit (lme4's
+            default); False gives the population-level prediction ``Xβ``
+            (lme4's ``re.form = NA``).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        if not include_random:
+            data = self._validate(X, None, groups, reset=False, stage="predict")
+            return self._population(data)
+        data = self._validate(X, None, groups, reset=False, stage="predict")
+        return self._predict(data)
+
+    def _population(self, data):
+        return data.X @ self.coef_ + self.intercept_
+
+    def _predict(self, data):
+        out = self._population(data)
+        if data.factors is None or not self._b:
+            return out
+        terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
+        names = self._feature_names(data)
+        cache, unseen = {}, {}
+        for term, b, (factor, _, _, levels) in zip(
+            terms, self._b, self._term_designs_fit, strict=True
+        ):
+            if factor not in cache:
+                labels = self._factor_of(term, data.factors)
+                codes = pd.Categorical(
+                    np.asarray(labels.astype(str)), categories=levels
+                ).codes.astype(np.intp)
+                cache[factor] = codes
+                if (codes < 0).any():
+                    unseen[factor] = sorted(
+                        set(np.asarray(labels.astype(str))[codes < 0])
+                    )
+            codes = cache[factor]
+            Z = _term_columns(term, data.X, names)
+            known = codes >= 0
+            effect = _row_effects(Z, b, np.where(known, codes, 0))
+            out += np.where(known, effect, 0.0)
+        if unseen:
+            self._report_unseen(unseen)
+        return out
+
+    def _report_unseen(self, unseen):
+        text = "; ".join(
+            f"{factor}: {levels[:5]}{' ...' if len(levels) > 5 else ''}"
+            for factor, levels in unseen.items()
+        )
+        if self.handle_unknown == "error":
+            raise ValueError(
+                f"Levels not seen at fit: {text}. Use handle_unknown='population' "
+                "to predict them at population level."
+            )
+        if self.handle_unknown == "warn":
+            warnings.warn(
+                f"Levels not seen at fit get the population-level prediction "
+                f"(random effect 0): {text}.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _random_design(self, data):
+        """Per-term designs for validated data, with the levels present in it.
+
+        The terms come in the fitted order (that of ``theta_``); levels unseen
+        at fit are included.
+        """
+        if data.factors is None:
+            raise ValueError("The data have no grouping factors.")
+        terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
+        designs = self._term_designs(terms, data, self._feature_names(data))
+        for d, (_, group, _, _) in zip(designs, self._term_designs_fit, strict=True):
+            d.group = group
+        return designs
+
+
+# -- helpers ---------------------------------------------------------------------
+def _term_columns(term, features, names):
+    """The term's Z columns: None for intercept-only, else [1, slopes...]."""
+    if not term.slopes:
+        return None
+    missing = [s for s in term.slopes if s not in names]
+    if missing:
+        raise ValueError(
+            f"Random slope column(s) {missing} in {term} are not numeric "
+            f"feature columns of X (features: {names})."
+        )
+    index = [names.index(s) for s in term.slopes]
+    n = features.shape[0]
+    Z = np.empty((n, term.n_columns))
+    start = 0
+    if term.intercept:
+        Z[:, 0] = 1.0
+        start = 1
+    Z[:, start:] = features[:, index]
+    return Z
+
+
+def _row_effects(Z, b, codes):
+    """Per row, Z_i · b[level_i]."""
+    if Z is None:
+        return b[codes, 0]
+    return np.einsum("ij,ij->i", Z, b[codes])
+
+
+def _lme4_order(designs):
+    """Terms by decreasing number of levels, as lme4's mkReTrms orders them.
+
+    lme4 reorders only when some term has more levels than the one before,
+    and then by ``rev(order(nl))``: ties end up in reverse order. The
+    variance-component names follow R's ``make.unique`` (``g``, ``g.1``).
+    """
+    nl = [d.m for d in designs]
+    if any(b > a for a, b in zip(nl[:-1], nl[1:], strict=True)):
+        ascending = sorted(range(len(nl)), key=lambda i: nl[i])
+        designs = [designs[i] for i in reversed(ascending)]
+    counts = {}
+    for d in designs:
+        seen = counts.get(d.factor, 0)
+        d.group = d.factor if seen == 0 else f"{d.factor}.{seen}"
+        counts[d.factor] = seen + 1
+    return designs
+
+
+def _lme4_sorted_terms(terms, fitted):
+    """The parsed terms in the fitted order (matched by factor and names)."""
+    pool = list(terms)
+    out = []
+    for factor, _, names, _ in fitted:
+        for i, term in enumerate(pool):
+            if term.factor == factor and term.names == names:
+                out.append(pool.pop(i))
+                break
+    return out
+
+
+def _full_rank_columns(X, y):
+    """Mask of columns kept by R's rule (dqrdc2, tol 1e-7)."""
+    p = X.shape[1]
+    if p == 0:
+        return np.ones(0, dtype=bool)
+    gram = X.T @ X
+    norms = np.sqrt(np.diagonal(gram))
+    if np.all(norms > 0):
+        # A cheap screen on XᵀX: clearly full rank needs no QR of X.
+        scaled = gram / np.outer(norms, norms)
+        try:
+            chol = np.linalg.cholesky(scaled)
+            if np.min(np.diagonal(chol)) > 1e-4:
+                return np.ones(p, dtype=bool)
+        except np.linalg.LinAlgError:
+            pass
+    return ~least_squares(X, y).aliased
+
+
+def _variance_components(terms, lambdas, sigma):
+    """lme4's ``as.data.frame(VarCorr(m), order = "cov.last")``."""
+    rows = []
+    for term, lam in zip(terms, lambdas, strict=True):
+        cov = sigma**2 * (lam @ lam.T)
+        sd = np.sqrt(np.diagonal(cov))
+        names = term.names
+        for a, name in enumerate(names):
+            rows.append((term.group or term.factor, name, None, cov[a, a], sd[a]))
+        rows_idx, cols_idx = lower_triangle_indices(len(names))
+        for i, j in zip(rows_idx, cols_idx, strict=True):
+            if i == j:
+                continue
+            denom = sd[i] * sd[j]
+            corr = cov[i, j] / denom if denom > 0 else np.nan
+            rows.append(
+                (term.group or term.factor, names[j], names[i], cov[i, j], corr)
+            )
+    rows.append(("Residual", None, None, sigma**2, sigma))
+    return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+
+
+def _block_diag(blocks):
+    """(m, k_i, k_i) blocks -> (m, sum k, sum k) block-diagonal arrays."""
+    if len(blocks) == 1:
+        return blocks[0]
+    m = blocks[0].shape[0]
+    size = sum(b.shape[1] for b in blocks)
+    out = np.zeros((m, size, size))
+    start = 0
+    for b in blocks:
+        k = b.shape[1]
+        out[:, start : start + k, start : start + k] = b
+        start += k
+    return out
+
+
+__all__ = ["MixedLMRegressor"]

@@ -1,0 +1,216 @@
+"""Bounded minimisation of the profiled criterion over θ, and lme4's checks.
+
+The default is BOBYQA (Powell's bound-constrained quadratic-model method,
+lme4's and MixedModels.jl's default) from NLopt when the ``nlopt`` package
+is installed; scipy's L-BFGS-B with central-difference gradients otherwise.
+After the optimiser stops, θ elements within ``1e-5`` of their bound are
+tried on the bound, as lme4's ``check.boundary`` does.
+"""
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+try:  # optional: a C implementation of BOBYQA
+    import nlopt
+except ImportError:  # pragma: no cover - depends on the environment
+    nlopt = None
+
+SINGULAR_TOL = 1e-4
+_BOUNDARY_TOL = 1e-5
+
+
+@dataclass
+class OptimumTheta:
+    """Where the optimiser stopped."""
+
+    x: np.ndarray
+    fun: float
+    n_evaluations: int
+    converged: bool
+    message: str
+    method: str
+
+
+class _Counted:
+    """The objective with an evaluation counter and the best point seen."""
+
+    def __init__(self, fun):
+        self.fun = fun
+        self.count = 0
+        self.best_x = None
+        self.best_f = math.inf
+
+    def __call__(self, x, grad=None):
+        self.count += 1
+        value = self.fun(x)
+        if value < self.best_f:
+            self.best_f, self.best_x = value, np.array(x, dtype=np.float64)
+        return value if math.isfinite(value) else 1e300
+
+
+def _bobyqa(fun, x0, lower, max_iter):
+    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
+    opt.set_lower_bounds(lower)
+    opt.set_upper_bounds(np.full(len(x0), np.inf))
+    opt.set_min_objective(fun)
+    opt.set_xtol_abs(1e-10)
+    opt.set_ftol_abs(1e-10)
+    opt.set_ftol_rel(1e-12)
+    opt.set_maxeval(max_iter)
+    # steps that reach the bound from the start, as MixedModels.jl sets them
+    opt.set_initial_step(np.where(np.isfinite(lower), 0.75, 1.0))
+    try:
+        opt.optimize(np.asarray(x0, dtype=np.float64))
+    except nlopt.RoundoffLimited:
+        pass
+    code = opt.last_optimize_result()
+    # Stopping because roundoff prevents progress is success at our tolerances.
+    converged = code == nlopt.ROUNDOFF_LIMITED or (
+        code > 0 and code != nlopt.MAXEVAL_REACHED
+    )
+    messages = {nlopt.MAXEVAL_REACHED: f"reached max_iter={max_iter} evaluations"}
+    return converged, messages.get(code, f"nlopt status {code}")
+
+
+def _lbfgsb(fun, x0, lower, max_iter):
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    result = minimize(
+        fun,
+        x0,
+        method="L-BFGS-B",
+        jac="3-point",
+        bounds=bounds,
+        options={"maxfun": max_iter, "ftol": 1e-14, "gtol": 1e-7},
+    )
+    return bool(result.success), str(result.message)
+
+
+def _scipy(method):
+    def run(fun, x0, lower, max_iter):
+        bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+        options = {"maxfev": max_iter} if method == "Nelder-Mead" else {}
+        if method == "COBYQA":
+            options = {"maxfev": max_iter, "final_tr_radius": 1e-9}
+        if method == "Nelder-Mead":
+            options.update(xatol=1e-9, fatol=1e-11)
+        result = minimize(fun, x0, method=method, bounds=bounds, options=options)
+        return bool(result.success), str(result.message)
+
+    return run
+
+
+_METHODS = {
+    "bobyqa": _bobyqa,
+    "lbfgsb": _lbfgsb,
+    "cobyqa": _scipy("COBYQA"),
+    "nelder-mead": _scipy("Nelder-Mead"),
+}
+
+
+def available_methods():
+    """Names accepted by ``minimize_theta``'s ``method``."""
+    return [m for m in _METHODS if m != "bobyqa" or nlopt is not None]
+
+
+def minimize_theta(fun, x0, lower, *, method="auto", max_iter=10_000):
+    """Minimise ``fun`` over θ subject to ``θ >= lower``.
+
+    Parameters
+    ----------
+    fun : callable
+        θ -> float (``inf`` where undefined).
+    x0, lower : ndarray of shape (n_theta,)
+    method : {"auto", "bobyqa", "lbfgsb", "cobyqa", "nelder-mead"}
+    max_iter : int
+        Maximum number of evaluations.
+
+    Returns
+    -------
+    OptimumTheta
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmixed.mixed.optimize import minimize_theta
+    >>> res = minimize_theta(lambda t: (t[0] - 2.0) ** 2 + 1.0, np.ones(1),
+    ...                      np.zeros(1))
+    >>> round(float(res.x[0]), 4), res.converged
+    (2.0, True)
+    """
+    if method == "auto":
+        method = "bobyqa" if nlopt is not None else "lbfgsb"
+    if method not in _METHODS or (method == "bobyqa" and nlopt is None):
+        raise ValueError(
+            f"optimizer must be one of {['auto'] + available_methods()}; "
+            f"got {method!r}."
+        )
+    counted = _Counted(fun)
+    x0 = np.asarray(x0, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        converged, message = _METHODS[method](counted, x0, lower, max_iter)
+    if counted.best_x is None:
+        raise FloatingPointError("The criterion could not be evaluated at any θ tried.")
+    x, f = counted.best_x, counted.best_f
+    x, f = _check_boundary(counted, x, f, lower)
+    return OptimumTheta(x, f, counted.count, converged, message, method)
+
+
+def _check_boundary(fun, x, f, lower):
+    """Move θ elements within 1e-5 of their bound onto it where that is better."""
+    near = np.flatnonzero((x - lower > 0) & (x - lower < _BOUNDARY_TOL))
+    for i in near:
+        trial = x.copy()
+        trial[i] = lower[i]
+        value = fun(trial)
+        if value < f:
+            x, f = trial, value
+    return x, f
+
+
+def is_singular(theta, lower, tol=SINGULAR_TOL):
+    """lme4's ``isSingular``: a bounded θ element within ``tol`` of its bound."""
+    finite = np.isfinite(lower)
+    return bool(np.any(theta[finite] - lower[finite] < tol))
+
+
+def finite_difference_derivatives(fun, x, fx, delta=1e-4):
+    """Central-difference gradient and Hessian, as lme4's ``deriv12``."""
+    n = len(x)
+    grad = np.empty(n)
+    hess = np.empty((n, n))
+    plus = np.empty(n)
+    minus = np.empty(n)
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = delta
+        plus[j], minus[j] = fun(x + e), fun(x - e)
+        grad[j] = (plus[j] - minus[j]) / (2.0 * delta)
+        hess[j, j] = (plus[j] - 2.0 * fx + minus[j]) / delta**2
+        for i in range(j):
+            d = np.zeros(n)
+            d[i] = delta
+            fpp, fmm = fun(x + e + d), fun(x - e - d)
+            fpm, fmp = fun(x + d - e), fun(x - d + e)
+            hess[i, j] = hess[j, i] = (fpp - fpm - fmp + fmm) / (4.0 * delta**2)
+    return grad, hess
+
+
+def convergence_problems(grad, hess, tol=2e-3):
+    """lme4's ``checkConv`` on gradient and Hessian; list of messages."""
+    try:
+        chol = np.linalg.cholesky(hess)
+    except np.linalg.LinAlgError:
+        return ["unable to evaluate scaled gradient (Hessian not positive definite)"]
+    scaled = np.linalg.solve(chol.T, grad)
+    worst = np.minimum(np.abs(scaled), np.abs(grad))
+    if np.max(worst) > tol:
+        return [
+            f"Model failed to converge with max|grad| = {np.max(worst):.6g} "
+            f"(tol = {tol:g}, component {int(np.argmax(worst)) + 1})"
+        ]
+    return []
