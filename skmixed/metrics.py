@@ -1,0 +1,416 @@
+"""Scorers for choosing grouped models by cross-validation.
+
+A scorer is called as ``scorer(estimator, X, y, groups=None)`` and returns a
+number where higher is better, so each of these works as ``scoring=`` in
+:func:`~sklearn.model_selection.cross_validate` and
+:class:`~sklearn.model_selection.GridSearchCV`.
+
+- :func:`marginal_log_likelihood`: the log-density of the held-out rows with
+  the random effects integrated out. It answers "how well does the model
+  describe *new groups*?" (split with ``GroupKFold``) and, unlike R², it can
+  tell random-effect structures apart.
+- :func:`conditional_log_likelihood`: the log-density of the held-out rows
+  given each known group's conditional modes. It answers "how well does the
+  model predict *new rows of known groups*?".
+- :func:`make_grouped_scorer`: any scikit-learn metric of point predictions
+  (``r2_score``, ``mean_absolute_error`` ...) as a scorer that hands the
+  groups to ``predict``.
+
+How the groups reach the scorer. Grouping columns kept in a pandas ``X``
+always do. The ``groups=`` argument does only with
+``sklearn.set_config(enable_metadata_routing=True)``: these scorers request
+``groups`` by default, as the estimators do, so no ``set_score_request``
+call is needed. Where no groups arrive, the estimator's
+:class:`~skmixed.GroupsMissingWarning` says so.
+
+Pipelines. Given a :class:`~sklearn.pipeline.Pipeline` (or a fitted search
+such as ``GridSearchCV``), the scorers transform ``X`` with every step but the
+last (``pipeline[:-1].transform(X)``) and score the last step, which must be
+one of skmixed's estimators for the log-likelihoods.
+"""
+
+import copy
+import inspect
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.utils.metadata_routing import MetadataRequest, _routing_enabled
+
+from skmixed._base import GroupedRegressor, _check_response
+from skmixed._groups import as_factor
+
+__all__ = [
+    "conditional_log_likelihood",
+    "make_grouped_scorer",
+    "marginal_log_likelihood",
+]
+
+_LOG_2PI = np.log(2.0 * np.pi)
+
+
+# -- scorer objects that carry metadata requests ------------------------------
+class _GroupedScorer:
+    """A scorer ``(estimator, X, y, groups=None, **metadata)`` with requests.
+
+    Parameters
+    ----------
+    score : callable
+        ``score(estimator, X, y, groups=None, **metadata)`` -> float, higher
+        is better.
+    requests : dict
+        Metadata requested by the scorer under routing, ``{param: alias}``.
+    name : str
+        Shown in ``repr``.
+    """
+
+    def __init__(self, score, requests, name):
+        self._score = score
+        self._requests = dict(requests)
+        self._name = name
+
+    def __call__(self, estimator, X, y, groups=None, **metadata):
+        return self._score(estimator, X, y, groups=groups, **metadata)
+
+    def __repr__(self):
+        return self._name
+
+    def get_metadata_routing(self):
+        """Metadata this scorer requests: ``groups`` unless told otherwise.
+
+        Returns
+        -------
+        sklearn.utils.metadata_routing.MetadataRequest
+        """
+        request = MetadataRequest(owner=self._name)
+        for param, alias in self._requests.items():
+            request.score.add_request(param=param, alias=alias)
+        return request
+
+    def set_score_request(self, **requests):
+        """A copy of the scorer with other metadata requests.
+
+        Unlike scikit-learn's scorers this returns a new scorer and leaves
+        this one unchanged (the module-level scorers are shared).
+
+        Parameters
+        ----------
+        **requests : dict
+            ``param=alias`` with alias ``True``, ``False``, ``None`` or a
+            string, e.g. ``groups="subject"`` or ``sample_weight=True``.
+
+        Returns
+        -------
+        scorer
+        """
+        if not _routing_enabled():
+            raise RuntimeError(
+                "set_score_request is only available when metadata routing is "
+                "enabled: sklearn.set_config(enable_metadata_routing=True)."
+            )
+        new = copy.copy(self)
+        new._requests = {**self._requests, **requests}
+        return new
+
+
+def _carries_requests(func):
+    """Give a scorer function ``get_metadata_routing``/``set_score_request``.
+
+    scikit-learn asks any scorer for ``get_metadata_routing()``; a plain
+    function has none and would never receive ``groups``.
+    """
+    scorer = _GroupedScorer(func, {"groups": True}, func.__name__)
+    func.get_metadata_routing = scorer.get_metadata_routing
+    func.set_score_request = scorer.set_score_request
+    return func
+
+
+# -- reaching the model ------------------------------------------------------------
+def _final_estimator(estimator, X):
+    """The model that predicts, and X as it sees it.
+
+    A Pipeline's steps before the last transform X; a fitted search
+    (``GridSearchCV``) stands for its ``best_estimator_``.
+    """
+    while True:
+        if isinstance(estimator, Pipeline):
+            if len(estimator.steps) > 1:
+                X = estimator[:-1].transform(X)
+            estimator = estimator.steps[-1][1]
+        elif hasattr(estimator, "best_estimator_"):
+            estimator = estimator.best_estimator_
+        else:
+            return estimator, X
+
+
+def _accepts_groups(estimator):
+    try:
+        parameters = inspect.signature(estimator.predict).parameters
+    except (TypeError, ValueError):
+        return False
+    return "groups" in parameters
+
+
+def _predict(estimator, X, groups, **kwargs):
+    """``estimator.predict`` with groups when the model takes them."""
+    if groups is not None or kwargs:
+        return estimator.predict(X, groups=groups, **kwargs)
+    return estimator.predict(X)
+
+
+def _gaussian_loglik(residuals, sigma):
+    """Sum of log N(r_i; 0, σ²)."""
+    n = residuals.shape[0]
+    rss = float(residuals @ residuals)
+    return -0.5 * (n * (_LOG_2PI + 2.0 * np.log(sigma)) + rss / sigma**2)
+
+
+def _model_kind(estimator):
+    """ "mixed" for MixedLMRegressor, "lm" for the least-squares models."""
+    # Imported here: skmixed.mixed imports the package's shared modules.
+    from skmixed.mixed.estimator import MixedLMRegressor
+
+    if isinstance(estimator, MixedLMRegressor):
+        return "mixed"
+    if isinstance(estimator, GroupedRegressor) and hasattr(estimator, "residuals_"):
+        return "lm"
+    raise TypeError(
+        "The log-likelihood scorers need a fitted PooledRegressor, "
+        "FixedEffectsRegressor or MixedLMRegressor (alone or as the last step "
+        f"of a Pipeline); got {type(estimator).__name__}. For other models "
+        "use make_grouped_scorer with a metric of point predictions."
+    )
+
+
+def _ml_sigma(estimator):
+    """σ of a least-squares fit as its log-likelihood uses it: sqrt(RSS/n)."""
+    residuals = np.asarray(estimator.residuals_, dtype=np.float64)
+    return float(np.sqrt(residuals @ residuals / residuals.shape[0]))
+
+
+# -- the marginal density of a mixed model -------------------------------------------
+def _each_row_its_own_level(estimator, n):
+    """Factors that put every row in a level of its own (groups unknown)."""
+    labels = np.arange(n)
+    return {name: as_factor(labels, name) for name in estimator._group_names()}
+
+
+def _mixed_marginal(estimator, X, y, groups):
+    """log N(y; Xβ, σ²(I + ZΛΛᵀZᵀ)) through the fit's blocked Cholesky."""
+    from skmixed.mixed.criterion import ProfiledCriterion
+    from skmixed.mixed.design import build_design
+
+    data = estimator._validate(X, None, groups, reset=False, stage="predict")
+    y = _check_response(y, data.X.shape[0])
+    if not estimator._term_designs_fit:
+        # Fitted without groups (GroupsMissingWarning at fit): a linear model.
+        return _gaussian_loglik(y - estimator._population(data), estimator.sigma_)
+    if data.factors is None:
+        # The GroupsMissingWarning has been issued. Without group labels the
+        # only density left is the one of rows from distinct new groups.
+        data.factors = _each_row_its_own_level(estimator, y.shape[0])
+    residuals = y - estimator._population(data)
+    terms = estimator._random_design(data)
+    design = build_design(np.empty((y.shape[0], 0)), residuals, terms)
+    parts = ProfiledCriterion(design, reml=False).decompose(estimator.theta_)
+    sigma2 = estimator.sigma_**2
+    n = y.shape[0]
+    return -0.5 * (
+        parts.logdet_L + n * (_LOG_2PI + np.log(sigma2)) + parts.pwrss / sigma2
+    )
+
+
+# -- public scorers ------------------------------------------------------------------
+@_carries_requests
+def marginal_log_likelihood(estimator, X, y, groups=None):
+    r"""Held-out log-likelihood with the random effects integrated out.
+
+    For a :class:`~skmixed.MixedLMRegressor` the rows are scored under the
+    fitted model's marginal distribution,
+    :math:`y \sim N(X\beta, \sigma^2 (I + Z \Lambda_\theta \Lambda_\theta^T Z^T))`,
+    using the group labels of the *scored* rows: rows of one group are
+    correlated through their shared random effects, rows of different groups
+    are independent. Conditional modes from the training data are not used,
+    so the score measures how well the model describes new groups -- split
+    with :class:`~sklearn.model_selection.GroupKFold`. It depends on the
+    random-effect structure where R² cannot. It is computed with the fit's
+    own blocked Cholesky factor, never with an ``n x n`` covariance matrix.
+
+    For :class:`~skmixed.PooledRegressor` and
+    :class:`~skmixed.FixedEffectsRegressor` it is the Gaussian log-density of
+    the residuals of ``predict`` with the maximum-likelihood σ of the fit,
+    ``sqrt(RSS / n)`` (the σ that R's ``logLik.lm`` uses, not the unbiased
+    ``sigma_``). On a model's own training data it therefore equals the
+    model's ``loglik_`` -- for a mixed model fitted with ``reml=False``.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        One of skmixed's regressors, or a Pipeline (or fitted search) ending
+        in one; the steps before the last transform ``X``.
+    X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+        Held-out features (and grouping columns).
+    y : array-like of shape (n_samples,)
+        Held-out response.
+    groups : array-like, pandas.Series or pandas.DataFrame, default=None
+        Grouping factors not given as columns of ``X``. Requested by default
+        under metadata routing. Without any, a
+        :class:`~skmixed.GroupsMissingWarning` is issued and every row is
+        scored as a group of its own.
+
+    Returns
+    -------
+    float
+        The log-likelihood (higher is better; it grows with the number of
+        rows, so compare models on the same rows).
+
+    Examples
+    --------
+    >>> from skmixed import MixedLMRegressor
+    >>> from skmixed.datasets import load_sleepstudy
+    >>> from skmixed.metrics import marginal_log_likelihood
+    >>> df = load_sleepstudy()
+    >>> X, y = df[["Days", "Subject"]], df["Reaction"]
+    >>> model = MixedLMRegressor("(Days | Subject)", reml=False).fit(X, y)
+    >>> round(marginal_log_likelihood(model, X, y), 4)
+    -875.9697
+    >>> round(model.loglik_, 4)
+    -875.9697
+    """
+    model, X = _final_estimator(estimator, X)
+    if _model_kind(model) == "mixed":
+        return float(_mixed_marginal(model, X, y, groups))
+    y_true = _check_response(y, len(y))
+    return float(
+        _gaussian_loglik(y_true - _predict(model, X, groups), _ml_sigma(model))
+    )
+
+
+@_carries_requests
+def conditional_log_likelihood(estimator, X, y, groups=None):
+    r"""Held-out log-likelihood given the conditional modes of known groups.
+
+    Each row is scored as :math:`N(\hat y_i, \sigma^2)` with
+    :math:`\hat y_i` the model's ``predict`` -- for a
+    :class:`~skmixed.MixedLMRegressor` the fixed effects plus the
+    conditional modes (BLUPs) of the row's groups, with ``sigma_`` of the
+    fit. A group not seen in training contributes no random effect, so under
+    :class:`~sklearn.model_selection.GroupKFold` prefer
+    :func:`marginal_log_likelihood`; use this one when the test rows are new
+    observations of known groups (a per-group time split, ``KFold``).
+
+    For :class:`~skmixed.PooledRegressor` and
+    :class:`~skmixed.FixedEffectsRegressor` it equals
+    :func:`marginal_log_likelihood` (σ is the maximum-likelihood
+    ``sqrt(RSS / n)`` of the fit).
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        One of skmixed's regressors, or a Pipeline (or fitted search) ending
+        in one.
+    X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    groups : array-like, pandas.Series or pandas.DataFrame, default=None
+        Grouping factors not given as columns of ``X``. Requested by default
+        under metadata routing.
+
+    Returns
+    -------
+    float
+        The log-likelihood, higher is better.
+
+    Examples
+    --------
+    >>> from skmixed import MixedLMRegressor
+    >>> from skmixed.datasets import load_sleepstudy
+    >>> from skmixed.metrics import conditional_log_likelihood
+    >>> df = load_sleepstudy()
+    >>> train, test = df[df.Days < 8], df[df.Days >= 8]
+    >>> model = MixedLMRegressor("(Days | Subject)").fit(
+    ...     train[["Days", "Subject"]], train["Reaction"])
+    >>> score = conditional_log_likelihood(
+    ...     model, test[["Days", "Subject"]], test["Reaction"])
+    >>> bool(score < 0)
+    True
+    """
+    model, X = _final_estimator(estimator, X)
+    kind = _model_kind(model)
+    y_true = _check_response(y, len(y))
+    residuals = y_true - _predict(model, X, groups)
+    sigma = model.sigma_ if kind == "mixed" else _ml_sigma(model)
+    return float(_gaussian_loglik(residuals, sigma))
+
+
+def make_grouped_scorer(metric, greater_is_better=True, **kwargs):
+    """Turn a metric of point predictions into a scorer that passes groups.
+
+    scikit-learn's string scorers (``scoring="r2"``) call ``predict(X)``
+    without groups, so a grouped model predicts at population level (and
+    warns). The scorer made here calls ``predict(X, groups=groups)``: groups
+    come from columns of a pandas ``X`` as always, or from the ``groups``
+    metadata, which the scorer requests under metadata routing.
+
+    Parameters
+    ----------
+    metric : callable
+        ``metric(y_true, y_pred, **kwargs)``, e.g.
+        :func:`sklearn.metrics.r2_score`.
+    greater_is_better : bool, default=True
+        False for losses (``mean_squared_error``): the scorer then returns the
+        negated metric, as scikit-learn's ``make_scorer`` does.
+    **kwargs
+        Passed to ``metric``.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y, groups=None, **metadata)``. It has
+        ``get_metadata_routing`` and ``set_score_request`` (which returns a
+        copy), so further metadata such as ``sample_weight`` can be
+        requested and is passed to ``metric``.
+
+    Examples
+    --------
+    >>> from sklearn.metrics import mean_absolute_error, r2_score
+    >>> from skmixed import MixedLMRegressor
+    >>> from skmixed.datasets import load_sleepstudy
+    >>> from skmixed.metrics import make_grouped_scorer
+    >>> df = load_sleepstudy()
+    >>> model = MixedLMRegressor("(Days | Subject)").fit(
+    ...     df[["Days"]], df["Reaction"], groups=df["Subject"])
+    >>> r2 = make_grouped_scorer(r2_score)
+    >>> round(r2(model, df[["Days"]], df["Reaction"], groups=df["Subject"]), 3)
+    0.826
+    >>> mae = make_grouped_scorer(mean_absolute_error, greater_is_better=False)
+    >>> bool(mae(model, df[["Days"]], df["Reaction"], groups=df["Subject"]) < 0)
+    True
+    """
+    if not callable(metric):
+        raise TypeError(
+            f"metric must be a callable metric(y_true, y_pred); got {metric!r}."
+        )
+    sign = 1.0 if greater_is_better else -1.0
+    name = getattr(metric, "__name__", repr(metric))
+    arguments = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    flag = "" if greater_is_better else ", greater_is_better=False"
+    return _GroupedScorer(
+        _PointMetric(metric, sign, kwargs),
+        {"groups": True},
+        f"make_grouped_scorer({name}{flag}{arguments})",
+    )
+
+
+class _PointMetric:
+    """``sign * metric(y, predict(X, groups))``; a class so that it pickles."""
+
+    def __init__(self, metric, sign, kwargs):
+        self.metric = metric
+        self.sign = sign
+        self.kwargs = kwargs
+
+    def __call__(self, estimator, X, y, groups=None, **metadata):
+        model, X = _final_estimator(estimator, X)
+        if groups is not None and not _accepts_groups(model):
+            groups = None
+        y_pred = _predict(model, X, groups)
+        return self.sign * self.metric(y, y_pred, **{**self.kwargs, **metadata})
