@@ -1,5 +1,6 @@
 """skmixed: hierarchical (mixed-effects) linear models for scikit-learn."""
 
+from skmixed import metrics  # noqa: F401  (skmixed.metrics after import skmixed)
 from skmixed._groups import GroupsMissingWarning
 from skmixed.mixed import MixedLMRegressor
 
