@@ -28,6 +28,8 @@ __all__ = ["plot_group_fits", "plot_random_effects", "plot_residuals"]
 
 # Above this many groups a legend would be unreadable, so none is drawn.
 _MAX_LEGEND_ENTRIES = 20
+# Line styles of the models compared in one plot_group_fits figure.
+_LINE_STYLES = ("-", "--", ":", "-.")
 # Above this many levels the caterpillar plot drops the level labels.
 _MAX_LABELLED_LEVELS = 60
 
@@ -154,12 +156,14 @@ def plot_group_fits(model, X, y, groups=None, *, feature=None, col_wrap=None, ax
     in every group, a :class:`~skmixed.FixedEffectsRegressor` parallel lines
     (or free slopes with ``group_slopes``), a
     :class:`~skmixed.MixedLMRegressor` lines shrunken towards the population
-    line.
+    line. Pass several models as a dict to compare their lines (solid,
+    dashed, dotted ...) on the same points.
 
     Parameters
     ----------
-    model : fitted estimator
-        Any skmixed regressor (anything with ``predict(X, groups)``).
+    model : fitted estimator, or dict of str to fitted estimator
+        Any skmixed regressor (anything with ``predict(X, groups)``), or
+        several, keyed by the label their line style gets in the legend.
     X : array-like or pandas.DataFrame of shape (n_samples, n_features)
         Features (and grouping columns) as passed to ``fit``.
     y : array-like of shape (n_samples,)
@@ -205,29 +209,49 @@ def plot_group_fits(model, X, y, groups=None, *, feature=None, col_wrap=None, ax
         not isinstance(col_wrap, (int, np.integer)) or col_wrap < 1
     ):
         raise ValueError(f"col_wrap must be a positive integer; got {col_wrap!r}.")
-    group_name, factor = _group_factor(model, X, groups)
-    x, x_label = _feature_values(model, X, feature)
+    models = model if isinstance(model, dict) else {None: model}
+    if not models:
+        raise ValueError("model is an empty dict; pass at least one fitted model.")
+    if len(models) > len(_LINE_STYLES):
+        raise ValueError(f"At most {len(_LINE_STYLES)} models can share one figure.")
+    # The grouping factor comes from the model that has one (the pooled
+    # model of a comparison has none).
+    namer = max(models.values(), key=lambda m: len(_model_group_names(m)))
+    group_name, factor = _group_factor(namer, X, groups)
+    x, x_label = _feature_values(namer, X, feature)
     y_obs = np.asarray(y, dtype=float).ravel()
     if not (len(x) == len(y_obs) == len(factor)):
         raise ValueError(
             f"X, y and groups must have the same number of rows; got "
             f"{len(x)}, {len(y_obs)} and {len(factor)}."
         )
-    fitted = np.asarray(_predict(model, X, groups), dtype=float).ravel()
+    fits = [
+        np.asarray(_predict(m, X, groups), dtype=float).ravel() for m in models.values()
+    ]
     levels = list(factor.categories)
     codes = np.asarray(factor.codes)
     colors = _group_colors(len(levels))
     y_label = _response_label(y)
+    style_handles = [
+        _legend_line(color="0.25", ls=style, lw=1.6, label=str(label))
+        for label, style in zip(models, _LINE_STYLES, strict=False)
+    ]
 
     if col_wrap is None:
         if ax is None:
             _, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
         for k, level in enumerate(levels):
-            _draw_group(ax, x, y_obs, fitted, codes == k, colors[k], label=level)
+            _draw_group(ax, x, y_obs, fits, codes == k, colors[k], label=level)
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
+        if len(models) > 1:
+            ax.add_artist(
+                ax.legend(handles=style_handles, loc="upper left", fontsize="small")
+            )
         if len(levels) <= _MAX_LEGEND_ENTRIES:
-            ax.legend(
+            group_handles = ax.lines[:: len(models)]
+            legend = ax.legend(
+                handles=group_handles,
                 title=group_name,
                 loc="upper left",
                 bbox_to_anchor=(1.01, 1.0),
@@ -236,6 +260,9 @@ def plot_group_fits(model, X, y, groups=None, *, feature=None, col_wrap=None, ax
                 ncols=1 if len(levels) <= 12 else 2,
                 frameon=False,
             )
+            # Colour swatches: the group legend is about colour, not style.
+            for handle in legend.legend_handles:
+                handle.set_linestyle("-")
         return ax
 
     ncols = min(int(col_wrap), len(levels))
@@ -243,7 +270,7 @@ def plot_group_fits(model, X, y, groups=None, *, feature=None, col_wrap=None, ax
     fig, axes = plt.subplots(
         nrows,
         ncols,
-        figsize=(1.9 * ncols + 0.6, 1.7 * nrows + 0.6),
+        figsize=(1.9 * ncols + 0.6 + 1.4 * (len(models) > 1), 1.7 * nrows + 0.6),
         sharex=True,
         sharey=True,
         squeeze=False,
@@ -253,7 +280,7 @@ def plot_group_fits(model, X, y, groups=None, *, feature=None, col_wrap=None, ax
         if k >= len(levels):
             panel.set_visible(False)
             continue
-        _draw_group(panel, x, y_obs, fitted, codes == k, colors[k], label=levels[k])
+        _draw_group(panel, x, y_obs, fits, codes == k, colors[k], label=levels[k])
         panel.set_title(levels[k], fontsize="small", pad=3)
         panel.tick_params(labelsize="small")
     # An invisible last-row panel leaves its column without x tick labels;
@@ -264,6 +291,13 @@ def plot_group_fits(model, X, y, groups=None, *, feature=None, col_wrap=None, ax
     fig.supxlabel(x_label)
     fig.supylabel(y_label)
     fig.suptitle(f"{y_label} by {x_label}, one panel per {group_name}")
+    if len(models) > 1:
+        fig.legend(
+            handles=style_handles,
+            loc="outside right upper",
+            fontsize="small",
+            frameon=False,
+        )
     return fig
 
 
@@ -278,11 +312,26 @@ def _predict(model, X, groups):
     return model.predict(X)
 
 
-def _draw_group(ax, x, y, fitted, rows, color, label):
-    """One group's points and its fitted line (sorted by the feature)."""
+def _draw_group(ax, x, y, fits, rows, color, label):
+    """One group's points and its fitted line per model (sorted by the feature)."""
     order = np.argsort(x[rows], kind="stable")
     ax.scatter(x[rows], y[rows], s=14, color=color, alpha=0.75, linewidths=0)
-    ax.plot(x[rows][order], fitted[rows][order], color=color, lw=1.6, label=label)
+    for fitted, style in zip(fits, _LINE_STYLES, strict=False):
+        ax.plot(
+            x[rows][order],
+            fitted[rows][order],
+            color=color,
+            ls=style,
+            lw=1.6,
+            label=label,
+        )
+
+
+def _legend_line(**kwargs):
+    """A free-standing line, for legend entries."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], **kwargs)
 
 
 # -- plot_random_effects -----------------------------------------------------

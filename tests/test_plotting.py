@@ -238,6 +238,30 @@ def test_group_fits_many_groups_have_no_legend():
     assert len({tuple(line.get_color()) for line in ax.lines}) == n
 
 
+def test_group_fits_compares_several_models(sleep, slope_fit):
+    models = {"pooled": PooledLine(251.405, 10.467), "mixed": slope_fit}
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    ax = plot_group_fits(models, X, y)
+    assert len(ax.lines) == 36  # two lines per subject
+    assert len(ax.collections) == 18  # the points are drawn once
+    assert {line.get_linestyle() for line in ax.lines[0::2]} == {"-"}
+    assert {line.get_linestyle() for line in ax.lines[1::2]} == {"--"}
+    (styles,) = [a for a in ax.artists if hasattr(a, "get_texts")]
+    assert [t.get_text() for t in styles.get_texts()] == ["pooled", "mixed"]
+    assert ax.get_legend().get_title().get_text() == "Subject"
+    fig = plot_group_fits(models, X, y, col_wrap=6)
+    panels = [a for a in fig.axes if a.get_visible()]
+    assert all(len(a.lines) == 2 for a in panels)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["pooled", "mixed"]
+    # The mixed model's line in subject 308's panel is lme4's coef(m) line.
+    b0, b1 = slope_fit.coef.loc["308"]
+    mixed_308 = panels[0].lines[1]
+    np.testing.assert_allclose(
+        mixed_308.get_ydata(), b0 + b1 * mixed_308.get_xdata(), rtol=1e-12
+    )
+
+
 def test_group_fits_errors(sleep, slope_fit):
     X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
     _, ax = plt.subplots()
@@ -247,6 +271,8 @@ def test_group_fits_errors(sleep, slope_fit):
         plot_group_fits(slope_fit, X, y, col_wrap=0)
     with pytest.raises(ValueError, match="needs the groups"):
         plot_group_fits(PooledLine(0, 1), sleep[["Days"]], y)
+    with pytest.raises(ValueError, match="empty dict"):
+        plot_group_fits({}, X, y)
     with pytest.raises(ValueError, match="same number of rows"):
         plot_group_fits(PooledLine(0, 1), sleep[["Days"]], y[:10], sleep["Subject"])
 
