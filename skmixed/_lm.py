@@ -1,0 +1,205 @@
+"""What ``lm`` reports, shared by PooledRegressor and FixedEffectsRegressor.
+
+:func:`lm_statistics` turns a least-squares fit into R's numbers (sigma,
+R-squared, F, log-likelihood, ...); :class:`LMResultsMixin` gives both
+estimators ``summary()``, ``conf_int()`` and the fitted attributes.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.utils.validation import check_is_fitted
+
+from skmixed.summary import LMSummary, coefficient_frame
+
+
+@dataclass
+class LMStatistics:
+    """R's ``summary.lm`` and ``logLik.lm`` numbers for one fit."""
+
+    nobs: int
+    rank: int
+    df_resid: int
+    sigma: float
+    rsquared: float
+    rsquared_adj: float
+    fvalue: float
+    df_model: int
+    f_pvalue: float
+    loglik: float
+    aic: float
+    bic: float
+
+
+def lm_statistics(y, rss, rank, has_intercept):
+    """R's fit statistics from the response, the RSS and the rank.
+
+    R-squared and F compare with the intercept-only model when there is an
+    intercept (with ``y = 0`` otherwise), as ``summary.lm`` does.
+    """
+    n = y.shape[0]
+    df_resid = n - rank
+    df_int = 1 if has_intercept else 0
+    tss = float(np.sum((y - y.mean()) ** 2)) if has_intercept else float(y @ y)
+    sigma = math.sqrt(rss / df_resid) if df_resid > 0 else float("nan")
+    df_model = rank - df_int
+    if df_model > 0 and tss > 0:
+        rsquared = 1.0 - rss / tss
+        rsquared_adj = (
+            1.0 - (1.0 - rsquared) * (n - df_int) / df_resid
+            if df_resid > 0
+            else float("nan")
+        )
+    else:
+        rsquared = rsquared_adj = 0.0 if df_model == 0 else float("nan")
+    if df_model > 0 and df_resid > 0:
+        fvalue = ((tss - rss) / df_model) / (rss / df_resid)
+        f_pvalue = float(stats.f.sf(fvalue, df_model, df_resid))
+    else:
+        fvalue = f_pvalue = float("nan")
+    # logLik.lm: the Gaussian likelihood at the ML variance RSS / n.
+    loglik = -0.5 * n * (math.log(2 * math.pi) + 1 - math.log(n) + math.log(rss))
+    n_params = rank + 1
+    return LMStatistics(
+        nobs=n,
+        rank=rank,
+        df_resid=df_resid,
+        sigma=sigma,
+        rsquared=rsquared,
+        rsquared_adj=rsquared_adj,
+        fvalue=fvalue,
+        df_model=df_model,
+        f_pvalue=f_pvalue,
+        loglik=loglik,
+        aic=-2 * loglik + 2 * n_params,
+        bic=-2 * loglik + math.log(n) * n_params,
+    )
+
+
+def r_formula(response, terms):
+    """An R formula string: ``Reaction ~ Days + Subject``."""
+    return f"{response} ~ {' + '.join(terms) if terms else '1'}"
+
+
+def response_name(y):
+    """The response's name for formulas: a Series' name, else ``"y"``."""
+    name = getattr(y, "name", None)
+    if name is None and isinstance(y, pd.DataFrame) and y.shape[1] == 1:
+        name = y.columns[0]
+    return str(name) if name is not None else "y"
+
+
+def feature_names(data):
+    """Feature names of validated data (``x0, x1, ...`` for an array)."""
+    if data.feature_names is not None:
+        return list(data.feature_names)
+    return [f"x{j}" for j in range(data.X.shape[1])]
+
+
+class LMResultsMixin:
+    """``summary()``, ``conf_int()`` and the result attributes of an lm fit.
+
+    The estimator's ``_fit`` calls :meth:`_store_lm` with the coefficients
+    (named as R names them), their covariance and the fit statistics.
+    """
+
+    def _store_lm(self, params, vcov, statistics, fitted, residuals, df_tests):
+        self.params_ = params
+        self.vcov_ = vcov
+        stats_ = statistics
+        self.nobs_ = stats_.nobs
+        self.rank_ = stats_.rank
+        self.df_resid_ = stats_.df_resid
+        self.df_model_ = stats_.df_model
+        self.sigma_ = stats_.sigma
+        self.rsquared_ = stats_.rsquared
+        self.rsquared_adj_ = stats_.rsquared_adj
+        self.fvalue_ = stats_.fvalue
+        self.f_pvalue_ = stats_.f_pvalue
+        self.loglik_ = stats_.loglik
+        self.aic_ = stats_.aic
+        self.bic_ = stats_.bic
+        self.fittedvalues_ = fitted
+        self.residuals_ = residuals
+        self.aliased_ = [str(n) for n in params.index[params.isna()]]
+        self._df_tests = df_tests
+
+    def _coefficient_frame(self):
+        """Estimates, standard errors, t and p as R's coefficient table."""
+        params = self.params_
+        se = np.sqrt(np.diag(self.vcov_.to_numpy()))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = params.to_numpy() / se
+        p = 2 * stats.t.sf(np.abs(t), self._df_tests)
+        return coefficient_frame(params.to_numpy(), se, t, p, params.index)
+
+    def conf_int(self, level=0.95):
+        """Confidence intervals of the coefficients (t-based, as R's ``confint``).
+
+        Parameters
+        ----------
+        level : float, default=0.95
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``lower`` and ``upper``, one row per coefficient (NaN for
+            aliased ones).
+
+        Examples
+        --------
+        >>> from skmixed import PooledRegressor
+        >>> from skmixed.datasets import load_sleepstudy
+        >>> df = load_sleepstudy()
+        >>> m = PooledRegressor().fit(df[["Days"]], df["Reaction"])
+        >>> m.conf_int().round(3)
+                       lower    upper
+        (Intercept)  238.361  264.449
+        Days           8.024   12.911
+        """
+        check_is_fitted(self)
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1; got {level!r}.")
+        table = self._coefficient_frame()
+        quantile = stats.t.ppf(0.5 + level / 2, self._df_tests)
+        half = quantile * table["std_error"]
+        return pd.DataFrame(
+            {"lower": table["estimate"] - half, "upper": table["estimate"] + half},
+            index=table.index,
+        )
+
+    def summary(self):
+        """R's ``summary(lm(...))``: print it, or read ``.coefficients``.
+
+        Returns
+        -------
+        LMSummary
+            ``str()`` gives R's text; ``.coefficients`` is a DataFrame with
+            columns ``estimate, std_error, t_value, p_value``.
+        """
+        check_is_fitted(self)
+        fstat = None
+        if not math.isnan(self.fvalue_):
+            fstat = (self.fvalue_, self._f_df[0], self._f_df[1])
+        return LMSummary(
+            call=[repr(self), f"lm(formula = {self.formula_})"],
+            coefficients=self._coefficient_frame(),
+            residuals=self.residuals_,
+            df_resid=self.df_resid_,
+            sigma=self.sigma_,
+            rsquared=self.rsquared_,
+            rsquared_adj=self.rsquared_adj_,
+            fstatistic=fstat,
+            notes=self._summary_notes(),
+            n_dropped=self.n_dropped_,
+        )
+
+    @property
+    def _f_df(self):
+        return (self.df_model_, self.df_resid_)
+
+    def _summary_notes(self):
+        return []

@@ -1,0 +1,246 @@
+"""PooledRegressor: ordinary least squares, R's ``lm(y ~ x)``."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from skmixed._base import GroupedRegressor
+from skmixed._groups import GroupsMissingWarning
+from skmixed._linalg import group_sums, least_squares
+from skmixed._lm import (
+    LMResultsMixin,
+    feature_names,
+    lm_statistics,
+    r_formula,
+    response_name,
+)
+
+_COV_TYPES = ("nonrobust", "cluster")
+#: Name under which an unnamed ``groups=`` argument is looked up.
+_GROUPS_ARGUMENT = "groups"
+
+
+def warn_aliased(names, estimator):
+    """Warn that columns were dropped as aliased, naming them (R gives NA)."""
+    if names:
+        warnings.warn(
+            f"{estimator}: X is rank deficient; {len(names)} coefficient(s) not "
+            f"defined because of singularities (aliased, set to NaN as R's NA): "
+            f"{', '.join(names)}.",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
+def groups_label(groups, default="group"):
+    """Name of a grouping factor given as ``groups=``: its name, else ``default``."""
+    if isinstance(groups, pd.Series) and groups.name is not None:
+        return str(groups.name)
+    if isinstance(groups, pd.DataFrame) and groups.shape[1] == 1:
+        return str(groups.columns[0])
+    return default
+
+
+class PooledRegressor(LMResultsMixin, GroupedRegressor):
+    """Ordinary least squares that ignores groups: R's ``lm(y ~ x)``.
+
+    The pooled model is the baseline a hierarchical model is compared with.
+    It accepts ``groups`` (so that it drops into the same pipelines and
+    cross-validation as the other estimators) and ignores them, except for
+    cluster-robust standard errors with ``cov_type="cluster"``.
+
+    Parameters
+    ----------
+    fit_intercept : bool, default=True
+        Include an intercept (R's ``y ~ x``; False is ``y ~ 0 + x``).
+    cov_type : {"nonrobust", "cluster"}, default="nonrobust"
+        ``"cluster"``: cluster-robust covariance by group, CR1 as R's
+        ``sandwich::vcovCL`` default (HC1 adjustment ``G/(G-1) * (n-1)/(n-k)``);
+        t tests keep the residual degrees of freedom (as ``lmtest::coeftest``)
+        and the F statistic becomes the robust Wald test of the slopes.
+    group : str, default=None
+        Name of the cluster column, looked up in a pandas X first, then in
+        ``groups``. None: the ``groups=`` argument. A column of X named here
+        is never used as a feature, even with ``cov_type="nonrobust"``.
+    missing : {"error", "drop"}, default="error"
+        Rows with NaN or inf: raise, or drop them as R's ``na.omit`` does.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        Slopes of the features (NaN for an aliased one).
+    intercept_ : float
+        The intercept (0.0 with ``fit_intercept=False``).
+    params_ : pandas.Series
+        All coefficients named as R names them (``(Intercept)``, feature
+        names); NaN for aliased ones, as R's ``coef()``.
+    vcov_ : pandas.DataFrame
+        Covariance of ``params_`` (R's ``vcov``; cluster-robust with
+        ``cov_type="cluster"``).
+    sigma_, df_resid_, rank_, nobs_ : float, int, int, int
+        Residual standard error and its degrees of freedom, rank, rows used.
+    rsquared_, rsquared_adj_ : float
+    fvalue_, f_pvalue_, df_model_ : float, float, int
+        F statistic against the intercept-only model, its p-value and
+        numerator degrees of freedom.
+    loglik_, aic_, bic_ : float
+        As R's ``logLik``, ``AIC``, ``BIC`` (``rank + 1`` parameters).
+    fittedvalues_, residuals_ : ndarray of shape (n_samples,)
+    aliased_ : list of str
+        Coefficients dropped as aliased (rank-deficient X).
+    formula_ : str
+        The equivalent R formula.
+    n_groups_ : int
+        Number of clusters (``cov_type="cluster"`` only, else 0).
+
+    Examples
+    --------
+    >>> from skmixed import PooledRegressor
+    >>> from skmixed.datasets import load_sleepstudy
+    >>> df = load_sleepstudy()
+    >>> m = PooledRegressor().fit(df[["Days"]], df["Reaction"])
+    >>> m.params_.round(4)
+    (Intercept)    251.4051
+    Days            10.4673
+    dtype: float64
+    >>> round(m.sigma_, 4), round(m.rsquared_, 4)
+    (47.7147, 0.2865)
+    >>> m = PooledRegressor(cov_type="cluster", group="Subject")
+    >>> m.fit(df[["Days", "Subject"]], df["Reaction"]).summary().coefficients.round(3)
+                 estimate  std_error  t_value  p_value
+    (Intercept)   251.405      6.844   36.735      0.0
+    Days           10.467      1.550    6.753      0.0
+    """
+
+    def __init__(
+        self, fit_intercept=True, cov_type="nonrobust", group=None, missing="error"
+    ):
+        self.fit_intercept = fit_intercept
+        self.cov_type = cov_type
+        self.group = group
+        self.missing = missing
+
+    def _group_names(self):
+        if self.group is not None:
+            return [str(self.group)]
+        return [_GROUPS_ARGUMENT] if self.cov_type == "cluster" else []
+
+    def _validate(self, X, y=None, groups=None, *, reset, stage):
+        if self.cov_type == "cluster":
+            return super()._validate(X, y, groups, reset=reset, stage=stage)
+        # Groups are only read to keep a named group column out of the
+        # features; the model needs none, so a missing one is no news.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GroupsMissingWarning)
+            return super()._validate(X, y, groups, reset=reset, stage=stage)
+
+    def fit(self, X, y, groups=None):
+        """Fit by least squares.
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+            Numeric features; a pandas X may also hold the cluster column.
+        y : array-like of shape (n_samples,)
+        groups : array-like or pandas.Series, default=None
+            Clusters for ``cov_type="cluster"``, when not a column of X.
+
+        Returns
+        -------
+        self : PooledRegressor
+        """
+        if self.cov_type not in _COV_TYPES:
+            raise ValueError(
+                f"cov_type must be one of {_COV_TYPES}; got {self.cov_type!r}."
+            )
+        self._fit_labels = (response_name(y), groups_label(groups))
+        return super().fit(X, y, groups)
+
+    def _fit(self, data):
+        response, default_label = self._fit_labels
+        names = feature_names(data)
+        n, p = data.X.shape
+        if n == 0:
+            raise ValueError("No rows to fit (0 samples).")
+        design = np.empty((n, p + int(self.fit_intercept)))
+        if self.fit_intercept:
+            design[:, 0] = 1.0
+        design[:, int(self.fit_intercept) :] = data.X
+        columns = (["(Intercept)"] if self.fit_intercept else []) + names
+        fit = least_squares(design, data.y)
+        aliased = [c for c, a in zip(columns, fit.aliased, strict=True) if a]
+        warn_aliased(aliased, type(self).__name__)
+        fitted = design[:, ~fit.aliased] @ fit.coef[~fit.aliased]
+        residuals = data.y - fitted
+        statistics = lm_statistics(data.y, fit.rss, fit.rank, self.fit_intercept)
+        cov = fit.cov_unscaled * statistics.sigma**2
+        self.n_groups_ = 0
+        if self.cov_type == "cluster":
+            cov = self._cluster_cov(data, design, residuals, fit, statistics)
+        params = pd.Series(fit.coef, index=pd.Index(columns, dtype=object))
+        vcov = pd.DataFrame(cov, index=params.index, columns=params.index)
+        self._store_lm(params, vcov, statistics, fitted, residuals, statistics.df_resid)
+        if self.cov_type == "cluster":
+            self._robust_wald(fit)
+        self.intercept_ = float(fit.coef[0]) if self.fit_intercept else 0.0
+        self.coef_ = fit.coef[int(self.fit_intercept) :].copy()
+        terms = names if self.fit_intercept else ["0", *names]
+        self.formula_ = r_formula(response, terms)
+        self.response_name_ = response
+        self.cluster_name_ = None
+        if self.cov_type == "cluster":
+            self.cluster_name_ = (
+                str(self.group) if self.group is not None else default_label
+            )
+        del self._fit_labels
+
+    def _cluster_cov(self, data, design, residuals, fit, statistics):
+        """CR1 cluster-robust covariance (sandwich::vcovCL's default)."""
+        if data.factors is None:
+            raise ValueError(
+                "cov_type='cluster' needs the clusters: pass groups= or name a "
+                "column of X with group=."
+            )
+        factor = next(iter(data.factors.values()))
+        codes = np.asarray(factor.codes, dtype=np.intp)
+        n_clusters = len(factor.categories)
+        if n_clusters < 2:
+            raise ValueError(
+                f"cov_type='cluster' needs at least 2 clusters; got {n_clusters}."
+            )
+        kept = ~fit.aliased
+        scores = group_sums(codes, n_clusters, design[:, kept] * residuals[:, None])
+        bread = fit.cov_unscaled[np.ix_(kept, kept)]
+        n, k = design.shape[0], fit.rank
+        adjust = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
+        cov = np.full_like(fit.cov_unscaled, np.nan)
+        cov[np.ix_(kept, kept)] = adjust * bread @ (scores.T @ scores) @ bread
+        self.n_groups_ = n_clusters
+        return cov
+
+    def _robust_wald(self, fit):
+        """Wald F test of all slopes with the robust covariance (lmtest::waldtest)."""
+        kept = np.flatnonzero(~fit.aliased)
+        slopes = kept[kept > 0] if self.fit_intercept else kept
+        if slopes.size == 0 or self.df_resid_ <= 0:
+            return
+        b = fit.coef[slopes]
+        cov = self.vcov_.to_numpy()[np.ix_(slopes, slopes)]
+        self.fvalue_ = float(b @ np.linalg.solve(cov, b)) / slopes.size
+        self.f_pvalue_ = float(stats.f.sf(self.fvalue_, slopes.size, self.df_resid_))
+
+    def _summary_notes(self):
+        if self.cov_type != "cluster":
+            return []
+        return [
+            "",
+            f"Standard errors: cluster-robust (CR1, as sandwich::vcovCL) by "
+            f"{self.cluster_name_}, {self.n_groups_} clusters; F is the robust "
+            "Wald test.",
+        ]
+
+    def _predict(self, data):
+        coef = np.where(np.isnan(self.coef_), 0.0, self.coef_)
+        return data.X @ coef + self.intercept_

@@ -1,0 +1,333 @@
+"""R-style summaries: ``str()`` is the text R prints, tables are DataFrames.
+
+A summary is a list of *blocks*: lines of text, a :class:`StringTable`
+(cells already formatted) or a :class:`CoefTable` (numbers formatted by R's
+``printCoefmat`` rules). :class:`Summary` renders the blocks as text (``str``,
+``repr``) or HTML (``_repr_html_``, for notebooks); subclasses only say what
+the blocks are. :class:`LMSummary` is R's ``summary.lm``.
+"""
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from skmixed._format import (
+    SIGNIF_LEGEND,
+    coef_table_strings,
+    format_c,
+    format_number,
+    format_pval,
+    format_real,
+    matrix_lines,
+    named_vector_lines,
+    r_signif,
+    zapsmall,
+)
+
+__all__ = ["CoefTable", "LMSummary", "StringTable", "Summary"]
+
+
+class StringTable:
+    """A table of preformatted cells, printed as R prints a character matrix.
+
+    Parameters
+    ----------
+    cells : list of list of str
+    row_names, col_names : list of str
+    right : bool, default=True
+        Right-align cells (R's ``print(..., right=TRUE)``).
+    """
+
+    def __init__(self, cells, row_names, col_names, right=True):
+        self.cells = cells
+        self.row_names = [str(r) for r in row_names]
+        self.col_names = [str(c) for c in col_names]
+        self.right = right
+
+    def lines(self):
+        """The table as lines of text."""
+        return matrix_lines(
+            self.cells, self.row_names, self.col_names, right=self.right
+        )
+
+    def html(self):
+        """The table as an HTML ``<table>``."""
+        align = "right" if self.right else "left"
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.col_names)
+        rows = []
+        for name, row in zip(self.row_names, self.cells, strict=True):
+            cells = "".join(
+                f'<td style="text-align:{align};font-family:monospace">'
+                f"{html.escape(c.strip())}</td>"
+                for c in row
+            )
+            rows.append(
+                f"<tr><th style='text-align:left'>{html.escape(name)}</th>{cells}</tr>"
+            )
+        return (
+            f"<table><thead><tr><th></th>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>"
+        )
+
+
+class CoefTable:
+    """A coefficient table formatted as R's ``printCoefmat`` formats it.
+
+    Parameters
+    ----------
+    values : pandas.DataFrame
+        Numbers, index = terms, columns as R labels them (``"Estimate"``,
+        ``"Std. Error"``, [``"df"``,] ``"t value"``, ``"Pr(>|t|)"``); the
+        p-value, if any, last. NaN prints as ``NA`` (an aliased coefficient).
+    cs_ind, tst_ind : tuple of int
+        Columns of estimates and standard errors / of test statistics.
+    has_pvalue : bool, default=True
+    digits : int, default=4
+    stars : bool, default=True
+    """
+
+    def __init__(
+        self, values, cs_ind=(0, 1), tst_ind=(2,), has_pvalue=True, digits=4, stars=True
+    ):
+        self.values = values
+        self.cs_ind, self.tst_ind = cs_ind, tst_ind
+        self.has_pvalue, self.digits, self.stars = has_pvalue, digits, stars
+
+    def strings(self):
+        """``(StringTable, show_legend)`` with R's formatting applied."""
+        cells, legend = coef_table_strings(
+            self.values.to_numpy(dtype=float),
+            digits=self.digits,
+            cs_ind=self.cs_ind,
+            tst_ind=self.tst_ind,
+            has_pvalue=self.has_pvalue,
+            stars=self.stars,
+        )
+        columns = list(self.values.columns) + ([""] if legend else [])
+        return StringTable(cells, list(self.values.index), columns), legend
+
+    def lines(self):
+        """The table (and the stars legend) as lines of text."""
+        table, legend = self.strings()
+        return table.lines() + (["---", SIGNIF_LEGEND] if legend else [])
+
+    def html(self):
+        """The table (and the stars legend) as HTML."""
+        table, legend = self.strings()
+        note = f"<p><small>{html.escape(SIGNIF_LEGEND)}</small></p>" if legend else ""
+        return table.html() + note
+
+
+class Summary:
+    """Base class of the summaries: text for ``str``, HTML for notebooks.
+
+    Subclasses implement :meth:`blocks`, returning a list whose items are a
+    ``str`` (one or more lines of text), a :class:`StringTable` or a
+    :class:`CoefTable`. ``.coefficients`` is the main table as a DataFrame.
+    """
+
+    #: The main table (numbers), set by subclasses.
+    coefficients = None
+
+    def blocks(self):
+        """The content, in printing order."""
+        raise NotImplementedError
+
+    def __str__(self):
+        lines = []
+        for block in self.blocks():
+            lines.extend(block.lines() if hasattr(block, "lines") else [block])
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return str(self)
+
+    def _repr_html_(self):
+        parts, text = [], []
+
+        def flush():
+            if text:
+                body = html.escape("\n".join(text)).strip("\n")
+                if body:
+                    parts.append(f"<pre>{body}</pre>")
+                text.clear()
+
+        for block in self.blocks():
+            if hasattr(block, "html"):
+                flush()
+                parts.append(block.html())
+            else:
+                text.append(block)
+        flush()
+        return "<div>" + "".join(parts) + "</div>"
+
+
+def _quantile_block(residuals, df_resid, digits):
+    """R's residuals section: quantiles, or every residual when few df."""
+    residuals = np.asarray(residuals, dtype=float)
+    if df_resid > 5:
+        q = np.quantile(residuals, [0, 0.25, 0.5, 0.75, 1])  # R's type 7
+        names = ["Min", "1Q", "Median", "3Q", "Max"]
+        return named_vector_lines(zapsmall(q, digits + 1), names, digits)
+    if df_resid > 0:
+        names = [str(i + 1) for i in range(residuals.size)]
+        return named_vector_lines(residuals, names, digits)
+    return [f"ALL {residuals.size} residuals are 0: no residual degrees of freedom!"]
+
+
+class LMSummary(Summary):
+    """R's ``summary.lm`` for :class:`~skmixed.PooledRegressor` and
+    :class:`~skmixed.FixedEffectsRegressor`.
+
+    ``str(summary)`` is R's layout; ``summary.coefficients`` is a DataFrame
+    with columns ``estimate, std_error, t_value, p_value`` (NaN rows for
+    aliased coefficients, as R prints ``NA``).
+
+    Parameters
+    ----------
+    call : list of str
+        Lines under ``Call:``.
+    coefficients : pandas.DataFrame
+        Columns ``estimate, std_error, t_value, p_value``.
+    residuals : ndarray
+    df_resid : int
+    sigma, rsquared, rsquared_adj : float
+    fstatistic : tuple of (float, int, int) or None
+        Value, numerator and denominator df; None when the model has only an
+        intercept (R then prints no R-squared and no F line).
+    notes : list of str, default=()
+        Lines printed under the coefficient table (absorbed groups, the kind
+        of standard errors).
+    n_dropped : int, default=0
+        Rows dropped for missing values.
+    digits : int, default=4
+
+    Examples
+    --------
+    >>> from skmixed import PooledRegressor
+    >>> from skmixed.datasets import load_sleepstudy
+    >>> df = load_sleepstudy()
+    >>> s = PooledRegressor().fit(df[["Days"]], df["Reaction"]).summary()
+    >>> print(s)  # doctest: +NORMALIZE_WHITESPACE
+    <BLANKLINE>
+    Call:
+    PooledRegressor()
+    lm(formula = Reaction ~ Days)
+    <BLANKLINE>
+    Residuals:
+         Min       1Q   Median       3Q      Max
+    -110.848  -27.483    1.546   26.142  139.953
+    <BLANKLINE>
+    Coefficients:
+                Estimate Std. Error t value Pr(>|t|)
+    (Intercept)  251.405      6.610  38.033  < 2e-16 ***
+    Days          10.467      1.238   8.454 9.89e-15 ***
+    ---
+    Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1
+    <BLANKLINE>
+    Residual standard error: 47.71 on 178 degrees of freedom
+    Multiple R-squared:  0.2865,	Adjusted R-squared:  0.2825
+    F-statistic: 71.46 on 1 and 178 DF,  p-value: 9.894e-15
+    <BLANKLINE>
+    >>> s.coefficients.round(3)
+                 estimate  std_error  t_value  p_value
+    (Intercept)   251.405      6.610   38.033      0.0
+    Days           10.467      1.238    8.454      0.0
+    """
+
+    def __init__(
+        self,
+        call,
+        coefficients,
+        residuals,
+        df_resid,
+        sigma,
+        rsquared,
+        rsquared_adj,
+        fstatistic,
+        notes=(),
+        n_dropped=0,
+        digits=4,
+    ):
+        self.call = list(call)
+        self.coefficients = coefficients
+        self.residuals = residuals
+        self.df_resid = df_resid
+        self.sigma = sigma
+        self.rsquared, self.rsquared_adj = rsquared, rsquared_adj
+        self.fstatistic = fstatistic
+        self.notes = list(notes)
+        self.n_dropped = n_dropped
+        self.digits = digits
+
+    def coef_table(self):
+        """The coefficient table as R labels its columns."""
+        table = self.coefficients.copy()
+        table.columns = ["Estimate", "Std. Error", "t value", "Pr(>|t|)"]
+        return CoefTable(table, digits=self.digits)
+
+    def blocks(self):
+        """Blocks in ``print.summary.lm`` order."""
+        d = self.digits
+        out = ["", "Call:", *self.call, "", "Residuals:"]
+        out += _quantile_block(self.residuals, self.df_resid, d)
+        n_aliased = int(self.coefficients["estimate"].isna().sum())
+        if len(self.coefficients) == 0:
+            out += ["", "No Coefficients"]
+        else:
+            head = "Coefficients:"
+            if n_aliased:
+                head = (
+                    f"Coefficients: ({n_aliased} not defined because of singularities)"
+                )
+            out += ["", head, self.coef_table()]
+        out += self.notes
+        out += [
+            "",
+            f"Residual standard error: {format_number(r_signif(self.sigma, d))} on "
+            f"{self.df_resid} degrees of freedom",
+        ]
+        if self.n_dropped:
+            out.append(f"  ({self.n_dropped} observations deleted due to missingness)")
+        if self.fstatistic is not None:
+            value, num_df, den_df = self.fstatistic
+            p_value = self.f_pvalue
+            out += [
+                f"Multiple R-squared:  {format_c(self.rsquared, d)},\t"
+                f"Adjusted R-squared:  {format_c(self.rsquared_adj, d)} ",
+                f"F-statistic: {format_c(value, d)} on {format_number(num_df)} and "
+                f"{format_number(den_df)} DF,  p-value: "
+                f"{format_pval([p_value], digits=d)[0]}",
+            ]
+        out.append("")
+        return out
+
+    @property
+    def f_pvalue(self):
+        """P-value of the F statistic (NaN when there is none)."""
+        from scipy import stats
+
+        if self.fstatistic is None:
+            return float("nan")
+        value, num_df, den_df = self.fstatistic
+        return float(stats.f.sf(value, num_df, den_df))
+
+
+def quantile_strings(values, digits=4):
+    """R's residual quantiles as strings (Min, 1Q, Median, 3Q, Max)."""
+    q = np.quantile(np.asarray(values, dtype=float), [0, 0.25, 0.5, 0.75, 1])
+    return format_real(zapsmall(q, digits + 1), digits)
+
+
+def coefficient_frame(estimate, std_error, statistic, p_value, index):
+    """The ``.coefficients`` DataFrame: estimate, std_error, t_value, p_value."""
+    return pd.DataFrame(
+        {
+            "estimate": estimate,
+            "std_error": std_error,
+            "t_value": statistic,
+            "p_value": p_value,
+        },
+        index=pd.Index(index, dtype=object),
+    )
