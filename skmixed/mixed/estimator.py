@@ -157,11 +157,11 @@ class MixedLMRegressor(GroupedRegressor):
             )
         terms = self._terms()
         names = self._feature_names(data)
-        self._features = names
         X, x_names, kept = self._fixed_design(data.X, names, data.y)
+        self._x_names, self._kept = x_names, kept
         n = X.shape[0]
         if data.factors is None:
-            self._fit_pooled(X, data.y, x_names, kept, names)
+            self._fit_pooled(X, data.y)
             return
         designs = self._term_designs(terms, data, names)
         self._check_levels(designs, n)
@@ -178,7 +178,13 @@ class MixedLMRegressor(GroupedRegressor):
             )
             problems = self._diagnose(criterion, opt, n)
         self._criterion = criterion
-        self._store_results(criterion, opt, x_names, kept, names, problems)
+        self._results_at(opt.x)
+        self.n_evaluations_ = int(opt.n_evaluations)
+        self.converged_ = not problems
+        if self.is_singular_:
+            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=3)
+        for problem in problems:
+            warnings.warn(problem, ConvergenceWarning, stacklevel=3)
 
     def _fixed_design(self, features, names, y):
         """[1 | features] with lme4's rank check; (X, names kept, kept mask)."""
@@ -271,51 +277,47 @@ class MixedLMRegressor(GroupedRegressor):
         return problems + convergence_problems(grad, hess)
 
     # -- results ---------------------------------------------------------------
-    def _store_results(self, criterion, opt, x_names, kept, names, problems):
+    def _results_at(self, theta):
+        """Set every θ-dependent fitted attribute from the criterion at θ."""
+        criterion = self._criterion
         design = criterion.design
         n, p = design.n, design.p
-        theta = opt.x
+        theta = np.asarray(theta, dtype=np.float64)
         dec = criterion.decompose(theta)
         dof = n - p if self.reml else n
         sigma = float(np.sqrt(dec.pwrss / dof))
         self.theta_ = theta.copy()
         self.sigma_ = sigma
-        self._set_fixed(dec.beta, dec.RX, sigma, x_names, kept, names)
+        self._set_fixed(dec.beta, dec.RX, sigma)
         value = float(criterion.profiled(dec.logdet_L, dec.logdet_RX, dec.pwrss))
         self._set_criteria(value, n, p + criterion.n_theta + 1)
         self.nobs_ = n
-        self.n_evaluations_ = int(opt.n_evaluations)
         self.is_singular_ = is_singular(theta, criterion.theta_lower)
-        self.converged_ = not problems
         self._set_random(design, dec, sigma)
         fitted = design.X @ dec.beta
         for term, b in zip(design.terms, dec.b, strict=True):
             fitted += _row_effects(term.Z, b, term.codes)
         self.fittedvalues_ = fitted
         self.residuals_ = design.y - fitted
-        if self.is_singular_:
-            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=4)
-        for problem in problems:
-            warnings.warn(problem, ConvergenceWarning, stacklevel=4)
 
-    def _set_fixed(self, beta, RX, sigma, x_names, kept, names):
+    def _set_fixed(self, beta, RX, sigma):
         p = len(beta)
         if p:
             inv = solve_triangular(RX, np.eye(p))
             vcov = sigma**2 * (inv @ inv.T)
         else:
             vcov = np.zeros((0, 0))
+        x_names = self._x_names
         self.fixed_effects_ = pd.Series(beta, index=x_names, name="estimate")
         self.vcov_ = pd.DataFrame(vcov, index=x_names, columns=x_names)
-        full = np.zeros(len(kept))
-        full[kept] = beta
+        full = np.zeros(len(self._kept))
+        full[self._kept] = beta
         if self.fit_intercept:
             self.intercept_ = float(full[0])
             self.coef_ = full[1:]
         else:
             self.intercept_ = 0.0
             self.coef_ = full
-        self._kept = kept
 
     def _set_criteria(self, value, n, df):
         if self.reml:
@@ -348,7 +350,7 @@ class MixedLMRegressor(GroupedRegressor):
             )
             self.random_effects_cov_[factor] = _block_diag([covs[i] for i in idx])
 
-    def _fit_pooled(self, X, y, x_names, kept, names):
+    def _fit_pooled(self, X, y):
         """No grouping factors reached fit: the fixed-effects-only model."""
         n, p = X.shape
         fit = least_squares(X, y)
@@ -357,7 +359,7 @@ class MixedLMRegressor(GroupedRegressor):
         sigma = float(np.sqrt(rss / dof))
         R = np.linalg.qr(X, mode="r") if p else np.zeros((0, 0))
         R = R * np.sign(np.diagonal(R))[:, None] if p else R
-        self._set_fixed(beta, R, sigma, x_names, kept, names)
+        self._set_fixed(beta, R, sigma)
         logdet_RX = 2.0 * np.log(np.abs(np.diagonal(R))).sum() if p else 0.0
         value = dof * (1.0 + _LOG_2PI + np.log(rss / dof))
         if self.reml:
@@ -418,14 +420,11 @@ class MixedLMRegressor(GroupedRegressor):
         ):
             if factor not in cache:
                 labels = self._factor_of(term, data.factors)
-                codes = pd.Categorical(
-                    np.asarray(labels.astype(str)), categories=levels
-                ).codes.astype(np.intp)
+                codes = _codes_in(labels, levels)
                 cache[factor] = codes
                 if (codes < 0).any():
-                    unseen[factor] = sorted(
-                        set(np.asarray(labels.astype(str))[codes < 0])
-                    )
+                    strings = np.asarray(labels.categories, dtype=object)
+                    unseen[factor] = sorted(set(strings[labels.codes[codes < 0]]))
             codes = cache[factor]
             Z = _term_columns(term, data.X, names)
             known = codes >= 0
@@ -488,6 +487,12 @@ def _term_columns(term, features, names):
         start = 1
     Z[:, start:] = features[:, index]
     return Z
+
+
+def _codes_in(factor, levels):
+    """Codes of a categorical's rows in the fitted levels (-1 where unseen)."""
+    mapping = pd.Index(levels).get_indexer(np.asarray(factor.categories, dtype=object))
+    return mapping[np.asarray(factor.codes, dtype=np.intp)]
 
 
 def _row_effects(Z, b, codes):
