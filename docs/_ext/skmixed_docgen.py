@@ -75,9 +75,10 @@ def _object_page(module, name, obj):
             "   :members:\n"
             # fit / predict / score come from our base class; get_params and
             # the metadata-routing setters are scikit-learn's, documented there.
-            "   :inherited-members: RegressorMixin, BaseEstimator\n"
-            "   :exclude-members: set_fit_request, set_predict_request, "
-            "set_score_request\n"
+            "   :inherited-members: RegressorMixin, BaseEstimator, "
+            "_MetadataRequester\n"
+            "   :exclude-members: get_metadata_routing, set_fit_request, "
+            "set_predict_request, set_score_request\n"
         )
     elif kind == "exception":
         lines.append(f".. autoexception:: {name}\n")
