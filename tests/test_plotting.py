@@ -438,3 +438,63 @@ needs = {
     )
     for name in ("PooledRegressor", "FixedEffectsRegressor", "MixedLMRegressor")
 }
+
+
+@needs["MixedLMRegressor"]
+def test_real_mixed_model_caterpillar_matches_lme4(sleep, slope_fit):
+    model = skmixed.MixedLMRegressor("(Days | Subject)").fit(
+        sleep[["Days", "Subject"]], sleep["Reaction"]
+    )
+    fig = plot_random_effects(model)
+    reference = slope_fit.random_effects_["Subject"]
+    for ax in fig.axes:
+        term = ax.get_title()
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert labels == list(reference[term].sort_values(kind="stable").index)
+        # Conditional modes to 1e-3 of their scale, as the estimator tests.
+        scale = reference[term].abs().max()
+        np.testing.assert_allclose(
+            _points(ax).get_xdata(), reference[term].loc[labels], atol=1e-3 * scale
+        )
+
+
+@needs["MixedLMRegressor"]
+def test_real_mixed_model_residuals_and_group_fits(sleep, slope_fit):
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    model = skmixed.MixedLMRegressor("(Days | Subject)").fit(X, y)
+    fig = plot_residuals(model)
+    assert len(fig.axes) == 4
+    offsets = fig.axes[0].collections[0].get_offsets()
+    np.testing.assert_allclose(offsets[:, 0], slope_fit.fittedvalues_, rtol=1e-5)
+    ax = plot_group_fits(model, X, y)
+    np.testing.assert_allclose(
+        ax.lines[0].get_ydata(), slope_fit.fittedvalues_[:10], rtol=1e-5
+    )
+
+
+@needs["MixedLMRegressor"]
+@needs["PooledRegressor"]
+@needs["FixedEffectsRegressor"]
+def test_real_estimators_side_by_side(sleep):
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    models = {
+        "pooled": skmixed.PooledRegressor(group="Subject").fit(X, y),
+        "fixed": skmixed.FixedEffectsRegressor(group="Subject").fit(X, y),
+        "mixed": skmixed.MixedLMRegressor("(1 | Subject)").fit(X, y),
+    }
+    fig = plot_group_fits(models, X, y, col_wrap=6)
+    panels = [a for a in fig.axes if a.get_visible()]
+    assert len(panels) == 18 and all(len(a.lines) == 3 for a in panels)
+    slopes = []
+    for panel in panels:
+        for line in panel.lines:
+            days, fitted = line.get_xdata(), line.get_ydata()
+            slopes.append((fitted[-1] - fitted[0]) / (days[-1] - days[0]))
+    # All three share the common slope 10.467 here (balanced design, no
+    # random slope); they differ in the intercepts only.
+    np.testing.assert_allclose(slopes, 10.467286, rtol=1e-5)
+    pooled_308, fixed_308, mixed_308 = (line.get_ydata()[0] for line in panels[0].lines)
+    # Partial pooling: the mixed intercept lies between pooled and fixed.
+    assert min(pooled_308, fixed_308) < mixed_308 < max(pooled_308, fixed_308)
+    residual_fig = plot_residuals(models["fixed"])
+    assert len(residual_fig.axes) == 2  # no random effects to QQ-plot
