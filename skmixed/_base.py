@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -130,6 +131,7 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             )
         if isinstance(X, pd.DataFrame) and not reset:
             X = self._reorder_columns(X)
+        X = _as_two_dimensional(X)
         validate_data(self, X, skip_check_array=True, reset=reset)
         n_samples = _num_samples(X)
         factors, group_columns = resolve_groups(
@@ -275,6 +277,20 @@ def _num_samples(X):
         ) from None
 
 
+def _as_two_dimensional(X):
+    """Array-likes without a shape become arrays; 1-D X is refused."""
+    if not isinstance(X, pd.DataFrame) and not hasattr(X, "shape"):
+        if hasattr(X, "__array__"):
+            X = np.asarray(X)
+    if getattr(X, "ndim", 2) == 1:
+        raise ValueError(
+            "Expected a 2-D X, got a 1-D array. Reshape your data with "
+            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a "
+            "single sample."
+        )
+    return X
+
+
 def _check_response(y, n_samples):
     """y as a finite-checked-later 1-D float array of the right length."""
     if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
@@ -287,6 +303,12 @@ def _check_response(y, n_samples):
         y = y.to_numpy(dtype=np.float64, na_value=np.nan)
     y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False)
     if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; "
+            "using y.ravel().",
+            DataConversionWarning,
+            stacklevel=5,
+        )
         y = y[:, 0]
     if y.ndim != 1:
         raise ValueError(f"y should be a 1d array (one response); got shape {y.shape}.")
