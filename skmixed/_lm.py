@@ -61,7 +61,9 @@ def lm_statistics(y, rss, rank, has_intercept):
     else:
         fvalue = f_pvalue = float("nan")
     # logLik.lm: the Gaussian likelihood at the ML variance RSS / n.
-    loglik = -0.5 * n * (math.log(2 * math.pi) + 1 - math.log(n) + math.log(rss))
+    # (+inf for a perfect fit, as R's logLik gives Inf).
+    log_rss = math.log(rss) if rss > 0 else -math.inf
+    loglik = -0.5 * n * (math.log(2 * math.pi) + 1 - math.log(n) + log_rss)
     n_params = rank + 1
     return LMStatistics(
         nobs=n,

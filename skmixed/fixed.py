@@ -198,8 +198,12 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         response, default_label = self._fit_labels
         del self._fit_labels
         names = feature_names(data)
-        if data.X.shape[0] == 0:
-            raise ValueError("No rows to fit (0 samples).")
+        if data.X.shape[1] == 0 and data.factors is None:
+            raise ValueError(
+                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
+                "required when no grouping factor is given (y ~ g needs its "
+                "grouping column in X or groups=)."
+            )
         slope_idx = self._slope_indices(names)
         self.response_name_ = response
         if data.factors is None:

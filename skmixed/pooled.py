@@ -162,8 +162,11 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         response, default_label = self._fit_labels
         names = feature_names(data)
         n, p = data.X.shape
-        if n == 0:
-            raise ValueError("No rows to fit (0 samples).")
+        if p == 0:
+            raise ValueError(
+                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
+                "required (X is empty, or held only the group column)."
+            )
         design = np.empty((n, p + int(self.fit_intercept)))
         if self.fit_intercept:
             design[:, 0] = 1.0
