@@ -250,13 +250,18 @@ def _indent(text, prefix="   "):
 def _example_page(script, doc, cells, result):
     title, _, intro = doc.partition("\n")
     title = title.strip() or script.stem.replace("_", " ").capitalize()
+    # A sphinx-gallery style docstring underlines its title; drop the line.
+    first, _, rest = intro.partition("\n")
+    if first.strip() and set(first.strip()) <= set("=-~#*^"):
+        intro = rest
     rel = f"../../examples/{script.name}"
     parts = [
         f".. _example_{script.stem}:\n",
         _title(title),
         intro.strip() + "\n" if intro.strip() else "",
-        f"Run it with ``python examples/{script.name}`` (here it took "
-        f"{result['seconds']:.1f} s). :download:`Download the script <{rel}>`.\n",
+        f":download:`Download the script <{rel}>` "
+        f"(``examples/{script.name}``; it ran in {result['seconds']:.1f} s "
+        "when this page was built).\n",
     ]
     for (prose, code, _), shown in zip(cells, result["cells"], strict=False):
         if prose:
