@@ -20,14 +20,18 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 import skmixed.metrics
-from skmixed import GroupsMissingWarning, MixedLMRegressor
+from skmixed import (
+    FixedEffectsRegressor,
+    GroupsMissingWarning,
+    MixedLMRegressor,
+    PooledRegressor,
+)
 from skmixed.datasets import load_pastes, load_penicillin, load_sleepstudy
 from skmixed.metrics import (
     conditional_log_likelihood,
     make_grouped_scorer,
     marginal_log_likelihood,
 )
-from skmixed.pooled import PooledRegressor
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +199,21 @@ def test_pooled_marginal_is_ml_gaussian_and_equals_loglik(sleep):
     ).sum()
     value = marginal_log_likelihood(model, test[["Days"]], test.Reaction)
     assert value == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["dummy", "within"])
+@pytest.mark.parametrize("slopes", [None, ["Days"]])
+def test_fixed_effects_marginal_equals_loglik(sleep, method, slopes):
+    X, y = sleep[["Days", "Subject"]], sleep.Reaction
+    model = FixedEffectsRegressor(
+        group="Subject", group_slopes=slopes, method=method
+    ).fit(X, y)
+    assert marginal_log_likelihood(model, X, y) == pytest.approx(
+        model.loglik_, abs=1e-8
+    )
+    assert conditional_log_likelihood(model, X, y) == pytest.approx(
+        model.loglik_, abs=1e-8
+    )
 
 
 # -- the conditional log-likelihood -------------------------------------------------

@@ -29,8 +29,14 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skmixed import GroupsMissingWarning, MixedLMRegressor
+from skmixed import (
+    FixedEffectsRegressor,
+    GroupsMissingWarning,
+    MixedLMRegressor,
+    PooledRegressor,
+)
 from skmixed.datasets import load_sleepstudy
 from skmixed.metrics import (
     conditional_log_likelihood,
@@ -284,6 +290,70 @@ def test_pipeline_without_routing(sleep):
     # ... Pipeline.score drops groups.
     with pytest.warns(GroupsMissingWarning, match=FIX):
         pipe.score(X, y, groups=g)
+
+
+# -- the three estimators in one grid ----------------------------------------
+def _three_model_search(prep, models, scoring):
+    grid = [
+        {"model": [models["pooled"]]},
+        {"model": [models["fixed"]]},
+        {"model": [MixedLMRegressor()], "model__random_effects": STRUCTURES},
+    ]
+    pipe = Pipeline([("prep", prep), ("model", MixedLMRegressor())])
+    return GridSearchCV(
+        pipe, grid, cv=GroupKFold(6), scoring=scoring, refit="mll", error_score="raise"
+    )
+
+
+def _check_three_models(search):
+    results = pd.DataFrame(search.cv_results_)
+    names = [
+        type(p["model"]).__name__ + p.get("model__random_effects", "")
+        for p in results["params"]
+    ]
+    ll = pd.Series(results["mean_test_mll"].to_numpy(), index=names)
+    r2 = pd.Series(results["mean_test_r2"].to_numpy(), index=names)
+    # Balanced data: every model predicts new subjects with the same line.
+    np.testing.assert_allclose(r2, r2.iloc[0], atol=1e-6)
+    assert ll.idxmax() == "MixedLMRegressor(Days | Subject)"
+    assert ll["MixedLMRegressor(1 | Subject)"] > ll["PooledRegressor"]
+    assert ll["PooledRegressor"] > ll["FixedEffectsRegressor"]
+    assert isinstance(search.best_estimator_[-1], MixedLMRegressor)
+    assert search.best_estimator_[-1].random_effects == "(Days | Subject)"
+
+
+def test_three_estimators_in_one_grid_with_x_column(sleep):
+    X, y = sleep[["Days", "Subject"]], sleep.Reaction
+    models = {
+        "pooled": PooledRegressor(group="Subject"),
+        "fixed": FixedEffectsRegressor(group="Subject", handle_unknown="mean"),
+    }
+    scoring = {"mll": marginal_log_likelihood, "r2": "r2"}
+    search = _three_model_search(scaled_days(), models, scoring)
+    with no_groups_missing_warning():
+        search.fit(X, y, groups=sleep.Subject)
+    _check_three_models(search)
+
+
+def test_three_estimators_in_one_grid_with_groups_under_routing(sleep):
+    X, y = sleep[["Days"]], sleep.Reaction
+    models = {
+        "pooled": PooledRegressor(),
+        "fixed": FixedEffectsRegressor(handle_unknown="mean"),
+    }
+    scoring = {"mll": marginal_log_likelihood, "r2": make_grouped_scorer(r2_score)}
+    prep = StandardScaler().set_output(transform="pandas")
+    with routing(), no_groups_missing_warning():
+        search = _three_model_search(prep, models, scoring)
+        search.fit(X, y, groups=sleep.Subject)
+    _check_three_models(search)
+
+
+@parametrize_with_checks(
+    [PooledRegressor(), FixedEffectsRegressor(), MixedLMRegressor()]
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
 
 
 # -- searches ------------------------------------------------------------------
