@@ -156,10 +156,21 @@ class MixedLMRegressor(GroupedRegressor):
                 f"got {self.handle_unknown!r}."
             )
         terms = self._terms()
+        if data.X.shape[1] == 0 and data.factors is None:
+            raise ValueError(
+                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
+                "required when no grouping factor is given (an intercept-only "
+                "model needs its grouping column in X or groups=)."
+            )
         names = self._feature_names(data)
         X, x_names, kept = self._fixed_design(data.X, names, data.y)
         self._x_names, self._kept = x_names, kept
         n = X.shape[0]
+        if n <= X.shape[1]:
+            raise ValueError(
+                f"n_samples={n} observations leave no residual degrees of "
+                f"freedom with {X.shape[1]} fixed effect(s)."
+            )
         if data.factors is None:
             self._fit_pooled(X, data.y)
             return
@@ -180,6 +191,7 @@ class MixedLMRegressor(GroupedRegressor):
         self._criterion = criterion
         self._results_at(opt.x)
         self.n_evaluations_ = int(opt.n_evaluations)
+        self.n_iter_ = self.n_evaluations_
         self.converged_ = not problems
         if self.is_singular_:
             warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=3)
@@ -369,6 +381,7 @@ class MixedLMRegressor(GroupedRegressor):
         self._set_criteria(float(value), n, p + 1)
         self.nobs_ = n
         self.n_evaluations_ = 0
+        self.n_iter_ = 1  # one least-squares solve
         self.is_singular_ = False
         self.converged_ = True
         self.n_groups_ = {}
