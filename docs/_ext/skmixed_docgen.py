@@ -271,7 +271,7 @@ def _example_page(script, doc, cells, result):
             parts.append(prose + "\n")
         if code.strip():
             parts.append(".. code-block:: python\n\n" + _indent(code) + "\n")
-        output = shown["output"].rstrip()
+        output = shown["output"].strip("\n").rstrip()
         if output:
             parts.append(
                 ".. code-block:: text\n   :class: example-output\n\n"
