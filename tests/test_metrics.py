@@ -342,3 +342,31 @@ def test_scorers_pickle(sleep):
     ):
         again = pickle.loads(pickle.dumps(scorer))
         assert again(model, X, y) == scorer(model, X, y)
+
+
+def test_grouped_scorer_receives_requested_sample_weight_under_routing(sleep):
+    from sklearn.model_selection import GroupKFold, cross_validate
+
+    X, y, g = sleep[["Days"]], sleep.Reaction, sleep.Subject
+    weights = np.linspace(1.0, 3.0, len(y))
+    cv = GroupKFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        r2 = make_grouped_scorer(r2_score).set_score_request(sample_weight=True)
+        result = cross_validate(
+            MixedLMRegressor("(Days | Subject)"),
+            X,
+            y,
+            cv=cv,
+            scoring=r2,
+            params={"groups": g, "sample_weight": weights},
+        )
+    train, test = next(cv.split(X, y, g))
+    model = MixedLMRegressor("(Days | Subject)").fit(
+        X.iloc[train], y.iloc[train], groups=g.iloc[train]
+    )
+    expected = r2_score(
+        y.iloc[test],
+        model.predict(X.iloc[test], groups=g.iloc[test]),
+        sample_weight=weights[test],
+    )
+    assert result["test_score"][0] == pytest.approx(expected, rel=1e-10)
