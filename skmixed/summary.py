@@ -4,7 +4,8 @@ A summary is a list of *blocks*: lines of text, a :class:`StringTable`
 (cells already formatted) or a :class:`CoefTable` (numbers formatted by R's
 ``printCoefmat`` rules). :class:`Summary` renders the blocks as text (``str``,
 ``repr``) or HTML (``_repr_html_``, for notebooks); subclasses only say what
-the blocks are. :class:`LMSummary` is R's ``summary.lm``.
+the blocks are. :class:`LMSummary` is R's ``summary.lm``;
+:class:`MixedLMSummary` is lmerTest's ``summary(lmer(...))``.
 """
 
 import html
@@ -21,11 +22,12 @@ from skmixed._format import (
     format_real,
     matrix_lines,
     named_vector_lines,
+    r_round,
     r_signif,
     zapsmall,
 )
 
-__all__ = ["CoefTable", "LMSummary", "StringTable", "Summary"]
+__all__ = ["CoefTable", "LMSummary", "MixedLMSummary", "StringTable", "Summary"]
 
 
 class StringTable:
@@ -331,3 +333,246 @@ def coefficient_frame(estimate, std_error, statistic, p_value, index):
         },
         index=pd.Index(index, dtype=object),
     )
+
+
+# -- mixed models ----------------------------------------------------------------
+def r_abbreviate(name, minlength):
+    """R's ``abbreviate(name, minlength)`` (the default "left.kept" method).
+
+    Characters are dropped from the right until ``minlength`` are left: first
+    lower-case vowels that end a word, then other lower-case vowels, then
+    lower-case letters that end a word, then other lower-case letters, then
+    anything; the first character of each word is always kept.
+
+    Examples
+    --------
+    >>> r_abbreviate("(Intercept)", 6)
+    '(Intr)'
+    >>> r_abbreviate("Days", 6)
+    'Days'
+    """
+    chars = list(str(name).strip())
+    if len(chars) <= minlength:
+        return "".join(chars)
+
+    def n_letters():
+        return sum(1 for c in chars if not c.isspace())
+
+    def word_start(i):
+        return chars[i - 1].isspace()
+
+    def word_end(i):
+        return not chars[i - 1].isspace() and (
+            i + 1 == len(chars) or chars[i + 1].isspace()
+        )
+
+    rules = (
+        lambda i: chars[i] in "aeiou" and word_end(i),
+        lambda i: chars[i] in "aeiou" and not word_start(i),
+        lambda i: chars[i].islower() and word_end(i),
+        lambda i: chars[i].islower() and not word_start(i),
+        lambda i: not word_start(i) and not chars[i].isspace(),
+    )
+    for drop in rules:
+        for i in range(len(chars) - 1, 0, -1):
+            if i < len(chars) and drop(i):
+                del chars[i]
+            if n_letters() <= minlength:
+                return "".join(chars).replace(" ", "")
+    return "".join(chars).replace(" ", "")
+
+
+def variance_table_strings(random_effects, digits=4):
+    """lme4's ``formatVC``: the random-effects table as printed.
+
+    Parameters
+    ----------
+    random_effects : pandas.DataFrame
+        One row per component (``group``, ``name``, ``variance``,
+        ``std_dev`` and correlation columns ``corr_1, corr_2, ...`` with the
+        earlier components of the same term), the residual last.
+    digits : int, default=4
+
+    Returns
+    -------
+    StringTable
+    """
+    variances = format_real(random_effects["variance"], digits)
+    sds = format_real(random_effects["std_dev"], digits)
+    corr_cols = [c for c in random_effects.columns if c.startswith("corr_")]
+    cells, previous = [], None
+    blocks = _corr_blocks(random_effects, corr_cols, max(2, digits - 2))
+    for i, row in enumerate(random_effects.itertuples(index=False)):
+        group = row.group if row.group != previous or row.group == "Residual" else ""
+        if row.group == "Residual":
+            name = ""
+        else:
+            name = row.name
+        previous = row.group
+        cells.append([group, name, variances[i], sds[i]] + blocks[i])
+    columns = ["Groups", "Name", "Variance", "Std.Dev."]
+    if corr_cols:
+        columns += ["Corr"] + [""] * (len(corr_cols) - 1)
+    return StringTable(cells, [""] * len(cells), columns, right=False)
+
+
+def _corr_blocks(frame, corr_cols, dig):
+    """Correlation cells: per term, R's format(round(cor, dig), nsmall=dig)."""
+    n = len(frame)
+    out = [[""] * len(corr_cols) for _ in range(n)]
+    if not corr_cols:
+        return out
+    term_id = frame["_term"].to_numpy() if "_term" in frame else np.arange(n)
+    for term in dict.fromkeys(term_id):
+        rows = np.flatnonzero(term_id == term)
+        k = len(rows)
+        if k < 2:
+            continue
+        # The whole k x k matrix (1 on the diagonal) is formatted together.
+        full = np.eye(k)
+        for a in range(1, k):
+            for b in range(a):
+                full[a, b] = full[b, a] = frame[corr_cols[b]].iloc[rows[a]]
+        texts = format_real([r_round(v, dig) for v in full.ravel()], 7, nsmall=dig)
+        texts = np.array(texts).reshape(k, k)
+        for a in range(1, k):
+            for b in range(a):
+                out[rows[a]][b] = texts[a, b]
+    return out
+
+
+class MixedLMSummary(Summary):
+    """lmerTest's ``summary(lmer(...))`` for :class:`~skmixed.MixedLMRegressor`.
+
+    ``str(summary)`` is lmerTest's layout; the tables are DataFrames:
+    ``.coefficients`` (``estimate, std_error, df, t_value, p_value``),
+    ``.random_effects`` (``group, name, variance, std_dev`` and the
+    correlations ``corr_1, corr_2, ...`` with the earlier components of the
+    same term, the residual last) and ``.correlation`` (of the fixed
+    effects).
+
+    Parameters
+    ----------
+    reml : bool
+    ddf : str
+        "Satterthwaite" or "Kenward-Roger".
+    formula : str
+    criteria : dict
+        ``REML`` (REML fits), or ``AIC, BIC, logLik, deviance, df.resid``.
+    scaled_residuals : ndarray
+    random_effects : pandas.DataFrame
+    nobs : int
+    n_groups : dict
+    coefficients : pandas.DataFrame
+    correlation : pandas.DataFrame
+    singular : bool
+    notes : list of str, default=()
+        Lines printed at the end (warnings of the fit).
+    digits : int, default=4
+    """
+
+    #: lme4 prints the correlation of the fixed effects up to this many.
+    max_correlation = 12
+
+    def __init__(
+        self,
+        *,
+        reml,
+        ddf,
+        formula,
+        criteria,
+        scaled_residuals,
+        random_effects,
+        nobs,
+        n_groups,
+        coefficients,
+        correlation,
+        singular,
+        notes=(),
+        digits=4,
+    ):
+        self.reml, self.ddf, self.formula = reml, ddf, formula
+        self.criteria = dict(criteria)
+        self.scaled_residuals = np.asarray(scaled_residuals, dtype=float)
+        self._variance_frame = random_effects
+        self.nobs, self.n_groups = nobs, dict(n_groups)
+        self.coefficients = coefficients
+        self.correlation = correlation
+        self.singular = singular
+        self.notes = list(notes)
+        self.digits = digits
+
+    @property
+    def random_effects(self):
+        """The variance table: ``group, name, variance, std_dev, corr_1, ...``."""
+        frame = self._variance_frame
+        return frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+
+    def _criteria_lines(self):
+        if self.reml:
+            value = format_number(r_round(self.criteria["REML"], 1))
+            return [f"REML criterion at convergence: {value}"]
+        names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+        texts = format_real([r_round(self.criteria[k], 1) for k in names[:4]])
+        texts = [t.strip() for t in texts] + [format_number(self.criteria["df.resid"])]
+        texts = [t.rjust(max(len(s) for s in texts)) for t in texts]
+        width = max(len(s) for s in texts + names)
+        return [
+            "".join(n.rjust(width) + " " for n in names),
+            "".join(t.rjust(width) + " " for t in texts),
+        ]
+
+    def coef_table(self):
+        """The fixed-effects table as lmerTest labels its columns."""
+        table = self.coefficients.copy()
+        table.columns = ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+        # printCoefmat rounds the df with the estimates (cs.ind = 1:3).
+        return CoefTable(table, cs_ind=(0, 1, 2), tst_ind=(3,), digits=self.digits)
+
+    def _correlation_block(self):
+        p = len(self.coefficients)
+        if p < 2 or p > self.max_correlation:
+            return []
+        names = list(self.coefficients.index)
+        values = [r_round(v, 3) for v in self.correlation.to_numpy().ravel()]
+        texts = np.array(format_real(values, 7, nsmall=3)).reshape(p, p)
+        cells = [
+            [texts[i, j] if j < i else "" for j in range(p - 1)] for i in range(1, p)
+        ]
+        rows = [r_abbreviate(n, 11) for n in names[1:]]
+        cols = [r_abbreviate(n, 6) for n in names[:-1]]
+        return [
+            "",
+            "Correlation of Fixed Effects:",
+            StringTable(cells, rows, cols, right=False),
+        ]
+
+    def blocks(self):
+        """Blocks in the order of lme4's ``print.summary.merMod``."""
+        fit = "REML" if self.reml else "maximum likelihood "
+        d = self.digits
+        q = np.quantile(self.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
+        groups = "; ".join(f"{k}, {v}" for k, v in self.n_groups.items())
+        out = [
+            f"Linear mixed model fit by {fit}. t-tests use {self.ddf}'s method "
+            "['lmerModLmerTest']",
+            f"Formula: {self.formula}",
+            "",
+            *self._criteria_lines(),
+            "",
+            "Scaled residuals: ",
+            *named_vector_lines(
+                zapsmall(q, d + 1), ["Min", "1Q", "Median", "3Q", "Max"], d
+            ),
+            "",
+            "Random effects:",
+            variance_table_strings(self._variance_frame, d),
+            f"Number of obs: {self.nobs}, groups:  {groups}",
+        ]
+        if len(self.coefficients):
+            out += ["", "Fixed effects:", self.coef_table()]
+            out += self._correlation_block()
+        if self.singular:
+            out.append("boundary (singular) fit: see help('isSingular')")
+        out += self.notes
+        return out

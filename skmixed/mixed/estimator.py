@@ -479,6 +479,217 @@ class MixedLMRegressor(GroupedRegressor):
             d.group = group
         return designs
 
+    # -- inference and reporting (skmixed.mixed.results; issue 4) -------------
+    def fit(self, X, y, groups=None):
+        """Fit the model by REML or ML.
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+            Numeric features; a pandas X may also hold the grouping columns.
+        y : array-like of shape (n_samples,)
+            Response (a named Series gives the summary's formula its name).
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+            Grouping factor(s) not given as columns of X.
+
+        Returns
+        -------
+        self : MixedLMRegressor
+        """
+        super().fit(X, y, groups)
+        name = getattr(y, "name", None)
+        self.response_name_ = str(name) if name is not None else "y"
+        return self
+
+    def summary(self, ddf="satterthwaite"):
+        """lmerTest's ``summary(lmer(...))``: print it, or read its tables.
+
+        Parameters
+        ----------
+        ddf : {"satterthwaite", "kenward-roger"}, default="satterthwaite"
+            Denominator degrees of freedom of the t tests (Kenward-Roger:
+            REML fits of at most a few thousand rows).
+
+        Returns
+        -------
+        MixedLMSummary
+            ``str()`` is lmerTest's text; ``.coefficients`` (``estimate,
+            std_error, df, t_value, p_value``), ``.random_effects`` and
+            ``.correlation`` are DataFrames.
+
+        Examples
+        --------
+        >>> from skmixed import MixedLMRegressor
+        >>> from skmixed.datasets import load_sleepstudy
+        >>> df = load_sleepstudy()
+        >>> m = MixedLMRegressor("(Days | Subject)").fit(df[["Days", "Subject"]],
+        ...                                               df["Reaction"])
+        >>> m.summary().coefficients.round(3)
+                     estimate  std_error    df  t_value  p_value
+        term
+        (Intercept)   251.405      6.825  17.0   36.838      0.0
+        Days           10.467      1.546  17.0    6.771      0.0
+        """
+        from skmixed.mixed import results
+
+        check_is_fitted(self)
+        return results.summary(self, ddf)
+
+    def anova(self, ddf="satterthwaite"):
+        """Type III F tests of the fixed effects (lmerTest's ``anova(m)``).
+
+        Each feature column is one term. For a joint test of several
+        columns (e.g. a one-hot encoded factor) use :meth:`contest`; for a
+        likelihood-ratio test between models, :func:`skmixed.anova`.
+
+        Parameters
+        ----------
+        ddf : {"satterthwaite", "kenward-roger"}, default="satterthwaite"
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``sum_sq, mean_sq, num_df, den_df, F_value, p_value``.
+        """
+        from skmixed.mixed import results
+
+        check_is_fitted(self)
+        return results.anova_type3(self, ddf)
+
+    def contest(self, L, ddf="satterthwaite"):
+        """F test of ``L β = 0`` (lmerTest's ``contest``).
+
+        Parameters
+        ----------
+        L : array-like of shape (n_fixed,) or (q, n_fixed), or dict
+            One contrast, ``q`` contrasts (one per row), or a dict mapping
+            fixed-effect names to coefficients.
+        ddf : {"satterthwaite", "kenward-roger"}, default="satterthwaite"
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row: ``sum_sq, mean_sq, num_df, den_df, F_value, p_value``.
+        """
+        from skmixed.mixed import results
+
+        check_is_fitted(self)
+        return results.contest(self, L, ddf)
+
+    def conf_int(
+        self,
+        level=0.95,
+        method="wald",
+        parm=None,
+        *,
+        n_boot=1000,
+        random_state=None,
+        progress="auto",
+    ):
+        """Confidence intervals (lme4's ``confint``).
+
+        Parameters
+        ----------
+        level : float, default=0.95
+        method : {"wald", "profile", "bootstrap"}, default="wald"
+            Wald (fixed effects only), profile likelihood (on the ML
+            deviance, as lme4), or parametric-bootstrap percentile intervals.
+        parm : str or list of str, optional
+            Parameter names (``"sd_(Intercept)|Subject"``,
+            ``"cor_Days.(Intercept)|Subject"``, ``"sigma"``, fixed effects),
+            or ``"theta_"`` / ``"beta_"``; all by default.
+        n_boot : int, default=1000
+            Bootstrap refits (``method="bootstrap"``).
+        random_state : int, RandomState instance or None, default=None
+            Seed of the bootstrap.
+        progress : {"auto", True, False}, default="auto"
+            Progress line on stderr for long bootstrap runs.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``lower`` and ``upper``, one row per parameter.
+
+        Examples
+        --------
+        >>> from skmixed import MixedLMRegressor
+        >>> from skmixed.datasets import load_sleepstudy
+        >>> df = load_sleepstudy()
+        >>> m = MixedLMRegressor("(1 | Subject)").fit(df[["Days", "Subject"]],
+        ...                                            df["Reaction"])
+        >>> m.conf_int().round(2)
+                      lower   upper
+        (Intercept)  232.30  270.51
+        Days           8.89   12.04
+        >>> m.conf_int(method="profile").round(2)
+                                 lower   upper
+        sd_(Intercept)|Subject   26.01   52.94
+        sigma                    27.81   34.59
+        (Intercept)             231.99  270.82
+        Days                      8.89   12.05
+        """
+        from skmixed.mixed import intervals
+
+        check_is_fitted(self)
+        results_random = method in ("profile", "bootstrap", "boot")
+        if results_random and self._criterion is None:
+            raise ValueError("The model has no random effects to profile.")
+        options = {}
+        if str(method).lower() in ("bootstrap", "boot"):
+            options = {
+                "n_boot": n_boot,
+                "random_state": random_state,
+                "progress": progress,
+            }
+        return intervals.conf_int(self, level, method, parm, **options)
+
+    def r2_nakagawa(self, tolerance=1e-5):
+        """Marginal and conditional R² (Nakagawa; performance::r2_nakagawa).
+
+        Parameters
+        ----------
+        tolerance : float, default=1e-5
+            A fit with a relative standard deviation below this is singular:
+            warn and leave the random effects out, as performance does.
+
+        Returns
+        -------
+        dict
+            ``marginal`` and ``conditional``.
+
+        Examples
+        --------
+        >>> from skmixed import MixedLMRegressor
+        >>> from skmixed.datasets import load_sleepstudy
+        >>> df = load_sleepstudy()
+        >>> m = MixedLMRegressor("(Days | Subject)").fit(df[["Days", "Subject"]],
+        ...                                               df["Reaction"])
+        >>> {k: round(v, 4) for k, v in m.r2_nakagawa().items()}
+        {'marginal': 0.2787, 'conditional': 0.7992}
+        """
+        from skmixed.mixed import r2
+
+        check_is_fitted(self)
+        return r2.r2_nakagawa(self, tolerance)
+
+    def icc(self, tolerance=1e-5):
+        """Adjusted and conditional intraclass correlation (performance::icc).
+
+        Parameters
+        ----------
+        tolerance : float, default=1e-5
+            As for :meth:`r2_nakagawa` (singular fits give NaN).
+
+        Returns
+        -------
+        dict
+            ``adjusted`` and ``conditional``.
+        """
+        from skmixed.mixed import r2
+
+        check_is_fitted(self)
+        return r2.icc(self, tolerance)
+
 
 # -- helpers ---------------------------------------------------------------------
 def _term_columns(term, features, names):

@@ -1,0 +1,132 @@
+"""Nakagawa's R² and the intraclass correlation, as performance computes them.
+
+Nakagawa and Schielzeth (2013) split the variance of a linear mixed model
+into three parts:
+
+- fixed: the variance of the fixed-effects predictions ``Xβ̂`` (with the
+  ``n − 1`` denominator, as R's ``var``);
+- random: for each random-effects term with covariance Σ, the mean over the
+  rows of ``z_iᵀ Σ z_i``, where ``z_i`` holds the term's columns for row i
+  (1 for an intercept, the slope variable for a slope) -- Johnson's (2014)
+  extension to random slopes; Σ itself for an intercept-only term;
+- residual: σ².
+
+Marginal R² = fixed / total, conditional R² = (fixed + random) / total; the
+adjusted ICC is random / (random + residual) and the conditional ICC
+random / total. On a singular fit the random variance cannot be trusted:
+performance then warns, returns NaN for the conditional R² and both ICCs,
+and a marginal R² that leaves the random part out; so do we.
+"""
+
+import warnings
+
+import numpy as np
+
+#: performance's tolerance for a variance component "equal to zero".
+SINGULAR_TOL = 1e-5
+
+_SINGULAR_WARNING = (
+    "Can't compute random effect variances: some variance components equal "
+    "zero (the fit is singular). Respecify the random-effects structure, or "
+    "lower `tolerance` to compute them anyway."
+)
+
+
+def variance_parts(model):
+    """Fixed, random (per factor) and residual variance of a fitted model.
+
+    Parameters
+    ----------
+    model : MixedLMRegressor
+        Fitted.
+
+    Returns
+    -------
+    dict
+        ``fixed``, ``random`` (total), ``random_components`` (factor ->
+        variance, summed over the factor's terms) and ``residual``.
+    """
+    criterion = model._criterion
+    if criterion is None:
+        raise ValueError(
+            "The model was fitted without grouping factors: it has no random "
+            "effects, so no Nakagawa R² or ICC."
+        )
+    design = criterion.design
+    fixed_pred = design.X @ model.fixed_effects_.to_numpy()
+    var_fixed = float(np.var(fixed_pred, ddof=1)) if design.n > 1 else 0.0
+    sigma2 = model.sigma_**2
+    components = {}
+    for term, lam in zip(design.terms, criterion.lambdas(model.theta_), strict=True):
+        cov = sigma2 * (lam @ lam.T)
+        if term.Z is None:
+            value = float(cov[0, 0])
+        else:
+            Z = term.Z
+            value = float(np.mean(np.einsum("ij,jk,ik->i", Z, cov, Z)))
+        components[term.factor] = components.get(term.factor, 0.0) + value
+    return {
+        "fixed": var_fixed,
+        "random": float(sum(components.values())),
+        "random_components": components,
+        "residual": float(sigma2),
+    }
+
+
+def _singular(model, tolerance):
+    lower = model._criterion.theta_lower
+    bounded = np.isfinite(lower)
+    return bool(np.any(np.abs(model.theta_[bounded] - lower[bounded]) < tolerance))
+
+
+def r2_nakagawa(model, tolerance=SINGULAR_TOL):
+    """Marginal and conditional R² (Nakagawa and Schielzeth; Johnson).
+
+    Parameters
+    ----------
+    model : MixedLMRegressor
+        Fitted.
+    tolerance : float, default=1e-5
+        A relative covariance factor's diagonal element below this makes
+        the fit singular (performance's ``tolerance``).
+
+    Returns
+    -------
+    dict
+        ``marginal`` and ``conditional``.
+    """
+    parts = variance_parts(model)
+    vf, vr, ve = parts["fixed"], parts["random"], parts["residual"]
+    if _singular(model, tolerance):
+        warnings.warn(
+            _SINGULAR_WARNING + " Returned R2 does not account for random effects.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return {"marginal": vf / (vf + ve), "conditional": float("nan")}
+    total = vf + vr + ve
+    return {"marginal": vf / total, "conditional": (vf + vr) / total}
+
+
+def icc(model, tolerance=SINGULAR_TOL):
+    """Adjusted and conditional intraclass correlation (performance::icc).
+
+    Parameters
+    ----------
+    model : MixedLMRegressor
+        Fitted.
+    tolerance : float, default=1e-5
+        See :func:`r2_nakagawa`.
+
+    Returns
+    -------
+    dict
+        ``adjusted`` (random / (random + residual)) and ``conditional``
+        (random / (fixed + random + residual)).
+    """
+    parts = variance_parts(model)
+    vf, vr, ve = parts["fixed"], parts["random"], parts["residual"]
+    if _singular(model, tolerance):
+        warnings.warn(_SINGULAR_WARNING, UserWarning, stacklevel=3)
+        return {"adjusted": float("nan"), "conditional": float("nan")}
+    return {"adjusted": vr / (vr + ve), "conditional": vr / (vf + vr + ve)}

@@ -1,0 +1,201 @@
+"""What ``MixedLMRegressor``'s inference methods compute, from a fitted model.
+
+The estimator's ``summary``, ``anova``, ``contest``, ``conf_int``,
+``r2_nakagawa`` and ``icc`` are thin wrappers around these functions. The
+derivatives behind Satterthwaite's df (and the Kenward-Roger adjustment)
+are computed on first use and cached on the model until it is refitted.
+"""
+
+import numpy as np
+import pandas as pd
+
+from skmixed.mixed import kenward_roger
+from skmixed.mixed.inference import (
+    Satterthwaite,
+    check_ddf,
+    coefficient_table,
+    type3_table,
+    warn_messages,
+)
+from skmixed.mixed.kenward_roger import KenwardRoger
+
+_DDF_LABELS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger"}
+
+
+def _require_random(model):
+    if getattr(model, "_criterion", None) is None:
+        raise ValueError(
+            "The model was fitted without grouping factors (see the "
+            "GroupsMissingWarning at fit): it has no random effects to test "
+            "with. Refit with the grouping columns, or use PooledRegressor."
+        )
+    return model._criterion
+
+
+def _cache(model):
+    """Per-fit cache: reset whenever the model's criterion or θ changes."""
+    criterion = _require_random(model)
+    token = (id(criterion), np.asarray(model.theta_).tobytes(), float(model.sigma_))
+    cache = model.__dict__.get("_inference_cache")
+    if cache is None or cache[0] != token:
+        cache = (token, {})
+        model.__dict__["_inference_cache"] = cache
+    return cache[1]
+
+
+def tester(model, ddf="satterthwaite"):
+    """The Satterthwaite or Kenward-Roger machinery of a fitted model."""
+    key = check_ddf(ddf)
+    cache = _cache(model)
+    if key not in cache:
+        cache[key] = _satterthwaite(model) if key == "satterthwaite" else _kr(model)
+    return cache[key]
+
+
+def _satterthwaite(model):
+    criterion = model._criterion
+    design = criterion.design
+    result = Satterthwaite.compute(
+        criterion, model.theta_, model.sigma_, criterion.reml, design.n, design.p
+    )
+    warn_messages(result.messages, stacklevel=5)
+    return result
+
+
+def _kr(model):
+    criterion = model._criterion
+    if not criterion.reml:
+        raise ValueError(
+            "Kenward-Roger's method is only available for REML fits (as in "
+            "lmerTest); refit with reml=True or use ddf='satterthwaite'."
+        )
+    design = criterion.design
+    n_params = sum(t.k * (t.k + 1) // 2 for t in design.terms) + 1
+    kenward_roger.check_size(design.n, n_params)
+    sigma2 = model.sigma_**2
+    terms = [
+        (term.codes, term.columns(), sigma2 * (lam @ lam.T))
+        for term, lam in zip(design.terms, criterion.lambdas(model.theta_), strict=True)
+    ]
+    return KenwardRoger.compute(
+        design.X, model.fixed_effects_.to_numpy(), model.sigma_, terms
+    )
+
+
+def fixed_effects_table(model, ddf="satterthwaite"):
+    """Estimate, std. error, df, t and p of every fixed effect."""
+    return coefficient_table(tester(model, ddf), list(model.fixed_effects_.index))
+
+
+def anova_type3(model, ddf="satterthwaite"):
+    """lmerTest's type III F table: one row per feature column."""
+    table = type3_table(tester(model, ddf), list(model.fixed_effects_.index))
+    table.attrs["heading"] = (
+        f"Type III Analysis of Variance Table with {_DDF_LABELS[check_ddf(ddf)]}'s "
+        "method"
+    )
+    return table
+
+
+def contest(model, L, ddf="satterthwaite"):
+    """F test (one row) of the hypothesis ``L β = 0``.
+
+    ``L`` is a vector (one contrast), a matrix with one row per contrast, or
+    a dict ``{fixed-effect name: coefficient}`` for one contrast.
+    """
+    names = list(model.fixed_effects_.index)
+    if isinstance(L, dict):
+        unknown = [k for k in L if k not in names]
+        if unknown:
+            raise ValueError(f"Unknown fixed effect(s) {unknown}; have {names}.")
+        L = [float(L.get(n, 0.0)) for n in names]
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    if L.shape[1] != len(names):
+        raise ValueError(
+            f"L must have {len(names)} columns (one per fixed effect: {names}); "
+            f"got shape {L.shape}."
+        )
+    row = tester(model, ddf).f_test(L)
+    return pd.DataFrame([row])
+
+
+def formula(model):
+    """lme4-style formula, e.g. ``Reaction ~ Days + (Days | Subject)``."""
+    response = getattr(model, "response_name_", None) or "y"
+    names = list(model.fixed_effects_.index)
+    fixed = [n for n in names if n != "(Intercept)"]
+    if "(Intercept)" not in names:
+        fixed = ["0"] + fixed
+    rhs = " + ".join(fixed) if fixed else "1"
+    return f"{response} ~ {rhs} + {model.random_effects}"
+
+
+def random_effects_frame(model):
+    """The variance table of the summary (per term component, residual last)."""
+    criterion = _require_random(model)
+    sigma2 = model.sigma_**2
+    rows = []
+    terms = criterion.design.terms
+    k_max = max(t.k for t in terms)
+    lambdas = criterion.lambdas(model.theta_)
+    for index, (term, lam) in enumerate(zip(terms, lambdas, strict=True)):
+        cov = sigma2 * (lam @ lam.T)
+        sd = np.sqrt(np.diagonal(cov))
+        for a, name in enumerate(term.names):
+            row = {
+                "group": term.group or term.factor,
+                "name": name,
+                "variance": cov[a, a],
+                "std_dev": sd[a],
+                "_term": index,
+            }
+            for b in range(k_max - 1):
+                value = np.nan
+                if b < a:
+                    denom = sd[a] * sd[b]
+                    value = cov[a, b] / denom if denom > 0 else np.nan
+                row[f"corr_{b + 1}"] = value
+            rows.append(row)
+    residual = {"group": "Residual", "name": "", "variance": sigma2}
+    residual.update({"std_dev": model.sigma_, "_term": len(terms)})
+    residual.update({f"corr_{b + 1}": np.nan for b in range(k_max - 1)})
+    rows.append(residual)
+    return pd.DataFrame(rows)
+
+
+def summary(model, ddf="satterthwaite"):
+    """lmerTest's summary of a fitted model."""
+    from skmixed.summary import MixedLMSummary
+
+    key = check_ddf(ddf)
+    coefficients = fixed_effects_table(model, key)
+    # As lme4, the correlation of the (unadjusted) fixed-effects estimates.
+    vcov = model.vcov_.to_numpy()
+    sd = np.sqrt(np.diagonal(vcov))
+    names = list(model.fixed_effects_.index)
+    correlation = pd.DataFrame(vcov / np.outer(sd, sd), index=names, columns=names)
+    design = model._criterion.design
+    if model.reml:
+        criteria = {"REML": model.reml_criterion_}
+    else:
+        criteria = {
+            "AIC": model.aic_,
+            "BIC": model.bic_,
+            "logLik": model.loglik_,
+            "deviance": model.deviance_,
+            "df.resid": design.n - design.p - model._criterion.n_theta - 1,
+        }
+    frame = random_effects_frame(model)
+    return MixedLMSummary(
+        reml=bool(model.reml),
+        ddf=_DDF_LABELS[key],
+        formula=formula(model),
+        criteria=criteria,
+        scaled_residuals=model.residuals_ / model.sigma_,
+        random_effects=frame,
+        nobs=model.nobs_,
+        n_groups=model.n_groups_,
+        coefficients=coefficients,
+        correlation=correlation,
+        singular=bool(model.is_singular_),
+    )
