@@ -22,10 +22,18 @@ with LAPACK.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_triangular
-from scipy.linalg.lapack import dpotrf
+from scipy.linalg.lapack import dpotrf, dtrtrs
 
 _LOG_2PI = np.log(2.0 * np.pi)
+_MAX_OUTER_PRODUCTS = 4_000_000
+
+
+def solve_triangular(a, b, *, lower, trans=False):
+    """LAPACK's triangular solve without scipy's checks (for tiny systems)."""
+    x, info = dtrtrs(a, b, lower=int(lower), trans=int(trans))
+    if info != 0:
+        raise np.linalg.LinAlgError(f"singular triangular factor (info={info})")
+    return x
 
 
 def lower_triangle_indices(k):
@@ -164,6 +172,15 @@ class ProfiledCriterion:
                 f"{p} fixed effects."
             )
         self._z_rows = np.arange(design.q_rest)
+        k1, m1, r = self._ks[0], design.terms[0].m, design.r
+        self._pairs = [(a, b) for a in range(k1) for b in range(a, k1)]
+        self._d = [np.ascontiguousarray(design.D1[:, a, b]) for a, b in self._pairs]
+        # The matrix-vector form of the Schur complement stores r² numbers per
+        # level and pair: worth it while that is small (tiny and tall problems).
+        self._P = None
+        if m1 * len(self._pairs) * r * r <= _MAX_OUTER_PRODUCTS:
+            self._P = self._outer_products()
+            self._B_flat = design.B.ravel()
 
     # -- θ -> Λ --------------------------------------------------------------
     def lambdas(self, theta):
@@ -213,13 +230,60 @@ class ProfiledCriterion:
         logdet = 2.0 * np.log(np.diagonal(L1, axis1=1, axis2=2)).sum()
         return L1, V, logdet
 
-    def _scale_rest(self, lambdas, V, B):
-        """Apply Λᵀ of the later terms to V's columns and to both sides of B."""
+    def _first_block_weights(self, theta1):
+        """Per level ``M_j = λ A_j⁻¹ λᵀ`` (pairs a <= b) and Σ log|A_j|.
+
+        With them the Schur complement of the first block is
+        ``B - Σ_j C_jᵀ M_j C_j``: a matrix-vector product with the per-level
+        outer products of C precomputed at construction.
+        """
+        D = self.design.D1
+        k = D.shape[1]
+        if k == 1:
+            t2 = theta1[0] * theta1[0]
+            a = t2 * self._d[0] + 1.0
+            return t2 / a, np.log(a).sum()
+        if k == 2:
+            t0, t1, t2 = theta1
+            d00, d01, d11 = self._d
+            a00 = (t0 * t0) * d00 + (2.0 * t0 * t1) * d01 + (t1 * t1) * d11 + 1.0
+            a10 = t2 * (t0 * d01 + t1 * d11)
+            a11 = (t2 * t2) * d11 + 1.0
+            det = a00 * a11 - a10 * a10
+            inv = 1.0 / det
+            weights = np.empty(3 * len(det))
+            m = len(det)
+            np.multiply(a11, (t0 * t0), out=weights[:m])
+            weights[m : 2 * m] = (t0 * t1) * a11 - (t0 * t2) * a10
+            weights[2 * m :] = (t1 * t1) * a11 - (2.0 * t1 * t2) * a10 + (t2 * t2) * a00
+            weights[:m] *= inv
+            weights[m : 2 * m] *= inv
+            weights[2 * m :] *= inv
+            return weights, np.log(det).sum()
+        lam = np.zeros((k, k))
+        rows, cols = self._tri[0]
+        lam[rows, cols] = theta1
+        A = lam.T @ D @ lam
+        A[:, np.arange(k), np.arange(k)] += 1.0
+        M = lam @ np.linalg.solve(A, np.broadcast_to(lam.T, A.shape))
+        weights = np.concatenate([M[:, a, b] for a, b in self._pairs])
+        return weights, np.linalg.slogdet(A)[1].sum()
+
+    def _outer_products(self):
+        """Per level, ``C_aᵀ C_b + C_bᵀ C_a`` (a < b) or ``C_aᵀ C_a``, as columns."""
+        C = self.design.C
+        m, k, r = C.shape
+        out = np.empty((r * r, len(self._pairs) * m))
+        for i, (a, b) in enumerate(self._pairs):
+            prod = C[:, a, :, None] * C[:, b, None, :]
+            if a != b:
+                prod += prod.transpose(0, 2, 1)
+            out[:, i * m : (i + 1) * m] = prod.reshape(m, r * r).T
+        return out
+
+    def _scale_rest(self, lambdas, S):
+        """``Λ̃ᵀ S Λ̃ + I`` on the later terms' rows and columns of S (in place)."""
         design = self.design
-        if not design.q_rest:
-            return V, B
-        V = V.copy()
-        B = B.copy()
         for lam, term, offset in zip(
             lambdas[1:], design.terms[1:], design.offsets, strict=True
         ):
@@ -227,33 +291,58 @@ class ProfiledCriterion:
             cols = slice(offset, offset + m * k)
             if k == 1:
                 t = lam[0, 0]
-                V[:, :, cols] *= t
-                B[cols, :] *= t
-                B[:, cols] *= t
+                S[cols, :] *= t
+                S[:, cols] *= t
                 continue
             # (Λᵀ M) on the level-major columns: new (l, b) = Σ_a λ[a, b] M(l, a)
+            part = S[:, cols].reshape(S.shape[0], m, k)
+            S[:, cols] = (part @ lam).reshape(S.shape[0], m * k)
+            part = S[cols, :].reshape(m, k, S.shape[1])
+            S[cols, :] = (lam.T @ part).reshape(m * k, S.shape[1])
+        z = self._z_rows
+        S[z, z] += 1.0
+        return S
+
+    def _scale_columns(self, lambdas, V):
+        """V with the later terms' columns multiplied by Λ̃ (a copy)."""
+        V = V.copy()
+        design = self.design
+        for lam, term, offset in zip(
+            lambdas[1:], design.terms[1:], design.offsets, strict=True
+        ):
+            m, k = term.m, term.k
+            cols = slice(offset, offset + m * k)
             part = V[:, :, cols].reshape(V.shape[0], V.shape[1], m, k)
             V[:, :, cols] = (part @ lam).reshape(V.shape[0], V.shape[1], m * k)
-            part = B[:, cols].reshape(B.shape[0], m, k)
-            B[:, cols] = (part @ lam).reshape(B.shape[0], m * k)
-            part = B[cols, :].reshape(m, k, B.shape[1])
-            B[cols, :] = (lam.T @ part).reshape(m * k, B.shape[1])
-        z = self._z_rows
-        B[z, z] += 1.0
-        return V, B
+        return V
+
+    def _schur(self, theta):
+        """Schur complement of the first block (rest block scaled), log|A1|."""
+        r = self.design.r
+        if self._P is not None:
+            weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
+            S = self._B_flat - self._P @ weights
+            S = S.reshape(r, r)
+        else:
+            _, V, logdet1 = self._first_block(self.lambdas(theta)[0])
+            flat = V.reshape(-1, r)
+            S = self.design.B - flat.T @ flat
+        if self.design.q_rest:
+            S = self._scale_rest(self.lambdas(theta), S)
+        return S, logdet1
 
     def _factor(self, theta):
-        """(L1, V, Lr, log-determinant of the first block) or None if not PD."""
+        """(λs, L1, V scaled, Lr, log|A1|); Lr is None where S is not PD."""
         lambdas = self.lambdas(theta)
         L1, V, logdet1 = self._first_block(lambdas[0])
-        V, B = self._scale_rest(lambdas, V, self.design.B)
-        m1, k1, r = V.shape
-        flat = V.reshape(m1 * k1, r)
-        S = B - flat.T @ flat
+        r = V.shape[2]
+        flat = V.reshape(-1, r)
+        S = self.design.B - flat.T @ flat
+        if self.design.q_rest:
+            S = self._scale_rest(lambdas, S)
+            V = self._scale_columns(lambdas, V)
         Lr, info = dpotrf(S, lower=1, clean=1, overwrite_a=1)
-        if info != 0:
-            return lambdas, L1, V, None, logdet1
-        return lambdas, L1, V, Lr, logdet1
+        return lambdas, L1, V, (Lr if info == 0 else None), logdet1
 
     def _terms(self, Lr, logdet1):
         q, p = self.design.q_rest, self.design.p
@@ -281,12 +370,18 @@ class ProfiledCriterion:
             ``inf`` where the factorisation fails.
         """
         theta = np.asarray(theta, dtype=np.float64)
-        _, _, _, Lr, logdet1 = self._factor(theta)
-        if Lr is None:
+        S, logdet1 = self._schur(theta)
+        # S is symmetric: its transpose is the Fortran-ordered array LAPACK wants
+        Lr, info = dpotrf(S.T, lower=1, overwrite_a=1)
+        if info != 0:
             return np.inf
-        logdet_L, logdet_RX, pwrss = self._terms(Lr, logdet1)
+        diag = np.diagonal(Lr)
+        pwrss = diag[-1] * diag[-1]
         if not (pwrss > 0.0):
             return np.inf
+        q, p = self.design.q_rest, self.design.p
+        logdet_L = logdet1 + 2.0 * np.log(diag[:q]).sum() if q else logdet1
+        logdet_RX = 2.0 * np.log(diag[q : q + p]).sum() if self.reml and p else 0.0
         return float(self.profiled(logdet_L, logdet_RX, pwrss))
 
     def decompose(self, theta):
@@ -311,7 +406,7 @@ class ProfiledCriterion:
         design = self.design
         q, p = design.q_rest, design.p
         if q + p:
-            sol = solve_triangular(Lr[:-1, :-1], Lr[-1, :-1], trans="T", lower=True)
+            sol = solve_triangular(Lr[:-1, :-1], Lr[-1, :-1], trans=True, lower=True)
         else:
             sol = np.zeros(0)
         beta = sol[q:]

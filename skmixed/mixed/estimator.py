@@ -11,17 +11,20 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import solve_triangular
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from skmixed._base import GroupedRegressor
 from skmixed._groups import interaction
 from skmixed._linalg import least_squares
-from skmixed.mixed.criterion import ProfiledCriterion, lower_triangle_indices
+from skmixed.mixed.criterion import (
+    ProfiledCriterion,
+    lower_triangle_indices,
+    solve_triangular,
+)
 from skmixed.mixed.design import TermDesign, build_design
 from skmixed.mixed.optimize import (
+    blas_single_thread,
     convergence_problems,
     finite_difference_derivatives,
     is_singular,
@@ -150,6 +153,10 @@ class MixedLMRegressor(GroupedRegressor):
 
     # -- fit -------------------------------------------------------------------
     def _fit(self, data):
+        with blas_single_thread():
+            self._fit_pinned(data)
+
+    def _fit_pinned(self, data):
         if self.handle_unknown not in _HANDLE_UNKNOWN:
             raise ValueError(
                 f"handle_unknown must be one of {_HANDLE_UNKNOWN}; "
@@ -179,24 +186,23 @@ class MixedLMRegressor(GroupedRegressor):
         designs = _lme4_order(designs)
         design = build_design(X, data.y, designs)
         criterion = ProfiledCriterion(design, reml=self.reml)
-        with threadpool_limits(limits=1, user_api="blas"):
-            opt = minimize_theta(
-                criterion,
-                criterion.theta_start,
-                criterion.theta_lower,
-                method=self.optimizer,
-                max_iter=self.max_iter,
-            )
-            problems = self._diagnose(criterion, opt, n)
+        opt = minimize_theta(
+            criterion,
+            criterion.theta_start,
+            criterion.theta_lower,
+            method=self.optimizer,
+            max_iter=self.max_iter,
+        )
+        problems = self._diagnose(criterion, opt, n)
         self._criterion = criterion
         self._results_at(opt.x)
         self.n_evaluations_ = int(opt.n_evaluations)
         self.n_iter_ = self.n_evaluations_
         self.converged_ = not problems
         if self.is_singular_:
-            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=3)
+            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=5)
         for problem in problems:
-            warnings.warn(problem, ConvergenceWarning, stacklevel=3)
+            warnings.warn(problem, ConvergenceWarning, stacklevel=5)
 
     def _fixed_design(self, features, names, y):
         """[1 | features] with lme4's rank check; (X, names kept, kept mask)."""
@@ -315,7 +321,7 @@ class MixedLMRegressor(GroupedRegressor):
     def _set_fixed(self, beta, RX, sigma):
         p = len(beta)
         if p:
-            inv = solve_triangular(RX, np.eye(p))
+            inv = solve_triangular(RX, np.eye(p), lower=False)
             vcov = sigma**2 * (inv @ inv.T)
         else:
             vcov = np.zeros((0, 0))

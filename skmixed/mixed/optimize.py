@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
+from threadpoolctl import ThreadpoolController
 
 try:  # optional: a C implementation of BOBYQA
     import nlopt
@@ -20,7 +21,20 @@ except ImportError:  # pragma: no cover - depends on the environment
     nlopt = None
 
 SINGULAR_TOL = 1e-4
+_CONTROLLER = []
 _BOUNDARY_TOL = 1e-5
+
+
+def blas_single_thread():
+    """Context manager pinning BLAS to one thread.
+
+    The optimiser runs many operations on small matrices, where waking (and
+    spinning) BLAS worker threads costs more than the work. Finding the BLAS
+    libraries is slow (it reads the process's memory map), so it is done once.
+    """
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
 @dataclass
@@ -57,12 +71,11 @@ def _bobyqa(fun, x0, lower, max_iter):
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(np.full(len(x0), np.inf))
     opt.set_min_objective(fun)
-    opt.set_xtol_abs(1e-10)
-    opt.set_ftol_abs(1e-10)
-    opt.set_ftol_rel(1e-12)
+    # lme4's nloptwrap settings: on the reference cases they reach the optimum
+    # to 1e-8 in the fewest evaluations of the settings we tried.
+    opt.set_xtol_abs(1e-8)
+    opt.set_ftol_abs(1e-8)
     opt.set_maxeval(max_iter)
-    # steps that reach the bound from the start, as MixedModels.jl sets them
-    opt.set_initial_step(np.where(np.isfinite(lower), 0.75, 1.0))
     try:
         opt.optimize(np.asarray(x0, dtype=np.float64))
     except nlopt.RoundoffLimited:
