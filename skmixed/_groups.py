@@ -41,11 +41,15 @@ def _is_number(label):
 
 
 def _r_level_order(labels):
-    """Sort unique string labels as R orders factor levels here."""
+    """Sort unique string labels as R orders factor levels here.
+
+    Python orders strings by code point, which is the byte order of their
+    UTF-8 encoding: R's C-locale order.
+    """
     unique = sorted(set(labels))
     if all(_is_number(label) for label in unique):
         return sorted(unique, key=float)
-    return sorted(unique, key=lambda s: s.encode("utf-8"))
+    return unique
 
 
 def _label_strings(values):
@@ -77,20 +81,69 @@ def as_factor(values, name):
     -------
     pandas.Categorical
         String categories in R's level order.
+
+    Notes
+    -----
+    Rows are coded once (``pandas.factorize``, or the codes of a categorical)
+    and only the distinct labels are turned into strings and sorted, so a
+    million rows with thousands of groups cost a few tens of milliseconds.
+    Object columns mixing types (``1`` and ``"1"``, which hash alike) take
+    the row-by-row path so that each keeps its own label.
     """
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if series.ndim != 1:
         raise ValueError(f"Grouping factor {name!r} must be one-dimensional.")
-    missing = series.isna().to_numpy()
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        _check_no_missing(codes < 0, name)
+        factor = _from_categorical(codes, series.cat.categories)
+        if factor is not None:
+            return factor
+        return _as_factor_by_row(series, name)
+    raw = series.to_numpy()
+    if raw.dtype.kind == "O" and not isinstance(series.dtype, pd.StringDtype):
+        kind = pd.api.types.infer_dtype(raw, skipna=True)
+        if kind not in ("string", "integer", "floating", "boolean", "empty"):
+            return _as_factor_by_row(series, name)
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    _check_no_missing(codes < 0, name)
+    uniques = np.asarray(uniques)
+    if uniques.dtype.kind == "f" and not np.all(np.isfinite(uniques)):
+        raise ValueError(f"Grouping factor {name!r} contains inf values.")
+    labels = _label_strings(uniques)
+    levels = _r_level_order(labels)
+    position = pd.Index(levels, dtype=object).get_indexer(
+        pd.Index(labels, dtype=object)
+    )
+    return pd.Categorical.from_codes(position[codes], categories=levels)
+
+
+def _check_no_missing(missing, name):
     if missing.any():
         raise ValueError(
             f"Grouping factor {name!r} contains missing values "
             f"(NaN/None) in {int(missing.sum())} row(s); drop or fill them."
         )
+
+
+def _from_categorical(codes, categories):
+    """Keep a categorical's order, drop unused categories; None if labels clash."""
+    used = np.bincount(codes, minlength=len(categories)) > 0
+    levels = list(_label_strings(np.asarray(categories)[used]))
+    if len(set(levels)) != len(levels):
+        return None
+    renumber = np.cumsum(used) - 1
+    return pd.Categorical.from_codes(renumber[codes], categories=levels)
+
+
+def _as_factor_by_row(series, name):
+    """Row-by-row labels: the reference behaviour, for unusual columns."""
+    missing = series.isna().to_numpy()
+    _check_no_missing(missing, name)
     if isinstance(series.dtype, pd.CategoricalDtype):
         categories = series.cat.remove_unused_categories().cat.categories
         labels = _label_strings(np.asarray(series.astype(object)))
-        levels = list(_label_strings(np.asarray(categories)))
+        levels = list(dict.fromkeys(_label_strings(np.asarray(categories))))
     else:
         raw = series.to_numpy()
         if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):

@@ -1,0 +1,46 @@
+"""as_factor's vectorised path gives what the row-by-row path gives."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skmixed._groups import _as_factor_by_row, as_factor
+
+CASES = [
+    ["b", "a", "B", "a"],
+    ["10", "9", "100", "9"],
+    np.array([3, 1, 2, 3]),
+    np.array([2.0, 1.0, 2.0]),
+    np.array([0.5, 1.25, 0.5]),
+    np.array([True, False, True]),
+    pd.Series(["x", "y", "x"], dtype="str"),
+    pd.Series([1, "a", 1, "b"], dtype=object),
+    pd.Series([1, 1.0, True], dtype=object),
+    pd.Categorical(["z", "y", "z"], categories=["z", "y", "unused"]),
+    pd.Categorical([2, 1, 2], categories=[2, 1]),
+]
+
+
+@pytest.mark.parametrize("values", CASES, ids=range(len(CASES)))
+def test_fast_path_equals_row_path(values):
+    series = pd.Series(values)
+    fast, slow = as_factor(series, "g"), _as_factor_by_row(series, "g")
+    assert list(fast.categories) == list(slow.categories)
+    assert list(fast.astype(str)) == list(slow.astype(str))
+
+
+def test_missing_and_inf_labels_are_reported():
+    with pytest.raises(ValueError, match=r"missing values \(NaN/None\) in 2 row"):
+        as_factor(pd.Series(["a", None, np.nan, "b"]), "g")
+    with pytest.raises(ValueError, match="inf values"):
+        as_factor(np.array([1.0, np.inf]), "g")
+    with pytest.raises(ValueError, match=r"in 1 row"):
+        as_factor(pd.Categorical(["a", None, "b"]), "g")
+
+
+def test_many_rows_keep_r_level_order():
+    rng = np.random.default_rng(0)
+    labels = np.char.add("g", rng.integers(0, 500, 20_000).astype(str))
+    factor = as_factor(labels, "g")
+    assert list(factor.categories) == sorted(set(labels.tolist()))
+    assert list(factor.astype(str)) == labels.tolist()
