@@ -17,7 +17,7 @@ root of the residual sum of squares, so ``Q`` is never formed.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
 #: R's ``lm.fit`` tolerance for aliased columns.
 ALIAS_TOL = 1e-7
@@ -130,6 +130,73 @@ def least_squares(design, y, *, order=None, norms=None, tol=ALIAS_TOL):
     aliased = np.ones(p, dtype=bool)
     aliased[kept] = False
     return LeastSquares(coef, aliased, k, rss, cov)
+
+
+def tall_least_squares(augmented, norms, *, tol=ALIAS_TOL, guard=1e-4):
+    """Least squares for many rows and few columns, given ``[X | y]``.
+
+    The cross-product matrix of ``[X | y]`` is one BLAS pass; its Cholesky
+    factor is the triangular factor of the QR decomposition. That squares the
+    condition number, so it is used only when every column keeps at least
+    ``guard`` of its norm after the columns before it (then one step of
+    iterative refinement makes the solution as accurate as a QR solve);
+    otherwise -- nearly collinear or aliased columns -- :func:`least_squares`
+    (Householder QR, R's aliasing rule) takes over.
+
+    Parameters
+    ----------
+    augmented : ndarray of shape (n, m + 1)
+        The design with the response as last column (Fortran order is
+        fastest).
+    norms : ndarray of shape (m,)
+        Norms for the aliasing test, as in :func:`least_squares`.
+
+    Returns
+    -------
+    fit : LeastSquares
+    residuals : ndarray of shape (n,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((1000, 3))
+    >>> fit, r = tall_least_squares(A, np.linalg.norm(A[:, :2], axis=0))
+    >>> ref = least_squares(A[:, :2], A[:, 2])
+    >>> bool(np.allclose(fit.coef, ref.coef, rtol=1e-12))
+    True
+    """
+    m = augmented.shape[1] - 1
+    X, y = augmented[:, :m], augmented[:, m]
+    if m == 0:
+        empty = LeastSquares(
+            np.zeros(0), np.zeros(0, bool), 0, float(y @ y), np.zeros((0, 0))
+        )
+        return empty, y.copy()
+    gram = augmented.T @ augmented
+    factor = _guarded_cholesky(gram[:m, :m], np.asarray(norms, dtype=float), guard)
+    if factor is None:
+        fit = least_squares(X, y, norms=norms, tol=tol)
+        return fit, y - X @ np.where(fit.aliased, 0.0, fit.coef)
+    coef = cho_solve(factor, gram[:m, m])
+    residuals = y - X @ coef
+    coef += cho_solve(factor, X.T @ residuals)  # iterative refinement
+    residuals = y - X @ coef
+    cov = cho_solve(factor, np.eye(m))
+    aliased = np.zeros(m, dtype=bool)
+    return LeastSquares(coef, aliased, m, float(residuals @ residuals), cov), residuals
+
+
+def _guarded_cholesky(gram, norms, guard):
+    """Cholesky factor of a Gram matrix, or None if a column is nearly dependent."""
+    try:
+        factor = cho_factor(gram, lower=False)
+    except np.linalg.LinAlgError:
+        return None
+    diag = np.abs(np.diagonal(factor[0]))
+    if np.any(diag < guard * np.where(norms > 0, norms, 1.0)):
+        return None
+    return factor
 
 
 def group_sums(codes, n_groups, values):

@@ -24,7 +24,13 @@ import pandas as pd
 
 from skmixed._base import GroupedRegressor
 from skmixed._groups import GroupsMissingWarning
-from skmixed._linalg import ALIAS_TOL, demean, group_sums, least_squares
+from skmixed._linalg import (
+    ALIAS_TOL,
+    demean,
+    group_sums,
+    least_squares,
+    tall_least_squares,
+)
 from skmixed._lm import (
     LMResultsMixin,
     feature_names,
@@ -211,7 +217,7 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
             return
         label = str(self.group) if self.group is not None else default_label
         factor = next(iter(data.factors.values()))
-        levels = [str(level) for level in factor.categories]
+        levels = [str(level) for level in factor.categories.tolist()]
         if len(levels) < 2:
             raise ValueError(
                 f"Grouping factor {label!r} has a single level ({levels[0]!r}); "
@@ -359,24 +365,38 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         slope_idx = self._slope_idx
         rest = [j for j in range(X.shape[1]) if j not in slope_idx]
         counts = np.bincount(codes, minlength=n_groups).astype(np.float64)
+        # [X_rest | y], column-major: every column pass below is contiguous.
+        values = np.empty((X.shape[0], len(rest) + 1), order="F")
+        values[:, :-1] = X[:, rest]
+        values[:, -1] = y
+        norms = np.sqrt(np.einsum("ij,ij->j", values[:, :-1], values[:, :-1]))
         basis = _GroupBasis(codes, n_groups, counts, X[:, slope_idx])
-        values = np.column_stack([X[:, rest], y]) if rest else y[:, None]
-        projected = basis.residualize(values)
-        raw = X[:, rest]
-        norms = np.sqrt(np.einsum("ij,ij->j", raw, raw))
-        fit = least_squares(projected[:, :-1], projected[:, -1], norms=norms)
+        if basis.k == 0:
+            means = group_sums(codes, n_groups, values) / counts[:, None]
+            for j in range(values.shape[1]):
+                values[:, j] -= means[:, j][codes]
+            projected = values
+        else:
+            projected = basis.residualize(values)
+        fit, residuals = tall_least_squares(projected, norms)
         rest_names = [names[j] for j in rest]
         aliased = [c for c, a in zip(rest_names, fit.aliased, strict=True) if a]
         for g, col in zip(*np.nonzero(~basis.identified), strict=True):
             aliased.append(f"{names[slope_idx[col]]}:{label}{levels[g]}")
         warn_aliased(aliased, "FixedEffectsRegressor")
         beta = np.where(fit.aliased, 0.0, fit.coef)
-        partial = y - raw @ beta
-        intercepts, slopes = basis.recover(partial, ref)
+        if basis.k == 0:
+            # Group means of y - X b, without another pass over the rows.
+            intercepts = means[:, -1] - means[:, :-1] @ beta
+            slopes = np.zeros((n_groups, 0))
+            fitted = y - residuals  # the within residuals are the model's
+        else:
+            raw = X[:, rest]
+            intercepts, slopes = basis.recover(y - raw @ beta, ref)
+            fitted = raw @ beta + intercepts[codes]
+            for col, j in enumerate(slope_idx):
+                fitted += slopes[codes, col] * X[:, j]
         group_rank = n_groups + int(basis.identified.sum())
-        fitted = raw @ beta + intercepts[codes]
-        for col, j in enumerate(slope_idx):
-            fitted += slopes[codes, col] * X[:, j]
         self._finish(data, fitted, fit, rest_names, has_group_rank=group_rank)
         coef = np.full(X.shape[1], np.nan)
         coef[rest] = fit.coef
