@@ -165,13 +165,30 @@ class Summary:
         return "<div>" + "".join(parts) + "</div>"
 
 
+def quantile_lines(residuals, digits=4):
+    """Min, 1Q, Median, 3Q, Max of residuals, printed as R prints them.
+
+    The residuals section of ``summary.lm`` and the "Scaled residuals" of
+    lme4's summary (both zap the quantiles to ``digits + 1`` digits, then
+    print them with ``digits``).
+
+    Examples
+    --------
+    >>> for line in quantile_lines([-2.0, -0.5, 0.1, 0.4, 3.0]):
+    ...     print(line)
+       Min     1Q Median     3Q    Max
+      -2.0   -0.5    0.1    0.4    3.0
+    """
+    q = np.quantile(np.asarray(residuals, dtype=float), [0, 0.25, 0.5, 0.75, 1])
+    names = ["Min", "1Q", "Median", "3Q", "Max"]  # type 7 quantiles, as R
+    return named_vector_lines(zapsmall(q, digits + 1), names, digits)
+
+
 def _quantile_block(residuals, df_resid, digits):
     """R's residuals section: quantiles, or every residual when few df."""
     residuals = np.asarray(residuals, dtype=float)
     if df_resid > 5:
-        q = np.quantile(residuals, [0, 0.25, 0.5, 0.75, 1])  # R's type 7
-        names = ["Min", "1Q", "Median", "3Q", "Max"]
-        return named_vector_lines(zapsmall(q, digits + 1), names, digits)
+        return quantile_lines(residuals, digits)
     if df_resid > 0:
         names = [str(i + 1) for i in range(residuals.size)]
         return named_vector_lines(residuals, names, digits)
@@ -314,12 +331,6 @@ class LMSummary(Summary):
             return float("nan")
         value, num_df, den_df = self.fstatistic
         return float(stats.f.sf(value, num_df, den_df))
-
-
-def quantile_strings(values, digits=4):
-    """R's residual quantiles as strings (Min, 1Q, Median, 3Q, Max)."""
-    q = np.quantile(np.asarray(values, dtype=float), [0, 0.25, 0.5, 0.75, 1])
-    return format_real(zapsmall(q, digits + 1), digits)
 
 
 def coefficient_frame(estimate, std_error, statistic, p_value, index):

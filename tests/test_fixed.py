@@ -237,3 +237,54 @@ def test_group_only_model_is_one_way_anova(sleep):
     means = sleep.groupby("Subject", observed=True)["Reaction"].mean()
     close(model.group_intercepts_.to_numpy(), means.to_numpy(), 1e-10)
     assert model.coef_.shape == (0,)
+
+
+def test_cross_validation_with_the_group_column_in_x(sleep):
+    from sklearn.model_selection import GroupKFold, cross_val_score
+
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    model = FixedEffectsRegressor(group="Subject", handle_unknown="mean")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GroupsMissingWarning)
+        scores = cross_val_score(model, X, y, cv=GroupKFold(3), groups=sleep["Subject"])
+    # Every test subject is new: the mean group effect, the pooled line's R2.
+    pooled = cross_val_score(
+        PooledRegressor(), sleep[["Days"]], y, cv=GroupKFold(3), groups=sleep["Subject"]
+    )
+    close(scores, pooled, 1e-10)
+
+
+def test_pipeline_keeps_the_group_column(sleep):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    scale = ColumnTransformer(
+        [("scale", StandardScaler(), ["Days"])],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    pipe = make_pipeline(scale, FixedEffectsRegressor(group="Subject"))
+    pipe.fit(sleep[["Days", "Subject"]], sleep["Reaction"])
+    model = pipe[-1]
+    close(model.sigma_, load("ss_lm_days_subject")["sigma"])
+    assert pipe.score(sleep[["Days", "Subject"]], sleep["Reaction"]) == pytest.approx(
+        model.rsquared_
+    )
+
+
+def test_within_path_matches_r_directly(sleep):
+    ref = load("ss_lm_days_subject")
+    model = _fit(sleep, ["Days"], method="within")
+    days = next(c for c in ref["coefficients"] if c["term"] == "Days")
+    row = model.summary().coefficients.loc["Days"]
+    for column in ("estimate", "std_error", "t_value", "p_value"):
+        close(row[column], days[column])
+    close(model.sigma_, ref["sigma"])
+    close(model.rsquared_adj_, ref["adj_r_squared"])
+    close(model.fvalue_, ref["fstatistic"]["value"])
+    close(model.loglik_, ref["logLik"]["value"])
+    close(model.fittedvalues_, ref["fitted"])
+    ci = model.conf_int().loc["Days"]
+    confint = next(c for c in ref["confint"] if c["term"] == "Days")
+    close([ci["lower"], ci["upper"]], [confint["lower"], confint["upper"]])
