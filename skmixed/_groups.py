@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import sklearn
 
 
 class GroupsMissingWarning(UserWarning):
@@ -30,6 +31,21 @@ _FIX_HINT = (
     "scikit-learn path), or pass groups= with "
     "sklearn.set_config(enable_metadata_routing=True)."
 )
+_ROUTING_FIX_HINT = (
+    "Metadata routing is enabled, but no groups reached this call: "
+    "cross_val_predict, GridSearchCV.predict, permutation_importance and "
+    "string scorers (scoring='r2') never pass them to predict. Keep the "
+    "grouping column(s) in a pandas X (they survive every scikit-learn path), "
+    "score with skmixed.metrics (make_grouped_scorer for metrics such as "
+    "r2_score), or check that groups= was passed."
+)
+
+
+def _fix_hint():
+    """What to do about missing groups, given whether routing is on."""
+    if sklearn.get_config().get("enable_metadata_routing", False):
+        return _ROUTING_FIX_HINT
+    return _FIX_HINT
 
 
 def _is_number(label):
@@ -263,7 +279,7 @@ def resolve_groups(X, groups, names, n_samples, *, stage):
         )
         warnings.warn(
             f"No grouping factor given for {', '.join(map(repr, names))} at "
-            f"{stage}; {action}. {_FIX_HINT}",
+            f"{stage}; {action}. {_fix_hint()}",
             GroupsMissingWarning,
             stacklevel=4,
         )
