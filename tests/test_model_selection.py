@@ -351,6 +351,8 @@ def test_three_estimators_in_one_grid_with_groups_under_routing(sleep):
     _check_three_models(search)
 
 
+# The checks fit without groups: the models say so, and that is expected here.
+@pytest.mark.filterwarnings("ignore::skmixed.GroupsMissingWarning")
 @parametrize_with_checks(
     [PooledRegressor(), FixedEffectsRegressor(), MixedLMRegressor()]
 )
