@@ -2,7 +2,9 @@
 
 from skmixed import metrics  # noqa: F401  (skmixed.metrics after import skmixed)
 from skmixed._groups import GroupsMissingWarning
+from skmixed.anova import anova
 from skmixed.fixed import FixedEffectsRegressor
+from skmixed.hausman import hausman
 from skmixed.mixed import MixedLMRegressor
 from skmixed.pooled import PooledRegressor
 
@@ -13,4 +15,6 @@ __all__ = [
     "GroupsMissingWarning",
     "PooledRegressor",
     "MixedLMRegressor",
+    "anova",
+    "hausman",
 ]

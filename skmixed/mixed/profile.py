@@ -34,6 +34,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from skmixed.mixed.criterion import lower_triangle_indices
+from skmixed.mixed.optimize import is_singular
 
 try:  # optional, as for the fit: a C implementation of BOBYQA
     import nlopt
@@ -380,6 +381,9 @@ class Profiler:
         rx_inv = np.linalg.inv(parts.RX)
         self.se_beta = self.sigma_hat * np.sqrt(np.sum(rx_inv**2, axis=1))
         self._row_cache = {}
+        #: Restart every constrained fit from lme4's start as well (the
+        #: profile surface of a singular fit has several local minima).
+        self.multistart = is_singular(self.theta_hat, criterion.theta_lower)
 
     def row_index(self, term, row):
         """Positions in θ of row ``row`` of term ``term``'s factor."""
@@ -442,6 +446,13 @@ class Profiler:
         def zeta(c):
             _, theta0, sigma0 = min(cache, key=lambda e: abs(e[0] - c))
             dev, theta, sigma = problem.solve(c, theta0, sigma0)
+            if self.multistart:
+                # Boundary fits have several basins: also start from lme4's
+                # θ start (1 on the diagonal, 0 elsewhere), keep the best.
+                start = self.criterion.theta_start
+                other = problem.solve(c, start, self.sigma_hat)
+                if other[0] < dev:
+                    dev, theta, sigma = other
             cache.append((c, theta, sigma))
             diff = max(dev - self.dev_min, 0.0)
             return np.sign(c - est) * np.sqrt(diff)
