@@ -241,15 +241,19 @@ def _random_designs(rng, n):
     ], np.column_stack([np.ones(n), x1, x2])
 
 
+@pytest.mark.parametrize("strategy", ["outer", "sparse", "dense"])
 @pytest.mark.parametrize("reml", [True, False])
 @pytest.mark.parametrize("p", [3, 0])
-def test_blocked_cholesky_matches_dense_likelihood(reml, p):
+def test_blocked_cholesky_matches_dense_likelihood(reml, p, strategy):
     rng = np.random.default_rng(7)
     n = 150
     designs, X = _random_designs(rng, n)
     X = X[:, :p]
     y = rng.normal(size=n) + designs[0].codes * 0.1
-    criterion = ProfiledCriterion(build_design(X, y, designs), reml=reml)
+    criterion = ProfiledCriterion(
+        build_design(X, y, designs), reml=reml, strategy=strategy
+    )
+    assert criterion.strategy == strategy
     assert criterion.n_theta == 6 + 1 + 3
     for _ in range(3):
         theta = rng.uniform(-1, 1.5, criterion.n_theta)

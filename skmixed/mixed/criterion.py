@@ -36,6 +36,18 @@ def solve_triangular(a, b, *, lower, trans=False):
     return x
 
 
+def _outer_products(C, pairs):
+    """Per level, ``C_aᵀ C_b + C_bᵀ C_a`` (a < b) or ``C_aᵀ C_a``, as columns."""
+    m, _, r = C.shape
+    out = np.empty((r * r, len(pairs) * m))
+    for i, (a, b) in enumerate(pairs):
+        prod = C[:, a, :, None] * C[:, b, None, :]
+        if a != b:
+            prod += prod.transpose(0, 2, 1)
+        out[:, i * m : (i + 1) * m] = prod.reshape(m, r * r).T
+    return out
+
+
 def lower_triangle_indices(k):
     """Rows and columns of θ's elements in a k x k factor, column-major."""
     cols, rows = np.triu_indices(k)
@@ -125,6 +137,9 @@ class ProfiledCriterion:
         From :func:`skmixed.mixed.design.build_design`.
     reml : bool, default=True
         REML criterion (True) or ML deviance (False).
+    strategy : {None, "outer", "sparse", "dense"}, default=None
+        How the Schur complement of the first block is formed (chosen from
+        the problem's shape when None; all give the same numbers).
 
     Attributes
     ----------
@@ -150,7 +165,7 @@ class ProfiledCriterion:
     True
     """
 
-    def __init__(self, design, reml=True):
+    def __init__(self, design, reml=True, strategy=None):
         self.design = design
         self.reml = bool(reml)
         self._ks = [t.k for t in design.terms]
@@ -175,12 +190,85 @@ class ProfiledCriterion:
         k1, m1, r = self._ks[0], design.terms[0].m, design.r
         self._pairs = [(a, b) for a in range(k1) for b in range(a, k1)]
         self._d = [np.ascontiguousarray(design.D1[:, a, b]) for a, b in self._pairs]
-        # The matrix-vector form of the Schur complement stores r² numbers per
-        # level and pair: worth it while that is small (tiny and tall problems).
-        self._P = None
-        if m1 * len(self._pairs) * r * r <= _MAX_OUTER_PRODUCTS:
-            self._P = self._outer_products()
+        if strategy is None:
+            strategy = self._choose_strategy(m1, k1, r)
+        elif strategy not in ("outer", "sparse", "dense"):
+            raise ValueError(f"unknown strategy {strategy!r}")
+        if strategy == "sparse" and not design.q_rest:
+            strategy = "dense"
+        self.strategy = strategy
+        if self.strategy == "outer":
+            self._P = _outer_products(design.C, self._pairs)
             self._B_flat = design.B.ravel()
+        elif self.strategy == "sparse":
+            self._prepare_sparse()
+
+    def _choose_strategy(self, m1, k1, r):
+        """How to form the Schur complement of the first block.
+
+        ``"outer"``: one matrix-vector product with the per-level outer
+        products of C, stored when that is small (tiny and tall problems).
+        ``"sparse"``: the later factors' columns block by block (a level of
+        the first factor meets few levels of the others: nesting).
+        ``"dense"``: ``VᵀV`` with BLAS (crossed factors). The costs are rough
+        per-evaluation estimates in seconds.
+        """
+        design = self.design
+        npairs = len(self._pairs)
+        if m1 * npairs * r * r <= _MAX_OUTER_PRODUCTS:
+            return "outer"
+        if not design.q_rest:
+            return "dense"
+        per_level = np.zeros(m1)
+        kmax = max(self._ks[1:])
+        for blk in design.blocks:
+            per_level += np.bincount(blk.rows, minlength=m1)
+        n_pairs = float(per_level @ per_level)
+        nnz = per_level.sum()
+        p1 = design.p + 1
+        sparse = 2e-8 * (n_pairs * kmax * kmax + nnz * k1 * p1 * kmax)
+        sparse += 1e-9 * m1 * npairs * p1 * p1
+        dense = 3e-11 * m1 * k1 * r * r + 3e-9 * m1 * k1 * r * (k1 + 2)
+        return "sparse" if sparse < dense else "dense"
+
+    def _prepare_sparse(self):
+        """Index arrays for the block-by-block Schur complement."""
+        design = self.design
+        r, p1 = design.r, design.p + 1
+        m1 = design.terms[0].m
+        if m1 * len(self._pairs) * p1 * p1 <= _MAX_OUTER_PRODUCTS:
+            self._PX = _outer_products(design.CX, self._pairs)
+        else:
+            self._PX = None
+        # all blocks of all later terms, grouped by the first factor's level
+        term_of = np.concatenate(
+            [np.full(len(b.rows), i) for i, b in enumerate(design.blocks)]
+        )
+        local = np.concatenate([np.arange(len(b.rows)) for b in design.blocks])
+        rows = np.concatenate([b.rows for b in design.blocks])
+        order = np.argsort(rows, kind="stable")
+        counts = np.bincount(rows, minlength=m1)
+        starts = np.cumsum(counts) - counts
+        # every ordered pair of blocks that share a level of the first factor
+        size = counts[rows[order]]
+        first = np.repeat(order, size)
+        within = np.arange(first.size) - np.repeat(np.cumsum(size) - size, size)
+        second = order[np.repeat(starts[rows[order]], size) + within]
+        self._zz = []
+        for t1, blk1 in enumerate(design.blocks):
+            for t2, blk2 in enumerate(design.blocks):
+                keep = (term_of[first] == t1) & (term_of[second] == t2)
+                n1, n2 = local[first[keep]], local[second[keep]]
+                k_1, k_2 = self._ks[t1 + 1], self._ks[t2 + 1]
+                row = design.offsets[t1] + blk1.cols[n1] * k_1
+                col = design.offsets[t2] + blk2.cols[n2] * k_2
+                pos = (row[:, None, None] + np.arange(k_1)[:, None]) * r + (
+                    col[:, None, None] + np.arange(k_2)
+                )
+                self._zz.append((t1, t2, n1, n2, pos.ravel()))
+        self._segments = [
+            np.flatnonzero(np.r_[True, np.diff(b.cols) != 0]) for b in design.blocks
+        ]
 
     # -- θ -> Λ --------------------------------------------------------------
     def lambdas(self, theta):
@@ -269,18 +357,6 @@ class ProfiledCriterion:
         weights = np.concatenate([M[:, a, b] for a, b in self._pairs])
         return weights, np.linalg.slogdet(A)[1].sum()
 
-    def _outer_products(self):
-        """Per level, ``C_aᵀ C_b + C_bᵀ C_a`` (a < b) or ``C_aᵀ C_a``, as columns."""
-        C = self.design.C
-        m, k, r = C.shape
-        out = np.empty((r * r, len(self._pairs) * m))
-        for i, (a, b) in enumerate(self._pairs):
-            prod = C[:, a, :, None] * C[:, b, None, :]
-            if a != b:
-                prod += prod.transpose(0, 2, 1)
-            out[:, i * m : (i + 1) * m] = prod.reshape(m, r * r).T
-        return out
-
     def _scale_rest(self, lambdas, S):
         """``Λ̃ᵀ S Λ̃ + I`` on the later terms' rows and columns of S (in place)."""
         design = self.design
@@ -316,16 +392,57 @@ class ProfiledCriterion:
             V[:, :, cols] = (part @ lam).reshape(V.shape[0], V.shape[1], m * k)
         return V
 
+    def _weight_matrices(self, weights):
+        """Per-level (m1, k1, k1) matrices M_j from the pair weights."""
+        k1 = self._ks[0]
+        m1 = len(weights) // len(self._pairs)
+        M = np.empty((m1, k1, k1))
+        for i, (a, b) in enumerate(self._pairs):
+            M[:, a, b] = M[:, b, a] = weights[i * m1 : (i + 1) * m1]
+        return M
+
+    def _schur_sparse(self, theta):
+        """Schur complement block by block (unscaled), for nested factors."""
+        design = self.design
+        r, q = design.r, design.q_rest
+        weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
+        S = design.B.copy()
+        if self._PX is not None:
+            S[q:, q:] -= (self._PX @ weights).reshape(r - q, r - q)
+        else:
+            M = self._weight_matrices(weights)
+            S[q:, q:] -= np.einsum("jab,jac->bc", design.CX, M @ design.CX)
+        M = self._weight_matrices(weights)
+        H = M @ design.CX  # (m1, k1, p + 1)
+        Mv = []
+        for blk, term, offset, seg in zip(
+            design.blocks, design.terms[1:], design.offsets, self._segments, strict=True
+        ):
+            part = np.einsum("nab,nac->nbc", blk.values, H[blk.rows])
+            sums = np.add.reduceat(part, seg, axis=0).reshape(term.m * term.k, -1)
+            rows = slice(offset, offset + term.m * term.k)
+            S[rows, q:] -= sums
+            S[q:, rows] -= sums.T
+            Mv.append(M[blk.rows] @ blk.values)
+        flat = S.reshape(-1)
+        for t1, t2, n1, n2, pos in self._zz:
+            vals = np.einsum("nab,nac->nbc", design.blocks[t1].values[n1], Mv[t2][n2])
+            flat -= np.bincount(pos, weights=vals.ravel(), minlength=r * r)
+        return S, logdet1
+
     def _schur(self, theta):
         """Schur complement of the first block (rest block scaled), log|A1|."""
         r = self.design.r
-        if self._P is not None:
+        if self.strategy == "outer":
             weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
             S = self._B_flat - self._P @ weights
             S = S.reshape(r, r)
+        elif self.strategy == "sparse":
+            S, logdet1 = self._schur_sparse(theta)
         else:
             _, V, logdet1 = self._first_block(self.lambdas(theta)[0])
             flat = V.reshape(-1, r)
+            # numpy computes VᵀV by a symmetric rank-k update (BLAS syrk)
             S = self.design.B - flat.T @ flat
         if self.design.q_rest:
             S = self._scale_rest(self.lambdas(theta), S)

@@ -51,6 +51,7 @@ class TermDesign:
     names: list
     factor: str = ""
     group: str = ""
+    _runs: object = field(default=None, repr=False, compare=False)
 
     @property
     def k(self):
@@ -68,6 +69,29 @@ class TermDesign:
             return np.ones((len(self.codes), 1))
         return self.Z
 
+    def is_ones(self, j):
+        """Whether column j is the intercept (a column of ones)."""
+        return self.Z is None or self.names[j] == "(Intercept)"
+
+    def group_sums(self, W):
+        """Per level, the sums of the rows of W (n, c): array (m, c).
+
+        Rows grouped in contiguous runs (data sorted by group, the usual
+        layout of longitudinal data) are summed by one ``np.add.reduceat``;
+        otherwise one ``np.bincount`` per column.
+        """
+        if self._runs is None:
+            self._runs = _contiguous_runs(self.codes, self.m)
+        if self._runs is not False:
+            starts, order = self._runs
+            out = np.empty((self.m, W.shape[1]))
+            out[order] = np.add.reduceat(W, starts, axis=0)
+            return out
+        out = np.empty((self.m, W.shape[1]))
+        for c in range(W.shape[1]):
+            out[:, c] = np.bincount(self.codes, weights=W[:, c], minlength=self.m)
+        return out
+
 
 @dataclass
 class Design:
@@ -80,8 +104,11 @@ class Design:
     terms : list of TermDesign
     D1 : ndarray of shape (m1, k1, k1)
         Per level of the first term, ``Z1ᵀZ1``.
-    C : ndarray of shape (m1, k1, r)
-        Per level of the first term, ``Z1ᵀ [Z2..ZT X y]`` (r rest columns).
+    CX : ndarray of shape (m1, k1, p + 1)
+        Per level of the first term, ``Z1ᵀ [X y]``.
+    blocks : list of SparseBlocks
+        Per later term, the non-zero blocks of ``Z1ᵀ Zt`` (a level of the
+        first term meets few levels of a nested or crossed factor).
     B : ndarray of shape (r, r)
         ``[Z2..ZT X y]ᵀ [Z2..ZT X y]``.
     offsets : list of int
@@ -95,10 +122,35 @@ class Design:
     X: np.ndarray
     y: np.ndarray
     D1: np.ndarray
-    C: np.ndarray
+    CX: np.ndarray
+    blocks: list
     B: np.ndarray
     offsets: list = field(default_factory=list)
     q_rest: int = 0
+    _dense_C: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def C(self):
+        """Per level of the first term, ``Z1ᵀ [Z2..ZT X y]``: (m1, k1, r), dense."""
+        if self._dense_C is None:
+            m1, k1 = self.D1.shape[:2]
+            if m1 * k1 * self.r > _MAX_DENSE:
+                raise MemoryError(
+                    f"The grouping factors are too large for the dense method: "
+                    f"{m1} levels in the first factor and {self.q_rest} random "
+                    "effects in the later ones."
+                )
+            C = np.zeros((m1, k1, self.r))
+            C[:, :, self.q_rest :] = self.CX
+            for blk, term, offset in zip(
+                self.blocks, self.terms[1:], self.offsets, strict=True
+            ):
+                columns = offset + blk.cols[:, None] * term.k + np.arange(term.k)
+                C[
+                    blk.rows[:, None, None], np.arange(k1)[:, None], columns[:, None, :]
+                ] = blk.values
+            self._dense_C = C
+        return self._dense_C
 
     @property
     def r(self):
@@ -123,9 +175,9 @@ class Design:
         """
         y = np.ascontiguousarray(y, dtype=np.float64)
         first, rest = self.terms[0], self.terms[1:]
-        C = self.C.copy()
+        CX = self.CX.copy()
         B = self.B.copy()
-        C[:, :, -1] = _per_level(first.codes, first.m, first.Z, y[:, None])[:, :, 0]
+        CX[:, :, -1] = _per_level(first, y[:, None])[:, :, 0]
         by = _rest_cross(rest, self.offsets, self.q_rest, self.X, y[:, None])[:, 0]
         B[:-1, -1] = by
         B[-1, :-1] = by
@@ -137,11 +189,51 @@ class Design:
             self.X,
             y,
             self.D1,
-            C,
+            CX,
+            self.blocks,
             B,
             self.offsets,
             self.q_rest,
         )
+
+
+@dataclass
+class SparseBlocks:
+    """Non-zero ``k1 x kt`` blocks of ``Z1ᵀ Zt``, sorted by the later level.
+
+    Attributes
+    ----------
+    rows : ndarray of shape (nnz,)
+        Level of the first term.
+    cols : ndarray of shape (nnz,)
+        Level of the later term (non-decreasing).
+    values : ndarray of shape (nnz, k1, kt)
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+
+
+def _sparse_cross(first, term):
+    """``Z1ᵀ Zt`` as the list of its non-zero level blocks."""
+    index = term.codes.astype(np.int64) * first.m + first.codes
+    size = first.m * term.m
+    if size <= 1 << 26:
+        counts = np.bincount(index, minlength=size)
+        present = np.flatnonzero(counts)
+        position = np.full(size, -1, dtype=np.int64)
+        position[present] = np.arange(len(present))
+        inverse = position[index]
+    else:
+        present, inverse = np.unique(index, return_inverse=True)
+    nnz = len(present)
+    values = np.empty((nnz, first.k, term.k))
+    for a in range(first.k):
+        for b in range(term.k):
+            w = _weights(first.Z, a, None if term.Z is None else term.Z[:, b])
+            values[:, a, b] = _bincount(inverse, w, nnz)
+    return SparseBlocks(present % first.m, present // first.m, values)
 
 
 def _weights(Z, j, extra=None):
@@ -158,24 +250,41 @@ def _bincount(index, weights, length):
     return np.bincount(index, weights=weights, minlength=length)
 
 
-def _per_level(codes, m, Z, M):
-    """Per level, ``Zᵀ M`` over its rows: array (m, k, M.shape[1])."""
-    k = 1 if Z is None else Z.shape[1]
-    out = np.empty((m, k, M.shape[1]))
-    for j in range(k):
-        for c in range(M.shape[1]):
-            out[:, j, c] = _bincount(codes, _weights(Z, j, M[:, c]), m)
+def _contiguous_runs(codes, m):
+    """(run starts, level of each run) if every level is one run, else False."""
+    if len(codes) == 0:
+        return False
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    if len(starts) != m:
+        return False
+    return starts, codes[starts]
+
+
+def _per_level(term, M):
+    """Per level of ``term``, ``Zᵀ M`` over its rows: array (m, k, M.shape[1])."""
+    out = np.empty((term.m, term.k, M.shape[1]))
+    for j in range(term.k):
+        W = M if term.is_ones(j) else M * term.Z[:, j, None]
+        out[:, j, :] = term.group_sums(W)
     return out
 
 
 def _block_diagonal(term):
     """``ZᵀZ`` of one term: per level a k x k block, array (m, k, k)."""
     k, Z = term.k, term.Z
+    pairs = [(a, b) for a in range(k) for b in range(a + 1)]
+    W = np.empty((len(term.codes), len(pairs)))
+    for i, (a, b) in enumerate(pairs):
+        if term.is_ones(a) and term.is_ones(b):
+            W[:, i] = 1.0
+        elif term.is_ones(a) or term.is_ones(b):
+            W[:, i] = Z[:, b if term.is_ones(a) else a]
+        else:
+            np.multiply(Z[:, a], Z[:, b], out=W[:, i])
+    sums = term.group_sums(W)
     out = np.empty((term.m, k, k))
-    for a in range(k):
-        for b in range(a + 1):
-            w = None if Z is None else Z[:, a] * Z[:, b]
-            out[:, a, b] = out[:, b, a] = _bincount(term.codes, w, term.m)
+    for i, (a, b) in enumerate(pairs):
+        out[:, a, b] = out[:, b, a] = sums[:, i]
     return out
 
 
@@ -194,7 +303,7 @@ def _rest_cross(rest, offsets, q_rest, X, M):
     """``[Z2..ZT X]ᵀ M`` for a dense (n, c) M: array (q_rest + p, c)."""
     out = np.empty((q_rest + X.shape[1], M.shape[1]))
     for term, offset in zip(rest, offsets, strict=True):
-        block = _per_level(term.codes, term.m, term.Z, M)  # (m, k, c)
+        block = _per_level(term, M)  # (m, k, c)
         out[offset : offset + term.m * term.k] = block.reshape(term.m * term.k, -1)
     out[q_rest:] = X.T @ M
     return out
@@ -242,25 +351,18 @@ def build_design(X, y, term_designs):
         offsets.append(q_rest)
         q_rest += term.m * term.k
     r = q_rest + p + 1
-    if first.m * r * first.k > _MAX_DENSE:
-        raise MemoryError(
-            f"The grouping factors are too large for the dense method: "
-            f"{first.factor or 'the first factor'} has {first.m} levels and the "
-            f"later factors {q_rest} random effects."
-        )
     XY = np.empty((n, p + 1))
     XY[:, :p] = X
     XY[:, p] = y
 
     D1 = _block_diagonal(first)
-    C = np.empty((first.m, first.k, r))
-    C[:, :, q_rest:] = _per_level(first.codes, first.m, first.Z, XY)
+    CX = _per_level(first, XY)
+    blocks = []
     B = np.empty((r, r))
     B[q_rest:, q_rest:] = XY.T @ XY
     for i, (ti, oi) in enumerate(zip(rest, offsets, strict=True)):
         size_i = ti.m * ti.k
-        cross = _cross_levels(first, ti)  # (m1, k1, mi, ki)
-        C[:, :, oi : oi + size_i] = cross.reshape(first.m, first.k, size_i)
+        blocks.append(_sparse_cross(first, ti))
         block = np.zeros((ti.m, ti.k, ti.m, ti.k))
         levels = np.arange(ti.m)
         block[levels, :, levels, :] = _block_diagonal(ti)
@@ -270,7 +372,7 @@ def build_design(X, y, term_designs):
             cross = _cross_levels(ti, tj).reshape(size_i, size_j)
             B[oi : oi + size_i, oj : oj + size_j] = cross
             B[oj : oj + size_j, oi : oi + size_i] = cross.T
-        zxy = _per_level(ti.codes, ti.m, ti.Z, XY).reshape(size_i, p + 1)
+        zxy = _per_level(ti, XY).reshape(size_i, p + 1)
         B[oi : oi + size_i, q_rest:] = zxy
         B[q_rest:, oi : oi + size_i] = zxy.T
-    return Design(n, p, list(term_designs), X, y, D1, C, B, offsets, q_rest)
+    return Design(n, p, list(term_designs), X, y, D1, CX, blocks, B, offsets, q_rest)
