@@ -7,6 +7,7 @@ from skmixed.fixed import FixedEffectsRegressor
 from skmixed.hausman import hausman
 from skmixed.mixed import MixedLMRegressor
 from skmixed.pooled import PooledRegressor
+from skmixed.report import report
 
 __version__ = "0.1.0.dev0"
 
@@ -17,4 +18,5 @@ __all__ = [
     "MixedLMRegressor",
     "anova",
     "hausman",
+    "report",
 ]
