@@ -17,6 +17,7 @@ then the fixed effects.
 import numpy as np
 import pandas as pd
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from skmixed.mixed.bootstrap import percentile_interval, simulate_and_refit
 from skmixed.mixed.criterion import ProfiledCriterion
@@ -75,16 +76,15 @@ def wald(model, level=0.95, parm=None):
     se = np.sqrt(np.diag(model.vcov_.to_numpy()))
     z = stats.norm.ppf(0.5 + level / 2.0)
     table = _frame(list(beta.index), beta.to_numpy() - z * se, beta.to_numpy() + z * se)
-    if parm is not None:
+    if parm is not None and parm != "beta_":
         parm = [parm] if isinstance(parm, str) else list(parm)
-        if parm not in (["beta_"],):
-            unknown = [p for p in parm if p not in table.index]
-            if unknown:
-                raise ValueError(
-                    f"Unknown fixed effect(s) {unknown}; Wald intervals exist "
-                    f"for {list(table.index)}."
-                )
-            table = table.loc[parm]
+        unknown = [p for p in parm if p not in table.index]
+        if unknown:
+            raise ValueError(
+                f"Unknown fixed effect(s) {unknown}; Wald intervals exist for "
+                f"{list(table.index)}."
+            )
+        table = table.loc[parm]
     return table
 
 
@@ -183,6 +183,8 @@ def conf_int(model, level=0.95, method="wald", parm=None, **bootstrap_options):
         )
     if key == "wald":
         return wald(model, level, parm)
-    if key == "profile":
-        return profile(model, level, parm)
-    return bootstrap(model, level, parm, **bootstrap_options)
+    # Thousands of small factorisations: threaded BLAS only adds contention.
+    with threadpool_limits(limits=1, user_api="blas"):
+        if key == "profile":
+            return profile(model, level, parm)
+        return bootstrap(model, level, parm, **bootstrap_options)

@@ -8,6 +8,7 @@ are computed on first use and cached on the model until it is refitted.
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from skmixed.mixed import kenward_roger
 from skmixed.mixed.inference import (
@@ -48,7 +49,9 @@ def tester(model, ddf="satterthwaite"):
     key = check_ddf(ddf)
     cache = _cache(model)
     if key not in cache:
-        cache[key] = _satterthwaite(model) if key == "satterthwaite" else _kr(model)
+        # Many small factorisations: threaded BLAS only adds contention.
+        with threadpool_limits(limits=1, user_api="blas"):
+            cache[key] = _satterthwaite(model) if key == "satterthwaite" else _kr(model)
     return cache[key]
 
 
