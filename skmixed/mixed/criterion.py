@@ -26,6 +26,7 @@ from scipy.linalg.lapack import dpotrf, dtrtrs
 
 _LOG_2PI = np.log(2.0 * np.pi)
 _MAX_OUTER_PRODUCTS = 4_000_000
+_ONE_ZERO_ONE = np.array([1.0, 0.0, 1.0])
 
 
 def solve_triangular(a, b, *, lower, trans=False):
@@ -37,15 +38,18 @@ def solve_triangular(a, b, *, lower, trans=False):
 
 
 def _outer_products(C, pairs):
-    """Per level, ``C_aᵀ C_b + C_bᵀ C_a`` (a < b) or ``C_aᵀ C_a``, as columns."""
+    """Per level and pair, ``C_aᵀ C_b + C_bᵀ C_a`` (a < b) or ``C_aᵀ C_a``.
+
+    Returns (r², m * pairs): column ``j * pairs + i`` for level j, pair i.
+    """
     m, _, r = C.shape
-    out = np.empty((r * r, len(pairs) * m))
+    out = np.empty((r * r, m, len(pairs)))
     for i, (a, b) in enumerate(pairs):
         prod = C[:, a, :, None] * C[:, b, None, :]
         if a != b:
             prod += prod.transpose(0, 2, 1)
-        out[:, i * m : (i + 1) * m] = prod.reshape(m, r * r).T
-    return out
+        out[:, :, i] = prod.reshape(m, r * r).T
+    return out.reshape(r * r, m * len(pairs))
 
 
 def lower_triangle_indices(k):
@@ -189,7 +193,8 @@ class ProfiledCriterion:
         self._z_rows = np.arange(design.q_rest)
         k1, m1, r = self._ks[0], design.terms[0].m, design.r
         self._pairs = [(a, b) for a in range(k1) for b in range(a, k1)]
-        self._d = [np.ascontiguousarray(design.D1[:, a, b]) for a, b in self._pairs]
+        # the first block's distinct entries per level, (m1, pairs)
+        self._dpairs = np.stack([design.D1[:, a, b] for a, b in self._pairs], axis=1)
         if strategy is None:
             strategy = self._choose_strategy(m1, k1, r)
         elif strategy not in ("outer", "sparse", "dense"):
@@ -319,42 +324,48 @@ class ProfiledCriterion:
         return L1, V, logdet
 
     def _first_block_weights(self, theta1):
-        """Per level ``M_j = λ A_j⁻¹ λᵀ`` (pairs a <= b) and Σ log|A_j|.
+        """Per level ``M_j = λ A_j⁻¹ λᵀ`` as (m1, pairs a <= b), and Σ log|A_j|.
 
         With them the Schur complement of the first block is
         ``B - Σ_j C_jᵀ M_j C_j``: a matrix-vector product with the per-level
         outer products of C precomputed at construction.
         """
-        D = self.design.D1
-        k = D.shape[1]
+        k = self._ks[0]
         if k == 1:
             t2 = theta1[0] * theta1[0]
-            a = t2 * self._d[0] + 1.0
+            a = self._dpairs * t2
+            a += 1.0
             return t2 / a, np.log(a).sum()
         if k == 2:
+            # A_j = λᵀ D_j λ + I and the numerators of M_j are linear in the
+            # entries of D_j and A_j: two small matrix products for all levels.
             t0, t1, t2 = theta1
-            d00, d01, d11 = self._d
-            a00 = (t0 * t0) * d00 + (2.0 * t0 * t1) * d01 + (t1 * t1) * d11 + 1.0
-            a10 = t2 * (t0 * d01 + t1 * d11)
-            a11 = (t2 * t2) * d11 + 1.0
-            det = a00 * a11 - a10 * a10
-            inv = 1.0 / det
-            weights = np.empty(3 * len(det))
-            m = len(det)
-            np.multiply(a11, (t0 * t0), out=weights[:m])
-            weights[m : 2 * m] = (t0 * t1) * a11 - (t0 * t2) * a10
-            weights[2 * m :] = (t1 * t1) * a11 - (2.0 * t1 * t2) * a10 + (t2 * t2) * a00
-            weights[:m] *= inv
-            weights[m : 2 * m] *= inv
-            weights[2 * m :] *= inv
-            return weights, np.log(det).sum()
+            A = self._dpairs @ np.array(
+                [
+                    [t0 * t0, 0.0, 0.0],
+                    [2 * t0 * t1, t0 * t2, 0.0],
+                    [t1 * t1, t1 * t2, t2 * t2],
+                ]
+            )
+            A += _ONE_ZERO_ONE
+            det = A[:, 0] * A[:, 2]
+            det -= A[:, 1] * A[:, 1]
+            W = A @ np.array(
+                [
+                    [0.0, 0.0, t2 * t2],
+                    [0.0, -t0 * t2, -2 * t1 * t2],
+                    [t0 * t0, t0 * t1, t1 * t1],
+                ]
+            )
+            W /= det[:, None]
+            return W, np.log(det).sum()
         lam = np.zeros((k, k))
         rows, cols = self._tri[0]
         lam[rows, cols] = theta1
-        A = lam.T @ D @ lam
+        A = lam.T @ self.design.D1 @ lam
         A[:, np.arange(k), np.arange(k)] += 1.0
         M = lam @ np.linalg.solve(A, np.broadcast_to(lam.T, A.shape))
-        weights = np.concatenate([M[:, a, b] for a, b in self._pairs])
+        weights = np.stack([M[:, a, b] for a, b in self._pairs], axis=1)
         return weights, np.linalg.slogdet(A)[1].sum()
 
     def _scale_rest(self, lambdas, S):
@@ -395,10 +406,9 @@ class ProfiledCriterion:
     def _weight_matrices(self, weights):
         """Per-level (m1, k1, k1) matrices M_j from the pair weights."""
         k1 = self._ks[0]
-        m1 = len(weights) // len(self._pairs)
-        M = np.empty((m1, k1, k1))
+        M = np.empty((weights.shape[0], k1, k1))
         for i, (a, b) in enumerate(self._pairs):
-            M[:, a, b] = M[:, b, a] = weights[i * m1 : (i + 1) * m1]
+            M[:, a, b] = M[:, b, a] = weights[:, i]
         return M
 
     def _schur_sparse(self, theta):
@@ -408,7 +418,7 @@ class ProfiledCriterion:
         weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
         S = design.B.copy()
         if self._PX is not None:
-            S[q:, q:] -= (self._PX @ weights).reshape(r - q, r - q)
+            S[q:, q:] -= (self._PX @ weights.ravel()).reshape(r - q, r - q)
         else:
             M = self._weight_matrices(weights)
             S[q:, q:] -= np.einsum("jab,jac->bc", design.CX, M @ design.CX)
@@ -435,7 +445,7 @@ class ProfiledCriterion:
         r = self.design.r
         if self.strategy == "outer":
             weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
-            S = self._B_flat - self._P @ weights
+            S = self._B_flat - self._P @ weights.ravel()
             S = S.reshape(r, r)
         elif self.strategy == "sparse":
             S, logdet1 = self._schur_sparse(theta)

@@ -8,6 +8,7 @@ and the conditional modes as fitted attributes.
 """
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,7 @@ from skmixed.mixed.criterion import (
 from skmixed.mixed.design import TermDesign, build_design
 from skmixed.mixed.optimize import (
     blas_single_thread,
-    convergence_problems,
-    finite_difference_derivatives,
+    check_convergence,
     is_singular,
     minimize_theta,
 )
@@ -39,6 +39,39 @@ _SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 _CHECK_NOBS_MAX = 10_000
 _CHECK_NPAR_MAX = 10
 _LOG_2PI = np.log(2.0 * np.pi)
+
+
+class _lazy_attribute:
+    """A fitted attribute built on first access from the stored factorisation.
+
+    Building pandas tables and O(n) arrays costs more than the whole fit on
+    small data; most uses of a fitted model need only some of them.
+    """
+
+    def __init__(self, build):
+        self.build = build
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        cache = obj.__dict__.get("_lazy")
+        if cache is None:
+            raise AttributeError(
+                f"'{type(obj).__name__}' object has no attribute '{self.name}'"
+            )
+        if self.name not in cache:
+            cache[self.name] = self.build(obj)
+        return cache[self.name]
+
+
+@dataclass
+class _PooledFit:
+    """β and R of the pooled least-squares fit (no grouping factors)."""
+
+    beta: np.ndarray
+    RX: np.ndarray
 
 
 class MixedLMRegressor(GroupedRegressor):
@@ -291,12 +324,16 @@ class MixedLMRegressor(GroupedRegressor):
         singular = is_singular(opt.x, criterion.theta_lower)
         if singular or n >= _CHECK_NOBS_MAX or criterion.n_theta >= _CHECK_NPAR_MAX:
             return problems
-        grad, hess = finite_difference_derivatives(criterion, opt.x, opt.fun)
-        return problems + convergence_problems(grad, hess)
+        return problems + check_convergence(criterion, opt.x, opt.fun)
 
     # -- results ---------------------------------------------------------------
     def _results_at(self, theta):
-        """Set every θ-dependent fitted attribute from the criterion at θ."""
+        """Set every θ-dependent fitted attribute from the criterion at θ.
+
+        Scalars and arrays are set here; the tables (pandas objects), the
+        conditional covariances and the fitted values are built from the
+        stored factorisation on first access.
+        """
         criterion = self._criterion
         design = criterion.design
         n, p = design.n, design.p
@@ -304,30 +341,25 @@ class MixedLMRegressor(GroupedRegressor):
         dec = criterion.decompose(theta)
         dof = n - p if self.reml else n
         sigma = float(np.sqrt(dec.pwrss / dof))
+        self._lazy = {}
+        self._dec = dec
         self.theta_ = theta.copy()
         self.sigma_ = sigma
-        self._set_fixed(dec.beta, dec.RX, sigma)
+        self._set_coef(dec.beta)
         value = float(criterion.profiled(dec.logdet_L, dec.logdet_RX, dec.pwrss))
         self._set_criteria(value, n, p + criterion.n_theta + 1)
         self.nobs_ = n
         self.is_singular_ = is_singular(theta, criterion.theta_lower)
-        self._set_random(design, dec, sigma)
-        fitted = design.X @ dec.beta
-        for term, b in zip(design.terms, dec.b, strict=True):
-            fitted += _row_effects(term.Z, b, term.codes)
-        self.fittedvalues_ = fitted
-        self.residuals_ = design.y - fitted
+        terms = design.terms
+        self._term_designs_fit = [
+            (t.factor, t.group, list(t.names), np.asarray(t.levels)) for t in terms
+        ]
+        self._b = dec.b
+        self.n_groups_ = {}
+        for t in terms:
+            self.n_groups_.setdefault(t.factor, t.m)
 
-    def _set_fixed(self, beta, RX, sigma):
-        p = len(beta)
-        if p:
-            inv = solve_triangular(RX, np.eye(p), lower=False)
-            vcov = sigma**2 * (inv @ inv.T)
-        else:
-            vcov = np.zeros((0, 0))
-        x_names = self._x_names
-        self.fixed_effects_ = pd.Series(beta, index=x_names, name="estimate")
-        self.vcov_ = pd.DataFrame(vcov, index=x_names, columns=x_names)
+    def _set_coef(self, beta):
         full = np.zeros(len(self._kept))
         full[self._kept] = beta
         if self.fit_intercept:
@@ -346,27 +378,64 @@ class MixedLMRegressor(GroupedRegressor):
         self.aic_ = value + 2.0 * df
         self.bic_ = value + np.log(n) * df
 
-    def _set_random(self, design, dec, sigma):
-        terms = design.terms
-        self._term_designs_fit = [
-            (t.factor, t.group, list(t.names), np.asarray(t.levels)) for t in terms
-        ]
-        self._b = [b.copy() for b in dec.b]
-        self.n_groups_ = {}
-        for t in terms:
-            self.n_groups_.setdefault(t.factor, t.m)
-        self.variance_components_ = _variance_components(terms, dec.lambdas, sigma)
-        covs = dec.conditional_covariances(sigma)
-        self.random_effects_, self.random_effects_cov_ = {}, {}
+    # -- fitted attributes built on first access ----------------------------------
+    @_lazy_attribute
+    def fixed_effects_(self):
+        """β (pandas Series indexed by ``"(Intercept)"`` and feature names)."""
+        return pd.Series(self._dec.beta, index=self._x_names, name="estimate")
+
+    @_lazy_attribute
+    def vcov_(self):
+        """Covariance matrix of β (DataFrame): ``σ² (RXᵀ RX)⁻¹``."""
+        RX, p = self._dec.RX, len(self._x_names)
+        if p:
+            inv = solve_triangular(RX, np.eye(p), lower=False)
+            vcov = self.sigma_**2 * (inv @ inv.T)
+        else:
+            vcov = np.zeros((0, 0))
+        return pd.DataFrame(vcov, index=self._x_names, columns=self._x_names)
+
+    @_lazy_attribute
+    def variance_components_(self):
+        """lme4's ``as.data.frame(VarCorr(m))`` (DataFrame)."""
+        terms = self._criterion.design.terms
+        return _variance_components(terms, self._dec.lambdas, self.sigma_)
+
+    @_lazy_attribute
+    def random_effects_(self):
+        """Conditional modes per factor (dict of DataFrames, lme4's ``ranef``)."""
+        terms, out = self._criterion.design.terms, {}
         for factor in self.n_groups_:
             idx = [i for i, t in enumerate(terms) if t.factor == factor]
             columns = [nm for i in idx for nm in terms[i].names]
-            values = np.concatenate([dec.b[i] for i in idx], axis=1)
+            values = np.concatenate([self._dec.b[i] for i in idx], axis=1)
             levels = pd.Index(terms[idx[0]].levels.astype(str), name=factor)
-            self.random_effects_[factor] = pd.DataFrame(
-                values, index=levels, columns=columns
-            )
-            self.random_effects_cov_[factor] = _block_diag([covs[i] for i in idx])
+            out[factor] = pd.DataFrame(values, index=levels, columns=columns)
+        return out
+
+    @_lazy_attribute
+    def random_effects_cov_(self):
+        """Conditional covariances per factor (dict of (m, k, k), ``condVar``)."""
+        terms, out = self._criterion.design.terms, {}
+        covs = self._dec.conditional_covariances(self.sigma_)
+        for factor in self.n_groups_:
+            idx = [i for i, t in enumerate(terms) if t.factor == factor]
+            out[factor] = _block_diag([covs[i] for i in idx])
+        return out
+
+    @_lazy_attribute
+    def fittedvalues_(self):
+        """Conditional fitted values ``Xβ + Zb``."""
+        design = self._criterion.design
+        fitted = design.X @ self._dec.beta
+        for term, b in zip(design.terms, self._dec.b, strict=True):
+            fitted += _row_effects(term.Z, b, term.codes)
+        return fitted
+
+    @_lazy_attribute
+    def residuals_(self):
+        """``y`` minus the conditional fitted values."""
+        return self._criterion.design.y - self.fittedvalues_
 
     def _fit_pooled(self, X, y):
         """No grouping factors reached fit: the fixed-effects-only model."""
@@ -377,13 +446,22 @@ class MixedLMRegressor(GroupedRegressor):
         sigma = float(np.sqrt(rss / dof))
         R = np.linalg.qr(X, mode="r") if p else np.zeros((0, 0))
         R = R * np.sign(np.diagonal(R))[:, None] if p else R
-        self._set_fixed(beta, R, sigma)
         logdet_RX = 2.0 * np.log(np.abs(np.diagonal(R))).sum() if p else 0.0
         value = dof * (1.0 + _LOG_2PI + np.log(rss / dof))
         if self.reml:
             value += logdet_RX
+        self._criterion = None
+        self._dec = _PooledFit(beta, R)
+        self._lazy = {
+            "variance_components_": _variance_components([], [], sigma),
+            "random_effects_": {},
+            "random_effects_cov_": {},
+            "fittedvalues_": X @ beta,
+        }
+        self._lazy["residuals_"] = y - self._lazy["fittedvalues_"]
         self.theta_ = np.zeros(0)
         self.sigma_ = sigma
+        self._set_coef(beta)
         self._set_criteria(float(value), n, p + 1)
         self.nobs_ = n
         self.n_evaluations_ = 0
@@ -391,12 +469,7 @@ class MixedLMRegressor(GroupedRegressor):
         self.is_singular_ = False
         self.converged_ = True
         self.n_groups_ = {}
-        self.random_effects_, self.random_effects_cov_ = {}, {}
         self._b, self._term_designs_fit = [], []
-        self.variance_components_ = _variance_components([], [], sigma)
-        self.fittedvalues_ = X @ beta
-        self.residuals_ = y - self.fittedvalues_
-        self._criterion = None
 
     # -- prediction ------------------------------------------------------------
     def predict(self, X, groups=None, include_random=True):
