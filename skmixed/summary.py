@@ -584,6 +584,6 @@ class MixedLMSummary(Summary):
             out += ["", "Fixed effects:", self.coef_table()]
             out += self._correlation_block()
         if self.singular:
-            out.append("boundary (singular) fit: see help('isSingular')")
+            out += ["boundary (singular) fit: see help('isSingular')", ""]
         out += self.notes
         return out

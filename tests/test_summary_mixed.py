@@ -1,0 +1,163 @@
+"""MixedLMRegressor.summary() against lmerTest's printed summary.
+
+tests/data/lmertest_summaries.json holds ``print(summary(m))`` of lmerTest
+3.1-3 (R 4.2.2, lme4 1.1-31) for seven models, one line per element, made
+by the R script stored in the file (``options(width = 200)`` so that R does
+not wrap the title). At lme4's θ our text is R's, line for line, except the
+``Data:`` line (we do not know the data frame's name) and lme4's
+``optimizer (nloptwrap) convergence code`` line. At our own optimum the
+printed numbers are those of the reference JSON of the case.
+"""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from _lmer_fits import DATA, fits
+
+from skmixed.summary import MixedLMSummary, r_abbreviate
+
+SUMMARIES = json.loads((DATA / "lmertest_summaries.json").read_text())["summaries"]
+
+
+def _r_lines(item):
+    return [
+        line
+        for line in item["text"]
+        if not line.startswith("   Data:") and not line.startswith("optimizer (")
+    ]
+
+
+def _case(item):
+    return item["id"].removesuffix("_kr")
+
+
+def _ddf(item):
+    return "kenward-roger" if item["ddf"] == "Kenward-Roger" else "satterthwaite"
+
+
+@pytest.mark.parametrize("item", SUMMARIES, ids=[s["id"] for s in SUMMARIES])
+def test_text_is_lmertests_at_lme4_theta(item):
+    _, _, at = fits(_case(item))
+    at._results_at(np.atleast_1d(np.array(item["theta"], dtype=float)))
+    ours = str(at.summary(_ddf(item))).split("\n")
+    assert ours == _r_lines(item)
+
+
+def _numbers(line):
+    return [float(x) for x in re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", line)]
+
+
+def test_printed_numbers_of_the_slope_model_match_the_reference():
+    """Our own fit of (Days | Subject): every printed number against the JSON."""
+    ref, ours, _ = fits("ss_lmer_slope_reml")
+    text = str(ours.summary())
+    lines = text.split("\n")
+
+    def line_after(start, offset=0):
+        return lines[
+            [i for i, x in enumerate(lines) if x.startswith(start)][0] + offset
+        ]
+
+    def close(printed, value):
+        # R's value rounded as printed, give or take one unit in the last
+        # place: our optimum differs from lme4's by ~1e-5 relative, which can
+        # move a value across a rounding boundary (612.094 vs 612.100).
+        decimals = len(printed.split(".")[1]) if "." in printed else 0
+        return abs(float(printed) - value) <= 10.0**-decimals + 2e-5 * abs(value)
+
+    crit = line_after("REML criterion").split(": ")[1]
+    assert close(crit, ref["REML_criterion"])
+    q = ref["scaled_residual_quantiles"]
+    printed = line_after("Scaled residuals", 2).split()
+    for text_value, key in zip(
+        printed, ["min", "q1", "median", "q3", "max"], strict=True
+    ):
+        assert close(text_value, q[key])
+    vc = {(r["term1"], r["term2"]): r for r in ref["varcorr"]}
+    intercept = line_after(" Subject").split()
+    assert intercept[:2] == ["Subject", "(Intercept)"]
+    assert close(intercept[2], vc["(Intercept)", None]["vcov"])
+    assert close(intercept[3], vc["(Intercept)", None]["sdcor"])
+    days = line_after(" Subject", 1).split()
+    assert days[0] == "Days"
+    assert close(days[1], vc["Days", None]["vcov"])
+    assert close(days[2], vc["Days", None]["sdcor"])
+    assert close(days[3], vc["(Intercept)", "Days"]["sdcor"])
+    residual = line_after(" Residual").split()
+    assert close(residual[1], ref["sigma"] ** 2) and close(residual[2], ref["sigma"])
+    assert "Number of obs: 180, groups:  Subject, 18" in lines
+    for row in ref["fixed_effects"]:
+        cells = line_after(row["term"] + " ").split()
+        name_len = len(row["term"].split())
+        estimate, se, df, t = cells[name_len : name_len + 4]
+        assert close(estimate, row["estimate"]) and close(se, row["std_error"])
+        assert close(df, row["df"]) and close(t, row["t_value"])
+    assert "< 2e-16" in line_after("(Intercept) ")
+    assert "3.26e-06" in line_after("Days ")
+    corr = ref["corr_fixef"]["matrix"][1][0]
+    assert close(line_after("Correlation of Fixed Effects", 2).split()[1], corr)
+
+
+def test_tables_are_dataframes():
+    ref, ours, _ = fits("ss_lmer_slope_reml")
+    s = ours.summary()
+    assert list(s.coefficients.columns) == [
+        "estimate",
+        "std_error",
+        "df",
+        "t_value",
+        "p_value",
+    ]
+    assert list(s.coefficients.index) == ["(Intercept)", "Days"]
+    assert list(s.random_effects.columns) == [
+        "group",
+        "name",
+        "variance",
+        "std_dev",
+        "corr_1",
+    ]
+    assert list(s.random_effects["group"]) == ["Subject", "Subject", "Residual"]
+    assert np.isclose(s.random_effects["corr_1"].iloc[1], 0.0655512, atol=1e-4)
+    assert np.allclose(
+        s.correlation.to_numpy(), np.array(ref["corr_fixef"]["matrix"]), atol=1e-4
+    )
+
+
+def test_html():
+    _, ours, _ = fits("ss_lmer_slope_reml")
+    page = ours.summary()._repr_html_()
+    assert page.startswith("<div>") and "<table>" in page
+    assert "Satterthwaite" in page and "(Intercept)" in page and "Corr" in page
+
+
+def test_singular_note_and_no_correlation_for_one_fixed_effect():
+    _, ours, _ = fits("dyestuff2_lmer")
+    text = str(ours.summary())
+    assert text.endswith("boundary (singular) fit: see help('isSingular')\n")
+    assert "Correlation of Fixed Effects" not in text
+
+
+def test_correlation_block_left_out_above_twelve_fixed_effects():
+    s = MixedLMSummary.__new__(MixedLMSummary)
+    s.coefficients = [0] * 13
+    assert s._correlation_block() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "minlength", "expected"),
+    [
+        ("(Intercept)", 6, "(Intr)"),
+        ("(Intercept)", 11, "(Intercept)"),
+        ("Days", 6, "Days"),
+        ("Temperature", 6, "Tmprtr"),
+        ("age:SexMale", 6, "ag:SxM"),
+        ("Days:Subject309", 6, "D:S309"),
+        ("Days:Subject309", 11, "Dys:Sbjc309"),
+        ("log(dose)", 6, "lg(ds)"),
+    ],
+)
+def test_abbreviate_is_rs(name, minlength, expected):
+    # Expected values from R 4.2.2: abbreviate(name, minlength).
+    assert r_abbreviate(name, minlength) == expected
