@@ -89,15 +89,23 @@ def wald(model, level=0.95, parm=None):
 
 
 def ml_theta(model):
-    """θ̂ of the ML fit of the model (the model's own θ̂ if it is an ML fit)."""
+    """θ̂ of the ML fit of the model (the model's own θ̂ if it is an ML fit).
+
+    A REML fit is refitted from its θ̂ and from lme4's start (1 on the
+    diagonal, 0 elsewhere), keeping the better optimum: on singular fits the
+    ML surface can have another basin near the REML optimum.
+    """
     criterion = model._criterion
     if not criterion.reml:
         return criterion, np.asarray(model.theta_, dtype=float)
     ml = ProfiledCriterion(criterion.design, reml=False)
-    opt = minimize_theta(
-        ml, model.theta_, ml.theta_lower, method=getattr(model, "optimizer", "auto")
-    )
-    return ml, opt.x
+    method = getattr(model, "optimizer", "auto")
+    best = None
+    for start in (model.theta_, ml.theta_start):
+        opt = minimize_theta(ml, start, ml.theta_lower, method=method)
+        if best is None or opt.fun < best.fun:
+            best = opt
+    return ml, best.x
 
 
 def profile(model, level=0.95, parm=None):
