@@ -25,6 +25,7 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtrs
 
 _LOG_2PI = np.log(2.0 * np.pi)
+_LOG_2PI_1 = 1.0 + _LOG_2PI
 _MAX_OUTER_PRODUCTS = 4_000_000
 _ONE_ZERO_ONE = np.array([1.0, 0.0, 1.0])
 
@@ -185,6 +186,7 @@ class ProfiledCriterion:
         self._diagonal = diagonal
         n, p = design.n, design.p
         self._dof = n - p if self.reml else n
+        self._log_const = _LOG_2PI_1 - np.log(self._dof) if self._dof > 0 else 0.0
         if self._dof <= 0:
             raise ValueError(
                 f"{n} observations leave no residual degrees of freedom with "
@@ -332,31 +334,43 @@ class ProfiledCriterion:
         """
         k = self._ks[0]
         if k == 1:
-            t2 = theta1[0] * theta1[0]
+            t2 = float(theta1[0]) ** 2
             a = self._dpairs * t2
             a += 1.0
             return t2 / a, np.log(a).sum()
         if k == 2:
             # A_j = λᵀ D_j λ + I and the numerators of M_j are linear in the
             # entries of D_j and A_j: two small matrix products for all levels.
-            t0, t1, t2 = theta1
+            t0, t1, t2 = theta1.tolist()
             A = self._dpairs @ np.array(
                 [
-                    [t0 * t0, 0.0, 0.0],
-                    [2 * t0 * t1, t0 * t2, 0.0],
-                    [t1 * t1, t1 * t2, t2 * t2],
+                    t0 * t0,
+                    0.0,
+                    0.0,
+                    2 * t0 * t1,
+                    t0 * t2,
+                    0.0,
+                    t1 * t1,
+                    t1 * t2,
+                    t2 * t2,
                 ]
-            )
+            ).reshape(3, 3)
             A += _ONE_ZERO_ONE
             det = A[:, 0] * A[:, 2]
             det -= A[:, 1] * A[:, 1]
             W = A @ np.array(
                 [
-                    [0.0, 0.0, t2 * t2],
-                    [0.0, -t0 * t2, -2 * t1 * t2],
-                    [t0 * t0, t0 * t1, t1 * t1],
+                    0.0,
+                    0.0,
+                    t2 * t2,
+                    0.0,
+                    -t0 * t2,
+                    -2 * t1 * t2,
+                    t0 * t0,
+                    t0 * t1,
+                    t1 * t1,
                 ]
-            )
+            ).reshape(3, 3)
             W /= det[:, None]
             return W, np.log(det).sum()
         lam = np.zeros((k, k))
@@ -502,14 +516,15 @@ class ProfiledCriterion:
         Lr, info = dpotrf(S.T, lower=1, overwrite_a=1)
         if info != 0:
             return np.inf
-        diag = np.diagonal(Lr)
-        pwrss = diag[-1] * diag[-1]
-        if not (pwrss > 0.0):
-            return np.inf
-        q, p = self.design.q_rest, self.design.p
-        logdet_L = logdet1 + 2.0 * np.log(diag[:q]).sum() if q else logdet1
-        logdet_RX = 2.0 * np.log(diag[q : q + p]).sum() if self.reml and p else 0.0
-        return float(self.profiled(logdet_L, logdet_RX, pwrss))
+        logs = np.log(np.diagonal(Lr))
+        q, p, dof = self.design.q_rest, self.design.p, self._dof
+        # log r² = 2 log L[-1, -1]; log|Lθ|² and log|R_X|² from the diagonal
+        value = logdet1 + dof * (self._log_const + 2.0 * logs[-1])
+        if q:
+            value += 2.0 * logs[:q].sum()
+        if self.reml and p:
+            value += 2.0 * logs[q : q + p].sum()
+        return float(value) if np.isfinite(value) else np.inf
 
     def decompose(self, theta):
         """The factor at θ, with β, the spherical and conditional modes.
