@@ -15,7 +15,7 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from skmixed._groups import resolve_groups
+from skmixed._groups import _from_groups_argument, resolve_groups
 
 _MISSING_OPTIONS = ("error", "drop")
 
@@ -66,7 +66,15 @@ def _nonfinite_rows(array):
     return ~np.isfinite(array)
 
 
-def _report_nonfinite(array, names, what):
+_FIT_HINT = (
+    "Remove or impute those rows, or use missing='drop' to drop them as R's "
+    "na.omit does."
+)
+# missing='drop' drops rows at fit only: predict returns one value per row.
+_PREDICT_HINT = "Remove or impute those rows: predict needs one value per row."
+
+
+def _report_nonfinite(array, names, what, hint=_FIT_HINT):
     """Raise a ValueError naming the column(s) and row counts with NaN or inf."""
     bad = _nonfinite_rows(array)
     if array.ndim == 1:
@@ -86,11 +94,7 @@ def _report_nonfinite(array, names, what):
         )
         where = f"column {_column_label(names, j)}" if names is not None else what
         parts.append(f"{where}: {kinds}")
-    raise ValueError(
-        f"Input {what} contains NaN or inf ({'; '.join(parts)}). Remove or "
-        "impute those rows, or use missing='drop' to drop them as R's "
-        "na.omit does."
-    )
+    raise ValueError(f"Input {what} contains NaN or inf ({'; '.join(parts)}). {hint}")
 
 
 class GroupedRegressor(RegressorMixin, BaseEstimator):
@@ -134,6 +138,12 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         X = _as_two_dimensional(X)
         validate_data(self, X, skip_check_array=True, reset=reset)
         n_samples = _num_samples(X)
+        n_unlabelled = 0
+        if missing == "drop" and stage == "fit":
+            X, y, groups, n_unlabelled = _drop_unlabelled_rows(
+                X, y, groups, self._group_names(), n_samples
+            )
+            n_samples = _num_samples(X)
         factors, group_columns = resolve_groups(
             X, groups, self._group_names(), n_samples, stage=stage
         )
@@ -154,7 +164,7 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         if reset and group_columns:
             self.group_columns_in_ = list(group_columns)
         data = GroupedData(array, names, y_array, factors)
-        return self._handle_missing(data, missing, stage)
+        return self._handle_missing(data, missing, stage, n_unlabelled)
 
     def _allows_no_features(self):
         return True
@@ -168,24 +178,30 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             return X[list(fitted)]
         return X
 
-    def _handle_missing(self, data, missing, stage):
-        """Raise on NaN/inf, or (missing='drop', at fit) drop those rows."""
+    def _handle_missing(self, data, missing, stage, n_unlabelled=0):
+        """Raise on NaN/inf, or (missing='drop', at fit) drop those rows.
+
+        ``n_unlabelled`` rows without a group label were already dropped.
+        """
         bad_rows = ~np.isfinite(data.X).all(axis=1)
         if data.y is not None:
             bad_rows |= ~np.isfinite(data.y)
-        if not bad_rows.any():
+        if not bad_rows.any() and not n_unlabelled:
             return data
-        if missing == "error" or stage != "fit":
-            _report_nonfinite(data.X, data.feature_names or _positional(data.X), "X")
+        if bad_rows.any() and (missing == "error" or stage != "fit"):
+            hint = _FIT_HINT if stage == "fit" else _PREDICT_HINT
+            names = data.feature_names or _positional(data.X)
+            _report_nonfinite(data.X, names, "X", hint)
             if data.y is not None:
-                _report_nonfinite(data.y, None, "y")
+                _report_nonfinite(data.y, None, "y", hint)
         keep = ~bad_rows
         if not keep.any():
             raise ValueError("Every row has NaN or inf; nothing left to fit.")
-        n_dropped = int(bad_rows.sum())
+        n_dropped = int(bad_rows.sum()) + n_unlabelled
         warnings.warn(
-            f"missing='drop': dropped {n_dropped} row(s) with NaN or inf "
-            f"({int(keep.sum())} rows remain), as R's na.omit does.",
+            f"missing='drop': dropped {n_dropped} row(s) with NaN or inf or a "
+            f"missing group label ({int(keep.sum())} rows remain), as R's "
+            "na.omit does.",
             UserWarning,
             stacklevel=4,
         )
@@ -257,12 +273,48 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             R² of ``self.predict(X, groups)`` against ``y``.
         """
         y_array = _check_response(y, _num_samples(X))
-        _report_nonfinite(y_array, None, "y")
+        _report_nonfinite(y_array, None, "y", _PREDICT_HINT)
         return r2_score(y_array, self.predict(X, groups), sample_weight=sample_weight)
 
 
 def _positional(array):
     return [f"x{j}" for j in range(array.shape[1])]
+
+
+def _take_rows(values, rows):
+    """Rows of a DataFrame, Series or array-like (None stays None)."""
+    if values is None:
+        return None
+    if isinstance(values, pd.DataFrame | pd.Series):
+        return values.iloc[rows]
+    return np.asarray(values)[rows]
+
+
+def _drop_unlabelled_rows(X, y, groups, names, n_samples):
+    """missing='drop': rows whose group label is missing go, as with na.omit.
+
+    Returns ``(X, y, groups, n_dropped)``. A grouping column whose length
+    disagrees with X is left for :func:`resolve_groups` to report.
+    """
+    missing = np.zeros(n_samples, dtype=bool)
+    x_columns = list(X.columns) if isinstance(X, pd.DataFrame) else []
+    for name in names:
+        column = X[name] if name in x_columns else None
+        if column is None:
+            column = _from_groups_argument(groups, name, len(names))
+        if column is not None and len(column) == n_samples:
+            missing |= np.asarray(pd.isna(pd.Series(column)), dtype=bool)
+    if not missing.any():
+        return X, y, groups, 0
+    if missing.all():
+        raise ValueError("Every row has a missing group label; nothing left to fit.")
+    rows = np.flatnonzero(~missing)
+    return (
+        _take_rows(X, rows),
+        _take_rows(y, rows),
+        _take_rows(groups, rows),
+        int(missing.sum()),
+    )
 
 
 def _num_samples(X):
