@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.linalg.lapack import dpotrf
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
@@ -214,10 +215,24 @@ class MixedLMRegressor(GroupedRegressor):
         if data.factors is None:
             self._fit_pooled(X, data.y)
             return
+        if data.y.min() == data.y.max():
+            # σ = 0: the criterion is log(0) plus rounding noise, so any θ
+            # "fits" (lme4 returns one with convergence warnings).
+            raise ValueError(
+                f"y is constant (every value is {float(data.y[0])!r}): the "
+                "residual and random-effect variances are 0 and not estimable. "
+                "A mixed model needs a response that varies."
+            )
         designs = self._term_designs(terms, data, names)
         self._check_levels(designs, n)
         designs = _lme4_order(designs)
         design = build_design(X, data.y, designs)
+        if _fitted_exactly(design):
+            raise ValueError(
+                "y is, to rounding error, a linear combination of the fixed-effect "
+                "columns (fitted exactly by the fixed effects): the residual and "
+                "random-effect variances are 0 and not estimable."
+            )
         criterion = ProfiledCriterion(design, reml=self.reml)
         opt = minimize_theta(
             criterion,
@@ -834,6 +849,23 @@ def _lme4_sorted_terms(terms, fitted):
                 out.append(pool.pop(i))
                 break
     return out
+
+
+def _fitted_exactly(design):
+    """Whether y is (to rounding) a combination of X's columns: RSS = 0.
+
+    From ``[X y]ᵀ[X y]``, the trailing block of B, scaled to unit diagonal:
+    its Cholesky factor's last element is ``sqrt(RSS) / |y|`` of the least
+    squares fit; at rounding level the profiled criterion is noise.
+    """
+    q, p = design.q_rest, design.p
+    gram = design.B[q:, q:]
+    norms = np.sqrt(np.diagonal(gram))
+    if norms[-1] == 0.0:
+        return True
+    norms = np.where(norms > 0, norms, 1.0)
+    factor, info = dpotrf(gram / np.outer(norms, norms), lower=1)
+    return info == p + 1 or (info == 0 and factor[p, p] ** 2 < 1e-20)
 
 
 def _full_rank_columns(X, y):
