@@ -2,12 +2,12 @@
 
 from skmixed import metrics  # noqa: F401  (skmixed.metrics after import skmixed)
 from skmixed._groups import GroupsMissingWarning
-from skmixed.anova import anova
+from skmixed._anova import anova
 from skmixed.fixed import FixedEffectsRegressor
-from skmixed.hausman import hausman
+from skmixed._hausman import hausman
 from skmixed.mixed import MixedLMRegressor
 from skmixed.pooled import PooledRegressor
-from skmixed.report import report
+from skmixed._report import report
 
 __version__ = "0.1.0.dev0"
 
