@@ -1,0 +1,242 @@
+"""Numerical robustness (issue 7): awkward data against lme4, scale equivariance.
+
+The awkward data sets and their lme4 references are in tests/data/robustness
+(``make_data.py`` simulated them, ``make_refs.R`` fitted them with lme4
+1.1.31). test_mixed_estimator.py checks them loosely; here every reported
+number is checked, each to the tolerance the shape of the optimum allows:
+
+- ``pairs_10k``, ``one_big_group``: a sharp optimum; both fits stop within
+  1e-9 of it and agree to ~1e-7.
+- ``corr_slopes`` (|ρ| = 0.99): the criterion is flat along the ridge of
+  strongly correlated θ; ours is 6e-9 *lower* than lme4's, and θ, the SDs
+  and the SEs differ by up to 2e-5 (θ) / 3e-6 (relative) as a result.
+- ``zero_slope_var`` (singular): the slope SD (0.015) sits on a flat
+  boundary direction; it agrees to 1.1e-4 relative, everything else to 1e-5.
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skmixed import FixedEffectsRegressor, MixedLMRegressor, PooledRegressor
+from skmixed.datasets import load_sleepstudy
+
+ROBUSTNESS = Path(__file__).parent / "data" / "robustness"
+
+# case -> (relative tolerance of SEs, σ and SDs; absolute of θ and correlations)
+TOLERANCES = {
+    "pairs_10k": (1e-7, 1e-7),
+    "one_big_group": (1e-6, 1e-6),
+    "corr_slopes": (1e-5, 5e-5),
+    "zero_slope_var": (2e-4, 5e-5),
+}
+
+
+@pytest.fixture(scope="module", params=list(TOLERANCES))
+def case(request):
+    name = request.param
+    ref = json.loads((ROBUSTNESS / f"{name}.json").read_text())
+    frame = pd.read_csv(ROBUSTNESS / f"{name}.csv", dtype={"g": str})
+    spec = ref["formula"].split("x + ")[1]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = MixedLMRegressor(spec, reml=ref["REML"]).fit(
+            frame[["x", "g"]], frame["y"]
+        )
+    return name, ref, model, [str(w.message) for w in caught]
+
+
+def test_criterion_is_lme4s_or_lower(case):
+    _, ref, model, _ = case
+    assert model.reml_criterion_ - ref["criterion"] <= 1e-6
+
+
+def test_fixed_effects_and_standard_errors(case):
+    name, ref, model, _ = case
+    rel, _ = TOLERANCES[name]
+    se_ref = np.array(list(ref["se"].values()))
+    beta_ref = np.array(list(ref["fixef"].values()))
+    # β moves with θ only through the flat direction: within 1e-6 SE
+    diff = np.abs(model.fixed_effects_.to_numpy() - beta_ref)
+    assert np.all(diff <= 1e-6 * se_ref)
+    np.testing.assert_allclose(np.sqrt(np.diag(model.vcov_)), se_ref, rtol=rel)
+
+
+def test_sigma_theta_and_variance_components(case):
+    name, ref, model, _ = case
+    rel, absolute = TOLERANCES[name]
+    assert model.sigma_ == pytest.approx(ref["sigma"], rel=rel)
+    np.testing.assert_allclose(model.theta_, np.atleast_1d(ref["theta"]), atol=absolute)
+    table = model.variance_components_
+    expected = pd.DataFrame(ref["varcorr"])
+    assert table["group"].tolist() == expected["grp"].tolist()
+    is_corr = table["var2"].notna().to_numpy()
+    np.testing.assert_allclose(
+        table["sdcor"][~is_corr], expected["sdcor"][~is_corr], rtol=rel
+    )
+    np.testing.assert_allclose(
+        table["sdcor"][is_corr], expected["sdcor"][is_corr], atol=absolute
+    )
+
+
+def test_singular_flag_and_warning(case):
+    _, ref, model, messages = case
+    assert model.is_singular_ == ref["is_singular"]
+    singular = [m for m in messages if "boundary (singular) fit" in m]
+    assert bool(singular) == ref["is_singular"]
+    if ref["is_singular"]:
+        assert singular == [ref["messages"].strip()]
+    # a correct fit, singular or not, has nothing else to say
+    assert len(messages) == len(singular)
+
+
+# -- Dyestuff2-like data: no between-group variance --------------------------------
+def test_dyestuff2_like_singular_fit_is_the_pooled_fit():
+    """Six batches of five with the between-batch mean square below the
+    within: the REML estimate of the batch variance is 0 (θ = 0, singular,
+    lme4's warning) and the fit *is* the pooled least-squares fit."""
+    rng = np.random.default_rng(2)
+    batch = np.repeat(np.arange(6), 5)
+    e = rng.normal(5.0, 3.7, 30)
+    means = np.bincount(batch, e)[batch] / 5
+    y = e - 0.9 * (means - e.mean())  # shrink the batch means together
+    X = pd.DataFrame({"Batch": [f"{chr(65 + b)}" for b in batch]})
+    with pytest.warns(UserWarning, match=r"boundary \(singular\) fit"):
+        model = MixedLMRegressor("(1 | Batch)").fit(X, y)
+    assert model.is_singular_ and model.theta_.tolist() == [0.0]
+    n = len(y)
+    assert model.intercept_ == pytest.approx(y.mean(), rel=1e-12)
+    sigma2 = np.sum((y - y.mean()) ** 2) / (n - 1)
+    assert model.sigma_ == pytest.approx(np.sqrt(sigma2), rel=1e-12)
+    # the REML criterion of lm(y ~ 1): (n - 1)(1 + log 2πσ²) + log n
+    expected = (n - 1) * (1 + np.log(2 * np.pi * sigma2)) + np.log(n)
+    assert model.reml_criterion_ == pytest.approx(expected, rel=1e-12)
+    assert model.variance_components_["sdcor"].iloc[0] == 0.0
+
+
+# -- scale equivariance ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sleep():
+    return load_sleepstudy()
+
+
+def _lm_table(model):
+    return model.summary().coefficients
+
+
+@pytest.mark.parametrize("c", [1e12, 1e-12])
+@pytest.mark.parametrize("estimator", [PooledRegressor, FixedEffectsRegressor])
+def test_lm_scaling_y_scales_coefficients_and_keeps_t(sleep, estimator, c):
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    base = estimator(group="Subject").fit(X, y)
+    scaled = estimator(group="Subject").fit(X, y * c)
+    a, b = _lm_table(base), _lm_table(scaled)
+    np.testing.assert_allclose(b["estimate"] / c, a["estimate"], rtol=1e-10)
+    np.testing.assert_allclose(b["std_error"] / c, a["std_error"], rtol=1e-10)
+    np.testing.assert_allclose(b["t_value"], a["t_value"], rtol=1e-10)
+    assert scaled.sigma_ / c == pytest.approx(base.sigma_, rel=1e-10)
+
+
+@pytest.mark.parametrize("c", [1e12, 1e-12, 1e6])
+@pytest.mark.parametrize("estimator", [PooledRegressor, FixedEffectsRegressor])
+def test_lm_scaling_a_predictor_divides_its_coefficient(sleep, estimator, c):
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    base = estimator(group="Subject").fit(X, y)
+    scaled = estimator(group="Subject").fit(X.assign(Days=X["Days"] * c), y)
+    assert scaled.coef_[0] * c == pytest.approx(base.coef_[0], rel=1e-10)
+    assert _lm_table(scaled)["t_value"]["Days"] == pytest.approx(
+        _lm_table(base)["t_value"]["Days"], rel=1e-10
+    )
+    np.testing.assert_allclose(scaled.fittedvalues_, base.fittedvalues_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("c", [1e12, 1e-12])
+def test_mixed_scaling_y_is_equivariant(sleep, c):
+    """β, SDs, σ scale by c; correlations, θ and t values do not move.
+
+    Tolerance: the criterion shifts by 2 (n - p) log c and the optimiser
+    stops on a *relative* change of it (1e-12), so the stopping point moves
+    inside the flat optimum -- θ by ~1e-6, the SDs by ~5e-7 relative.
+    """
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    base = MixedLMRegressor("(Days | Subject)").fit(X, y)
+    scaled = MixedLMRegressor("(Days | Subject)").fit(X, y * c)
+    np.testing.assert_allclose(
+        scaled.fixed_effects_ / c, base.fixed_effects_, rtol=1e-9
+    )
+    assert scaled.sigma_ / c == pytest.approx(base.sigma_, rel=1e-5)
+    np.testing.assert_allclose(scaled.theta_, base.theta_, atol=1e-5)
+    sd_base, sd_scaled = base.variance_components_, scaled.variance_components_
+    is_corr = sd_base["var2"].notna().to_numpy()
+    np.testing.assert_allclose(
+        sd_scaled["sdcor"][~is_corr] / c, sd_base["sdcor"][~is_corr], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        sd_scaled["sdcor"][is_corr], sd_base["sdcor"][is_corr], atol=1e-4
+    )
+    t_base = base.fixed_effects_ / np.sqrt(np.diag(base.vcov_))
+    t_scaled = scaled.fixed_effects_ / np.sqrt(np.diag(scaled.vcov_))
+    np.testing.assert_allclose(t_scaled, t_base, rtol=1e-5)
+    # the criterion moves by exactly the Jacobian of y -> c y
+    shift = 2 * (len(y) - 2) * np.log(c)
+    assert scaled.reml_criterion_ - shift == pytest.approx(
+        base.reml_criterion_, abs=1e-6
+    )
+
+
+@pytest.mark.parametrize("c", [1e12, 1e-12, 1e3, 1e-6])
+def test_mixed_scaling_a_fixed_only_predictor(sleep, c):
+    """Days only in the fixed part, (1 | Subject): its coefficient is 1/c."""
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    base = MixedLMRegressor("(1 | Subject)").fit(X, y)
+    scaled = MixedLMRegressor("(1 | Subject)").fit(X.assign(Days=X["Days"] * c), y)
+    assert scaled.coef_[0] * c == pytest.approx(base.coef_[0], rel=1e-9)
+    # θ and σ are untouched up to the stopping rule (1.2e-8 at c = 1e-12)
+    np.testing.assert_allclose(scaled.theta_, base.theta_, rtol=1e-6)
+    assert scaled.sigma_ == pytest.approx(base.sigma_, rel=1e-7)
+    # REML: X -> X diag(1, c) adds log c² to log|R_X|²
+    assert scaled.reml_criterion_ == pytest.approx(
+        base.reml_criterion_ + 2 * np.log(c), abs=1e-6
+    )
+
+
+_SCALING_GAP = (
+    "MixedLMRegressor does not rescale random-slope columns internally: θ is "
+    "optimised on the data's own scale from lme4's start (θ = 1), so a slope "
+    "column scaled by 1e3 or 1e-6, or shifted by 1e4, stops at a wrong optimum "
+    "(criterion 0.0003 to 405 too high) or fails (LinAlgError at 1e12 and "
+    "1e6 * Days + 1e9, lme4's 'Downdated VtV' case). Fix: optimise in a "
+    "standardised parameterisation (centre/scale Z and X columns, map θ, β, "
+    "vcov and b back), which the inference code's use of _criterion/theta_ "
+    "must follow (issue 7 report)."
+)
+
+
+@pytest.mark.xfail(strict=True, reason=_SCALING_GAP)
+@pytest.mark.parametrize(
+    "scale, shift", [(1e3, 0.0), (1e-6, 0.0), (1e12, 0.0), (1.0, 1e4), (1e6, 1e9)]
+)
+def test_mixed_random_slope_scale_equivariance(sleep, scale, shift):
+    """Days * scale + shift in (Days | Subject): the same model, so the
+    equivariant transform of the well-scaled fit."""
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    base = MixedLMRegressor("(Days | Subject)").fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        moved = MixedLMRegressor("(Days | Subject)").fit(
+            X.assign(Days=X["Days"] * scale + shift), y
+        )
+    assert moved.reml_criterion_ == pytest.approx(
+        base.reml_criterion_ + 2 * np.log(scale), abs=1e-6
+    )
+    assert moved.coef_[0] * scale == pytest.approx(base.coef_[0], rel=1e-6)
+    assert moved.sigma_ == pytest.approx(base.sigma_, rel=1e-6)
+    np.testing.assert_allclose(
+        moved.predict(X.assign(Days=X["Days"] * scale + shift)),
+        base.predict(X),
+        rtol=1e-6,
+    )
