@@ -27,6 +27,7 @@ from scipy.linalg.lapack import dpotrf, dtrtrs
 _LOG_2PI = np.log(2.0 * np.pi)
 _LOG_2PI_1 = 1.0 + _LOG_2PI
 _MAX_OUTER_PRODUCTS = 4_000_000
+_MAX_SPARSE_PRODUCTS = 20_000_000
 _ONE_ZERO_ONE = np.array([1.0, 0.0, 1.0])
 
 
@@ -51,6 +52,71 @@ def _outer_products(C, pairs):
             prod += prod.transpose(0, 2, 1)
         out[:, :, i] = prod.reshape(m, r * r).T
     return out.reshape(r * r, m * len(pairs))
+
+
+def _level_columns(design):
+    """The non-zero columns of each level's C_j: (level, column, values (k1,)).
+
+    Sorted by level, then column: X and y (all levels) and the later terms'
+    columns of the levels that level meets.
+    """
+    m1, k1 = design.D1.shape[:2]
+    q, r = design.q_rest, design.r
+    p1 = r - q
+    lev = [np.repeat(np.arange(m1), p1)]
+    col = [np.tile(np.arange(q, r), m1)]
+    val = [design.CX.transpose(0, 2, 1).reshape(m1 * p1, k1)]
+    for blk, term, offset in zip(
+        design.blocks, design.terms[1:], design.offsets, strict=True
+    ):
+        kt = term.k
+        lev.append(np.repeat(blk.rows, kt))
+        col.append((offset + blk.cols[:, None] * kt + np.arange(kt)).ravel())
+        val.append(blk.values.transpose(0, 2, 1).reshape(-1, k1))
+    lev, col, val = np.concatenate(lev), np.concatenate(col), np.concatenate(val)
+    order = np.lexsort((col, lev))
+    return lev[order], col[order], val[order]
+
+
+def _sparse_outer_size(design):
+    """Number of upper-triangle products per pair in the sparse form."""
+    m1 = design.D1.shape[0]
+    counts = np.full(m1, design.r - design.q_rest, dtype=np.float64)
+    for blk, term in zip(design.blocks, design.terms[1:], strict=True):
+        counts += term.k * np.bincount(blk.rows, minlength=m1)
+    return float((counts * (counts + 1) / 2).sum())
+
+
+def _sparse_outer_products(design, pairs):
+    """Sparse (r², m1 * pairs) form of :func:`_outer_products`, upper triangle.
+
+    Only the products of each level's non-zero columns are stored: a level
+    of the first factor meets few levels of a nested or crossed factor.
+    """
+    from scipy.sparse import csr_matrix
+
+    lev, col, val = _level_columns(design)
+    m1, r, npairs = design.D1.shape[0], design.r, len(pairs)
+    n = len(lev)
+    counts = np.bincount(lev, minlength=m1)
+    ends = np.cumsum(counts)[lev]
+    # element e paired with itself and every later element of its level
+    n_after = ends - np.arange(n)
+    first = np.repeat(np.arange(n), n_after)
+    offset = np.arange(first.size) - np.repeat(np.cumsum(n_after) - n_after, n_after)
+    second = first + offset
+    positions = col[first] * r + col[second]
+    data, columns = [], []
+    for i, (a, b) in enumerate(pairs):
+        prod = val[first, a] * val[second, b]
+        if a != b:
+            prod += val[first, b] * val[second, a]
+        data.append(prod)
+        columns.append(lev[first] * npairs + i)
+    return csr_matrix(
+        (np.concatenate(data), (np.tile(positions, npairs), np.concatenate(columns))),
+        shape=(r * r, m1 * npairs),
+    )
 
 
 def lower_triangle_indices(k):
@@ -208,74 +274,29 @@ class ProfiledCriterion:
             self._P = _outer_products(design.C, self._pairs)
             self._B_flat = design.B.ravel()
         elif self.strategy == "sparse":
-            self._prepare_sparse()
+            self._P = _sparse_outer_products(design, self._pairs)
+            self._B_flat = design.B.ravel()
+            # the products fill the upper triangle; Λ of a later term with
+            # several columns mixes both, so those need S made symmetric
+            self._symmetrize = any(k > 1 for k in self._ks[1:])
 
     def _choose_strategy(self, m1, k1, r):
         """How to form the Schur complement of the first block.
 
         ``"outer"``: one matrix-vector product with the per-level outer
-        products of C, stored when that is small (tiny and tall problems).
-        ``"sparse"``: the later factors' columns block by block (a level of
-        the first factor meets few levels of the others: nesting).
-        ``"dense"``: ``VᵀV`` with BLAS (crossed factors). The costs are rough
-        per-evaluation estimates in seconds.
+        products of C, stored densely while that is small (tiny and tall
+        problems). ``"sparse"``: the same with only the non-zero products
+        (a level of the first factor meets few levels of the later ones:
+        nested and crossed factors). ``"dense"``: ``VᵀV`` by BLAS syrk. The
+        costs are rough per-evaluation estimates in seconds.
         """
-        design = self.design
         npairs = len(self._pairs)
         if m1 * npairs * r * r <= _MAX_OUTER_PRODUCTS:
             return "outer"
-        if not design.q_rest:
-            return "dense"
-        per_level = np.zeros(m1)
-        kmax = max(self._ks[1:])
-        for blk in design.blocks:
-            per_level += np.bincount(blk.rows, minlength=m1)
-        n_pairs = float(per_level @ per_level)
-        nnz = per_level.sum()
-        p1 = design.p + 1
-        sparse = 2e-8 * (n_pairs * kmax * kmax + nnz * k1 * p1 * kmax)
-        sparse += 1e-9 * m1 * npairs * p1 * p1
-        dense = 3e-11 * m1 * k1 * r * r + 3e-9 * m1 * k1 * r * (k1 + 2)
+        nnz = npairs * _sparse_outer_size(self.design)
+        sparse = 4e-9 * nnz if nnz <= _MAX_SPARSE_PRODUCTS else np.inf
+        dense = 5e-11 * m1 * k1 * r * r + 3e-9 * m1 * k1 * r * (k1 + 2)
         return "sparse" if sparse < dense else "dense"
-
-    def _prepare_sparse(self):
-        """Index arrays for the block-by-block Schur complement."""
-        design = self.design
-        r, p1 = design.r, design.p + 1
-        m1 = design.terms[0].m
-        if m1 * len(self._pairs) * p1 * p1 <= _MAX_OUTER_PRODUCTS:
-            self._PX = _outer_products(design.CX, self._pairs)
-        else:
-            self._PX = None
-        # all blocks of all later terms, grouped by the first factor's level
-        term_of = np.concatenate(
-            [np.full(len(b.rows), i) for i, b in enumerate(design.blocks)]
-        )
-        local = np.concatenate([np.arange(len(b.rows)) for b in design.blocks])
-        rows = np.concatenate([b.rows for b in design.blocks])
-        order = np.argsort(rows, kind="stable")
-        counts = np.bincount(rows, minlength=m1)
-        starts = np.cumsum(counts) - counts
-        # every ordered pair of blocks that share a level of the first factor
-        size = counts[rows[order]]
-        first = np.repeat(order, size)
-        within = np.arange(first.size) - np.repeat(np.cumsum(size) - size, size)
-        second = order[np.repeat(starts[rows[order]], size) + within]
-        self._zz = []
-        for t1, blk1 in enumerate(design.blocks):
-            for t2, blk2 in enumerate(design.blocks):
-                keep = (term_of[first] == t1) & (term_of[second] == t2)
-                n1, n2 = local[first[keep]], local[second[keep]]
-                k_1, k_2 = self._ks[t1 + 1], self._ks[t2 + 1]
-                row = design.offsets[t1] + blk1.cols[n1] * k_1
-                col = design.offsets[t2] + blk2.cols[n2] * k_2
-                pos = (row[:, None, None] + np.arange(k_1)[:, None]) * r + (
-                    col[:, None, None] + np.arange(k_2)
-                )
-                self._zz.append((t1, t2, n1, n2, pos.ravel()))
-        self._segments = [
-            np.flatnonzero(np.r_[True, np.diff(b.cols) != 0]) for b in design.blocks
-        ]
 
     # -- θ -> Λ --------------------------------------------------------------
     def lambdas(self, theta):
@@ -417,52 +438,16 @@ class ProfiledCriterion:
             V[:, :, cols] = (part @ lam).reshape(V.shape[0], V.shape[1], m * k)
         return V
 
-    def _weight_matrices(self, weights):
-        """Per-level (m1, k1, k1) matrices M_j from the pair weights."""
-        k1 = self._ks[0]
-        M = np.empty((weights.shape[0], k1, k1))
-        for i, (a, b) in enumerate(self._pairs):
-            M[:, a, b] = M[:, b, a] = weights[:, i]
-        return M
-
-    def _schur_sparse(self, theta):
-        """Schur complement block by block (unscaled), for nested factors."""
-        design = self.design
-        r, q = design.r, design.q_rest
-        weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
-        S = design.B.copy()
-        if self._PX is not None:
-            S[q:, q:] -= (self._PX @ weights.ravel()).reshape(r - q, r - q)
-        else:
-            M = self._weight_matrices(weights)
-            S[q:, q:] -= np.einsum("jab,jac->bc", design.CX, M @ design.CX)
-        M = self._weight_matrices(weights)
-        H = M @ design.CX  # (m1, k1, p + 1)
-        Mv = []
-        for blk, term, offset, seg in zip(
-            design.blocks, design.terms[1:], design.offsets, self._segments, strict=True
-        ):
-            part = np.einsum("nab,nac->nbc", blk.values, H[blk.rows])
-            sums = np.add.reduceat(part, seg, axis=0).reshape(term.m * term.k, -1)
-            rows = slice(offset, offset + term.m * term.k)
-            S[rows, q:] -= sums
-            S[q:, rows] -= sums.T
-            Mv.append(M[blk.rows] @ blk.values)
-        flat = S.reshape(-1)
-        for t1, t2, n1, n2, pos in self._zz:
-            vals = np.einsum("nab,nac->nbc", design.blocks[t1].values[n1], Mv[t2][n2])
-            flat -= np.bincount(pos, weights=vals.ravel(), minlength=r * r)
-        return S, logdet1
-
     def _schur(self, theta):
         """Schur complement of the first block (rest block scaled), log|A1|."""
         r = self.design.r
-        if self.strategy == "outer":
+        if self.strategy != "dense":
             weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
             S = self._B_flat - self._P @ weights.ravel()
             S = S.reshape(r, r)
-        elif self.strategy == "sparse":
-            S, logdet1 = self._schur_sparse(theta)
+            if self.strategy == "sparse" and self._symmetrize:
+                S = np.triu(S)
+                S += np.triu(S, 1).T
         else:
             _, V, logdet1 = self._first_block(self.lambdas(theta)[0])
             flat = V.reshape(-1, r)
