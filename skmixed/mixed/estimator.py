@@ -234,19 +234,31 @@ class MixedLMRegressor(GroupedRegressor):
                 "random-effect variances are 0 and not estimable."
             )
         criterion = ProfiledCriterion(design, reml=self.reml)
-        opt = minimize_theta(
-            criterion,
-            criterion.theta_start,
-            criterion.theta_lower,
-            method=self.optimizer,
-            max_iter=self.max_iter,
-        )
+        # θ is optimised (and checked) through standardised slope columns
+        # when some are badly scaled; the identity otherwise.
+        scaled = _StandardisedTheta(criterion)
+        try:
+            opt = minimize_theta(
+                scaled,
+                scaled.theta_start,
+                scaled.theta_lower,
+                method=self.optimizer,
+                max_iter=self.max_iter,
+            )
+        except FloatingPointError as exc:
+            raise ValueError(
+                f"{exc} The random-effect columns are too badly scaled for the "
+                "cross-products (e.g. a slope column 1e9 + 1e6 x): centre and "
+                "scale them."
+            ) from exc
         opt = _restart_off_a_degenerate_boundary(
-            criterion, opt, self.optimizer, self.max_iter
+            scaled, opt, self.optimizer, self.max_iter
         )
-        problems = self._diagnose(criterion, opt, n)
+        problems = self._diagnose(scaled, opt, n)
         self._criterion = criterion
-        self._results_at(opt.x)
+        self._results_at(scaled.to_theta(opt.x))
+        # singular on the standardised scale (a slope of 1e6 x has θ ~ 1e-7)
+        self.is_singular_ = is_singular(opt.x, scaled.theta_lower)
         self.n_evaluations_ = int(opt.n_evaluations)
         self.n_iter_ = self.n_evaluations_
         self.converged_ = not problems
@@ -852,6 +864,86 @@ def _lme4_sorted_terms(terms, fitted):
                 out.append(pool.pop(i))
                 break
     return out
+
+
+#: A slope column is standardised for the optimiser when its root mean
+#: square is outside [1e-2, 1e2] or its mean exceeds 100 standard deviations.
+_WELL_SCALED = (1e-2, 1e2, 1e2)
+
+
+def _slope_transform(term):
+    """Upper-triangular A with ``Z A`` the term's standardised columns, or None.
+
+    With an intercept in the term a slope column is centred and scaled (the
+    unstructured covariance makes that the same model); without, scaled.
+    """
+    if term.Z is None:
+        return None
+    k = term.k
+    has_intercept = term.names[0] == "(Intercept)"
+    A = np.eye(k)
+    for j in range(k):
+        if term.names[j] == "(Intercept)":
+            continue
+        column = term.Z[:, j]
+        mean, sd = float(column.mean()), float(column.std())
+        rms = float(np.sqrt(mean * mean + sd * sd))
+        low, high, ratio = _WELL_SCALED
+        if rms == 0.0 or (low <= rms <= high and abs(mean) <= ratio * sd):
+            continue
+        if has_intercept and sd > 0.0:
+            A[j, j], A[0, j] = 1.0 / sd, -mean / sd
+        else:
+            A[j, j] = 1.0 / rms
+    return None if np.array_equal(A, np.eye(k)) else A
+
+
+def _lower_factor(B):
+    """Lower-triangular L, non-negative diagonal, with ``L Lᵀ = B Bᵀ`` (by QR)."""
+    r = np.linalg.qr(B.T, mode="r")
+    L = r.T
+    signs = np.sign(np.diagonal(L))
+    return L * np.where(signs == 0.0, 1.0, signs)
+
+
+class _StandardisedTheta:
+    """The criterion as a function of θ̃, θ of standardised slope columns.
+
+    The model with ``Z̃ = Z A`` and ``Λ̃`` is the model with Z and any Λ with
+    ``ΛΛᵀ = (AΛ̃)(AΛ̃)ᵀ``: the same criterion, but θ̃ is on the scale lme4's
+    start (θ = 1) and the optimiser's tolerances assume. Without it a slope
+    column scaled by 1e3 or 1e-6, or shifted by 1e4, stopped at a wrong
+    optimum. Only the optimiser sees θ̃; well-scaled data (every A the
+    identity) give the very same evaluations as the criterion itself.
+    """
+
+    def __init__(self, criterion):
+        self.criterion = criterion
+        self.transforms = [_slope_transform(t) for t in criterion.design.terms]
+        self.identity = all(A is None for A in self.transforms)
+        self.theta_lower = criterion.theta_lower
+        self.theta_start = criterion.theta_start
+        self.n_theta = criterion.n_theta
+
+    def lambdas(self, theta_tilde):
+        """Per term, Λ̃ (the standardised relative covariance factor)."""
+        return self.criterion.lambdas(theta_tilde)
+
+    def to_theta(self, theta_tilde):
+        """θ on the data's scale (lme4's θ) from θ̃."""
+        if self.identity:
+            return np.asarray(theta_tilde, dtype=np.float64)
+        parts = []
+        for lam, A in zip(self.lambdas(theta_tilde), self.transforms, strict=True):
+            factor = lam if A is None else _lower_factor(A @ lam)
+            rows, cols = lower_triangle_indices(lam.shape[0])
+            parts.append(factor[rows, cols])
+        return np.concatenate(parts)
+
+    def __call__(self, theta_tilde):
+        if self.identity:
+            return self.criterion(theta_tilde)
+        return self.criterion(self.to_theta(theta_tilde))
 
 
 def _restart_off_a_degenerate_boundary(criterion, opt, method, max_iter):
