@@ -11,7 +11,7 @@ number is checked, each to the tolerance the shape of the optimum allows:
   strongly correlated θ; ours is 6e-9 *lower* than lme4's, and θ, the SDs
   and the SEs differ by up to 2e-5 (θ) / 3e-6 (relative) as a result.
 - ``zero_slope_var`` (singular): the slope SD (0.015) sits on a flat
-  boundary direction; it agrees to 1.1e-4 relative, everything else to 1e-5.
+  boundary direction; it agrees to 1.5e-4 relative, everything else to 1e-5.
 """
 
 import json
@@ -159,9 +159,10 @@ def test_lm_scaling_a_predictor_divides_its_coefficient(sleep, estimator, c):
 def test_mixed_scaling_y_is_equivariant(sleep, c):
     """β, SDs, σ scale by c; correlations, θ and t values do not move.
 
-    Tolerance: the criterion shifts by 2 (n - p) log c and the optimiser
-    stops on a *relative* change of it (1e-12), so the stopping point moves
-    inside the flat optimum -- θ by ~1e-6, the SDs by ~5e-7 relative.
+    Tolerance: θ is scale-free, but the criterion (shifted by 2 (n - p) log c)
+    is evaluated in other floating-point numbers, so BOBYQA takes another
+    path to the same optimum and stops within its step tolerance: θ agrees
+    to 2e-7 (measured), the SDs and σ to ~1e-8 relative.
     """
     X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
     base = MixedLMRegressor("(Days | Subject)").fit(X, y)
@@ -169,19 +170,19 @@ def test_mixed_scaling_y_is_equivariant(sleep, c):
     np.testing.assert_allclose(
         scaled.fixed_effects_ / c, base.fixed_effects_, rtol=1e-9
     )
-    assert scaled.sigma_ / c == pytest.approx(base.sigma_, rel=1e-5)
-    np.testing.assert_allclose(scaled.theta_, base.theta_, atol=1e-5)
+    assert scaled.sigma_ / c == pytest.approx(base.sigma_, rel=1e-7)
+    np.testing.assert_allclose(scaled.theta_, base.theta_, atol=1e-6)
     sd_base, sd_scaled = base.variance_components_, scaled.variance_components_
     is_corr = sd_base["var2"].notna().to_numpy()
     np.testing.assert_allclose(
-        sd_scaled["sdcor"][~is_corr] / c, sd_base["sdcor"][~is_corr], rtol=1e-5
+        sd_scaled["sdcor"][~is_corr] / c, sd_base["sdcor"][~is_corr], rtol=1e-6
     )
     np.testing.assert_allclose(
-        sd_scaled["sdcor"][is_corr], sd_base["sdcor"][is_corr], atol=1e-4
+        sd_scaled["sdcor"][is_corr], sd_base["sdcor"][is_corr], atol=1e-6
     )
     t_base = base.fixed_effects_ / np.sqrt(np.diag(base.vcov_))
     t_scaled = scaled.fixed_effects_ / np.sqrt(np.diag(scaled.vcov_))
-    np.testing.assert_allclose(t_scaled, t_base, rtol=1e-5)
+    np.testing.assert_allclose(t_scaled, t_base, rtol=1e-6)
     # the criterion moves by exactly the Jacobian of y -> c y
     shift = 2 * (len(y) - 2) * np.log(c)
     assert scaled.reml_criterion_ - shift == pytest.approx(
