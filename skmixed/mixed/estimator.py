@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from skmixed._base import GroupedRegressor
-from skmixed._groups import interaction
+from skmixed._groups import _r_level_order, interaction
 from skmixed._linalg import least_squares
 from skmixed.mixed.criterion import (
     ProfiledCriterion,
@@ -296,7 +296,7 @@ class MixedLMRegressor(GroupedRegressor):
         """The term's grouping factor (interactions built from components)."""
         if len(term.components) == 1:
             return factors[term.components[0]]
-        return interaction([factors[c] for c in term.components], term.factor)
+        return _interaction([factors[c] for c in term.components], term.factor)
 
     def _term_designs(self, terms, data, names):
         """Per term: codes, levels and Z from validated data."""
@@ -820,6 +820,35 @@ def _term_columns(term, features, names):
         start = 1
     Z[:, start:] = features[:, index]
     return Z
+
+
+def _interaction(factors, name):
+    """The factor ``a:b`` (labels joined by ``:``) from the components' codes.
+
+    The same factor as :func:`skmixed._groups.interaction`, built from the
+    integer codes: only the combinations present are turned into labels.
+    """
+    combined = np.zeros(len(factors[0]), dtype=np.int64)
+    size = 1
+    for factor in factors:
+        m = len(factor.categories)
+        combined = combined * m + np.asarray(factor.codes, dtype=np.int64)
+        size *= m
+    if size > 1 << 26:  # too many combinations to count: the label path
+        return interaction(factors, name)
+    counts = np.bincount(combined, minlength=size)
+    present = np.flatnonzero(counts)
+    parts, rest = [], present
+    for factor in reversed(factors):
+        m = len(factor.categories)
+        parts.append(np.asarray(factor.categories, dtype=object)[rest % m])
+        rest = rest // m
+    labels = [":".join(p) for p in zip(*reversed(parts), strict=True)]
+    levels = _r_level_order(labels)
+    rank = pd.Index(levels, dtype=object).get_indexer(pd.Index(labels, dtype=object))
+    position = np.full(size, -1, dtype=np.int64)
+    position[present] = rank
+    return pd.Categorical.from_codes(position[combined], categories=levels)
 
 
 def _codes_in(factor, levels):
