@@ -377,3 +377,21 @@ def test_recovers_slopes_100k_parameters():
     assert model.sigma_ == pytest.approx(1.0, rel=0.01)
     assert model.n_groups_ == {"g": 1000}
     assert model.converged_ and not model.is_singular_
+
+
+@pytest.mark.parametrize("optimizer", ["bobyqa", "lbfgsb", "cobyqa", "nelder-mead"])
+def test_every_optimizer_reaches_lme4s_optimum(sleep, optimizer):
+    """BOBYQA (nlopt) is the default; scipy's methods are the fallbacks."""
+    model = MixedLMRegressor("(Days | Subject)", optimizer=optimizer).fit(
+        sleep[["Days", "Subject"]], sleep["Reaction"]
+    )
+    # lme4's REML criterion (tests/data/ss_lmer_slope_reml.json)
+    assert model.reml_criterion_ - 1743.628271959952 <= 1e-6
+    assert model.converged_
+
+
+def test_unknown_optimizer(sleep):
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        MixedLMRegressor("(1 | Subject)", optimizer="newton").fit(
+            sleep[["Days", "Subject"]], sleep["Reaction"]
+        )
