@@ -17,6 +17,13 @@ block-diagonal, one small ``k1 x k1`` Cholesky per level, done for all
 levels at once with array arithmetic; the remaining rows (later factors, X
 and y) form one dense block, updated by the Schur complement and factored
 with LAPACK.
+
+The Schur complement ``B - Σ_j C_jᵀ M_j C_j`` (``C_j`` the first factor's
+level-j cross-products with the rest, ``M_j = λ A_j⁻¹ λᵀ``) is linear in the
+per-level weights ``M_j``: with the products ``C_jᵀ C_j`` stored once it is
+one matrix-vector product per evaluation -- a dense matrix for small
+problems, a sparse one where each level meets few levels of the later
+factors (nested and crossed designs) -- and otherwise ``VᵀV`` by BLAS.
 """
 
 from dataclasses import dataclass

@@ -7,11 +7,15 @@ the optimiser's cost depends on the number of levels, not on ``n``.
 The random-effects terms are kept in the order given (the estimator sorts
 them as lme4 does, largest grouping factor first). The first term's block of
 ``ZᵀZ`` is block-diagonal (every row belongs to one level) and is stored as
-one ``k1 x k1`` block per level. Everything else, the columns of the later
-terms followed by ``X`` and ``y`` (the "rest" columns), is stored densely:
-``C`` holds, per level of the first term, the rest columns' cross-products
-with its ``k1`` columns, and ``B`` the rest columns' own cross-products. A
+one ``k1 x k1`` block per level. The later terms' columns followed by ``X``
+and ``y`` are the "rest" columns: per level of the first term, their
+cross-products with its ``k1`` columns are ``CX`` (dense, for X and y) and a
+list of non-zero blocks per later term (a level meets few levels of a nested
+or crossed factor); ``B`` holds the rest columns' own cross-products. A
 single grouping factor therefore never builds anything of size ``q x q``.
+
+Per-level sums use one ``np.add.reduceat`` when the rows of every level are
+contiguous (data sorted by group), ``np.bincount`` otherwise.
 """
 
 from dataclasses import dataclass, field
@@ -357,6 +361,13 @@ def build_design(X, y, term_designs):
         offsets.append(q_rest)
         q_rest += term.m * term.k
     r = q_rest + p + 1
+    if r * r > _MAX_DENSE:
+        raise MemoryError(
+            f"The grouping factors after the largest have {q_rest} random effects "
+            "together; their block is factored densely, which needs "
+            f"{r * r * 8 / 1e9:.0f} GB. Models with two or more very large "
+            "crossed factors are beyond this implementation."
+        )
     XY = np.empty((n, p + 1))
     XY[:, :p] = X
     XY[:, p] = y
