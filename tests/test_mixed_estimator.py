@@ -395,3 +395,39 @@ def test_unknown_optimizer(sleep):
         MixedLMRegressor("(1 | Subject)", optimizer="newton").fit(
             sleep[["Days", "Subject"]], sleep["Reaction"]
         )
+
+
+def test_no_fixed_intercept_matches_lme4(sleep):
+    """lme4 1.1-31: lmer(Reaction ~ 0 + Days + (Days | Subject), sleepstudy).
+
+    Numbers printed by Rscript (REMLcrit, fixef, getME(m, "theta")).
+    """
+    model = MixedLMRegressor("(Days | Subject)", fit_intercept=False).fit(
+        sleep[["Days", "Subject"]], sleep["Reaction"]
+    )
+    assert model.reml_criterion_ - 1828.339975386384 <= 1e-6
+    assert model.intercept_ == 0.0
+    assert list(model.fixed_effects_.index) == ["Days"]
+    assert model.fixed_effects_["Days"] == pytest.approx(18.3002450402225, rel=1e-5)
+    np.testing.assert_allclose(
+        model.theta_,
+        [9.867475568525668, -0.303001174100836, 0.235266822127233],
+        rtol=1e-3,
+    )
+
+
+def test_explicit_uncorrelated_terms_ml_match_lme4(sleep):
+    """lme4 1.1-31: lmer(Reaction ~ Days + (1 | Subject) + (0 + Days | Subject),
+    REML = FALSE): deviance 1752.003255144601, θ = (0.94582374, 0.22692668)."""
+    model = MixedLMRegressor("(1 | Subject) + (0 + Days | Subject)", reml=False).fit(
+        sleep[["Days", "Subject"]], sleep["Reaction"]
+    )
+    assert model.deviance_ - 1752.003255144601 <= 1e-6
+    np.testing.assert_allclose(
+        model.theta_, [0.945823743258260, 0.226926681710544], rtol=1e-4
+    )
+    assert list(model.variance_components_["group"]) == [
+        "Subject",
+        "Subject.1",
+        "Residual",
+    ]
