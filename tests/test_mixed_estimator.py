@@ -431,3 +431,29 @@ def test_explicit_uncorrelated_terms_ml_match_lme4(sleep):
         "Subject.1",
         "Residual",
     ]
+
+
+def test_three_correlated_random_effects_match_lme4(sleep):
+    """lme4 1.1-31, D2 = Days² / 10:
+    lmer(Reaction ~ Days + D2 + (Days + D2 | Subject)) -> REMLcrit
+    1724.665949997059, fixef (255.449372777777, 7.43408501262545,
+    3.37022327441157), θ as below (Rscript)."""
+    X = sleep[["Days", "Subject"]].assign(D2=sleep["Days"] ** 2 / 10)
+    model = MixedLMRegressor("(Days + D2 | Subject)").fit(X, sleep["Reaction"])
+    assert model.reml_criterion_ - 1724.665949997059 <= 1e-6
+    np.testing.assert_allclose(
+        model.fixed_effects_,
+        [255.449372777777, 7.43408501262545, 3.37022327441157],
+        rtol=1e-5,
+    )
+    theta = [
+        1.246518221937807,
+        -0.263581507782793,
+        0.292066922941625,
+        0.584970072558186,
+        -0.508520424019787,
+        0.259813228460085,
+    ]
+    np.testing.assert_allclose(model.theta_, theta, rtol=1e-3, atol=1e-4)
+    assert model.random_effects_cov_["Subject"].shape == (18, 3, 3)
+    assert not model.is_singular_
