@@ -148,14 +148,12 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             X, groups, self._group_names(), n_samples, stage=stage
         )
         if isinstance(X, pd.DataFrame):
-            features = X.drop(columns=group_columns)
-            names = [str(c) for c in features.columns]
-            array = _features_as_float(features)
+            array, names = _feature_array(X, group_columns)
         else:
-            array, names = X, None
-        array = check_array(
-            array, dtype=np.float64, ensure_all_finite=False, ensure_min_features=0
-        )
+            array = check_array(
+                X, dtype=np.float64, ensure_all_finite=False, ensure_min_features=0
+            )
+            names = None
         if array.shape[1] == 0 and not self._allows_no_features():
             raise ValueError("X has no feature columns (0 columns after grouping).")
         y_array = None
@@ -277,6 +275,45 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         return r2_score(y_array, self.predict(X, groups), sample_weight=sample_weight)
 
 
+def _feature_array(X, group_columns):
+    """The non-grouping columns of a DataFrame as float64, and their names.
+
+    Column by column for the usual few columns: building the feature frame
+    (``X.drop``) and re-checking the array cost more than a small fit.
+    """
+    drop = set(group_columns)
+    columns = [c for c in X.columns if c not in drop]
+    if len(columns) > 64 or X.columns.has_duplicates:
+        features = X.drop(columns=group_columns)
+        array = check_array(
+            _features_as_float(features),
+            dtype=np.float64,
+            ensure_all_finite=False,
+            ensure_min_features=0,
+        )
+        return array, [str(c) for c in features.columns]
+    series = [X[c] for c in columns]
+    bad = [
+        str(c)
+        for c, col in zip(columns, series, strict=True)
+        if not (
+            pd.api.types.is_numeric_dtype(col.dtype)
+            or pd.api.types.is_bool_dtype(col.dtype)
+        )
+    ]
+    if bad:
+        _check_numeric_frame(X[columns])
+    if X.shape[0] == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={(0, len(columns))}) while a "
+            "minimum of 1 is required."
+        )
+    array = np.empty((X.shape[0], len(columns)))
+    for j, col in enumerate(series):
+        array[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    return array, [str(c) for c in columns]
+
+
 def _positional(array):
     return [f"x{j}" for j in range(array.shape[1])]
 
@@ -353,7 +390,8 @@ def _check_response(y, n_samples):
         ):
             raise ValueError(f"y must be numeric; got dtype {y.dtype}.")
         y = y.to_numpy(dtype=np.float64, na_value=np.nan)
-    y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False)
+    if not (isinstance(y, np.ndarray) and y.dtype == np.float64 and y.ndim == 1):
+        y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False)
     if y.ndim == 2 and y.shape[1] == 1:
         warnings.warn(
             "A column-vector y was passed when a 1d array was expected; "
