@@ -95,15 +95,17 @@ def _sparse_outer_size(design):
 
 
 def _sparse_outer_products(design, pairs):
-    """Sparse (r², m1 * pairs) form of :func:`_outer_products`, upper triangle.
+    """Sparse (r², pairs * m1) form of :func:`_outer_products`, upper triangle.
 
     Only the products of each level's non-zero columns are stored: a level
-    of the first factor meets few levels of a nested or crossed factor.
+    of the first factor meets few levels of a nested or crossed factor. The
+    columns are pair-major (``i * m1 + j``) so that the products, generated
+    level by level, fill a CSC matrix in order: no sorting pass.
     """
-    from scipy.sparse import csr_matrix
+    from scipy.sparse import csc_matrix
 
     lev, col, val = _level_columns(design)
-    m1, r, npairs = design.D1.shape[0], design.r, len(pairs)
+    m1, r = design.D1.shape[0], design.r
     n = len(lev)
     counts = np.bincount(lev, minlength=m1)
     ends = np.cumsum(counts)[lev]
@@ -113,16 +115,23 @@ def _sparse_outer_products(design, pairs):
     offset = np.arange(first.size) - np.repeat(np.cumsum(n_after) - n_after, n_after)
     second = first + offset
     positions = col[first] * r + col[second]
-    data, columns = [], []
-    for i, (a, b) in enumerate(pairs):
+    per_level = np.bincount(lev[first], minlength=m1)
+    data = []
+    for a, b in pairs:
         prod = val[first, a] * val[second, b]
         if a != b:
             prod += val[first, b] * val[second, a]
         data.append(prod)
-        columns.append(lev[first] * npairs + i)
-    return csr_matrix(
-        (np.concatenate(data), (np.tile(positions, npairs), np.concatenate(columns))),
-        shape=(r * r, m1 * npairs),
+    npairs = len(pairs)
+    indptr = np.r_[0, np.cumsum(np.tile(per_level, npairs))]
+    index_type = np.int32 if r * r < 2**31 and indptr[-1] < 2**31 else np.int64
+    return csc_matrix(
+        (
+            np.concatenate(data),
+            np.tile(positions, npairs).astype(index_type),
+            indptr.astype(index_type),
+        ),
+        shape=(r * r, npairs * m1),
     )
 
 
@@ -450,7 +459,9 @@ class ProfiledCriterion:
         r = self.design.r
         if self.strategy != "dense":
             weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
-            S = self._B_flat - self._P @ weights.ravel()
+            # dense products are level-major, the sparse ones pair-major
+            w = weights.ravel() if self.strategy == "outer" else weights.T.ravel()
+            S = self._B_flat - self._P @ w
             S = S.reshape(r, r)
             if self.strategy == "sparse" and self._symmetrize:
                 S = np.triu(S)
