@@ -8,7 +8,7 @@ and the conditional modes as fitted attributes.
 """
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -234,9 +234,23 @@ class MixedLMRegressor(GroupedRegressor):
                 "random-effect variances are 0 and not estimable."
             )
         criterion = ProfiledCriterion(design, reml=self.reml)
+        # Shifted slope columns: fit the centred design (see _Centring) and
+        # map the results back. self._criterion stays the data's own: the
+        # inference code evaluates it at θ_ with the user's X, β and b, and
+        # near that optimum it is accurate enough for derivatives and
+        # profiles (the digits lost there cost the optimiser its way, not
+        # the value at a given θ). Otherwise the centred criterion is the
+        # criterion itself: the identical old path.
+        centring = _Centring(X, x_names, designs)
+        fit_criterion = criterion
+        if centring.active:
+            Xc, designs_c = centring.design_inputs(X, designs)
+            fit_criterion = ProfiledCriterion(
+                build_design(Xc, data.y, designs_c), reml=self.reml
+            )
         # θ is optimised (and checked) through standardised slope columns
         # when some are badly scaled; the identity otherwise.
-        scaled = _StandardisedTheta(criterion)
+        scaled = _StandardisedTheta(fit_criterion)
         try:
             opt = minimize_theta(
                 scaled,
@@ -256,7 +270,16 @@ class MixedLMRegressor(GroupedRegressor):
         )
         problems = self._diagnose(scaled, opt, n)
         self._criterion = criterion
-        self._results_at(scaled.to_theta(opt.x))
+        self._centred = None
+        if centring.active:
+            theta_c = scaled.to_theta(opt.x)
+            dec_c = fit_criterion.decompose(theta_c)
+            # the tests of β run on the centred fit (see results.py)
+            self._centred = _CentredFit(fit_criterion, theta_c, dec_c.beta, centring.M)
+            dec = centring.map_back(dec_c)
+            self._results_at(dec.theta, dec)
+        else:
+            self._results_at(scaled.to_theta(opt.x))
         # singular on the standardised scale (a slope of 1e6 x has θ ~ 1e-7)
         self.is_singular_ = is_singular(opt.x, scaled.theta_lower)
         self.n_evaluations_ = int(opt.n_evaluations)
@@ -357,7 +380,7 @@ class MixedLMRegressor(GroupedRegressor):
         return problems + check_convergence(criterion, opt.x, opt.fun)
 
     # -- results ---------------------------------------------------------------
-    def _results_at(self, theta):
+    def _results_at(self, theta, dec=None):
         """Set every θ-dependent fitted attribute from the criterion at θ.
 
         Scalars and arrays are set here; the tables (pandas objects), the
@@ -368,7 +391,8 @@ class MixedLMRegressor(GroupedRegressor):
         design = criterion.design
         n, p = design.n, design.p
         theta = np.asarray(theta, dtype=np.float64)
-        dec = criterion.decompose(theta)
+        # dec: given when the fit was made on the centred design (mapped back)
+        dec = criterion.decompose(theta) if dec is None else dec
         dof = n - p if self.reml else n
         sigma = float(np.sqrt(dec.pwrss / dof))
         self._lazy = {}
@@ -480,7 +504,7 @@ class MixedLMRegressor(GroupedRegressor):
         value = dof * (1.0 + _LOG_2PI + np.log(rss / dof))
         if self.reml:
             value += logdet_RX
-        self._criterion = None
+        self._criterion, self._centred = None, None
         self._dec = _PooledFit(beta, R)
         self._lazy = {
             "variance_components_": _variance_components([], [], sigma),
@@ -973,6 +997,98 @@ class _StandardisedTheta:
         if self.identity:
             return self.criterion(theta_tilde)
         return self.criterion(self.to_theta(theta_tilde))
+
+
+class _Centring:
+    """Centred copies of shifted slope columns, and the maps back.
+
+    A random-slope column far from 0 relative to its spread (``Days + 1e4``,
+    ``1e6 Days + 1e9``) loses most of its digits in the cross-products of the
+    data's own scale, which no reparametrisation of θ can recover. In a
+    correlated term with an intercept, ``b0 + b1 x = (b0 + b1 c) + b1 (x - c)``:
+    the term with ``Z A`` (centred and scaled columns, computed elementwise
+    from the data) is the same model, with ``b = A b̃`` and ``ΛΛᵀ = A Λ̃Λ̃ᵀ Aᵀ``.
+    The fixed part likewise uses ``X M`` (shifted columns centred, M unit
+    upper triangular): ``β = M β̃``, ``vcov = M ṽcov Mᵀ``. det A is constant
+    and det M = 1, so the criterion is the same function of the model.
+    """
+
+    def __init__(self, X, x_names, designs):
+        self.transforms = []
+        for d in designs:
+            A = _slope_transform(d)
+            shifted = A is not None and np.any(A[0, 1:] != 0.0)
+            self.transforms.append(A if shifted else None)
+        self.active = any(A is not None for A in self.transforms)
+        p = X.shape[1]
+        self.M = np.eye(p)
+        if not self.active or not p or x_names[0] != "(Intercept)":
+            return
+        for j in range(1, p):
+            mean, sd = float(X[:, j].mean()), float(X[:, j].std())
+            if sd > 0.0 and abs(mean) > _WELL_SCALED[2] * sd:
+                self.M[0, j] = -mean
+
+    def design_inputs(self, X, designs):
+        """X M and the terms with Z A, both computed from the data."""
+        Xc = np.array(X, dtype=np.float64, order="C")
+        Xc[:, 1:] += self.M[0, 1:]  # column 0 is the intercept
+        out = []
+        for d, A in zip(designs, self.transforms, strict=True):
+            if A is None:
+                out.append(d)
+                continue
+            # (x - mean) / sd: subtract first, so the shift costs no digits
+            scale = np.diagonal(A)
+            Z = (d.Z + A[0] / scale) * scale
+            Z[:, 0] = d.Z[:, 0]  # the column of ones
+            out.append(replace(d, Z=np.ascontiguousarray(Z)))
+        return Xc, out
+
+    def map_back(self, dec):
+        """The centred fit's decomposition on the data's scale."""
+        return _MappedDecomposition(dec, self.transforms, self.M)
+
+
+@dataclass
+class _CentredFit:
+    """The centred fit behind a model fitted through _Centring."""
+
+    criterion: object
+    theta: np.ndarray
+    beta: np.ndarray
+    M: np.ndarray
+
+
+class _MappedDecomposition:
+    """What the fitted attributes read from a Decomposition, mapped back."""
+
+    def __init__(self, dec, transforms, M):
+        self._dec, self._transforms = dec, transforms
+        self.lambdas, parts = [], []
+        for lam, A in zip(dec.lambdas, transforms, strict=True):
+            lam = lam if A is None else _lower_factor(A @ lam)
+            rows, cols = lower_triangle_indices(lam.shape[0])
+            self.lambdas.append(lam)
+            parts.append(lam[rows, cols])
+        self.theta = np.concatenate(parts)
+        self.b = [
+            b if A is None else b @ A.T for b, A in zip(dec.b, transforms, strict=True)
+        ]
+        self.beta = M @ dec.beta
+        # RXᵀRX = M⁻ᵀ R̃XᵀR̃X M⁻¹; M⁻¹ is unit upper triangular (row 0 negated)
+        Minv = np.eye(M.shape[0])
+        Minv[0, 1:] = -M[0, 1:]
+        self.RX = dec.RX @ Minv
+        self.logdet_L, self.logdet_RX = dec.logdet_L, dec.logdet_RX
+        self.pwrss = dec.pwrss
+
+    def conditional_covariances(self, sigma):
+        covs = self._dec.conditional_covariances(sigma)
+        return [
+            c if A is None else A @ c @ A.T
+            for c, A in zip(covs, self._transforms, strict=True)
+        ]
 
 
 def _restart_off_a_degenerate_boundary(criterion, opt, method, max_iter):

@@ -88,6 +88,21 @@ def wald(model, level=0.95, parm=None):
     return table
 
 
+def _check_not_centred(model):
+    """Profiles and refits need the data's own cross-products, which lose
+    their digits for a shifted random-slope column (the point estimates are
+    fitted through centred columns instead, but the sds being profiled --
+    e.g. of the intercept at x = 0 -- have no counterpart in the centred fit).
+    """
+    if getattr(model, "_centred", None) is not None:
+        raise NotImplementedError(
+            "Profile and bootstrap intervals are not available when a "
+            "random-slope column is far from 0 relative to its spread (the "
+            "model was fitted through centred columns): centre that column "
+            "(x - mean) yourself and refit, or use method='wald'."
+        )
+
+
 def ml_theta(model):
     """θ̂ of the ML fit of the model (the model's own θ̂ if it is an ML fit).
 
@@ -95,6 +110,7 @@ def ml_theta(model):
     diagonal, 0 elsewhere), keeping the better optimum: on singular fits the
     ML surface can have another basin near the REML optimum.
     """
+    _check_not_centred(model)
     criterion = model._criterion
     if not criterion.reml:
         return criterion, np.asarray(model.theta_, dtype=float)
@@ -168,6 +184,7 @@ def bootstrap(
     _check_level(level)
     if int(n_boot) != n_boot or n_boot < 2:
         raise ValueError(f"n_boot must be an integer >= 2; got {n_boot!r}.")
+    _check_not_centred(model)
     params = _select(
         parameters(model._criterion, list(model.fixed_effects_.index)), parm
     )

@@ -55,18 +55,46 @@ def tester(model, ddf="satterthwaite"):
     return cache[key]
 
 
+class _FixedEffectsMap:
+    """A tester of the centred fit, asked about the user's β = M β̃.
+
+    A model fitted through centred slope columns (see the estimator's
+    ``_Centring``) keeps ``_criterion`` on the data's own scale, where the
+    derivatives Satterthwaite and Kenward-Roger need lose their digits
+    (Days + 1e4 gave df 161 for 17). The tests are run on the centred fit
+    instead, which is the same model: ``L β = (L M) β̃`` exactly.
+    """
+
+    def __init__(self, inner, M):
+        self.inner, self.M = inner, M
+
+    def t_test(self, contrast):
+        return self.inner.t_test(np.asarray(contrast, dtype=float) @ self.M)
+
+    def f_test(self, L):
+        return self.inner.f_test(np.asarray(L, dtype=float) @ self.M)
+
+
+def _fit_view(model):
+    """(criterion, θ, β) on which the tests are computed; M maps β back."""
+    centred = getattr(model, "_centred", None)
+    if centred is None:
+        return model._criterion, model.theta_, model.fixed_effects_.to_numpy(), None
+    return centred.criterion, centred.theta, centred.beta, centred.M
+
+
 def _satterthwaite(model):
-    criterion = model._criterion
+    criterion, theta, _, M = _fit_view(model)
     design = criterion.design
     result = Satterthwaite.compute(
-        criterion, model.theta_, model.sigma_, criterion.reml, design.n, design.p
+        criterion, theta, model.sigma_, criterion.reml, design.n, design.p
     )
     warn_messages(result.messages, stacklevel=5)
-    return result
+    return result if M is None else _FixedEffectsMap(result, M)
 
 
 def _kr(model):
-    criterion = model._criterion
+    criterion, theta, beta, M = _fit_view(model)
     if not criterion.reml:
         raise ValueError(
             "Kenward-Roger's method is only available for REML fits (as in "
@@ -78,11 +106,10 @@ def _kr(model):
     sigma2 = model.sigma_**2
     terms = [
         (term.codes, term.columns(), sigma2 * (lam @ lam.T))
-        for term, lam in zip(design.terms, criterion.lambdas(model.theta_), strict=True)
+        for term, lam in zip(design.terms, criterion.lambdas(theta), strict=True)
     ]
-    return KenwardRoger.compute(
-        design.X, model.fixed_effects_.to_numpy(), model.sigma_, terms
-    )
+    result = KenwardRoger.compute(design.X, beta, model.sigma_, terms)
+    return result if M is None else _FixedEffectsMap(result, M)
 
 
 def fixed_effects_table(model, ddf="satterthwaite"):
