@@ -343,3 +343,31 @@ def test_mixed_shifted_uncorrelated_slope_keeps_the_old_path(sleep):
             X.assign(Days=X["Days"] + 1e4), y
         )
     assert moved._centred is None
+
+
+def test_mixed_one_shifted_slope_among_two(sleep):
+    """(Days + D2 | Subject), only Days shifted by 1e4: the 3 x 3 covariance
+    is mapped through A with one centred column.
+
+    Measured: criterion 6e-11 from the well-scaled fit's, fitted values
+    5e-5 (BOBYQA's step tolerance on the flatter 6-parameter surface),
+    Satterthwaite df of Days 3e-6 relative.
+    """
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    X = X.assign(D2=np.random.default_rng(0).normal(size=len(y)))
+    spec = "(Days + D2 | Subject)"
+    base = MixedLMRegressor(spec).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        moved = MixedLMRegressor(spec).fit(X.assign(Days=X["Days"] + 1e4), y)
+    assert moved.reml_criterion_ == pytest.approx(base.reml_criterion_, abs=1e-8)
+    np.testing.assert_allclose(moved.fittedvalues_, base.fittedvalues_, atol=1e-3)
+    np.testing.assert_allclose(moved.coef_, base.coef_, rtol=1e-5)
+    row, row_base = (
+        m.summary().coefficients.loc["Days"].to_numpy(dtype=float)
+        for m in (moved, base)
+    )
+    np.testing.assert_allclose(row[:4], row_base[:4], rtol=1e-4)
+    # the slope SDs and their correlation do not move; σ neither
+    sd, sd_base = (m.variance_components_["sdcor"].to_numpy() for m in (moved, base))
+    np.testing.assert_allclose(sd[[1, 2, 5, 6]], sd_base[[1, 2, 5, 6]], rtol=1e-4)
