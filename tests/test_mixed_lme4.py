@@ -11,42 +11,15 @@ import copy
 import json
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _lmer_fits import DATA, LOADERS, lmer_cases
 
 from skmixed import MixedLMRegressor
-from skmixed.datasets import (
-    load_dyestuff,
-    load_dyestuff2,
-    load_pastes,
-    load_penicillin,
-    load_sleepstudy,
-)
 
-DATA = Path(__file__).parent / "data"
-LOADERS = {
-    "sleepstudy": lambda: load_sleepstudy(),
-    "sleepstudy_school": lambda: load_sleepstudy(school=True),
-    "Penicillin": load_penicillin,
-    "Pastes": load_pastes,
-    "Dyestuff": load_dyestuff,
-    "Dyestuff2": load_dyestuff2,
-}
-
-
-def _lmer_cases():
-    cases = []
-    for path in sorted(DATA.glob("*.json")):
-        ref = json.loads(path.read_text())
-        if isinstance(ref, dict) and ref.get("kind") == "lmer":
-            cases.append(path.stem)
-    return cases
-
-
-CASES = _lmer_cases()
+CASES = lmer_cases()
 
 
 def _parse_formula(formula):
