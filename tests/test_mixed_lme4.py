@@ -15,22 +15,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _lmer_fits import DATA, LOADERS, lmer_cases
+from _lmer_fits import DATA, LOADERS, lmer_cases, parse_formula
 
 from skmixed import MixedLMRegressor
 
 CASES = lmer_cases()
-
-
-def _parse_formula(formula):
-    """'y ~ x + (x | g)' -> (response, fixed features, random-effects spec)."""
-    response, rhs = (s.strip() for s in formula.split("~"))
-    bars = re.findall(r"\([^()]*\|[^()]*\)", rhs)
-    fixed = rhs
-    for bar in bars:
-        fixed = fixed.replace(bar, "")
-    features = [t.strip() for t in fixed.split("+") if t.strip() not in ("", "1")]
-    return response, features, " + ".join(bars)
 
 
 def _grouping_columns(spec):
@@ -47,7 +36,7 @@ def fitted(request):
     """(reference, data, columns, our fit, our fit moved to lme4's θ, warnings)."""
     ref = json.loads((DATA / f"{request.param}.json").read_text())
     df = LOADERS[ref["dataset"]]()
-    response, features, spec = _parse_formula(ref["formula"])
+    response, features, spec, _ = parse_formula(ref["formula"])
     columns = features + _grouping_columns(spec)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -230,7 +219,7 @@ def test_ml_refit_matches_lme4(case):
     if not ml:
         pytest.skip("no ML refit in this case")
     df = LOADERS[ref["dataset"]]()
-    response, features, spec = _parse_formula(ref["formula"])
+    response, features, spec, _ = parse_formula(ref["formula"])
     columns = features + _grouping_columns(spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
