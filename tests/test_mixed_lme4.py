@@ -9,7 +9,6 @@ predictions 1e-6 relative.
 
 import copy
 import json
-import re
 import warnings
 
 import numpy as np
@@ -22,22 +21,13 @@ from skmixed import MixedLMRegressor
 CASES = lmer_cases()
 
 
-def _grouping_columns(spec):
-    names = []
-    for bar in re.findall(r"\|\|?([^)]*)\)", spec):
-        for name in re.split(r"[:/]", bar):
-            if name.strip() not in names:
-                names.append(name.strip())
-    return names
-
-
 @pytest.fixture(scope="module", params=CASES)
 def fitted(request):
     """(reference, data, columns, our fit, our fit moved to lme4's θ, warnings)."""
     ref = json.loads((DATA / f"{request.param}.json").read_text())
     df = LOADERS[ref["dataset"]]()
-    response, features, spec, _ = parse_formula(ref["formula"])
-    columns = features + _grouping_columns(spec)
+    response, features, spec, groups = parse_formula(ref["formula"])
+    columns = features + groups
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = MixedLMRegressor(spec, reml=ref["REML"]).fit(df[columns], df[response])
@@ -219,8 +209,8 @@ def test_ml_refit_matches_lme4(case):
     if not ml:
         pytest.skip("no ML refit in this case")
     df = LOADERS[ref["dataset"]]()
-    response, features, spec, _ = parse_formula(ref["formula"])
-    columns = features + _grouping_columns(spec)
+    response, features, spec, groups = parse_formula(ref["formula"])
+    columns = features + groups
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = MixedLMRegressor(spec, reml=False).fit(df[columns], df[response])
