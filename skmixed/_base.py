@@ -121,6 +121,10 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
     def _group_names(self):
         return []
 
+    def _groups_optional(self, reset):
+        """Whether missing groups are expected (no GroupsMissingWarning)."""
+        return False
+
     def _validate(self, X, y=None, groups=None, *, reset, stage):
         """Validate X (and y) and resolve the grouping factors."""
         if reset and y is None:
@@ -145,7 +149,12 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             )
             n_samples = _num_samples(X)
         factors, group_columns = resolve_groups(
-            X, groups, self._group_names(), n_samples, stage=stage
+            X,
+            groups,
+            self._group_names(),
+            n_samples,
+            stage=stage,
+            warn=not self._groups_optional(reset),
         )
         if isinstance(X, pd.DataFrame):
             array, names = _feature_array(X, group_columns)

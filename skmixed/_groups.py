@@ -216,7 +216,7 @@ def _same_labels(a, b):
     return len(a) == len(b) and bool(np.all(np.asarray(a) == np.asarray(b)))
 
 
-def resolve_groups(X, groups, names, n_samples, *, stage):
+def resolve_groups(X, groups, names, n_samples, *, stage, warn=True):
     """Find the grouping columns named ``names`` in X or in ``groups``.
 
     Parameters
@@ -230,6 +230,9 @@ def resolve_groups(X, groups, names, n_samples, *, stage):
         Number of rows of X.
     stage : {"fit", "predict"}
         Used in warning messages.
+    warn : bool, default=True
+        Whether missing groups raise a ``GroupsMissingWarning``; False where
+        the model can do without them.
 
     Returns
     -------
@@ -277,12 +280,13 @@ def resolve_groups(X, groups, names, n_samples, *, stage):
             if stage == "fit"
             else "predicting at population level (fixed effects only)"
         )
-        warnings.warn(
-            f"No grouping factor given for {', '.join(map(repr, names))} at "
-            f"{stage}; {action}. {_fix_hint()}",
-            GroupsMissingWarning,
-            stacklevel=4,
-        )
+        if warn:
+            warnings.warn(
+                f"No grouping factor given for {', '.join(map(repr, names))} at "
+                f"{stage}; {action}. {_fix_hint()}",
+                GroupsMissingWarning,
+                stacklevel=4,
+            )
         return None, x_columns
     available = list(groups.columns) if isinstance(groups, pd.DataFrame) else []
     raise ValueError(

@@ -17,13 +17,10 @@ the same numbers:
   the per-group sums are ``np.bincount`` passes over the rows.
 """
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from skmixed._base import GroupedRegressor
-from skmixed._groups import GroupsMissingWarning
 from skmixed._linalg import (
     ALIAS_TOL,
     demean,
@@ -165,13 +162,9 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
     def _group_names(self):
         return [str(self.group) if self.group is not None else _GROUPS_ARGUMENT]
 
-    def _validate(self, X, y=None, groups=None, *, reset, stage):
-        if not reset and getattr(self, "group_name_", "") is None:
-            # Fitted without groups: the pooled model needs none to predict.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", GroupsMissingWarning)
-                return super()._validate(X, y, groups, reset=reset, stage=stage)
-        return super()._validate(X, y, groups, reset=reset, stage=stage)
+    def _groups_optional(self, reset):
+        # Fitted without groups: the pooled model needs none to predict.
+        return not reset and getattr(self, "group_name_", "") is None
 
     # -- fit --------------------------------------------------------------------
     def fit(self, X, y, groups=None):

@@ -7,7 +7,6 @@ import pandas as pd
 from scipy import stats
 
 from skmixed._base import GroupedRegressor
-from skmixed._groups import GroupsMissingWarning
 from skmixed._linalg import group_sums, least_squares
 from skmixed._lm import (
     LMResultsMixin,
@@ -127,14 +126,10 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
             return [str(self.group)]
         return [_GROUPS_ARGUMENT] if self.cov_type == "cluster" else []
 
-    def _validate(self, X, y=None, groups=None, *, reset, stage):
-        if self.cov_type == "cluster":
-            return super()._validate(X, y, groups, reset=reset, stage=stage)
-        # Groups are only read to keep a named group column out of the
-        # features; the model needs none, so a missing one is no news.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", GroupsMissingWarning)
-            return super()._validate(X, y, groups, reset=reset, stage=stage)
+    def _groups_optional(self, reset):
+        # Without clustering, groups are only read to keep a named group
+        # column out of the features; the model needs none.
+        return self.cov_type != "cluster"
 
     def fit(self, X, y, groups=None):
         """Fit by least squares.
