@@ -16,6 +16,12 @@ single grouping factor therefore never builds anything of size ``q x q``.
 
 Per-level sums use one ``np.add.reduceat`` when the rows of every level are
 contiguous (data sorted by group), ``np.bincount`` otherwise.
+
+The pass has two halves: :func:`accumulate` turns a chunk of rows, coded
+with the global levels, into its :class:`CrossProducts`, and
+:func:`reduce_cross_products` adds those of several chunks. An in-memory fit
+accumulates all its rows at once (:func:`build_design`); a Dask fit maps
+``accumulate`` over partitions and tree-reduces (``skmixed._dask``).
 """
 
 from dataclasses import dataclass, field
@@ -319,8 +325,172 @@ def _rest_cross(rest, offsets, q_rest, X, M):
     return out
 
 
+@dataclass
+class CrossProducts:
+    """The additive half of a :class:`Design`: sums over rows, per level.
+
+    A chunk of rows (a Dask partition, a Parquet file) gives its own
+    cross-products when its level codes are the global ones; the
+    cross-products of all the rows are their sum (:meth:`add`). The
+    attributes are those of :class:`Design` with the same names.
+    """
+
+    n: int
+    D1: np.ndarray
+    CX: np.ndarray
+    blocks: list
+    B: np.ndarray
+
+    def add(self, other):
+        """The cross-products of both chunks of rows together."""
+        blocks = [
+            _merge_blocks(a, b, self.D1.shape[0])
+            for a, b in zip(self.blocks, other.blocks, strict=True)
+        ]
+        return CrossProducts(
+            self.n + other.n,
+            self.D1 + other.D1,
+            self.CX + other.CX,
+            blocks,
+            self.B + other.B,
+        )
+
+
+def _merge_blocks(a, b, m1):
+    """Sum of two SparseBlocks of one term (blocks present in both added)."""
+    keys = np.concatenate([a.cols * m1 + a.rows, b.cols * m1 + b.rows])
+    present, inverse = np.unique(keys, return_inverse=True)
+    values = np.zeros((len(present),) + a.values.shape[1:])
+    np.add.at(values, inverse, np.concatenate([a.values, b.values]))
+    return SparseBlocks(present % m1, present // m1, values)
+
+
+def reduce_cross_products(parts):
+    """Add up the cross-products of several chunks of rows (``reduce``).
+
+    Parameters
+    ----------
+    parts : sequence of CrossProducts
+        At least one; all with the same terms and levels.
+
+    Returns
+    -------
+    CrossProducts
+    """
+    parts = list(parts)
+    total = parts[0]
+    for part in parts[1:]:
+        total = total.add(part)
+    return total
+
+
+def _rest_layout(rest):
+    """Column offset of each later term in the rest columns, and their count."""
+    offsets, q_rest = [], 0
+    for term in rest:
+        offsets.append(q_rest)
+        q_rest += term.m * term.k
+    return offsets, q_rest
+
+
+def _check_dense_size(q_rest, p):
+    r = q_rest + p + 1
+    if r * r > _MAX_DENSE:
+        raise MemoryError(
+            f"The grouping factors after the largest have {q_rest} random effects "
+            "together; their block is factored densely, which needs "
+            f"{r * r * 8 / 1e9:.0f} GB. Models with two or more very large "
+            "crossed factors are beyond this implementation."
+        )
+
+
+def accumulate(X, y, term_designs):
+    """Cross-products of ``[Z X y]`` over one chunk of rows (``accumulate``).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, p)
+    y : ndarray of shape (n_samples,)
+    term_designs : list of TermDesign
+        Codes into the *global* levels of each factor (every chunk uses the
+        same levels), so that the sums of several chunks add up.
+
+    Returns
+    -------
+    CrossProducts
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    n, p = X.shape
+    first, rest = term_designs[0], list(term_designs[1:])
+    offsets, q_rest = _rest_layout(rest)
+    _check_dense_size(q_rest, p)
+    r = q_rest + p + 1
+    XY = np.empty((n, p + 1))
+    XY[:, :p] = X
+    XY[:, p] = y
+
+    D1 = _block_diagonal(first)
+    CX = _per_level(first, XY)
+    blocks = []
+    B = np.empty((r, r))
+    B[q_rest:, q_rest:] = XY.T @ XY
+    for i, (ti, oi) in enumerate(zip(rest, offsets, strict=True)):
+        size_i = ti.m * ti.k
+        blocks.append(_sparse_cross(first, ti))
+        block = np.zeros((ti.m, ti.k, ti.m, ti.k))
+        levels = np.arange(ti.m)
+        block[levels, :, levels, :] = _block_diagonal(ti)
+        B[oi : oi + size_i, oi : oi + size_i] = block.reshape(size_i, size_i)
+        for tj, oj in zip(rest[:i], offsets[:i], strict=True):
+            size_j = tj.m * tj.k
+            cross = _cross_levels(ti, tj).reshape(size_i, size_j)
+            B[oi : oi + size_i, oj : oj + size_j] = cross
+            B[oj : oj + size_j, oi : oi + size_i] = cross.T
+        zxy = _per_level(ti, XY).reshape(size_i, p + 1)
+        B[oi : oi + size_i, q_rest:] = zxy
+        B[q_rest:, oi : oi + size_i] = zxy.T
+    return CrossProducts(n, D1, CX, blocks, B)
+
+
+def design_from_cross_products(sums, term_designs, X=None, y=None):
+    """The :class:`Design` of reduced cross-products.
+
+    Parameters
+    ----------
+    sums : CrossProducts
+    term_designs : list of TermDesign
+        The terms the sums were accumulated with (the same order).
+    X, y : ndarray, optional
+        The rows, when they are in memory; a design built from chunks that
+        are not (a Dask fit) has none, and what needs the rows (fitted
+        values, the bootstrap) asks for them by another pass.
+
+    Returns
+    -------
+    Design
+    """
+    p = sums.CX.shape[2] - 1
+    offsets, q_rest = _rest_layout(term_designs[1:])
+    return Design(
+        sums.n,
+        p,
+        list(term_designs),
+        X,
+        y,
+        sums.D1,
+        sums.CX,
+        sums.blocks,
+        sums.B,
+        offsets,
+        q_rest,
+    )
+
+
 def build_design(X, y, term_designs):
     """Cross-products of ``[Z X y]`` for the profiled criterion.
+
+    ``accumulate`` over all the rows at once, then the :class:`Design`.
 
     Parameters
     ----------
@@ -354,42 +524,5 @@ def build_design(X, y, term_designs):
         raise ValueError("X must be (n, p) and y (n,) with the same n.")
     if not term_designs:
         raise ValueError("A mixed model needs at least one random-effects term.")
-    n, p = X.shape
-    first, rest = term_designs[0], list(term_designs[1:])
-    offsets, q_rest = [], 0
-    for term in rest:
-        offsets.append(q_rest)
-        q_rest += term.m * term.k
-    r = q_rest + p + 1
-    if r * r > _MAX_DENSE:
-        raise MemoryError(
-            f"The grouping factors after the largest have {q_rest} random effects "
-            "together; their block is factored densely, which needs "
-            f"{r * r * 8 / 1e9:.0f} GB. Models with two or more very large "
-            "crossed factors are beyond this implementation."
-        )
-    XY = np.empty((n, p + 1))
-    XY[:, :p] = X
-    XY[:, p] = y
-
-    D1 = _block_diagonal(first)
-    CX = _per_level(first, XY)
-    blocks = []
-    B = np.empty((r, r))
-    B[q_rest:, q_rest:] = XY.T @ XY
-    for i, (ti, oi) in enumerate(zip(rest, offsets, strict=True)):
-        size_i = ti.m * ti.k
-        blocks.append(_sparse_cross(first, ti))
-        block = np.zeros((ti.m, ti.k, ti.m, ti.k))
-        levels = np.arange(ti.m)
-        block[levels, :, levels, :] = _block_diagonal(ti)
-        B[oi : oi + size_i, oi : oi + size_i] = block.reshape(size_i, size_i)
-        for tj, oj in zip(rest[:i], offsets[:i], strict=True):
-            size_j = tj.m * tj.k
-            cross = _cross_levels(ti, tj).reshape(size_i, size_j)
-            B[oi : oi + size_i, oj : oj + size_j] = cross
-            B[oj : oj + size_j, oi : oi + size_i] = cross.T
-        zxy = _per_level(ti, XY).reshape(size_i, p + 1)
-        B[oi : oi + size_i, q_rest:] = zxy
-        B[q_rest:, oi : oi + size_i] = zxy.T
-    return Design(n, p, list(term_designs), X, y, D1, CX, blocks, B, offsets, q_rest)
+    sums = accumulate(X, y, term_designs)
+    return design_from_cross_products(sums, term_designs, X, y)
