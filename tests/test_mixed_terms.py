@@ -2,7 +2,13 @@
 
 import pytest
 
-from skmixed.mixed.terms import grouping_columns, parse_random_effects
+from skmixed import MixedLMRegressor
+from skmixed.datasets import load_sleepstudy
+from skmixed.mixed.terms import (
+    format_random_effects,
+    grouping_columns,
+    parse_random_effects,
+)
 
 
 def _summary(spec):
@@ -106,3 +112,33 @@ def test_bad_specs_point_at_the_problem(spec, message, pointed):
 def test_not_a_string():
     with pytest.raises(ValueError, match="must be a string"):
         parse_random_effects(None)
+
+
+@pytest.mark.parametrize(
+    ("spec", "printed"),
+    [
+        ("(1|Block/Variety)", "(1 | Block/Variety)"),
+        ("(Days||Subject)", "(Days || Subject)"),
+        ("( 0+Days |Subject)", "(0 + Days | Subject)"),
+        (
+            "(1|School)+(Days|Subject : School)",
+            "(1 | School) + (Days | Subject:School)",
+        ),
+        ("(1 + `Days^2` | Subject)", "(1 + `Days^2` | Subject)"),
+    ],
+)
+def test_spec_printed_as_lme4_deparses_it(spec, printed):
+    assert format_random_effects(spec) == printed
+
+
+def test_a_name_that_needs_backticks_says_so():
+    with pytest.raises(ValueError, match=r"written in backticks: `Days\^2`"):
+        parse_random_effects("(Days^2 | Subject)")
+
+
+def test_backticked_slope_column_fits():
+    df = load_sleepstudy()
+    X = df[["Days", "Subject"]].assign(**{"Days^2": df["Days"] ** 2})
+    m = MixedLMRegressor("(1 + `Days^2` || Subject)").fit(X, df["Reaction"])
+    assert list(m.random_effects_["Subject"].columns) == ["(Intercept)", "Days^2"]
+    assert "(1 + `Days^2` || Subject)" in str(m.summary())

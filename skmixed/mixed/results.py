@@ -19,6 +19,7 @@ from skmixed.mixed.inference import (
     warn_messages,
 )
 from skmixed.mixed.kenward_roger import KenwardRoger
+from skmixed.mixed.terms import format_random_effects
 
 _DDF_LABELS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger"}
 
@@ -157,7 +158,7 @@ def formula(model):
     if "(Intercept)" not in names:
         fixed = ["0"] + fixed
     rhs = " + ".join(fixed) if fixed else "1"
-    return f"{response} ~ {rhs} + {model.random_effects}"
+    return f"{response} ~ {rhs} + {format_random_effects(model.random_effects)}"
 
 
 def random_effects_frame(model):
@@ -193,7 +194,7 @@ def random_effects_frame(model):
     return pd.DataFrame(rows)
 
 
-def summary(model, ddf="satterthwaite"):
+def summary(model, ddf="satterthwaite", show_correlation=None):
     """lmerTest's summary of a fitted model."""
     from skmixed.summary import MixedLMSummary
 
@@ -228,4 +229,5 @@ def summary(model, ddf="satterthwaite"):
         coefficients=coefficients,
         correlation=correlation,
         singular=bool(model.is_singular_),
+        show_correlation=show_correlation,
     )

@@ -67,6 +67,12 @@ class RandomTerm:
         return f"({lhs} | {self.factor})"
 
 
+_BACKTICK_HINT = (
+    " (a column whose name is not a plain name, such as 'Days^2' or "
+    "'log dose', is written in backticks: `Days^2`)"
+)
+
+
 def _fail(spec, start, stop, message):
     """ValueError quoting the spec with the offending part underlined."""
     caret = " " * start + "^" * max(1, stop - start)
@@ -146,7 +152,7 @@ def _parse_lhs(spec, text, offset):
         elif sign == "-":
             _fail(spec, start, stop, "only the intercept can be removed with '-'")
         elif not _NAME.fullmatch(token):
-            _fail(spec, start, stop, f"{token!r} is not a column name")
+            _fail(spec, start, stop, f"{token!r} is not a column name{_BACKTICK_HINT}")
         elif _strip_name(token) in slopes:
             _fail(spec, start, stop, f"slope {_strip_name(token)!r} given twice")
         else:
@@ -170,7 +176,7 @@ def _parse_factor_expr(spec, text, offset):
                 spec,
                 start,
                 start + max(1, len(stripped)),
-                f"{stripped!r} is not a grouping column name"
+                f"{stripped!r} is not a grouping column name{_BACKTICK_HINT}"
                 if stripped
                 else "a grouping column name is missing",
             )
@@ -278,3 +284,39 @@ def slope_columns(terms):
             if slope not in names:
                 names.append(slope)
     return names
+
+
+def format_random_effects(spec):
+    """The spec spaced as lme4 prints it in a formula.
+
+    R deparses ``(1|Block/Variety)`` as ``(1 | Block/Variety)``: spaces around
+    the bar and around ``+``/``-`` on its left, none inside the grouping
+    expression. The terms are kept as written (``/`` and ``||`` unexpanded).
+
+    Parameters
+    ----------
+    spec : str
+        A valid random-effects spec.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from skmixed.mixed.terms import format_random_effects
+    >>> format_random_effects("(1|Block/Variety)")
+    '(1 | Block/Variety)'
+    >>> format_random_effects("(1+Days||Subject) + (0+Days|School : Subject)")
+    '(1 + Days || Subject) + (0 + Days | School:Subject)'
+    """
+    parse_random_effects(spec)  # only valid specs are formatted
+    pieces = []
+    for inner, _ in _split_top_level(spec):
+        bar = re.search(r"\|\|?", inner)
+        lhs, rhs = inner[: bar.start()], inner[bar.end() :]
+        tokens = re.findall(r"`[^`]+`|[+-]|[^\s+\-`]+", lhs)
+        left = " ".join(tokens)
+        right = "".join(re.findall(r"`[^`]+`|[^\s`]+", rhs))
+        pieces.append(f"({left} {bar.group()} {right})")
+    return " + ".join(pieces)
