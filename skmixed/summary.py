@@ -480,6 +480,10 @@ class MixedLMSummary(Summary):
     notes : list of str, default=()
         Lines printed at the end (warnings of the fit).
     digits : int, default=4
+    show_correlation : bool or None, default=None
+        Print the correlation of the fixed effects: None does as lme4 (shown
+        for at most :attr:`max_correlation` coefficients, otherwise a note
+        says why not).
     """
 
     #: lme4 prints the correlation of the fixed effects up to this many.
@@ -501,8 +505,10 @@ class MixedLMSummary(Summary):
         singular,
         notes=(),
         digits=4,
+        show_correlation=None,
     ):
         self.reml, self.ddf, self.formula = reml, ddf, formula
+        self.show_correlation = show_correlation
         self.criteria = dict(criteria)
         self.scaled_residuals = np.asarray(scaled_residuals, dtype=float)
         self._variance_frame = random_effects
@@ -542,8 +548,18 @@ class MixedLMSummary(Summary):
 
     def _correlation_block(self):
         p = len(self.coefficients)
-        if p < 2 or p > self.max_correlation:
+        show = self.show_correlation
+        if p < 2 or show is False:
             return []
+        if show is None and p > self.max_correlation:
+            # lme4's note, with our calls in place of print(x, correlation=TRUE).
+            return [
+                "",
+                "Correlation matrix not shown by default, as p = "
+                f"{p} > {self.max_correlation}.",
+                "Use print(m.summary(correlation=True))  or",
+                "    m.vcov_        if you need it",
+            ]
         names = list(self.coefficients.index)
         values = [r_round(v, 3) for v in self.correlation.to_numpy().ravel()]
         texts = np.array(format_real(values, 7, nsmall=3)).reshape(p, p)

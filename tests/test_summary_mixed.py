@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from _lmer_fits import DATA, fits
 
-from skmixed.summary import MixedLMSummary, r_abbreviate
+from skmixed import MixedLMRegressor
+from skmixed.datasets import load_pastes, load_sleepstudy
+from skmixed.summary import r_abbreviate
 
 SUMMARIES = json.loads((DATA / "lmertest_summaries.json").read_text())["summaries"]
 
@@ -139,12 +141,6 @@ def test_singular_note_and_no_correlation_for_one_fixed_effect():
     assert "Correlation of Fixed Effects" not in text
 
 
-def test_correlation_block_left_out_above_twelve_fixed_effects():
-    s = MixedLMSummary.__new__(MixedLMSummary)
-    s.coefficients = [0] * 13
-    assert s._correlation_block() == []
-
-
 @pytest.mark.parametrize(
     ("name", "minlength", "expected"),
     [
@@ -161,3 +157,41 @@ def test_correlation_block_left_out_above_twelve_fixed_effects():
 def test_abbreviate_is_rs(name, minlength, expected):
     # Expected values from R 4.2.2: abbreviate(name, minlength).
     assert r_abbreviate(name, minlength) == expected
+
+
+def test_formula_echoes_the_spec_spaced_as_lme4():
+    df = load_pastes()
+    m = MixedLMRegressor("(1|batch/cask)").fit(df[["batch", "cask"]], df["strength"])
+    assert "Formula: strength ~ 1 + (1 | batch/cask)\n" in str(m.summary())
+
+
+def _wide_model():
+    df = load_sleepstudy()
+    rng = np.random.default_rng(1)
+    noise = {f"x{i}": rng.normal(size=len(df)) for i in range(1, 17)}
+    X = df[["Days", "Subject"]].assign(**noise)
+    return MixedLMRegressor("(1 | Subject)").fit(X, df["Reaction"])
+
+
+def test_correlation_matrix_replaced_by_lme4s_note_above_12_coefficients():
+    text = str(_wide_model().summary())
+    assert "Correlation of Fixed Effects" not in text
+    assert text.endswith(
+        "\nCorrelation matrix not shown by default, as p = 18 > 12.\n"
+        "Use print(m.summary(correlation=True))  or\n"
+        "    m.vcov_        if you need it"
+    )
+
+
+def test_correlation_on_request_and_off_on_request():
+    model = _wide_model()
+    shown = str(model.summary(correlation=True))
+    assert "Correlation of Fixed Effects:" in shown
+    assert "not shown by default" not in shown
+    df = load_sleepstudy()
+    small = MixedLMRegressor("(1 | Subject)").fit(
+        df[["Days", "Subject"]], df["Reaction"]
+    )
+    assert "Correlation of Fixed Effects:" in str(small.summary())
+    hidden = str(small.summary(correlation=False))
+    assert "Correlation" not in hidden

@@ -634,7 +634,7 @@ class MixedLMRegressor(GroupedRegressor):
         self.response_name_ = str(name) if name is not None else "y"
         return self
 
-    def summary(self, ddf="satterthwaite"):
+    def summary(self, ddf="satterthwaite", correlation=None):
         """lmerTest's ``summary(lmer(...))``: print it, or read its tables.
 
         Parameters
@@ -642,6 +642,10 @@ class MixedLMRegressor(GroupedRegressor):
         ddf : {"satterthwaite", "kenward-roger"}, default="satterthwaite"
             Denominator degrees of freedom of the t tests (Kenward-Roger:
             REML fits of at most a few thousand rows).
+        correlation : bool or None, default=None
+            Print the correlation of the fixed effects (lme4's
+            ``print(x, correlation=)``). None does as lme4: shown for at most
+            12 fixed effects, otherwise a note says so.
 
         Returns
         -------
@@ -666,7 +670,7 @@ class MixedLMRegressor(GroupedRegressor):
         from skmixed.mixed import results
 
         check_is_fitted(self)
-        return results.summary(self, ddf)
+        return results.summary(self, ddf, show_correlation=correlation)
 
     def anova(self, ddf="satterthwaite"):
         """Type III F tests of the fixed effects (lmerTest's ``anova(m)``).
@@ -779,6 +783,10 @@ class MixedLMRegressor(GroupedRegressor):
     def r2_nakagawa(self, tolerance=1e-5):
         """Marginal and conditional R² (Nakagawa; performance::r2_nakagawa).
 
+        The same numbers as performance, except for uncorrelated terms
+        ``(x || g)``: performance leaves their slope variance out of the
+        random part, we keep it (see :mod:`skmixed.mixed.r2`).
+
         Parameters
         ----------
         tolerance : float, default=1e-5
@@ -807,6 +815,10 @@ class MixedLMRegressor(GroupedRegressor):
 
     def icc(self, tolerance=1e-5):
         """Adjusted and conditional intraclass correlation (performance::icc).
+
+        As performance computes them, except for uncorrelated terms
+        ``(x || g)``, whose slope variance we keep in the random part (see
+        :meth:`r2_nakagawa`).
 
         Parameters
         ----------
