@@ -142,8 +142,11 @@ def format_real(values, digits=7, na_string="NA", nsmall=0):
     ['251.405', ' 10.467', '  6.610', '  1.238']
     >>> format_real([2.35e-16, 4.51e-10], digits=3)
     ['2.35e-16', '4.51e-10']
+    >>> format_real([-0.0, 0.25], digits=3, nsmall=3)
+    ['0.000', '0.250']
     """
-    values = [float(v) for v in np.asarray(values, dtype=float).ravel()]
+    # R prints a negative zero (round(-1e-4, 3)) as 0, never -0.
+    values = [float(v) + 0.0 for v in np.asarray(values, dtype=float).ravel()]
     finite = [v for v in values if math.isfinite(v)]
     out = []
     if finite:

@@ -18,6 +18,7 @@ from skmixed._format import (
     format_real,
     matrix_lines,
     named_vector_lines,
+    r_round,
     r_signif,
 )
 
@@ -78,3 +79,8 @@ def test_named_vector_wraps_at_80_columns():
     lines = named_vector_lines(np.arange(30.0), [str(i) for i in range(30)], 4)
     assert len(lines) == 4
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_negative_zero_prints_as_r_prints_it():
+    # round(-1e-4, 3) is -0.0; R prints 0.000, never -0.000.
+    assert format_real([r_round(-1e-4, 3), 0.25], 7, nsmall=3) == ["0.000", "0.250"]
