@@ -112,3 +112,13 @@ def test_arguments_are_checked():
         skmixed.report(ours, ours, names=["a", "a"])
     with pytest.raises(TypeError):
         skmixed.report(object())
+
+
+def test_model_fitted_without_groups_is_refused_with_the_reason():
+    df = load_sleepstudy()
+    with pytest.warns(skmixed.GroupsMissingWarning):
+        pooled_fit = skmixed.MixedLMRegressor("(1 | Subject)").fit(
+            df[["Days"]].to_numpy(), df["Reaction"]
+        )
+    with pytest.raises(ValueError, match="fitted without grouping factors"):
+        skmixed.report(pooled_fit)
