@@ -1,6 +1,7 @@
 """skmixed: hierarchical (mixed-effects) linear models for scikit-learn."""
 
-from skmixed import metrics  # noqa: F401  (skmixed.metrics after import skmixed)
+import importlib
+
 from skmixed._anova import anova
 from skmixed._groups import GroupsMissingWarning
 from skmixed._hausman import hausman
@@ -20,3 +21,18 @@ __all__ = [
     "hausman",
     "report",
 ]
+
+# Submodules load on first attribute access (``import skmixed;
+# skmixed.datasets``), as scikit-learn's and scipy's do: plotting needs
+# matplotlib, and nothing else should pay for what it does not use.
+_SUBMODULES = ("datasets", "metrics", "plotting", "summary")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"skmixed.{name}")
+    raise AttributeError(f"module 'skmixed' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES))
