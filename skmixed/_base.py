@@ -279,6 +279,10 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         float
             R² of ``self.predict(X, groups)`` against ``y``.
         """
+        from skmixed import _dask
+
+        if _dask.any_dask(X, y, groups):
+            return _dask.score(self, X, y, groups, sample_weight)
         y_array = _check_response(y, _num_samples(X))
         _report_nonfinite(y_array, None, "y", _PREDICT_HINT)
         return r2_score(y_array, self.predict(X, groups), sample_weight=sample_weight)

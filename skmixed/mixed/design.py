@@ -53,6 +53,9 @@ class TermDesign:
     group : str, default=""
         Name in the variance-components table (``"Subject.1"`` for the second
         term of ``(Days || Subject)``); the factor name when empty.
+    moments : ndarray of shape (k, 2), optional
+        Mean and standard deviation of each column over all rows, for a term
+        whose rows are not in memory (``codes`` and ``Z`` are then None).
     """
 
     codes: np.ndarray
@@ -61,6 +64,7 @@ class TermDesign:
     names: list
     factor: str = ""
     group: str = ""
+    moments: np.ndarray | None = None
     _runs: object = field(default=None, repr=False, compare=False)
 
     @property

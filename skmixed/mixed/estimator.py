@@ -226,7 +226,16 @@ class MixedLMRegressor(GroupedRegressor):
         designs = self._term_designs(terms, data, names)
         self._check_levels(designs, n)
         designs = _lme4_order(designs)
-        design = build_design(X, data.y, designs)
+        self._fit_design(build_design(X, data.y, designs))
+
+    def _fit_design(self, design, x_moments=None):
+        """Optimise θ on the cross-products and set the fitted attributes.
+
+        ``design`` holds the rows (an in-memory fit) or only their sums (a
+        fit from Dask partitions, ``x_moments`` then giving each fixed-effect
+        column's mean and sd); everything from here on is the same.
+        """
+        X, designs, x_names, n = design.X, design.terms, self._x_names, design.n
         if _fitted_exactly(design):
             raise ValueError(
                 "y is, to rounding error, a linear combination of the fixed-effect "
@@ -241,12 +250,18 @@ class MixedLMRegressor(GroupedRegressor):
         # profiles (the digits lost there cost the optimiser its way, not
         # the value at a given θ). Otherwise the centred criterion is the
         # criterion itself: the identical old path.
-        centring = _Centring(X, x_names, designs)
+        centring = _Centring(X, x_names, designs, x_moments)
         fit_criterion = criterion
         if centring.active:
+            if X is None:
+                raise ValueError(
+                    "A random-slope column is far from 0 relative to its spread "
+                    "(e.g. Days + 1e4): centre it (and the matching feature) "
+                    "before fitting from Dask partitions."
+                )
             Xc, designs_c = centring.design_inputs(X, designs)
             fit_criterion = ProfiledCriterion(
-                build_design(Xc, data.y, designs_c), reml=self.reml
+                build_design(Xc, design.y, designs_c), reml=self.reml
             )
         # θ is optimised (and checked) through standardised slope columns
         # when some are badly scaled; the identity otherwise.
@@ -286,9 +301,9 @@ class MixedLMRegressor(GroupedRegressor):
         self.n_iter_ = self.n_evaluations_
         self.converged_ = not problems
         if self.is_singular_:
-            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=5)
+            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=6)
         for problem in problems:
-            warnings.warn(problem, ConvergenceWarning, stacklevel=5)
+            warnings.warn(problem, ConvergenceWarning, stacklevel=6)
 
     def _fixed_design(self, features, names, y):
         """[1 | features] with lme4's rank check; (X, names kept, kept mask)."""
@@ -302,14 +317,8 @@ class MixedLMRegressor(GroupedRegressor):
             X, all_names = np.ascontiguousarray(features), list(names)
         kept = _full_rank_columns(X, y)
         if not kept.all():
-            dropped = [nm for nm, k in zip(all_names, kept, strict=True) if not k]
-            count = len(dropped)
-            warnings.warn(
-                f"fixed-effect model matrix is rank deficient so dropping {count} "
-                f"column{'s' if count > 1 else ''} / coefficient"
-                f"{'s' if count > 1 else ''}: {dropped}",
-                UserWarning,
-                stacklevel=4,
+            _warn_rank_deficient(
+                [nm for nm, k in zip(all_names, kept, strict=True) if not k]
             )
             X = np.ascontiguousarray(X[:, kept])
         return X, [nm for nm, k in zip(all_names, kept, strict=True) if k], kept
@@ -481,6 +490,10 @@ class MixedLMRegressor(GroupedRegressor):
     def fittedvalues_(self):
         """Conditional fitted values ``Xβ + Zb``."""
         design = self._criterion.design
+        if design.X is None:  # fitted from Dask partitions: another pass
+            from skmixed import _dask
+
+            return _dask.fitted_values(self)
         fitted = design.X @ self._dec.beta
         for term, b in zip(design.terms, self._dec.b, strict=True):
             fitted += _row_effects(term.Z, b, term.codes)
@@ -489,6 +502,10 @@ class MixedLMRegressor(GroupedRegressor):
     @_lazy_attribute
     def residuals_(self):
         """``y`` minus the conditional fitted values."""
+        if self._criterion.design.y is None:
+            from skmixed import _dask
+
+            return _dask.residuals(self)
         return self._criterion.design.y - self.fittedvalues_
 
     def _fit_pooled(self, X, y):
@@ -545,6 +562,10 @@ class MixedLMRegressor(GroupedRegressor):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
+        from skmixed import _dask
+
+        if _dask.any_dask(X, groups):
+            return _dask.predict(self, X, groups, include_random=include_random)
         if not include_random:
             data = self._validate(X, None, groups, reset=False, stage="predict")
             return self._population(data)
@@ -629,7 +650,15 @@ class MixedLMRegressor(GroupedRegressor):
         -------
         self : MixedLMRegressor
         """
-        super().fit(X, y, groups)
+        from skmixed import _dask
+
+        if _dask.any_dask(X, y, groups):
+            from skmixed.mixed import dask_fit
+
+            with blas_single_thread():
+                dask_fit.fit(self, X, y, groups)
+        else:
+            super().fit(X, y, groups)
         name = getattr(y, "name", None)
         self.response_name_ = str(name) if name is not None else "y"
         return self
@@ -942,7 +971,7 @@ def _slope_transform(term):
     With an intercept in the term a slope column is centred and scaled (the
     unstructured covariance makes that the same model); without, scaled.
     """
-    if term.Z is None:
+    if term.Z is None and term.moments is None:
         return None
     k = term.k
     has_intercept = term.names[0] == "(Intercept)"
@@ -950,8 +979,11 @@ def _slope_transform(term):
     for j in range(k):
         if term.names[j] == "(Intercept)":
             continue
-        column = term.Z[:, j]
-        mean, sd = float(column.mean()), float(column.std())
+        if term.Z is not None:
+            column = term.Z[:, j]
+            mean, sd = float(column.mean()), float(column.std())
+        else:  # a design from chunks of rows: the moments from their sums
+            mean, sd = (float(v) for v in term.moments[j])
         rms = float(np.sqrt(mean * mean + sd * sd))
         low, high, ratio = _WELL_SCALED
         if rms == 0.0 or (low <= rms <= high and abs(mean) <= ratio * sd):
@@ -1025,19 +1057,22 @@ class _Centring:
     and det M = 1, so the criterion is the same function of the model.
     """
 
-    def __init__(self, X, x_names, designs):
+    def __init__(self, X, x_names, designs, x_moments=None):
         self.transforms = []
         for d in designs:
             A = _slope_transform(d)
             shifted = A is not None and np.any(A[0, 1:] != 0.0)
             self.transforms.append(A if shifted else None)
         self.active = any(A is not None for A in self.transforms)
-        p = X.shape[1]
+        p = len(x_names)
         self.M = np.eye(p)
         if not self.active or not p or x_names[0] != "(Intercept)":
             return
         for j in range(1, p):
-            mean, sd = float(X[:, j].mean()), float(X[:, j].std())
+            if X is not None:
+                mean, sd = float(X[:, j].mean()), float(X[:, j].std())
+            else:
+                mean, sd = (float(v) for v in x_moments[j])
             if sd > 0.0 and abs(mean) > _WELL_SCALED[2] * sd:
                 self.M[0, j] = -mean
 
@@ -1136,6 +1171,18 @@ def _restart_off_a_degenerate_boundary(criterion, opt, method, max_iter):
     best = second if second.fun < opt.fun else opt
     best.n_evaluations = opt.n_evaluations + second.n_evaluations
     return best
+
+
+def _warn_rank_deficient(dropped):
+    """lme4's warning for fixed-effect columns dropped as aliased."""
+    count = len(dropped)
+    warnings.warn(
+        f"fixed-effect model matrix is rank deficient so dropping {count} "
+        f"column{'s' if count > 1 else ''} / coefficient"
+        f"{'s' if count > 1 else ''}: {dropped}",
+        UserWarning,
+        stacklevel=5,
+    )
 
 
 def _fitted_exactly(design):

@@ -1,0 +1,524 @@
+"""Fitting from Dask collections: accumulate per partition, reduce, optimise.
+
+Everything the estimators need from the rows is a sum over rows, per level
+(``skmixed.mixed.design``). A Dask fit therefore makes
+
+1. one pass that learns each grouping factor's levels (the distinct labels
+   of every partition, put in R's level order on the client exactly as an
+   in-memory fit orders them);
+2. one pass that maps :func:`skmixed.mixed.design.accumulate` over the
+   partitions, every partition coding its rows with the *global* levels,
+   and adds the results up in a tree (``split_every`` at a time);
+
+and then runs the in-memory optimiser and results on the client. Rows are
+read again only for what needs them (fitted values, residuals, predictions),
+by ``map_partitions`` with the fitted model.
+
+Dask is optional: collections are recognised by the module of their type,
+so nothing here imports dask unless the user passed a Dask collection.
+"""
+
+import copy
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from skmixed._base import _check_numeric_frame
+from skmixed._groups import as_factor, resolve_groups
+
+#: Column names the input assembly gives y and the groups= columns.
+_Y = "__skmixed_y__"
+_GROUP = "__skmixed_group_{}__"
+_FEATURE = "__skmixed_x{}__"
+#: Partial results added together per task of the tree reduction.
+SPLIT_EVERY = 4
+
+
+def is_dask_collection(obj):
+    """Whether ``obj`` is a Dask collection (without importing dask)."""
+    module = type(obj).__module__ or ""
+    return module == "dask" or module.startswith("dask.")
+
+
+def any_dask(*objects):
+    """Whether any of the arguments is a Dask collection."""
+    return any(is_dask_collection(o) for o in objects if o is not None)
+
+
+# -- the input: one dask DataFrame of features, grouping columns and y --------
+@dataclass
+class DaskInput:
+    """Dask input assembled into one frame, with what every column is.
+
+    Attributes
+    ----------
+    frame : dask.dataframe.DataFrame
+        Features, grouping columns and (at fit) y, partition by partition.
+    features : list
+        Column labels of the features in ``frame``, in X's order.
+    feature_names : list of str or None
+        The features' names (None for an array X: ``x0, x1, ...``).
+    groups : dict
+        Grouping factor name -> column label in ``frame``.
+    """
+
+    frame: object
+    features: list
+    feature_names: list | None
+    groups: dict = field(default_factory=dict)
+
+    @property
+    def names(self):
+        if self.feature_names is not None:
+            return list(self.feature_names)
+        return [f"x{j}" for j in range(len(self.features))]
+
+
+def _is_frame(obj):
+    """A dask DataFrame (not a Series, not an array)."""
+    return getattr(obj, "ndim", 0) == 2 and hasattr(obj, "columns")
+
+
+def _dd():
+    import dask.dataframe as dd
+
+    return dd
+
+
+def _as_frame(X):
+    """X as a dask DataFrame (columns of an array X get private names)."""
+    dd = _dd()
+    if _is_frame(X):
+        return X, list(X.columns), [str(c) for c in X.columns]
+    if getattr(X, "ndim", 2) != 2:
+        raise ValueError(
+            "Expected a 2-D X, got a 1-D array. Reshape your data with "
+            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a "
+            "single sample."
+        )
+    columns = [_FEATURE.format(j) for j in range(X.shape[1])]
+    return dd.from_dask_array(X.astype(np.float64), columns=columns), columns, None
+
+
+def _as_column(values, name):
+    """A 1-D dask collection (Series, one-column frame, array) as a Series."""
+    dd = _dd()
+    if _is_frame(values):
+        if len(values.columns) != 1:
+            raise ValueError(f"{name} must be one column; got {len(values.columns)}.")
+        values = values[values.columns[0]]
+    if not hasattr(values, "index"):
+        values = dd.from_dask_array(values)
+    return values.rename(name)
+
+
+def dask_input(estimator, X, y, groups, *, reset, stage):
+    """Check Dask input against its metadata and assemble it into one frame.
+
+    Every check here reads only the collections' metadata (column names and
+    dtypes), so wrong input fails before any data is read, with the
+    messages of an in-memory fit.
+    """
+    from sklearn.utils.validation import validate_data
+
+    frame, columns, names = _as_frame(X)
+    meta = frame._meta
+    if reset:
+        validate_data(
+            estimator,
+            meta if names is not None else np.empty((0, len(columns))),
+            skip_check_array=True,
+            reset=True,
+        )
+    group_names = estimator._group_names()
+    groups_meta = None
+    if groups is not None:
+        groups_meta = groups._meta if hasattr(groups, "_meta") else None
+        if groups_meta is None:  # a dask array
+            groups_meta = np.empty(0, dtype=groups.dtype)
+    x_meta = meta if names is not None else pd.DataFrame(columns=columns)
+    factors, x_columns = resolve_groups(
+        x_meta,
+        groups_meta,
+        group_names,
+        0,
+        stage=stage,
+        warn=not estimator._groups_optional(reset),
+    )
+    resolved = {}
+    if factors is not None:
+        for name in factors:
+            if name in x_columns:
+                resolved[name] = name
+                continue
+            label = _GROUP.format(name)
+            if _is_frame(groups):
+                column = groups[name]
+            else:
+                column = groups
+            frame = frame.assign(**{label: _as_column(column, label)})
+            resolved[name] = label
+    features = [c for c in columns if c not in set(x_columns)]
+    feature_names = None if names is None else [str(c) for c in features]
+    _check_numeric_frame(meta[features] if names is not None else meta)
+    if y is not None:
+        y = _as_column(y, _Y)
+        dtype = y._meta.dtype
+        if not (
+            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        ):
+            raise ValueError(f"y must be numeric; got dtype {dtype}.")
+        frame = frame.assign(**{_Y: y})
+    if reset and x_columns:
+        estimator.group_columns_in_ = list(x_columns)
+    return DaskInput(frame, features, feature_names, resolved)
+
+
+# -- pass 1: the levels of every grouping factor ---------------------------------
+def _check_dtypes(part, meta, index):
+    """A partition whose dtypes differ from the collection's is an error."""
+    for column in meta.columns:
+        if column in part.columns and part[column].dtype != meta[column].dtype:
+            raise ValueError(
+                f"Column {column!r} has dtype {part[column].dtype} in partition "
+                f"{index} but {meta[column].dtype} in the collection's metadata: "
+                "every partition must have the same dtypes."
+            )
+
+
+def _complete_rows(part, features, group_columns, drop):
+    """Rows kept by missing='drop' (all True otherwise): R's na.omit."""
+    keep = np.ones(len(part), dtype=bool)
+    if not drop:
+        return keep
+    for column in group_columns:
+        keep &= ~np.asarray(pd.isna(part[column]), dtype=bool)
+    columns = list(features) + ([_Y] if _Y in part.columns else [])
+    if columns:
+        values = part[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+        keep &= np.isfinite(values).all(axis=1)
+    return keep
+
+
+def _levels_of_partition(part, index, meta, factor_columns, features, drop):
+    """Distinct labels (combinations, for interactions) of one partition."""
+    _check_dtypes(part, meta, index)
+    group_columns = sorted({c for cols in factor_columns.values() for c in cols})
+    keep = _complete_rows(part, features, group_columns, drop)
+    part = part[keep] if not keep.all() else part
+    missing = {c: int(pd.isna(part[c]).sum()) for c in group_columns}
+    distinct = {}
+    for factor, cols in factor_columns.items():
+        sub = part[list(cols)].dropna()
+        distinct[factor] = sub.drop_duplicates()
+    return {"missing": missing, "distinct": distinct, "n": len(part)}
+
+
+def _merge_levels(a, b):
+    distinct = {
+        f: pd.concat([a["distinct"][f], b["distinct"][f]]).drop_duplicates()
+        for f in a["distinct"]
+    }
+    missing = {c: a["missing"][c] + b["missing"][c] for c in a["missing"]}
+    return {"missing": missing, "distinct": distinct, "n": a["n"] + b["n"]}
+
+
+class FactorCoder:
+    """Global level codes of a grouping factor for the rows of any partition.
+
+    Built on the client from every partition's distinct labels, so that the
+    levels (and their R order) are those of an in-memory fit of all rows.
+    """
+
+    def __init__(self, name, columns, distinct, component_coders=None):
+        self.name, self.columns = name, list(columns)
+        if len(self.columns) == 1:
+            values = distinct[self.columns[0]]
+            factor = as_factor(values.reset_index(drop=True), name)
+            self.categorical = isinstance(values.dtype, pd.CategoricalDtype)
+            if self.categorical:
+                # category position -> global code (-1: unused)
+                position = np.full(len(values.cat.categories), -1, dtype=np.int64)
+                position[values.cat.codes.to_numpy()] = factor.codes
+                self.position = position
+            else:
+                self.index = pd.Index(values.to_numpy())
+                self.codes = np.asarray(factor.codes, dtype=np.int64)
+        else:
+            parts = [
+                component_coders[c].factor_of(distinct[[c]], c) for c in self.columns
+            ]
+            from skmixed.mixed.estimator import _interaction
+
+            factor = _interaction(parts, name)
+            self.components = [component_coders[c] for c in self.columns]
+            self.sizes = [len(c.levels) for c in self.components]
+            self.index = pd.Index(self._keys([np.asarray(p.codes) for p in parts]))
+            self.codes = np.asarray(factor.codes, dtype=np.int64)
+        self.levels = np.asarray(factor.categories, dtype=object)
+
+    def _keys(self, component_codes):
+        key = np.zeros(len(component_codes[0]), dtype=np.int64)
+        for codes, size in zip(component_codes, self.sizes, strict=True):
+            key = key * size + codes
+        return key
+
+    def factor_of(self, frame, column):
+        """The rows' codes as a categorical with the global levels."""
+        return pd.Categorical.from_codes(
+            self.row_codes(frame, column), categories=self.levels
+        )
+
+    def row_codes(self, frame, column=None):
+        """Global codes of the rows of ``frame`` (-1 for an unseen label)."""
+        if len(self.columns) > 1:
+            parts = [
+                c.row_codes(frame, col)
+                for c, col in zip(self.components, self.columns, strict=True)
+            ]
+            found = self.index.get_indexer(self._keys(parts))
+            return np.where(found >= 0, self.codes[found], -1)
+        values = frame[column if column is not None else self.columns[0]]
+        if self.categorical:
+            return self.position[values.cat.codes.to_numpy()]
+        local, uniques = pd.factorize(values.to_numpy())
+        found = self.index.get_indexer(uniques)
+        mapping = np.where(found >= 0, self.codes[found], -1)
+        return mapping[local]
+
+
+def _learn_factors(inp, factor_components, features, drop):
+    """Pass 1: every factor's global levels, as FactorCoders (by factor name)."""
+    import dask
+
+    factor_columns = {
+        f: [inp.groups[c] for c in comps] for f, comps in factor_components.items()
+    }
+    needed = sorted({c for cols in factor_columns.values() for c in cols})
+    source = inp.frame if drop else inp.frame[needed]
+    meta = source._meta
+    parts = source.to_delayed()
+    level_parts = [
+        dask.delayed(_levels_of_partition)(
+            part, i, meta, factor_columns, features if drop else [], drop
+        )
+        for i, part in enumerate(parts)
+    ]
+    levels = tree_reduce(level_parts, _merge_levels).compute()
+    for name, label in inp.groups.items():
+        count = levels["missing"].get(label, 0)
+        if count:
+            raise ValueError(
+                f"Grouping factor {name!r} contains missing values "
+                f"(NaN/None) in {count} row(s); drop or fill them."
+            )
+    coders = {}
+    for factor, cols in factor_columns.items():
+        if len(cols) == 1:
+            coders[cols[0]] = FactorCoder(factor, cols, levels["distinct"][factor])
+    out = {}
+    for factor, cols in factor_columns.items():
+        if len(cols) == 1:
+            out[factor] = coders[cols[0]]
+            continue
+        for c in cols:
+            if c not in coders:
+                distinct = levels["distinct"][factor][[c]].drop_duplicates()
+                coders[c] = FactorCoder(c, [c], distinct)
+        out[factor] = FactorCoder(
+            factor, cols, levels["distinct"][factor], component_coders=coders
+        )
+    return out, levels["n"]
+
+
+# -- the tree reduction ----------------------------------------------------------
+def _combine(combine, *parts):
+    total = parts[0]
+    for part in parts[1:]:
+        total = combine(total, part)
+    return total
+
+
+def tree_reduce(parts, combine, split_every=SPLIT_EVERY):
+    """Add up delayed partial results ``split_every`` at a time (a tree)."""
+    import dask
+
+    parts = list(parts)
+    if not parts:
+        raise ValueError("The Dask collection has no partitions.")
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(_combine)(combine, *parts[i : i + split_every])
+            for i in range(0, len(parts), split_every)
+        ]
+    return parts[0]
+
+
+# -- NaN and inf -------------------------------------------------------------------
+def _nonfinite_counts(values):
+    """Per column, (rows with NaN, rows with inf)."""
+    nan = np.isnan(values)
+    inf = np.isinf(values)
+    return np.stack([nan.sum(axis=0), inf.sum(axis=0)], axis=1)
+
+
+def raise_nonfinite(counts, names, what, hint):
+    """The in-memory fit's message for NaN/inf, from summed per-column counts."""
+    columns = np.flatnonzero(counts.sum(axis=1))
+    if columns.size == 0:
+        return
+    parts = []
+    for j in columns[:5]:
+        n_nan, n_inf = int(counts[j, 0]), int(counts[j, 1])
+        kinds = " and ".join(
+            f"{kind} in {count} row(s)"
+            for kind, count in (("NaN", n_nan), ("inf", n_inf))
+            if count
+        )
+        where = f"column {names[j]!r}" if names is not None else what
+        parts.append(f"{where}: {kinds}")
+    raise ValueError(f"Input {what} contains NaN or inf ({'; '.join(parts)}). {hint}")
+
+
+def _slim(model):
+    """A copy of a fitted model without its cross-products (to ship to workers)."""
+    slim = copy.copy(model)
+    for name in ("_criterion", "_dec", "_centred", "_dask_input"):
+        slim.__dict__.pop(name, None)
+    slim.__dict__["_lazy"] = {}
+    return slim
+
+
+def _warn_dropped(n_dropped, n_kept):
+    warnings.warn(
+        f"missing='drop': dropped {n_dropped} row(s) with NaN or inf or a "
+        f"missing group label ({n_kept} rows remain), as R's na.omit does.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+# -- rows again: predictions, fitted values, residuals, score ----------------------
+def _in_memory_call(part, spec):
+    """The pandas (or numpy) X and groups an in-memory call would get."""
+    x_columns, from_groups, array_x = spec
+    X = part[x_columns]
+    if array_x:
+        X = X.to_numpy(dtype=np.float64)
+    groups = None
+    if from_groups:
+        groups = pd.DataFrame(
+            {name: part[label] for name, label in from_groups.items()}
+        )
+    return X, groups
+
+
+def _call_spec(inp):
+    from_groups = {n: c for n, c in inp.groups.items() if c == _GROUP.format(n)}
+    x_columns = [
+        c for c in inp.frame.columns if c != _Y and c not in from_groups.values()
+    ]
+    return x_columns, from_groups, inp.feature_names is None
+
+
+def _predict_partition(part, model, spec, method, options):
+    X, groups = _in_memory_call(part, spec)
+    if len(part) == 0:
+        return pd.Series(np.zeros(0), index=part.index, dtype=np.float64)
+    values = getattr(model, method)(X, groups=groups, **options)
+    return pd.Series(values, index=part.index, dtype=np.float64)
+
+
+def predict(model, X, groups=None, **options):
+    """Predictions for Dask input: a dask Series, partition by partition."""
+    import dask
+
+    inp = dask_input(model, X, None, groups, reset=False, stage="predict")
+    spec = _call_spec(inp)
+    slim = dask.delayed(_slim(model), pure=True)
+    out = inp.frame.map_partitions(
+        _predict_partition, slim, spec, "predict", options, meta=(None, "f8")
+    )
+    return out if _is_frame(X) else out.to_dask_array()
+
+
+def _training_rows(model):
+    """The fit's frame with missing='drop' applied partition by partition."""
+    inp = model._dask_input
+    frame = inp.frame
+    if getattr(model, "missing", "error") == "drop":
+        frame = frame.map_partitions(
+            _keep_complete, inp.features, list(inp.groups.values()), meta=frame._meta
+        )
+    return inp, frame
+
+
+def _keep_complete(part, features, group_columns):
+    return part[_complete_rows(part, features, group_columns, True)]
+
+
+def fitted_values(model):
+    """Fitted values of a model fitted from Dask input (a lazy dask Series)."""
+    import dask
+
+    inp, frame = _training_rows(model)
+    spec = _call_spec(inp)
+    slim = dask.delayed(_slim(model), pure=True)
+    return frame.map_partitions(
+        _predict_partition, slim, spec, "predict", {}, meta=(None, "f8")
+    )
+
+
+def residuals(model):
+    """Residuals of a model fitted from Dask input (a lazy dask Series)."""
+    inp, frame = _training_rows(model)
+    return frame[_Y] - fitted_values(model)
+
+
+def _score_partition(part, model, spec, has_weight):
+    X, groups = _in_memory_call(part, spec)
+    y = part[_Y].to_numpy(dtype=np.float64)
+    w = part["__skmixed_w__"].to_numpy(np.float64) if has_weight else np.ones(len(y))
+    if len(part) == 0:
+        return np.zeros(4)
+    pred = model.predict(X, groups=groups)
+    total = w.sum()
+    mean = (w @ y) / total if total > 0 else 0.0
+    return np.array([total, mean, w @ (y - mean) ** 2, w @ (y - pred) ** 2])
+
+
+def _merge_moments(a, b):
+    """Chan's update of (weight, mean, centred sum of squares, sse)."""
+    wa, wb = a[0], b[0]
+    if wa == 0:
+        return b
+    if wb == 0:
+        return a
+    w = wa + wb
+    delta = b[1] - a[1]
+    mean = a[1] + delta * wb / w
+    return np.array([w, mean, a[2] + b[2] + delta * delta * wa * wb / w, a[3] + b[3]])
+
+
+def _r2(moments):
+    _, _, sst, sse = moments
+    return float(1.0 - sse / sst) if sst > 0 else (1.0 if sse == 0 else 0.0)
+
+
+def score(model, X, y, groups=None, sample_weight=None):
+    """R² for Dask input, as a dask Delayed (one pass; ``.compute()`` it)."""
+    import dask
+
+    inp = dask_input(model, X, y, groups, reset=False, stage="predict")
+    frame = inp.frame
+    if sample_weight is not None:
+        frame = frame.assign(__skmixed_w__=_as_column(sample_weight, "__skmixed_w__"))
+    spec = _call_spec(inp)
+    slim = dask.delayed(_slim(model), pure=True)
+    parts = [
+        dask.delayed(_score_partition)(part, slim, spec, sample_weight is not None)
+        for part in frame.to_delayed()
+    ]
+    return dask.delayed(_r2)(tree_reduce(parts, _merge_moments))

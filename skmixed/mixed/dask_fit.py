@@ -1,0 +1,237 @@
+"""``MixedLMRegressor.fit`` on Dask collections: the design from partitions.
+
+Pass 1 learns the levels (``skmixed._dask``); pass 2 maps
+:func:`accumulate_partition` over the partitions and tree-reduces the
+:class:`~skmixed.mixed.design.CrossProducts` with a :class:`RowSummary`
+(what the checks of an in-memory fit read from the rows: NaN counts, the
+range of y, column moments). The client then drops aliased fixed-effect
+columns from the sums, builds the :class:`~skmixed.mixed.design.Design` and
+hands it to the estimator's optimiser, exactly as an in-memory fit does.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from skmixed import _dask
+from skmixed._base import _FIT_HINT, _MISSING_OPTIONS
+from skmixed.mixed.design import (
+    TermDesign,
+    accumulate,
+    design_from_cross_products,
+)
+
+
+@dataclass
+class TermSpec:
+    """What a partition needs to build one term's columns."""
+
+    factor: str
+    names: list
+    slopes: list  # feature indices of the slope columns
+    intercept: bool
+    m: int
+
+
+@dataclass
+class RowSummary:
+    """Row-wise facts an in-memory fit checks, as sums over partitions."""
+
+    n_dropped: int
+    y_range: np.ndarray  # (min, max)
+    nonfinite_x: np.ndarray  # (p, 2): NaN, inf rows per feature
+    nonfinite_y: np.ndarray  # (1, 2)
+    x_sums: np.ndarray  # (p_all, 2): sum and sum of squares per X column
+    z_sums: list  # per term, (k, 2)
+
+    def add(self, other):
+        return RowSummary(
+            self.n_dropped + other.n_dropped,
+            np.array(
+                [
+                    min(self.y_range[0], other.y_range[0]),
+                    max(self.y_range[1], other.y_range[1]),
+                ]
+            ),
+            self.nonfinite_x + other.nonfinite_x,
+            self.nonfinite_y + other.nonfinite_y,
+            self.x_sums + other.x_sums,
+            [a + b for a, b in zip(self.z_sums, other.z_sums, strict=True)],
+        )
+
+
+def _moments(values):
+    return np.stack([values.sum(axis=0), (values * values).sum(axis=0)], axis=1)
+
+
+def accumulate_partition(part, index, meta, spec):
+    """Cross-products and row summary of one partition (global level codes)."""
+    features, coders, terms, fit_intercept, drop = spec
+    _dask._check_dtypes(part, meta, index)
+    group_columns = sorted({c for coder in coders.values() for c in coder.columns})
+    keep = _dask._complete_rows(part, features, group_columns, drop)
+    n_dropped = int((~keep).sum())
+    if n_dropped:
+        part = part[keep]
+    F = part[features].to_numpy(dtype=np.float64, na_value=np.nan)
+    y = part[_dask._Y].to_numpy(dtype=np.float64, na_value=np.nan)
+    F = np.ascontiguousarray(F.reshape(len(part), len(features)))
+    bad_x, bad_y = _dask._nonfinite_counts(F), _dask._nonfinite_counts(y[:, None])
+    X = np.empty((len(part), len(features) + int(fit_intercept)))
+    if fit_intercept:
+        X[:, 0] = 1.0
+    X[:, int(fit_intercept) :] = F
+    designs = []
+    for term in terms:
+        codes = coders[term.factor].row_codes(part)
+        Z = None
+        if term.slopes:
+            Z = np.empty((len(part), len(term.names)))
+            start = int(term.intercept)
+            if term.intercept:
+                Z[:, 0] = 1.0
+            Z[:, start:] = F[:, term.slopes]
+        designs.append(TermDesign(codes, range(term.m), Z, term.names, term.factor))
+    summary = RowSummary(
+        n_dropped,
+        np.array([y.min(), y.max()]) if len(y) else np.array([np.inf, -np.inf]),
+        bad_x,
+        bad_y,
+        _moments(X),
+        [_moments(d.columns()) for d in designs],
+    )
+    if bad_x.any() or bad_y.any():
+        return None, summary  # the fit will fail; no need for the sums
+    return accumulate(X, y, designs), summary
+
+
+def _add(a, b):
+    sums = b[0] if a[0] is None else (a[0] if b[0] is None else a[0].add(b[0]))
+    return sums, a[1].add(b[1])
+
+
+def _full_rank_from_gram(gram, tol=1e-7):
+    """R's rule for aliased columns (dqrdc2, tol 1e-7) on ``XᵀX``.
+
+    A column is aliased when its residual norm after the columns kept
+    before it -- the last diagonal element of the Cholesky factor of their
+    Gram matrix -- is below ``tol`` times its own norm.
+    """
+    p = gram.shape[0]
+    norms = np.sqrt(np.maximum(np.diagonal(gram), 0.0))
+    kept = []
+    for j in range(p):
+        trial = kept + [j]
+        try:
+            factor = np.linalg.cholesky(gram[np.ix_(trial, trial)])
+            residual = factor[-1, -1]
+        except np.linalg.LinAlgError:
+            residual = 0.0
+        if residual >= tol * (norms[j] if norms[j] > 0 else 1.0):
+            kept.append(j)
+    mask = np.zeros(p, dtype=bool)
+    mask[kept] = True
+    return mask
+
+
+def _select_columns(sums, q_rest, kept):
+    """The cross-products without the dropped fixed-effect columns."""
+    columns = np.r_[np.flatnonzero(kept), len(kept)]  # kept X columns and y
+    sums.CX = np.ascontiguousarray(sums.CX[:, :, columns])
+    rest = np.r_[np.arange(q_rest), q_rest + columns]
+    sums.B = np.ascontiguousarray(sums.B[np.ix_(rest, rest)])
+    return sums
+
+
+def fit(model, X, y, groups):
+    """Fit ``model`` (a MixedLMRegressor) on Dask collections."""
+    import dask
+
+    from skmixed.mixed.estimator import _lme4_order, _warn_rank_deficient
+
+    missing = model.missing
+    if missing not in _MISSING_OPTIONS:
+        raise ValueError(f"missing must be one of {_MISSING_OPTIONS}; got {missing!r}.")
+    drop = missing == "drop"
+    inp = _dask.dask_input(model, X, y, groups, reset=True, stage="fit")
+    if not inp.groups:
+        raise ValueError(
+            "A fit from Dask collections needs the grouping factors: keep the "
+            "grouping column(s) in X or pass groups=."
+        )
+    terms = model._terms()
+    names = inp.names
+    for term in terms:
+        absent = [s for s in term.slopes if s not in names]
+        if absent:
+            raise ValueError(
+                f"Random slope column(s) {absent} in {term} are not numeric "
+                f"feature columns of X (features: {names})."
+            )
+    components = {t.factor: list(t.components) for t in terms}
+    coders, n = _dask._learn_factors(inp, components, inp.features, drop)
+    placeholders = [
+        TermDesign(None, coders[t.factor].levels, None, t.names, t.factor)
+        for t in terms
+    ]
+    model._check_levels(placeholders, n)
+    ordered = _lme4_order(list(placeholders))
+    term_of = {id(d): t for d, t in zip(placeholders, terms, strict=True)}
+    specs = [
+        TermSpec(
+            d.factor,
+            list(d.names),
+            [names.index(s) for s in term_of[id(d)].slopes],
+            term_of[id(d)].intercept,
+            d.m,
+        )
+        for d in ordered
+    ]
+    spec = (inp.features, coders, specs, model.fit_intercept, drop)
+    meta = inp.frame._meta
+    parts = [
+        dask.delayed(accumulate_partition)(part, i, meta, spec)
+        for i, part in enumerate(inp.frame.to_delayed())
+    ]
+    sums, summary = _dask.tree_reduce(parts, _add).compute()
+    _dask.raise_nonfinite(summary.nonfinite_x, names, "X", _FIT_HINT)
+    _dask.raise_nonfinite(summary.nonfinite_y, None, "y", _FIT_HINT)
+    model.n_dropped_ = summary.n_dropped
+    if summary.n_dropped:
+        _dask._warn_dropped(summary.n_dropped, sums.n)
+    x_names = (["(Intercept)"] if model.fit_intercept else []) + list(names)
+    q_rest = sum(d.m * d.k for d in ordered[1:])
+    p_all = len(x_names)
+    gram = sums.B[q_rest : q_rest + p_all, q_rest : q_rest + p_all]
+    kept = _full_rank_from_gram(gram)
+    if not kept.all():
+        _warn_rank_deficient([nm for nm, k in zip(x_names, kept, strict=True) if not k])
+        sums = _select_columns(sums, q_rest, kept)
+    x_names = [nm for nm, k in zip(x_names, kept, strict=True) if k]
+    model._x_names, model._kept = x_names, kept
+    n = sums.n
+    if n <= len(x_names):
+        raise ValueError(
+            f"n_samples={n} observations leave no residual degrees of "
+            f"freedom with {len(x_names)} fixed effect(s)."
+        )
+    low, high = summary.y_range
+    if low == high:
+        raise ValueError(
+            f"y is constant (every value is {float(low)!r}): the "
+            "residual and random-effect variances are 0 and not estimable. "
+            "A mixed model needs a response that varies."
+        )
+    for d, z in zip(ordered, summary.z_sums, strict=True):
+        d.moments = _mean_sd(z, n)
+    x_moments = _mean_sd(summary.x_sums[kept], n)
+    design = design_from_cross_products(sums, ordered)
+    model._dask_input = inp
+    model._fit_design(design, x_moments)
+
+
+def _mean_sd(sums, n):
+    """(mean, population sd) per column from its sum and sum of squares."""
+    mean = sums[:, 0] / n
+    var = np.maximum(sums[:, 1] / n - mean * mean, 0.0)
+    return np.stack([mean, np.sqrt(var)], axis=1)

@@ -1,0 +1,255 @@
+"""Fits from Dask collections on a real distributed.LocalCluster.
+
+The data are small multiples of 1/8: every product and every sum of them
+is exact in floating point, so the cross-products of partitions add up to
+exactly those of all the rows, and a Dask fit must give the in-memory
+fit's numbers (to 1e-10 relative, in practice bit for bit) however the rows
+are split. With general floats the sums differ in their last bits by the
+order of summation, as they do for a permutation of the rows in memory;
+that case is checked at the tolerance such rounding allows.
+"""
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+from skmixed import MixedLMRegressor  # noqa: E402
+
+RTOL = 1e-10
+
+
+@pytest.fixture(scope="session")
+def client():
+    """Two worker processes with little memory, for the whole session."""
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit="1GiB",
+        dashboard_address=None,
+        silence_logs=50,
+    )
+    with distributed.Client(cluster, timeout="60s") as c:
+        yield c
+    cluster.close(timeout=30)
+
+
+def _data(seed=0, n=1200, n_groups=40):
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, n_groups, n)
+    h = rng.integers(0, 6, n)
+    x1 = rng.integers(-16, 16, n) / 8.0
+    x2 = rng.integers(-16, 16, n) / 8.0
+    b = rng.integers(-16, 16, (n_groups, 2)) / 4.0
+    c = rng.integers(-8, 8, 6) / 4.0
+    noise = rng.integers(-32, 32, n) / 8.0
+    y = 1.0 + 2.0 * x1 - x2 + b[g, 0] + 0.5 * b[g, 1] * x1 + c[h] + noise
+    return pd.DataFrame(
+        {"x1": x1, "x2": x2, "g": np.char.add("s", g.astype(str)), "h": h, "y": y}
+    )
+
+
+def _partitioned(df, cuts):
+    """A dask DataFrame whose partitions are the rows between the cuts."""
+    parts = [
+        dask.delayed(df.iloc[a:b].copy)()
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
+    return dd.from_delayed(parts, meta=df.iloc[:0])
+
+
+def _unequal(df):
+    n = len(df)
+    return [0, 7, 7, n // 3, n // 3 + 1, n - 2, n]  # an empty partition, tiny ones
+
+
+def _assert_same_mixed(m_dask, m_mem, rtol=RTOL):
+    np.testing.assert_allclose(m_dask.theta_, m_mem.theta_, rtol=rtol)
+    np.testing.assert_allclose(
+        m_dask.fixed_effects_.to_numpy(), m_mem.fixed_effects_.to_numpy(), rtol=rtol
+    )
+    assert list(m_dask.fixed_effects_.index) == list(m_mem.fixed_effects_.index)
+    np.testing.assert_allclose(
+        m_dask.vcov_.to_numpy(), m_mem.vcov_.to_numpy(), rtol=rtol
+    )
+    np.testing.assert_allclose(m_dask.sigma_, m_mem.sigma_, rtol=rtol)
+    np.testing.assert_allclose(m_dask.loglik_, m_mem.loglik_, rtol=rtol)
+    assert m_dask.nobs_ == m_mem.nobs_ and m_dask.n_groups_ == m_mem.n_groups_
+    for factor, table in m_mem.random_effects_.items():
+        got = m_dask.random_effects_[factor]
+        assert list(got.index) == list(table.index)  # R's level order
+        np.testing.assert_allclose(
+            got.to_numpy(), table.to_numpy(), rtol=rtol, atol=1e-12
+        )
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["(x1 | g)", "(1 | g) + (1 | h)", "(1 | h/g)", "(x1 || g)"],
+)
+def test_mixed_fit_on_unequal_partitions_equals_pandas(client, spec):
+    df = _data()
+    cols = ["x1", "x2", "g", "h"]
+    mem = MixedLMRegressor(spec).fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor(spec).fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+
+
+def test_levels_in_one_partition_and_categorical_groups(client):
+    df = _data(seed=1).sort_values("g", kind="stable").reset_index(drop=True)
+    # sorted by group: most groups sit in one partition, a few span two
+    df["g"] = pd.Categorical(df["g"], categories=sorted(df["g"].unique())[::-1])
+    mem = MixedLMRegressor("(x1 | g)").fit(df[["x1", "x2", "g"]], df["y"])
+    ddf = _partitioned(df, [0, 100, 101, 700, len(df)])
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[["x1", "x2", "g"]], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+    assert list(fitted.random_effects_["g"].index)[:2] == ["s9", "s8"]
+
+
+def test_groups_argument_and_dask_arrays(client):
+    df = _data(seed=2)
+    mem = MixedLMRegressor("(1 | g)").fit(
+        df[["x1", "x2"]].to_numpy(), df["y"].to_numpy(), groups=df["g"]
+    )
+    ddf = dd.from_pandas(df, npartitions=3)
+    X = ddf[["x1", "x2"]].to_dask_array(lengths=True)
+    y = ddf["y"].to_dask_array(lengths=True)
+    fitted = MixedLMRegressor("(1 | g)").fit(X, y, groups=ddf["g"])
+    _assert_same_mixed(fitted, mem)
+
+
+def test_general_floats_agree_to_rounding(client):
+    rng = np.random.default_rng(3)
+    df = _data(seed=3)
+    df["x1"] += rng.standard_normal(len(df)) * 0.1
+    df["y"] += rng.standard_normal(len(df))
+    mem = MixedLMRegressor("(x1 | g)").fit(df[["x1", "x2", "g"]], df["y"])
+    ddf = dd.from_pandas(df, npartitions=4)
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[["x1", "x2", "g"]], ddf["y"])
+    # The last bits of the sums differ (another order of summation), and
+    # the optimiser stops anywhere within its step tolerance (1e-7 in θ).
+    np.testing.assert_allclose(fitted.theta_, mem.theta_, rtol=1e-5)
+    np.testing.assert_allclose(
+        fitted.fixed_effects_.to_numpy(), mem.fixed_effects_.to_numpy(), rtol=1e-7
+    )
+    np.testing.assert_allclose(fitted.reml_criterion_, mem.reml_criterion_, rtol=1e-12)
+
+
+def test_predict_and_score_on_dask_input(client):
+    df = _data(seed=4)
+    cols = ["x1", "x2", "g"]
+    train, test = df.iloc[:900], df.iloc[900:].copy()
+    test.loc[test.index[:5], "g"] = "unseen"
+    mem = MixedLMRegressor("(x1 | g)").fit(train[cols], train["y"])
+    model = MixedLMRegressor("(x1 | g)").fit(
+        dd.from_pandas(train, npartitions=3)[cols], dd.from_pandas(train, 3)["y"]
+    )
+    dtest = dd.from_pandas(test, npartitions=2)
+    pred = model.predict(dtest[cols])
+    assert isinstance(pred, dd.Series)
+    np.testing.assert_allclose(
+        pred.compute().to_numpy(), mem.predict(test[cols]), rtol=RTOL
+    )
+    population = model.predict(dtest[cols], include_random=False).compute()
+    np.testing.assert_allclose(
+        population.to_numpy(), mem.predict(test[cols], include_random=False), rtol=RTOL
+    )
+    score = model.score(dtest[cols], dtest["y"])
+    assert np.isclose(score.compute(), mem.score(test[cols], test["y"]), rtol=RTOL)
+    fitted = model.fittedvalues_.compute().to_numpy()
+    np.testing.assert_allclose(fitted, mem.fittedvalues_, rtol=RTOL)
+    np.testing.assert_allclose(
+        model.residuals_.compute().to_numpy(), mem.residuals_, rtol=RTOL, atol=1e-12
+    )
+
+
+def test_wrong_input_fails_before_reading_with_in_memory_messages(client):
+    df = _data(seed=5)
+    ddf = dd.from_pandas(df, npartitions=2)
+    for spec, X in [("(1 | gg)", ["x1", "g"]), ("(x1 | g)", ["x1", "x2", "g", "h"])]:
+        frame = df[X].assign(h=df["h"].astype(str)) if "h" in X else df[X]
+        dframe = ddf[X].assign(h=ddf["h"].astype(str)) if "h" in X else ddf[X]
+        with pytest.raises(ValueError) as mem_error:
+            MixedLMRegressor(spec).fit(frame, df["y"])
+        with pytest.raises(ValueError) as dask_error:
+            MixedLMRegressor(spec).fit(dframe, ddf["y"])
+        assert str(dask_error.value) == str(mem_error.value)
+
+
+def test_dtype_mismatch_between_partitions(client):
+    df = _data(seed=6)
+    bad = df.iloc[600:].copy()
+    bad["x2"] = (bad["x2"] * 8).astype(np.int64)
+    parts = [dask.delayed(df.iloc[:600].copy)(), dask.delayed(bad.copy)()]
+    ddf = dd.from_delayed(parts, meta=df.iloc[:0], verify_meta=False)
+    with pytest.raises(ValueError, match="'x2' has dtype int64 in partition 1"):
+        MixedLMRegressor("(1 | g)").fit(ddf[["x1", "x2", "g"]], ddf["y"])
+
+
+def test_nan_policy_partition_by_partition(client):
+    df = _data(seed=7)
+    df.loc[[3, 700], "x1"] = np.nan
+    df.loc[[5], "y"] = np.inf
+    df.loc[[900], "g"] = None
+    cols = ["x1", "x2", "g"]
+    ddf = dd.from_pandas(df, npartitions=3)
+    clean = df.drop(index=[900])
+    with pytest.raises(ValueError) as mem_error:
+        MixedLMRegressor("(1 | g)").fit(clean[cols], clean["y"])
+    with pytest.raises(ValueError) as dask_error:
+        dclean = dd.from_pandas(clean, npartitions=3)
+        MixedLMRegressor("(1 | g)").fit(dclean[cols], dclean["y"])
+    assert str(dask_error.value) == str(mem_error.value)
+    with pytest.raises(ValueError, match="contains missing values"):
+        MixedLMRegressor("(1 | g)").fit(ddf[cols], ddf["y"])
+    with pytest.warns(UserWarning, match="dropped 4 row"):
+        mem = MixedLMRegressor("(1 | g)", missing="drop").fit(df[cols], df["y"])
+    with pytest.warns(UserWarning, match="dropped 4 row"):
+        fitted = MixedLMRegressor("(1 | g)", missing="drop").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+    assert fitted.n_dropped_ == 4
+
+
+def _slow_partition(frame, delay):
+    time.sleep(delay)
+    return frame
+
+
+def test_fit_survives_a_killed_worker(client):
+    df = _data(seed=8)
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    cuts = np.linspace(0, len(df), 13).astype(int)
+    parts = [
+        dask.delayed(_slow_partition)(df.iloc[a:b].copy(), 0.25)
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
+    ddf = dd.from_delayed(parts, meta=df.iloc[:0])
+    pids = client.run(os.getpid)
+    victim = sorted(pids)[0]
+    result = {}
+
+    def fit():
+        result["model"] = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+
+    worker = threading.Thread(target=fit)
+    worker.start()
+    # pass 1 (levels) takes ~1.5 s: kill a worker while pass 2 accumulates
+    # and reduces
+    time.sleep(2.2)
+    assert worker.is_alive()
+    os.kill(pids[victim], signal.SIGKILL)
+    worker.join(timeout=120)
+    assert "model" in result
+    _assert_same_mixed(result["model"], mem)
+    client.wait_for_workers(2, timeout=60)
