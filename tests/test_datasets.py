@@ -18,6 +18,8 @@ LOADERS = {
     "Pastes": datasets.load_pastes,
     "Dyestuff": datasets.load_dyestuff,
     "Dyestuff2": datasets.load_dyestuff2,
+    "cbpp": datasets.load_cbpp,
+    "grouseticks": datasets.load_grouseticks,
 }
 
 

@@ -7,16 +7,20 @@ label is a number, otherwise byte-wise).
 """
 
 from skmixed.datasets._loaders import (
+    load_cbpp,
     load_dyestuff,
     load_dyestuff2,
+    load_grouseticks,
     load_pastes,
     load_penicillin,
     load_sleepstudy,
 )
 
 __all__ = [
+    "load_cbpp",
     "load_dyestuff",
     "load_dyestuff2",
+    "load_grouseticks",
     "load_pastes",
     "load_penicillin",
     "load_sleepstudy",

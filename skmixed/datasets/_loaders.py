@@ -160,3 +160,62 @@ def load_dyestuff2():
     (30, 2)
     """
     return _read("Dyestuff2.csv")
+
+
+def load_cbpp():
+    """Contagious bovine pleuropneumonia in 15 herds (lme4's ``cbpp``).
+
+    Serological incidence of CBPP in zebu cattle of 15 herds (``herd``) in
+    Ethiopia, followed over four periods (``period``, 1-4): ``incidence`` new
+    cases out of ``size`` animals. 56 rows (some herds miss a period). The
+    standard binomial GLMM example: lme4's
+    ``glmer(cbind(incidence, size - incidence) ~ period + (1 | herd),
+    family = binomial)`` is :class:`~skmixed.MixedGLMRegressor` fitted to the
+    proportion ``incidence / size`` with ``sample_weight = size``. Source:
+    Lesnoff et al. (2004), *Preventive Veterinary Medicine* 64, 27-40, as
+    distributed with lme4.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``herd`` (categorical), ``incidence``, ``size`` (float) and
+        ``period`` (categorical).
+
+    Examples
+    --------
+    >>> from skmixed.datasets import load_cbpp
+    >>> df = load_cbpp()
+    >>> df.shape
+    (56, 4)
+    >>> int(df["incidence"].sum()), int(df["size"].sum())
+    (99, 842)
+    """
+    return _read("cbpp.csv")
+
+
+def load_grouseticks():
+    """Ticks on red grouse chicks (lme4's ``grouseticks``).
+
+    Number of ticks (``TICKS``) counted on the heads of 403 red grouse chicks
+    (``INDEX``) from 118 broods (``BROOD``) at 63 locations (``LOCATION``),
+    sampled in three years (``YEAR``: 95, 96, 97) at altitude ``HEIGHT``
+    (m); ``cHEIGHT`` is ``HEIGHT`` centred at its mean. A standard Poisson
+    GLMM example with crossed or nested grouping factors. Source: Elston et
+    al. (2001), *Parasitology* 122, 563-569, as distributed with lme4.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``INDEX``, ``BROOD``, ``YEAR``, ``LOCATION`` (categorical) and
+        ``TICKS``, ``HEIGHT``, ``cHEIGHT`` (float).
+
+    Examples
+    --------
+    >>> from skmixed.datasets import load_grouseticks
+    >>> df = load_grouseticks()
+    >>> df.shape
+    (403, 7)
+    >>> df["BROOD"].nunique(), df["LOCATION"].nunique()
+    (118, 63)
+    """
+    return _read("grouseticks.csv")
