@@ -20,6 +20,8 @@ LOADERS = {
     "Dyestuff2": datasets.load_dyestuff2,
     "cbpp": datasets.load_cbpp,
     "grouseticks": datasets.load_grouseticks,
+    "Oats": datasets.load_oats,
+    "cake": datasets.load_cake,
 }
 
 

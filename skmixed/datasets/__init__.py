@@ -7,20 +7,24 @@ label is a number, otherwise byte-wise).
 """
 
 from skmixed.datasets._loaders import (
+    load_cake,
     load_cbpp,
     load_dyestuff,
     load_dyestuff2,
     load_grouseticks,
+    load_oats,
     load_pastes,
     load_penicillin,
     load_sleepstudy,
 )
 
 __all__ = [
+    "load_cake",
     "load_cbpp",
     "load_dyestuff",
     "load_dyestuff2",
     "load_grouseticks",
+    "load_oats",
     "load_pastes",
     "load_penicillin",
     "load_sleepstudy",

@@ -219,3 +219,63 @@ def load_grouseticks():
     (118, 63)
     """
     return _read("grouseticks.csv")
+
+
+def load_oats():
+    """Yield of oats: a split-plot experiment with nitrogen and three varieties.
+
+    Six blocks (``Block``, I-VI), each split into three plots sown with one
+    variety (``Variety``: Golden Rain, Marvellous, Victory), each plot split
+    into four subplots given 0, 0.2, 0.4 or 0.6 cwt/acre of nitrogen
+    (``nitro``); ``yield`` in bushels/acre. 72 rows. The classic mixed model
+    is ``yield ~ nitro + Variety + (1 | Block/Variety)``. Source: Yates
+    (1935), as distributed with nlme (``Oats``). nlme's ``Block`` is an
+    ordered factor (VI < V < ... < I); here its levels are sorted, I to VI.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``Block``, ``Variety`` (categorical), ``nitro`` and
+        ``yield`` (float).
+
+    Examples
+    --------
+    >>> from skmixed.datasets import load_oats
+    >>> df = load_oats()
+    >>> df.shape
+    (72, 4)
+    >>> list(df["Variety"].cat.categories)
+    ['Golden Rain', 'Marvellous', 'Victory']
+    """
+    return _read("Oats.csv")
+
+
+def load_cake():
+    """Breakage angle of chocolate cakes by recipe and baking temperature.
+
+    Three recipes (``recipe``, A-C); for each, 15 replicate batches
+    (``replicate``) split into six cakes baked at 175-225 °C
+    (``temperature`` as a factor, ``temp`` as a number); ``angle`` is the
+    breakage angle in degrees. 270 rows. A replicate is nested in its
+    recipe, so the batch is the factor ``recipe:replicate``. Source: Cook
+    (1938), as distributed with lme4 (``cake``). lme4's ``temperature`` is
+    an ordered factor (polynomial contrasts in a formula); here it is
+    unordered, so that a formula codes it with treatment contrasts
+    (``temperature185``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``replicate``, ``recipe``, ``temperature`` (categorical),
+        ``angle`` and ``temp`` (float).
+
+    Examples
+    --------
+    >>> from skmixed.datasets import load_cake
+    >>> df = load_cake()
+    >>> df.shape
+    (270, 5)
+    >>> list(df["temperature"].cat.categories)
+    ['175', '185', '195', '205', '215', '225']
+    """
+    return _read("cake.csv")

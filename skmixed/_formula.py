@@ -1,0 +1,579 @@
+"""The fixed part of a model as an R formula, through formulaic.
+
+``FixedFormula("nitro + Variety")`` turns the columns of a DataFrame into
+the fixed-effects design that R's ``model.matrix`` builds for the same
+right-hand side: numeric columns as they are, categorical columns coded by
+R's treatment contrasts (the first level is the reference and gets no
+column), interactions as products, and the names R gives the columns
+(``VarietyMarvellous``, ``nitro:VarietyVictory``, ``I(x^2)``,
+``poly(x, 2)1``). The intercept column is left to the estimator, which
+names it ``(Intercept)``.
+
+What is learned at fit and reused at predict: the levels of every
+categorical column, and the state of stateful transforms (the centre and
+scale of ``scale(x)``, the basis of ``poly(x, 2)``). A level unseen at fit
+is an error that names the column and the level.
+
+Categorical columns
+    A pandas categorical keeps its category order (R's factor levels), so
+    ``df["V"].cat.reorder_categories([...])`` chooses the reference level,
+    as ``relevel`` does in R. String, object and boolean columns become
+    factors whose levels are sorted as R sorts them (numerically when every
+    label is a number). Integer columns stay numeric, as in R; write
+    ``factor(g)`` (or formulaic's ``C(g)``) to treat one as categorical.
+    formulaic's contrasts choose a reference inside the formula:
+    ``C(Variety, contr.treatment(base="Victory"))`` (columns named
+    ``C(Variety, contr.treatment(base = "Victory"))Golden Rain``, as R would
+    name them); other codings (``contr.sum``, ``contr.helmert``) keep
+    formulaic's level labels (``C(V, contr.sum)S.a``).
+
+R syntax
+    ``^`` inside a function is a power (``I(x^2)``, as in R; formulaic
+    alone would read it as Python's XOR); ``(a + b)^2`` is the interaction
+    power. ``0 + x`` and ``x - 1`` drop the intercept.
+
+Known difference from R
+    An interaction whose margins are absent *and* an intercept
+    (``y ~ a:b``) is coded by formulaic in a full-rank way; R codes every
+    cell and reports one coefficient as NA. The fitted values are the same,
+    the coefficients are parameterised differently.
+
+Missing values
+    Rows with a missing value (or an infinite one) in a column the formula
+    uses are left out while learning the formula's state, as R's
+    ``na.omit`` leaves them out of ``model.frame``; their rows of the design
+    are NaN, for the estimator's ``missing=`` rule to report or drop.
+"""
+
+import difflib
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from skmixed._groups import _r_level_order
+from skmixed._rsyntax import r_deparse, to_python, tokens
+from skmixed._type3 import aliased_columns, type3_contrasts
+
+__all__ = ["FixedFormula", "resolve_intercept"]
+
+_INTERCEPT = "(Intercept)"
+# R functions that formulaic's default namespace lacks.
+_CONTEXT = {"sqrt": np.sqrt}
+# Names in a formula that are constants, not columns.
+_NOT_COLUMNS = {"True", "False", "None", "TRUE", "FALSE", "pi", "np", "T", "F"}
+
+
+def _formulaic():
+    """formulaic, imported when a formula is first used (it loads slowly)."""
+    import formulaic
+
+    return formulaic
+
+
+class FixedFormula:
+    """An R formula's right-hand side, evaluated on a DataFrame as R would.
+
+    Parameters
+    ----------
+    rhs : str
+        The right-hand side of an R model formula for the fixed part:
+        ``"nitro + Variety"``, ``"age * Sex"``, ``"0 + x"``,
+        ``"scale(x) + I(x^2)"``, ``"1"`` (intercept only).
+
+    Attributes
+    ----------
+    rhs : str
+        The formula as given.
+    has_intercept : bool
+        Whether the formula keeps the intercept (``"0 + x"``, ``"x - 1"``:
+        False).
+    columns_used : list of str
+        The data columns the formula refers to, in order of appearance.
+    names : list of str
+        R's names of the design columns (after :meth:`fit_transform`).
+    terms : dict
+        R's term label (``"Variety"``, ``"age:Sex"``) -> indices of its
+        columns in the design (after :meth:`fit_transform`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skmixed._formula import FixedFormula
+    >>> df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0],
+    ...                    "g": ["b", "a", "c", "a"]})
+    >>> ff = FixedFormula("x * g")
+    >>> matrix, names = ff.fit_transform(df)
+    >>> names
+    ['x', 'gb', 'gc', 'x:gb', 'x:gc']
+    >>> ff.terms
+    {'x': [0], 'g': [1, 2], 'x:g': [3, 4]}
+    >>> ff.transform(pd.DataFrame({"x": [5.0], "g": ["c"]})).tolist()
+    [[5.0, 0.0, 1.0, 0.0, 5.0]]
+    """
+
+    def __init__(self, rhs):
+        self.rhs = rhs
+        self._python_rhs = _checked_rhs(rhs)
+        formulaic = _formulaic()
+        try:
+            parsed = formulaic.Formula(self._python_rhs, _ordering="none")
+        except Exception as exc:  # formulaic's parse errors have many types
+            raise ValueError(f"Cannot read the formula {rhs!r}: {exc}") from None
+        written_terms = list(parsed)
+        self.has_intercept = any(str(t) == "1" for t in written_terms)
+        self.columns_used = _columns_in_order(self._python_rhs, parsed)
+        # R orders the variables of an interaction by their first appearance
+        # in the formula (``recipe + temp:recipe`` has the term recipe:temp).
+        self._variable_rank = {}
+        for term in written_terms:
+            for factor in term.factors:
+                self._variable_rank.setdefault(factor.expr, len(self._variable_rank))
+        self._uses_factor = any(
+            kind == "name" and tok == "factor" for kind, tok in tokens(rhs)
+        )
+
+    # -- fit / transform ------------------------------------------------------
+    def fit_transform(self, frame):
+        """Learn the formula's state from ``frame`` and return the design.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Holds every column the formula uses (others are ignored).
+
+        Returns
+        -------
+        matrix : ndarray of shape (n_samples, n_columns)
+            float64 design without the intercept column; NaN rows where a
+            used column is missing.
+        names : list of str
+            R's column names.
+        """
+        self._kinds = {}
+        data, complete = self._prepare(frame, fitting=True)
+        formulaic = _formulaic()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                matrix = formulaic.model_matrix(
+                    self._python_rhs,
+                    data,
+                    context=_CONTEXT,
+                    na_action="ignore",
+                    output="numpy",
+                )
+        except Exception as exc:
+            raise ValueError(
+                f"Cannot evaluate the formula {self.rhs!r}: {exc}"
+            ) from exc
+        self._spec = matrix.model_spec
+        self._layout()
+        full = self._place(np.asarray(matrix, dtype=np.float64), complete)
+        self._type3 = self._type3_contrasts(data, full[complete])
+        return full, list(self.names)
+
+    def transform(self, frame):
+        """The design for new data, with the state learned at fit.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_columns)
+
+        Raises
+        ------
+        ValueError
+            A used column is absent, changed kind, or holds a level of a
+            categorical column not seen at fit.
+        """
+        if not hasattr(self, "_spec"):
+            raise ValueError("FixedFormula.transform called before fit_transform.")
+        data, complete = self._prepare(frame, fitting=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            matrix = self._spec.get_model_matrix(data, context=_CONTEXT)
+        return self._place(np.asarray(matrix, dtype=np.float64), complete)
+
+    # -- type III hypotheses ---------------------------------------------------
+    def type3_hypotheses(self, fixed_names):
+        """lmerTest's type III hypothesis of every term, on given coefficients.
+
+        Parameters
+        ----------
+        fixed_names : list of str
+            The estimator's fixed-effect names, ``"(Intercept)"`` included
+            when fitted (columns it dropped as aliased are absent).
+
+        Returns
+        -------
+        dict
+            Term label -> contrast matrix of shape (q, len(fixed_names)),
+            in formula order; a term left with no estimable contrast is
+            absent.
+        """
+        own = ([_INTERCEPT] if self.has_intercept else []) + list(self.names)
+        position = {name: j for j, name in enumerate(own)}
+        take = [position[name] for name in fixed_names]
+        out = {}
+        for label, contrast in self._type3.items():
+            sub = contrast[:, take]
+            sub = sub[np.abs(sub).sum(axis=1) > 1e-8]
+            if sub.shape[0]:
+                out[label] = sub
+        return out
+
+    # -- helpers ---------------------------------------------------------------
+    def _prepare(self, frame, fitting):
+        """The used columns, coded for formulaic, and the complete rows."""
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(
+                f"A formula for the fixed effects ({self.rhs!r}) needs X as a "
+                f"pandas DataFrame with the named columns; got "
+                f"{type(frame).__name__}."
+            )
+        missing = [c for c in self.columns_used if c not in frame.columns]
+        if missing:
+            raise ValueError(_missing_column_message(missing, frame.columns, self.rhs))
+        columns, complete = {}, np.ones(frame.shape[0], dtype=bool)
+        for name in self.columns_used:
+            values, present = self._code_column(frame[name], name, fitting)
+            columns[name] = values
+            complete &= present
+        data = pd.DataFrame(columns, index=pd.RangeIndex(frame.shape[0]))
+        if not complete.all():
+            data = data.loc[complete].reset_index(drop=True)
+        return data, complete
+
+    def _code_column(self, column, name, fitting):
+        """One column as formulaic should see it, and its non-missing rows."""
+        if isinstance(column, pd.DataFrame):
+            raise ValueError(f"X has several columns named {name!r}.")
+        if fitting:
+            self._kinds[name] = _column_kind(column, name)
+        kind, categories = self._kinds[name]
+        if kind == "numeric":
+            if not _is_numeric(column):
+                raise ValueError(
+                    f"Column {name!r} was numeric at fit; got dtype {column.dtype}."
+                )
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            return values, np.isfinite(values)
+        present = ~column.isna().to_numpy()
+        labels = _labels(column, categories)
+        if not fitting:
+            seen = pd.Series(labels).isin(pd.Index(categories)).to_numpy() | ~present
+            if not seen.all():
+                new = sorted({str(v) for v in np.asarray(labels, dtype=object)[~seen]})
+                raise ValueError(
+                    f"Column {name!r} has level(s) not seen at fit: "
+                    f"{new[:5]}{' ...' if len(new) > 5 else ''}. The fixed "
+                    f"effects of {name!r} know only its fitted levels "
+                    f"{[str(c) for c in categories][:10]}; a new level has no "
+                    "coefficient."
+                )
+        return pd.Categorical(labels, categories=categories), present
+
+    def _layout(self):
+        """R's names, column order and terms, from formulaic's structure."""
+        encoder = self._spec.encoder_state
+        names, terms, columns, first = [], {}, [], 0
+        self._term_variables, self._numeric_variables = {}, {}
+        for entry in self._spec.structure:
+            indices = list(range(first, first + len(entry.columns)))
+            first += len(entry.columns)
+            if str(entry.term) == "1":
+                continue  # the intercept: the estimator adds its own
+            exprs = [f.expr for f in entry.term.factors]
+            r_order = sorted(range(len(exprs)), key=lambda i: self._rank(exprs[i]))
+            pieces, keys = self._column_pieces(entry.columns, exprs, encoder)
+            if pieces is None:
+                # Names formulaic wrote in a form we do not parse: keep them.
+                labelled = [
+                    (i, _plain_name(c))
+                    for i, c in zip(indices, entry.columns, strict=True)
+                ]
+            else:
+                # R's column order: the first variable varies fastest.
+                ranked = sorted(
+                    range(len(indices)),
+                    key=lambda c: tuple(keys[c][i] for i in reversed(r_order)),
+                )
+                labelled = [
+                    (indices[c], ":".join(pieces[c][i] for i in r_order))
+                    for c in ranked
+                ]
+            label = ":".join(self._r_expr(exprs[i]) for i in r_order)
+            terms[label] = list(range(len(names), len(names) + len(labelled)))
+            names += [name for _, name in labelled]
+            columns += [index for index, _ in labelled]
+            self._term_variables[label] = set(exprs)
+            self._numeric_variables[label] = {
+                e for e in exprs if _factor_kind(encoder, e) != "categorical"
+            }
+        self._columns = columns
+        self.names = names
+        self.terms = terms
+
+    def _rank(self, expr):
+        return self._variable_rank.get(expr, len(self._variable_rank))
+
+    def _column_pieces(self, columns, exprs, encoder):
+        """Per column, each factor's R piece and the index of its level."""
+        pattern = re.compile(
+            "^" + ":".join(re.escape(e) + r"(?:\[(.*?)\])?" for e in exprs) + "$"
+        )
+        pieces, keys, seen = [], [], [dict() for _ in exprs]
+        for column in columns:
+            match = pattern.match(column)
+            if match is None:
+                return None, None
+            row, key = [], []
+            for i, suffix in enumerate(match.groups()):
+                piece = self._r_expr(exprs[i])
+                if suffix is not None:
+                    piece += _r_suffix(suffix, encoder.get(exprs[i]))
+                row.append(piece)
+                key.append(seen[i].setdefault(suffix, len(seen[i])))
+            pieces.append(row)
+            keys.append(key)
+        return pieces, keys
+
+    def _r_expr(self, expr):
+        """A factor's expression as R prints it in names and labels."""
+        try:
+            text = r_deparse(expr)
+        except ValueError:
+            return expr
+        if self._uses_factor and text.startswith("C(") and "," not in text:
+            text = "factor(" + text[2:]
+        return text
+
+    def _place(self, matrix, complete):
+        """formulaic's columns in R's order, intercept dropped, NaN rows back."""
+        if matrix.ndim == 1:
+            matrix = matrix[:, None]
+        ordered = matrix[:, self._columns]
+        if complete.all():
+            return np.ascontiguousarray(ordered)
+        full = np.full((complete.shape[0], ordered.shape[1]), np.nan)
+        full[complete] = ordered
+        return full
+
+    def _type3_contrasts(self, data, design):
+        """Each term's type III hypothesis over [intercept] + the columns."""
+        p = len(self.names) + int(self.has_intercept)
+        offset = int(self.has_intercept)
+        contained = {
+            label: [
+                other
+                for other in self.terms
+                if self._term_variables[label] < self._term_variables[other]
+                and self._numeric_variables[label] == self._numeric_variables[other]
+            ]
+            for label in self.terms
+        }
+        out = {}
+        if not any(contained.values()) or design.shape[0] == 0:
+            for label, cols in self.terms.items():
+                out[label] = np.eye(p)[[offset + c for c in cols]]
+            return out
+        X = np.empty((design.shape[0], p))
+        if self.has_intercept:
+            X[:, 0] = 1.0
+        X[:, offset:] = design
+        rd_matrix = self._full_dummy_design(data)
+        aliased = aliased_columns(X)
+        kept = np.flatnonzero(~aliased)
+        position = {int(j): k for k, j in enumerate(kept)}
+        term_columns = {
+            label: [position[offset + c] for c in cols if offset + c in position]
+            for label, cols in self.terms.items()
+        }
+        degrees = {label: len(v) for label, v in self._term_variables.items()}
+        hypotheses = type3_contrasts(
+            X[:, kept], rd_matrix, term_columns, contained, degrees
+        )
+        for label, contrast in hypotheses.items():
+            full = np.zeros((contrast.shape[0], p))
+            full[:, kept] = contrast
+            out[label] = full
+        return out
+
+    def _full_dummy_design(self, data):
+        """The model with every factor coded by all its levels (lmerTest's rdX)."""
+        formulaic = _formulaic()
+        spec = formulaic.ModelSpec(
+            formula=self._spec.formula,
+            ensure_full_rank=False,
+            na_action="ignore",
+            output="numpy",
+            transform_state=self._spec.transform_state,
+            encoder_state=self._spec.encoder_state,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return np.asarray(
+                spec.get_model_matrix(data, context=_CONTEXT), dtype=np.float64
+            )
+
+
+def resolve_intercept(formula, fit_intercept, estimator):
+    """Whether the model has an intercept, given a formula and ``fit_intercept``.
+
+    The formula decides, as in R: ``"0 + x"`` fits no intercept whatever
+    ``fit_intercept`` says. ``fit_intercept=False`` with a formula that
+    keeps the intercept contradicts it and is an error (write ``"0 + ..."``).
+
+    Parameters
+    ----------
+    formula : FixedFormula
+    fit_intercept : bool
+    estimator : str
+        The estimator's name, for the message.
+
+    Returns
+    -------
+    bool
+    """
+    if not fit_intercept and formula.has_intercept:
+        raise ValueError(
+            f"{estimator}: fit_intercept=False, but the fixed_effects formula "
+            f"{formula.rhs!r} keeps the intercept. With a formula, the formula "
+            f"decides: write '0 + {formula.rhs}' to drop the intercept, and "
+            "leave fit_intercept at its default."
+        )
+    return formula.has_intercept
+
+
+# -- small helpers ---------------------------------------------------------------
+def _checked_rhs(rhs):
+    """The formula text for formulaic, after checks that name the problem."""
+    if not isinstance(rhs, str) or not rhs.strip():
+        raise ValueError(
+            f"fixed_effects must be a non-empty formula string; got {rhs!r}."
+        )
+    if "~" in rhs:
+        raise ValueError(
+            f"fixed_effects takes the right-hand side of a formula only; got "
+            f"{rhs!r}. For a whole formula use from_formula(), skmixed.lmer() "
+            "or skmixed.lm()."
+        )
+    if re.search(r"\|", rhs):
+        raise ValueError(
+            f"fixed_effects {rhs!r} holds a random-effects term (a '|'); "
+            "those go in random_effects, e.g. random_effects='(1 | g)'."
+        )
+    return to_python(rhs)
+
+
+def _columns_in_order(text, parsed):
+    """Data columns the formula refers to, in order of appearance.
+
+    Every plain name that is neither called (``log(``), nor an argument's
+    keyword (``base=``), nor dotted (``contr.sum``, ``np.pi``) is a column;
+    formulaic's own list is added (it misses the arguments of stateful
+    transforms such as ``scale(x)``).
+    """
+    found = list(tokens(text)) + [(None, None)]
+    ordered = []
+    for (kind, tok), (_, after) in zip(found[:-1], found[1:], strict=True):
+        name = tok.strip("`") if kind == "backtick" else tok
+        plain = kind == "backtick" or (kind == "name" and "." not in tok)
+        if not plain or after in ("(", "=") or name in _NOT_COLUMNS:
+            continue
+        if name not in ordered:
+            ordered.append(name)
+    extra = sorted(set(parsed.required_variables) - set(ordered))
+    return ordered + extra
+
+
+def _missing_column_message(missing, columns, rhs):
+    columns = [str(c) for c in columns]
+    parts = []
+    for name in missing:
+        close = difflib.get_close_matches(name, columns, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        parts.append(f"{name!r}{hint}")
+    return (
+        f"The fixed_effects formula {rhs!r} uses column(s) not in X: "
+        f"{', '.join(parts)}. X has columns {columns[:20]}."
+    )
+
+
+def _is_numeric(column):
+    return pd.api.types.is_numeric_dtype(column.dtype) and not (
+        pd.api.types.is_bool_dtype(column.dtype)
+    )
+
+
+def _column_kind(column, name):
+    """("numeric", None) or ("categorical", levels) for a data column."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return "categorical", list(column.cat.categories)
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return "categorical", ["FALSE", "TRUE"]
+    if _is_numeric(column):
+        return "numeric", None
+    if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(
+        column.dtype
+    ):
+        present = column[column.notna()]
+        labels = {str(v) for v in present.unique()}
+        return "categorical", _r_level_order(labels)
+    raise ValueError(
+        f"Column {name!r} has dtype {column.dtype}, which a formula can use "
+        "neither as a number nor as a factor."
+    )
+
+
+def _labels(column, categories):
+    """A column's labels in the form of the fitted categories."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        values = column.astype(object).to_numpy()
+    else:
+        values = column.to_numpy(dtype=object)
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return np.where(values.astype(bool), "TRUE", "FALSE").astype(object)
+    if all(isinstance(c, str) for c in categories):
+        out = values.copy()
+        present = ~pd.isna(values)
+        out[present] = [_label_string(v) for v in values[present]]
+        return out
+    return values
+
+
+def _label_string(value):
+    """A label as R's factor() would spell it (1.0 -> "1", True -> "TRUE")."""
+    if isinstance(value, bool | np.bool_):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _plain_name(column):
+    """formulaic's ``x[T.a]`` / ``x[a]`` written R's way, ``xa``."""
+    return re.sub(r"\[(?:T\.)?([^\]]*)\]", r"\1", column)
+
+
+def _factor_kind(encoder, expr):
+    state = encoder.get(expr)
+    if state is None:
+        return "numerical"
+    return getattr(state[0], "value", str(state[0]))
+
+
+def _r_suffix(suffix, state):
+    """formulaic's level label as R writes it after the variable name."""
+    if state is None or getattr(state[0], "value", "") != "categorical":
+        return suffix  # a multi-column numeric factor: poly(x, 2)1
+    # R spells a level as as.character() does: 2 for the number 2.0
+    spelled = {str(c): _label_string(c) for c in state[1].get("categories", [])}
+    if suffix.startswith("T.") and suffix[2:] in spelled:
+        return spelled[suffix[2:]]
+    return spelled.get(suffix, suffix)
