@@ -5,6 +5,7 @@ import importlib
 from skmixed._anova import anova
 from skmixed._groups import GroupsMissingWarning
 from skmixed._hausman import hausman
+from skmixed._inputs import IgnoredColumnsWarning
 from skmixed._report import report
 from skmixed.fixed import FixedEffectsRegressor
 from skmixed.mixed import MixedLMRegressor
@@ -15,6 +16,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "FixedEffectsRegressor",
     "GroupsMissingWarning",
+    "IgnoredColumnsWarning",
     "PooledRegressor",
     "MixedLMRegressor",
     "anova",

@@ -17,10 +17,14 @@ the same numbers:
   the per-group sums are ``np.bincount`` passes over the rows.
 """
 
+from numbers import Integral
+
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import StrOptions
 
-from skmixed._base import GroupedRegressor
+from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
+from skmixed._inputs import GROUPS_ARGUMENT
 from skmixed._linalg import (
     ALIAS_TOL,
     demean,
@@ -39,7 +43,6 @@ from skmixed.pooled import groups_label, warn_aliased
 
 _METHODS = ("auto", "dummy", "within")
 _UNKNOWN = ("error", "mean")
-_GROUPS_ARGUMENT = "groups"
 #: method="auto" absorbs the groups beyond this many dummy columns...
 _MAX_DUMMY_COLUMNS = 100
 #: ...or when the dummy design would hold more than this many numbers.
@@ -83,6 +86,13 @@ class FixedEffectsRegressor(LMResultsMixin, GroupedRegressor):
         beyond 100 dummy columns or 10 million design cells.
     missing : {"error", "drop"}, default="error"
         Rows with NaN or inf: raise, or drop them as R's ``na.omit`` does.
+    fixed_effects : None, list of str or str, default=None
+        The features besides the group effects. None: every column of X but
+        the grouping column (non-numeric ones are ignored, with one warning).
+        A list of column names: exactly those (``[]``: group intercepts
+        only, R's ``y ~ g``). A string: the right-hand side of an R formula
+        (``"nitro + Variety"``), with R's treatment contrasts and coefficient
+        names. For a numpy X the columns are named ``x0, x1, ...``.
 
     Attributes
     ----------
@@ -150,6 +160,7 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         handle_unknown="error",
         method="auto",
         missing="error",
+        fixed_effects=None,
     ):
         self.group = group
         self.group_slopes = group_slopes
@@ -157,10 +168,20 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         self.handle_unknown = handle_unknown
         self.method = method
         self.missing = missing
+        self.fixed_effects = fixed_effects
+
+    _parameter_constraints = {
+        **COMMON_CONSTRAINTS,
+        "group": [str, None],
+        "group_slopes": [str, Integral, list, tuple, None],
+        "reference": [str, Integral, None],
+        "handle_unknown": [StrOptions(set(_UNKNOWN))],
+        "method": [StrOptions(set(_METHODS))],
+    }
 
     # -- groups ---------------------------------------------------------------
     def _group_names(self):
-        return [str(self.group) if self.group is not None else _GROUPS_ARGUMENT]
+        return [str(self.group) if self.group is not None else GROUPS_ARGUMENT]
 
     def _groups_optional(self, reset):
         # Fitted without groups: the pooled model needs none to predict.
@@ -183,19 +204,17 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         -------
         self : FixedEffectsRegressor
         """
-        if self.method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}; got {self.method!r}.")
-        if self.handle_unknown not in _UNKNOWN:
-            raise ValueError(
-                f"handle_unknown must be one of {_UNKNOWN}; "
-                f"got {self.handle_unknown!r}."
-            )
         self._fit_labels = (response_name(y), groups_label(groups))
         return super().fit(X, y, groups)
 
     def _fit(self, data):
         response, default_label = self._fit_labels
         del self._fit_labels
+        if not fixed_intercept(True, data):
+            raise ValueError(
+                "FixedEffectsRegressor always has an intercept (the reference "
+                f"level's); fixed_effects={self.fixed_effects!r} drops it."
+            )
         names = feature_names(data)
         if data.X.shape[1] == 0 and data.factors is None:
             raise ValueError(

@@ -5,8 +5,10 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.utils._param_validation import StrOptions
 
-from skmixed._base import GroupedRegressor
+from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
+from skmixed._inputs import GROUPS_ARGUMENT
 from skmixed._linalg import group_sums, least_squares
 from skmixed._lm import (
     LMResultsMixin,
@@ -17,8 +19,6 @@ from skmixed._lm import (
 )
 
 _COV_TYPES = ("nonrobust", "cluster")
-#: Name under which an unnamed ``groups=`` argument is looked up.
-_GROUPS_ARGUMENT = "groups"
 
 
 def warn_aliased(names, estimator):
@@ -65,6 +65,13 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         is never used as a feature, even with ``cov_type="nonrobust"``.
     missing : {"error", "drop"}, default="error"
         Rows with NaN or inf: raise, or drop them as R's ``na.omit`` does.
+    fixed_effects : None, list of str or str, default=None
+        The features. None: every column of X but the cluster column
+        (non-numeric ones are ignored, with one warning). A list of column
+        names: exactly those (``[]``: intercept only). A string: the
+        right-hand side of an R formula (``"nitro + Variety"``), with R's
+        treatment contrasts and coefficient names. For a numpy X the columns
+        are named ``x0, x1, ...``.
 
     Attributes
     ----------
@@ -113,18 +120,31 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
     Days           10.467      1.550    6.753      0.0
     """
 
+    _parameter_constraints = {
+        **COMMON_CONSTRAINTS,
+        "fit_intercept": ["boolean"],
+        "cov_type": [StrOptions(set(_COV_TYPES))],
+        "group": [str, None],
+    }
+
     def __init__(
-        self, fit_intercept=True, cov_type="nonrobust", group=None, missing="error"
+        self,
+        fit_intercept=True,
+        cov_type="nonrobust",
+        group=None,
+        missing="error",
+        fixed_effects=None,
     ):
         self.fit_intercept = fit_intercept
         self.cov_type = cov_type
         self.group = group
         self.missing = missing
+        self.fixed_effects = fixed_effects
 
     def _group_names(self):
         if self.group is not None:
             return [str(self.group)]
-        return [_GROUPS_ARGUMENT] if self.cov_type == "cluster" else []
+        return [GROUPS_ARGUMENT] if self.cov_type == "cluster" else []
 
     def _groups_optional(self, reset):
         # Without clustering, groups are only read to keep a named group
@@ -146,33 +166,32 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         -------
         self : PooledRegressor
         """
-        if self.cov_type not in _COV_TYPES:
-            raise ValueError(
-                f"cov_type must be one of {_COV_TYPES}; got {self.cov_type!r}."
-            )
         self._fit_labels = (response_name(y), groups_label(groups))
         return super().fit(X, y, groups)
 
     def _fit(self, data):
         response, default_label = self._fit_labels
         names = feature_names(data)
+        intercept = fixed_intercept(self.fit_intercept, data)
+        self._has_intercept = intercept
         n, p = data.X.shape
-        if p == 0:
+        if p == 0 and (not intercept or self.fixed_effects is None):
             raise ValueError(
                 f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
-                "required (X is empty, or held only the group column)."
+                "required (X is empty, or held only the group column). For "
+                "the intercept-only model say so: fixed_effects=[]."
             )
-        design = np.empty((n, p + int(self.fit_intercept)))
-        if self.fit_intercept:
+        design = np.empty((n, p + int(intercept)))
+        if intercept:
             design[:, 0] = 1.0
-        design[:, int(self.fit_intercept) :] = data.X
-        columns = (["(Intercept)"] if self.fit_intercept else []) + names
+        design[:, int(intercept) :] = data.X
+        columns = (["(Intercept)"] if intercept else []) + names
         fit = least_squares(design, data.y)
         aliased = [c for c, a in zip(columns, fit.aliased, strict=True) if a]
         warn_aliased(aliased, type(self).__name__)
         fitted = design[:, ~fit.aliased] @ fit.coef[~fit.aliased]
         residuals = data.y - fitted
-        statistics = lm_statistics(data.y, fit.rss, fit.rank, self.fit_intercept)
+        statistics = lm_statistics(data.y, fit.rss, fit.rank, intercept)
         cov = fit.cov_unscaled * statistics.sigma**2
         self.n_groups_ = 0
         if self.cov_type == "cluster":
@@ -182,9 +201,9 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         self._store_lm(params, vcov, statistics, fitted, residuals, statistics.df_resid)
         if self.cov_type == "cluster":
             self._robust_wald(fit)
-        self.intercept_ = float(fit.coef[0]) if self.fit_intercept else 0.0
-        self.coef_ = fit.coef[int(self.fit_intercept) :].copy()
-        terms = names if self.fit_intercept else ["0", *names]
+        self.intercept_ = float(fit.coef[0]) if intercept else 0.0
+        self.coef_ = fit.coef[int(intercept) :].copy()
+        terms = names if intercept else ["0", *names]
         self.formula_ = r_formula(response, terms)
         self.response_name_ = response
         self.cluster_name_ = None
@@ -221,7 +240,7 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
     def _robust_wald(self, fit):
         """Wald F test of all slopes with the robust covariance (lmtest::waldtest)."""
         kept = np.flatnonzero(~fit.aliased)
-        slopes = kept[kept > 0] if self.fit_intercept else kept
+        slopes = kept[kept > 0] if self._has_intercept else kept
         if slopes.size == 0 or self.df_resid_ <= 0:
             return
         b = fit.coef[slopes]

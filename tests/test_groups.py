@@ -83,8 +83,12 @@ def test_group_in_x_and_groups_that_agree_is_fine(sleep):
 
 
 def test_missing_groups_warn_and_fall_back(sleep):
-    with pytest.warns(GroupsMissingWarning, match="pooled model"):
-        m = GroupMeans(group="Subject").fit(sleep[["Days"]], sleep.Reaction)
+    # A named factor missing from a pandas X is an error (issue 10); a numpy
+    # X cannot hold it, so the model falls back and says what it fits.
+    with pytest.raises(ValueError, match="'Subject' of GroupMeans not found"):
+        GroupMeans(group="Subject").fit(sleep[["Days"]], sleep.Reaction)
+    with pytest.warns(GroupsMissingWarning, match="without group effects"):
+        m = GroupMeans(group="Subject").fit(sleep[["Days"]].to_numpy(), sleep.Reaction)
     assert m.data_.factors is None
     fitted = GroupMeans(group="Subject").fit(
         sleep[["Days"]], sleep.Reaction, groups=sleep.Subject
@@ -106,9 +110,10 @@ def test_unresolvable_name_with_groups_frame_lists_columns(sleep):
         )
 
 
-def test_nonnumeric_feature_column_named(sleep):
+def test_named_groups_serve_only_their_factor(sleep):
+    # It used to serve 'School' and fail on the string column 'Subject'.
     X = sleep[["Days", "Subject"]]
-    with pytest.raises(ValueError, match=r"\['Subject'\] of X are not numeric"):
+    with pytest.raises(ValueError, match="Series named 'Subject'.*'School'"):
         GroupMeans(group="School").fit(X, sleep.Reaction, groups=sleep.Subject)
 
 

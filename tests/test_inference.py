@@ -426,7 +426,9 @@ def test_models_without_random_effects_say_so():
     df = load_sleepstudy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = MixedLMRegressor("(1 | Subject)").fit(df[["Days"]], df["Reaction"])
+        m = MixedLMRegressor("(1 | Subject)").fit(
+            df[["Days"]].to_numpy(), df["Reaction"]
+        )
     with pytest.raises(ValueError, match="without grouping factors"):
         m.summary()
     with pytest.raises(ValueError, match="no random effects"):

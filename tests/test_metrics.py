@@ -172,7 +172,7 @@ def test_marginal_without_groups_warns_and_scores_rows_as_own_groups(sleep):
 
 
 def test_marginal_of_model_fitted_without_groups_is_gaussian(sleep):
-    X, y = sleep[["Days"]], sleep.Reaction
+    X, y = sleep[["Days"]].to_numpy(), sleep.Reaction
     with pytest.warns(GroupsMissingWarning):
         model = MixedLMRegressor("(1 | Subject)", reml=False).fit(X, y)
     with pytest.warns(GroupsMissingWarning):

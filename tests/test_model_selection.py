@@ -131,10 +131,17 @@ def test_grid_search_picks_slope_with_groups_under_routing(sleep):
     )
 
 
-def test_grid_search_without_routing_drops_groups_and_warns(sleep):
+def test_grid_search_without_routing_drops_groups_and_says_so(sleep):
+    # groups= reaches only the splitter. A pandas X without the grouping
+    # column is an error naming the fix (it used to fit the pooled model
+    # with a warning); a numpy X has no names, so the model warns.
     X, y = sleep[["Days"]], sleep.Reaction
-    with pytest.warns(GroupsMissingWarning, match=FIX):
+    with pytest.raises(ValueError, match=f"'Subject'.*not found.*{FIX}"):
         structure_search(marginal_log_likelihood).fit(X, y, groups=sleep.Subject)
+    with pytest.warns(GroupsMissingWarning, match=FIX):
+        structure_search(marginal_log_likelihood).fit(
+            X.to_numpy(), y, groups=sleep.Subject
+        )
 
 
 # -- cross_validate / cross_val_score ------------------------------------------
@@ -185,9 +192,10 @@ def test_cross_validate_with_groups_under_routing(sleep):
 def test_cross_val_score_without_routing_warns(sleep):
     X, y = sleep[["Days"]], sleep.Reaction
     model = MixedLMRegressor("(Days | Subject)")
-    # groups= reaches only the splitter: fit and score warn.
+    # groups= reaches only the splitter: fit and score warn (numpy X; a
+    # pandas X without the column is an error, see above).
     with pytest.warns(GroupsMissingWarning, match=FIX):
-        cross_val_score(model, X, y, groups=sleep.Subject, cv=GroupKFold(3))
+        cross_val_score(model, X.to_numpy(), y, groups=sleep.Subject, cv=GroupKFold(3))
     # params= reaches fit but not the scorer: scoring warns.
     with pytest.warns(GroupsMissingWarning, match=f"at predict.*{FIX}"):
         cross_val_score(

@@ -9,14 +9,16 @@ and the conditional modes as fitted attributes.
 
 import warnings
 from dataclasses import dataclass, replace
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
 from scipy.linalg.lapack import dpotrf
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skmixed._base import GroupedRegressor
+from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
 from skmixed._groups import _r_level_order, interaction
 from skmixed._linalg import least_squares
 from skmixed.mixed.criterion import (
@@ -31,9 +33,14 @@ from skmixed.mixed.optimize import (
     is_singular,
     minimize_theta,
 )
-from skmixed.mixed.terms import grouping_columns, parse_random_effects
+from skmixed.mixed.terms import (
+    grouping_columns,
+    parse_random_effects,
+    slope_columns,
+)
 
 _HANDLE_UNKNOWN = ("population", "warn", "error")
+_OPTIMIZERS = ("auto", "bobyqa", "lbfgsb", "cobyqa", "nelder-mead")
 _SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 # lme4 checks the gradient only for small problems (check.conv.nobsmax,
 # check.conv.nparmax); the finite differences cost O(n_theta²) evaluations.
@@ -91,6 +98,16 @@ class MixedLMRegressor(GroupedRegressor):
         of a pandas ``X``, else of the ``groups`` DataFrame; a single 1-D
         ``groups`` serves a model with one grouping column (so the default
         ``"(1 | groups)"`` is the random-intercept model for ``groups=``).
+        A grouping column of X is never a feature, whatever its dtype.
+    fixed_effects : None, list of str or str, default=None
+        The fixed-effect features. None: every column of X that is not a
+        grouping column (non-numeric ones are ignored, with one warning).
+        A list of column names: exactly those (``[]``: intercept only); every
+        other column is ignored, so a search over ``random_effects`` compares
+        models with the same fixed part. A string: the right-hand side of an
+        R formula (``"nitro + Variety"``, ``"age * Sex"``), with R's treatment
+        contrasts and coefficient names. For a numpy X the columns are named
+        ``x0, x1, ...``.
     reml : bool, default=True
         Restricted maximum likelihood (lme4's default) or maximum likelihood.
     fit_intercept : bool, default=True
@@ -154,10 +171,21 @@ class MixedLMRegressor(GroupedRegressor):
     {'(Intercept)': 251.405, 'Days': 10.467}
     """
 
+    _parameter_constraints = {
+        **COMMON_CONSTRAINTS,
+        "random_effects": [str],
+        "reml": ["boolean"],
+        "fit_intercept": ["boolean"],
+        "handle_unknown": [StrOptions(set(_HANDLE_UNKNOWN))],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(set(_OPTIMIZERS))],
+    }
+
     def __init__(
         self,
         random_effects="(1 | groups)",
         *,
+        fixed_effects=None,
         reml=True,
         fit_intercept=True,
         handle_unknown="population",
@@ -166,6 +194,7 @@ class MixedLMRegressor(GroupedRegressor):
         missing="error",
     ):
         self.random_effects = random_effects
+        self.fixed_effects = fixed_effects
         self.reml = reml
         self.fit_intercept = fit_intercept
         self.handle_unknown = handle_unknown
@@ -180,10 +209,11 @@ class MixedLMRegressor(GroupedRegressor):
     def _group_names(self):
         return grouping_columns(self._terms())
 
+    def _slope_names(self):
+        return slope_columns(self._terms())
+
     def _feature_names(self, data):
-        if data.feature_names is not None:
-            return list(data.feature_names)
-        return [f"x{j}" for j in range(data.X.shape[1])]
+        return list(data.feature_names)
 
     # -- fit -------------------------------------------------------------------
     def _fit(self, data):
@@ -191,11 +221,7 @@ class MixedLMRegressor(GroupedRegressor):
             self._fit_pinned(data)
 
     def _fit_pinned(self, data):
-        if self.handle_unknown not in _HANDLE_UNKNOWN:
-            raise ValueError(
-                f"handle_unknown must be one of {_HANDLE_UNKNOWN}; "
-                f"got {self.handle_unknown!r}."
-            )
+        self._has_intercept = fixed_intercept(self.fit_intercept, data)
         terms = self._terms()
         if data.X.shape[1] == 0 and data.factors is None:
             raise ValueError(
@@ -308,7 +334,7 @@ class MixedLMRegressor(GroupedRegressor):
     def _fixed_design(self, features, names, y):
         """[1 | features] with lme4's rank check; (X, names kept, kept mask)."""
         n = features.shape[0]
-        if self.fit_intercept:
+        if self._has_intercept:
             X = np.empty((n, features.shape[1] + 1))
             X[:, 0] = 1.0
             X[:, 1:] = features
@@ -338,7 +364,7 @@ class MixedLMRegressor(GroupedRegressor):
             if term.factor not in cache:
                 cache[term.factor] = self._factor_of(term, data.factors)
             factor = cache[term.factor]
-            Z = _term_columns(term, data.X, names)
+            Z = _term_columns(term, data.covariates, names)
             designs.append(
                 TermDesign(
                     np.asarray(factor.codes, dtype=np.intp),
@@ -425,7 +451,7 @@ class MixedLMRegressor(GroupedRegressor):
     def _set_coef(self, beta):
         full = np.zeros(len(self._kept))
         full[self._kept] = beta
-        if self.fit_intercept:
+        if self._has_intercept:
             self.intercept_ = float(full[0])
             self.coef_ = full[1:]
         else:
@@ -593,7 +619,7 @@ class MixedLMRegressor(GroupedRegressor):
                     strings = np.asarray(labels.categories, dtype=object)
                     unseen[factor] = sorted(set(strings[labels.codes[codes < 0]]))
             codes = cache[factor]
-            Z = _term_columns(term, data.X, names)
+            Z = _term_columns(term, data.covariates, names)
             known = codes >= 0
             effect = _row_effects(Z, b, np.where(known, codes, 0))
             out += np.where(known, effect, 0.0)
@@ -866,24 +892,29 @@ class MixedLMRegressor(GroupedRegressor):
 
 
 # -- helpers ---------------------------------------------------------------------
-def _term_columns(term, features, names):
-    """The term's Z columns: None for intercept-only, else [1, slopes...]."""
+def _term_columns(term, covariates, names):
+    """The term's Z columns: None for intercept-only, else [1, slopes...].
+
+    ``covariates`` holds the numeric columns of X the random part reads
+    (see :func:`skmixed._inputs.prepare_inputs`); ``names`` are the features,
+    for the message.
+    """
     if not term.slopes:
         return None
-    missing = [s for s in term.slopes if s not in names]
+    missing = [s for s in term.slopes if s not in covariates]
     if missing:
         raise ValueError(
             f"Random slope column(s) {missing} in {term} are not numeric "
             f"feature columns of X (features: {names})."
         )
-    index = [names.index(s) for s in term.slopes]
-    n = features.shape[0]
+    n = covariates[term.slopes[0]].shape[0]
     Z = np.empty((n, term.n_columns))
     start = 0
     if term.intercept:
         Z[:, 0] = 1.0
         start = 1
-    Z[:, start:] = features[:, index]
+    for j, slope in enumerate(term.slopes):
+        Z[:, start + j] = covariates[slope]
     return Z
 
 

@@ -8,7 +8,9 @@ tried on the bound, as lme4's ``check.boundary`` does.
 """
 
 import math
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,20 +23,57 @@ except ImportError:  # pragma: no cover - depends on the environment
     nlopt = None
 
 SINGULAR_TOL = 1e-4
-_CONTROLLER = []
 _BOUNDARY_TOL = 1e-5
 
 
+class _BlasPin:
+    """Pin BLAS to one thread while any fit runs; restore it after the last.
+
+    The thread count of BLAS is a property of the whole process, so
+    concurrent fits (threads) share one pin: the first to enter sets it,
+    the last to leave restores the original limits. Each fit restoring its
+    own snapshot would restore out of order and leave BLAS pinned.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._controller = None
+        self._limiter = None
+        self._depth = 0
+
+    def enter(self):
+        with self._lock:
+            if self._depth == 0:
+                if self._controller is None:
+                    # Finding the BLAS libraries reads the process's memory
+                    # map: slow, so done once.
+                    self._controller = ThreadpoolController()
+                self._limiter = self._controller.limit(limits=1, user_api="blas")
+            self._depth += 1
+
+    def leave(self):
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+
+
+_BLAS_PIN = _BlasPin()
+
+
+@contextmanager
 def blas_single_thread():
-    """Context manager pinning BLAS to one thread.
+    """Context manager pinning BLAS to one thread (thread-safe, re-entrant).
 
     The optimiser runs many operations on small matrices, where waking (and
-    spinning) BLAS worker threads costs more than the work. Finding the BLAS
-    libraries is slow (it reads the process's memory map), so it is done once.
+    spinning) BLAS worker threads costs more than the work.
     """
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+    _BLAS_PIN.enter()
+    try:
+        yield
+    finally:
+        _BLAS_PIN.leave()
 
 
 @dataclass

@@ -1,0 +1,850 @@
+"""Where every column of the input goes, decided in one place.
+
+:func:`prepare_inputs` is the whole input path of the three estimators. It
+reads X, y and ``groups`` once, in this order, and returns a
+:class:`ModelInputs` bundle:
+
+1. the response y (a 1-D float array of the right length);
+2. the grouping factors the model names: each from a column of a pandas X,
+   else from ``groups=`` (a DataFrame column or a Series of that name; an
+   unnamed 1-D array serves a model with one factor). A grouping column is
+   never a feature, whatever its dtype;
+3. the fixed-effect features, as ``fixed_effects`` chooses them: every
+   other column (None; non-numeric ones are ignored, with one warning), the
+   listed columns, or an R formula's right-hand side (through
+   :mod:`skmixed._formula`);
+4. the numeric columns the random part reads (random slopes);
+5. rows with NaN or inf (or a missing group label): an error naming the
+   column, or dropped with ``missing="drop"`` at fit;
+6. the labels coded as categoricals (:func:`skmixed._groups.as_factor`).
+
+At fit it also returns the :class:`InputLayout` the estimator keeps, so that
+predict takes the same columns again, by name (or by position, with a
+warning, from a numpy X), and groups from X or ``groups=`` whichever way
+they came at fit.
+"""
+
+import difflib
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.validation import check_array
+
+from skmixed._groups import (
+    GroupsMissingWarning,
+    _renamed_column_hint,
+    as_factor,
+)
+
+#: The grouping name that stands for the ``groups=`` argument itself
+#: (``"(1 | groups)"``, ``FixedEffectsRegressor(group=None)``).
+GROUPS_ARGUMENT = "groups"
+
+_FIT_HINT = (
+    "Remove or impute those rows, or use missing='drop' to drop them as R's "
+    "na.omit does."
+)
+# missing='drop' drops rows at fit only: predict returns one value per row.
+_PREDICT_HINT = "Remove or impute those rows: predict needs one value per row."
+
+_FIX_HINT = (
+    "Keep the grouping column(s) in a pandas X (they survive every "
+    "scikit-learn path), or pass groups= with "
+    "sklearn.set_config(enable_metadata_routing=True)."
+)
+_ROUTING_FIX_HINT = (
+    "Metadata routing is enabled, but no groups reached this call: "
+    "cross_val_predict, GridSearchCV.predict, permutation_importance and "
+    "string scorers (scoring='r2') never pass them to predict. Keep the "
+    "grouping column(s) in a pandas X (they survive every scikit-learn path), "
+    "score with skmixed.metrics (make_grouped_scorer for metrics such as "
+    "r2_score), or check that groups= was passed."
+)
+
+
+class IgnoredColumnsWarning(UserWarning):
+    """Columns of X that are neither features nor grouping factors.
+
+    With ``fixed_effects=None`` a non-numeric column that the model does not
+    name is left out of the fit, as R leaves out the columns a formula does
+    not use. Choose the features explicitly with ``fixed_effects=``.
+    """
+
+
+@dataclass(frozen=True)
+class InputRequest:
+    """What a model asks of its input; built from the estimator's parameters.
+
+    Attributes
+    ----------
+    estimator : str
+        The estimator's class name, for messages.
+    group_names : tuple of str
+        Grouping factors the model needs (components of ``a:b`` and ``a/b``
+        listed separately). ``"groups"`` stands for the ``groups=`` argument.
+    fixed_effects : None, list of str or str
+        The estimator's ``fixed_effects`` parameter.
+    slope_names : tuple of str
+        Numeric columns the random part reads (random slopes).
+    groups_optional : bool
+        The model can do without the grouping factors (no warning when none
+        is given, no error for a name found nowhere).
+    missing : {"error", "drop"}
+    """
+
+    estimator: str
+    group_names: tuple
+    fixed_effects: object = None
+    slope_names: tuple = ()
+    groups_optional: bool = False
+    missing: str = "error"
+
+
+@dataclass
+class InputLayout:
+    """What fit saw, kept by the estimator and reapplied at predict.
+
+    Attributes
+    ----------
+    from_frame : bool
+        X was a pandas DataFrame at fit.
+    columns : list of str
+        The columns of X at fit (``x0, x1, ...`` for an array).
+    feature_names : list of str
+        Names of the fixed-effect columns (the formula's, for a formula).
+    feature_columns : list of str
+        The data columns the fixed part reads.
+    formula : FixedFormula or None
+        The fitted formula of a string ``fixed_effects``.
+    group_columns : list of str
+        Grouping columns found in X at fit.
+    """
+
+    from_frame: bool
+    columns: list
+    feature_names: list
+    feature_columns: list
+    formula: object = None
+    group_columns: list = field(default_factory=list)
+
+
+@dataclass
+class ModelInputs:
+    """The validated input of one fit or predict.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The fixed-effect columns as float64, without an intercept column.
+    feature_names : list of str
+        Their names (``x0, x1, ...`` for a numpy X; R's names for a formula).
+    y : ndarray of shape (n_samples,) or None
+        The response (None at predict).
+    factors : dict of str to pandas.Categorical, or None
+        Grouping factor name -> its labels coded as R codes a factor; ``{}``
+        for a model without factors; None when the model needs factors and
+        none was given (a ``GroupsMissingWarning`` has been issued).
+    covariates : dict of str to ndarray
+        The numeric columns the random part reads (random slopes), by name.
+    ignored : dict of str to str
+        Columns of X left out of the model -> why.
+    intercept : bool or None
+        Whether a formula fixed part has an intercept; None when the fixed
+        part is not a formula (the estimator's ``fit_intercept`` decides).
+    terms : dict of str to list of int, or None
+        A formula's terms -> their columns of ``X`` (None without a formula).
+    n_dropped : int
+        Rows dropped by ``missing="drop"``.
+    layout : InputLayout
+        What fit saw (at fit: the layout to keep).
+    """
+
+    X: np.ndarray
+    feature_names: list
+    y: np.ndarray | None
+    factors: dict | None
+    covariates: dict = field(default_factory=dict)
+    ignored: dict = field(default_factory=dict)
+    intercept: bool | None = None
+    terms: dict | None = None
+    n_dropped: int = 0
+    layout: InputLayout | None = None
+
+
+# -- the input path --------------------------------------------------------------------
+def prepare_inputs(X, y, groups, request, layout=None):
+    """Validate X, y and ``groups`` and say where every column goes.
+
+    Parameters
+    ----------
+    X : array-like or pandas.DataFrame of shape (n_samples, n_columns)
+    y : array-like of shape (n_samples,) or None
+        Required at fit; None at predict.
+    groups : None, array-like, pandas.Series or pandas.DataFrame
+        Grouping factor(s) not given as columns of X.
+    request : InputRequest
+        What the model needs.
+    layout : InputLayout, default=None
+        None at fit; at predict, the layout returned at fit.
+
+    Returns
+    -------
+    ModelInputs
+        At fit, ``inputs.layout`` is the layout to keep for predict.
+    """
+    stage = "fit" if layout is None else "predict"
+    if stage == "fit" and y is None:
+        raise ValueError(
+            f"{request.estimator} requires y to be passed, but the target y is None."
+        )
+    X = _as_two_dimensional(X)
+    frame, columns, from_frame = _columns_of(X, layout, request.estimator)
+    n = _num_samples(X)
+    y_array = _check_response(y, n) if y is not None else None
+    raw_groups, group_columns = _find_groups(frame, groups, request, n, stage)
+    ignored = {}
+    if stage == "fit":
+        fixed = _choose_features(frame, columns, from_frame, group_columns, request)
+        ignored = fixed.ignored
+        _warn_ignored(ignored, request)
+        layout = InputLayout(
+            from_frame,
+            columns,
+            fixed.names,
+            fixed.columns,
+            fixed.formula,
+            group_columns,
+        )
+    else:
+        _check_columns_present(frame, columns, layout, request, from_frame)
+        fixed = _features_again(frame, layout)
+    covariates = _covariates(frame, request.slope_names, group_columns, stage)
+    inputs = ModelInputs(
+        fixed.X,
+        list(layout.feature_names),
+        y_array,
+        None,
+        covariates,
+        ignored,
+        fixed.intercept,
+        fixed.terms,
+        0,
+        layout,
+    )
+    _handle_missing(inputs, raw_groups, request.missing, stage)
+    if raw_groups is not None:
+        inputs.factors = {
+            name: as_factor(column, name) for name, column in raw_groups.items()
+        }
+    return inputs
+
+
+# -- 1. the shape of X and its column names --------------------------------------------
+def _as_two_dimensional(X):
+    """Array-likes without a shape become arrays; 1-D X is refused."""
+    if not isinstance(X, pd.DataFrame) and not hasattr(X, "shape"):
+        if hasattr(X, "__array__") or isinstance(X, list | tuple):
+            X = np.asarray(X)
+    if getattr(X, "ndim", 2) == 1:
+        raise ValueError(
+            "Expected a 2-D X, got a 1-D array. Reshape your data with "
+            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a "
+            "single sample."
+        )
+    return X
+
+
+def _num_samples(X):
+    if hasattr(X, "shape") and len(X.shape) >= 1:
+        return X.shape[0]
+    try:
+        return len(X)
+    except TypeError:
+        raise ValueError(
+            f"Expected array-like X (array, DataFrame or list of rows); got "
+            f"{type(X).__name__}."
+        ) from None
+
+
+def _positional(n_columns):
+    return [f"x{j}" for j in range(n_columns)]
+
+
+def _columns_of(X, layout, estimator):
+    """(frame or array, column names, is-a-frame) of X, as fit saw them.
+
+    At predict a numpy X after a DataFrame fit is read by position (with
+    scikit-learn's warning) when it has as many columns as at fit; a
+    DataFrame after a numpy fit likewise.
+    """
+    if isinstance(X, pd.DataFrame):
+        if X.columns.has_duplicates:
+            twice = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
+            raise ValueError(f"X has duplicate column names: {twice}.")
+        if layout is not None and not layout.from_frame:
+            warnings.warn(
+                f"X has feature names, but {estimator} was fitted without "
+                "feature names; its columns are taken by position.",
+                UserWarning,
+                stacklevel=5,
+            )
+            return _array_columns(X.to_numpy(), layout, estimator)
+        return X, [str(c) for c in X.columns], True
+    array = X
+    if getattr(array, "ndim", 2) != 2:
+        array = check_array(
+            X, dtype=None, ensure_all_finite=False, ensure_min_features=0
+        )
+    if layout is not None and layout.from_frame:
+        if array.shape[1] != len(layout.columns):
+            raise ValueError(
+                f"X is an array with {array.shape[1]} column(s), but "
+                f"{estimator} was fitted on a DataFrame with columns "
+                f"{layout.columns}: pass a DataFrame with the columns "
+                f"{_needed_columns(layout)} (by name)."
+            )
+        warnings.warn(
+            f"X does not have valid feature names, but {estimator} was fitted "
+            f"with feature names; its columns are taken by position as "
+            f"{layout.columns}.",
+            UserWarning,
+            stacklevel=5,
+        )
+        frame = pd.DataFrame(array, columns=layout.columns)
+        return frame.infer_objects(), list(layout.columns), True
+    return _array_columns(array, layout, estimator)
+
+
+def _array_columns(array, layout, estimator):
+    array = np.asarray(array) if not hasattr(array, "shape") else array
+    n_columns = array.shape[1]
+    if layout is not None and n_columns != len(layout.columns):
+        raise ValueError(
+            f"X has {n_columns} features, but {estimator} is expecting "
+            f"{len(layout.columns)} features as input."
+        )
+    return array, _positional(n_columns), False
+
+
+def _needed_columns(layout):
+    return list(dict.fromkeys([*layout.feature_columns, *layout.group_columns]))
+
+
+def _closest(name, candidates):
+    match = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1)
+    return f" Did you mean {match[0]!r}?" if match else ""
+
+
+# -- 2. grouping factors ---------------------------------------------------------------
+def _fix_hint():
+    """What to do about missing groups, given whether routing is on."""
+    if sklearn.get_config().get("enable_metadata_routing", False):
+        return _ROUTING_FIX_HINT
+    return _FIX_HINT
+
+
+def _one_dimensional(groups):
+    """``groups`` as a 1-D array (a one-column 2-D array is flattened)."""
+    array = np.asarray(groups)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(
+            "groups must be 1-D (one grouping factor) or a pandas DataFrame "
+            f"whose columns are named after the grouping factors; got shape "
+            f"{array.shape}."
+        )
+    return array
+
+
+def _groups_column(groups, name, n_names):
+    """The part of ``groups=`` that serves the factor ``name``, or None.
+
+    A DataFrame serves its columns by name. A named Series serves only the
+    factor of its name; an unnamed 1-D array or Series serves a model with
+    one factor. The name ``"groups"`` (the argument itself) takes any 1-D
+    ``groups`` and a one-column DataFrame.
+    """
+    if groups is None:
+        return None
+    if isinstance(groups, pd.DataFrame):
+        if name in groups.columns:
+            return groups[name]
+        if name == GROUPS_ARGUMENT and groups.shape[1] == 1:
+            return groups.iloc[:, 0]
+        return None
+    if isinstance(groups, pd.Series):
+        if groups.name is None:
+            return groups if n_names == 1 else None
+        if str(groups.name) == name or name == GROUPS_ARGUMENT:
+            return groups
+        return None
+    array = _one_dimensional(groups)
+    return array if n_names == 1 or name == GROUPS_ARGUMENT else None
+
+
+def _same_labels(a, b):
+    a = as_factor(a, "a").astype(str)
+    b = as_factor(b, "b").astype(str)
+    return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+
+
+def _find_groups(frame, groups, request, n, stage):
+    """The raw label columns of the model's grouping factors.
+
+    Returns ``(raw, x_columns)``: name -> labels (None when nothing was
+    given for any name, after a ``GroupsMissingWarning``), and the columns of
+    X that are grouping columns (never features).
+    """
+    names = request.group_names
+    if not names:
+        return {}, []
+    in_frame = isinstance(frame, pd.DataFrame)
+    raw, x_columns, unresolved = {}, [], []
+    for name in names:
+        from_x = frame[name] if in_frame and name in frame.columns else None
+        from_arg = _groups_column(groups, name, len(names))
+        if from_arg is not None and len(from_arg) != n:
+            raise ValueError(
+                f"groups has {len(from_arg)} rows but X has {n}; they must have "
+                "the same number of rows."
+            )
+        if from_x is not None:
+            x_columns.append(name)
+            if from_arg is not None and not _same_labels(from_x, from_arg):
+                raise ValueError(
+                    f"Grouping factor {name!r} is both a column of X and given "
+                    "in groups=, and the two disagree; pass it once."
+                )
+            raw[name] = from_x
+        elif from_arg is not None:
+            raw[name] = from_arg
+        else:
+            unresolved.append(name)
+    if not unresolved:
+        return raw, x_columns
+    _report_unresolved(frame, groups, request, unresolved, raw, stage)
+    return None, x_columns
+
+
+def _report_unresolved(frame, groups, request, unresolved, found, stage):
+    """Raise for a grouping name found nowhere, or warn that none was given."""
+    name = unresolved[0]
+    hint = _renamed_column_hint(frame, name)
+    if hint:
+        raise ValueError(f"Grouping column {name!r} not found.{hint}")
+    if isinstance(groups, pd.Series) and groups.name is not None:
+        raise ValueError(
+            f"groups= is a Series named {str(groups.name)!r}, but {request.estimator} "
+            f"needs the grouping factor {name!r}, which is not a column of X "
+            "either. A named groups= serves only the factor of its name: pass "
+            f"the {name!r} labels (a column of X, or groups= named {name!r})."
+        )
+    in_frame = isinstance(frame, pd.DataFrame)
+    named = name != GROUPS_ARGUMENT
+    if stage == "fit" and in_frame and named and not request.groups_optional:
+        candidates = [str(c) for c in frame.columns]
+        where = "and no groups= was given"
+        if isinstance(groups, pd.DataFrame):
+            where = f"nor of groups= (columns: {[str(c) for c in groups.columns]})"
+            candidates += [str(c) for c in groups.columns]
+        elif groups is not None:
+            where = "nor of groups="
+        raise ValueError(
+            f"Grouping factor {name!r} of {request.estimator} not found: not a "
+            f"column of X (columns: {[str(c) for c in frame.columns]}) {where}."
+            f"{_closest(name, candidates)} {_fix_hint()}"
+        )
+    if groups is None and not found:
+        if not request.groups_optional:
+            _warn_groups_missing(frame, request, stage)
+        return
+    available = list(groups.columns) if isinstance(groups, pd.DataFrame) else []
+    columns = [str(c) for c in frame.columns] if in_frame else []
+    raise ValueError(
+        f"Grouping factor(s) {unresolved} not found: not a column of X "
+        f"(columns: {columns}) nor of groups (columns: {available}). A single "
+        "unnamed 1-D groups serves only a model with one grouping factor."
+    )
+
+
+def _warn_groups_missing(frame, request, stage):
+    """Say exactly what is fitted (or predicted) without grouping factors."""
+    names = ", ".join(map(repr, request.group_names))
+    if stage == "fit":
+        if isinstance(frame, pd.DataFrame):
+            what = "X's columns"
+        else:
+            what = f"all {frame.shape[1]} column(s) of the numpy X"
+        action = (
+            f"{request.estimator} fits a linear model without group effects, "
+            f"with {what} as fixed-effect features (a numpy X has no column "
+            "names, so none of its columns can be a grouping column: pass "
+            "groups=, or choose the features with fixed_effects=)"
+        )
+    else:
+        action = "predicting at population level (fixed effects only)"
+    warnings.warn(
+        f"No grouping factor given for {names} at {stage}; {action}. {_fix_hint()}",
+        GroupsMissingWarning,
+        stacklevel=5,
+    )
+
+
+# -- 3. the fixed-effect features ------------------------------------------------------
+@dataclass
+class _Features:
+    X: np.ndarray
+    names: list
+    columns: list
+    ignored: dict = field(default_factory=dict)
+    formula: object = None
+    intercept: bool | None = None
+    terms: dict | None = None
+
+
+def _is_numeric(dtype):
+    return pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+
+
+def _float_columns(frame, columns):
+    """Numeric columns of a frame as one C-contiguous float64 array."""
+    n = frame.shape[0]
+    if n == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={(0, len(columns))}) while a "
+            "minimum of 1 is required."
+        )
+    array = np.empty((n, len(columns)))
+    for j, c in enumerate(columns):
+        array[:, j] = frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
+    return array
+
+
+def _not_numeric(frame, columns):
+    return [c for c in columns if not _is_numeric(frame[c].dtype)]
+
+
+def _raise_not_numeric(bad, what):
+    raise ValueError(
+        f"Column(s) {bad} of X are not numeric but are {what}. Encode them "
+        "first (e.g. with OneHotEncoder), or give the fixed part as a formula "
+        "(fixed_effects='x + Variety') for R's treatment contrasts."
+    )
+
+
+def _as_float_array(array):
+    return check_array(
+        array, dtype=np.float64, ensure_all_finite=False, ensure_min_features=0
+    )
+
+
+def _choose_features(frame, columns, from_frame, group_columns, request):
+    """At fit: the features ``fixed_effects`` chooses, and what is ignored."""
+    choice = request.fixed_effects
+    if isinstance(choice, str):
+        return _formula_features(frame, columns, from_frame, group_columns, request)
+    if choice is None:
+        if not from_frame:
+            return _Features(_as_float_array(frame), columns, columns)
+        grouping = set(group_columns)
+        candidates = [c for c in frame.columns if c not in grouping]
+        bad = _not_numeric(frame, candidates)
+        slopes = set(request.slope_names)
+        used_bad = [str(c) for c in bad if str(c) in slopes]
+        if used_bad:
+            _raise_not_numeric(used_bad, "random-slope columns of the model")
+        ignored = {
+            str(c): "not numeric and not a grouping factor of the model" for c in bad
+        }
+        chosen = [c for c in candidates if str(c) not in ignored]
+        names = [str(c) for c in chosen]
+        return _Features(_float_columns(frame, chosen), names, names, ignored)
+    chosen = _listed_columns(choice, columns, group_columns)
+    ignored = {
+        c: "not listed in fixed_effects"
+        for c in columns
+        if c not in chosen and c not in group_columns
+    }
+    if not from_frame:
+        index = [columns.index(c) for c in chosen]
+        return _Features(_as_float_array(frame)[:, index], chosen, chosen, ignored)
+    labels = [frame.columns[columns.index(c)] for c in chosen]
+    bad = [str(c) for c in _not_numeric(frame, labels)]
+    if bad:
+        _raise_not_numeric(bad, "listed in fixed_effects")
+    return _Features(_float_columns(frame, labels), chosen, chosen, ignored)
+
+
+def _listed_columns(choice, columns, group_columns):
+    """Check a list ``fixed_effects``: names of X's non-grouping columns."""
+    if not isinstance(choice, list | tuple):
+        raise ValueError(
+            "fixed_effects must be None, a list of column names or a formula "
+            f"string; got {type(choice).__name__}."
+        )
+    chosen = [str(c) for c in choice]
+    for name in chosen:
+        if name in group_columns:
+            raise ValueError(
+                f"fixed_effects lists {name!r}, a grouping factor of the model: "
+                "a grouping column is never a fixed-effect feature."
+            )
+        if name not in columns:
+            raise ValueError(
+                f"fixed_effects lists {name!r}, which is not a column of X "
+                f"(columns: {columns}).{_closest(name, columns)}"
+            )
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"fixed_effects lists a column twice: {chosen}.")
+    return chosen
+
+
+def _formula_features(frame, columns, from_frame, group_columns, request):
+    """A formula's right-hand side, through skmixed._formula."""
+    try:
+        from skmixed._formula import FixedFormula
+    except ImportError as exc:  # until the formula module lands
+        raise NotImplementedError(
+            "fixed_effects as a formula string needs skmixed._formula."
+        ) from exc
+
+    data = frame if from_frame else pd.DataFrame(frame, columns=columns)
+    formula = FixedFormula(request.fixed_effects)
+    matrix, names = formula.fit_transform(data)
+    used = [str(c) for c in formula.columns_used]
+    grouping = [c for c in used if c in group_columns]
+    if grouping:
+        raise ValueError(
+            f"fixed_effects={request.fixed_effects!r} uses the grouping "
+            f"column(s) {grouping}: a grouping column is never a fixed-effect "
+            "feature."
+        )
+    ignored = {
+        c: "not used by the fixed_effects formula"
+        for c in columns
+        if c not in used and c not in group_columns
+    }
+    return _Features(
+        np.ascontiguousarray(matrix, dtype=np.float64),
+        [str(nm) for nm in names],
+        used,
+        ignored,
+        formula,
+        bool(formula.has_intercept),
+        dict(formula.terms),
+    )
+
+
+def _warn_ignored(ignored, request):
+    """One warning for the non-numeric columns that fixed_effects=None skips."""
+    skipped = [c for c, why in ignored.items() if why.startswith("not numeric")]
+    if skipped:
+        warnings.warn(
+            f"{request.estimator} ignores column(s) {skipped} of X: not numeric "
+            "and not a grouping factor of the model, so not a feature. Choose "
+            "the features with fixed_effects= (a list of columns, or a formula "
+            "such as 'x + Variety' for categorical features).",
+            IgnoredColumnsWarning,
+            stacklevel=5,
+        )
+
+
+def _check_columns_present(frame, columns, layout, request, from_frame):
+    """At predict: every column the model reads is in X (by name)."""
+    if not (from_frame and layout.from_frame):
+        return
+    present = set(columns)
+    needed = [*layout.feature_columns, *request.slope_names]
+    missing = [c for c in dict.fromkeys(needed) if c not in present]
+    if not missing:
+        return
+    unseen = [c for c in columns if c not in set(layout.columns)]
+    message = "The feature names should match those that were passed during fit.\n"
+    if unseen:
+        message += "Feature names unseen at fit time:\n"
+        message += "".join(f"- {c}\n" for c in unseen)
+    message += "Feature names seen at fit time, yet now missing:\n"
+    message += "".join(f"- {c}\n" for c in missing)
+    raise ValueError(message)
+
+
+def _features_again(frame, layout):
+    """At predict: the fixed-effect columns fit chose, from this X."""
+    if layout.formula is not None:
+        data = (
+            frame
+            if isinstance(frame, pd.DataFrame)
+            else pd.DataFrame(frame, columns=layout.columns)
+        )
+        matrix = layout.formula.transform(data)
+        return _Features(
+            np.ascontiguousarray(matrix, dtype=np.float64),
+            layout.feature_names,
+            layout.feature_columns,
+            intercept=bool(layout.formula.has_intercept),
+            terms=dict(layout.formula.terms),
+        )
+    if not layout.from_frame or not isinstance(frame, pd.DataFrame):
+        array = _as_float_array(frame)
+        index = [layout.columns.index(c) for c in layout.feature_columns]
+        if index != list(range(array.shape[1])):
+            array = array[:, index]
+        return _Features(array, layout.feature_names, layout.feature_columns)
+    labels = _labels(frame, layout.feature_columns)
+    bad = [str(c) for c in _not_numeric(frame, labels)]
+    if bad:
+        _raise_not_numeric(bad, "fixed-effect features of the fitted model")
+    return _Features(
+        _float_columns(frame, labels), layout.feature_names, layout.feature_columns
+    )
+
+
+def _labels(frame, names):
+    """The frame's own column labels for string names (non-string labels kept)."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return list(names)
+    lookup = {str(c): c for c in frame.columns}
+    return [lookup[nm] for nm in names]
+
+
+# -- 4. the columns the random part reads ----------------------------------------------
+def _covariates(frame, slope_names, group_columns, stage):
+    """Random-slope columns by name; a name not found is left to the model."""
+    covariates = {}
+    if not slope_names:
+        return covariates
+    if not isinstance(frame, pd.DataFrame):
+        array = _as_float_array(frame)
+        names = _positional(array.shape[1])
+        for s in slope_names:
+            if s in names:
+                covariates[s] = array[:, names.index(s)]
+        return covariates
+    columns = {str(c): c for c in frame.columns}
+    for s in slope_names:
+        if s not in columns or s in group_columns:
+            continue
+        label = columns[s]
+        if not _is_numeric(frame[label].dtype):
+            _raise_not_numeric([s], "random-slope columns of the model")
+        covariates[s] = frame[label].to_numpy(dtype=np.float64, na_value=np.nan)
+    return covariates
+
+
+# -- 5. the response -------------------------------------------------------------------
+def _check_response(y, n_samples):
+    """y as a 1-D float array of the right length (NaN checked later)."""
+    if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
+        y = y.iloc[:, 0]
+    if isinstance(y, pd.Series):
+        if not _is_numeric(y.dtype):
+            raise ValueError(f"y must be numeric; got dtype {y.dtype}.")
+        y = y.to_numpy(dtype=np.float64, na_value=np.nan)
+    if not (isinstance(y, np.ndarray) and y.dtype == np.float64 and y.ndim == 1):
+        y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; "
+            "using y.ravel().",
+            DataConversionWarning,
+            stacklevel=6,
+        )
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y should be a 1d array (one response); got shape {y.shape}.")
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"X has {n_samples} rows but y has {y.shape[0]}; they must match."
+        )
+    return y
+
+
+# -- 6. rows with NaN or inf -----------------------------------------------------------
+def _report_nonfinite(array, names, what, hint=_FIT_HINT):
+    """Raise a ValueError naming the column(s) and row counts with NaN or inf."""
+    bad = ~np.isfinite(array)
+    if array.ndim == 1:
+        bad = bad[:, None]
+        array = array[:, None]
+    columns = np.flatnonzero(bad.any(axis=0))
+    if columns.size == 0:
+        return
+    parts = []
+    for j in columns[:5]:
+        n_nan = int(np.isnan(array[:, j]).sum())
+        n_inf = int(bad[:, j].sum()) - n_nan
+        kinds = " and ".join(
+            f"{kind} in {count} row(s)"
+            for kind, count in (("NaN", n_nan), ("inf", n_inf))
+            if count
+        )
+        where = f"column {names[j]!r}" if names is not None else what
+        parts.append(f"{where}: {kinds}")
+    raise ValueError(f"Input {what} contains NaN or inf ({'; '.join(parts)}). {hint}")
+
+
+def _unlabelled_rows(raw_groups, n):
+    """Rows whose group label is missing (NaN, None, pandas NA)."""
+    missing = np.zeros(n, dtype=bool)
+    for column in (raw_groups or {}).values():
+        values = column if isinstance(column, pd.Series) else pd.Series(column)
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            missing |= values.cat.codes.to_numpy() < 0
+        elif values.dtype.kind not in "biu":
+            missing |= values.isna().to_numpy()
+    return missing
+
+
+def _handle_missing(inputs, raw_groups, missing, stage):
+    """Raise on NaN/inf, or (missing='drop', at fit) drop those rows in place.
+
+    A missing group label is reported by :func:`as_factor` when rows are not
+    dropped.
+    """
+    bad = ~np.isfinite(inputs.X).all(axis=1)
+    for values in inputs.covariates.values():
+        bad |= ~np.isfinite(values)
+    if inputs.y is not None:
+        bad |= ~np.isfinite(inputs.y)
+    drop = missing == "drop" and stage == "fit"
+    unlabelled = _unlabelled_rows(raw_groups, bad.shape[0]) if drop else None
+    if not bad.any() and (unlabelled is None or not unlabelled.any()):
+        return
+    if not drop:
+        hint = _FIT_HINT if stage == "fit" else _PREDICT_HINT
+        _report_nonfinite(inputs.X, inputs.feature_names, "X", hint)
+        if inputs.covariates:
+            names = list(inputs.covariates)
+            stacked = np.column_stack([inputs.covariates[c] for c in names])
+            _report_nonfinite(stacked, names, "X", hint)
+        if inputs.y is not None:
+            _report_nonfinite(inputs.y, None, "y", hint)
+        return
+    if unlabelled.all():
+        raise ValueError("Every row has a missing group label; nothing left to fit.")
+    keep = ~(bad | unlabelled)
+    if not keep.any():
+        raise ValueError("Every row has NaN or inf; nothing left to fit.")
+    n_dropped = int((~keep).sum())
+    warnings.warn(
+        f"missing='drop': dropped {n_dropped} row(s) with NaN or inf or a "
+        f"missing group label ({int(keep.sum())} rows remain), as R's na.omit "
+        "does.",
+        UserWarning,
+        stacklevel=5,
+    )
+    inputs.X = inputs.X[keep]
+    inputs.covariates = {c: v[keep] for c, v in inputs.covariates.items()}
+    if inputs.y is not None:
+        inputs.y = inputs.y[keep]
+    if raw_groups is not None:
+        for name, column in raw_groups.items():
+            if not isinstance(column, pd.Series):
+                column = np.asarray(column)
+            raw_groups[name] = column[keep]
+    inputs.n_dropped = n_dropped
