@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from skmixed._base import _check_numeric_frame
-from skmixed._groups import as_factor, resolve_groups
+from skmixed._groups import as_factor
+from skmixed._inputs import InputLayout, feature_columns, find_groups, warn_ignored
 
 #: Column names the input assembly gives y and the groups= columns.
 _Y = "__skmixed_y__"
@@ -132,21 +132,20 @@ def dask_input(estimator, X, y, groups, *, reset, stage):
             skip_check_array=True,
             reset=True,
         )
-    group_names = estimator._group_names()
+    request = estimator._input_request(reset)
+    if isinstance(request.fixed_effects, str):
+        raise NotImplementedError(
+            "A fit from Dask collections takes fixed_effects as None or a list "
+            "of columns; a formula needs the rows in memory."
+        )
     groups_meta = None
     if groups is not None:
         groups_meta = groups._meta if hasattr(groups, "_meta") else None
         if groups_meta is None:  # a dask array
             groups_meta = np.empty(0, dtype=groups.dtype)
     x_meta = meta if names is not None else pd.DataFrame(columns=columns)
-    factors, x_columns = resolve_groups(
-        x_meta,
-        groups_meta,
-        group_names,
-        0,
-        stage=stage,
-        warn=not estimator._groups_optional(reset),
-    )
+    # the in-memory rules (skmixed._inputs), applied to the metadata
+    factors, x_columns = find_groups(x_meta, groups_meta, request, 0, stage)
     resolved = {}
     if factors is not None:
         for name in factors:
@@ -160,9 +159,28 @@ def dask_input(estimator, X, y, groups, *, reset, stage):
                 column = groups
             frame = frame.assign(**{label: _as_column(column, label)})
             resolved[name] = label
-    features = [c for c in columns if c not in set(x_columns)]
-    feature_names = None if names is None else [str(c) for c in features]
-    _check_numeric_frame(meta[features] if names is not None else meta)
+    # the in-memory choice of features (skmixed._inputs), from the metadata
+    if names is not None:
+        all_names = names
+        features, chosen, ignored = feature_columns(
+            meta, names, True, x_columns, request
+        )
+        feature_names = chosen
+    else:
+        all_names = [f"x{j}" for j in range(len(columns))]
+        _, chosen, ignored = feature_columns(meta, all_names, False, [], request)
+        features = [columns[all_names.index(c)] for c in chosen]
+        feature_names = None
+    if reset:
+        warn_ignored(ignored, request)
+        estimator._input_layout = InputLayout(
+            names is not None,
+            list(all_names),
+            chosen,
+            chosen,
+            None,
+            list(x_columns),
+        )
     if y is not None:
         y = _as_column(y, _Y)
         dtype = y._meta.dtype

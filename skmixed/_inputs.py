@@ -205,12 +205,12 @@ def prepare_inputs(X, y, groups, request, layout=None):
     frame, columns, from_frame = _columns_of(X, layout, request.estimator)
     n = _num_samples(X)
     y_array = _check_response(y, n) if y is not None else None
-    raw_groups, group_columns = _find_groups(frame, groups, request, n, stage)
+    raw_groups, group_columns = find_groups(frame, groups, request, n, stage)
     ignored = {}
     if stage == "fit":
         fixed = _choose_features(frame, columns, from_frame, group_columns, request)
         ignored = fixed.ignored
-        _warn_ignored(ignored, request)
+        warn_ignored(ignored, request)
         layout = InputLayout(
             from_frame,
             columns,
@@ -393,7 +393,7 @@ def _same_labels(a, b):
     return bool(np.array_equal(np.asarray(a), np.asarray(b)))
 
 
-def _find_groups(frame, groups, request, n, stage):
+def find_groups(frame, groups, request, n, stage):
     """The raw label columns of the model's grouping factors.
 
     Returns ``(raw, x_columns)``: name -> labels (None when nothing was
@@ -545,14 +545,34 @@ def _as_float_array(array):
 
 def _choose_features(frame, columns, from_frame, group_columns, request):
     """At fit: the features ``fixed_effects`` chooses, and what is ignored."""
-    choice = request.fixed_effects
-    if isinstance(choice, str):
+    if isinstance(request.fixed_effects, str):
         return _formula_features(frame, columns, from_frame, group_columns, request)
+    labels, names, ignored = feature_columns(
+        frame, columns, from_frame, group_columns, request
+    )
+    if not from_frame:
+        array = _as_float_array(frame)
+        index = [columns.index(c) for c in names]
+        if index != list(range(array.shape[1])):
+            array = array[:, index]
+        return _Features(array, names, names, ignored)
+    return _Features(_float_columns(frame, labels), names, names, ignored)
+
+
+def feature_columns(frame, columns, from_frame, group_columns, request):
+    """Which columns are features, from the column names and dtypes only.
+
+    For ``fixed_effects`` None or a list (a formula is read by formulaic).
+    Returns ``(labels, names, ignored)``: the frame's labels of the features,
+    their names, and the ignored columns -> why. Reads no rows, so that it
+    also serves a Dask collection's metadata.
+    """
+    choice = request.fixed_effects
     if choice is None:
         if not from_frame:
-            return _Features(_as_float_array(frame), columns, columns)
+            return list(columns), list(columns), {}
         grouping = set(group_columns)
-        candidates = [c for c in frame.columns if c not in grouping]
+        candidates = [c for c in frame.columns if str(c) not in grouping]
         bad = _not_numeric(frame, candidates)
         slopes = set(request.slope_names)
         used_bad = [str(c) for c in bad if str(c) in slopes]
@@ -562,8 +582,7 @@ def _choose_features(frame, columns, from_frame, group_columns, request):
             str(c): "not numeric and not a grouping factor of the model" for c in bad
         }
         chosen = [c for c in candidates if str(c) not in ignored]
-        names = [str(c) for c in chosen]
-        return _Features(_float_columns(frame, chosen), names, names, ignored)
+        return chosen, [str(c) for c in chosen], ignored
     chosen = _listed_columns(choice, columns, group_columns)
     ignored = {
         c: "not listed in fixed_effects"
@@ -571,13 +590,12 @@ def _choose_features(frame, columns, from_frame, group_columns, request):
         if c not in chosen and c not in group_columns
     }
     if not from_frame:
-        index = [columns.index(c) for c in chosen]
-        return _Features(_as_float_array(frame)[:, index], chosen, chosen, ignored)
+        return chosen, chosen, ignored
     labels = [frame.columns[columns.index(c)] for c in chosen]
     bad = [str(c) for c in _not_numeric(frame, labels)]
     if bad:
         _raise_not_numeric(bad, "listed in fixed_effects")
-    return _Features(_float_columns(frame, labels), chosen, chosen, ignored)
+    return labels, chosen, ignored
 
 
 def _listed_columns(choice, columns, group_columns):
@@ -640,7 +658,7 @@ def _formula_features(frame, columns, from_frame, group_columns, request):
     )
 
 
-def _warn_ignored(ignored, request):
+def warn_ignored(ignored, request):
     """One warning for the non-numeric columns that fixed_effects=None skips."""
     skipped = [c for c, why in ignored.items() if why.startswith("not numeric")]
     if skipped:

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from skmixed import _dask
-from skmixed._base import _FIT_HINT, _MISSING_OPTIONS
+from skmixed._inputs import _FIT_HINT
 from skmixed.mixed.design import (
     TermDesign,
     accumulate,
     design_from_cross_products,
 )
+
+_MISSING_OPTIONS = ("error", "drop")
 
 
 @dataclass
@@ -154,6 +156,7 @@ def fit(model, X, y, groups):
         raise ValueError(f"missing must be one of {_MISSING_OPTIONS}; got {missing!r}.")
     drop = missing == "drop"
     inp = _dask.dask_input(model, X, y, groups, reset=True, stage="fit")
+    model._has_intercept = bool(model.fit_intercept)
     if not inp.groups:
         raise ValueError(
             "A fit from Dask collections needs the grouping factors: keep the "

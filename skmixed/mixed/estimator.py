@@ -681,6 +681,7 @@ class MixedLMRegressor(GroupedRegressor):
         if _dask.any_dask(X, y, groups):
             from skmixed.mixed import dask_fit
 
+            self._validate_params()
             with blas_single_thread():
                 dask_fit.fit(self, X, y, groups)
         else:
