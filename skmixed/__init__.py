@@ -8,6 +8,7 @@ from skmixed._hausman import hausman
 from skmixed._inputs import IgnoredColumnsWarning
 from skmixed._report import report
 from skmixed.fixed import FixedEffectsRegressor
+from skmixed.glmm import MixedGLMRegressor, MixedLogisticRegression
 from skmixed.mixed import MixedLMRegressor
 from skmixed.pooled import PooledRegressor
 
@@ -19,6 +20,8 @@ __all__ = [
     "IgnoredColumnsWarning",
     "PooledRegressor",
     "MixedLMRegressor",
+    "MixedGLMRegressor",
+    "MixedLogisticRegression",
     "anova",
     "hausman",
     "report",

@@ -1,0 +1,1013 @@
+"""GLMM estimators: lme4's ``glmer`` as scikit-learn estimators.
+
+``MixedGLMRegressor`` predicts the conditional mean of a binomial or Poisson
+response; ``MixedLogisticRegression`` is a classifier for binary labels.
+Both share :class:`_MixedGLMBase`: the input plumbing of the LMM
+(:class:`skmixed._base.GroupedRegressor`), the random-effects terms in
+lme4's syntax, and lme4's pipeline (terms -> the random-effects system ->
+PIRLS -> two-stage optimisation -> fitted attributes).
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import solve_triangular
+from sklearn.base import ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from skmixed._base import GroupedRegressor
+from skmixed._linalg import least_squares
+from skmixed.glmm.agq import agq_minus2_loglik
+from skmixed.glmm.blocks import (
+    RandomEffects,
+    Term,
+    lambdas_from_theta,
+    row_effects,
+    theta_lower_bounds,
+    theta_start,
+)
+from skmixed.glmm.families import get_family
+from skmixed.glmm.optimize import (
+    convergence_problems,
+    finite_difference_hessian,
+    fit_two_stages,
+    is_singular,
+)
+from skmixed.glmm.pirls import GLMMProblem, glm_fit
+from skmixed.mixed.design import TermDesign
+from skmixed.mixed.estimator import (
+    _codes_in,
+    _interaction,
+    _lme4_order,
+    _lme4_sorted_terms,
+    _term_columns,
+)
+from skmixed.mixed.optimize import blas_single_thread
+from skmixed.mixed.terms import grouping_columns, parse_random_effects
+
+_HANDLE_UNKNOWN = ("population", "warn", "error")
+_VCOV_METHODS = ("hessian", "rx")
+_PREDICT_TYPES = ("response", "link")
+_SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
+# lme4 (glmerControl) checks the gradient for at most 1e4 rows; the
+# finite-difference Hessian costs O(n_par²) objective evaluations.
+_CHECK_NOBS_MAX = 10_000
+_CHECK_NPAR_MAX = 12
+
+
+class _lazy:
+    """A fitted attribute computed on first access and cached."""
+
+    def __init__(self, build):
+        self.build = build
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        cache = obj.__dict__.get("_cache")
+        if cache is None:
+            raise AttributeError(
+                f"'{type(obj).__name__}' object has no attribute '{self.name}'"
+            )
+        if self.name not in cache:
+            cache[self.name] = self.build(obj)
+        return cache[self.name]
+
+
+class _MixedGLMBase(GroupedRegressor):
+    """Fitting and fitted attributes shared by the GLMM estimators."""
+
+    # -- plumbing ------------------------------------------------------------
+    def _terms(self):
+        return parse_random_effects(self.random_effects)
+
+    def _group_names(self):
+        return grouping_columns(self._terms())
+
+    def _family(self):
+        return get_family(self.family, self.link)
+
+    @staticmethod
+    def _feature_names(data):
+        if data.feature_names is not None:
+            return list(data.feature_names)
+        return [f"x{j}" for j in range(data.X.shape[1])]
+
+    def _check_params(self):
+        if self.handle_unknown not in _HANDLE_UNKNOWN:
+            raise ValueError(
+                f"handle_unknown must be one of {_HANDLE_UNKNOWN}; "
+                f"got {self.handle_unknown!r}."
+            )
+        if self.vcov_method not in _VCOV_METHODS:
+            raise ValueError(
+                f"vcov_method must be one of {_VCOV_METHODS}; got {self.vcov_method!r}."
+            )
+        n_agq = self.nAGQ
+        if not isinstance(n_agq, int | np.integer) or isinstance(n_agq, bool):
+            raise ValueError(f"nAGQ must be a positive integer; got {n_agq!r}.")
+        if n_agq < 1:
+            raise ValueError(
+                f"nAGQ must be >= 1 (1 = Laplace; lme4's nAGQ = 0 is the first "
+                f"stage of every fit); got {n_agq}."
+            )
+
+    def _prior_for(self, data, sample_weight, n):
+        """Prior weights for the validated rows (ones without sample_weight)."""
+        if sample_weight is None:
+            return np.ones(len(data.y))
+        if data.n_dropped:
+            raise ValueError(
+                "missing='drop' with sample_weight is not supported: drop the "
+                "rows with missing values (and their weights) before fitting."
+            )
+        return self._prior_weights(sample_weight, n)
+
+    def _prior_weights(self, sample_weight, n):
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.ndim != 1 or w.shape[0] != n:
+            raise ValueError(
+                f"sample_weight has shape {w.shape}; expected ({n},), one weight "
+                "per row of X."
+            )
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("sample_weight must be finite and non-negative.")
+        if not np.any(w > 0):
+            raise ValueError(
+                "Every sample_weight is zero: there is nothing to fit (at least "
+                "one row needs a positive weight)."
+            )
+        return w
+
+    # -- fit -------------------------------------------------------------------
+    def _fit_glmm(self, data, prior):
+        self._check_params()
+        family = self._family()
+        family.check_response(data.y, prior)
+        with blas_single_thread():
+            self._fit_pinned(data, prior, family)
+
+    def _fit_pinned(self, data, prior, family):
+        names = self._feature_names(data)
+        X, x_names, kept = self._fixed_design(data.X, names, data.y, prior > 0)
+        self._x_names, self._kept = x_names, kept
+        self._family_ = family
+        self.family_ = family.name
+        self.link_ = family.link.name
+        self._y, self._prior = data.y, prior
+        n = X.shape[0]
+        self.nobs_ = n
+        if data.factors is None and data.X.shape[1] == 0:
+            raise ValueError(
+                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
+                "required when no grouping factor is given (an intercept-only "
+                "model needs its grouping column in X or groups=)."
+            )
+        if data.factors is None:
+            self._fit_glm(X, data.y, prior, family)
+            return
+        terms = self._terms()
+        designs = _lme4_order(self._term_designs(terms, data, names))
+        _check_levels(designs, n)
+        system = RandomEffects([Term(d.codes, d.m, d.Z) for d in designs])
+        problem = GLMMProblem(X, data.y, prior, family, system)
+        ks = system.ks
+        n_agq = int(self.nAGQ)
+        if n_agq > 1 and not (len(designs) == 1 and ks[0] == 1):
+            raise ValueError(
+                f"nAGQ = {n_agq} > 1 needs a single scalar random-effects term "
+                f"(e.g. '(1 | g)'), as in lme4; got {self.random_effects!r}. "
+                "Use nAGQ=1 (Laplace)."
+            )
+        lower = theta_lower_bounds(ks)
+        fit = fit_two_stages(
+            problem,
+            theta_start(ks),
+            lower,
+            np.zeros(X.shape[1]),
+            n_agq=n_agq,
+            max_iter=self.max_iter,
+        )
+        self._problem, self._designs, self._lower = problem, designs, lower
+        self._term_designs_fit = [
+            (d.factor, d.group, list(d.names), np.asarray(d.levels)) for d in designs
+        ]
+        self._set_results(fit.theta, fit.beta)
+        self.n_evaluations_ = int(fit.n_evaluations)
+        self.n_iter_ = self.n_evaluations_
+        problems = []
+        if not fit.converged:
+            problems.append(f"optimizer (bobyqa) did not converge: {fit.message}")
+        n_par = len(fit.theta) + len(fit.beta)
+        if not self.is_singular_ and n < _CHECK_NOBS_MAX and n_par <= _CHECK_NPAR_MAX:
+            grad, hess = self._derivatives()
+            problems += convergence_problems(grad, hess)
+        self.converged_ = not problems
+        if self.is_singular_:
+            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=4)
+        for problem_text in problems:
+            warnings.warn(problem_text, ConvergenceWarning, stacklevel=4)
+
+    def _fixed_design(self, features, names, y, used):
+        """[1 | features] with R's rule for aliased columns (lme4 drops them).
+
+        Rows of zero weight do not count: they carry no information.
+        """
+        n = features.shape[0]
+        if self.fit_intercept:
+            X = np.empty((n, features.shape[1] + 1))
+            X[:, 0] = 1.0
+            X[:, 1:] = features
+            all_names = ["(Intercept)"] + list(names)
+        else:
+            X, all_names = np.ascontiguousarray(features), list(names)
+        if X.shape[1] == 0:
+            raise ValueError(
+                "The model has no fixed effects (fit_intercept=False and no "
+                "feature columns); a GLMM needs at least one."
+            )
+        kept = ~least_squares(X[used], y[used]).aliased
+        if not kept.all():
+            dropped = [nm for nm, k in zip(all_names, kept, strict=True) if not k]
+            count = len(dropped)
+            warnings.warn(
+                f"fixed-effect model matrix is rank deficient so dropping {count} "
+                f"column{'s' if count > 1 else ''} / coefficient"
+                f"{'s' if count > 1 else ''}: {dropped}",
+                UserWarning,
+                stacklevel=5,
+            )
+            X = np.ascontiguousarray(X[:, kept])
+        return X, [nm for nm, k in zip(all_names, kept, strict=True) if k], kept
+
+    @staticmethod
+    def _factor_of(term, factors):
+        if len(term.components) == 1:
+            return factors[term.components[0]]
+        return _interaction([factors[c] for c in term.components], term.factor)
+
+    def _term_designs(self, terms, data, names):
+        designs, cache = [], {}
+        for term in terms:
+            if term.factor not in cache:
+                cache[term.factor] = self._factor_of(term, data.factors)
+            factor = cache[term.factor]
+            designs.append(
+                TermDesign(
+                    np.asarray(factor.codes, dtype=np.intp),
+                    np.asarray(factor.categories, dtype=object),
+                    _term_columns(term, data.X, names),
+                    term.names,
+                    term.factor,
+                )
+            )
+        return designs
+
+    def _fit_glm(self, X, y, prior, family):
+        """No grouping factors reached fit: the GLM without random effects."""
+        beta, RX, mu, eta = glm_fit(X, y, prior, family)
+        self._problem, self._designs, self._lower = None, [], np.zeros(0)
+        self._term_designs_fit = []
+        self._cache = {}
+        self._mode = None
+        self._RX_glm, self._X_glm = RX, X
+        self._beta = beta
+        self._eta, self._mu = eta, mu
+        self.theta_ = np.zeros(0)
+        self._set_coef(beta)
+        m2ll = family.minus2_loglik(y, mu, prior)
+        self._set_criteria(m2ll, m2ll, len(beta))
+        self.deviance_ = family.deviance(y, mu, prior)
+        self.n_groups_ = {}
+        self.is_singular_ = False
+        self.converged_ = True
+        self.n_evaluations_ = 0
+        self.n_iter_ = 1
+
+    def _set_coef(self, beta):
+        full = np.zeros(len(self._kept))
+        full[self._kept] = beta
+        if self.fit_intercept:
+            self.intercept_ = float(full[0])
+            self.coef_ = full[1:]
+        else:
+            self.intercept_ = 0.0
+            self.coef_ = full
+
+    def _set_criteria(self, m2ll_absolute, m2ll_reported, df):
+        n = self.nobs_
+        self.loglik_ = -0.5 * m2ll_reported
+        self.loglik_absolute_ = -0.5 * m2ll_absolute
+        self.df_ = int(df)
+        self.aic_ = m2ll_reported + 2.0 * df
+        self.bic_ = m2ll_reported + np.log(n) * df
+
+    def _set_results(self, theta, beta):
+        """Every fitted attribute at (θ, β); tables are built on first access."""
+        problem = self._problem
+        theta = np.asarray(theta, dtype=np.float64)
+        beta = np.asarray(beta, dtype=np.float64)
+        mode = problem.modes(theta, beta)
+        self._cache = {}
+        self._mode = mode
+        self._beta = beta
+        self._eta, self._mu = mode.eta, mode.mu
+        self.theta_ = theta.copy()
+        self._set_coef(beta)
+        n_agq = int(self.nAGQ)
+        family = self._family_
+        absolute = self._objective_at(theta, beta)
+        # lme4 reports the nAGQ > 1 value relative to the saturated model
+        reported = absolute - problem.saturated_m2ll if n_agq > 1 else absolute
+        self._set_criteria(absolute, reported, len(theta) + len(beta))
+        self.deviance_ = family.deviance(self._y, mode.mu, self._prior)
+        self.is_singular_ = is_singular(theta, self._lower)
+        self.n_groups_ = {}
+        for d in self._designs:
+            self.n_groups_.setdefault(d.factor, d.m)
+        self._b = problem.system.b_from_u(mode.u, mode.lambdas)
+
+    def _objective_at(self, theta, beta):
+        """-2 log L (absolute scale) at (θ, β): Laplace or AGQ."""
+        mode = self._problem.modes(theta, beta)
+        if int(self.nAGQ) > 1:
+            return agq_minus2_loglik(self._problem, mode, int(self.nAGQ))
+        return mode.laplace
+
+    def _derivatives(self):
+        """lme4's finite-difference gradient and Hessian in (θ, β) (cached)."""
+        cache = self._cache
+        if "_derivs" not in cache:
+            n_theta = len(self.theta_)
+            x = np.concatenate([self.theta_, self._beta])
+            lower = np.concatenate([self._lower, np.full(len(self._beta), -np.inf)])
+
+            def fun(z):
+                return self._objective_at(z[:n_theta], z[n_theta:])
+
+            fx = fun(x)
+            with blas_single_thread():
+                cache["_derivs"] = finite_difference_hessian(fun, x, fx, lower)
+            # leave PIRLS's warm start at the estimates
+            self._problem.modes(self.theta_, self._beta)
+        return cache["_derivs"]
+
+    # -- fitted attributes built on first access ----------------------------
+    @_lazy
+    def fixed_effects_(self):
+        """β (pandas Series indexed by ``"(Intercept)"`` and feature names)."""
+        return pd.Series(self._beta, index=self._x_names, name="estimate")
+
+    def _vcov_rx(self):
+        if self._problem is None:
+            RX = self._RX_glm
+        else:
+            RX = self._problem.rx_at(self._mode)
+        p = RX.shape[0]
+        inv = solve_triangular(RX, np.eye(p), lower=False)
+        return inv @ inv.T
+
+    def _vcov_hessian(self):
+        """lme4's default: 2 [H⁻¹]_ββ from the Hessian of -2 log L, or None."""
+        _, hess = self._derivatives()
+        try:
+            np.linalg.cholesky(hess)
+        except np.linalg.LinAlgError:
+            return None
+        n_theta = len(self.theta_)
+        inv = np.linalg.inv(hess)[n_theta:, n_theta:]
+        return inv + inv.T
+
+    def vcov(self, method=None):
+        """Covariance matrix of β.
+
+        Parameters
+        ----------
+        method : {"hessian", "rx"} or None, default=None
+            ``"hessian"``: lme4's default for GLMMs, ``2 [H⁻¹]_ββ`` with H
+            the finite-difference Hessian of -2 log L in (θ, β) (the
+            uncertainty in θ included; falls back to ``"rx"``, as lme4 does,
+            when H is not positive definite). ``"rx"``: ``(R_Xᵀ R_X)⁻¹`` of
+            the final PIRLS step, conditional on θ (lme4's
+            ``vcov(m, use.hessian = FALSE)``). None: ``vcov_method``.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        check_is_fitted(self)
+        method = self.vcov_method if method is None else method
+        if method not in _VCOV_METHODS:
+            raise ValueError(f"method must be one of {_VCOV_METHODS}; got {method!r}.")
+        key = f"_vcov_{method}"
+        if key not in self._cache:
+            value, source = None, "rx"
+            if method == "hessian" and self._problem is not None:
+                value = self._vcov_hessian()
+                source = "hessian" if value is not None else "rx"
+            if value is None:
+                value = self._vcov_rx()
+            self._cache[key] = (
+                pd.DataFrame(value, index=self._x_names, columns=self._x_names),
+                source,
+            )
+        return self._cache[key][0]
+
+    @_lazy
+    def vcov_(self):
+        """Covariance matrix of β by ``vcov_method`` (see :meth:`vcov`)."""
+        return self.vcov()
+
+    @_lazy
+    def vcov_source_(self):
+        """Where ``vcov_`` came from: ``"hessian"`` or ``"rx"``."""
+        self.vcov()
+        return self._cache[f"_vcov_{self.vcov_method}"][1]
+
+    @_lazy
+    def variance_components_(self):
+        """lme4's ``as.data.frame(VarCorr(m))`` without a Residual row."""
+        rows = []
+        lambdas = lambdas_from_theta(self.theta_, [d.k for d in self._designs])
+        for d, lam in zip(self._designs, lambdas, strict=True):
+            cov = lam @ lam.T
+            sd = np.sqrt(np.diagonal(cov))
+            group = d.group or d.factor
+            for a, name in enumerate(d.names):
+                rows.append((group, name, None, cov[a, a], sd[a]))
+            for j in range(len(d.names)):
+                for i in range(j + 1, len(d.names)):
+                    denom = sd[i] * sd[j]
+                    corr = cov[i, j] / denom if denom > 0 else np.nan
+                    rows.append((group, d.names[j], d.names[i], cov[i, j], corr))
+        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+
+    def _per_factor(self, values):
+        """Per-term (m, k[, k]) arrays -> dict factor -> concatenated columns."""
+        out = {}
+        for factor in self.n_groups_:
+            idx = [i for i, d in enumerate(self._designs) if d.factor == factor]
+            out[factor] = (idx, [values[i] for i in idx])
+        return out
+
+    @_lazy
+    def random_effects_(self):
+        """Conditional modes per factor (dict of DataFrames, lme4's ``ranef``)."""
+        out = {}
+        for factor, (idx, values) in self._per_factor(self._b).items():
+            columns = [nm for i in idx for nm in self._designs[i].names]
+            levels = pd.Index(self._designs[idx[0]].levels.astype(str), name=factor)
+            out[factor] = pd.DataFrame(
+                np.concatenate(values, axis=1), index=levels, columns=columns
+            )
+        return out
+
+    @_lazy
+    def random_effects_cov_(self):
+        """Conditional covariances per factor: dict of (m, k, k) arrays.
+
+        lme4's ``condVar``: ``Λ (L Lᵀ)⁻¹ Λᵀ`` blocks, L the PIRLS factor at
+        the conditional modes.
+        """
+        inv = self._mode.factor.inverse_diagonal_blocks()
+        covs = [
+            np.einsum("ab,mbc,dc->mad", lam, block, lam)
+            for lam, block in zip(self._mode.lambdas, inv, strict=True)
+        ]
+        out = {}
+        for factor, (_, blocks) in self._per_factor(covs).items():
+            out[factor] = _block_diag(blocks)
+        return out
+
+    @_lazy
+    def random_effects_sd_(self):
+        """Conditional standard deviations per factor (lme4's ``condsd``)."""
+        out = {}
+        for factor, frame in self.random_effects_.items():
+            cov = self.random_effects_cov_[factor]
+            sd = np.sqrt(np.einsum("mii->mi", cov))
+            out[factor] = pd.DataFrame(sd, index=frame.index, columns=frame.columns)
+        return out
+
+    @_lazy
+    def fittedvalues_(self):
+        """Conditional means μ = g⁻¹(Xβ + Zb) (lme4's ``fitted``)."""
+        return self._mu.copy()
+
+    @_lazy
+    def linear_predictor_(self):
+        """Xβ + Zb (lme4's ``predict(m, type = "link")``)."""
+        return self._eta.copy()
+
+    def residuals(self, type="deviance"):
+        """Residuals of the fit, as R's ``residuals(m, type)``.
+
+        Parameters
+        ----------
+        type : {"deviance", "pearson", "response"}, default="deviance"
+            ``sign(y - μ) sqrt(d_i)`` (d_i the weighted unit deviance),
+            ``(y - μ) sqrt(w) / sqrt(V(μ))``, or ``y - μ``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        y, mu, prior, family = self._y, self._mu, self._prior, self._family_
+        if type == "response":
+            return y - mu
+        if type == "pearson":
+            return (y - mu) * np.sqrt(prior) / np.sqrt(family.variance(mu))
+        if type == "deviance":
+            d = family.unit_deviance(y, mu, prior)
+            return np.sign(y - mu) * np.sqrt(np.maximum(d, 0.0))
+        raise ValueError(
+            f"type must be 'deviance', 'pearson' or 'response'; got {type!r}."
+        )
+
+    # -- objective for other parameters or data -----------------------------
+    def objective(self, theta=None, beta=None):
+        """-2 log L (absolute scale) of the training data at (θ, β).
+
+        The Laplace approximation (nAGQ = 1) or the adaptive Gauss-Hermite
+        one, with every normalising constant; at the estimates it is
+        ``-2 * loglik_absolute_``.
+
+        Parameters
+        ----------
+        theta : array-like, default=None
+            θ in lme4's order (``theta_`` when None).
+        beta : array-like, default=None
+            β of the kept fixed-effect columns (``fixed_effects_`` when None).
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self)
+        theta = self.theta_ if theta is None else np.asarray(theta, dtype=float)
+        beta = self._beta if beta is None else np.asarray(beta, dtype=float)
+        if self._problem is None:
+            eta = self._X_glm @ beta
+            mu = self._family_.link.inverse(eta)
+            return self._family_.minus2_loglik(self._y, mu, self._prior)
+        with blas_single_thread():
+            value = self._objective_at(theta, beta)
+            self._problem.modes(self.theta_, self._beta)
+        return value
+
+    # -- prediction ------------------------------------------------------------
+    def _link_prediction(self, data, include_random):
+        eta = data.X @ self.coef_ + self.intercept_
+        if not include_random or data.factors is None or not self._designs:
+            return eta
+        terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
+        names = self._feature_names(data)
+        cache, unseen = {}, {}
+        for term, b, (factor, _, _, levels) in zip(
+            terms, self._b, self._term_designs_fit, strict=True
+        ):
+            if factor not in cache:
+                labels = self._factor_of(term, data.factors)
+                codes = _codes_in(labels, levels)
+                cache[factor] = codes
+                if (codes < 0).any():
+                    strings = np.asarray(labels.categories, dtype=object)
+                    unseen[factor] = sorted(set(strings[labels.codes[codes < 0]]))
+            codes = cache[factor]
+            Z = _term_columns(term, data.X, names)
+            known = codes >= 0
+            effect = row_effects(Z, b, np.where(known, codes, 0))
+            eta += np.where(known, effect, 0.0)
+        if unseen:
+            self._report_unseen(unseen)
+        return eta
+
+    def _report_unseen(self, unseen):
+        text = "; ".join(
+            f"{factor}: {levels[:5]}{' ...' if len(levels) > 5 else ''}"
+            for factor, levels in unseen.items()
+        )
+        if self.handle_unknown == "error":
+            raise ValueError(
+                f"Levels not seen at fit: {text}. Use handle_unknown='population' "
+                "to predict them with random effect 0."
+            )
+        if self.handle_unknown == "warn":
+            warnings.warn(
+                f"Levels not seen at fit get random effect 0: {text}.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _predict(self, data):
+        return self._family_.link.inverse(self._link_prediction(data, True))
+
+
+class MixedGLMRegressor(_MixedGLMBase):
+    """Generalized linear mixed model (binomial or Poisson), as lme4's ``glmer``.
+
+    ``g(E[y | b]) = X β + Z b`` with ``b ~ N(0, Λθ Λθᵀ)``, fitted by maximum
+    likelihood: the Laplace approximation (``nAGQ=1``) or adaptive
+    Gauss-Hermite quadrature (``nAGQ > 1``, one scalar random-effects term),
+    optimised in lme4's two stages (θ with β from PIRLS, then (θ, β)).
+
+    Parameters
+    ----------
+    random_effects : str, default="(1 | groups)"
+        Random-effects terms in lme4's syntax (see
+        :class:`skmixed.MixedLMRegressor`).
+    family : {"binomial", "poisson"}, default="binomial"
+        Binomial: y is a proportion of successes in [0, 1] and
+        ``sample_weight`` the number of trials (lme4's ``cbind(s, f)``
+        response is ``y = s / (s + f)`` with ``sample_weight = s + f``), or
+        0/1 outcomes without weights. Poisson: y are counts.
+    link : str or None, default=None
+        ``"logit"`` (binomial's default), ``"probit"``, ``"cloglog"``;
+        ``"log"`` for Poisson.
+    nAGQ : int, default=1
+        Number of adaptive Gauss-Hermite nodes per level: 1 = Laplace.
+    fit_intercept : bool, default=True
+    vcov_method : {"hessian", "rx"}, default="hessian"
+        How ``vcov_`` is computed (see :meth:`vcov`); "hessian" is lme4's
+        default.
+    handle_unknown : {"population", "warn", "error"}, default="population"
+        Levels not seen at fit contribute 0 (lme4's ``allow.new.levels``),
+        with a warning, or raise.
+    max_iter : int, default=10000
+        Maximum objective evaluations per optimisation stage.
+    missing : {"error", "drop"}, default="error"
+
+    Attributes
+    ----------
+    fixed_effects_ : pandas.Series
+        β (link scale), indexed by ``"(Intercept)"`` and feature names.
+    intercept_, coef_ : float, ndarray
+    theta_ : ndarray
+        Relative covariance factors in lme4's order (the covariance itself,
+        as there is no residual scale).
+    vcov_ : pandas.DataFrame
+        Covariance of β (``vcov_method``); ``vcov_source_`` says which.
+    variance_components_ : pandas.DataFrame
+        ``group, var1, var2, vcov, sdcor`` (no Residual row).
+    random_effects_, random_effects_sd_ : dict of DataFrame
+        Conditional modes and conditional SDs per factor.
+    random_effects_cov_ : dict of ndarray
+    loglik_ : float
+        lme4's ``logLik(m)``: Laplace, or for nAGQ > 1 lme4's AGQ value,
+        which is relative to the saturated model.
+    loglik_absolute_ : float
+        The log-likelihood with every normalising constant (equal to
+        ``loglik_`` for nAGQ = 1).
+    aic_, bic_ : float
+        From ``loglik_``, as lme4.
+    deviance_ : float
+        The GLM deviance at the conditional modes (lme4's ``deviance(m)``).
+    df_ : int
+        Number of parameters (θ and β).
+    nobs_ : int
+    n_groups_ : dict
+    is_singular_, converged_ : bool
+    n_evaluations_ : int
+    fittedvalues_, linear_predictor_ : ndarray
+        Conditional means (response scale) and Xβ + Zb.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skmixed import MixedGLMRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(20), 10)
+    >>> x = rng.standard_normal(200)
+    >>> y = rng.poisson(np.exp(0.5 + 0.3 * x + rng.normal(0, 0.5, 20)[g]))
+    >>> X = pd.DataFrame({"x": x, "g": g})
+    >>> m = MixedGLMRegressor("(1 | g)", family="poisson").fit(X, y)
+    >>> m.fixed_effects_.round(2).to_dict()
+    {'(Intercept)': 0.62, 'x': 0.29}
+    """
+
+    def __init__(
+        self,
+        random_effects="(1 | groups)",
+        *,
+        family="binomial",
+        link=None,
+        nAGQ=1,
+        fit_intercept=True,
+        vcov_method="hessian",
+        handle_unknown="population",
+        max_iter=10_000,
+        missing="error",
+    ):
+        self.random_effects = random_effects
+        self.family = family
+        self.link = link
+        self.nAGQ = nAGQ
+        self.fit_intercept = fit_intercept
+        self.vcov_method = vcov_method
+        self.handle_unknown = handle_unknown
+        self.max_iter = max_iter
+        self.missing = missing
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True
+        return tags
+
+    def fit(self, X, y, groups=None, sample_weight=None):
+        """Fit the GLMM by maximum likelihood (Laplace or AGQ).
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+            Numeric features; a pandas X may also hold the grouping columns.
+        y : array-like of shape (n_samples,)
+            Binomial: proportions in [0, 1] (or 0/1); Poisson: counts.
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+            Grouping factor(s) not given as columns of X.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Prior weights: the numbers of trials of a binomial proportion.
+
+        Returns
+        -------
+        self : MixedGLMRegressor
+        """
+        data = self._validate(X, y, groups, reset=True, stage="fit")
+        prior = self._prior_for(data, sample_weight, len(data.y))
+        self.n_dropped_ = data.n_dropped
+        self._fit_glmm(data, prior)
+        name = getattr(y, "name", None)
+        self.response_name_ = str(name) if name is not None else "y"
+        return self
+
+    def predict(self, X, groups=None, *, include_random=True, type="response"):
+        """Predict the conditional mean (or the linear predictor).
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+        include_random : bool, default=True
+            Add the conditional modes of levels seen at fit (unseen levels
+            contribute 0); False gives the population-level ``Xβ`` (lme4's
+            ``re.form = NA``).
+        type : {"response", "link"}, default="response"
+            The mean ``g⁻¹(η)`` or the linear predictor η (lme4's ``type``).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        if type not in _PREDICT_TYPES:
+            raise ValueError(f"type must be one of {_PREDICT_TYPES}; got {type!r}.")
+        data = self._validate(X, None, groups, reset=False, stage="predict")
+        eta = self._link_prediction(data, include_random)
+        return eta if type == "link" else self._family_.link.inverse(eta)
+
+
+class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
+    """Mixed-effects logistic (or probit, cloglog) regression: a classifier.
+
+    lme4's ``glmer(y ~ ..., family = binomial(link))`` for binary labels of
+    any type: the second of the two sorted classes is the event (as R's
+    ``glm`` takes every level after the first).
+
+    Parameters
+    ----------
+    random_effects : str, default="(1 | groups)"
+    link : {"logit", "probit", "cloglog"}, default="logit"
+    nAGQ : int, default=1
+    fit_intercept : bool, default=True
+    vcov_method : {"hessian", "rx"}, default="hessian"
+    handle_unknown : {"population", "warn", "error"}, default="population"
+    max_iter : int, default=10000
+    missing : {"error", "drop"}, default="error"
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+    Otherwise those of :class:`MixedGLMRegressor`.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skmixed import MixedLogisticRegression
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(30), 20)
+    >>> x = rng.standard_normal(600)
+    >>> eta = -0.5 + x + rng.normal(0, 1.0, 30)[g]
+    >>> y = np.where(rng.random(600) < 1 / (1 + np.exp(-eta)), "yes", "no")
+    >>> clf = MixedLogisticRegression("(1 | g)").fit(pd.DataFrame({"x": x, "g": g}), y)
+    >>> clf.classes_
+    array(['no', 'yes'], dtype='<U3')
+    """
+
+    family = "binomial"
+
+    def __init__(
+        self,
+        random_effects="(1 | groups)",
+        *,
+        link="logit",
+        nAGQ=1,
+        fit_intercept=True,
+        vcov_method="hessian",
+        handle_unknown="population",
+        max_iter=10_000,
+        missing="error",
+    ):
+        self.random_effects = random_effects
+        self.link = link
+        self.nAGQ = nAGQ
+        self.fit_intercept = fit_intercept
+        self.vcov_method = vcov_method
+        self.handle_unknown = handle_unknown
+        self.max_iter = max_iter
+        self.missing = missing
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.regressor_tags = None
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _family(self):
+        return get_family("binomial", self.link)
+
+    def fit(self, X, y, groups=None, sample_weight=None):
+        """Fit the model to binary labels.
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Two classes of any type.
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+            Prior weights (frequency weights of the rows).
+
+        Returns
+        -------
+        self : MixedLogisticRegression
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target "
+                "y is None."
+            )
+        name = getattr(y, "name", None)
+        labels = column_or_1d(y, warn=True)
+        check_classification_targets(labels)
+        if pd.isna(pd.Series(labels)).any():
+            raise ValueError(
+                "Input y contains NaN (missing labels): remove those rows."
+            )
+        classes = np.unique(labels)
+        y_type = type_of_target(labels, input_name="y")
+        if len(classes) > 2 or y_type not in ("binary", "unknown"):
+            raise ValueError(
+                "Only binary classification is supported. The type of the target "
+                f"is {y_type} ({len(classes)} classes: {list(classes[:10])})."
+            )
+        if labels.shape[0] == 0:
+            raise ValueError(
+                "Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 "
+                "is required."
+            )
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of 2 classes in y; got 1 "
+                f"class: {classes[0]!r}."
+            )
+        self.classes_ = classes
+        y01 = (labels == classes[1]).astype(np.float64)
+        data = self._validate(X, y01, groups, reset=True, stage="fit")
+        prior = self._prior_for(data, sample_weight, len(data.y))
+        weighted = np.unique(data.y[prior > 0])
+        if len(weighted) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of 2 classes with positive "
+                f"sample_weight; got 1 class: {classes[int(weighted[0])]!r}."
+            )
+        self.n_dropped_ = data.n_dropped
+        self._fit_glmm(data, prior)
+        self.response_name_ = str(name) if name is not None else "y"
+        return self
+
+    def decision_function(self, X, groups=None, *, include_random=True):
+        """The linear predictor η (log-odds for the logit link).
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+        include_random : bool, default=True
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        data = self._validate(X, None, groups, reset=False, stage="predict")
+        return self._link_prediction(data, include_random)
+
+    def predict_proba(self, X, groups=None, *, include_random=True):
+        """Class probabilities: columns ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+        include_random : bool, default=True
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+        """
+        eta = self.decision_function(X, groups, include_random=include_random)
+        p = self._family_.link.inverse(eta)
+        return np.column_stack([1.0 - p, p])
+
+    def predict_log_proba(self, X, groups=None, *, include_random=True):
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X, groups, include_random=include_random))
+
+    def predict(self, X, groups=None, *, include_random=True):
+        """The more probable class.
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+        include_random : bool, default=True
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X, groups, include_random=include_random)
+        return self.classes_[(proba[:, 1] > 0.5).astype(int)]
+
+    def score(self, X, y, groups=None, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on (X, y).
+
+        Parameters
+        ----------
+        X : array-like or pandas.DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        groups : array-like, pandas.Series or pandas.DataFrame, default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+        """
+        from sklearn.metrics import accuracy_score
+
+        return accuracy_score(y, self.predict(X, groups), sample_weight=sample_weight)
+
+
+# -- helpers ---------------------------------------------------------------------
+def _check_levels(designs, n):
+    """lme4's checks of the grouping factors against the data (glmerControl)."""
+    seen = {}
+    for d in designs:
+        seen.setdefault(d.factor, d.m)
+    few = [f for f, m in seen.items() if m < 2]
+    if few:
+        raise ValueError(
+            f"grouping factors must have > 1 sampled level (problems: {', '.join(few)})"
+        )
+    many = [f for f, m in seen.items() if m >= n]
+    if many:
+        raise ValueError(
+            "number of levels of each grouping factor must be < number of "
+            f"observations (problems: {', '.join(many)})"
+        )
+    for d in designs:
+        if d.m * d.k > n:
+            raise ValueError(
+                f"number of observations (={n}) < number of random effects "
+                f"(={d.m * d.k}) for term ({' + '.join(d.names)} | {d.factor}); "
+                "the random-effects parameters are probably unidentifiable"
+            )
+
+
+def _block_diag(blocks):
+    if len(blocks) == 1:
+        return blocks[0]
+    m = blocks[0].shape[0]
+    size = sum(b.shape[1] for b in blocks)
+    out = np.zeros((m, size, size))
+    start = 0
+    for b in blocks:
+        k = b.shape[1]
+        out[:, start : start + k, start : start + k] = b
+        start += k
+    return out

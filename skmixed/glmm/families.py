@@ -1,0 +1,252 @@
+"""GLM families for the mixed models: link, variance, deviance, likelihood.
+
+A family is a small object holding a :class:`Link` and the distribution's
+variance function, unit deviance and log-likelihood, with R's conventions:
+
+* binomial data are proportions ``y`` with prior weights ``w`` (numbers of
+  trials), as R's ``cbind(s, f)`` response becomes ``y = s / (s + f)`` and
+  ``w = s + f``; the log-likelihood is that of ``round(w y)`` successes in
+  ``round(w)`` trials, with the binomial coefficient (R's ``binomial()$aic``);
+* Poisson counts with prior weights multiplying each row's log-likelihood
+  (R's ``poisson()$aic``).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, gammaln, log_ndtr, ndtr, xlogy
+
+# mu is kept this far from the boundary of its range, as R's families do
+# (binomial's linkinv clamps eta; the log link's mu is floored).
+_EPS = np.finfo(np.float64).eps
+_THRESH = 30.0
+_MAX_LOG = np.log(np.finfo(np.float64).max) - 1.0
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link function ``eta = g(mu)`` with its inverse and ``d mu / d eta``."""
+
+    name: str
+
+    def link(self, mu):
+        """``eta = g(mu)``."""
+        mu = np.asarray(mu, dtype=np.float64)
+        if self.name == "logit":
+            return np.log(mu / (1.0 - mu))
+        if self.name == "probit":
+            from scipy.special import ndtri
+
+            return ndtri(mu)
+        if self.name == "cloglog":
+            return np.log(-np.log1p(-mu))
+        if self.name == "log":
+            return np.log(mu)
+        return mu  # identity
+
+    def inverse(self, eta):
+        """``mu = g⁻¹(eta)``, kept inside the family's range."""
+        if self.name == "logit":
+            mu = expit(eta)
+            return np.clip(mu, _EPS, 1.0 - _EPS)
+        if self.name == "probit":
+            thresh = -np.sqrt(2.0) * 8.125890664701906  # R's -qnorm(eps)
+            return ndtr(np.clip(eta, thresh, -thresh))
+        if self.name == "cloglog":
+            mu = -np.expm1(-np.exp(np.minimum(eta, 700.0)))
+            return np.clip(mu, _EPS, 1.0 - _EPS)
+        if self.name == "log":
+            return np.maximum(np.exp(np.minimum(eta, _MAX_LOG)), _EPS)
+        return np.asarray(eta, dtype=np.float64)
+
+    def mu_eta(self, eta):
+        """``d mu / d eta`` at eta."""
+        if self.name == "logit":
+            e = np.exp(-np.abs(eta))
+            return np.maximum(e / (1.0 + e) ** 2, _EPS)
+        if self.name == "probit":
+            return np.maximum(np.exp(-0.5 * eta * eta) / np.sqrt(2.0 * np.pi), _EPS)
+        if self.name == "cloglog":
+            eta = np.minimum(eta, 700.0)
+            return np.maximum(np.exp(eta - np.exp(eta)), _EPS)
+        if self.name == "log":
+            return np.maximum(np.exp(np.minimum(eta, _MAX_LOG)), _EPS)
+        return np.ones_like(eta)
+
+    @property
+    def canonical_for(self):
+        """The family for which this link is canonical (or None)."""
+        return {"logit": "binomial", "log": "poisson"}.get(self.name)
+
+
+class Family:
+    """Base class: a distribution with a link (see the module docstring)."""
+
+    name = ""
+    links = ()
+    default_link = ""
+
+    def __init__(self, link=None):
+        link = self.default_link if link is None else str(link)
+        if link not in self.links:
+            raise ValueError(
+                f"link={link!r} is not available for the {self.name} family; "
+                f"expected one of {list(self.links)}."
+            )
+        self.link = Link(link)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(link={self.link.name!r})"
+
+    @property
+    def canonical(self):
+        """Whether the link is canonical (Fisher and observed weights agree)."""
+        return self.link.canonical_for == self.name
+
+    def working_weights(self, mu, eta, prior):
+        """GLM weights ``w mu_eta² / V(mu)`` (Fisher scoring)."""
+        d = self.link.mu_eta(eta)
+        return prior * d * d / self.variance(mu)
+
+    def score_residual(self, y, mu, eta, prior):
+        """``w (y - mu) mu_eta / V(mu)``: minus half the deviance's d/d eta."""
+        return prior * (y - mu) * self.link.mu_eta(eta) / self.variance(mu)
+
+    def deviance(self, y, mu, prior):
+        """Sum of the weighted unit deviances."""
+        return float(np.sum(self.unit_deviance(y, mu, prior)))
+
+    def minus2_loglik(self, y, mu, prior):
+        """``-2 Σ log p(y_i | mu_i)`` with every normalising constant."""
+        return -2.0 * float(np.sum(self.loglik_rows(y, mu, prior)))
+
+    def saturated_minus2_loglik(self, y, prior):
+        """``-2 log L`` of the saturated model (mu = y)."""
+        return self.minus2_loglik(y, y, prior)
+
+
+class Binomial(Family):
+    """Binomial proportions with prior weights = numbers of trials."""
+
+    name = "binomial"
+    links = ("logit", "probit", "cloglog")
+    default_link = "logit"
+
+    @staticmethod
+    def variance(mu):
+        return mu * (1.0 - mu)
+
+    @staticmethod
+    def clip_mean(y):
+        return np.asarray(y, dtype=np.float64)
+
+    @staticmethod
+    def unit_deviance(y, mu, prior):
+        """``2 w [y log(y/mu) + (1-y) log((1-y)/(1-mu))]`` (0 log 0 = 0)."""
+        return (
+            2.0
+            * prior
+            * (
+                xlogy(y, y)
+                - xlogy(y, mu)
+                + xlogy(1.0 - y, 1.0 - y)
+                - xlogy(1.0 - y, 1.0 - mu)
+            )
+        )
+
+    @staticmethod
+    def loglik_rows(y, mu, prior):
+        """``log dbinom(round(w y), round(w), mu)`` per row (R's binomial aic)."""
+        n = np.round(prior)
+        k = np.round(prior * y)
+        log_choose = gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
+        return log_choose + xlogy(k, mu) + xlogy(n - k, 1.0 - mu)
+
+    def loglik_eta(self, y, eta, prior):
+        """Per-row log-likelihood as a function of eta, accurate in the tails."""
+        n = np.round(prior)
+        k = np.round(prior * y)
+        log_choose = gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
+        if self.link.name == "logit":
+            log_mu, log_1mu = -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta)
+        elif self.link.name == "probit":
+            log_mu, log_1mu = log_ndtr(eta), log_ndtr(-eta)
+        else:
+            mu = self.link.inverse(eta)
+            log_mu, log_1mu = np.log(mu), np.log1p(-mu)
+        return log_choose + k * log_mu + (n - k) * log_1mu
+
+    def check_response(self, y, prior):
+        """Proportions in [0, 1]; ``w y`` whole numbers where w > 1."""
+        if np.any((y < 0.0) | (y > 1.0)):
+            bad = y[(y < 0.0) | (y > 1.0)]
+            raise ValueError(
+                "The binomial family needs y in [0, 1] (a proportion of successes, "
+                "with sample_weight = the number of trials, or 0/1 labels); got "
+                f"{bad.size} value(s) outside, e.g. {float(bad[0])!r}."
+            )
+        successes = prior * y
+        if np.any(
+            np.abs(successes - np.round(successes)) > 1e-7 * np.maximum(1, prior)
+        ):
+            import warnings
+
+            warnings.warn(
+                "non-integer #successes in a binomial glm! (y * sample_weight is "
+                "not a whole number of successes)",
+                UserWarning,
+                stacklevel=4,
+            )
+
+
+class Poisson(Family):
+    """Poisson counts."""
+
+    name = "poisson"
+    links = ("log",)
+    default_link = "log"
+
+    @staticmethod
+    def variance(mu):
+        return mu
+
+    @staticmethod
+    def clip_mean(y):
+        return np.asarray(y, dtype=np.float64)
+
+    @staticmethod
+    def unit_deviance(y, mu, prior):
+        """``2 w [y log(y/mu) - (y - mu)]``."""
+        return 2.0 * prior * (xlogy(y, y) - xlogy(y, mu) - (y - mu))
+
+    @staticmethod
+    def loglik_rows(y, mu, prior):
+        """``w log dpois(y, mu)`` per row (R's poisson aic)."""
+        return prior * (xlogy(y, mu) - mu - gammaln(y + 1.0))
+
+    def loglik_eta(self, y, eta, prior):
+        """Per-row log-likelihood as a function of eta."""
+        return prior * (y * eta - np.exp(np.minimum(eta, _MAX_LOG)) - gammaln(y + 1.0))
+
+    def check_response(self, y, prior):
+        """Non-negative counts."""
+        if np.any(y < 0.0):
+            raise ValueError(
+                f"The poisson family needs counts y >= 0; got {int((y < 0).sum())} "
+                f"negative value(s), e.g. {float(y[y < 0][0])!r}."
+            )
+
+
+_FAMILIES = {"binomial": Binomial, "poisson": Poisson}
+
+
+def get_family(family, link=None):
+    """A :class:`Family` from its name (``"binomial"``, ``"poisson"``)."""
+    if isinstance(family, Family):
+        return family
+    name = str(family).lower()
+    if name not in _FAMILIES:
+        raise ValueError(
+            f"family={family!r} is not supported; expected one of {list(_FAMILIES)}."
+        )
+    return _FAMILIES[name](link)

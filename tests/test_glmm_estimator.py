@@ -1,0 +1,109 @@
+"""GLMM estimators: scikit-learn conventions, input errors, predictions."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import log_loss
+from sklearn.model_selection import GroupKFold, cross_val_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skmixed import GroupsMissingWarning, MixedGLMRegressor, MixedLogisticRegression
+
+
+@parametrize_with_checks(
+    [MixedLogisticRegression(), MixedGLMRegressor(family="poisson")]
+)
+def test_sklearn_compatible(estimator, check):
+    # The checks pass no groups: the estimators warn and fit the GLM.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GroupsMissingWarning)
+        check(estimator)
+
+
+def _binary_data(seed=0, n_groups=30, size=20, slope_sd=0.0):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_groups), size)
+    x = rng.standard_normal(g.size)
+    b0 = rng.normal(0.0, 1.0, n_groups)
+    b1 = rng.normal(0.0, slope_sd, n_groups)
+    eta = -0.3 + 0.8 * x + b0[g] + b1[g] * x
+    y = (rng.random(g.size) < 1.0 / (1.0 + np.exp(-eta))).astype(int)
+    X = pd.DataFrame({"x": x, "g": [f"g{i}" for i in g]})
+    return X, y
+
+
+def test_grouped_cross_validation_with_log_loss():
+    X, y = _binary_data()
+    clf = MixedLogisticRegression("(1 | g)")
+    scores = cross_val_score(
+        clf, X, y, groups=X["g"], cv=GroupKFold(3), scoring="neg_log_loss"
+    )
+    # new groups get random effect 0: a sensible, finite log loss
+    assert np.all(np.isfinite(scores)) and np.all(scores > -1.0)
+    fitted = clone(clf).fit(X, y)
+    proba = fitted.predict_proba(X)
+    assert log_loss(y, proba) < log_loss(y, np.full_like(proba, 0.5))
+
+
+def test_pickle_and_clone_keep_predictions():
+    X, y = _binary_data(1)
+    clf = MixedLogisticRegression("(1 | g)").fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert clone(clf).get_params() == clf.get_params()
+
+
+def test_unseen_levels_contribute_zero():
+    X, y = _binary_data(2)
+    clf = MixedLogisticRegression("(1 | g)").fit(X, y)
+    new = X.iloc[:3].copy()
+    new["g"] = "never-seen"
+    np.testing.assert_allclose(
+        clf.decision_function(new), clf.decision_function(new, include_random=False)
+    )
+    with pytest.warns(UserWarning, match="never-seen"):
+        clf.set_params(handle_unknown="warn").decision_function(new)
+    with pytest.raises(ValueError, match="never-seen"):
+        clf.set_params(handle_unknown="error").decision_function(new)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "y", "message"),
+    [
+        ({"family": "gaussian"}, None, "family='gaussian' is not supported"),
+        ({"link": "log"}, None, "link='log' is not available for the binomial"),
+        ({"nAGQ": 0}, None, "nAGQ must be >= 1"),
+        ({"vcov_method": "sandwich"}, None, "vcov_method must be one of"),
+        ({}, 2.0, r"y in \[0, 1\]"),
+        ({"family": "poisson"}, -1.0, "counts y >= 0"),
+    ],
+)
+def test_clear_errors(kwargs, y, message):
+    X, labels = _binary_data(3)
+    target = labels.astype(float)
+    if y is not None:
+        target[0] = y
+    with pytest.raises(ValueError, match=message):
+        MixedGLMRegressor("(1 | g)", **kwargs).fit(X, target)
+
+
+def test_agq_needs_a_single_scalar_term():
+    X, y = _binary_data(4)
+    with pytest.raises(ValueError, match="single scalar random-effects term"):
+        MixedGLMRegressor("(x | g)", nAGQ=5).fit(X, y)
+
+
+def test_predict_type_link_and_response():
+    X, y = _binary_data(5)
+    m = MixedGLMRegressor("(1 | g)", link="probit").fit(X, y)
+    eta = m.predict(X, type="link")
+    from scipy.special import ndtr
+
+    np.testing.assert_allclose(m.predict(X), ndtr(eta))
+    np.testing.assert_allclose(m.predict(X), m.fittedvalues_, rtol=1e-12)
+    with pytest.raises(ValueError, match="type must be one of"):
+        m.predict(X, type="probability")
