@@ -44,9 +44,12 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
 
     # With sklearn.set_config(enable_metadata_routing=True), meta-estimators
     # route ``groups`` to fit, predict and score without set_*_request calls.
-    __metadata_request__fit = {"groups": True}
+    # ``sample_weight`` travels the same way: R's prior weights at fit, and
+    # the weights of the R² at score (summary.lm's R² of a weighted fit is
+    # the weighted one; set_score_request(sample_weight=False) unweights it).
+    __metadata_request__fit = {"groups": True, "sample_weight": True}
     __metadata_request__predict = {"groups": True}
-    __metadata_request__score = {"groups": True}
+    __metadata_request__score = {"groups": True, "sample_weight": True}
 
     # scikit-learn's parameter validation; subclasses extend it.
     _parameter_constraints = dict(COMMON_CONSTRAINTS)
@@ -82,13 +85,15 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             missing=getattr(self, "missing", "error"),
         )
 
-    def _validate(self, X, y=None, groups=None, *, reset, stage=None):
+    def _validate(
+        self, X, y=None, groups=None, *, reset, stage=None, sample_weight=None
+    ):
         """The validated bundle of X, y and groups (at fit: keep the layout)."""
         request = self._input_request(reset)
         if reset:
             X = _as_two_dimensional(X)
             validate_data(self, X, skip_check_array=True, reset=True)
-            inputs = prepare_inputs(X, y, groups, request)
+            inputs = prepare_inputs(X, y, groups, request, sample_weight=sample_weight)
             self._input_layout = inputs.layout
             if inputs.layout.group_columns:
                 self.group_columns_in_ = list(inputs.layout.group_columns)
@@ -98,7 +103,7 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         return prepare_inputs(X, y, groups, request, layout=self._input_layout)
 
     # -- public API ---------------------------------------------------------
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the model.
 
         Parameters
@@ -110,6 +115,9 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             Response.
         groups : array-like, pandas.Series or pandas.DataFrame, default=None
             Grouping factor(s) not given as columns of X.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Precision weights, R's ``weights=``: row i has residual variance
+            ``sigma² / sample_weight[i]``.
 
         Returns
         -------
@@ -117,7 +125,9 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
-        data = self._validate(X, y, groups, reset=True, stage="fit")
+        data = self._validate(
+            X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
+        )
         self.n_dropped_ = data.n_dropped
         self._fit(data)
         return self

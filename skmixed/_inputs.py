@@ -14,9 +14,10 @@ reads X, y and ``groups`` once, in this order, and returns a
    listed columns, or an R formula's right-hand side (through
    :mod:`skmixed._formula`);
 4. the numeric columns the random part reads (random slopes);
-5. rows with NaN or inf (or a missing group label): an error naming the
-   column, or dropped with ``missing="drop"`` at fit;
-6. the labels coded as categoricals (:func:`skmixed._groups.as_factor`).
+5. the precision weights (``sample_weight``, R's ``weights=``), at fit;
+6. rows with NaN or inf (or a missing group label or weight): an error
+   naming the column, or dropped with ``missing="drop"`` at fit;
+7. the labels coded as categoricals (:func:`skmixed._groups.as_factor`).
 
 At fit it also returns the :class:`InputLayout` the estimator keeps, so that
 predict takes the same columns again, by name (or by position, with a
@@ -161,6 +162,8 @@ class ModelInputs:
         Rows dropped by ``missing="drop"``.
     layout : InputLayout
         What fit saw (at fit: the layout to keep).
+    weights : ndarray of shape (n_samples,) or None
+        Precision weights (R's ``weights=``), None when not given.
     """
 
     X: np.ndarray
@@ -173,10 +176,11 @@ class ModelInputs:
     terms: dict | None = None
     n_dropped: int = 0
     layout: InputLayout | None = None
+    weights: np.ndarray | None = None
 
 
 # -- the input path --------------------------------------------------------------------
-def prepare_inputs(X, y, groups, request, layout=None):
+def prepare_inputs(X, y, groups, request, layout=None, sample_weight=None):
     """Validate X, y and ``groups`` and say where every column goes.
 
     Parameters
@@ -190,6 +194,8 @@ def prepare_inputs(X, y, groups, request, layout=None):
         What the model needs.
     layout : InputLayout, default=None
         None at fit; at predict, the layout returned at fit.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Precision weights (fit only), checked by :func:`check_sample_weight`.
 
     Returns
     -------
@@ -205,6 +211,9 @@ def prepare_inputs(X, y, groups, request, layout=None):
     frame, columns, from_frame = _columns_of(X, layout, request.estimator)
     n = _num_samples(X)
     y_array = _check_response(y, n) if y is not None else None
+    weights = None
+    if sample_weight is not None:
+        weights = check_sample_weight(sample_weight, n, request.missing)
     raw_groups, group_columns = find_groups(frame, groups, request, n, stage)
     ignored = {}
     if stage == "fit":
@@ -234,6 +243,7 @@ def prepare_inputs(X, y, groups, request, layout=None):
         fixed.terms,
         0,
         layout,
+        weights,
     )
     _handle_missing(inputs, raw_groups, request.missing, stage)
     if raw_groups is not None:
@@ -829,6 +839,9 @@ def _handle_missing(inputs, raw_groups, missing, stage):
         bad |= ~np.isfinite(values)
     if inputs.y is not None:
         bad |= ~np.isfinite(inputs.y)
+    if inputs.weights is not None:
+        # NaN weights get here only with missing='drop' (na.omit drops them)
+        bad |= np.isnan(inputs.weights)
     drop = missing == "drop" and stage == "fit"
     unlabelled = _unlabelled_rows(raw_groups, bad.shape[0]) if drop else None
     if not bad.any() and (unlabelled is None or not unlabelled.any()):
@@ -850,9 +863,9 @@ def _handle_missing(inputs, raw_groups, missing, stage):
         raise ValueError("Every row has NaN or inf; nothing left to fit.")
     n_dropped = int((~keep).sum())
     warnings.warn(
-        f"missing='drop': dropped {n_dropped} row(s) with NaN or inf or a "
-        f"missing group label ({int(keep.sum())} rows remain), as R's na.omit "
-        "does.",
+        f"missing='drop': dropped {n_dropped} row(s) with NaN or inf, a "
+        f"missing weight or a missing group label ({int(keep.sum())} rows "
+        "remain), as R's na.omit does.",
         UserWarning,
         stacklevel=5,
     )
@@ -860,9 +873,73 @@ def _handle_missing(inputs, raw_groups, missing, stage):
     inputs.covariates = {c: v[keep] for c, v in inputs.covariates.items()}
     if inputs.y is not None:
         inputs.y = inputs.y[keep]
+    if inputs.weights is not None:
+        inputs.weights = inputs.weights[keep]
     if raw_groups is not None:
         for name, column in raw_groups.items():
             if not isinstance(column, pd.Series):
                 column = np.asarray(column)
             raw_groups[name] = column[keep]
     inputs.n_dropped = n_dropped
+
+
+# -- the precision weights ------------------------------------------------------------
+def check_sample_weight(sample_weight, n_samples, missing="error"):
+    """Precision weights as a float array, checked as R's ``lm`` checks them.
+
+    One weight per row, finite and not negative (R: "missing or negative
+    weights not allowed"). A NaN weight is a missing value: an error, or with
+    ``missing="drop"`` its row is dropped, as R's ``na.omit`` does. Zero
+    weights pass; each estimator decides what they mean.
+    """
+    if isinstance(sample_weight, pd.DataFrame) and sample_weight.shape[1] == 1:
+        sample_weight = sample_weight.iloc[:, 0]
+    if isinstance(sample_weight, pd.Series):
+        if not pd.api.types.is_numeric_dtype(sample_weight.dtype):
+            raise ValueError(
+                f"sample_weight must be numeric; got dtype {sample_weight.dtype}."
+            )
+        weights = sample_weight.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        try:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "sample_weight must be numeric: one weight per row of X."
+            ) from None
+    if weights.ndim == 0:
+        raise ValueError(
+            "sample_weight must be one weight per row of X, not a scalar "
+            f"({float(weights)!r}); pass None for equal weights."
+        )
+    if weights.ndim != 1:
+        raise ValueError(
+            f"sample_weight must be 1-D (one weight per row); got shape "
+            f"{weights.shape}."
+        )
+    if weights.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight has {weights.shape[0]} weights but X has {n_samples} "
+            "rows; they must match."
+        )
+    n_nan = int(np.isnan(weights).sum())
+    if n_nan and missing != "drop":
+        raise ValueError(f"sample_weight contains NaN in {n_nan} row(s). {_FIT_HINT}")
+    n_inf = int(np.isinf(weights).sum())
+    if n_inf:
+        raise ValueError(
+            f"sample_weight contains inf in {n_inf} row(s); weights must be finite."
+        )
+    negative = np.flatnonzero(weights < 0)
+    if negative.size:
+        raise ValueError(
+            f"sample_weight has {negative.size} negative weight(s) (first at row "
+            f"{int(negative[0])}: {float(weights[negative[0]])!r}); precision "
+            "weights must be >= 0, as R's lm requires."
+        )
+    if not (weights > 0).any():
+        raise ValueError(
+            "sample_weight is zero (or missing) for every row: no row carries "
+            "information, nothing to fit."
+        )
+    return weights

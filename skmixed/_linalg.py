@@ -214,10 +214,11 @@ def group_sums(codes, n_groups, values):
     return out
 
 
-def demean(codes, n_groups, values, counts=None):
-    """Subtract each group's mean from the columns of ``values``.
+def demean(codes, n_groups, values, counts=None, weights=None):
+    """Subtract each group's (weighted) mean from the columns of ``values``.
 
     Returns ``(demeaned, means)`` with ``means`` of shape (n_groups, m).
+    With ``weights``, ``counts`` are the per-group sums of the weights.
 
     Examples
     --------
@@ -228,6 +229,10 @@ def demean(codes, n_groups, values, counts=None):
     ([-1.0, 1.0, -5.0, 5.0], [2.0, 15.0])
     """
     if counts is None:
-        counts = np.bincount(codes, minlength=n_groups)
-    means = group_sums(codes, n_groups, values) / counts[:, None]
+        counts = np.bincount(codes, weights=weights, minlength=n_groups)
+    if weights is not None:
+        sums = group_sums(codes, n_groups, values * weights[:, None])
+    else:
+        sums = group_sums(codes, n_groups, values)
+    means = sums / counts[:, None]
     return values - means[codes], means

@@ -34,16 +34,25 @@ class LMStatistics:
     bic: float
 
 
-def lm_statistics(y, rss, rank, has_intercept):
+def lm_statistics(y, rss, rank, has_intercept, weights=None):
     """R's fit statistics from the response, the RSS and the rank.
 
     R-squared and F compare with the intercept-only model when there is an
-    intercept (with ``y = 0`` otherwise), as ``summary.lm`` does.
+    intercept (with ``y = 0`` otherwise), as ``summary.lm`` does. With
+    precision ``weights`` (all > 0: R's ``lm.wfit`` leaves zero-weight rows
+    out of the fit, and ``nobs`` does not count them) ``rss`` is the weighted
+    RSS, the total sum of squares is weighted about the weighted mean, and
+    the log-likelihood gains ``sum(log w) / 2`` (``logLik.lm``).
     """
     n = y.shape[0]
     df_resid = n - rank
     df_int = 1 if has_intercept else 0
-    tss = float(np.sum((y - y.mean()) ** 2)) if has_intercept else float(y @ y)
+    w = np.ones(n) if weights is None else weights
+    if has_intercept:
+        centred = y - (w @ y) / w.sum()
+        tss = float(w @ centred**2)
+    else:
+        tss = float(w @ y**2)
     sigma = math.sqrt(rss / df_resid) if df_resid > 0 else float("nan")
     df_model = rank - df_int
     if df_model > 0 and tss > 0:
@@ -64,6 +73,8 @@ def lm_statistics(y, rss, rank, has_intercept):
     # (+inf for a perfect fit, as R's logLik gives Inf).
     log_rss = math.log(rss) if rss > 0 else -math.inf
     loglik = -0.5 * n * (math.log(2 * math.pi) + 1 - math.log(n) + log_rss)
+    if weights is not None:
+        loglik += 0.5 * float(np.log(weights).sum())
     n_params = rank + 1
     return LMStatistics(
         nobs=n,
@@ -79,6 +90,32 @@ def lm_statistics(y, rss, rank, has_intercept):
         aic=-2 * loglik + 2 * n_params,
         bic=-2 * loglik + math.log(n) * n_params,
     )
+
+
+def fit_rows(weights):
+    """Rows that enter a weighted lm fit: those with a positive weight.
+
+    R's ``lm.wfit`` fits without the zero-weight rows and then gives them
+    fitted values and residuals from the coefficients; None (every row)
+    without weights.
+    """
+    if weights is None or weights.all():
+        return None
+    return weights > 0
+
+
+def weighted_design(design, y, weights, rows):
+    """``sqrt(w)``-scaled design and response of the rows that are fitted.
+
+    Weighted least squares on these is ordinary least squares: R's
+    ``lm.wfit`` factors ``sqrt(w) * X`` the same way.
+    """
+    if weights is None:
+        return design, y
+    if rows is not None:
+        design, y, weights = design[rows], y[rows], weights[rows]
+    root = np.sqrt(weights)
+    return design * root[:, None], y * root
 
 
 def r_formula(response, terms):
@@ -108,7 +145,9 @@ class LMResultsMixin:
     (named as R names them), their covariance and the fit statistics.
     """
 
-    def _store_lm(self, params, vcov, statistics, fitted, residuals, df_tests):
+    def _store_lm(
+        self, params, vcov, statistics, fitted, residuals, df_tests, weights=None
+    ):
         self.params_ = params
         self.vcov_ = vcov
         stats_ = statistics
@@ -128,6 +167,8 @@ class LMResultsMixin:
         self.residuals_ = residuals
         self.aliased_ = [str(n) for n in params.index[params.isna()]]
         self._df_tests = df_tests
+        # summary.lm prints the weighted residuals sqrt(w) * r.
+        self._summary_weights = weights
 
     def _coefficient_frame(self):
         """Estimates, standard errors, t and p as R's coefficient table."""
@@ -186,10 +227,17 @@ class LMResultsMixin:
         fstat = None
         if not math.isnan(self.fvalue_):
             fstat = (self.fvalue_, self._f_df[0], self._f_df[1])
+        weights = getattr(self, "_summary_weights", None)
+        residuals = self.residuals_
+        call = f"lm(formula = {self.formula_})"
+        if weights is not None:
+            residuals = np.sqrt(weights) * residuals
+            call = f"lm(formula = {self.formula_}, weights = sample_weight)"
         return LMSummary(
-            call=[repr(self), f"lm(formula = {self.formula_})"],
+            call=[repr(self), call],
             coefficients=self._coefficient_frame(),
-            residuals=self.residuals_,
+            residuals=residuals,
+            weighted=weights is not None and bool(np.ptp(weights) > 0),
             df_resid=self.df_resid_,
             sigma=self.sigma_,
             rsquared=self.rsquared_,

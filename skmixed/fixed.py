@@ -35,9 +35,11 @@ from skmixed._linalg import (
 from skmixed._lm import (
     LMResultsMixin,
     feature_names,
+    fit_rows,
     lm_statistics,
     r_formula,
     response_name,
+    weighted_design,
 )
 from skmixed.pooled import groups_label, warn_aliased
 
@@ -188,7 +190,7 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         return not reset and getattr(self, "group_name_", "") is None
 
     # -- fit --------------------------------------------------------------------
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the fixed-effects model.
 
         Parameters
@@ -199,13 +201,20 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         groups : array-like, pandas.Series or pandas.DataFrame, default=None
             The grouping factor, when not a column of X. Without any groups
             the pooled model is fitted, with a ``GroupsMissingWarning``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Precision weights, R's ``lm(weights=)``: weighted least squares,
+            with R's weighted summary, ``loglik_``, R² and F (both methods).
+            Rows of weight 0 are left out of the fit and of ``nobs_``, as R's
+            ``lm`` does; a group whose rows all have weight 0 has no
+            estimable effect (an error with ``method="within"``, an aliased
+            coefficient with ``"dummy"``, as in R).
 
         Returns
         -------
         self : FixedEffectsRegressor
         """
         self._fit_labels = (response_name(y), groups_label(groups))
-        return super().fit(X, y, groups)
+        return super().fit(X, y, groups, sample_weight)
 
     def _fit(self, data):
         response, default_label = self._fit_labels
@@ -253,8 +262,15 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         self.n_groups_ = len(levels)
         self.method_ = method
         self._slope_idx = slope_idx
+        rows = fit_rows(data.weights)
+        fitted_rows = slice(None) if rows is None else rows
         _check_reference_slopes(
-            data.X[:, slope_idx], codes, ref, names, slope_idx, levels
+            data.X[fitted_rows][:, slope_idx],
+            codes[fitted_rows],
+            ref,
+            names,
+            slope_idx,
+            levels,
         )
         if method == "dummy":
             self._fit_dummy(data, names, codes, ref, label)
@@ -301,7 +317,8 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         n, p = data.X.shape
         design = np.column_stack([np.ones(n), data.X])
         columns = ["(Intercept)", *names]
-        fit = least_squares(design, data.y)
+        rows = fit_rows(data.weights)
+        fit = least_squares(*weighted_design(design, data.y, data.weights, rows))
         warn_aliased(
             [c for c, a in zip(columns, fit.aliased, strict=True) if a],
             "FixedEffectsRegressor",
@@ -324,11 +341,25 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         """Statistics and the R-named coefficients, common to all paths."""
         residuals = data.y - fitted
         rank = fit.rank + has_group_rank
-        statistics = lm_statistics(data.y, fit.rss, rank, has_intercept=True)
+        y_fit, w_fit = data.y, data.weights
+        rows = fit_rows(data.weights)
+        if rows is not None:
+            y_fit, w_fit = y_fit[rows], w_fit[rows]
+        statistics = lm_statistics(
+            y_fit, fit.rss, rank, has_intercept=True, weights=w_fit
+        )
         params = pd.Series(fit.coef, index=pd.Index(columns, dtype=object))
         cov = fit.cov_unscaled * statistics.sigma**2
         vcov = pd.DataFrame(cov, index=params.index, columns=params.index)
-        self._store_lm(params, vcov, statistics, fitted, residuals, statistics.df_resid)
+        self._store_lm(
+            params,
+            vcov,
+            statistics,
+            fitted,
+            residuals,
+            statistics.df_resid,
+            data.weights,
+        )
 
     def _fit_dummy(self, data, names, codes, ref, label):
         """Indicator columns, R's column order, one QR."""
@@ -352,7 +383,10 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         inter_pos = list(range(1 + p + g1, design.shape[1]))
         rest = [1 + j for j in range(p) if j not in slope_idx]
         order = [0, *dummy_pos, *[1 + j for j in slope_idx], *inter_pos, *rest]
-        fit = least_squares(design, data.y, order=order)
+        rows = fit_rows(data.weights)
+        fit = least_squares(
+            *weighted_design(design, data.y, data.weights, rows), order=order
+        )
         warn_aliased(
             [c for c, a in zip(columns, fit.aliased, strict=True) if a],
             "FixedEffectsRegressor",
@@ -371,25 +405,42 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         self._store_effects(intercepts, slopes, fit.coef[1 : 1 + p], names)
 
     def _fit_within(self, data, names, codes, ref, label):
-        """Absorb the groups: project on the per-group basis, solve, recover."""
-        X, y, levels = data.X, data.y, self.levels_
+        """Absorb the groups: project on the per-group basis, solve, recover.
+
+        With weights the projections are weighted (group means and
+        within-group regressions weighted by w) and the projected columns
+        are scaled by ``sqrt(w)`` before the solve: the same WLS estimates
+        as the weighted dummy-variable fit.
+        """
+        X_all, codes_all, levels = data.X, codes, self.levels_
         n_groups = len(levels)
+        weights, rows = data.weights, fit_rows(data.weights)
+        X, y = X_all, data.y
+        if rows is not None:
+            X, y, codes, weights = X[rows], y[rows], codes[rows], weights[rows]
+            _check_weighted_levels(codes, n_groups, levels, label)
         slope_idx = self._slope_idx
         rest = [j for j in range(X.shape[1]) if j not in slope_idx]
-        counts = np.bincount(codes, minlength=n_groups).astype(np.float64)
+        counts = np.bincount(codes, weights=weights, minlength=n_groups)
+        counts = counts.astype(np.float64)
+        root = None if weights is None else np.sqrt(weights)
         # [X_rest | y], column-major: every column pass below is contiguous.
         values = np.empty((X.shape[0], len(rest) + 1), order="F")
         values[:, :-1] = X[:, rest]
         values[:, -1] = y
-        norms = np.sqrt(np.einsum("ij,ij->j", values[:, :-1], values[:, :-1]))
-        basis = _GroupBasis(codes, n_groups, counts, X[:, slope_idx])
+        scaled = values[:, :-1] if root is None else values[:, :-1] * root[:, None]
+        norms = np.sqrt(np.einsum("ij,ij->j", scaled, scaled))
+        basis = _GroupBasis(codes, n_groups, counts, X[:, slope_idx], weights)
         if basis.k == 0:
-            means = group_sums(codes, n_groups, values) / counts[:, None]
+            weighted = values if weights is None else values * weights[:, None]
+            means = group_sums(codes, n_groups, weighted) / counts[:, None]
             for j in range(values.shape[1]):
                 values[:, j] -= means[:, j][codes]
             projected = values
         else:
             projected = basis.residualize(values)
+        if root is not None:
+            projected *= root[:, None]
         fit, residuals = tall_least_squares(projected, norms)
         rest_names = [names[j] for j in rest]
         aliased = [c for c, a in zip(rest_names, fit.aliased, strict=True) if a]
@@ -401,16 +452,17 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
             # Group means of y - X b, without another pass over the rows.
             intercepts = means[:, -1] - means[:, :-1] @ beta
             slopes = np.zeros((n_groups, 0))
+        else:
+            intercepts, slopes = basis.recover(y - X[:, rest] @ beta, ref)
+        if basis.k == 0 and root is None:
             fitted = y - residuals  # the within residuals are the model's
         else:
-            raw = X[:, rest]
-            intercepts, slopes = basis.recover(y - raw @ beta, ref)
-            fitted = raw @ beta + intercepts[codes]
+            fitted = X_all[:, rest] @ beta + intercepts[codes_all]
             for col, j in enumerate(slope_idx):
-                fitted += slopes[codes, col] * X[:, j]
+                fitted += slopes[codes_all, col] * X_all[:, j]
         group_rank = n_groups + int(basis.identified.sum())
         self._finish(data, fitted, fit, rest_names, has_group_rank=group_rank)
-        coef = np.full(X.shape[1], np.nan)
+        coef = np.full(X_all.shape[1], np.nan)
         coef[rest] = fit.coef
         self._store_effects(intercepts, slopes, coef, names, ref=ref)
 
@@ -491,6 +543,18 @@ def _fe_formula(response, names, label, slope_idx):
     return r_formula(response, terms)
 
 
+def _check_weighted_levels(codes, n_groups, levels, label):
+    """Within method: every level needs a row of positive weight."""
+    empty = np.flatnonzero(np.bincount(codes, minlength=n_groups) == 0)
+    if empty.size:
+        shown = [levels[g] for g in empty[:10]] + (["..."] if empty.size > 10 else [])
+        raise ValueError(
+            f"{empty.size} level(s) of {label!r} have only rows of weight 0, so "
+            f"their effects are not estimable: {shown}. Drop those rows, or use "
+            "method='dummy' (R's lm: an aliased, NA coefficient)."
+        )
+
+
 def _check_reference_slopes(Z, codes, ref, names, slope_idx, levels):
     """A slope varying by group needs the reference level's slope identified."""
     if not slope_idx:
@@ -520,23 +584,27 @@ class _GroupBasis:
     group's basis.
     """
 
-    def __init__(self, codes, n_groups, counts, Z):
+    def __init__(self, codes, n_groups, counts, Z, weights=None):
         self.codes, self.n_groups, self.counts = codes, n_groups, counts
         self.Z = Z
+        self.weights = weights
         k = Z.shape[1]
         self.k = k
         self.identified = np.ones((n_groups, k), dtype=bool)
         if k == 0:
             return
-        self.Zc, self.zbar = demean(codes, n_groups, Z, counts)
+        self.Zc, self.zbar = demean(codes, n_groups, Z, counts, weights)
+        # Zw: the centred columns times the weights, for weighted products.
+        self.Zw = self.Zc if weights is None else self.Zc * weights[:, None]
         gram = np.empty((n_groups, k, k))
         for a in range(k):
             for b in range(a, k):
                 s = np.bincount(
-                    codes, weights=self.Zc[:, a] * self.Zc[:, b], minlength=n_groups
+                    codes, weights=self.Zw[:, a] * self.Zc[:, b], minlength=n_groups
                 )
                 gram[:, a, b] = gram[:, b, a] = s
-        norms = np.sqrt(group_sums(codes, n_groups, Z * Z))
+        squares = Z * Z if weights is None else Z * Z * weights[:, None]
+        norms = np.sqrt(group_sums(codes, n_groups, squares))
         self.identified = _identified(gram, norms)
         ok = self.identified[:, :, None] & self.identified[:, None, :]
         eye = np.broadcast_to(np.eye(k), gram.shape)
@@ -548,14 +616,16 @@ class _GroupBasis:
         cross = np.empty((self.n_groups, self.k, m))
         for a in range(self.k):
             cross[:, a, :] = group_sums(
-                self.codes, self.n_groups, self.Zc[:, [a]] * centred
+                self.codes, self.n_groups, self.Zw[:, [a]] * centred
             )
         cross[~self.identified] = 0.0
         return np.linalg.solve(self.gram, cross)
 
     def residualize(self, values):
         """``values`` minus their projection on the per-group basis."""
-        centred, _ = demean(self.codes, self.n_groups, values, self.counts)
+        centred, _ = demean(
+            self.codes, self.n_groups, values, self.counts, self.weights
+        )
         if self.k == 0:
             return centred
         coef = self._slopes_of(centred)
@@ -570,7 +640,8 @@ class _GroupBasis:
         R's ``predict.lm`` treats the NA shift as zero.
         """
         if self.k == 0:
-            means = group_sums(self.codes, self.n_groups, partial) / self.counts
+            weighted = partial if self.weights is None else partial * self.weights
+            means = group_sums(self.codes, self.n_groups, weighted) / self.counts
             return means, np.zeros((self.n_groups, 0))
         ref_slopes = self._fit_groups(partial)[1][ref]
         fixed = np.where(self.identified, 0.0, ref_slopes[None, :])
@@ -579,7 +650,9 @@ class _GroupBasis:
         return intercepts, np.where(self.identified, slopes, ref_slopes[None, :])
 
     def _fit_groups(self, values):
-        centred, means = demean(self.codes, self.n_groups, values[:, None], self.counts)
+        centred, means = demean(
+            self.codes, self.n_groups, values[:, None], self.counts, self.weights
+        )
         slopes = self._slopes_of(centred)[:, :, 0]
         intercepts = means[:, 0] - np.einsum("ij,ij->i", self.zbar, slopes)
         return intercepts, slopes

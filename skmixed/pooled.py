@@ -13,9 +13,11 @@ from skmixed._linalg import group_sums, least_squares
 from skmixed._lm import (
     LMResultsMixin,
     feature_names,
+    fit_rows,
     lm_statistics,
     r_formula,
     response_name,
+    weighted_design,
 )
 
 _COV_TYPES = ("nonrobust", "cluster")
@@ -151,8 +153,8 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         # column out of the features; the model needs none.
         return self.cov_type != "cluster"
 
-    def fit(self, X, y, groups=None):
-        """Fit by least squares.
+    def fit(self, X, y, groups=None, sample_weight=None):
+        """Fit by least squares (weighted least squares with ``sample_weight``).
 
         Parameters
         ----------
@@ -161,13 +163,19 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         y : array-like of shape (n_samples,)
         groups : array-like or pandas.Series, default=None
             Clusters for ``cov_type="cluster"``, when not a column of X.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Precision weights, R's ``lm(weights=)``: row i has variance
+            ``sigma² / w_i``. The summary, ``loglik_`` (with R's
+            ``sum(log w) / 2``), R² and F are R's for a weighted fit; rows of
+            weight 0 are left out of the fit and of ``nobs_`` but get fitted
+            values and residuals, as in R.
 
         Returns
         -------
         self : PooledRegressor
         """
         self._fit_labels = (response_name(y), groups_label(groups))
-        return super().fit(X, y, groups)
+        return super().fit(X, y, groups, sample_weight)
 
     def _fit(self, data):
         response, default_label = self._fit_labels
@@ -186,19 +194,25 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
             design[:, 0] = 1.0
         design[:, int(intercept) :] = data.X
         columns = (["(Intercept)"] if intercept else []) + names
-        fit = least_squares(design, data.y)
+        weights, rows = data.weights, fit_rows(data.weights)
+        fit = least_squares(*weighted_design(design, data.y, weights, rows))
         aliased = [c for c, a in zip(columns, fit.aliased, strict=True) if a]
         warn_aliased(aliased, type(self).__name__)
         fitted = design[:, ~fit.aliased] @ fit.coef[~fit.aliased]
         residuals = data.y - fitted
-        statistics = lm_statistics(data.y, fit.rss, fit.rank, intercept)
+        y_fit, w_fit = data.y, weights
+        if rows is not None:
+            y_fit, w_fit = data.y[rows], weights[rows]
+        statistics = lm_statistics(y_fit, fit.rss, fit.rank, intercept, weights=w_fit)
         cov = fit.cov_unscaled * statistics.sigma**2
         self.n_groups_ = 0
         if self.cov_type == "cluster":
-            cov = self._cluster_cov(data, design, residuals, fit, statistics)
+            cov = self._cluster_cov(data, design, residuals, fit)
         params = pd.Series(fit.coef, index=pd.Index(columns, dtype=object))
         vcov = pd.DataFrame(cov, index=params.index, columns=params.index)
-        self._store_lm(params, vcov, statistics, fitted, residuals, statistics.df_resid)
+        self._store_lm(
+            params, vcov, statistics, fitted, residuals, statistics.df_resid, weights
+        )
         if self.cov_type == "cluster":
             self._robust_wald(fit)
         self.intercept_ = float(fit.coef[0]) if intercept else 0.0
@@ -213,12 +227,26 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
             )
         del self._fit_labels
 
-    def _cluster_cov(self, data, design, residuals, fit, statistics):
-        """CR1 cluster-robust covariance (sandwich::vcovCL's default)."""
+    def _cluster_cov(self, data, design, residuals, fit):
+        """CR1 cluster-robust covariance (sandwich::vcovCL's default).
+
+        With weights the scores are ``w_i r_i x_i`` and the bread the
+        weighted ``(XᵀWX)⁻¹``, as ``sandwich``'s ``estfun.lm`` and
+        ``bread.lm`` have them.
+        """
         if data.factors is None:
             raise ValueError(
                 "cov_type='cluster' needs the clusters: pass groups= or name a "
                 "column of X with group=."
+            )
+        if data.weights is not None and not data.weights.all():
+            # sandwich::vcovCL counts zero-weight rows in n (its bread does
+            # not): the covariance would change with rows that carry no
+            # information. Refuse rather than match that or differ silently.
+            raise ValueError(
+                "cov_type='cluster' with zero weights: sandwich::vcovCL counts "
+                "zero-weight rows in its sample size, so the covariance would "
+                "depend on them. Drop the rows with sample_weight == 0 first."
             )
         factor = next(iter(data.factors.values()))
         codes = np.asarray(factor.codes, dtype=np.intp)
@@ -228,7 +256,8 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
                 f"cov_type='cluster' needs at least 2 clusters; got {n_clusters}."
             )
         kept = ~fit.aliased
-        scores = group_sums(codes, n_clusters, design[:, kept] * residuals[:, None])
+        working = residuals if data.weights is None else data.weights * residuals
+        scores = group_sums(codes, n_clusters, design[:, kept] * working[:, None])
         bread = fit.cov_unscaled[np.ix_(kept, kept)]
         n, k = design.shape[0], fit.rank
         adjust = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)

@@ -221,6 +221,9 @@ class LMSummary(Summary):
     n_dropped : int, default=0
         Rows dropped for missing values.
     digits : int, default=4
+    weighted : bool, default=False
+        The residuals are a weighted fit's ``sqrt(w) * r`` (R then heads them
+        "Weighted Residuals:", when the weights are not all equal).
 
     Examples
     --------
@@ -268,10 +271,12 @@ class LMSummary(Summary):
         notes=(),
         n_dropped=0,
         digits=4,
+        weighted=False,
     ):
         self.call = list(call)
         self.coefficients = coefficients
         self.residuals = residuals
+        self.weighted = weighted
         self.df_resid = df_resid
         self.sigma = sigma
         self.rsquared, self.rsquared_adj = rsquared, rsquared_adj
@@ -289,7 +294,8 @@ class LMSummary(Summary):
     def blocks(self):
         """Blocks in ``print.summary.lm`` order."""
         d = self.digits
-        out = ["", "Call:", *self.call, "", "Residuals:"]
+        residuals = "Weighted Residuals:" if self.weighted else "Residuals:"
+        out = ["", "Call:", *self.call, "", residuals]
         out += _quantile_block(self.residuals, self.df_resid, d)
         n_aliased = int(self.coefficients["estimate"].isna().sum())
         if len(self.coefficients) == 0:
@@ -484,6 +490,8 @@ class MixedLMSummary(Summary):
         Print the correlation of the fixed effects: None does as lme4 (shown
         for at most :attr:`max_correlation` coefficients, otherwise a note
         says why not).
+    weights : str, default=None
+        Name of the prior weights, printed as lme4's ``Weights:`` line.
     """
 
     #: lme4 prints the correlation of the fixed effects up to this many.
@@ -506,9 +514,11 @@ class MixedLMSummary(Summary):
         notes=(),
         digits=4,
         show_correlation=None,
+        weights=None,
     ):
         self.reml, self.ddf, self.formula = reml, ddf, formula
         self.show_correlation = show_correlation
+        self.weights = weights
         self.criteria = dict(criteria)
         self.scaled_residuals = np.asarray(scaled_residuals, dtype=float)
         self._variance_frame = random_effects
@@ -584,6 +594,7 @@ class MixedLMSummary(Summary):
             f"Linear mixed model fit by {fit}. t-tests use {self.ddf}'s method "
             "['lmerModLmerTest']",
             f"Formula: {self.formula}",
+            *([f"Weights: {self.weights}"] if self.weights else []),
             "",
             *self._criteria_lines(),
             "",

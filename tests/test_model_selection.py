@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from _estimator_checks import expected_failed_checks
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.inspection import permutation_importance
@@ -362,7 +363,8 @@ def test_three_estimators_in_one_grid_with_groups_under_routing(sleep):
 # The checks fit without groups: the models say so, and that is expected here.
 @pytest.mark.filterwarnings("ignore::skmixed.GroupsMissingWarning")
 @parametrize_with_checks(
-    [PooledRegressor(), FixedEffectsRegressor(), MixedLMRegressor()]
+    [PooledRegressor(), FixedEffectsRegressor(), MixedLMRegressor()],
+    expected_failed_checks=expected_failed_checks,
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

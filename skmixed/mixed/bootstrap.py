@@ -112,9 +112,11 @@ def simulate_and_refit(model, params, n_boot, random_state=None, progress="auto"
     out = np.full((n_boot, len(params)), np.nan)
     failed = 0
     bar = _Progress(n_boot, progress)
+    # With prior weights the residual of row i has variance σ² / w_i.
+    noise_sd = sigma if design.weights is None else sigma / np.sqrt(design.weights)
     for r in range(n_boot):
         y = mean + _random_part(design, lambdas, sigma, rng)
-        y += sigma * rng.standard_normal(design.n)
+        y += noise_sd * rng.standard_normal(design.n)
         crit = ProfiledCriterion(design.with_response(y), reml=criterion.reml)
         try:
             with warnings.catch_warnings():

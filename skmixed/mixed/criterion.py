@@ -269,6 +269,8 @@ class ProfiledCriterion:
         n, p = design.n, design.p
         self._dof = n - p if self.reml else n
         self._log_const = _LOG_2PI_1 - np.log(self._dof) if self._dof > 0 else 0.0
+        # Prior weights: -2 log L gains -Σ log w_i (lme4 includes it).
+        self._log_weights = design.sum_log_weights
         if self._dof <= 0:
             raise ValueError(
                 f"{n} observations leave no residual degrees of freedom with "
@@ -499,6 +501,7 @@ class ProfiledCriterion:
         """The profiled criterion from its three ingredients."""
         dof = self._dof
         value = logdet_L + dof * (1.0 + _LOG_2PI + np.log(pwrss / dof))
+        value -= self._log_weights
         return value + logdet_RX if self.reml else value
 
     def __call__(self, theta):
@@ -523,6 +526,7 @@ class ProfiledCriterion:
         q, p, dof = self.design.q_rest, self.design.p, self._dof
         # log r² = 2 log L[-1, -1]; log|Lθ|² and log|R_X|² from the diagonal
         value = logdet1 + dof * (self._log_const + 2.0 * logs[-1])
+        value -= self._log_weights
         if q:
             value += 2.0 * logs[:q].sum()
         if self.reml and p:

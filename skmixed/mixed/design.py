@@ -66,6 +66,8 @@ class TermDesign:
     group: str = ""
     moments: np.ndarray | None = None
     _runs: object = field(default=None, repr=False, compare=False)
+    #: Columns multiplied by sqrt(w) (weighted fits): none is ones any more.
+    _scaled: bool = field(default=False, repr=False, compare=False)
 
     @property
     def k(self):
@@ -85,7 +87,22 @@ class TermDesign:
 
     def is_ones(self, j):
         """Whether column j is the intercept (a column of ones)."""
-        return self.Z is None or self.names[j] == "(Intercept)"
+        if self.Z is None:
+            return True
+        return self.names[j] == "(Intercept)" and not self._scaled
+
+    def scaled_rows(self, root):
+        """The term with every row multiplied by ``root`` (sqrt of the weights)."""
+        return TermDesign(
+            self.codes,
+            self.levels,
+            self.columns() * root[:, None],
+            self.names,
+            self.factor,
+            self.group,
+            _runs=self._runs,
+            _scaled=True,
+        )
 
     def group_sums(self, W):
         """Per level, the sums of the rows of W (n, c): array (m, c).
@@ -142,6 +159,11 @@ class Design:
     offsets: list = field(default_factory=list)
     q_rest: int = 0
     _dense_C: np.ndarray | None = field(default=None, repr=False)
+    #: Precision weights (R's prior weights) or None. X, y and the terms are
+    #: the data's own; the cross-products are those of W^½ [Z X y].
+    weights: np.ndarray | None = None
+    #: ``Σ log w_i``, the weights' constant in the Gaussian likelihood.
+    sum_log_weights: float = 0.0
 
     @property
     def C(self):
@@ -191,11 +213,13 @@ class Design:
         first, rest = self.terms[0], self.terms[1:]
         CX = self.CX.copy()
         B = self.B.copy()
-        CX[:, :, -1] = _per_level(first, y[:, None])[:, :, 0]
-        by = _rest_cross(rest, self.offsets, self.q_rest, self.X, y[:, None])[:, 0]
+        # Zᵀ W y and Xᵀ W y: the unweighted columns against w * y.
+        wy = y if self.weights is None else self.weights * y
+        CX[:, :, -1] = _per_level(first, wy[:, None])[:, :, 0]
+        by = _rest_cross(rest, self.offsets, self.q_rest, self.X, wy[:, None])[:, 0]
         B[:-1, -1] = by
         B[-1, :-1] = by
-        B[-1, -1] = y @ y
+        B[-1, -1] = y @ wy
         return Design(
             self.n,
             self.p,
@@ -208,6 +232,8 @@ class Design:
             B,
             self.offsets,
             self.q_rest,
+            weights=self.weights,
+            sum_log_weights=self.sum_log_weights,
         )
 
 
@@ -344,6 +370,8 @@ class CrossProducts:
     CX: np.ndarray
     blocks: list
     B: np.ndarray
+    #: ``Σ log w_i`` of the chunk's prior weights (0 without weights).
+    sum_log_weights: float = 0.0
 
     def add(self, other):
         """The cross-products of both chunks of rows together."""
@@ -357,6 +385,7 @@ class CrossProducts:
             self.CX + other.CX,
             blocks,
             self.B + other.B,
+            self.sum_log_weights + other.sum_log_weights,
         )
 
 
@@ -408,7 +437,7 @@ def _check_dense_size(q_rest, p):
         )
 
 
-def accumulate(X, y, term_designs):
+def accumulate(X, y, term_designs, weights=None):
     """Cross-products of ``[Z X y]`` over one chunk of rows (``accumulate``).
 
     Parameters
@@ -418,6 +447,10 @@ def accumulate(X, y, term_designs):
     term_designs : list of TermDesign
         Codes into the *global* levels of each factor (every chunk uses the
         same levels), so that the sums of several chunks add up.
+    weights : ndarray of shape (n_samples,), optional
+        Positive precision weights (lme4's prior weights: row i has residual
+        variance σ²/w_i). The rows are weighted once, here: the sums are the
+        cross-products of ``W^½ [Z X y]``.
 
     Returns
     -------
@@ -426,6 +459,13 @@ def accumulate(X, y, term_designs):
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
     n, p = X.shape
+    sum_log_weights = 0.0
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        root = np.sqrt(weights)
+        term_designs = [t.scaled_rows(root) for t in term_designs]
+        X, y = X * root[:, None], y * root
+        sum_log_weights = float(np.log(weights).sum())
     first, rest = term_designs[0], list(term_designs[1:])
     offsets, q_rest = _rest_layout(rest)
     _check_dense_size(q_rest, p)
@@ -454,10 +494,10 @@ def accumulate(X, y, term_designs):
         zxy = _per_level(ti, XY).reshape(size_i, p + 1)
         B[oi : oi + size_i, q_rest:] = zxy
         B[q_rest:, oi : oi + size_i] = zxy.T
-    return CrossProducts(n, D1, CX, blocks, B)
+    return CrossProducts(n, D1, CX, blocks, B, sum_log_weights)
 
 
-def design_from_cross_products(sums, term_designs, X=None, y=None):
+def design_from_cross_products(sums, term_designs, X=None, y=None, weights=None):
     """The :class:`Design` of reduced cross-products.
 
     Parameters
@@ -469,6 +509,9 @@ def design_from_cross_products(sums, term_designs, X=None, y=None):
         The rows, when they are in memory; a design built from chunks that
         are not (a Dask fit) has none, and what needs the rows (fitted
         values, the bootstrap) asks for them by another pass.
+    weights : ndarray, optional
+        The rows' prior weights, when the sums were weighted and the rows
+        are in memory.
 
     Returns
     -------
@@ -488,10 +531,12 @@ def design_from_cross_products(sums, term_designs, X=None, y=None):
         sums.B,
         offsets,
         q_rest,
+        weights=weights,
+        sum_log_weights=sums.sum_log_weights,
     )
 
 
-def build_design(X, y, term_designs):
+def build_design(X, y, term_designs, weights=None):
     """Cross-products of ``[Z X y]`` for the profiled criterion.
 
     ``accumulate`` over all the rows at once, then the :class:`Design`.
@@ -506,6 +551,8 @@ def build_design(X, y, term_designs):
     term_designs : list of TermDesign
         At least one term; the first should be the one with most levels
         (lme4's order), which is what makes the blocked Cholesky cheap.
+    weights : ndarray of shape (n_samples,), optional
+        Positive precision weights (see :func:`accumulate`).
 
     Returns
     -------
@@ -528,5 +575,7 @@ def build_design(X, y, term_designs):
         raise ValueError("X must be (n, p) and y (n,) with the same n.")
     if not term_designs:
         raise ValueError("A mixed model needs at least one random-effects term.")
-    sums = accumulate(X, y, term_designs)
-    return design_from_cross_products(sums, term_designs, X, y)
+    if weights is not None:
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
+    sums = accumulate(X, y, term_designs, weights)
+    return design_from_cross_products(sums, term_designs, X, y, weights)

@@ -238,8 +238,19 @@ class MixedLMRegressor(GroupedRegressor):
                 f"n_samples={n} observations leave no residual degrees of "
                 f"freedom with {X.shape[1]} fixed effect(s)."
             )
+        weights = data.weights
+        if weights is not None and not weights.all():
+            # lme4 fits them with an infinite criterion (log 0 in the
+            # likelihood's constant); refuse instead.
+            raise ValueError(
+                f"sample_weight has {int((weights == 0).sum())} zero weight(s): "
+                "a row of weight 0 has infinite residual variance, and lme4's "
+                "criterion is then infinite. Drop the rows with sample_weight "
+                "== 0 (they carry no information)."
+            )
+        self._weights = weights
         if data.factors is None:
-            self._fit_pooled(X, data.y)
+            self._fit_pooled(X, data.y, weights)
             return
         if data.y.min() == data.y.max():
             # σ = 0: the criterion is log(0) plus rounding noise, so any θ
@@ -252,7 +263,7 @@ class MixedLMRegressor(GroupedRegressor):
         designs = self._term_designs(terms, data, names)
         self._check_levels(designs, n)
         designs = _lme4_order(designs)
-        self._fit_design(build_design(X, data.y, designs))
+        self._fit_design(build_design(X, data.y, designs, weights))
 
     def _fit_design(self, design, x_moments=None):
         """Optimise θ on the cross-products and set the fitted attributes.
@@ -287,7 +298,8 @@ class MixedLMRegressor(GroupedRegressor):
                 )
             Xc, designs_c = centring.design_inputs(X, designs)
             fit_criterion = ProfiledCriterion(
-                build_design(Xc, design.y, designs_c), reml=self.reml
+                build_design(Xc, design.y, designs_c, design.weights),
+                reml=self.reml,
             )
         # θ is optimised (and checked) through standardised slope columns
         # when some are badly scaled; the identity otherwise.
@@ -534,17 +546,23 @@ class MixedLMRegressor(GroupedRegressor):
             return _dask.residuals(self)
         return self._criterion.design.y - self.fittedvalues_
 
-    def _fit_pooled(self, X, y):
+    def _fit_pooled(self, X, y, weights=None):
         """No grouping factors reached fit: the fixed-effects-only model."""
         n, p = X.shape
-        fit = least_squares(X, y)
+        Xw, yw = X, y
+        if weights is not None:
+            root = np.sqrt(weights)
+            Xw, yw = X * root[:, None], y * root
+        fit = least_squares(Xw, yw)
         beta, rss = fit.coef, fit.rss
         dof = n - p if self.reml else n
         sigma = float(np.sqrt(rss / dof))
-        R = np.linalg.qr(X, mode="r") if p else np.zeros((0, 0))
+        R = np.linalg.qr(Xw, mode="r") if p else np.zeros((0, 0))
         R = R * np.sign(np.diagonal(R))[:, None] if p else R
         logdet_RX = 2.0 * np.log(np.abs(np.diagonal(R))).sum() if p else 0.0
         value = dof * (1.0 + _LOG_2PI + np.log(rss / dof))
+        if weights is not None:
+            value -= float(np.log(weights).sum())
         if self.reml:
             value += logdet_RX
         self._criterion, self._centred = None, None
@@ -660,7 +678,7 @@ class MixedLMRegressor(GroupedRegressor):
         return designs
 
     # -- inference and reporting (skmixed.mixed.results; issue 4) -------------
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the model by REML or ML.
 
         Parameters
@@ -671,6 +689,12 @@ class MixedLMRegressor(GroupedRegressor):
             Response (a named Series gives the summary's formula its name).
         groups : array-like, pandas.Series or pandas.DataFrame, default=None
             Grouping factor(s) not given as columns of X.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Precision weights, lme4's ``weights=``: row i has residual
+            variance ``sigma_**2 / sample_weight[i]``. They are not
+            frequency weights (a weight of 2 is not a repeated row: the
+            random effects see one observation). Weights must be positive;
+            the criteria include lme4's ``-sum(log w)``.
 
         Returns
         -------
@@ -678,14 +702,20 @@ class MixedLMRegressor(GroupedRegressor):
         """
         from skmixed import _dask
 
-        if _dask.any_dask(X, y, groups):
+        if _dask.any_dask(X, y, groups, sample_weight):
+            if sample_weight is not None:
+                raise ValueError(
+                    "sample_weight with Dask input is not supported yet: fit "
+                    "weighted models from in-memory (pandas or numpy) data."
+                )
             from skmixed.mixed import dask_fit
 
             self._validate_params()
+            self._weights = None
             with blas_single_thread():
                 dask_fit.fit(self, X, y, groups)
         else:
-            super().fit(X, y, groups)
+            super().fit(X, y, groups, sample_weight)
         name = getattr(y, "name", None)
         self.response_name_ = str(name) if name is not None else "y"
         return self

@@ -102,6 +102,16 @@ def _kr(model):
             "lmerTest); refit with reml=True or use ddf='satterthwaite'."
         )
     design = criterion.design
+    if design.weights is not None:
+        # pbkrtest builds the marginal covariance with residual part σ²I:
+        # with prior weights its numbers are not valid (lme4 users get them
+        # silently); refuse rather than give an unweighted adjustment.
+        raise ValueError(
+            "Kenward-Roger's method is not available for a fit with "
+            "sample_weight: pbkrtest (which defines it for lmer) ignores prior "
+            "weights, so there is no reference to match. Use "
+            "ddf='satterthwaite', which accounts for the weights (as lmerTest)."
+        )
     n_params = sum(t.k * (t.k + 1) // 2 for t in design.terms) + 1
     kenward_roger.check_size(design.n, n_params)
     sigma2 = model.sigma_**2
@@ -217,12 +227,17 @@ def summary(model, ddf="satterthwaite", show_correlation=None):
             "df.resid": design.n - design.p - model._criterion.n_theta - 1,
         }
     frame = random_effects_frame(model)
+    # lme4's scaled residuals are the Pearson ones: sqrt(w) (y - fitted) / σ.
+    scaled = model.residuals_ / model.sigma_
+    if design.weights is not None:
+        scaled = np.sqrt(design.weights) * scaled
     return MixedLMSummary(
+        weights="sample_weight" if design.weights is not None else None,
         reml=bool(model.reml),
         ddf=_DDF_LABELS[key],
         formula=formula(model),
         criteria=criteria,
-        scaled_residuals=model.residuals_ / model.sigma_,
+        scaled_residuals=scaled,
         random_effects=frame,
         nobs=model.nobs_,
         n_groups=model.n_groups_,
