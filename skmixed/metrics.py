@@ -169,6 +169,14 @@ def _model_kind(estimator):
     # Imported here: skmixed.mixed imports the package's shared modules.
     from skmixed.mixed.estimator import MixedLMRegressor
 
+    if _fitted_weights(estimator) is not None:
+        raise ValueError(
+            f"{type(estimator).__name__} was fitted with sample_weight: its "
+            "rows have residual variances sigma²/w, which the held-out rows' "
+            "log-likelihood would need too. The log-likelihood scorers do not "
+            "take weights yet; compare weighted fits by their own loglik_ / "
+            "aic_ or skmixed.anova."
+        )
     if isinstance(estimator, MixedLMRegressor):
         return "mixed"
     if isinstance(estimator, GroupedRegressor) and hasattr(estimator, "residuals_"):
@@ -179,6 +187,14 @@ def _model_kind(estimator):
         f"of a Pipeline); got {type(estimator).__name__}. For other models "
         "use make_grouped_scorer with a metric of point predictions."
     )
+
+
+def _fitted_weights(estimator):
+    """The prior weights a model was fitted with, or None."""
+    weights = getattr(estimator, "_summary_weights", None)  # lm fits
+    if weights is None:
+        weights = getattr(estimator, "_weights", None)  # MixedLMRegressor
+    return weights
 
 
 def _ml_sigma(estimator):

@@ -332,3 +332,19 @@ def test_weights_are_routed_through_pipelines_and_searches():
         X.iloc[test], y.iloc[test], groups=g.iloc[test], sample_weight=w.iloc[test]
     )
     assert scores[0] == pytest.approx(expected, rel=1e-10)
+
+
+def test_log_likelihood_scorers_refuse_weighted_fits_clearly():
+    from skmixed import PooledRegressor
+    from skmixed.metrics import conditional_log_likelihood, marginal_log_likelihood
+
+    df = _data()
+    X, y, w = df[["Days", "Subject"]], df["Reaction"], df["w"]
+    for model in (
+        MixedLMRegressor("(Days | Subject)").fit(X, y, sample_weight=w),
+        PooledRegressor().fit(df[["Days"]], y, sample_weight=w),
+    ):
+        data = X if isinstance(model, MixedLMRegressor) else df[["Days"]]
+        for scorer in (marginal_log_likelihood, conditional_log_likelihood):
+            with pytest.raises(ValueError, match="fitted with sample_weight"):
+                scorer(model, data, y)
