@@ -348,3 +348,13 @@ def test_log_likelihood_scorers_refuse_weighted_fits_clearly():
         for scorer in (marginal_log_likelihood, conditional_log_likelihood):
             with pytest.raises(ValueError, match="fitted with sample_weight"):
                 scorer(model, data, y)
+
+
+def test_dask_input_with_weights_is_refused_clearly():
+    dd = pytest.importorskip("dask.dataframe")
+    df = _data()
+    ddf = dd.from_pandas(df, npartitions=2)
+    with pytest.raises(ValueError, match="sample_weight with Dask input"):
+        MixedLMRegressor("(Days | Subject)").fit(
+            ddf[["Days", "Subject"]], ddf["Reaction"], sample_weight=ddf["w"]
+        )
