@@ -95,6 +95,8 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             validate_data(self, X, skip_check_array=True, reset=True)
             inputs = prepare_inputs(X, y, groups, request, sample_weight=sample_weight)
             self._input_layout = inputs.layout
+            # the fitted FixedFormula of a string fixed_effects (else None)
+            self.fixed_formula_ = inputs.layout.formula
             if inputs.layout.group_columns:
                 self.group_columns_in_ = list(inputs.layout.group_columns)
             elif hasattr(self, "group_columns_in_"):
@@ -175,19 +177,15 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         return r2_score(y_array, self.predict(X, groups), sample_weight=sample_weight)
 
 
-def fixed_intercept(fit_intercept, data):
+def fixed_intercept(fit_intercept, data, estimator="The model"):
     """Whether the fixed part has an intercept.
 
     The formula's when ``fixed_effects`` is a formula (``"0 + x"`` has
-    none), else ``fit_intercept``. ``fit_intercept=False`` with a formula
-    that keeps its intercept is refused: the formula's contrasts were chosen
-    for a model with an intercept.
+    none; see :func:`skmixed._formula.resolve_intercept`), else
+    ``fit_intercept``.
     """
-    if data.intercept is None:
+    if data.layout is None or data.layout.formula is None:
         return bool(fit_intercept)
-    if data.intercept and not fit_intercept:
-        raise ValueError(
-            "fit_intercept=False, but the fixed_effects formula has an "
-            "intercept: write '0 + ...' in the formula to drop it."
-        )
-    return bool(data.intercept)
+    from skmixed._formula import resolve_intercept
+
+    return bool(resolve_intercept(data.layout.formula, fit_intercept, estimator))

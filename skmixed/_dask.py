@@ -173,6 +173,7 @@ def dask_input(estimator, X, y, groups, *, reset, stage):
         feature_names = None
     if reset:
         warn_ignored(ignored, request)
+        estimator.fixed_formula_ = None
         estimator._input_layout = InputLayout(
             names is not None,
             list(all_names),

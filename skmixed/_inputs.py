@@ -644,14 +644,10 @@ def _formula_features(frame, columns, from_frame, group_columns, request):
     data = frame if from_frame else pd.DataFrame(frame, columns=columns)
     formula = FixedFormula(request.fixed_effects)
     matrix, names = formula.fit_transform(data)
+    # A formula may use a grouping column, as R's does: Variety is both a
+    # fixed effect and part of the factor Block:Variety in Oats'
+    # yield ~ nitro + Variety + (1 | Block/Variety).
     used = [str(c) for c in formula.columns_used]
-    grouping = [c for c in used if c in group_columns]
-    if grouping:
-        raise ValueError(
-            f"fixed_effects={request.fixed_effects!r} uses the grouping "
-            f"column(s) {grouping}: a grouping column is never a fixed-effect "
-            "feature."
-        )
     ignored = {
         c: "not used by the fixed_effects formula"
         for c in columns

@@ -219,7 +219,7 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
     def _fit(self, data):
         response, default_label = self._fit_labels
         del self._fit_labels
-        if not fixed_intercept(True, data):
+        if not fixed_intercept(True, data, type(self).__name__):
             raise ValueError(
                 "FixedEffectsRegressor always has an intercept (the reference "
                 f"level's); fixed_effects={self.fixed_effects!r} drops it."

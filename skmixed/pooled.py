@@ -180,7 +180,7 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
     def _fit(self, data):
         response, default_label = self._fit_labels
         names = feature_names(data)
-        intercept = fixed_intercept(self.fit_intercept, data)
+        intercept = fixed_intercept(self.fit_intercept, data, type(self).__name__)
         self._has_intercept = intercept
         n, p = data.X.shape
         if p == 0 and (not intercept or self.fixed_effects is None):

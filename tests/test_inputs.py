@@ -335,3 +335,29 @@ def test_concurrent_fits_are_identical_and_leave_blas_as_it_was(sleep):
     assert after == before
     for theta in thetas:
         np.testing.assert_array_equal(theta, serial)
+
+
+# -- the formula hook ------------------------------------------------------------------
+def test_formula_fixed_part_reaches_all_three_estimators():
+    from skmixed.datasets import load_oats
+
+    d = load_oats()
+    X, y = d.drop(columns="yield"), d["yield"]
+    # Variety is a fixed effect and part of the factor Block:Variety, as in R
+    mixed = MixedLMRegressor("(1 | Block/Variety)", fixed_effects="nitro + Variety")
+    mixed.fit(X, y)
+    names = ["(Intercept)", "nitro", "VarietyMarvellous", "VarietyVictory"]
+    assert list(mixed.fixed_effects_.index) == names
+    assert mixed.fixed_formula_ is mixed._input_layout.formula
+    # lme4: fixef(lmer(yield ~ nitro + Variety + (1 | Block/Variety), Oats))
+    np.testing.assert_allclose(
+        mixed.fixed_effects_, [82.4, 73.666667, 5.291667, -6.875], atol=1e-5
+    )
+    np.testing.assert_allclose(mixed.predict(X.iloc[::-1]), mixed.predict(X)[::-1])
+    pooled = PooledRegressor(fixed_effects="nitro + Variety").fit(X, y)
+    assert list(pooled.params_.index) == names
+    fixed = FixedEffectsRegressor(group="Block", fixed_effects="0 + nitro")
+    with pytest.raises(ValueError, match="always has an intercept"):
+        fixed.fit(X, y)
+    with pytest.raises(ValueError, match="fit_intercept=False"):
+        PooledRegressor(fit_intercept=False, fixed_effects="nitro").fit(X, y)

@@ -221,7 +221,9 @@ class MixedLMRegressor(GroupedRegressor):
             self._fit_pinned(data)
 
     def _fit_pinned(self, data):
-        self._has_intercept = fixed_intercept(self.fit_intercept, data)
+        self._has_intercept = fixed_intercept(
+            self.fit_intercept, data, type(self).__name__
+        )
         terms = self._terms()
         if data.X.shape[1] == 0 and data.factors is None:
             raise ValueError(
