@@ -46,7 +46,7 @@ from skmixed.mixed.estimator import (
     _term_columns,
 )
 from skmixed.mixed.optimize import blas_single_thread
-from skmixed.mixed.terms import grouping_columns, parse_random_effects
+from skmixed.mixed.terms import grouping_columns, parse_random_effects, slope_columns
 
 _HANDLE_UNKNOWN = ("population", "warn", "error")
 _VCOV_METHODS = ("hessian", "rx")
@@ -88,6 +88,9 @@ class _MixedGLMBase(GroupedRegressor):
 
     def _group_names(self):
         return grouping_columns(self._terms())
+
+    def _slope_names(self):
+        return slope_columns(self._terms())
 
     def _family(self):
         return get_family(self.family, self.link)
@@ -261,7 +264,7 @@ class _MixedGLMBase(GroupedRegressor):
                 TermDesign(
                     np.asarray(factor.codes, dtype=np.intp),
                     np.asarray(factor.categories, dtype=object),
-                    _term_columns(term, data.X, names),
+                    _term_columns(term, data.covariates, names),
                     term.names,
                     term.factor,
                 )
@@ -580,7 +583,7 @@ class _MixedGLMBase(GroupedRegressor):
                     strings = np.asarray(labels.categories, dtype=object)
                     unseen[factor] = sorted(set(strings[labels.codes[codes < 0]]))
             codes = cache[factor]
-            Z = _term_columns(term, data.X, names)
+            Z = _term_columns(term, data.covariates, names)
             known = codes >= 0
             effect = row_effects(Z, b, np.where(known, codes, 0))
             eta += np.where(known, effect, 0.0)
