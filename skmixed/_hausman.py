@@ -137,6 +137,7 @@ def hausman(fixed_model, mixed_model):
             f"The models were fitted to different numbers of rows "
             f"({fixed_model.nobs_} and {mixed_model.nobs_})."
         )
+    _check_same_weights(fixed_model, mixed_model)
     names = _slopes(fixed_model, mixed_model)
     b_fe = fixed_model.params_[names].to_numpy(dtype=float)
     b_re = mixed_model.fixed_effects_[names].to_numpy(dtype=float)
@@ -166,3 +167,17 @@ def hausman(fixed_model, mixed_model):
         index=pd.Index(names, dtype=object),
     )
     return HausmanResult(statistic, df, p_value, table, notes)
+
+
+def _check_same_weights(fixed_model, mixed_model):
+    """Both models must be fitted with the same sample_weight (or none)."""
+    w_fe = getattr(fixed_model, "_summary_weights", None)
+    w_re = getattr(mixed_model, "_weights", None)
+    if w_fe is None and w_re is None:
+        return
+    if w_fe is None or w_re is None or not np.array_equal(w_fe, w_re):
+        raise ValueError(
+            "The models were fitted with different sample_weight (one weighted, "
+            "or other weights): the test compares two estimators of the same "
+            "weighted model. Fit both with the same sample_weight."
+        )

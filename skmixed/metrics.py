@@ -20,7 +20,9 @@ How the groups reach the scorer. Grouping columns kept in a pandas ``X``
 always do. The ``groups=`` argument does only with
 ``sklearn.set_config(enable_metadata_routing=True)``: these scorers request
 ``groups`` by default, as the estimators do, so no ``set_score_request``
-call is needed. Where no groups arrive, the estimator's
+call is needed. The two log-likelihood scorers also request
+``sample_weight`` (the scored rows' precision weights, as at fit). Where no
+groups arrive, the estimator's
 :class:`~skmixed.GroupsMissingWarning` says so.
 
 Pipelines. Given a :class:`~sklearn.pipeline.Pipeline` (or a fitted search
@@ -38,6 +40,7 @@ from sklearn.utils.metadata_routing import MetadataRequest, _routing_enabled
 
 from skmixed._base import GroupedRegressor, _check_response
 from skmixed._groups import as_factor
+from skmixed._inputs import check_sample_weight
 
 __all__ = [
     "conditional_log_likelihood",
@@ -116,9 +119,12 @@ def _carries_requests(func):
     """Give a scorer function ``get_metadata_routing``/``set_score_request``.
 
     scikit-learn asks any scorer for ``get_metadata_routing()``; a plain
-    function has none and would never receive ``groups``.
+    function has none and would never receive ``groups``. The likelihood
+    scorers also request ``sample_weight`` by default: precision weights are
+    part of the likelihood, as they are of the fit.
     """
-    scorer = _GroupedScorer(func, {"groups": True}, func.__name__)
+    requests = {"groups": True, "sample_weight": True}
+    scorer = _GroupedScorer(func, requests, func.__name__)
     func.get_metadata_routing = scorer.get_metadata_routing
     func.set_score_request = scorer.set_score_request
     return func
@@ -157,11 +163,22 @@ def _predict(estimator, X, groups, **kwargs):
     return estimator.predict(X)
 
 
-def _gaussian_loglik(residuals, sigma):
-    """Sum of log N(r_i; 0, σ²)."""
+def _gaussian_loglik(residuals, sigma, weights=None):
+    """Sum of log N(r_i; 0, σ²/w_i) (w = 1 without weights).
+
+    Rows of weight 0 (infinite variance) carry no information and are left
+    out, as R's ``logLik.lm`` leaves them out.
+    """
+    if weights is None:
+        n = residuals.shape[0]
+        rss = float(residuals @ residuals)
+        return -0.5 * (n * (_LOG_2PI + 2.0 * np.log(sigma)) + rss / sigma**2)
+    keep = weights > 0
+    residuals, weights = residuals[keep], weights[keep]
     n = residuals.shape[0]
-    rss = float(residuals @ residuals)
-    return -0.5 * (n * (_LOG_2PI + 2.0 * np.log(sigma)) + rss / sigma**2)
+    wrss = float(weights @ residuals**2)
+    log_w = float(np.log(weights).sum())
+    return -0.5 * (n * (_LOG_2PI + 2.0 * np.log(sigma)) - log_w + wrss / sigma**2)
 
 
 def _model_kind(estimator):
@@ -169,14 +186,6 @@ def _model_kind(estimator):
     # Imported here: skmixed.mixed imports the package's shared modules.
     from skmixed.mixed.estimator import MixedLMRegressor
 
-    if _fitted_weights(estimator) is not None:
-        raise ValueError(
-            f"{type(estimator).__name__} was fitted with sample_weight: its "
-            "rows have residual variances sigma²/w, which the held-out rows' "
-            "log-likelihood would need too. The log-likelihood scorers do not "
-            "take weights yet; compare weighted fits by their own loglik_ / "
-            "aic_ or skmixed.anova."
-        )
     if isinstance(estimator, MixedLMRegressor):
         return "mixed"
     if isinstance(estimator, GroupedRegressor) and hasattr(estimator, "residuals_"):
@@ -197,10 +206,43 @@ def _fitted_weights(estimator):
     return weights
 
 
+def _scored_weights(model, kind, sample_weight, n):
+    """Precision weights of the scored rows, or None (all 1).
+
+    A model fitted with weights has residual variances σ²/w: its scored
+    rows need their weights too.
+    """
+    if sample_weight is None:
+        if _fitted_weights(model) is not None:
+            raise ValueError(
+                f"{type(model).__name__} was fitted with sample_weight: its "
+                "rows have residual variances sigma²/w, so the scored rows "
+                "need their precision weights too: pass sample_weight= (under "
+                "metadata routing it is requested by default)."
+            )
+        return None
+    weights = check_sample_weight(sample_weight, n)
+    if kind == "mixed" and not weights.all():
+        raise ValueError(
+            "sample_weight has zero weights: a mixed model refuses them (as at "
+            "fit); drop those rows."
+        )
+    return weights
+
+
 def _ml_sigma(estimator):
-    """σ of a least-squares fit as its log-likelihood uses it: sqrt(RSS/n)."""
+    """σ of a least-squares fit as its log-likelihood uses it: sqrt(RSS/n).
+
+    Weighted: ``sqrt(Σ w r² / n)`` over the rows of positive weight, the σ
+    of R's ``logLik.lm``.
+    """
     residuals = np.asarray(estimator.residuals_, dtype=np.float64)
-    return float(np.sqrt(residuals @ residuals / residuals.shape[0]))
+    weights = _fitted_weights(estimator)
+    if weights is None:
+        return float(np.sqrt(residuals @ residuals / residuals.shape[0]))
+    keep = weights > 0
+    wrss = float(weights[keep] @ residuals[keep] ** 2)
+    return float(np.sqrt(wrss / keep.sum()))
 
 
 # -- the marginal density of a mixed model -------------------------------------------
@@ -210,8 +252,8 @@ def _each_row_its_own_level(estimator, n):
     return {name: as_factor(labels, name) for name in estimator._group_names()}
 
 
-def _mixed_marginal(estimator, X, y, groups):
-    """log N(y; Xβ, σ²(I + ZΛΛᵀZᵀ)) through the fit's blocked Cholesky."""
+def _mixed_marginal(estimator, X, y, groups, weights=None):
+    """log N(y; Xβ, σ²(W⁻¹ + ZΛΛᵀZᵀ)) through the fit's blocked Cholesky."""
     from skmixed.mixed.criterion import ProfiledCriterion
     from skmixed.mixed.design import build_design
 
@@ -219,25 +261,29 @@ def _mixed_marginal(estimator, X, y, groups):
     y = _check_response(y, data.X.shape[0])
     if not estimator._term_designs_fit:
         # Fitted without groups (GroupsMissingWarning at fit): a linear model.
-        return _gaussian_loglik(y - estimator._population(data), estimator.sigma_)
+        residuals = y - estimator._population(data)
+        return _gaussian_loglik(residuals, estimator.sigma_, weights)
     if data.factors is None:
         # The GroupsMissingWarning has been issued. Without group labels the
         # only density left is the one of rows from distinct new groups.
         data.factors = _each_row_its_own_level(estimator, y.shape[0])
     residuals = y - estimator._population(data)
     terms = estimator._random_design(data)
-    design = build_design(np.empty((y.shape[0], 0)), residuals, terms)
+    design = build_design(np.empty((y.shape[0], 0)), residuals, terms, weights)
     parts = ProfiledCriterion(design, reml=False).decompose(estimator.theta_)
     sigma2 = estimator.sigma_**2
     n = y.shape[0]
     return -0.5 * (
-        parts.logdet_L + n * (_LOG_2PI + np.log(sigma2)) + parts.pwrss / sigma2
+        parts.logdet_L
+        + n * (_LOG_2PI + np.log(sigma2))
+        + parts.pwrss / sigma2
+        - design.sum_log_weights
     )
 
 
 # -- public scorers ------------------------------------------------------------------
 @_carries_requests
-def marginal_log_likelihood(estimator, X, y, groups=None):
+def marginal_log_likelihood(estimator, X, y, groups=None, sample_weight=None):
     r"""Held-out log-likelihood with the random effects integrated out.
 
     For a :class:`~skmixed.MixedLMRegressor` the rows are scored under the
@@ -272,6 +318,11 @@ def marginal_log_likelihood(estimator, X, y, groups=None):
         under metadata routing. Without any, a
         :class:`~skmixed.GroupsMissingWarning` is issued and every row is
         scored as a group of its own.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Precision weights of the scored rows (as at fit: row i has residual
+        variance σ²/w_i); required for a model fitted with ``sample_weight``.
+        Requested by default under metadata routing. On the training data of
+        a weighted fit the score is again the model's ``loglik_``.
 
     Returns
     -------
@@ -293,16 +344,17 @@ def marginal_log_likelihood(estimator, X, y, groups=None):
     -875.9697
     """
     model, X = _final_estimator(estimator, X)
-    if _model_kind(model) == "mixed":
-        return float(_mixed_marginal(model, X, y, groups))
+    kind = _model_kind(model)
+    weights = _scored_weights(model, kind, sample_weight, len(y))
+    if kind == "mixed":
+        return float(_mixed_marginal(model, X, y, groups, weights))
     y_true = _check_response(y, len(y))
-    return float(
-        _gaussian_loglik(y_true - _predict(model, X, groups), _ml_sigma(model))
-    )
+    residuals = y_true - _predict(model, X, groups)
+    return float(_gaussian_loglik(residuals, _ml_sigma(model), weights))
 
 
 @_carries_requests
-def conditional_log_likelihood(estimator, X, y, groups=None):
+def conditional_log_likelihood(estimator, X, y, groups=None, sample_weight=None):
     r"""Held-out log-likelihood given the conditional modes of known groups.
 
     Each row is scored as :math:`N(\hat y_i, \sigma^2)` with
@@ -329,6 +381,10 @@ def conditional_log_likelihood(estimator, X, y, groups=None):
     groups : array-like, pandas.Series or pandas.DataFrame, default=None
         Grouping factors not given as columns of ``X``. Requested by default
         under metadata routing.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Precision weights of the scored rows: row i is scored as
+        :math:`N(\hat y_i, \sigma^2 / w_i)`. Required for a model fitted
+        with ``sample_weight``; requested by default under metadata routing.
 
     Returns
     -------
@@ -351,10 +407,11 @@ def conditional_log_likelihood(estimator, X, y, groups=None):
     """
     model, X = _final_estimator(estimator, X)
     kind = _model_kind(model)
+    weights = _scored_weights(model, kind, sample_weight, len(y))
     y_true = _check_response(y, len(y))
     residuals = y_true - _predict(model, X, groups)
     sigma = model.sigma_ if kind == "mixed" else _ml_sigma(model)
-    return float(_gaussian_loglik(residuals, sigma))
+    return float(_gaussian_loglik(residuals, sigma, weights))
 
 
 def make_grouped_scorer(metric, greater_is_better=True, **kwargs):

@@ -334,20 +334,64 @@ def test_weights_are_routed_through_pipelines_and_searches():
     assert scores[0] == pytest.approx(expected, rel=1e-10)
 
 
-def test_log_likelihood_scorers_refuse_weighted_fits_clearly():
+def test_log_likelihood_scorers_take_the_scored_rows_weights():
+    """On the training rows the weighted marginal likelihood is loglik_."""
     from skmixed import PooledRegressor
     from skmixed.metrics import conditional_log_likelihood, marginal_log_likelihood
 
     df = _data()
     X, y, w = df[["Days", "Subject"]], df["Reaction"], df["w"]
-    for model in (
-        MixedLMRegressor("(Days | Subject)").fit(X, y, sample_weight=w),
-        PooledRegressor().fit(df[["Days"]], y, sample_weight=w),
-    ):
-        data = X if isinstance(model, MixedLMRegressor) else df[["Days"]]
-        for scorer in (marginal_log_likelihood, conditional_log_likelihood):
-            with pytest.raises(ValueError, match="fitted with sample_weight"):
-                scorer(model, data, y)
+    ml = MixedLMRegressor("(Days | Subject)", reml=False).fit(X, y, sample_weight=w)
+    score = marginal_log_likelihood(ml, X, y, sample_weight=w)
+    assert score == pytest.approx(ml.loglik_, rel=1e-10)
+    wz = w.to_numpy(dtype=float)
+    wz[:3] = 0.0  # lm: zero-weight rows are left out, as logLik.lm does
+    lm = PooledRegressor().fit(df[["Days"]], y, sample_weight=wz)
+    for scorer in (marginal_log_likelihood, conditional_log_likelihood):
+        value = scorer(lm, df[["Days"]], y, sample_weight=wz)
+        assert value == pytest.approx(lm.loglik_, rel=1e-12)
+    # the conditional density: N(fitted, sigma^2 / w) by hand
+    r = y.to_numpy() - ml.predict(X)
+    expected = -0.5 * np.sum(
+        np.log(2 * np.pi * ml.sigma_**2 / w) + w * r**2 / ml.sigma_**2
+    )
+    value = conditional_log_likelihood(ml, X, y, sample_weight=w)
+    assert value == pytest.approx(expected, rel=1e-12)
+    # a weighted fit needs the scored rows' weights
+    for scorer in (marginal_log_likelihood, conditional_log_likelihood):
+        with pytest.raises(ValueError, match="fitted with sample_weight"):
+            scorer(ml, X, y)
+    with pytest.raises(ValueError, match="zero weights"):
+        marginal_log_likelihood(ml, X, y, sample_weight=wz)
+
+
+def test_log_likelihood_scorers_receive_weights_under_routing():
+    from skmixed.metrics import marginal_log_likelihood
+
+    df = _data()
+    X, y, w, g = df[["Days"]], df["Reaction"], df["w"], df["Subject"]
+    cv = GroupKFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        scores = cross_validate(
+            MixedLMRegressor("(Days | Subject)", reml=False),
+            X,
+            y,
+            cv=cv,
+            scoring=marginal_log_likelihood,
+            params={"groups": g, "sample_weight": w},
+        )["test_score"]
+    train, test = next(cv.split(X, y, g))
+    fold = MixedLMRegressor("(Days | Subject)", reml=False).fit(
+        X.iloc[train], y.iloc[train], groups=g.iloc[train], sample_weight=w.iloc[train]
+    )
+    expected = marginal_log_likelihood(
+        fold,
+        X.iloc[test],
+        y.iloc[test],
+        groups=g.iloc[test],
+        sample_weight=w.iloc[test],
+    )
+    assert scores[0] == pytest.approx(expected, rel=1e-10)
 
 
 def test_dask_input_with_weights_is_refused_clearly():
@@ -358,3 +402,18 @@ def test_dask_input_with_weights_is_refused_clearly():
         MixedLMRegressor("(Days | Subject)").fit(
             ddf[["Days", "Subject"]], ddf["Reaction"], sample_weight=ddf["w"]
         )
+
+
+def test_hausman_needs_the_same_weights_in_both_models():
+    import skmixed
+    from skmixed import FixedEffectsRegressor
+
+    df = _data()
+    X, y, w = df[["Days", "Subject"]], df["Reaction"], df["w"]
+    fe_w = FixedEffectsRegressor(group="Subject").fit(X, y, sample_weight=w)
+    re_w = MixedLMRegressor("(1 | Subject)").fit(X, y, sample_weight=w)
+    re = MixedLMRegressor("(1 | Subject)").fit(X, y)
+    with pytest.raises(ValueError, match="different sample_weight"):
+        skmixed.hausman(fe_w, re)
+    result = skmixed.hausman(fe_w, re_w)
+    assert result.df == 1 and np.isfinite(result.statistic)
