@@ -456,7 +456,7 @@ def _report_unresolved(frame, groups, request, unresolved, found, stage):
         )
     in_frame = isinstance(frame, pd.DataFrame)
     named = name != GROUPS_ARGUMENT
-    if stage == "fit" and in_frame and named and not request.groups_optional:
+    if stage == "fit" and in_frame and named:
         candidates = [str(c) for c in frame.columns]
         where = "and no groups= was given"
         if isinstance(groups, pd.DataFrame):

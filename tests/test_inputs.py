@@ -73,6 +73,12 @@ def test_misspelled_grouping_name_is_an_error_naming_the_column(sleep):
         MixedLMRegressor("(Days | Subjet)").fit(X, sleep["Reaction"])
 
 
+def test_misspelled_cluster_column_of_the_pooled_model(sleep):
+    X = sleep[["Days"]].assign(Subject=sleep["Subject"].astype(int))
+    with pytest.raises(ValueError, match=r"'Subjet'.*not found.*mean 'Subject'"):
+        PooledRegressor(group="Subjet").fit(X, sleep["Reaction"])
+
+
 def test_grouping_column_is_never_a_feature_whatever_its_dtype(sleep):
     X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
     integer = X.assign(Subject=X["Subject"].astype(int))
@@ -242,6 +248,18 @@ def test_numpy_x_at_predict_after_a_frame_fit(sleep):
     np.testing.assert_allclose(by_position, model.predict(X), rtol=1e-12)
     with pytest.raises(ValueError, match=r"columns \['Days', 'Subject'\]"):
         model.predict(X[["Days"]].to_numpy())
+
+
+def test_frame_at_predict_after_a_numpy_fit_is_read_by_position(sleep):
+    y, g = sleep["Reaction"], sleep["Subject"]
+    model = MixedLMRegressor("(x0 | Subject)").fit(
+        sleep[["Days"]].to_numpy(), y, groups=g
+    )
+    with pytest.warns(UserWarning, match="fitted without feature names"):
+        by_position = model.predict(sleep[["Days"]], groups=g)
+    np.testing.assert_array_equal(
+        by_position, model.predict(sleep[["Days"]].to_numpy(), groups=g)
+    )
 
 
 # -- 5. groups= that names another factor ----------------------------------------------
