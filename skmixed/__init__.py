@@ -6,6 +6,7 @@ from skmixed._anova import anova
 from skmixed._groups import GroupsMissingWarning
 from skmixed._hausman import hausman
 from skmixed._inputs import IgnoredColumnsWarning
+from skmixed._model_formula import lm, lmer
 from skmixed._report import report
 from skmixed.fixed import FixedEffectsRegressor
 from skmixed.glmm import MixedGLMRegressor, MixedLogisticRegression
@@ -24,6 +25,8 @@ __all__ = [
     "MixedLogisticRegression",
     "anova",
     "hausman",
+    "lm",
+    "lmer",
     "report",
 ]
 

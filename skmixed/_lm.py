@@ -170,6 +170,18 @@ class LMResultsMixin:
         # summary.lm prints the weighted residuals sqrt(w) * r.
         self._summary_weights = weights
 
+    def _formula_of_fit(self, response, rebuilt):
+        """R's formula of this fit: the one the model was written as, if any.
+
+        ``rebuilt`` (from the fitted columns) serves when the fixed part is
+        not a formula.
+        """
+        from skmixed._model_formula import lm_formula_text
+
+        found = lm_formula_text(self, response)
+        self._made_from_formula = bool(found and found[1])
+        return found[0] if found else rebuilt
+
     def _coefficient_frame(self):
         """Estimates, standard errors, t and p as R's coefficient table."""
         params = self.params_
@@ -233,8 +245,11 @@ class LMResultsMixin:
         if weights is not None:
             residuals = np.sqrt(weights) * residuals
             call = f"lm(formula = {self.formula_}, weights = sample_weight)"
+        call = [repr(self), call]
+        if getattr(self, "_made_from_formula", False):
+            call = call[1:]  # R's own Call: line
         return LMSummary(
-            call=[repr(self), call],
+            call=call,
             coefficients=self._coefficient_frame(),
             residuals=residuals,
             weighted=weights is not None and bool(np.ptp(weights) > 0),

@@ -182,6 +182,38 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
     }
 
     # -- groups ---------------------------------------------------------------
+    @classmethod
+    def from_formula(cls, formula, group=None, **params):
+        """A model from ``lm(y ~ x + g)`` or ``lm(y ~ x * g)``'s formula.
+
+        The grouping factor is ``group``, or else the formula's last term of
+        one variable (``g`` in ``y ~ x + g`` and ``y ~ x * g``); its
+        interactions (``x:g``) are group slopes; the other terms are the
+        fixed part (an R formula).
+
+        Parameters
+        ----------
+        formula : str
+        group : str, default=None
+        **params
+            Other parameters (``reference``, ``method``, ...).
+
+        Returns
+        -------
+        FixedEffectsRegressor
+            Unfitted.
+
+        Examples
+        --------
+        >>> from skmixed import FixedEffectsRegressor
+        >>> m = FixedEffectsRegressor.from_formula("Reaction ~ Days * Subject")
+        >>> m.group, m.group_slopes, m.fixed_effects
+        ('Subject', ['Days'], 'Days')
+        """
+        from skmixed._model_formula import fixed_effects_from_formula
+
+        return fixed_effects_from_formula(cls, formula, group, params)
+
     def _group_names(self):
         return [str(self.group) if self.group is not None else GROUPS_ARGUMENT]
 
@@ -276,7 +308,9 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
             self._fit_dummy(data, names, codes, ref, label)
         else:
             self._fit_within(data, names, codes, ref, label)
-        self.formula_ = _fe_formula(response, names, label, slope_idx)
+        self.formula_ = self._formula_of_fit(
+            response, _fe_formula(response, names, label, slope_idx)
+        )
 
     def _slope_indices(self, names):
         slopes = self.group_slopes
@@ -335,7 +369,7 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         self._slopes = np.zeros((1, 0))
         self._other_coef = np.where(np.isnan(self.coef_), 0.0, self.coef_)
         self.group_intercepts_ = pd.Series(dtype=float)
-        self.formula_ = r_formula(response, names)
+        self.formula_ = self._formula_of_fit(response, r_formula(response, names))
 
     def _finish(self, data, fitted, fit, columns, has_group_rank):
         """Statistics and the R-named coefficients, common to all paths."""

@@ -143,6 +143,35 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         self.missing = missing
         self.fixed_effects = fixed_effects
 
+    @classmethod
+    def from_formula(cls, formula, **params):
+        """A model from lm's formula, e.g. ``"yield ~ nitro + Variety"``.
+
+        The right-hand side becomes ``fixed_effects`` (an R formula, stored as
+        given). Fit it on a DataFrame that holds the formula's columns, with
+        the response as ``y``; ``summary()`` then prints R's ``Call:``.
+
+        Parameters
+        ----------
+        formula : str
+        **params
+            Other parameters (``cov_type``, ``group``, ``missing``).
+
+        Returns
+        -------
+        PooledRegressor
+            Unfitted.
+
+        Examples
+        --------
+        >>> from skmixed import PooledRegressor
+        >>> PooledRegressor.from_formula("Reaction ~ Days + Subject").fixed_effects
+        'Days + Subject'
+        """
+        from skmixed._model_formula import pooled_from_formula
+
+        return pooled_from_formula(cls, formula, params)
+
     def _group_names(self):
         if self.group is not None:
             return [str(self.group)]
@@ -218,7 +247,7 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         self.intercept_ = float(fit.coef[0]) if intercept else 0.0
         self.coef_ = fit.coef[int(intercept) :].copy()
         terms = names if intercept else ["0", *names]
-        self.formula_ = r_formula(response, terms)
+        self.formula_ = self._formula_of_fit(response, r_formula(response, terms))
         self.response_name_ = response
         self.cluster_name_ = None
         if self.cov_type == "cluster":

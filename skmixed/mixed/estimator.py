@@ -206,6 +206,38 @@ class MixedLMRegressor(GroupedRegressor):
     def _terms(self):
         return parse_random_effects(self.random_effects)
 
+    @classmethod
+    def from_formula(cls, formula, **params):
+        """A model from lme4's formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+
+        The formula is split into ``random_effects`` (the bar terms) and
+        ``fixed_effects`` (the rest, an R formula), stored as given: the
+        model clones and searches like any other. Fit it on a DataFrame that
+        holds the formula's columns, with the response as ``y``; its
+        ``summary()`` prints the formula as lme4 does.
+
+        Parameters
+        ----------
+        formula : str
+        **params
+            Other parameters (``reml``, ``optimizer``, ...).
+
+        Returns
+        -------
+        MixedLMRegressor
+            Unfitted.
+
+        Examples
+        --------
+        >>> from skmixed import MixedLMRegressor
+        >>> m = MixedLMRegressor.from_formula("Reaction ~ Days + (Days | Subject)")
+        >>> m.random_effects, m.fixed_effects
+        ('(Days | Subject)', 'Days')
+        """
+        from skmixed._model_formula import mixed_from_formula
+
+        return mixed_from_formula(cls, formula, params)
+
     def _group_names(self):
         return grouping_columns(self._terms())
 

@@ -244,9 +244,9 @@ def coefficient_table(tester, names):
 def type3_table(tester, names):
     """lmerTest's type III F table for a model whose terms are single columns.
 
-    Each non-intercept column of the fixed-effects design is one term (the
-    features are numeric; a categorical feature encoded into several columns
-    is tested jointly with :func:`contest`).
+    Each non-intercept column of the fixed-effects design is one term: the
+    fixed part is a list of numeric columns. A formula fixed part gives one
+    row per term instead (:func:`term_table`).
     """
     rows, index = [], []
     for j, name in enumerate(names):
@@ -261,6 +261,45 @@ def type3_table(tester, names):
         index=pd.Index(index, name="term"),
         columns=["sum_sq", "mean_sq", "num_df", "den_df", "F_value", "p_value"],
     )
+
+
+def term_table(tester, hypotheses):
+    """lmerTest's type III F table with one row per term of a formula.
+
+    Parameters
+    ----------
+    tester : Satterthwaite or KenwardRoger
+    hypotheses : dict
+        Term label -> its type III contrast matrix (q x p), as
+        :meth:`skmixed._formula.FixedFormula.type3_hypotheses` gives them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by term: ``sum_sq, mean_sq, num_df, den_df, F_value, p_value``.
+    """
+    rows = [tester.f_test(L) for L in hypotheses.values()]
+    return pd.DataFrame(
+        rows,
+        index=pd.Index(list(hypotheses), name="term"),
+        columns=["sum_sq", "mean_sq", "num_df", "den_df", "F_value", "p_value"],
+    )
+
+
+def contrast_label(row, names):
+    """A contrast as text: ``VarietyMarvellous - VarietyVictory``."""
+    parts = []
+    for value, name in zip(row, names, strict=True):
+        if value == 0:
+            continue
+        size = abs(value)
+        coefficient = "" if size == 1 else f"{size:g}*"
+        sign = "-" if value < 0 else "+"
+        parts.append((sign, f"{coefficient}{name}"))
+    if not parts:
+        return "0"
+    text = ("-" if parts[0][0] == "-" else "") + parts[0][1]
+    return text + "".join(f" {sign} {term}" for sign, term in parts[1:])
 
 
 def warn_messages(messages, stacklevel=3):

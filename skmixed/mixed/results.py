@@ -15,6 +15,8 @@ from skmixed.mixed.inference import (
     Satterthwaite,
     check_ddf,
     coefficient_table,
+    contrast_label,
+    term_table,
     type3_table,
     warn_messages,
 )
@@ -128,9 +130,19 @@ def fixed_effects_table(model, ddf="satterthwaite"):
     return coefficient_table(tester(model, ddf), list(model.fixed_effects_.index))
 
 
+def fixed_formula(model):
+    """The fitted FixedFormula of a formula fixed part, else None."""
+    return getattr(model, "fixed_formula_", None)
+
+
 def anova_type3(model, ddf="satterthwaite"):
-    """lmerTest's type III F table: one row per feature column."""
-    table = type3_table(tester(model, ddf), list(model.fixed_effects_.index))
+    """lmerTest's type III F table: one row per term (per column without a formula)."""
+    names = list(model.fixed_effects_.index)
+    formula = fixed_formula(model)
+    if formula is None:
+        table = type3_table(tester(model, ddf), names)
+    else:
+        table = term_table(tester(model, ddf), formula.type3_hypotheses(names))
     table.attrs["heading"] = (
         f"Type III Analysis of Variance Table with {_DDF_LABELS[check_ddf(ddf)]}'s "
         "method"
@@ -141,10 +153,24 @@ def anova_type3(model, ddf="satterthwaite"):
 def contest(model, L, ddf="satterthwaite"):
     """F test (one row) of the hypothesis ``L β = 0``.
 
-    ``L`` is a vector (one contrast), a matrix with one row per contrast, or
-    a dict ``{fixed-effect name: coefficient}`` for one contrast.
+    ``L`` is a vector (one contrast), a matrix with one row per contrast, a
+    dict ``{fixed-effect name: coefficient}`` for one contrast, or the label
+    of a formula term (``"Variety"``: its type III hypothesis). The row is
+    labelled with the hypothesis (``VarietyMarvellous - VarietyVictory``, the
+    term's label, or the contrasts joined by ``"; "``).
     """
     names = list(model.fixed_effects_.index)
+    label = None
+    if isinstance(L, str):
+        formula = fixed_formula(model)
+        terms = formula.type3_hypotheses(names) if formula is not None else {}
+        if L not in terms:
+            known = list(terms) or names
+            raise ValueError(
+                f"Unknown term {L!r}: contest takes a formula term ({known}), a "
+                "contrast vector or matrix, or a dict of fixed-effect names."
+            )
+        L, label = terms[L], L
     if isinstance(L, dict):
         unknown = [k for k in L if k not in names]
         if unknown:
@@ -156,13 +182,24 @@ def contest(model, L, ddf="satterthwaite"):
             f"L must have {len(names)} columns (one per fixed effect: {names}); "
             f"got shape {L.shape}."
         )
+    if label is None:
+        label = "; ".join(contrast_label(row, names) for row in L)
     row = tester(model, ddf).f_test(L)
-    return pd.DataFrame([row])
+    return pd.DataFrame([row], index=pd.Index([label], name="hypothesis"))
 
 
 def formula(model):
-    """lme4-style formula, e.g. ``Reaction ~ Days + (Days | Subject)``."""
+    """lme4-style formula, e.g. ``Reaction ~ Days + (Days | Subject)``.
+
+    With a formula fixed part, the formula the model was made from (as
+    lme4 prints it) when its parameters still say the same, else the
+    formula rebuilt from the parameters.
+    """
     response = getattr(model, "response_name_", None) or "y"
+    if isinstance(getattr(model, "fixed_effects", None), str):
+        from skmixed._model_formula import model_formula_text
+
+        return model_formula_text(model, response)
     names = list(model.fixed_effects_.index)
     fixed = [n for n in names if n != "(Intercept)"]
     if "(Intercept)" not in names:
