@@ -9,6 +9,15 @@ degrees of freedom. lm fits (:class:`~skmixed.PooledRegressor`,
 :class:`~skmixed.FixedEffectsRegressor`) may take part with their ML
 log-likelihood.
 
+GLMMs (:class:`~skmixed.MixedGLMRegressor`,
+:class:`~skmixed.MixedLogisticRegression`) are compared by their
+log-likelihood with every normalising constant (``loglik_absolute_``). For
+Laplace fits that is lme4's ``logLik``. For fits with ``nAGQ > 1`` lme4
+reports a value relative to the saturated model, which makes its ``anova``
+of a Laplace and an AGQ fit meaningless (lme4 issues #161, #567); on the
+absolute scale they compare. Two GLMMs must share the family and the data;
+a GLMM and a linear model cannot be compared.
+
 With a single mixed model, ``anova(m)`` is lmerTest's type III F table
 (:meth:`MixedLMRegressor.anova`), as in R.
 """
@@ -23,11 +32,24 @@ __all__ = ["anova"]
 _COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "p_value"]
 
 
+def _is_glmm(model):
+    return hasattr(model, "family_") and hasattr(model, "loglik_absolute_")
+
+
 def _is_mixed(model):
-    return hasattr(model, "random_effects") and hasattr(model, "theta_")
+    """A MixedLMRegressor (the GLMMs are told apart by :func:`_is_glmm`)."""
+    return (
+        hasattr(model, "random_effects")
+        and hasattr(model, "theta_")
+        and not _is_glmm(model)
+    )
 
 
 def _formula(model):
+    if _is_glmm(model):
+        from skmixed.glmm.reporting import formula
+
+        return formula(model)
     if _is_mixed(model):
         from skmixed.mixed.results import formula
 
@@ -38,6 +60,8 @@ def _formula(model):
 def _criteria(model, refit):
     """(npar, logLik, nobs, refitted) on the scale the comparison uses."""
     check_is_fitted(model)
+    if _is_glmm(model):
+        return model.df_, model.loglik_absolute_, model.nobs_, False
     if _is_mixed(model) and model._criterion is not None:
         criterion = model._criterion
         npar = criterion.design.p + criterion.n_theta + 1
@@ -49,8 +73,9 @@ def _criteria(model, refit):
         return npar, model.loglik_, model.nobs_, False
     if not hasattr(model, "loglik_") or not hasattr(model, "aic_"):
         raise TypeError(
-            f"anova compares fitted MixedLMRegressor, PooledRegressor or "
-            f"FixedEffectsRegressor models; got {type(model).__name__}."
+            f"anova compares fitted MixedLMRegressor, MixedGLMRegressor, "
+            f"MixedLogisticRegression, PooledRegressor or FixedEffectsRegressor "
+            f"models; got {type(model).__name__}."
         )
     # An lm fit: its logLik is ML already; AIC = -2 logLik + 2 npar.
     npar = int(round((model.aic_ + 2.0 * model.loglik_) / 2.0))
@@ -58,12 +83,27 @@ def _criteria(model, refit):
 
 
 def _responses(model):
+    if _is_glmm(model):
+        return model._y * model._prior
     criterion = getattr(model, "_criterion", None)
     if criterion is not None:
         return criterion.design.y
     if hasattr(model, "fittedvalues_") and hasattr(model, "residuals_"):
         return np.asarray(model.fittedvalues_) + np.asarray(model.residuals_)
     return None
+
+
+def _check_same_family(models):
+    """GLMMs only with GLMMs of the same family (and link-free: any link)."""
+    families = {
+        (m.family_ if _is_glmm(m) else "gaussian (linear model)") for m in models
+    }
+    if len(families) > 1:
+        raise ValueError(
+            "anova compares models of one response family; got "
+            f"{sorted(families)}. Likelihoods of different families (or of a "
+            "GLMM and a linear model) are not comparable."
+        )
 
 
 def _check_same_data(models):
@@ -93,7 +133,8 @@ def anova(*models, refit=True, names=None):
     ----------
     *models : fitted estimators
         Two or more ``MixedLMRegressor`` (or lm-type) fits to the same data,
-        or one ``MixedLMRegressor`` for its type III F table.
+        or two or more GLMMs of one family, or one ``MixedLMRegressor`` for
+        its type III F table.
     refit : bool, default=True
         Refit REML fits by ML first (lme4's default). With False the REML
         criteria are compared as they are (only meaningful for models with
@@ -124,6 +165,12 @@ def anova(*models, refit=True, names=None):
     m1     4  1802.08  1814.85 -897.04   1794.08    NaN  NaN      NaN
     m2     6  1763.94  1783.10 -875.97   1751.94  42.14  2.0      0.0
     """
+    if len(models) == 1 and _is_glmm(models[0]):
+        raise ValueError(
+            "anova of a single GLMM is not available: compare nested GLMMs "
+            "with anova(m0, m1), or test a fixed effect with its Wald z in "
+            "m.summary()."
+        )
     if len(models) == 1 and _is_mixed(models[0]):
         return models[0].anova()
     if len(models) < 2:
@@ -134,6 +181,7 @@ def anova(*models, refit=True, names=None):
     if len(names) != len(models) or len(set(names)) != len(names):
         raise ValueError("names must give one distinct label per model.")
     rows = [_criteria(m, refit) for m in models]
+    _check_same_family(models)
     _check_same_data(models)
     order = sorted(range(len(models)), key=lambda i: rows[i][0])
     npar = np.array([rows[i][0] for i in order], dtype=float)

@@ -8,6 +8,14 @@ variance per grouping factor), τ11 (random-slope variances), ρ01
 the number of observations and R² (Nakagawa's marginal / conditional for
 mixed models, R² / adjusted R² for lm fits).
 
+GLMMs (:class:`~skmixed.MixedGLMRegressor`,
+:class:`~skmixed.MixedLogisticRegression`) are shown as ``tab_model`` shows
+a glmer: for the logit link the fixed effects as odds ratios and for the
+log link as incidence rate ratios (exp of the estimate and of its Wald
+interval, with the z-test p-value), σ² the distribution-specific variance
+(π²/3 for the logit link; see :mod:`skmixed.glmm.reporting`), and
+Nakagawa's R² on the latent scale.
+
 The result prints as text, converts to a DataFrame (``to_frame()``) and
 shows as an HTML table in a notebook.
 """
@@ -27,8 +35,88 @@ _DASH = "\u2013"
 _DDF = ("satterthwaite", "kenward-roger", "residual")
 
 
+def _is_glmm(model):
+    return hasattr(model, "family_") and hasattr(model, "loglik_absolute_")
+
+
 def _is_mixed(model):
-    return hasattr(model, "random_effects") and hasattr(model, "theta_")
+    """A MixedLMRegressor (GLMMs are told apart by :func:`_is_glmm`)."""
+    return (
+        hasattr(model, "random_effects")
+        and hasattr(model, "theta_")
+        and not _is_glmm(model)
+    )
+
+
+#: sjPlot's column label and transformation of a GLMM's estimates, by link.
+_GLMM_SCALES = {"logit": "Odds Ratios", "log": "Incidence Rate Ratios"}
+
+
+def _glmm_label(model, exponentiate):
+    exp = model.link_ in _GLMM_SCALES if exponentiate is None else exponentiate
+    return (
+        _GLMM_SCALES.get(model.link_, "exp(Estimates)") if exp else "Estimates"
+    ), exp
+
+
+def _glmm_fixed(model, level, exp):
+    """Estimates and Wald intervals (z), exponentiated for OR / IRR."""
+    from skmixed.glmm.reporting import fixed_effects_table
+
+    table = fixed_effects_table(model)
+    z = stats.norm.ppf(0.5 + level / 2.0)
+    est = table["estimate"].to_numpy()
+    half = z * table["std_error"].to_numpy()
+    lower, upper = est - half, est + half
+    if exp:
+        est, lower, upper = np.exp(est), np.exp(lower), np.exp(upper)
+    return pd.DataFrame(
+        {
+            "estimate": est,
+            "ci_lower": lower,
+            "ci_upper": upper,
+            "p_value": table["p_value"].to_numpy(),
+        },
+        index=table.index,
+    )
+
+
+def _glmm_random_rows(model):
+    """σ² (distribution-specific), τ, ρ, ICC, N, R² of a GLMM (tab_model's)."""
+    from skmixed.glmm.reporting import random_effects_frame, variance_parts
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parts = variance_parts(model)
+        icc = model.icc()["adjusted"]
+        r2 = model.r2_nakagawa()
+    rows = [("σ²", parts["residual"], "variance")]
+    taus, rhos = [], []
+    frame = random_effects_frame(model)
+    for _, term in frame.groupby("_term", sort=True):
+        names = list(term["name"])
+        group = term["_factor"].iloc[0]
+        slopes = [n for n in names if n != "(Intercept)"]
+        for name, variance in zip(names, term["variance"], strict=True):
+            if name == "(Intercept)":
+                taus.append((f"τ00 {group}", variance, "variance"))
+            else:
+                taus.append((f"τ11 {group}.{name}", variance, "variance"))
+        if "(Intercept)" in names and slopes:
+            i0 = names.index("(Intercept)")
+            for name in slopes:
+                a = names.index(name)
+                value = term[f"corr_{i0 + 1}"].iloc[a] if a > i0 else np.nan
+                label = f"ρ01 {group}" if len(slopes) == 1 else f"ρ01 {group}.{name}"
+                rhos.append((label, value, "correlation"))
+    rows += taus + rhos
+    rows.append(("ICC", icc, "ratio"))
+    rows += [(f"N {f}", n, "count") for f, n in model.n_groups_.items()]
+    rows.append(("Observations", model.nobs_, "count"))
+    rows.append(
+        ("Marginal R² / Conditional R²", (r2["marginal"], r2["conditional"]), "r2")
+    )
+    return rows
 
 
 def _fmt(x, digits):
@@ -137,6 +225,9 @@ class ModelReport:
     ----------
     names : list of str
         Column label of each model.
+    labels : list of str
+        Heading of each model's estimates (``"Estimates"``, or for GLMMs
+        ``"Odds Ratios"`` / ``"Incidence Rate Ratios"``).
     responses : list of str
     coefficients : pandas.DataFrame
         Long format: ``model, term, estimate, ci_lower, ci_upper, p_value``.
@@ -145,8 +236,11 @@ class ModelReport:
         a pair of R² is split into two rows.
     """
 
-    def __init__(self, names, responses, fixed, extra, digits, digits_p, level):
+    def __init__(
+        self, names, responses, fixed, extra, digits, digits_p, level, labels=None
+    ):
         self.names = names
+        self.labels = list(labels) if labels else ["Estimates"] * len(names)
         self.responses = responses
         self._fixed = fixed
         self._extra = extra
@@ -253,7 +347,11 @@ class ModelReport:
         """
         terms, fixed_cells, head, tail, stat_cells = self._cells()
         columns = pd.MultiIndex.from_tuples(
-            [(n, c) for n in self.names for c in ("Estimates", "CI", "p")]
+            [
+                (n, c)
+                for n, label in zip(self.names, self.labels, strict=True)
+                for c in (label, "CI", "p")
+            ]
         )
         rows, index = [], []
         for term in terms:
@@ -279,14 +377,15 @@ class ModelReport:
             est = [fixed_cells[m].get(t, ("", "", ""))[0] for t in terms]
             ci = [fixed_cells[m].get(t, ("", "", ""))[1] for t in terms]
             pv = [fixed_cells[m].get(t, ("", "", ""))[2] for t in terms]
-            w_est = max(len(s) for s in ["Estimates", *est])
+            label = self.labels[m]
+            w_est = max(len(s) for s in [label, *est])
             w_ci = max(len(s) for s in ["CI", *ci])
             w_p = max(len(s) for s in ["p", *pv])
             stats_text = [stat_cells[m].get(lab, "") for lab in head + tail]
             width = w_est + w_ci + w_p + 4
             width = max(width, len(name), *(len(s) for s in stats_text))
             w_ci += width - (w_est + w_ci + w_p + 4)
-            sub = f"{'Estimates':>{w_est}}  {'CI':^{w_ci}}  {'p':>{w_p}}"
+            sub = f"{label:>{w_est}}  {'CI':^{w_ci}}  {'p':>{w_p}}"
             body = [
                 f"{e:>{w_est}}  {c:^{w_ci}}  {p:>{w_p}}"
                 for e, c, p in zip(est, ci, pv, strict=True)
@@ -325,8 +424,8 @@ class ModelReport:
                 f"<th colspan='3' style='border-bottom:1px solid'>{esc(name)}</th>"
             )
         out.append("</tr><tr><th style='text-align:left'>Predictors</th>")
-        for _ in self.names:
-            out.append("<th>Estimates</th><th>CI</th><th>p</th>")
+        for label in self.labels:
+            out.append(f"<th>{esc(label)}</th><th>CI</th><th>p</th>")
         out.append("</tr></thead><tbody>")
         for term in terms:
             out.append(f"<tr><td {cell.format('left')}>{esc(term)}</td>")
@@ -358,13 +457,23 @@ class ModelReport:
         return "".join(out)
 
 
-def report(*models, names=None, level=0.95, ddf="satterthwaite", digits=2, digits_p=3):
+def report(
+    *models,
+    names=None,
+    level=0.95,
+    ddf="satterthwaite",
+    digits=2,
+    digits_p=3,
+    exponentiate=None,
+):
     """A model table like sjPlot's ``tab_model``, for one or several models.
 
     Parameters
     ----------
     *models : fitted estimators
-        ``MixedLMRegressor``, ``PooledRegressor`` or ``FixedEffectsRegressor``.
+        ``MixedLMRegressor``, ``MixedGLMRegressor``,
+        ``MixedLogisticRegression``, ``PooledRegressor`` or
+        ``FixedEffectsRegressor``.
     names : list of str, optional
         Column labels (default: each model's response name, numbered when
         they repeat).
@@ -379,6 +488,11 @@ def report(*models, names=None, level=0.95, ddf="satterthwaite", digits=2, digit
         Decimals of estimates, intervals and variance components.
     digits_p : int, default=3
         Decimals of p-values (smaller ones print as ``<0.001``).
+    exponentiate : bool or None, default=None
+        GLMMs: show exp of the estimates and intervals (odds ratios,
+        incidence rate ratios). None does as sjPlot: for the logit and log
+        links. GLMM intervals are Wald intervals with normal quantiles and
+        the p-values Wald z tests, as lme4 and sjPlot compute them.
 
     Returns
     -------
@@ -420,10 +534,19 @@ def report(*models, names=None, level=0.95, ddf="satterthwaite", digits=2, digit
         raise ValueError(f"ddf must be one of {_DDF}; got {ddf!r}.")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1; got {level!r}.")
-    fixed, extra, responses = [], [], []
+    fixed, extra, responses, labels = [], [], [], []
     for model in models:
         check_is_fitted(model)
         responses.append(str(getattr(model, "response_name_", None) or "y"))
+        labels.append("Estimates")
+        if _is_glmm(model):
+            from skmixed.glmm.reporting import require_random
+
+            require_random(model)
+            labels[-1], exp = _glmm_label(model, exponentiate)
+            fixed.append(_glmm_fixed(model, level, exp))
+            extra.append(_glmm_random_rows(model))
+            continue
         if _is_mixed(model) and getattr(model, "_criterion", None) is None:
             raise ValueError(
                 f"report: this {type(model).__name__} was fitted without "
@@ -439,7 +562,8 @@ def report(*models, names=None, level=0.95, ddf="satterthwaite", digits=2, digit
             extra.append(_lm_rows(model))
         else:
             raise TypeError(
-                f"report takes fitted MixedLMRegressor, PooledRegressor or "
+                f"report takes fitted MixedLMRegressor, MixedGLMRegressor, "
+                f"MixedLogisticRegression, PooledRegressor or "
                 f"FixedEffectsRegressor models; got {type(model).__name__}."
             )
     if names is None:
@@ -450,4 +574,6 @@ def report(*models, names=None, level=0.95, ddf="satterthwaite", digits=2, digit
     names = [str(n) for n in names]
     if len(names) != len(models) or len(set(names)) != len(names):
         raise ValueError("names must give one distinct label per model.")
-    return ModelReport(names, responses, fixed, extra, digits, digits_p, level)
+    return ModelReport(
+        names, responses, fixed, extra, digits, digits_p, level, labels=labels
+    )

@@ -473,7 +473,8 @@ def plot_residuals(model):
     QQ plot of the residuals; and, for a mixed model, a normal QQ plot of
     the conditional modes of each random-effect term. Uses
     ``model.fittedvalues_`` and ``model.residuals_`` (and
-    ``model.random_effects_`` when present).
+    ``model.random_effects_`` when present); for a GLMM the Pearson
+    residuals (``model.residuals("pearson")``) against the fitted means.
 
     Parameters
     ----------
@@ -502,6 +503,11 @@ def plot_residuals(model):
     plt = _pyplot()
     fitted = getattr(model, "fittedvalues_", None)
     residuals = getattr(model, "residuals_", None)
+    kind = "Residuals"
+    if residuals is None and hasattr(model, "family_"):
+        # A GLMM: Pearson residuals against the fitted means, as lme4's
+        # plot(glmer) draws them.
+        residuals, kind = model.residuals("pearson"), "Pearson residuals"
     if fitted is None or residuals is None:
         raise ValueError(
             "plot_residuals needs a fitted model with fittedvalues_ and "
@@ -529,10 +535,10 @@ def plot_residuals(model):
     ax = axes[0]
     ax.axhline(0.0, color="0.5", lw=0.9, ls="--")
     ax.scatter(fitted, residuals, s=12, color="C0", alpha=0.7, linewidths=0)
-    ax.set_title("Residuals vs fitted", fontsize="medium")
+    ax.set_title(f"{kind} vs fitted", fontsize="medium")
     ax.set_xlabel("Fitted values")
-    ax.set_ylabel("Residuals")
-    _qq(axes[1], residuals, "Normal QQ: residuals", "Residuals")
+    ax.set_ylabel(kind)
+    _qq(axes[1], residuals, f"Normal QQ: {kind.lower()}", kind)
     for panel, (factor, term, values) in zip(axes[2:], effect_panels, strict=False):
         _qq(panel, values, f"Normal QQ: {term} | {factor}", "Conditional modes")
     return fig

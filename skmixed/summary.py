@@ -5,7 +5,8 @@ A summary is a list of *blocks*: lines of text, a :class:`StringTable`
 ``printCoefmat`` rules). :class:`Summary` renders the blocks as text (``str``,
 ``repr``) or HTML (``_repr_html_``, for notebooks); subclasses only say what
 the blocks are. :class:`LMSummary` is R's ``summary.lm``;
-:class:`MixedLMSummary` is lmerTest's ``summary(lmer(...))``.
+:class:`MixedLMSummary` is lmerTest's ``summary(lmer(...))``;
+:class:`GLMMSummary` is lme4's ``summary(glmer(...))``.
 """
 
 import html
@@ -27,7 +28,14 @@ from skmixed._format import (
     zapsmall,
 )
 
-__all__ = ["CoefTable", "LMSummary", "MixedLMSummary", "StringTable", "Summary"]
+__all__ = [
+    "CoefTable",
+    "GLMMSummary",
+    "LMSummary",
+    "MixedLMSummary",
+    "StringTable",
+    "Summary",
+]
 
 
 class StringTable:
@@ -613,4 +621,127 @@ class MixedLMSummary(Summary):
         if self.singular:
             out += ["boundary (singular) fit: see help('isSingular')", ""]
         out += self.notes
+        return out
+
+
+class GLMMSummary(MixedLMSummary):
+    """lme4's ``summary(glmer(...))`` for the GLMM estimators.
+
+    ``str(summary)`` is lme4's layout (printed at a width that does not wrap
+    the title); the tables are DataFrames: ``.coefficients`` (``estimate,
+    std_error, z_value, p_value``), ``.random_effects`` (as
+    :class:`MixedLMSummary`'s, without the Residual row: binomial and Poisson
+    models have no residual scale) and ``.correlation``.
+
+    Parameters
+    ----------
+    family, link : str
+        E.g. ``"binomial"`` and ``"logit"``.
+    n_agq : int
+        1 for the Laplace approximation, else the number of adaptive
+        Gauss-Hermite nodes.
+    formula : str
+    criteria : dict
+        ``AIC, BIC, logLik, deviance, df.resid`` as lme4 prints them
+        (``deviance`` is -2 log L, not lme4's ``deviance()``).
+    scaled_residuals : ndarray
+        Pearson residuals.
+    random_effects : pandas.DataFrame
+    nobs : int
+    n_groups : dict
+    coefficients : pandas.DataFrame
+    correlation : pandas.DataFrame
+    singular : bool
+    vcov_note : str
+        Where the standard errors come from (printed last; lme4 does not say).
+    notes : list of str, default=()
+    digits : int, default=4
+    show_correlation : bool or None, default=None
+    """
+
+    def __init__(
+        self,
+        *,
+        family,
+        link,
+        n_agq,
+        formula,
+        criteria,
+        scaled_residuals,
+        random_effects,
+        nobs,
+        n_groups,
+        coefficients,
+        correlation,
+        singular,
+        vcov_note,
+        notes=(),
+        digits=4,
+        show_correlation=None,
+    ):
+        super().__init__(
+            reml=False,
+            ddf="",
+            formula=formula,
+            criteria=criteria,
+            scaled_residuals=scaled_residuals,
+            random_effects=random_effects,
+            nobs=nobs,
+            n_groups=n_groups,
+            coefficients=coefficients,
+            correlation=correlation,
+            singular=singular,
+            notes=notes,
+            digits=digits,
+            show_correlation=show_correlation,
+        )
+        self.family, self.link, self.n_agq = family, link, int(n_agq)
+        self.vcov_note = vcov_note
+
+    @property
+    def method_title(self):
+        """lme4's ``methTitle`` for a glmer fit."""
+        if self.n_agq == 1:
+            approximation = "Laplace Approximation"
+        else:
+            approximation = f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.n_agq}"
+        return (
+            f"Generalized linear mixed model fit by maximum likelihood "
+            f"({approximation})"
+        )
+
+    def coef_table(self):
+        """The fixed-effects table with lme4's z-test column labels."""
+        table = self.coefficients.copy()
+        table.columns = ["Estimate", "Std. Error", "z value", "Pr(>|z|)"]
+        return CoefTable(table, digits=self.digits)
+
+    def blocks(self):
+        """Blocks in the order of lme4's ``print.summary.merMod``."""
+        d = self.digits
+        q = np.quantile(self.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
+        groups = "; ".join(f"{k}, {v}" for k, v in self.n_groups.items())
+        out = [
+            f"{self.method_title} ['glmerMod']",
+            f" Family: {self.family}  ( {self.link} )",
+            f"Formula: {self.formula}",
+            "",
+            *self._criteria_lines(),
+            "",
+            "Scaled residuals: ",
+            *named_vector_lines(
+                zapsmall(q, d + 1), ["Min", "1Q", "Median", "3Q", "Max"], d
+            ),
+            "",
+            "Random effects:",
+            variance_table_strings(self._variance_frame, d),
+            f"Number of obs: {self.nobs}, groups:  {groups}",
+        ]
+        if len(self.coefficients):
+            out += ["", "Fixed effects:", self.coef_table()]
+            out += self._correlation_block()
+        if self.singular:
+            out += ["boundary (singular) fit: see help('isSingular')", ""]
+        out += self.notes
+        out.append(self.vcov_note)
         return out

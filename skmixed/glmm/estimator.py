@@ -37,6 +37,7 @@ from skmixed.glmm.optimize import (
     is_singular,
 )
 from skmixed.glmm.pirls import GLMMProblem, glm_fit
+from skmixed.glmm.reporting import GLMMReporting
 from skmixed.mixed.design import TermDesign
 from skmixed.mixed.estimator import (
     _codes_in,
@@ -79,7 +80,7 @@ class _lazy:
         return cache[self.name]
 
 
-class _MixedGLMBase(GroupedRegressor):
+class _MixedGLMBase(GLMMReporting, GroupedRegressor):
     """Fitting and fitted attributes shared by the GLMM estimators."""
 
     # -- plumbing ------------------------------------------------------------

@@ -1,0 +1,172 @@
+"""Profile-likelihood confidence intervals of a GLMM (lme4's ``"profile"``).
+
+For a parameter x_j of (θ, β), the profile of -2 log L (the Laplace or AGQ
+objective the model was fitted on) is ``f(v) = min f(x)`` over the other
+parameters with ``x_j = v``. The ``level`` interval holds the v with
+``f(v) - f(x̂) <= χ²₁(level)``; each end is found by Brent's method on that
+equation, every step re-optimising the other parameters (BOBYQA, warm
+started from the previous step, β scaled by its standard errors). A
+standard deviation whose profile stays below the cut-off down to 0 gets
+the lower end 0, as in lme4.
+
+lme4 interpolates a spline through a grid of profile points; the roots here
+are of the profile itself, so the two agree to that interpolation's
+accuracy. Only models whose random-effects terms are all scalar are
+handled: their θ are the standard deviations themselves.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from skmixed.glmm.reporting import _check_level, require_random
+
+try:
+    import nlopt
+except ImportError:  # pragma: no cover - nlopt is a dependency
+    nlopt = None
+
+_INNER_XTOL = 1e-6
+_MAX_INNER_EVAL = 5_000
+
+
+def parameter_names(model):
+    """lme4's names (``oldNames = FALSE``): ``sd_(Intercept)|herd`` ..., then β."""
+    names = [f"sd_{d.names[0]}|{d.factor}" for d in model._designs]
+    return names + list(model.fixed_effects_.index)
+
+
+class _Profiler:
+    """Profiles of the objective along each parameter of (θ, β)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.n_theta = len(model.theta_)
+        self.x_hat = np.concatenate([model.theta_, model._beta])
+        self.lower = np.concatenate([model._lower, np.full(len(model._beta), -np.inf)])
+        se_beta = np.sqrt(np.diagonal(model.vcov("rx").to_numpy()))
+        self.scale = np.concatenate([np.full(self.n_theta, 0.1), se_beta])
+        self.f_hat = self.objective(self.x_hat)
+
+    def objective(self, x):
+        model = self.model
+        try:
+            return float(model._objective_at(x[: self.n_theta], x[self.n_theta :]))
+        except (FloatingPointError, np.linalg.LinAlgError, ValueError):
+            return np.inf
+
+    def profile(self, j, value, start):
+        """``(f, x)``: the minimum of the objective with ``x_j = value``."""
+        free = np.flatnonzero(np.arange(len(self.x_hat)) != j)
+        scale = self.scale[free]
+        x = start.copy()
+        x[j] = value
+        if not free.size:
+            return self.objective(x), x
+        origin = start[free]
+
+        def fun(z, grad=None):
+            x[free] = origin + z * scale
+            value = self.objective(x)
+            return value if np.isfinite(value) else 1e300
+
+        opt = nlopt.opt(nlopt.LN_BOBYQA, free.size)
+        bounds = (self.lower[free] - origin) / scale
+        opt.set_lower_bounds(np.where(np.isfinite(bounds), bounds, -1e300))
+        opt.set_upper_bounds(np.full(free.size, 1e300))
+        opt.set_min_objective(fun)
+        opt.set_xtol_abs(_INNER_XTOL)
+        opt.set_initial_step(np.full(free.size, 0.1))
+        opt.set_maxeval(_MAX_INNER_EVAL)
+        try:
+            z = opt.optimize(np.zeros(free.size))
+        except nlopt.RoundoffLimited:
+            z = np.zeros(free.size)
+        best = fun(z)
+        return best, x.copy()
+
+    def end(self, j, cutoff, side):
+        """The interval's end on one side (-1: lower, +1: upper)."""
+        x_hat = self.x_hat
+        state = {"x": x_hat.copy()}
+
+        def excess(value):
+            f, x = self.profile(j, value, state["x"])
+            state["x"] = x
+            return f - self.f_hat - cutoff
+
+        step = self.scale[j] * (1.0 if j >= self.n_theta else 2.0)
+        if j < self.n_theta:
+            step = max(step, 0.25 * abs(x_hat[j]), 0.05)
+        inner = x_hat[j]
+        outer = inner + side * step
+        for _ in range(40):
+            if side < 0 and outer <= self.lower[j]:
+                outer = self.lower[j]
+                if excess(outer) < 0:
+                    return outer
+                break
+            if excess(outer) > 0:
+                break
+            inner, outer = outer, outer + side * step
+            step *= 2.0
+        else:
+            return np.inf * side
+        lo, hi = sorted((inner, outer))
+        return optimize.brentq(excess, lo, hi, xtol=1e-8, rtol=1e-10)
+
+
+def profile_intervals(model, level=0.95, parm=None):
+    """Profile-likelihood intervals of the parameters of a fitted GLMM.
+
+    Parameters
+    ----------
+    model : MixedGLMRegressor or MixedLogisticRegression
+        Fitted.
+    level : float, default=0.95
+    parm : str or list of str, optional
+        Parameter names (see :func:`parameter_names`), ``"theta_"`` or
+        ``"beta_"``; all by default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``lower`` and ``upper``.
+    """
+    _check_level(level)
+    require_random(model)
+    if any(d.k > 1 for d in model._designs):
+        raise ValueError(
+            "Profile intervals of a GLMM are available when every "
+            "random-effects term is scalar ((1 | g), (0 + x | g), (x || g)); "
+            f"{model.random_effects!r} has a correlated term. Use "
+            "method='wald' for the fixed effects."
+        )
+    names = parameter_names(model)
+    n_theta = len(model.theta_)
+    if parm is None:
+        chosen = list(range(len(names)))
+    elif parm == "theta_":
+        chosen = list(range(n_theta))
+    elif parm == "beta_":
+        chosen = list(range(n_theta, len(names)))
+    else:
+        wanted = [parm] if isinstance(parm, str) else list(parm)
+        unknown = [p for p in wanted if p not in names]
+        if unknown:
+            raise ValueError(f"Unknown parameter(s) {unknown}; the model has {names}.")
+        chosen = [names.index(p) for p in wanted]
+    cutoff = float(stats.chi2.ppf(level, 1))
+    profiler = _Profiler(model)
+    try:
+        rows = [
+            (profiler.end(j, cutoff, -1), profiler.end(j, cutoff, +1)) for j in chosen
+        ]
+    finally:
+        # leave PIRLS's warm start at the estimates
+        model._problem.modes(model.theta_, model._beta)
+    return pd.DataFrame(
+        rows,
+        columns=["lower", "upper"],
+        index=pd.Index([names[j] for j in chosen], dtype=object),
+    )
