@@ -12,9 +12,15 @@ number where higher is better, so each of these works as ``scoring=`` in
 - :func:`conditional_log_likelihood`: the log-density of the held-out rows
   given each known group's conditional modes. It answers "how well does the
   model predict *new rows of known groups*?".
-- :func:`make_grouped_scorer`: any scikit-learn metric of point predictions
-  (``r2_score``, ``mean_absolute_error`` ...) as a scorer that hands the
-  groups to ``predict``.
+- :func:`make_grouped_scorer`: any scikit-learn metric of predictions
+  (``r2_score``, ``mean_absolute_error``, ``log_loss`` of ``predict_proba``
+  ...) as a scorer that hands the groups to the model.
+
+Both log-likelihoods also score the GLMMs (:class:`~skmixed.MixedGLMRegressor`,
+:class:`~skmixed.MixedLogisticRegression`): with the family's own density
+(binomial, Poisson), the marginal one integrating each scored group's random
+effects out by the Laplace approximation (or adaptive Gauss-Hermite
+quadrature for a model fitted with ``nAGQ > 1``).
 
 How the groups reach the scorer. Grouping columns kept in a pandas ``X``
 always do. The ``groups=`` argument does only with
@@ -182,19 +188,24 @@ def _gaussian_loglik(residuals, sigma, weights=None):
 
 
 def _model_kind(estimator):
-    """ "mixed" for MixedLMRegressor, "lm" for the least-squares models."""
+    """ "mixed" (MixedLMRegressor), "glmm" (the GLMMs), "lm" (least squares)."""
     # Imported here: skmixed.mixed imports the package's shared modules.
+    from skmixed.glmm.estimator import _MixedGLMBase
     from skmixed.mixed.estimator import MixedLMRegressor
 
+    if isinstance(estimator, _MixedGLMBase):
+        # The binomial numbers of trials are prior weights of the family.
+        return "glmm"
     if isinstance(estimator, MixedLMRegressor):
         return "mixed"
     if isinstance(estimator, GroupedRegressor) and hasattr(estimator, "residuals_"):
         return "lm"
     raise TypeError(
         "The log-likelihood scorers need a fitted PooledRegressor, "
-        "FixedEffectsRegressor or MixedLMRegressor (alone or as the last step "
-        f"of a Pipeline); got {type(estimator).__name__}. For other models "
-        "use make_grouped_scorer with a metric of point predictions."
+        "FixedEffectsRegressor, MixedLMRegressor, MixedGLMRegressor or "
+        "MixedLogisticRegression (alone or as the last step of a Pipeline); "
+        f"got {type(estimator).__name__}. For other models use "
+        "make_grouped_scorer with a metric of predictions."
     )
 
 
@@ -281,6 +292,82 @@ def _mixed_marginal(estimator, X, y, groups, weights=None):
     )
 
 
+# -- GLMMs: the family's density ------------------------------------------------------
+def _glmm_response(model, y, n, sample_weight):
+    """(y, prior weights) of scored rows, coded as the model was fitted."""
+    if hasattr(model, "classes_"):
+        labels = np.asarray(y)
+        if labels.ndim != 1 or labels.shape[0] != n:
+            raise ValueError(
+                f"y has shape {labels.shape}; expected ({n},), one label per row."
+            )
+        unknown = ~np.isin(labels, model.classes_)
+        if unknown.any():
+            raise ValueError(
+                f"y has labels not seen at fit: {sorted(set(labels[unknown]))[:5]}; "
+                f"the model's classes are {list(model.classes_)}."
+            )
+        y01 = (labels == model.classes_[1]).astype(np.float64)
+    else:
+        y01 = _check_response(y, n)
+    if sample_weight is None:
+        prior = np.ones(n)
+    else:
+        prior = model._prior_weights(sample_weight, n)
+    model._family_.check_response(y01, prior)
+    return y01, prior
+
+
+def _glmm_fixed(model, data):
+    """The held-out rows' fixed-effects columns, as at fit."""
+    X = data.X
+    if model.fit_intercept:
+        X = np.column_stack([np.ones(X.shape[0]), X])
+    return np.ascontiguousarray(X[:, model._kept])
+
+
+def _glmm_conditional(model, X, y, groups, sample_weight):
+    """Σ log p(y_i | μ_i), μ from the fixed effects and the conditional modes."""
+    data = model._validate(X, None, groups, reset=False, stage="predict")
+    y01, prior = _glmm_response(model, y, data.X.shape[0], sample_weight)
+    mu = model._family_.link.inverse(model._link_prediction(data, True))
+    return float(np.sum(model._family_.loglik_rows(y01, mu, prior)))
+
+
+def _glmm_marginal(model, X, y, groups, sample_weight):
+    """log ∫ p(y | b) p(b) db over the scored groups' effects, at (θ̂, β̂)."""
+    from skmixed.glmm.agq import agq_minus2_loglik
+    from skmixed.glmm.blocks import RandomEffects, Term
+    from skmixed.glmm.pirls import GLMMProblem
+    from skmixed.mixed.estimator import _lme4_sorted_terms
+    from skmixed.mixed.optimize import blas_single_thread
+
+    data = model._validate(X, None, groups, reset=False, stage="predict")
+    n = data.X.shape[0]
+    y01, prior = _glmm_response(model, y, n, sample_weight)
+    family = model._family_
+    X_fixed = _glmm_fixed(model, data)
+    if not model._designs:
+        # Fitted without groups (GroupsMissingWarning at fit): a GLM.
+        mu = family.link.inverse(X_fixed @ model._beta)
+        return float(np.sum(family.loglik_rows(y01, mu, prior)))
+    if data.factors is None:
+        # The GroupsMissingWarning has been issued: every row a new group.
+        data.factors = _each_row_its_own_level(model, n)
+    terms = _lme4_sorted_terms(model._terms(), model._term_designs_fit)
+    designs = model._term_designs(terms, data, model._feature_names(data))
+    system = RandomEffects([Term(d.codes, d.m, d.Z) for d in designs])
+    problem = GLMMProblem(X_fixed, y01, prior, family, system)
+    n_agq = int(model.nAGQ)
+    with blas_single_thread():
+        mode = problem.modes(model.theta_, model._beta)
+        if n_agq > 1 and len(designs) == 1 and designs[0].k == 1:
+            value = agq_minus2_loglik(problem, mode, n_agq)
+        else:
+            value = mode.laplace
+    return -0.5 * float(value)
+
+
 # -- public scorers ------------------------------------------------------------------
 @_carries_requests
 def marginal_log_likelihood(estimator, X, y, groups=None, sample_weight=None):
@@ -304,6 +391,19 @@ def marginal_log_likelihood(estimator, X, y, groups=None, sample_weight=None):
     ``sigma_``). On a model's own training data it therefore equals the
     model's ``loglik_`` -- for a mixed model fitted with ``reml=False``.
 
+    For the GLMMs (:class:`~skmixed.MixedGLMRegressor`,
+    :class:`~skmixed.MixedLogisticRegression`) it is
+    :math:`\log \int p(y \mid b)\, p(b)\, db` over the random effects of
+    the scored groups at the fitted (θ, β), with the binomial or Poisson
+    density and every normalising constant: the Laplace approximation
+    (PIRLS finds each scored group's conditional mode from the scored rows
+    alone), or adaptive Gauss-Hermite quadrature with the model's ``nAGQ``
+    nodes for a model with one scalar random-effects term fitted with
+    ``nAGQ > 1``. On the training data it equals ``loglik_absolute_``.
+    Under :class:`~sklearn.model_selection.GroupKFold` it compares
+    random-effect structures of a binary outcome, where accuracy and log
+    loss of population-level predictions cannot.
+
     Parameters
     ----------
     estimator : fitted estimator
@@ -322,7 +422,9 @@ def marginal_log_likelihood(estimator, X, y, groups=None, sample_weight=None):
         Precision weights of the scored rows (as at fit: row i has residual
         variance σ²/w_i); required for a model fitted with ``sample_weight``.
         Requested by default under metadata routing. On the training data of
-        a weighted fit the score is again the model's ``loglik_``.
+        a weighted fit the score is again the model's ``loglik_``. For a
+        GLMM, the prior weights of the family: the numbers of trials of
+        binomial proportions.
 
     Returns
     -------
@@ -345,6 +447,8 @@ def marginal_log_likelihood(estimator, X, y, groups=None, sample_weight=None):
     """
     model, X = _final_estimator(estimator, X)
     kind = _model_kind(model)
+    if kind == "glmm":
+        return _glmm_marginal(model, X, y, groups, sample_weight)
     weights = _scored_weights(model, kind, sample_weight, len(y))
     if kind == "mixed":
         return float(_mixed_marginal(model, X, y, groups, weights))
@@ -371,6 +475,11 @@ def conditional_log_likelihood(estimator, X, y, groups=None, sample_weight=None)
     :func:`marginal_log_likelihood` (σ is the maximum-likelihood
     ``sqrt(RSS / n)`` of the fit).
 
+    For the GLMMs it is :math:`\sum_i \log p(y_i \mid \hat\mu_i)` with the
+    binomial or Poisson density and :math:`\hat\mu_i` the conditional mean
+    of ``predict`` (fixed effects plus the conditional modes of known
+    groups); for binary labels that is minus the summed log loss.
+
     Parameters
     ----------
     estimator : fitted estimator
@@ -385,6 +494,7 @@ def conditional_log_likelihood(estimator, X, y, groups=None, sample_weight=None)
         Precision weights of the scored rows: row i is scored as
         :math:`N(\hat y_i, \sigma^2 / w_i)`. Required for a model fitted
         with ``sample_weight``; requested by default under metadata routing.
+        For a GLMM, the numbers of trials of binomial proportions.
 
     Returns
     -------
@@ -407,6 +517,8 @@ def conditional_log_likelihood(estimator, X, y, groups=None, sample_weight=None)
     """
     model, X = _final_estimator(estimator, X)
     kind = _model_kind(model)
+    if kind == "glmm":
+        return _glmm_conditional(model, X, y, groups, sample_weight)
     weights = _scored_weights(model, kind, sample_weight, len(y))
     y_true = _check_response(y, len(y))
     residuals = y_true - _predict(model, X, groups)
@@ -414,14 +526,18 @@ def conditional_log_likelihood(estimator, X, y, groups=None, sample_weight=None)
     return float(_gaussian_loglik(residuals, sigma, weights))
 
 
-def make_grouped_scorer(metric, greater_is_better=True, **kwargs):
-    """Turn a metric of point predictions into a scorer that passes groups.
+def make_grouped_scorer(
+    metric, greater_is_better=True, *, response_method="predict", **kwargs
+):
+    """Turn a metric of predictions into a scorer that passes groups.
 
-    scikit-learn's string scorers (``scoring="r2"``) call ``predict(X)``
-    without groups, so a grouped model predicts at population level (and
-    warns). The scorer made here calls ``predict(X, groups=groups)``: groups
-    come from columns of a pandas ``X`` as always, or from the ``groups``
-    metadata, which the scorer requests under metadata routing.
+    scikit-learn's string scorers (``scoring="r2"``, ``"neg_log_loss"``)
+    call ``predict(X)`` or ``predict_proba(X)`` without groups, so a grouped
+    model predicts at population level (and warns). The scorer made here
+    calls ``predict(X, groups=groups)`` (or ``predict_proba``,
+    ``decision_function``): groups come from columns of a pandas ``X`` as
+    always, or from the ``groups`` metadata, which the scorer requests under
+    metadata routing.
 
     Parameters
     ----------
@@ -429,8 +545,15 @@ def make_grouped_scorer(metric, greater_is_better=True, **kwargs):
         ``metric(y_true, y_pred, **kwargs)``, e.g.
         :func:`sklearn.metrics.r2_score`.
     greater_is_better : bool, default=True
-        False for losses (``mean_squared_error``): the scorer then returns the
-        negated metric, as scikit-learn's ``make_scorer`` does.
+        False for losses (``mean_squared_error``, ``log_loss``): the scorer
+        then returns the negated metric, as scikit-learn's ``make_scorer``
+        does.
+    response_method : {"predict", "predict_proba", "decision_function"}, \
+default="predict"
+        The model's method that gives the metric its ``y_pred``. For a
+        binary classifier ``"predict_proba"`` gives the probability of
+        ``classes_[1]`` (as scikit-learn's scorers do), which suits
+        ``log_loss``, ``roc_auc_score`` and ``brier_score_loss``.
     **kwargs
         Passed to ``metric``.
 
@@ -457,33 +580,59 @@ def make_grouped_scorer(metric, greater_is_better=True, **kwargs):
     >>> mae = make_grouped_scorer(mean_absolute_error, greater_is_better=False)
     >>> bool(mae(model, df[["Days"]], df["Reaction"], groups=df["Subject"]) < 0)
     True
+
+    A grouped log loss for a mixed-effects classifier:
+
+    >>> from sklearn.metrics import log_loss
+    >>> neg_log_loss = make_grouped_scorer(
+    ...     log_loss, greater_is_better=False, response_method="predict_proba")
     """
     if not callable(metric):
         raise TypeError(
             f"metric must be a callable metric(y_true, y_pred); got {metric!r}."
         )
+    if response_method not in _RESPONSE_METHODS:
+        raise ValueError(
+            f"response_method must be one of {_RESPONSE_METHODS}; got "
+            f"{response_method!r}."
+        )
     sign = 1.0 if greater_is_better else -1.0
     name = getattr(metric, "__name__", repr(metric))
     arguments = "".join(f", {k}={v!r}" for k, v in kwargs.items())
     flag = "" if greater_is_better else ", greater_is_better=False"
+    if response_method != "predict":
+        flag += f", response_method={response_method!r}"
     return _GroupedScorer(
-        _PointMetric(metric, sign, kwargs),
+        _PointMetric(metric, sign, kwargs, response_method),
         {"groups": True},
         f"make_grouped_scorer({name}{flag}{arguments})",
     )
 
 
+_RESPONSE_METHODS = ("predict", "predict_proba", "decision_function")
+
+
 class _PointMetric:
     """``sign * metric(y, predict(X, groups))``; a class so that it pickles."""
 
-    def __init__(self, metric, sign, kwargs):
+    def __init__(self, metric, sign, kwargs, response_method="predict"):
         self.metric = metric
         self.sign = sign
         self.kwargs = kwargs
+        self.response_method = response_method
 
     def __call__(self, estimator, X, y, groups=None, **metadata):
         model, X = _final_estimator(estimator, X)
         if groups is not None and not _accepts_groups(model):
             groups = None
-        y_pred = _predict(model, X, groups)
+        method = getattr(model, self.response_method, None)
+        if method is None:
+            raise TypeError(
+                f"{type(model).__name__} has no {self.response_method}; the "
+                f"scorer needs it (response_method={self.response_method!r})."
+            )
+        y_pred = method(X) if groups is None else method(X, groups=groups)
+        if self.response_method == "predict_proba" and y_pred.ndim == 2:
+            if y_pred.shape[1] == 2:
+                y_pred = y_pred[:, 1]  # the positive class, as scikit-learn
         return self.sign * self.metric(y, y_pred, **{**self.kwargs, **metadata})
