@@ -81,7 +81,8 @@ def _object_page(module, name, obj):
             "   :inherited-members: RegressorMixin, BaseEstimator, "
             "_MetadataRequester\n"
             "   :exclude-members: get_metadata_routing, set_fit_request, "
-            "set_predict_request, set_score_request\n"
+            "set_predict_request, set_score_request, set_predict_proba_request, "
+            "set_predict_log_proba_request, set_decision_function_request\n"
         )
     elif kind == "exception":
         lines.append(f".. autoexception:: {name}\n")
