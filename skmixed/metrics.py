@@ -321,7 +321,7 @@ def _glmm_response(model, y, n, sample_weight):
 def _glmm_fixed(model, data):
     """The held-out rows' fixed-effects columns, as at fit."""
     X = data.X
-    if model.fit_intercept:
+    if getattr(model, "_has_intercept", model.fit_intercept):
         X = np.column_stack([np.ones(X.shape[0]), X])
     return np.ascontiguousarray(X[:, model._kept])
 
