@@ -795,9 +795,14 @@ class MixedLMRegressor(GroupedRegressor):
     def anova(self, ddf="satterthwaite"):
         """Type III F tests of the fixed effects (lmerTest's ``anova(m)``).
 
-        Each feature column is one term. For a joint test of several
-        columns (e.g. a one-hot encoded factor) use :meth:`contest`; for a
-        likelihood-ratio test between models, :func:`skmixed.anova`.
+        With a formula fixed part (``fixed_effects="nitro + Variety"``), one
+        row per term of the formula, tested as lmerTest tests it: a factor's
+        columns jointly (``Variety`` on 2 df), and a term contained in an
+        interaction (``recipe`` in ``recipe * temperature``) by lmerTest's
+        type III hypothesis, averaged over the other factor. Without a
+        formula, each feature column is one term; a joint test of several
+        columns is :meth:`contest`. For a likelihood-ratio test between
+        models, :func:`skmixed.anova`.
 
         Parameters
         ----------
@@ -806,7 +811,20 @@ class MixedLMRegressor(GroupedRegressor):
         Returns
         -------
         pandas.DataFrame
-            Columns ``sum_sq, mean_sq, num_df, den_df, F_value, p_value``.
+            Indexed by term; columns ``sum_sq, mean_sq, num_df, den_df,
+            F_value, p_value``.
+
+        Examples
+        --------
+        >>> import skmixed
+        >>> from skmixed.datasets import load_oats
+        >>> m = skmixed.lmer("yield ~ nitro + Variety + (1 | Block/Variety)",
+        ...                  load_oats())
+        >>> m.anova()[["num_df", "F_value", "p_value"]].round(4)
+                 num_df   F_value  p_value
+        term
+        nitro         1  118.0030   0.0000
+        Variety       2    1.4853   0.2724
         """
         from skmixed.mixed import results
 
@@ -818,15 +836,19 @@ class MixedLMRegressor(GroupedRegressor):
 
         Parameters
         ----------
-        L : array-like of shape (n_fixed,) or (q, n_fixed), or dict
-            One contrast, ``q`` contrasts (one per row), or a dict mapping
-            fixed-effect names to coefficients.
+        L : array-like of shape (n_fixed,) or (q, n_fixed), dict or str
+            One contrast, ``q`` contrasts (one per row), a dict mapping
+            fixed-effect names to coefficients, or a term of a formula fixed
+            part (``"Variety"``: its row of :meth:`anova`).
         ddf : {"satterthwaite", "kenward-roger"}, default="satterthwaite"
 
         Returns
         -------
         pandas.DataFrame
-            One row: ``sum_sq, mean_sq, num_df, den_df, F_value, p_value``.
+            One row, labelled with the hypothesis
+            (``VarietyMarvellous - VarietyVictory``, the term, or the
+            contrasts joined by ``"; "``): ``sum_sq, mean_sq, num_df,
+            den_df, F_value, p_value``.
         """
         from skmixed.mixed import results
 
