@@ -130,6 +130,7 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         data = self._validate(
             X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
         )
+        self._weights_name = weights_name(sample_weight)
         self.n_dropped_ = data.n_dropped
         self._fit(data)
         return self
@@ -189,3 +190,12 @@ def fixed_intercept(fit_intercept, data, estimator="The model"):
     from skmixed._formula import resolve_intercept
 
     return bool(resolve_intercept(data.layout.formula, fit_intercept, estimator))
+
+
+def weights_name(sample_weight):
+    """What summaries call the weights: a named Series' name, else
+    ``"sample_weight"`` (None without weights)."""
+    if sample_weight is None:
+        return None
+    name = getattr(sample_weight, "name", None)
+    return str(name) if name is not None else "sample_weight"

@@ -244,7 +244,8 @@ class LMResultsMixin:
         call = f"lm(formula = {self.formula_})"
         if weights is not None:
             residuals = np.sqrt(weights) * residuals
-            call = f"lm(formula = {self.formula_}, weights = sample_weight)"
+            name = getattr(self, "_weights_name", None) or "sample_weight"
+            call = f"lm(formula = {self.formula_}, weights = {name})"
         call = [repr(self), call]
         if getattr(self, "_made_from_formula", False):
             call = call[1:]  # R's own Call: line

@@ -325,7 +325,7 @@ def _same_lm_model(model, stored, response):
 
 
 # -- R-style entry points -----------------------------------------------------------
-def lmer(formula, data, REML=True, **params):  # noqa: N803 (R's argument name)
+def lmer(formula, data, REML=True, weights=None, **params):  # noqa: N803 (R's name)
     """Fit a linear mixed model from an lme4 formula, as ``lme4::lmer`` does.
 
     Parameters
@@ -339,6 +339,9 @@ def lmer(formula, data, REML=True, **params):  # noqa: N803 (R's argument name)
         Holds the response and every column the formula uses.
     REML : bool, default=True
         Restricted maximum likelihood (lme4's default) or maximum likelihood.
+    weights : str or array-like, default=None
+        Prior (precision) weights, lme4's ``weights=``: a column of ``data``
+        or one weight per row (the estimator's ``sample_weight``).
     **params
         Other parameters of :class:`~skmixed.MixedLMRegressor`
         (``optimizer``, ``missing``, ...).
@@ -359,10 +362,10 @@ def lmer(formula, data, REML=True, **params):  # noqa: N803 (R's argument name)
     from skmixed.mixed import MixedLMRegressor
 
     model = MixedLMRegressor.from_formula(formula, reml=REML, **params)
-    return _fit_on(model, formula, data)
+    return _fit_on(model, formula, data, weights)
 
 
-def lm(formula, data, **params):
+def lm(formula, data, weights=None, **params):
     """Fit a linear model from an R formula, as ``stats::lm`` does.
 
     Parameters
@@ -372,6 +375,9 @@ def lm(formula, data, **params):
         ``"Reaction ~ Days * Subject"``.
     data : pandas.DataFrame
         Holds the response and every column the formula uses.
+    weights : str or array-like, default=None
+        Precision weights, R's ``weights=``: a column of ``data`` or one
+        weight per row (the estimator's ``sample_weight``).
     **params
         Other parameters of :class:`~skmixed.PooledRegressor` (``cov_type``,
         ``group``, ``missing``).
@@ -392,10 +398,10 @@ def lm(formula, data, **params):
     from skmixed.pooled import PooledRegressor
 
     model = PooledRegressor.from_formula(formula, **params)
-    return _fit_on(model, formula, data)
+    return _fit_on(model, formula, data, weights)
 
 
-def _fit_on(model, formula, data):
+def _fit_on(model, formula, data, weights=None):
     import pandas as pd
 
     if not isinstance(data, pd.DataFrame):
@@ -408,4 +414,8 @@ def _fit_on(model, formula, data):
         raise ValueError(
             f"The response {response!r} of {formula!r} is not a column of data."
         )
-    return model.fit(data, data[response])
+    if isinstance(weights, str):
+        if weights not in data.columns:
+            raise ValueError(f"weights={weights!r} is not a column of data.")
+        weights = data[weights]
+    return model.fit(data, data[response], sample_weight=weights)

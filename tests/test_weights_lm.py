@@ -303,3 +303,18 @@ def test_weights_default_to_the_unweighted_fit(sleep):
     assert a.loglik_ == pytest.approx(b.loglik_, rel=1e-12)
     assert "Weighted" not in str(b.summary())
     assert isinstance(a.params_, pd.Series)
+
+
+def test_r_style_entry_points_take_weights_by_column_name(sleep):
+    import skmixed
+
+    model = skmixed.lm("Reaction ~ Days", sleep, weights="w")
+    direct = PooledRegressor().fit(
+        sleep[["Days"]], sleep["Reaction"], sample_weight=sleep["w"]
+    )
+    np.testing.assert_allclose(model.params_, direct.params_, rtol=1e-12)
+    assert "weights = w)" in str(model.summary())
+    same = skmixed.lm("Reaction ~ Days", sleep, weights=sleep["w"].to_numpy())
+    np.testing.assert_allclose(same.params_, direct.params_, rtol=1e-12)
+    with pytest.raises(ValueError, match="weights='wt' is not a column of data"):
+        skmixed.lm("Reaction ~ Days", sleep, weights="wt")

@@ -171,7 +171,7 @@ def test_conditional_modes_fitted_values_and_scaled_residuals(case):
     summary = at_lme4.summary()
     ours = np.quantile(summary.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
     assert np.max(np.abs(ours - expected)) < 1e-6
-    assert "Weights: sample_weight" in str(summary)
+    assert "Weights: w" in str(summary)  # the Series name, as lme4 prints it
 
 
 def test_nakagawa_r2_and_icc_as_performance_computes_them():
@@ -473,3 +473,14 @@ def test_weighted_fits_with_several_terms_match_lme4(case):
     assert np.max(np.abs(values(at_lme4) - expected) / scale) < 1e-6
     assert np.max(np.abs(values(model) - expected) / scale) < 1e-4
     _both(lambda m: m.fittedvalues_, model, at_lme4, ref["fitted"], 1e-8, 1e-6)
+
+
+def test_lmer_takes_weights_as_lme4_does():
+    import skmixed
+
+    ref, _, _ = fits("sleepstudy_lmer_weights")
+    df = _data()
+    model = skmixed.lmer("Reaction ~ Days + (Days | Subject)", df, weights="w")
+    assert abs(model.reml_criterion_ - ref["REML_criterion"]) < 1e-6
+    text = str(model.summary())
+    assert "Weights: w" in text

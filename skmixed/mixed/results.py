@@ -269,7 +269,9 @@ def summary(model, ddf="satterthwaite", show_correlation=None):
     if design.weights is not None:
         scaled = np.sqrt(design.weights) * scaled
     return MixedLMSummary(
-        weights="sample_weight" if design.weights is not None else None,
+        weights=(getattr(model, "_weights_name", None) or "sample_weight")
+        if design.weights is not None
+        else None,
         reml=bool(model.reml),
         ddf=_DDF_LABELS[key],
         formula=formula(model),
