@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from skmixed._base import GroupedRegressor
+from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
 from skmixed._linalg import least_squares
 from skmixed.glmm.agq import agq_minus2_loglik
 from skmixed.glmm.blocks import (
@@ -83,6 +83,8 @@ class _lazy:
 class _MixedGLMBase(GLMMReporting, GroupedRegressor):
     """Fitting and fitted attributes shared by the GLMM estimators."""
 
+    _parameter_constraints = dict(COMMON_CONSTRAINTS)
+
     # -- plumbing ------------------------------------------------------------
     def _terms(self):
         return parse_random_effects(self.random_effects)
@@ -98,9 +100,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
 
     @staticmethod
     def _feature_names(data):
-        if data.feature_names is not None:
-            return list(data.feature_names)
-        return [f"x{j}" for j in range(data.X.shape[1])]
+        return list(data.feature_names)
 
     def _check_params(self):
         if self.handle_unknown not in _HANDLE_UNKNOWN:
@@ -157,6 +157,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
             self._fit_pinned(data, prior, family)
 
     def _fit_pinned(self, data, prior, family):
+        self._has_intercept = fixed_intercept(self.fit_intercept, data)
         names = self._feature_names(data)
         X, x_names, kept = self._fixed_design(data.X, names, data.y, prior > 0)
         self._x_names, self._kept = x_names, kept
@@ -223,7 +224,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         Rows of zero weight do not count: they carry no information.
         """
         n = features.shape[0]
-        if self.fit_intercept:
+        if self._has_intercept:
             X = np.empty((n, features.shape[1] + 1))
             X[:, 0] = 1.0
             X[:, 1:] = features
@@ -296,7 +297,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
     def _set_coef(self, beta):
         full = np.zeros(len(self._kept))
         full[self._kept] = beta
-        if self.fit_intercept:
+        if self._has_intercept:
             self.intercept_ = float(full[0])
             self.coef_ = full[1:]
         else:
@@ -626,6 +627,10 @@ class MixedGLMRegressor(_MixedGLMBase):
     random_effects : str, default="(1 | groups)"
         Random-effects terms in lme4's syntax (see
         :class:`skmixed.MixedLMRegressor`).
+    fixed_effects : None, list of str or str, default=None
+        The fixed-effect columns: every non-grouping column (None), the
+        listed ones, or an R formula's right-hand side (as for
+        :class:`skmixed.MixedLMRegressor`).
     family : {"binomial", "poisson"}, default="binomial"
         Binomial: y is a proportion of successes in [0, 1] and
         ``sample_weight`` the number of trials (lme4's ``cbind(s, f)``
@@ -699,6 +704,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         self,
         random_effects="(1 | groups)",
         *,
+        fixed_effects=None,
         family="binomial",
         link=None,
         nAGQ=1,
@@ -709,6 +715,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         missing="error",
     ):
         self.random_effects = random_effects
+        self.fixed_effects = fixed_effects
         self.family = family
         self.link = link
         self.nAGQ = nAGQ
@@ -741,6 +748,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         -------
         self : MixedGLMRegressor
         """
+        self._validate_params()
         data = self._validate(X, y, groups, reset=True, stage="fit")
         prior = self._prior_for(data, sample_weight, len(data.y))
         self.n_dropped_ = data.n_dropped
@@ -785,6 +793,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
     Parameters
     ----------
     random_effects : str, default="(1 | groups)"
+    fixed_effects : None, list of str or str, default=None
     link : {"logit", "probit", "cloglog"}, default="logit"
     nAGQ : int, default=1
     fit_intercept : bool, default=True
@@ -818,6 +827,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         self,
         random_effects="(1 | groups)",
         *,
+        fixed_effects=None,
         link="logit",
         nAGQ=1,
         fit_intercept=True,
@@ -827,6 +837,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         missing="error",
     ):
         self.random_effects = random_effects
+        self.fixed_effects = fixed_effects
         self.link = link
         self.nAGQ = nAGQ
         self.fit_intercept = fit_intercept
@@ -891,6 +902,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
             )
         self.classes_ = classes
         y01 = (labels == classes[1]).astype(np.float64)
+        self._validate_params()
         data = self._validate(X, y01, groups, reset=True, stage="fit")
         prior = self._prior_for(data, sample_weight, len(data.y))
         weighted = np.unique(data.y[prior > 0])
