@@ -165,7 +165,13 @@ class RandomEffects:
 
     def lambda_zt(self, r, lambdas):
         """``Λᵀ Zᵀ r`` for r of shape (n,) or (n, p)."""
-        r2 = r[:, None] if r.ndim == 1 else r
+        if r.ndim == 1:
+            parts = []
+            for t, J, lam in zip(self.terms, self.J, lambdas, strict=True):
+                g = J @ (r if t.Z is None else t.Z * r[:, None])
+                parts.append((g.reshape(t.m, t.k) @ lam).ravel())
+            return np.concatenate(parts)
+        r2 = r
         p = r2.shape[1]
         parts = []
         for t, J, lam in zip(self.terms, self.J, lambdas, strict=True):
@@ -270,7 +276,10 @@ def row_effects(Z, b, codes):
     """Per row, ``Z_i · b[level_i]``."""
     if Z is None:
         return b[codes, 0]
-    return np.einsum("ij,ij->i", Z, b[codes])
+    out = Z[:, 0] * b[codes, 0]
+    for j in range(1, Z.shape[1]):
+        out += Z[:, j] * b[codes, j]
+    return out
 
 
 class Factor:

@@ -105,12 +105,24 @@ class Family:
 
     def working_weights(self, mu, eta, prior):
         """GLM weights ``w mu_eta² / V(mu)`` (Fisher scoring)."""
+        if self.canonical:  # mu_eta = V(mu)
+            return prior * self.variance(mu)
         d = self.link.mu_eta(eta)
         return prior * d * d / self.variance(mu)
 
     def score_residual(self, y, mu, eta, prior):
         """``w (y - mu) mu_eta / V(mu)``: minus half the deviance's d/d eta."""
+        if self.canonical:
+            return prior * (y - mu)
         return prior * (y - mu) * self.link.mu_eta(eta) / self.variance(mu)
+
+    def kernel(self, y, mu, prior):
+        """The part of the log-likelihood that depends on mu (summed).
+
+        The log-likelihood and the deviance are this plus constants of the
+        data (see :class:`Kernel`); it costs one or two logarithms per row.
+        """
+        raise NotImplementedError
 
     def deviance(self, y, mu, prior):
         """Sum of the weighted unit deviances."""
@@ -153,6 +165,11 @@ class Binomial(Family):
                 - xlogy(1.0 - y, 1.0 - mu)
             )
         )
+
+    @staticmethod
+    def kernel(y, mu, prior):
+        """``Σ w [y log mu + (1 - y) log(1 - mu)]``."""
+        return float(prior @ (y * np.log(mu) + (1.0 - y) * np.log1p(-mu)))
 
     @staticmethod
     def loglik_rows(y, mu, prior):
@@ -220,6 +237,11 @@ class Poisson(Family):
         return 2.0 * prior * (xlogy(y, y) - xlogy(y, mu) - (y - mu))
 
     @staticmethod
+    def kernel(y, mu, prior):
+        """``Σ w [y log mu - mu]``."""
+        return float(prior @ (y * np.log(mu) - mu))
+
+    @staticmethod
     def loglik_rows(y, mu, prior):
         """``w log dpois(y, mu)`` per row (R's poisson aic)."""
         return prior * (xlogy(y, mu) - mu - gammaln(y + 1.0))
@@ -235,6 +257,39 @@ class Poisson(Family):
                 f"The poisson family needs counts y >= 0; got {int((y < 0).sum())} "
                 f"negative value(s), e.g. {float(y[y < 0][0])!r}."
             )
+
+
+class Kernel:
+    """Deviance and -2 log-likelihood of fixed data through the kernel.
+
+    ``deviance(mu) = 2 (K_sat - K(mu))`` and ``-2 log L(mu) = -2 (K(mu) +
+    C)`` with K the family's kernel; the constants come from one exact
+    evaluation. 0/1 data without weights take one logarithm per row.
+    """
+
+    def __init__(self, family, y, prior):
+        self.family, self.y, self.prior = family, y, prior
+        self.bernoulli = (
+            family.name == "binomial"
+            and bool(np.all(prior == 1.0))
+            and bool(np.all((y == 0.0) | (y == 1.0)))
+        )
+        self._event = y == 1.0 if self.bernoulli else None
+        mu0 = np.full_like(y, 0.5 if family.name == "binomial" else 1.0)
+        k0 = self(mu0)
+        self.saturated = k0 + 0.5 * family.deviance(y, mu0, prior)
+        self.constant = float(np.sum(family.loglik_rows(y, mu0, prior))) - k0
+
+    def __call__(self, mu):
+        if self.bernoulli:
+            return float(np.sum(np.log(np.where(self._event, mu, 1.0 - mu))))
+        return self.family.kernel(self.y, mu, self.prior)
+
+    def deviance(self, mu):
+        return 2.0 * (self.saturated - self(mu))
+
+    def minus2_loglik(self, mu):
+        return -2.0 * (self(mu) + self.constant)
 
 
 _FAMILIES = {"binomial": Binomial, "poisson": Poisson}

@@ -130,7 +130,7 @@ def fit_two_stages(problem, theta0, lower, beta0, *, n_agq=1, max_iter=10_000):
 
     n_theta = len(theta0)
     stage1 = bobyqa(
-        fast, theta0, lower, step=np.full(n_theta, 0.25), xtol=1e-5, max_eval=max_iter
+        fast, theta0, lower, step=np.full(n_theta, 0.25), xtol=1e-4, max_eval=max_iter
     )
     result, RX = problem.joint_modes(stage1.x, state["beta"])
     beta1 = result.beta

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.linalg import cho_solve, cholesky
 
 from skmixed.glmm.blocks import lambdas_from_theta
+from skmixed.glmm.families import Kernel
 
 # Stop when the Newton step is below _STEP_TOL in every element (or the
 # decrement, the predicted decrease of the penalised deviance, is at
@@ -92,6 +93,7 @@ class GLMMProblem:
         self.n_theta = int(sum(k * (k + 1) // 2 for k in self.ks))
         self._u = np.zeros(system.q)
         self._saturated = None
+        self.kernel = Kernel(family, y, prior)
 
     @property
     def saturated_m2ll(self):
@@ -103,8 +105,7 @@ class GLMMProblem:
     def _state(self, eta_fixed, u, lambdas):
         eta = eta_fixed + self.system.z_lambda_u(u, lambdas)
         mu = self.family.link.inverse(eta)
-        dev = self.family.deviance(self.y, mu, self.prior)
-        return eta, mu, dev + float(u @ u)
+        return eta, mu, self.kernel.deviance(mu) + float(u @ u)
 
     def modes(self, theta, beta, u0=None):
         """PIRLS for u at fixed (θ, β); returns a :class:`ModeResult`."""
@@ -150,7 +151,7 @@ class GLMMProblem:
             w,
             factor,
             lambdas,
-            fam.minus2_loglik(self.y, mu, self.prior),
+            self.kernel.minus2_loglik(mu),
             float(u @ u),
             factor.logdet(),
             n_iter,
@@ -225,7 +226,7 @@ class GLMMProblem:
             w,
             factor,
             lambdas,
-            fam.minus2_loglik(self.y, mu, self.prior),
+            self.kernel.minus2_loglik(mu),
             float(u @ u),
             factor.logdet(),
             n_iter,
