@@ -247,19 +247,26 @@ def _random_designs(rng, n):
     ], np.column_stack([np.ones(n), x1, x2])
 
 
-@pytest.mark.parametrize("strategy", ["outer", "sparse", "dense"])
+@pytest.mark.parametrize(
+    ("strategy", "rest_structure"),
+    [("outer", None), ("sparse", "sparse"), ("sparse", "dense"), ("dense", None)],
+)
 @pytest.mark.parametrize("reml", [True, False])
 @pytest.mark.parametrize("p", [3, 0])
-def test_blocked_cholesky_matches_dense_likelihood(reml, p, strategy):
+def test_blocked_cholesky_matches_dense_likelihood(reml, p, strategy, rest_structure):
     rng = np.random.default_rng(7)
     n = 150
     designs, X = _random_designs(rng, n)
     X = X[:, :p]
     y = rng.normal(size=n) + designs[0].codes * 0.1
     criterion = ProfiledCriterion(
-        build_design(X, y, designs), reml=reml, strategy=strategy
+        build_design(X, y, designs),
+        reml=reml,
+        strategy=strategy,
+        rest_structure=rest_structure,
     )
     assert criterion.strategy == strategy
+    assert criterion.rest_structure == rest_structure
     assert criterion.n_theta == 6 + 1 + 3
     for _ in range(3):
         theta = rng.uniform(-1, 1.5, criterion.n_theta)
@@ -279,12 +286,48 @@ def test_blocked_cholesky_matches_dense_likelihood(reml, p, strategy):
         assert unprofiled == pytest.approx(expected, rel=1e-10)
 
 
-def test_conditional_modes_and_covariances_match_dense():
+def _nested_designs(rng, n, k_outer):
+    """Classes (first, most levels) nested in 7 schools; the school term has
+    k_outer columns."""
+    klass = rng.integers(0, 21, n)
+    school = klass % 7
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    Z_school = np.column_stack([np.ones(n), x1])[:, :k_outer]
+    return [
+        TermDesign(
+            klass,
+            np.arange(21).astype(str),
+            np.column_stack([np.ones(n), x2]),
+            ["(Intercept)", "x2"],
+        ),
+        TermDesign(
+            school, np.arange(7).astype(str), Z_school, ["(Intercept)", "x1"][:k_outer]
+        ),
+    ], np.column_stack([np.ones(n), x1, x2])
+
+
+@pytest.mark.parametrize(
+    ("make", "rest_structure"),
+    [
+        (_random_designs, "sparse"),
+        (_random_designs, "dense"),
+        (lambda rng, n: _nested_designs(rng, n, 1), "diagonal"),
+        (lambda rng, n: _nested_designs(rng, n, 2), "diagonal"),
+        (lambda rng, n: _nested_designs(rng, n, 2), "sparse"),
+    ],
+)
+def test_conditional_modes_and_covariances_match_dense(make, rest_structure):
     rng = np.random.default_rng(3)
     n = 120
-    designs, X = _random_designs(rng, n)
+    designs, X = make(rng, n)
     y = rng.normal(size=n)
-    criterion = ProfiledCriterion(build_design(X, y, designs), reml=True)
+    criterion = ProfiledCriterion(
+        build_design(X, y, designs),
+        reml=True,
+        strategy="sparse",
+        rest_structure=rest_structure,
+    )
+    assert criterion.rest_structure == rest_structure
     theta = np.maximum(rng.uniform(-0.5, 1.5, criterion.n_theta), criterion.theta_lower)
     dec = criterion.decompose(theta)
     # dense penalised least squares: [ZΛ X]ᵀ[ZΛ X] + blockdiag(I, 0)

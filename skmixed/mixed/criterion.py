@@ -15,8 +15,9 @@ those of the X part ``log|R_X|²``. So the criterion needs no solve for β or u.
 The factor is blocked: the first (largest) grouping factor's block is
 block-diagonal, one small ``k1 x k1`` Cholesky per level, done for all
 levels at once with array arithmetic; the remaining rows (later factors, X
-and y) form one dense block, updated by the Schur complement and factored
-with LAPACK.
+and y) are updated by the Schur complement and factored with the structure
+their levels' meeting pattern allows (diagonal, sparse or dense: see
+:mod:`skmixed.mixed.schur`).
 
 The Schur complement ``B - Σ_j C_jᵀ M_j C_j`` (``C_j`` the first factor's
 level-j cross-products with the rest, ``M_j = λ A_j⁻¹ λᵀ``) is linear in the
@@ -31,10 +32,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtrs
 
+from skmixed.mixed.schur import RestBlock
+
 _LOG_2PI = np.log(2.0 * np.pi)
 _LOG_2PI_1 = 1.0 + _LOG_2PI
 _MAX_OUTER_PRODUCTS = 4_000_000
-_MAX_SPARSE_PRODUCTS = 20_000_000
 _ONE_ZERO_ONE = np.array([1.0, 0.0, 1.0])
 
 
@@ -61,80 +63,6 @@ def _outer_products(C, pairs):
     return out.reshape(r * r, m * len(pairs))
 
 
-def _level_columns(design):
-    """The non-zero columns of each level's C_j: (level, column, values (k1,)).
-
-    Sorted by level, then column: X and y (all levels) and the later terms'
-    columns of the levels that level meets.
-    """
-    m1, k1 = design.D1.shape[:2]
-    q, r = design.q_rest, design.r
-    p1 = r - q
-    lev = [np.repeat(np.arange(m1), p1)]
-    col = [np.tile(np.arange(q, r), m1)]
-    val = [design.CX.transpose(0, 2, 1).reshape(m1 * p1, k1)]
-    for blk, term, offset in zip(
-        design.blocks, design.terms[1:], design.offsets, strict=True
-    ):
-        kt = term.k
-        lev.append(np.repeat(blk.rows, kt))
-        col.append((offset + blk.cols[:, None] * kt + np.arange(kt)).ravel())
-        val.append(blk.values.transpose(0, 2, 1).reshape(-1, k1))
-    lev, col, val = np.concatenate(lev), np.concatenate(col), np.concatenate(val)
-    order = np.lexsort((col, lev))
-    return lev[order], col[order], val[order]
-
-
-def _sparse_outer_size(design):
-    """Number of upper-triangle products per pair in the sparse form."""
-    m1 = design.D1.shape[0]
-    counts = np.full(m1, design.r - design.q_rest, dtype=np.float64)
-    for blk, term in zip(design.blocks, design.terms[1:], strict=True):
-        counts += term.k * np.bincount(blk.rows, minlength=m1)
-    return float((counts * (counts + 1) / 2).sum())
-
-
-def _sparse_outer_products(design, pairs):
-    """Sparse (r², pairs * m1) form of :func:`_outer_products`, upper triangle.
-
-    Only the products of each level's non-zero columns are stored: a level
-    of the first factor meets few levels of a nested or crossed factor. The
-    columns are pair-major (``i * m1 + j``) so that the products, generated
-    level by level, fill a CSC matrix in order: no sorting pass.
-    """
-    from scipy.sparse import csc_matrix
-
-    lev, col, val = _level_columns(design)
-    m1, r = design.D1.shape[0], design.r
-    n = len(lev)
-    counts = np.bincount(lev, minlength=m1)
-    ends = np.cumsum(counts)[lev]
-    # element e paired with itself and every later element of its level
-    n_after = ends - np.arange(n)
-    first = np.repeat(np.arange(n), n_after)
-    offset = np.arange(first.size) - np.repeat(np.cumsum(n_after) - n_after, n_after)
-    second = first + offset
-    positions = col[first] * r + col[second]
-    per_level = np.bincount(lev[first], minlength=m1)
-    data = []
-    for a, b in pairs:
-        prod = val[first, a] * val[second, b]
-        if a != b:
-            prod += val[first, b] * val[second, a]
-        data.append(prod)
-    npairs = len(pairs)
-    indptr = np.r_[0, np.cumsum(np.tile(per_level, npairs))]
-    index_type = np.int32 if r * r < 2**31 and indptr[-1] < 2**31 else np.int64
-    return csc_matrix(
-        (
-            np.concatenate(data),
-            np.tile(positions, npairs).astype(index_type),
-            indptr.astype(index_type),
-        ),
-        shape=(r * r, npairs * m1),
-    )
-
-
 def lower_triangle_indices(k):
     """Rows and columns of θ's elements in a k x k factor, column-major."""
     cols, rows = np.triu_indices(k)
@@ -150,12 +78,8 @@ class Decomposition:
     theta : ndarray
     lambdas : list of ndarray
         Per term, the ``k x k`` lower-triangular relative covariance factor.
-    L1 : ndarray of shape (m1, k1, k1)
-        Cholesky blocks of the first term, one per level.
-    V : ndarray of shape (m1, k1, r)
-        The first term's rows of ``Lᵀ`` against the rest columns.
-    Lr : ndarray of shape (r, r)
-        Cholesky factor of the rest block (later terms, X, y).
+    A1 : ndarray of shape (m1, k1, k1)
+        The first term's diagonal blocks ``λᵀ D_j λ + I``.
     logdet_L : float
         ``log|Lθ|²``.
     logdet_RX : float
@@ -174,9 +98,7 @@ class Decomposition:
 
     theta: np.ndarray
     lambdas: list
-    L1: np.ndarray
-    V: np.ndarray
-    Lr: np.ndarray
+    A1: np.ndarray
     logdet_L: float
     logdet_RX: float
     pwrss: float
@@ -184,34 +106,28 @@ class Decomposition:
     RX: np.ndarray
     u: list
     b: list
-    q_rest: int
-    offsets: list
+    rest: object = None
+    inverse: object = None
 
     def conditional_covariances(self, sigma):
         """lme4's ``condVar``: per term, (m, k, k) covariances of b given y.
 
         They condition on β (as lme4's do): ``σ² Λ [A⁻¹]_jj Λᵀ`` with
-        ``A = ΛᵀZᵀZΛ + I``, for every level ``j``.
+        ``A = ΛᵀZᵀZΛ + I``, for every level ``j``. The first term's blocks
+        are ``A1⁻¹ + A1⁻¹ λᵀ G λ A1⁻¹`` with ``G = C_z (Λ̃ S_zz⁻¹ Λ̃ᵀ) C_zᵀ``
+        per level; the later terms' are the diagonal blocks of ``S_zz⁻¹``.
+        Only the entries of ``S_zz⁻¹`` on its sparsity pattern are formed.
         """
-        L1inv = np.linalg.inv(self.L1)
-        m1, k1 = self.L1.shape[:2]
-        inner = np.broadcast_to(np.eye(k1), (m1, k1, k1)).copy()
-        out_rest = []
-        if self.q_rest:
-            Lzz = self.Lr[: self.q_rest, : self.q_rest]
-            Vz = self.V[:, :, : self.q_rest].reshape(m1 * k1, self.q_rest).T
-            M = solve_triangular(Lzz, Vz, lower=True).reshape(self.q_rest, m1, k1)
-            inner += np.einsum("rja,rjb->jab", M, M)
-            Linv_z = solve_triangular(Lzz, np.eye(self.q_rest), lower=True)
-            for lam, offset, u in zip(
-                self.lambdas[1:], self.offsets, self.u[1:], strict=True
-            ):
-                m, k = u.shape
-                cols = Linv_z[:, offset : offset + m * k].reshape(-1, m, k)
-                ainv = np.einsum("rla,rlb->lab", cols, cols)
-                out_rest.append(sigma**2 * (lam @ ainv @ lam.T))
-        ainv1 = L1inv.transpose(0, 2, 1) @ inner @ L1inv
+        A1inv = np.linalg.inv(self.A1)
         lam1 = self.lambdas[0]
+        out_rest = []
+        ainv1 = A1inv
+        if self.rest is not None and self.rest.q:
+            X = self.rest.selected_inverse(self.inverse, self.lambdas)
+            G = self.rest.first_term_inner(X)
+            ainv1 = A1inv + A1inv @ (lam1.T @ G @ lam1) @ A1inv
+            # X is Λ̃ S_zz⁻¹ Λ̃ᵀ already: its blocks are λ [A⁻¹]_ll λᵀ
+            out_rest = [sigma**2 * b for b in self.rest.diagonal_blocks(X)]
         return [sigma**2 * (lam1 @ ainv1 @ lam1.T)] + out_rest
 
 
@@ -227,6 +143,9 @@ class ProfiledCriterion:
     strategy : {None, "outer", "sparse", "dense"}, default=None
         How the Schur complement of the first block is formed (chosen from
         the problem's shape when None; all give the same numbers).
+    rest_structure : {None, "diagonal", "sparse", "dense"}, default=None
+        With ``strategy="sparse"``, how the later factors' block is factored
+        (chosen from which levels meet which when None).
 
     Attributes
     ----------
@@ -252,7 +171,7 @@ class ProfiledCriterion:
     True
     """
 
-    def __init__(self, design, reml=True, strategy=None):
+    def __init__(self, design, reml=True, strategy=None, rest_structure=None):
         self.design = design
         self.reml = bool(reml)
         self._ks = [t.k for t in design.terms]
@@ -282,39 +201,44 @@ class ProfiledCriterion:
         # the first block's distinct entries per level, (m1, pairs)
         self._dpairs = np.stack([design.D1[:, a, b] for a, b in self._pairs], axis=1)
         if strategy is None:
-            strategy = self._choose_strategy(m1, k1, r)
+            strategy = self._choose_strategy(m1, r)
         elif strategy not in ("outer", "sparse", "dense"):
             raise ValueError(f"unknown strategy {strategy!r}")
         if strategy == "sparse" and not design.q_rest:
             strategy = "dense"
         self.strategy = strategy
+        self._rest = None
         if self.strategy == "outer":
             self._P = _outer_products(design.C, self._pairs)
             self._B_flat = design.B.ravel()
         elif self.strategy == "sparse":
-            self._P = _sparse_outer_products(design, self._pairs)
-            self._B_flat = design.B.ravel()
-            # the products fill the upper triangle; Λ of a later term with
-            # several columns mixes both, so those need S made symmetric
-            self._symmetrize = any(k > 1 for k in self._ks[1:])
+            self._rest = RestBlock(design, self._pairs, rest_structure)
 
-    def _choose_strategy(self, m1, k1, r):
+    @property
+    def rest_structure(self):
+        """How the later factors' block is factored (``"diagonal"``,
+        ``"sparse"`` or ``"dense"``; None without later factors or where the
+        whole rest block is small and dense)."""
+        return None if self._rest is None else self._rest.structure
+
+    def _rest_block(self):
+        """The structured rest block (built on first use for small models)."""
+        if self._rest is None:
+            self._rest = RestBlock(self.design, self._pairs)
+        return self._rest
+
+    def _choose_strategy(self, m1, r):
         """How to form the Schur complement of the first block.
 
         ``"outer"``: one matrix-vector product with the per-level outer
         products of C, stored densely while that is small (tiny and tall
-        problems). ``"sparse"``: the same with only the non-zero products
-        (a level of the first factor meets few levels of the later ones:
-        nested and crossed factors). ``"dense"``: ``VᵀV`` by BLAS syrk. The
-        costs are rough per-evaluation estimates in seconds.
+        problems). ``"sparse"``: the later factors' block kept in the
+        structure of its levels' meeting pattern (:class:`RestBlock`).
+        ``"dense"``: ``VᵀV`` by BLAS syrk, when there are no later factors.
         """
-        npairs = len(self._pairs)
-        if m1 * npairs * r * r <= _MAX_OUTER_PRODUCTS:
+        if m1 * len(self._pairs) * r * r <= _MAX_OUTER_PRODUCTS:
             return "outer"
-        nnz = npairs * _sparse_outer_size(self.design)
-        sparse = 4e-9 * nnz if nnz <= _MAX_SPARSE_PRODUCTS else np.inf
-        dense = 5e-11 * m1 * k1 * r * r + 3e-9 * m1 * k1 * r * (k1 + 2)
-        return "sparse" if sparse < dense else "dense"
+        return "sparse" if self.design.q_rest else "dense"
 
     # -- θ -> Λ --------------------------------------------------------------
     def lambdas(self, theta):
@@ -443,31 +367,12 @@ class ProfiledCriterion:
         S[z, z] += 1.0
         return S
 
-    def _scale_columns(self, lambdas, V):
-        """V with the later terms' columns multiplied by Λ̃ (a copy)."""
-        V = V.copy()
-        design = self.design
-        for lam, term, offset in zip(
-            lambdas[1:], design.terms[1:], design.offsets, strict=True
-        ):
-            m, k = term.m, term.k
-            cols = slice(offset, offset + m * k)
-            part = V[:, :, cols].reshape(V.shape[0], V.shape[1], m, k)
-            V[:, :, cols] = (part @ lam).reshape(V.shape[0], V.shape[1], m * k)
-        return V
-
     def _schur(self, theta):
         """Schur complement of the first block (rest block scaled), log|A1|."""
         r = self.design.r
-        if self.strategy != "dense":
+        if self.strategy == "outer":
             weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
-            # dense products are level-major, the sparse ones pair-major
-            w = weights.ravel() if self.strategy == "outer" else weights.T.ravel()
-            S = self._B_flat - self._P @ w
-            S = S.reshape(r, r)
-            if self.strategy == "sparse" and self._symmetrize:
-                S = np.triu(S)
-                S += np.triu(S, 1).T
+            S = (self._B_flat - self._P @ weights.ravel()).reshape(r, r)
         else:
             _, V, logdet1 = self._first_block(self.lambdas(theta)[0])
             flat = V.reshape(-1, r)
@@ -477,25 +382,21 @@ class ProfiledCriterion:
             S = self._scale_rest(self.lambdas(theta), S)
         return S, logdet1
 
-    def _factor(self, theta):
-        """(λs, L1, V scaled, Lr, log|A1|); Lr is None where S is not PD."""
-        lambdas = self.lambdas(theta)
-        L1, V, logdet1 = self._first_block(lambdas[0])
-        r = V.shape[2]
-        flat = V.reshape(-1, r)
-        S = self.design.B - flat.T @ flat
-        if self.design.q_rest:
-            S = self._scale_rest(lambdas, S)
-            V = self._scale_columns(lambdas, V)
-        Lr, info = dpotrf(S, lower=1, clean=1, overwrite_a=1)
-        return lambdas, L1, V, (Lr if info == 0 else None), logdet1
+    def _value(self, logdet_z, logs_x):
+        """The criterion from log|Lθ|² and the log-diagonal of [X y]'s factor."""
+        p, dof = self.design.p, self._dof
+        # log r² = 2 log L[-1, -1]
+        value = logdet_z + dof * (self._log_const + 2.0 * logs_x[-1])
+        value -= self._log_weights
+        if self.reml and p:
+            value += 2.0 * logs_x[:p].sum()
+        return float(value) if np.isfinite(value) else np.inf
 
-    def _terms(self, Lr, logdet1):
-        q, p = self.design.q_rest, self.design.p
-        diag = np.diagonal(Lr)
-        logdet_L = logdet1 + 2.0 * np.log(diag[:q]).sum()
-        logdet_RX = 2.0 * np.log(diag[q : q + p]).sum()
-        return logdet_L, logdet_RX, diag[-1] ** 2
+    def _rest_factor(self, theta):
+        """(first-block weights, log|A1|, λs, the rest block's factor or None)."""
+        weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
+        lambdas = self.lambdas(theta)
+        return weights, logdet1, lambdas, self._rest_block().factor(weights, lambdas)
 
     def profiled(self, logdet_L, logdet_RX, pwrss):
         """The profiled criterion from its three ingredients."""
@@ -517,21 +418,24 @@ class ProfiledCriterion:
             ``inf`` where the factorisation fails.
         """
         theta = np.asarray(theta, dtype=np.float64)
+        q = self.design.q_rest
+        if self.strategy == "sparse":
+            _, logdet1, _, factored = self._rest_factor(theta)
+            if factored is None:
+                return np.inf
+            logdet_z, T = factored[0], factored[1]
+            L, info = dpotrf(T, lower=1, overwrite_a=1)
+            if info != 0:
+                return np.inf
+            return self._value(logdet1 + logdet_z, np.log(np.diagonal(L)))
         S, logdet1 = self._schur(theta)
         # S is symmetric: its transpose is the Fortran-ordered array LAPACK wants
         Lr, info = dpotrf(S.T, lower=1, overwrite_a=1)
         if info != 0:
             return np.inf
         logs = np.log(np.diagonal(Lr))
-        q, p, dof = self.design.q_rest, self.design.p, self._dof
-        # log r² = 2 log L[-1, -1]; log|Lθ|² and log|R_X|² from the diagonal
-        value = logdet1 + dof * (self._log_const + 2.0 * logs[-1])
-        value -= self._log_weights
-        if q:
-            value += 2.0 * logs[:q].sum()
-        if self.reml and p:
-            value += 2.0 * logs[q : q + p].sum()
-        return float(value) if np.isfinite(value) else np.inf
+        logdet = logdet1 + 2.0 * logs[:q].sum() if q else logdet1
+        return self._value(logdet, logs[q:])
 
     def decompose(self, theta):
         """The factor at θ, with β, the spherical and conditional modes.
@@ -545,37 +449,59 @@ class ProfiledCriterion:
         Decomposition
         """
         theta = np.asarray(theta, dtype=np.float64).copy()
-        lambdas, L1, V, Lr, logdet1 = self._factor(theta)
-        if Lr is None:
+        weights, logdet1, lambdas, factored = self._rest_factor(theta)
+        failed = factored is None
+        if not failed:
+            logdet_z, T, solve, inverse, Szx = factored
+            L, info = dpotrf(T, lower=1)
+            failed = info != 0
+        if failed:
             raise np.linalg.LinAlgError(
                 "The fixed-effects model matrix is (numerically) rank deficient "
                 "given the random effects."
             )
-        logdet_L, logdet_RX, pwrss = self._terms(Lr, logdet1)
-        design = self.design
+        design, rest = self.design, self._rest
         q, p = design.q_rest, design.p
-        if q + p:
-            sol = solve_triangular(Lr[:-1, :-1], Lr[-1, :-1], trans=True, lower=True)
-        else:
-            sol = np.zeros(0)
-        beta = sol[q:]
-        rhs1 = V[:, :, -1] - V[:, :, :-1] @ sol
-        if L1.ndim == 3 and L1.shape[1] > 1:
-            u1 = np.linalg.solve(L1.transpose(0, 2, 1), rhs1[..., None])[..., 0]
-        else:
-            L1 = L1.reshape(-1, 1, 1)
-            u1 = rhs1 / L1[:, :, 0]
-        u = [u1]
-        for term, offset in zip(design.terms[1:], design.offsets, strict=True):
-            u.append(sol[offset : offset + term.m * term.k].reshape(term.m, term.k))
-        b = [ui @ lam.T for ui, lam in zip(u, lambdas, strict=True)]
-        RX = Lr[q : q + p, q : q + p].T.copy()
+        beta = (
+            solve_triangular(L[:p, :p], L[p, :p], trans=True, lower=True)
+            if p
+            else np.zeros(0)
+        )
+        logs = np.log(np.diagonal(L))
+        logdet_L = logdet1 + logdet_z
+        logdet_RX = 2.0 * logs[:p].sum()
+        pwrss = L[p, p] ** 2
+        # the later terms' spherical modes: S_zz u = S_zy − S_zX β
+        rhs = np.empty((q, 1))
+        u, b = [None], [None]
+        b_rest = np.zeros(q)
+        if q:
+            rhs[:, 0] = Szx[:, p] - Szx[:, :p] @ beta
+            u_rest = solve(rhs)[:, 0]
+            for lam, term, offset in zip(
+                lambdas[1:], design.terms[1:], design.offsets, strict=True
+            ):
+                size = term.m * term.k
+                ut = u_rest[offset : offset + size].reshape(term.m, term.k)
+                u.append(ut)
+                bt = ut @ lam.T
+                b.append(bt)
+                b_rest[offset : offset + size] = bt.ravel()
+        # the first term's: A_j u_j = λᵀ (c_jy − C_jX β − C_jz b_rest)
+        lam1 = lambdas[0]
+        m1, k1 = design.D1.shape[:2]
+        A1 = lam1.T @ design.D1 @ lam1
+        A1[:, np.arange(k1), np.arange(k1)] += 1.0
+        g = design.CX[:, :, p] - design.CX[:, :, :p] @ beta
+        if q:
+            g -= (rest._Cz @ b_rest).reshape(m1, k1)
+        u[0] = np.linalg.solve(A1, (g @ lam1)[..., None])[..., 0]
+        b[0] = u[0] @ lam1.T
+        RX = L[:p, :p].T.copy()
         return Decomposition(
             theta,
             lambdas,
-            L1,
-            V,
-            Lr,
+            A1,
             float(logdet_L),
             float(logdet_RX),
             float(pwrss),
@@ -583,6 +509,6 @@ class ProfiledCriterion:
             RX,
             u,
             b,
-            q,
-            list(design.offsets),
+            rest,
+            inverse,
         )

@@ -140,8 +140,8 @@ def _select_columns(sums, q_rest, kept):
     """The cross-products without the dropped fixed-effect columns."""
     columns = np.r_[np.flatnonzero(kept), len(kept)]  # kept X columns and y
     sums.CX = np.ascontiguousarray(sums.CX[:, :, columns])
-    rest = np.r_[np.arange(q_rest), q_rest + columns]
-    sums.B = np.ascontiguousarray(sums.B[np.ix_(rest, rest)])
+    sums.Bzx = np.ascontiguousarray(sums.Bzx[:, columns])
+    sums.Bxx = np.ascontiguousarray(sums.Bxx[np.ix_(columns, columns)])
     return sums
 
 
@@ -205,7 +205,7 @@ def fit(model, X, y, groups):
     x_names = (["(Intercept)"] if model.fit_intercept else []) + list(names)
     q_rest = sum(d.m * d.k for d in ordered[1:])
     p_all = len(x_names)
-    gram = sums.B[q_rest : q_rest + p_all, q_rest : q_rest + p_all]
+    gram = sums.Bxx[:p_all, :p_all]
     kept = _full_rank_from_gram(gram)
     if not kept.all():
         _warn_rank_deficient([nm for nm, k in zip(x_names, kept, strict=True) if not k])

@@ -11,8 +11,10 @@ one ``k1 x k1`` block per level. The later terms' columns followed by ``X``
 and ``y`` are the "rest" columns: per level of the first term, their
 cross-products with its ``k1`` columns are ``CX`` (dense, for X and y) and a
 list of non-zero blocks per later term (a level meets few levels of a nested
-or crossed factor); ``B`` holds the rest columns' own cross-products. A
-single grouping factor therefore never builds anything of size ``q x q``.
+or crossed factor). The rest columns' own cross-products are ``Bzz`` (the
+later terms among themselves: sparse, since a level meets few levels of
+another factor), ``Bzx`` (later terms against ``[X y]``) and ``Bxx``. No
+array of size ``q x q`` is built here, whatever the number of levels.
 
 Per-level sums use one ``np.add.reduceat`` when the rows of every level are
 contiguous (data sorted by group), ``np.bincount`` otherwise.
@@ -27,6 +29,8 @@ accumulates all its rows at once (:func:`build_design`); a Dask fit maps
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
+from scipy import sparse
 
 # Dense storage of the first factor's cross-products with the rest columns is
 # m1 * r * k1 doubles; beyond this many the model needs a sparse method.
@@ -140,8 +144,12 @@ class Design:
     blocks : list of SparseBlocks
         Per later term, the non-zero blocks of ``Z1ᵀ Zt`` (a level of the
         first term meets few levels of a nested or crossed factor).
-    B : ndarray of shape (r, r)
-        ``[Z2..ZT X y]ᵀ [Z2..ZT X y]``.
+    Bzz : scipy.sparse.csr_matrix of shape (q_rest, q_rest)
+        ``[Z2..ZT]ᵀ [Z2..ZT]`` (symmetric, both triangles stored).
+    Bzx : ndarray of shape (q_rest, p + 1)
+        ``[Z2..ZT]ᵀ [X y]``.
+    Bxx : ndarray of shape (p + 1, p + 1)
+        ``[X y]ᵀ [X y]``.
     offsets : list of int
         Column offset of each later term in the rest columns (level-major:
         column ``offset + level * k + j``); ``q_rest`` columns in all.
@@ -155,7 +163,9 @@ class Design:
     D1: np.ndarray
     CX: np.ndarray
     blocks: list
-    B: np.ndarray
+    Bzz: object
+    Bzx: np.ndarray
+    Bxx: np.ndarray
     offsets: list = field(default_factory=list)
     q_rest: int = 0
     _dense_C: np.ndarray | None = field(default=None, repr=False)
@@ -191,7 +201,23 @@ class Design:
     @property
     def r(self):
         """Number of rest columns: later terms' columns, X, and y."""
-        return self.B.shape[0]
+        return self.q_rest + self.p + 1
+
+    @property
+    def B(self):
+        """``[Z2..ZT X y]ᵀ [Z2..ZT X y]`` as one dense (r, r) array (small models)."""
+        q, r = self.q_rest, self.r
+        if r * r > _MAX_DENSE:
+            raise MemoryError(
+                f"The later grouping factors have {q} random effects: their "
+                f"dense cross-product block would need {r * r * 8 / 1e9:.1f} GB."
+            )
+        B = np.empty((r, r))
+        B[:q, :q] = self.Bzz.toarray() if q else 0.0
+        B[:q, q:] = self.Bzx
+        B[q:, :q] = self.Bzx.T
+        B[q:, q:] = self.Bxx
+        return B
 
     @property
     def q(self):
@@ -212,14 +238,16 @@ class Design:
         y = np.ascontiguousarray(y, dtype=np.float64)
         first, rest = self.terms[0], self.terms[1:]
         CX = self.CX.copy()
-        B = self.B.copy()
+        Bzx, Bxx = self.Bzx.copy(), self.Bxx.copy()
+        q = self.q_rest
         # Zᵀ W y and Xᵀ W y: the unweighted columns against w * y.
         wy = y if self.weights is None else self.weights * y
         CX[:, :, -1] = _per_level(first, wy[:, None])[:, :, 0]
-        by = _rest_cross(rest, self.offsets, self.q_rest, self.X, wy[:, None])[:, 0]
-        B[:-1, -1] = by
-        B[-1, :-1] = by
-        B[-1, -1] = y @ wy
+        by = _rest_cross(rest, self.offsets, q, self.X, wy[:, None])[:, 0]
+        Bzx[:, -1] = by[:q]
+        Bxx[:-1, -1] = by[q:]
+        Bxx[-1, :-1] = by[q:]
+        Bxx[-1, -1] = y @ wy
         return Design(
             self.n,
             self.p,
@@ -229,7 +257,9 @@ class Design:
             self.D1,
             CX,
             self.blocks,
-            B,
+            self.Bzz,
+            Bzx,
+            Bxx,
             self.offsets,
             self.q_rest,
             weights=self.weights,
@@ -259,14 +289,20 @@ def _sparse_cross(first, term):
     """``Z1ᵀ Zt`` as the list of its non-zero level blocks."""
     index = term.codes.astype(np.int64) * first.m + first.codes
     size = first.m * term.m
-    if size <= 1 << 26:
+    if size <= 4 * len(index):
         counts = np.bincount(index, minlength=size)
         present = np.flatnonzero(counts)
         position = np.full(size, -1, dtype=np.int64)
         position[present] = np.arange(len(present))
         inverse = position[index]
     else:
-        present, inverse = np.unique(index, return_inverse=True)
+        # many possible pairs (nested factors: 1e5 classes x 1e4 schools):
+        # hash the pairs present rather than count or sort all of them
+        codes, uniques = pd.factorize(index, sort=False)
+        order = np.argsort(uniques)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        present, inverse = uniques[order], rank[codes]
     nnz = len(present)
     values = np.empty((nnz, first.k, term.k))
     for a in range(first.k):
@@ -334,15 +370,36 @@ def _block_diagonal(term):
     return out
 
 
-def _cross_levels(ta, tb):
-    """``Z_aᵀ Z_b`` of two terms as a dense array (m_a, k_a, m_b, k_b)."""
-    index = ta.codes.astype(np.int64) * tb.m + tb.codes
-    out = np.empty((ta.m, ta.k, tb.m, tb.k))
-    for a in range(ta.k):
-        for b in range(tb.k):
-            w = _weights(ta.Z, a, None if tb.Z is None else tb.Z[:, b])
-            out[:, a, :, b] = _bincount(index, w, ta.m * tb.m).reshape(ta.m, tb.m)
-    return out
+def _sparse_later(rest, offsets, q_rest):
+    """``[Z2..ZT]ᵀ [Z2..ZT]`` as a sparse symmetric (q_rest, q_rest) matrix.
+
+    Each term's own block is block-diagonal (one ``k x k`` block per level);
+    two terms meet only where their levels share rows.
+    """
+    rows, cols, vals = [], [], []
+
+    def add(r0, c0, row_levels, col_levels, values):
+        ka, kb = values.shape[1:]
+        rr = r0 + row_levels[:, None, None] * ka + np.arange(ka)[None, :, None]
+        cc = c0 + col_levels[:, None, None] * kb + np.arange(kb)[None, None, :]
+        rr, cc = np.broadcast_arrays(rr, cc)
+        rows.append(rr.ravel())
+        cols.append(cc.ravel())
+        vals.append(values.ravel())
+
+    for i, (ti, oi) in enumerate(zip(rest, offsets, strict=True)):
+        levels = np.arange(ti.m)
+        add(oi, oi, levels, levels, _block_diagonal(ti))
+        for tj, oj in zip(rest[:i], offsets[:i], strict=True):
+            cross = _sparse_cross(tj, ti)  # rows: levels of tj, cols: of ti
+            add(oj, oi, cross.rows, cross.cols, cross.values)
+            add(oi, oj, cross.cols, cross.rows, cross.values.transpose(0, 2, 1))
+    if not rows:
+        return sparse.csr_matrix((q_rest, q_rest))
+    return sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(q_rest, q_rest),
+    )
 
 
 def _rest_cross(rest, offsets, q_rest, X, M):
@@ -369,7 +426,9 @@ class CrossProducts:
     D1: np.ndarray
     CX: np.ndarray
     blocks: list
-    B: np.ndarray
+    Bzz: object
+    Bzx: np.ndarray
+    Bxx: np.ndarray
     #: ``Σ log w_i`` of the chunk's prior weights (0 without weights).
     sum_log_weights: float = 0.0
 
@@ -384,7 +443,9 @@ class CrossProducts:
             self.D1 + other.D1,
             self.CX + other.CX,
             blocks,
-            self.B + other.B,
+            (self.Bzz + other.Bzz).tocsr(),
+            self.Bzx + other.Bzx,
+            self.Bxx + other.Bxx,
             self.sum_log_weights + other.sum_log_weights,
         )
 
@@ -426,17 +487,6 @@ def _rest_layout(rest):
     return offsets, q_rest
 
 
-def _check_dense_size(q_rest, p):
-    r = q_rest + p + 1
-    if r * r > _MAX_DENSE:
-        raise MemoryError(
-            f"The grouping factors after the largest have {q_rest} random effects "
-            "together; their block is factored densely, which needs "
-            f"{r * r * 8 / 1e9:.0f} GB. Models with two or more very large "
-            "crossed factors are beyond this implementation."
-        )
-
-
 def accumulate(X, y, term_designs, weights=None):
     """Cross-products of ``[Z X y]`` over one chunk of rows (``accumulate``).
 
@@ -468,33 +518,19 @@ def accumulate(X, y, term_designs, weights=None):
         sum_log_weights = float(np.log(weights).sum())
     first, rest = term_designs[0], list(term_designs[1:])
     offsets, q_rest = _rest_layout(rest)
-    _check_dense_size(q_rest, p)
-    r = q_rest + p + 1
     XY = np.empty((n, p + 1))
     XY[:, :p] = X
     XY[:, p] = y
 
     D1 = _block_diagonal(first)
     CX = _per_level(first, XY)
-    blocks = []
-    B = np.empty((r, r))
-    B[q_rest:, q_rest:] = XY.T @ XY
-    for i, (ti, oi) in enumerate(zip(rest, offsets, strict=True)):
-        size_i = ti.m * ti.k
-        blocks.append(_sparse_cross(first, ti))
-        block = np.zeros((ti.m, ti.k, ti.m, ti.k))
-        levels = np.arange(ti.m)
-        block[levels, :, levels, :] = _block_diagonal(ti)
-        B[oi : oi + size_i, oi : oi + size_i] = block.reshape(size_i, size_i)
-        for tj, oj in zip(rest[:i], offsets[:i], strict=True):
-            size_j = tj.m * tj.k
-            cross = _cross_levels(ti, tj).reshape(size_i, size_j)
-            B[oi : oi + size_i, oj : oj + size_j] = cross
-            B[oj : oj + size_j, oi : oi + size_i] = cross.T
-        zxy = _per_level(ti, XY).reshape(size_i, p + 1)
-        B[oi : oi + size_i, q_rest:] = zxy
-        B[q_rest:, oi : oi + size_i] = zxy.T
-    return CrossProducts(n, D1, CX, blocks, B, sum_log_weights)
+    blocks = [_sparse_cross(first, term) for term in rest]
+    Bzz = _sparse_later(rest, offsets, q_rest)
+    Bzx = np.empty((q_rest, p + 1))
+    for term, offset in zip(rest, offsets, strict=True):
+        size = term.m * term.k
+        Bzx[offset : offset + size] = _per_level(term, XY).reshape(size, p + 1)
+    return CrossProducts(n, D1, CX, blocks, Bzz, Bzx, XY.T @ XY, sum_log_weights)
 
 
 def design_from_cross_products(sums, term_designs, X=None, y=None, weights=None):
@@ -528,7 +564,9 @@ def design_from_cross_products(sums, term_designs, X=None, y=None, weights=None)
         sums.D1,
         sums.CX,
         sums.blocks,
-        sums.B,
+        sums.Bzz,
+        sums.Bzx,
+        sums.Bxx,
         offsets,
         q_rest,
         weights=weights,

@@ -1310,8 +1310,8 @@ def _fitted_exactly(design):
     its Cholesky factor's last element is ``sqrt(RSS) / |y|`` of the least
     squares fit; at rounding level the profiled criterion is noise.
     """
-    q, p = design.q_rest, design.p
-    gram = design.B[q:, q:]
+    p = design.p
+    gram = design.Bxx
     norms = np.sqrt(np.diagonal(gram))
     if norms[-1] == 0.0:
         return True

@@ -463,7 +463,9 @@ class Profiler:
             c = est + direction * step
             if par.kind == "cor" and abs(c) >= 1:
                 c = limit
-            elif par.kind == "sd" and c <= 0:
+            elif par.kind == "sd" and c <= 1e-12 * est:
+                # est − 4 x step can round to 2e-16 instead of 0: there
+                # σ = c / |λ_i| sends the constrained fit to σ ~ 1e-9
                 c = 0.0
             elif par.kind == "sigma" and c <= 0:
                 c = inner / 2.0

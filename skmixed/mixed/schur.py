@@ -1,0 +1,548 @@
+"""The rest block of the blocked Cholesky: later factors, X and y.
+
+Once the first factor's block is eliminated, the rows of the later terms'
+random effects (z) and of ``[X y]`` (x) form the Schur complement ::
+
+    S = [S_zz  S_zx]   S_zz = Λ̃ᵀ (Bzz − Σ_j C_jzᵀ M_j C_jz) Λ̃ + I
+        [S_xz  S_xx]   S_zx = Λ̃ᵀ (Bzx − Σ_j C_jzᵀ M_j C_jx), ...
+
+with ``C_j`` the first factor's level-j cross-products and
+``M_j = λ A_j⁻¹ λᵀ``. ``S_zz`` is as sparse as the levels' meeting pattern
+(which later level shares a first-factor level, or rows, with which), and
+that pattern does not depend on θ. So it is found once per fit, and the
+factor of ``S_zz`` takes the structure it allows (MixedModels.jl keeps a
+type per block for the same reason):
+
+- ``"diagonal"``: one later factor nested in the first (every first-factor
+  level meets one of its levels): ``S_zz`` is block-diagonal, one ``k x k``
+  block per level, factored for all levels at once;
+- ``"sparse"``: few crossings: a sparse LU without pivoting (SuperLU with a
+  fill-reducing symmetric ordering, from scipy; ``S_zz`` is symmetric
+  positive definite, eigenvalues >= 1, so no pivoting is needed);
+- ``"dense"``: the pattern fills in: LAPACK's Cholesky.
+
+``[X y]``'s part is then the small dense ``T = S_xx − S_xz S_zz⁻¹ S_zx``,
+whose Cholesky factor gives ``log|R_X|²`` and the penalised residual sum
+of squares.
+"""
+
+import os
+import time
+
+import numpy as np
+from scipy import sparse
+from scipy.linalg.lapack import dpotrf, dpotri, dtrtrs
+from scipy.sparse.linalg import splu
+
+# Below this many later random effects a dense factor is always cheap.
+_SMALL_DENSE = 1500
+# Gathering the selected inverse for the conditional variances: columns of
+# S_zz⁻¹ solved for at a time.
+_INVERSE_CHUNK = 256
+
+
+def available_memory():
+    """Bytes of memory available to this process (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    try:  # pragma: no cover - not Linux
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 1 << 62
+
+
+def describe_factors(design):
+    """``"user (50,000 levels x 1), item (5,000 levels x 1)"`` for messages."""
+    return ", ".join(
+        f"{t.factor or t.group or 'factor'} ({t.m:,} levels x {t.k})"
+        for t in design.terms
+    )
+
+
+def _size(nbytes):
+    return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.0f} MB"
+
+
+def check_memory(design, needed, what):
+    """MemoryError naming the factor sizes when ``needed`` bytes will not fit."""
+    available = available_memory()
+    if needed > 0.8 * available:
+        raise MemoryError(
+            f"This model needs about {_size(needed)} for {what}, more than "
+            f"this machine has available ({_size(available)}). Grouping "
+            f"factors: {describe_factors(design)}."
+        )
+
+
+def _level_elements(design):
+    """The later terms' non-zero columns of each first-factor level.
+
+    Returns (level, column, values (k1,)) sorted by level, then column.
+    """
+    k1 = design.D1.shape[1]
+    lev, col, val = [], [], []
+    for blk, term, offset in zip(
+        design.blocks, design.terms[1:], design.offsets, strict=True
+    ):
+        kt = term.k
+        lev.append(np.repeat(blk.rows, kt))
+        col.append((offset + blk.cols[:, None] * kt + np.arange(kt)).ravel())
+        val.append(blk.values.transpose(0, 2, 1).reshape(-1, k1))
+    if not lev:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, k1))
+    lev, col, val = np.concatenate(lev), np.concatenate(col), np.concatenate(val)
+    order = np.lexsort((col, lev))
+    return lev[order], col[order], val[order]
+
+
+def _pairs_within_levels(lev):
+    """Every element paired with itself and each later one of its level."""
+    n = len(lev)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    counts = np.bincount(lev)
+    n_after = (np.cumsum(counts)[lev] - np.arange(n)).astype(np.int64)
+    total = int(n_after.sum())
+    itype = np.int32 if max(total, n) < 2**31 else np.int64
+    element = np.arange(n, dtype=itype)
+    first = np.repeat(element, n_after)
+    # partner of the i-th product of element e: e + (i - start of e's run)
+    start = (np.cumsum(n_after) - n_after).astype(itype)
+    second = np.arange(total, dtype=itype)
+    second -= np.repeat(start - element, n_after)
+    return first, second
+
+
+def _compact(positions, size):
+    """(distinct sorted positions, a lookup table from position to index).
+
+    The table has one entry per possible position (q²): used only where
+    that is no larger than the products themselves (a filled-in pattern);
+    otherwise (None) the positions are looked up by a sorted search.
+    """
+    if size <= max(len(positions), 1 << 12):
+        seen = np.zeros(size, dtype=bool)
+        seen[positions] = True
+        present = np.flatnonzero(seen)
+        lookup = np.zeros(size, dtype=np.int32 if size < 2**31 else np.int64)
+        lookup[present] = np.arange(len(present))
+        return present, lookup
+    return np.unique(positions), None
+
+
+def products_count(design):
+    """Number of upper-triangle products per θ pair in ``S_zz``'s update."""
+    m1 = design.D1.shape[0]
+    counts = np.zeros(m1)
+    for blk, term in zip(design.blocks, design.terms[1:], strict=True):
+        counts += term.k * np.bincount(blk.rows, minlength=m1)
+    return float((counts * (counts + 1) / 2).sum())
+
+
+class RestBlock:
+    """Schur complement of the first block and its structured factor.
+
+    Parameters
+    ----------
+    design : Design
+    pairs : list of (int, int)
+        The first term's ``(a, b)``, ``a <= b``, in the order of the
+        per-level weights ``M_j[a, b]``.
+    structure : {None, "diagonal", "sparse", "dense"}
+        How ``S_zz`` is factored; chosen from the meeting pattern when None.
+
+    Attributes
+    ----------
+    structure : str
+    bytes_needed : float
+        Estimated memory of one evaluation (beyond the design).
+    """
+
+    def __init__(self, design, pairs, structure=None):
+        self.design = design
+        self.pairs = pairs
+        q, p1 = design.q_rest, design.p + 1
+        m1, k1 = design.D1.shape[:2]
+        self.q, self.p1, self.m1, self.k1 = q, p1, m1, k1
+        self._scalar_rest = all(t.k == 1 for t in design.terms[1:])
+        npairs = len(pairs)
+        n_products = npairs * products_count(design)
+        # products (12 bytes) and the index arrays that build them (~40)
+        check_memory(
+            design,
+            52.0 * n_products + 16.0 * design.Bzz.nnz,
+            "the later factors' cross-products",
+        )
+        lev, col, val = _level_elements(design)
+        # C_z: the first factor's rows (level * k1 + a) against z columns
+        self._Cz = sparse.csr_matrix(
+            (
+                val.ravel(),
+                (
+                    np.repeat(lev * k1, k1) + np.tile(np.arange(k1), len(lev)),
+                    np.repeat(col, k1),
+                ),
+            ),
+            shape=(m1 * k1, q),
+        )
+        self._CzT = self._Cz.T.tocsr()
+        self._CX = design.CX.reshape(m1 * k1, p1)
+        first, second = _pairs_within_levels(lev)
+        col = col.astype(np.int32 if q * q < 2**31 else np.int64)
+        positions = col[first]
+        positions *= q
+        positions += col[second]
+        bzz = sparse.triu(design.Bzz).tocoo()
+        b_positions = (bzz.row.astype(np.int64) * q + bzz.col).astype(positions.dtype)
+        present, lookup = _compact(np.r_[positions, b_positions], q * q)
+        if lookup is not None:
+            index, b_index = lookup[positions], lookup[b_positions]
+        else:
+            index = np.searchsorted(present, positions)
+            b_index = np.searchsorted(present, b_positions)
+        del positions, b_positions
+        self._rows, self._cols = (present // q, present % q) if q else (present,) * 2
+        self._diag = self._rows == self._cols
+        self._b_values = np.zeros(len(present))
+        np.add.at(self._b_values, b_index, bzz.data)
+        counts = np.bincount(lev, minlength=m1)
+        per_level = counts * (counts + 1) // 2
+        data = []
+        for a, b in pairs:
+            va, vb = val[:, a], val[:, b]
+            prod = va[first]
+            prod *= vb[second]
+            if a != b:
+                prod += vb[first] * va[second]
+            data.append(prod)
+        index_type = np.int32 if len(present) < 2**31 else np.int64
+        indptr = np.r_[0, np.cumsum(np.tile(per_level, npairs))]
+        P = sparse.csc_matrix(
+            (
+                np.concatenate(data) if data else np.zeros(0),
+                np.tile(index, npairs).astype(index_type, copy=False),
+                indptr.astype(np.int64 if indptr[-1] >= 2**31 else index_type),
+            ),
+            shape=(len(present), npairs * m1),
+        )
+        del first, second, index, data
+        # P @ w by rows (sequential writes, reads from the small w) is ~4x
+        # faster than by columns; Pᵀ (a free CSR view of the CSC) serves
+        # the conditional variances
+        self._P, self._PT = P.tocsr(), P.T
+        self._term_of_column = np.zeros(q, dtype=np.intp)
+        for i, (term, offset) in enumerate(
+            zip(design.terms[1:], design.offsets, strict=True)
+        ):
+            self._term_of_column[offset : offset + term.m * term.k] = i
+        self.structure = structure or self._choose_structure()
+        if self.structure == "diagonal" and not self._is_block_diagonal():
+            raise ValueError("S_zz is not block-diagonal for this design")
+        self._setup_structure()
+
+    # -- the pattern -------------------------------------------------------------
+    def _is_block_diagonal(self):
+        terms = self.design.terms[1:]
+        if len(terms) != 1:
+            return False
+        k = terms[0].k
+        return bool(np.all(self._rows // k == self._cols // k))
+
+    def _choose_structure(self):
+        if self._is_block_diagonal():
+            return "diagonal"
+        q = self.q
+        if q <= _SMALL_DENSE:
+            check_memory(self.design, 24.0 * q * q, "a dense later-factor block")
+            return "dense"
+        # Measure: one sparse factorisation (the pattern is what costs; the
+        # update's values are left out) against a dense one's cost (q³/3
+        # flops at ~4 GFLOP/s on one thread, plus filling q²).
+        self.structure = "sparse"
+        self._setup_structure()
+        values = self._b_values.copy()
+        values[self._diag] += 1.0
+        start = time.perf_counter()
+        try:
+            lu = self._sparse_lu(self._full_matrix(values))
+        except MemoryError:
+            lu = None
+        sparse_seconds = time.perf_counter() - start if lu is not None else np.inf
+        dense_seconds = q**3 / 3 / 4e9 + 2e-9 * q * q
+        if sparse_seconds < dense_seconds:
+            fill = 12.0 * (lu.L.nnz + lu.U.nnz) if lu is not None else 0.0
+            check_memory(self.design, 2 * fill, "the sparse later-factor block")
+            return "sparse"
+        check_memory(self.design, 24.0 * q * q, "a dense later-factor block")
+        return "dense"
+
+    def _setup_structure(self):
+        q = self.q
+        rows, cols = self._rows, self._cols
+        if self.structure == "diagonal":
+            k = self.design.terms[1].k
+            self._k = k
+            self._blk_level = rows // k
+            self._blk_a, self._blk_b = rows % k, cols % k
+        elif self.structure == "sparse":
+            off = ~self._diag
+            # the full symmetric matrix: where each stored value goes
+            full_rows = np.r_[rows, cols[off]]
+            full_cols = np.r_[cols, rows[off]]
+            source = np.r_[np.arange(len(rows)), np.flatnonzero(off)]
+            order = np.lexsort((full_rows, full_cols))  # CSC order
+            self._csc_source = source[order]
+            counts = np.bincount(full_cols, minlength=q)
+            self._csc_indptr = np.r_[0, np.cumsum(counts)]
+            self._csc_indices = full_rows[order].astype(np.int32)
+        else:
+            self._dense_lower = (cols, rows)  # lower triangle of S_zz
+
+    # -- one evaluation ----------------------------------------------------------
+    def _weights_full(self, weights):
+        """Per level M_j as (m1, k1, k1) from the pair weights (m1, pairs)."""
+        k1 = self.k1
+        M = np.empty((self.m1, k1, k1))
+        for i, (a, b) in enumerate(self.pairs):
+            M[:, a, b] = M[:, b, a] = weights[:, i]
+        return M
+
+    def _column_scales(self, lambdas):
+        """Per z column, the θ of its (scalar) term."""
+        t = np.array([lam[0, 0] for lam in lambdas[1:]])
+        return t[self._term_of_column]
+
+    def schur(self, weights, lambdas):
+        """(S_zz values on the pattern, unscaled for vector terms; S_zx; S_xx).
+
+        For scalar later terms the values are scaled by Λ̃ and have I added;
+        for vector terms the structure's own step does both.
+        """
+        k1, p1 = self.k1, self.p1
+        if k1 == 1:
+            Y = weights[:, :1] * self._CX
+        else:
+            Y = (self._weights_full(weights) @ self.design.CX).reshape(-1, p1)
+        Sxx = self.design.Bxx - self._CX.T @ Y
+        Szx = self.design.Bzx - self._CzT @ Y
+        vals = self._b_values - self._P @ weights.T.ravel()
+        if self._scalar_rest and self.q:
+            t = self._column_scales(lambdas)
+            vals *= t[self._rows] * t[self._cols]
+            vals[self._diag] += 1.0
+            Szx *= t[:, None]
+        return vals, Szx, Sxx
+
+    def _full_matrix(self, vals):
+        """S_zz as a symmetric CSC matrix from its upper-triangle values."""
+        q = self.q
+        return sparse.csc_matrix(
+            (vals[self._csc_source], self._csc_indices, self._csc_indptr),
+            shape=(q, q),
+        )
+
+    def lambda_tilde(self, lambdas):
+        """Λ̃: the later terms' factors, block-diagonal (q, q), sparse."""
+        return sparse.block_diag(
+            [
+                sparse.kron(sparse.identity(t.m), lam)
+                for lam, t in zip(lambdas[1:], self.design.terms[1:], strict=True)
+            ],
+            format="csr",
+        )
+
+    @staticmethod
+    def _sparse_lu(S):
+        return splu(
+            S,
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
+
+    def _scale_dense(self, lambdas, S, Szx):
+        """Λ̃ᵀ S Λ̃ + I and Λ̃ᵀ S_zx for vector later terms (in place)."""
+        for lam, term, offset in zip(
+            lambdas[1:], self.design.terms[1:], self.design.offsets, strict=True
+        ):
+            m, k = term.m, term.k
+            cols = slice(offset, offset + m * k)
+            part = S[:, cols].reshape(S.shape[0], m, k)
+            S[:, cols] = (part @ lam).reshape(S.shape[0], m * k)
+            part = S[cols, :].reshape(m, k, S.shape[1])
+            S[cols, :] = (lam.T @ part).reshape(m * k, S.shape[1])
+            Szx[cols] = (lam.T @ Szx[cols].reshape(m, k, -1)).reshape(m * k, -1)
+        S[np.arange(self.q), np.arange(self.q)] += 1.0
+
+    def factor(self, weights, lambdas):
+        """Factor S_zz: (log|S_zz|, T, solve, inverse, S_zx), None if not PD.
+
+        ``solve(R)`` applies ``S_zz⁻¹`` to a (q, c) array; ``T`` is
+        ``S_xx − S_xz S_zz⁻¹ S_zx``; ``inverse`` is what
+        :meth:`selected_inverse` needs; ``S_zx`` is scaled by Λ̃.
+        """
+        vals, Szx, Sxx = self.schur(weights, lambdas)
+        if not self.q:
+            return 0.0, Sxx, lambda R: R, None, Szx
+        if self.structure == "diagonal":
+            k, m = self._k, self.design.terms[1].m
+            blocks = np.zeros((m, k, k))
+            blocks[self._blk_level, self._blk_a, self._blk_b] = vals
+            blocks[self._blk_level, self._blk_b, self._blk_a] = vals
+            if not self._scalar_rest:
+                lam = lambdas[1]
+                blocks = lam.T @ blocks @ lam
+                blocks[:, np.arange(k), np.arange(k)] += 1.0
+                Szx = (lam.T @ Szx.reshape(m, k, -1)).reshape(m * k, -1)
+            if k == 1:
+                d = blocks[:, 0, 0]
+                if np.any(d <= 0):
+                    return None
+                logdet = np.log(d).sum()
+                F = Szx / d[:, None]
+                inverse = ("diagonal", 1.0 / d)
+
+                def solve(R, d=d):
+                    return R / d[:, None]
+            else:
+                try:
+                    L = np.linalg.cholesky(blocks)
+                except np.linalg.LinAlgError:
+                    return None
+                logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum()
+
+                def solve(R, blocks=blocks, m=m, k=k):
+                    out = np.linalg.solve(blocks, R.reshape(m, k, -1))
+                    return out.reshape(m * k, -1)
+
+                F = solve(Szx)
+                inverse = ("blocks", blocks)
+            return logdet, Sxx - Szx.T @ F, solve, inverse, Szx
+        if self.structure == "sparse":
+            S = self._full_matrix(vals)
+            Lt = None
+            if not self._scalar_rest:
+                Lt = self.lambda_tilde(lambdas)
+                S = (Lt.T @ S @ Lt + sparse.identity(self.q)).tocsc()
+                Szx = Lt.T @ Szx
+            try:
+                lu = self._sparse_lu(S)
+            except RuntimeError:  # exactly singular
+                return None
+            diag = lu.U.diagonal()
+            if np.any(diag <= 0):
+                return None
+            F = lu.solve(Szx)
+            return np.log(diag).sum(), Sxx - Szx.T @ F, lu.solve, ("lu", lu), Szx
+        q = self.q
+        S = np.zeros((q, q))
+        lower_rows, lower_cols = self._dense_lower
+        S[lower_rows, lower_cols] = vals
+        if not self._scalar_rest:
+            S[lower_cols, lower_rows] = vals
+            self._scale_dense(lambdas, S, Szx)
+        # LAPACK reads the lower triangle of the Fortran-ordered S.T
+        L, info = dpotrf(S.T, lower=0, overwrite_a=1)
+        if info != 0:
+            return None
+        # L.T (C order) is the lower factor of S: solve with its transpose
+        W, _ = dtrtrs(L, Szx, lower=0, trans=1)
+        logdet = 2.0 * np.log(np.diagonal(L)).sum()
+
+        def solve(R, L=L):
+            X, _ = dtrtrs(L, R, lower=0, trans=1)
+            X, _ = dtrtrs(L, X, lower=0, trans=0)
+            return X
+
+        return logdet, Sxx - W.T @ W, solve, ("cholesky", L), Szx
+
+    # -- after the optimum -------------------------------------------------------
+    def selected_inverse(self, inverse, lambdas):
+        """``Λ̃ S_zz⁻¹ Λ̃`` on the pattern's entries (the conditional variances).
+
+        Built without a dense q x q inverse for the diagonal and sparse
+        structures (columns of ``S_zz⁻¹`` are solved for in chunks).
+        """
+        kind, data = inverse
+        rows, cols, q = self._rows, self._cols, self.q
+        if kind == "diagonal":
+            values = data[rows]
+        elif kind == "blocks":
+            lam = lambdas[1]
+            inv = lam @ np.linalg.inv(data) @ lam.T
+            return inv[self._blk_level, self._blk_a, self._blk_b]
+        elif kind == "cholesky":
+            check_memory(self.design, 16.0 * q * q, "the conditional variances")
+            inv, _ = dpotri(data.copy(), lower=0)
+            # data is the upper factor U (S = UᵀU): dpotri fills the upper
+            # triangle of S⁻¹
+            inv = np.triu(inv) + np.triu(inv, 1).T
+            if not self._scalar_rest:
+                scale = np.zeros((q, q))
+                for lam, term, offset in zip(
+                    lambdas[1:],
+                    self.design.terms[1:],
+                    self.design.offsets,
+                    strict=True,
+                ):
+                    size = term.m * term.k
+                    scale[offset : offset + size, offset : offset + size] = np.kron(
+                        np.eye(term.m), lam
+                    )
+                inv = scale @ inv @ scale.T
+                return inv[rows, cols]
+            values = inv[rows, cols]
+        else:
+            # columns of Λ̃ S⁻¹ Λ̃ᵀ, a chunk at a time: Λ̃ S⁻¹ (Λ̃ᵀ E)
+            Lt = self.lambda_tilde(lambdas)
+            LtT = Lt.T.tocsc()
+            values = np.empty(len(rows))
+            by_column = np.argsort(cols, kind="stable")
+            bounds = np.searchsorted(cols[by_column], np.arange(0, q + 1))
+            for start in range(0, q, _INVERSE_CHUNK):
+                stop = min(start + _INVERSE_CHUNK, q)
+                block = Lt @ data.solve(LtT[:, start:stop].toarray())
+                entries = by_column[bounds[start] : bounds[stop]]
+                values[entries] = block[rows[entries], cols[entries] - start]
+            return values
+        t = self._column_scales(lambdas)
+        return values * t[rows] * t[cols]
+
+    def first_term_inner(self, X_pattern):
+        """Per level j, ``C_jz X C_jzᵀ`` (m1, k1, k1) for a symmetric X on the pattern.
+
+        The update's products count an off-diagonal pattern entry once per
+        unordered pair, so X's diagonal (for a != b) and off-diagonal (for
+        a == b) entries are reweighted to give the full quadratic form.
+        """
+        m1, k1 = self.m1, self.k1
+        halved = np.where(self._diag, 0.5 * X_pattern, X_pattern)
+        doubled = np.where(self._diag, X_pattern, 2.0 * X_pattern)
+        G = np.zeros((m1, k1, k1))
+        on = (self._PT @ doubled).reshape(len(self.pairs), m1)
+        off = (self._PT @ halved).reshape(len(self.pairs), m1)
+        for i, (a, b) in enumerate(self.pairs):
+            G[:, a, b] = G[:, b, a] = on[i] if a == b else off[i]
+        return G
+
+    def diagonal_blocks(self, X_pattern):
+        """Per later term, the (m, k, k) diagonal blocks of X on the pattern."""
+        out = []
+        rows, cols = self._rows, self._cols
+        for term, offset in zip(
+            self.design.terms[1:], self.design.offsets, strict=True
+        ):
+            m, k = term.m, term.k
+            inside = (rows >= offset) & (rows < offset + m * k)
+            inside &= (rows - offset) // k == (cols - offset) // k
+            r, c = rows[inside] - offset, cols[inside] - offset
+            blocks = np.zeros((m, k, k))
+            blocks[r // k, r % k, c % k] = X_pattern[inside]
+            blocks[r // k, c % k, r % k] = X_pattern[inside]
+            out.append(blocks)
+        return out
