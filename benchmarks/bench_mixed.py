@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_mixed.py [--make-data PATH] [--cases a,b,...]
-                                     [--peers mixedlm,lme-python,statsmodels]
+                                     [--peers lme4,mixedlm,lme-python,statsmodels]
                                      [--timeout SECONDS]
 
 Data: sleepstudy (shipped) and the simulated sets of ``make_data.py``
@@ -12,12 +12,21 @@ Data: sleepstudy (shipped) and the simulated sets of ``make_data.py``
 worker process (``--worker``), so a slow or failing peer cannot hold up the
 others; a worker's time is the median of several fits of data already in
 memory (reading the CSV is not timed), and its output is the REML criterion
-each reached. Peers are in the ``bench`` extra:
-``pip install -e ".[bench]"``.
+each reached, and its peak memory. Peers are in the ``bench`` extra:
+``pip install -e ".[bench]"``; lme4 runs through ``Rscript`` (when R and
+lme4 are installed) with ``calc.derivs = FALSE`` on the same CSV file.
+Every worker runs with BLAS on one thread.
+
+``many-small`` is 2,000 sleepstudy-sized data sets (sleepstudy's design,
+responses simulated from its fit, seeds 0..1999): each library loops over
+the same 2,000 fits; the time is the whole loop and the criterion the sum of
+the 2,000 REML criteria.
 """
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,27 +48,73 @@ CASES = {
         "y",
     ),
     "crossed-100k": (["x1", "x2", "x3"], "(1 | subject) + (1 | item)", "y"),
+    "nested-1m-wide": (["x1", "x2"], "(1 | school/class)", "y"),
+    "crossed3-500k": (["x1", "x2"], "(1 | a) + (1 | b) + (1 | c)", "y"),
+    "crossed-1m-big": (["x1", "x2", "x3"], "(1 | user) + (1 | item)", "y"),
+    "many-small": (["Days"], "(Days | Subject)", "y"),
 }
 TARGETS_MS = {
-    "sleepstudy": 2,
+    "sleepstudy": 0.8,
     "slopes-100k": 80,
     "slopes-1m": 1000,
     "nested-200k": 1000,
-    "crossed-100k": 1000,
+    "crossed-100k": 150,
+    "nested-1m-wide": 1500,
+    "crossed3-500k": 15000,
+    "crossed-1m-big": 120000,
+    "many-small": 1500,
 }
-PEERS = ["mixedlm", "lme-python", "statsmodels"]
+PEERS = ["lme4", "mixedlm", "lme-python", "statsmodels"]
+N_SMALL = 2000
+# BLAS on one thread in every worker (R and Python alike)
+_ONE_THREAD = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
 
 
 # -- data ---------------------------------------------------------------------
 def _ensure_data(case, make_data):
+    path = DATA / f"{case}.csv"
+    if case == "many-small":
+        if not path.exists():
+            DATA.mkdir(exist_ok=True)
+            _small_data_sets().to_csv(path, index=False)
+        return path
     if case == "sleepstudy":
         return None
-    path = DATA / f"{case}.csv"
     if not path.exists():
         DATA.mkdir(exist_ok=True)
         print(f"generating {path.name} ...", file=sys.stderr, flush=True)
         subprocess.run([sys.executable, str(make_data), case, str(path)], check=True)
     return path
+
+
+def _small_data_sets():
+    """sleepstudy's Subject and Days with N_SMALL simulated responses y0, y1...
+
+    Simulated from lme4's REML fit of ``Reaction ~ Days + (Days | Subject)``
+    (rounded): intercept 251.4, slope 10.47, random-effect sds 24.7 and 5.9
+    with correlation 0.07, residual sd 25.6.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from skmixed.datasets import load_sleepstudy
+
+    df = load_sleepstudy()
+    subject = pd.factorize(df["Subject"])[0]
+    days = df["Days"].to_numpy(dtype=float)
+    sd = np.array([24.7, 5.9])
+    cov = np.outer(sd, sd) * np.array([[1.0, 0.07], [0.07, 1.0]])
+    columns = {"Subject": df["Subject"].astype(str), "Days": days}
+    for i in range(N_SMALL):
+        rng = np.random.default_rng(i)
+        b = rng.multivariate_normal([0.0, 0.0], cov, subject.max() + 1)
+        y = 251.4 + 10.47 * days + b[subject, 0] + b[subject, 1] * days
+        columns[f"y{i}"] = y + rng.normal(scale=25.6, size=len(days))
+    return pd.DataFrame(columns)
 
 
 def _load(case):
@@ -70,7 +125,7 @@ def _load(case):
 
         df = load_sleepstudy()
         return df.assign(Subject=df["Subject"].astype(str))
-    return pd.read_csv(DATA / f"{case}.csv")
+    return pd.read_csv(DATA / f"{case}.csv", dtype={"Subject": str})
 
 
 def _grouping_columns(spec):
@@ -79,9 +134,18 @@ def _grouping_columns(spec):
     return grouping_columns(parse_random_effects(spec))
 
 
-def _formula(case):
-    features, spec, response = CASES[case]
-    return f"{response} ~ {' + '.join(features)} + {spec}"
+def _formula(case, response=None):
+    features, spec, default = CASES[case]
+    return f"{response or default} ~ {' + '.join(features)} + {spec}"
+
+
+def _many(make_fit, criterion):
+    """One fit per simulated response column; criteria summed."""
+
+    def fit():
+        return [make_fit(f"y{i}")() for i in range(N_SMALL)]
+
+    return fit, lambda models: sum(criterion(m) for m in models)
 
 
 # -- one library on one data set (runs in a worker process) ---------------------
@@ -89,19 +153,29 @@ def _fit_skmixed(df, case):
     from skmixed import MixedLMRegressor
 
     features, spec, response = CASES[case]
-    X, y = df[features + _grouping_columns(spec)], df[response]
+    X = df[features + _grouping_columns(spec)]
 
-    def fit():
-        return MixedLMRegressor(spec).fit(X, y)
+    def make_fit(column):
+        y = df[column]
+        return lambda: MixedLMRegressor(spec).fit(X, y)
 
-    return fit, lambda m: m.reml_criterion_
+    criterion = lambda m: m.reml_criterion_  # noqa: E731
+    if case == "many-small":
+        return _many(make_fit, criterion)
+    return make_fit(response), criterion
 
 
 def _fit_mixedlm(df, case):
     import mixedlm
 
-    formula = _formula(case)
-    return (lambda: mixedlm.lmer(formula, df)), lambda m: m.REMLcrit()
+    def make_fit(column):
+        formula = _formula(case, column)
+        return lambda: mixedlm.lmer(formula, df)
+
+    criterion = lambda m: m.REMLcrit()  # noqa: E731
+    if case == "many-small":
+        return _many(make_fit, criterion)
+    return make_fit(None), criterion
 
 
 def _fit_lme_python(df, case):
@@ -118,15 +192,22 @@ def _fit_lme_python(df, case):
             for c in df.columns
         }
     )
-    formula = _formula(case)
-    return (lambda: lme_python.lmer(formula, frame)), lambda m: m.reml_criterion
+
+    def make_fit(column):
+        formula = _formula(case, column)
+        return lambda: lme_python.lmer(formula, frame)
+
+    criterion = lambda m: m.reml_criterion  # noqa: E731
+    if case == "many-small":
+        return _many(make_fit, criterion)
+    return make_fit(None), criterion
 
 
 def _fit_statsmodels(df, case):
     import statsmodels.formula.api as smf
 
     features, spec, response = CASES[case]
-    if spec.count("|") != 1:
+    if spec.count("|") != 1 or "/" in spec or case == "many-small":
         raise NotImplementedError("statsmodels: one grouping factor only here")
     lhs, group = (s.strip(" ()") for s in spec.split("|"))
     slopes = [s.strip() for s in lhs.split("+") if s.strip() not in ("1", "0")]
@@ -146,6 +227,57 @@ FITTERS = {
     "lme-python": _fit_lme_python,
     "statsmodels": _fit_statsmodels,
 }
+
+
+_LME4 = r"""
+suppressMessages(library(lme4))
+args <- commandArgs(TRUE)
+df <- read.csv(args[1], stringsAsFactors = TRUE)
+budget <- as.numeric(args[3])
+control <- lmerControl(calc.derivs = FALSE)
+if (args[2] == "many") {
+  df$Subject <- factor(df$Subject)
+  ys <- grep("^y[0-9]+$", names(df), value = TRUE)
+  fit <- function() {
+    total <- 0
+    for (col in ys) {
+      df$y <- df[[col]]
+      m <- lmer(y ~ Days + (Days | Subject), df, control = control)
+      total <- total + REMLcrit(m)
+    }
+    total
+  }
+} else {
+  formula <- as.formula(args[2])
+  fit <- function() REMLcrit(lmer(formula, df, control = control))
+}
+times <- c()
+start <- proc.time()[["elapsed"]]
+repeat {
+  t0 <- proc.time()[["elapsed"]]
+  crit <- fit()
+  times <- c(times, proc.time()[["elapsed"]] - t0)
+  spent <- proc.time()[["elapsed"]] - start
+  if (length(times) >= 25 || (length(times) >= 3 && spent > budget)) break
+  if (times[1] > budget) break
+}
+peak <- sum(gc()[, 6])  # max used, MB (R's heap)
+cat(sprintf('{"seconds": %.6f, "runs": %d, "criterion": %.10f, "r_heap_mb": %.0f}
+',
+            median(times), length(times), crit, peak))
+"""
+
+
+def _run_lme4(case, timeout, budget):
+    """lme4 on the same CSV in Rscript; the same JSON line as a worker."""
+    path = DATA / f"{case}.csv"
+    if case == "sleepstudy":
+        path = DATA / "sleepstudy.csv"
+        if not path.exists():
+            _load(case).to_csv(path, index=False)
+    formula = "many" if case == "many-small" else _formula(case)
+    cmd = ["Rscript", "-e", _LME4, str(path), formula, str(budget)]
+    return _subprocess(cmd, timeout)
 
 
 def _worker(library, case, budget):
@@ -172,6 +304,7 @@ def _worker(library, case, budget):
                 "seconds": statistics.median(times),
                 "runs": len(times),
                 "criterion": float(criterion(model)),
+                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3,
             }
         )
     )
@@ -179,12 +312,24 @@ def _worker(library, case, budget):
 
 # -- orchestration ----------------------------------------------------------------
 def _run(library, case, timeout, budget):
+    if library == "lme4":
+        return _run_lme4(case, timeout, budget)
     cmd = [sys.executable, __file__, "--worker", library, case, "--budget", str(budget)]
+    return _subprocess(cmd, timeout)
+
+
+def _subprocess(cmd, timeout):
+    env = dict(os.environ, **_ONE_THREAD)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+    )
     try:
         out = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO
+            cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
         )
-    except subprocess.TimeoutExpired:
+    except (subprocess.TimeoutExpired, FileNotFoundError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            return {"error": f"{cmd[0]} not found"}
         return {"error": f"> {timeout:.0f} s"}
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["failed"])[-1]
@@ -196,7 +341,7 @@ def _cell(result, ours):
     if "error" in result:
         return result["error"]
     ms = result["seconds"] * 1e3
-    text = f"{ms:9.1f} ms"
+    text = f"{ms:9.2f} ms" if ms < 10 else f"{ms:9.0f} ms"
     if ours is not None and "seconds" in ours:
         text += f" ({result['seconds'] / ours['seconds']:5.1f}x)"
     return text
@@ -230,7 +375,7 @@ def main(argv=None):
         row = [_run(p, case, args.timeout, args.budget) for p in peers]
         criteria[case] = [ours] + row
         print(
-            f"{case:14s} {TARGETS_MS[case]:6d} ms {_cell(ours, None):>12s}   "
+            f"{case:14s} {TARGETS_MS[case]:6g} ms {_cell(ours, None):>12s}   "
             + "   ".join(f"{_cell(r, ours):>21s}" for r in row),
             flush=True,
         )
@@ -246,6 +391,13 @@ def main(argv=None):
                 cells.append(f"{'-':>14s}")
         first = f"{ours:18.6f}" if ours is not None else f"{'-':>18s}"
         print(f"{case:14s} {first}   " + "   ".join(cells))
+    print("\nPeak memory of the worker process (MB; lme4: R's heap):")
+    for case, results in criteria.items():
+        cells = [
+            f"{r.get('peak_mb', r.get('r_heap_mb', float('nan'))):10.0f}"
+            for r in results
+        ]
+        print(f"{case:14s} " + " ".join(cells))
 
 
 if __name__ == "__main__":

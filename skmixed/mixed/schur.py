@@ -70,6 +70,8 @@ def _size(nbytes):
 
 def check_memory(design, needed, what):
     """MemoryError naming the factor sizes when ``needed`` bytes will not fit."""
+    if needed < 1e7:  # small models: not worth reading /proc/meminfo
+        return
     available = available_memory()
     if needed > 0.8 * available:
         raise MemoryError(
@@ -170,6 +172,10 @@ class RestBlock:
         m1, k1 = design.D1.shape[:2]
         self.q, self.p1, self.m1, self.k1 = q, p1, m1, k1
         self._scalar_rest = all(t.k == 1 for t in design.terms[1:])
+        self._CX = design.CX.reshape(m1 * k1, p1)
+        self.structure = None
+        if not q:  # one grouping factor: T = S_xx is all there is
+            return
         npairs = len(pairs)
         n_products = npairs * products_count(design)
         # products (12 bytes) and the index arrays that build them (~40)
@@ -191,7 +197,6 @@ class RestBlock:
             shape=(m1 * k1, q),
         )
         self._CzT = self._Cz.T.tocsr()
-        self._CX = design.CX.reshape(m1 * k1, p1)
         first, second = _pairs_within_levels(lev)
         col = col.astype(np.int32 if q * q < 2**31 else np.int64)
         positions = col[first]
@@ -329,9 +334,11 @@ class RestBlock:
         else:
             Y = (self._weights_full(weights) @ self.design.CX).reshape(-1, p1)
         Sxx = self.design.Bxx - self._CX.T @ Y
+        if not self.q:
+            return None, None, Sxx
         Szx = self.design.Bzx - self._CzT @ Y
         vals = self._b_values - self._P @ weights.T.ravel()
-        if self._scalar_rest and self.q:
+        if self._scalar_rest:
             t = self._column_scales(lambdas)
             vals *= t[self._rows] * t[self._cols]
             vals[self._diag] += 1.0
