@@ -36,6 +36,8 @@ from scipy.sparse.linalg import splu
 
 # Below this many later random effects a dense factor is always cheap.
 _SMALL_DENSE = 1500
+# Patterns denser than this fraction of q² are factored densely.
+_DENSE_FRACTION = 0.02
 # Gathering the selected inverse for the conditional variances: columns of
 # S_zz⁻¹ solved for at a time.
 _INVERSE_CHUNK = 256
@@ -262,7 +264,9 @@ class RestBlock:
         if self._is_block_diagonal():
             return "diagonal"
         q = self.q
-        if q <= _SMALL_DENSE:
+        # a pattern holding more than a few percent of q² fills in (and
+        # SuperLU's ordering of it alone costs more than dense Cholesky)
+        if q <= _SMALL_DENSE or len(self._rows) > _DENSE_FRACTION * q * q / 2:
             check_memory(self.design, 24.0 * q * q, "a dense later-factor block")
             return "dense"
         # Measure: one sparse factorisation (the pattern is what costs; the
