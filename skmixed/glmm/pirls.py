@@ -31,7 +31,6 @@ from skmixed.glmm.families import Kernel
 # 1e-6 to 1e-3 there; this leaves about 1e-10, as finite-difference
 # Hessians need.
 _STEP_TOL = 1e-10
-_FINAL_STEP = 1e-6
 _DECREMENT_TOL = 1e-24
 _MAX_ITER = 60
 _MAX_HALVINGS = 30
@@ -142,12 +141,6 @@ class GLMMProblem:
             else:
                 break  # no decrease possible: at the mode to rounding
             u, eta, mu, pdev = u_new, eta_new, mu_new, pdev_new
-            if step == 1.0 and np.max(np.abs(delta)) < _FINAL_STEP:
-                # Newton converges quadratically: the next step would be
-                # below _STEP_TOL; only the factor at the mode is needed.
-                w = fam.working_weights(mu, eta, self.prior)
-                factor = system.factor(w, lambdas)
-                break
         self._u = u
         return ModeResult(
             theta,
