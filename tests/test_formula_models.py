@@ -239,3 +239,17 @@ def test_fixed_effects_formula_with_fit_intercept_false_is_refused():
 def test_formula_errors_name_the_problem(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+def test_likelihood_ratio_test_between_formula_models():
+    # R: anova(lmer(yield ~ nitro + (1|Block/Variety)), lmer(yield ~ nitro +
+    # Variety + (1|Block/Variety))), both refitted with ML
+    expected = REFS["lmer"]["oats"]["lrt_without_variety"]
+    oats = load_oats()
+    small = skmixed.lmer("yield ~ nitro + (1 | Block/Variety)", oats)
+    _, big, _ = fits("oats")
+    table = skmixed.anova(small, big)
+    assert table["npar"].tolist() == expected["npar"]
+    assert relative(table["deviance"], expected["deviance"]) < 1e-8
+    assert relative(table["Chisq"].iloc[1], expected["Chisq"]) < 1e-5
+    assert relative(table["p_value"].iloc[1], expected["p_value"]) < 1e-5

@@ -92,6 +92,16 @@ L <- rbind(c(0, 0, 1, 0), c(0, 0, 0, 1))
 ct <- contest(m, L, joint = TRUE)
 cases$oats$contest_variety <- as.list(setNames(unname(unlist(ct[1, ])), anova_cols))
 
+# Likelihood-ratio test between formula models (refitted with ML, as anova()
+# does): is Variety needed?
+m0 <- fit_in("lmer", yield ~ nitro + (1 | Block/Variety), oats)
+lrt <- anova(m0, m)
+cases$oats$lrt_without_variety <- list(
+  npar = unname(lrt$npar), AIC = unname(lrt$AIC), BIC = unname(lrt$BIC),
+  logLik = unname(lrt$logLik), deviance = unname(lrt$deviance),
+  Chisq = unname(lrt$Chisq[2]), Df = unname(lrt$Df[2]),
+  p_value = unname(lrt[["Pr(>Chisq)"]][2]))
+
 # lm with a formula: coefficient names, table and the printed summary (whose
 # Call line is R's for a call without data=, as skmixed.lm prints it).
 lm_case <- function(formula, data) {
