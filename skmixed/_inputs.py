@@ -231,7 +231,7 @@ def prepare_inputs(X, y, groups, request, layout=None, sample_weight=None):
     else:
         _check_columns_present(frame, columns, layout, request, from_frame)
         fixed = _features_again(frame, layout)
-    covariates = _covariates(frame, request.slope_names, group_columns, stage)
+    covariates = _covariates(frame, request.slope_names, group_columns, fixed, layout)
     inputs = ModelInputs(
         fixed.X,
         list(layout.feature_names),
@@ -737,11 +737,23 @@ def _labels(frame, names):
 
 
 # -- 4. the columns the random part reads ----------------------------------------------
-def _covariates(frame, slope_names, group_columns, stage):
-    """Random-slope columns by name; a name not found is left to the model."""
+def _covariates(frame, slope_names, group_columns, fixed, layout):
+    """Random-slope columns by name; a name not found is left to the model.
+
+    A slope that is also a feature (not through a formula) is read from the
+    feature array already built.
+    """
     covariates = {}
     if not slope_names:
         return covariates
+    if layout.formula is None:
+        position = {name: j for j, name in enumerate(layout.feature_names)}
+        for s in slope_names:
+            if s in position:
+                covariates[s] = fixed.X[:, position[s]]
+        slope_names = [s for s in slope_names if s not in covariates]
+        if not slope_names:
+            return covariates
     if not isinstance(frame, pd.DataFrame):
         array = _as_float_array(frame)
         names = _positional(array.shape[1])
