@@ -199,3 +199,11 @@ def weights_name(sample_weight):
         return None
     name = getattr(sample_weight, "name", None)
     return str(name) if name is not None else "sample_weight"
+
+
+def fitted_weights(estimator):
+    """The precision weights a fitted model was fitted with, or None."""
+    weights = getattr(estimator, "_summary_weights", None)  # lm fits
+    if weights is None:
+        weights = getattr(estimator, "_weights", None)  # MixedLMRegressor
+    return weights

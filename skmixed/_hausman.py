@@ -22,6 +22,8 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
+from skmixed._base import fitted_weights
+
 __all__ = ["HausmanResult", "hausman"]
 
 # Relative size below which an eigenvalue of V_FE - V_RE counts as zero.
@@ -171,8 +173,7 @@ def hausman(fixed_model, mixed_model):
 
 def _check_same_weights(fixed_model, mixed_model):
     """Both models must be fitted with the same sample_weight (or none)."""
-    w_fe = getattr(fixed_model, "_summary_weights", None)
-    w_re = getattr(mixed_model, "_weights", None)
+    w_fe, w_re = fitted_weights(fixed_model), fitted_weights(mixed_model)
     if w_fe is None and w_re is None:
         return
     if w_fe is None or w_re is None or not np.array_equal(w_fe, w_re):

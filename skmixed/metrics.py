@@ -44,7 +44,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils.metadata_routing import MetadataRequest, _routing_enabled
 
-from skmixed._base import GroupedRegressor, _check_response
+from skmixed._base import GroupedRegressor, _check_response, fitted_weights
 from skmixed._groups import as_factor
 from skmixed._inputs import check_sample_weight
 
@@ -209,14 +209,6 @@ def _model_kind(estimator):
     )
 
 
-def _fitted_weights(estimator):
-    """The prior weights a model was fitted with, or None."""
-    weights = getattr(estimator, "_summary_weights", None)  # lm fits
-    if weights is None:
-        weights = getattr(estimator, "_weights", None)  # MixedLMRegressor
-    return weights
-
-
 def _scored_weights(model, kind, sample_weight, n):
     """Precision weights of the scored rows, or None (all 1).
 
@@ -224,7 +216,7 @@ def _scored_weights(model, kind, sample_weight, n):
     rows need their weights too.
     """
     if sample_weight is None:
-        if _fitted_weights(model) is not None:
+        if fitted_weights(model) is not None:
             raise ValueError(
                 f"{type(model).__name__} was fitted with sample_weight: its "
                 "rows have residual variances sigma²/w, so the scored rows "
@@ -248,7 +240,7 @@ def _ml_sigma(estimator):
     of R's ``logLik.lm``.
     """
     residuals = np.asarray(estimator.residuals_, dtype=np.float64)
-    weights = _fitted_weights(estimator)
+    weights = fitted_weights(estimator)
     if weights is None:
         return float(np.sqrt(residuals @ residuals / residuals.shape[0]))
     keep = weights > 0

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from skmixed._base import fitted_weights
 from skmixed._groups import as_factor
 
 __all__ = ["plot_group_fits", "plot_random_effects", "plot_residuals"]
@@ -474,7 +475,9 @@ def plot_residuals(model):
     the conditional modes of each random-effect term. Uses
     ``model.fittedvalues_`` and ``model.residuals_`` (and
     ``model.random_effects_`` when present); for a GLMM the Pearson
-    residuals (``model.residuals("pearson")``) against the fitted means.
+    residuals (``model.residuals("pearson")``) against the fitted means; for
+    a fit with ``sample_weight`` the weighted residuals ``sqrt(w) r``, whose
+    variance is constant (as R's ``plot.lm`` and lme4's Pearson residuals).
 
     Parameters
     ----------
@@ -515,6 +518,10 @@ def plot_residuals(model):
         )
     fitted = np.asarray(fitted, dtype=float).ravel()
     residuals = np.asarray(residuals, dtype=float).ravel()
+    weights = fitted_weights(model)
+    if weights is not None:
+        # r_i has variance σ²/w_i: sqrt(w) r is what should look homoscedastic
+        residuals, kind = np.sqrt(weights) * residuals, "Weighted residuals"
     effects = getattr(model, "random_effects_", None)
     effect_panels = []
     if isinstance(effects, dict):

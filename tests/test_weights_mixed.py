@@ -484,3 +484,21 @@ def test_lmer_takes_weights_as_lme4_does():
     assert abs(model.reml_criterion_ - ref["REML_criterion"]) < 1e-6
     text = str(model.summary())
     assert "Weights: w" in text
+
+
+def test_residual_plot_of_a_weighted_fit_shows_weighted_residuals():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skmixed.plotting import plot_residuals
+
+    _, model, _ = fits("sleepstudy_lmer_weights")
+    figure = plot_residuals(model)
+    ax = figure.axes[0]
+    assert ax.get_title() == "Weighted residuals vs fitted"
+    shown = ax.collections[0].get_offsets()[:, 1]
+    w = _data()["w"].to_numpy()
+    np.testing.assert_allclose(shown, np.sqrt(w) * model.residuals_)
+    plt.close(figure)

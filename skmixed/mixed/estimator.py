@@ -85,8 +85,10 @@ class _PooledFit:
 class MixedLMRegressor(GroupedRegressor):
     """Linear mixed model fitted by REML or ML, as lme4's ``lmer``.
 
-    ``y = X β + Z b + ε`` with ``b ~ N(0, σ² Λθ Λθᵀ)`` and ``ε ~ N(0, σ² I)``;
-    the random-effects structure is given in lme4's syntax.
+    ``y = X β + Z b + ε`` with ``b ~ N(0, σ² Λθ Λθᵀ)`` and ``ε ~ N(0, σ² I)``
+    (``N(0, σ² W⁻¹)`` with precision weights ``sample_weight=w`` at fit, as
+    lme4's ``weights=``); the random-effects structure is given in lme4's
+    syntax.
 
     Parameters
     ----------
