@@ -502,3 +502,23 @@ def test_residual_plot_of_a_weighted_fit_shows_weighted_residuals():
     w = _data()["w"].to_numpy()
     np.testing.assert_allclose(shown, np.sqrt(w) * model.residuals_)
     plt.close(figure)
+
+
+def test_weights_reach_the_centred_design_of_shifted_slopes():
+    """A slope column far from 0 is fitted through a centred design: it must
+    carry the weights too (same criterion and slope as the unshifted fit)."""
+    df = _data()
+    shifted = df.assign(Days=df["Days"] + 1e4)
+    w = df["w"]
+    plain = MixedLMRegressor("(Days | Subject)").fit(
+        df[["Days", "Subject"]], df["Reaction"], sample_weight=w
+    )
+    far = MixedLMRegressor("(Days | Subject)").fit(
+        shifted[["Days", "Subject"]], df["Reaction"], sample_weight=w
+    )
+    assert far._centred is not None  # the centred path was taken
+    assert far.reml_criterion_ == pytest.approx(plain.reml_criterion_, abs=1e-6)
+    assert far.fixed_effects_["Days"] == pytest.approx(
+        plain.fixed_effects_["Days"], rel=1e-6
+    )
+    assert far.sigma_ == pytest.approx(plain.sigma_, rel=1e-6)
