@@ -1,4 +1,10 @@
-"""examples/glmm_model_selection.py runs and reaches its conclusions."""
+"""examples/glmm_model_selection.py runs and reaches its conclusions.
+
+This is also the test that GridSearchCV with GroupKFold(5) and
+marginal_log_likelihood picks the true random-effects structure of a binary
+outcome: (x | g) on data simulated with a random slope of SD 1 (60 groups of
+20), and (1 | g) on the same design with slope SD 0.
+"""
 
 import re
 import runpy

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 from sklearn.metrics import log_loss, roc_auc_score
-from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from skmixed import MixedGLMRegressor, MixedLogisticRegression
 from skmixed.datasets import load_cbpp, load_sleepstudy
@@ -163,19 +162,7 @@ def test_scorer_input_errors_name_the_problem():
         marginal_log_likelihood(m, Xc, yc, sample_weight=size[:10])
 
 
-@pytest.mark.parametrize("slope_sd, expected", [(1.0, "(x | g)"), (0.0, "(1 | g)")])
-def test_groupkfold_search_picks_the_true_structure(slope_sd, expected):
-    """GridSearchCV + GroupKFold + the marginal scorer on binary data: the
-    random slope when it is real (mean held-out log-likelihood higher by
-    about 7), the intercept-only model when the slope variance is 0."""
-    X, y = _simulate(0, slope_sd)
-    search = GridSearchCV(
-        MixedLogisticRegression(),
-        {"random_effects": ["(1 | g)", "(x | g)"]},
-        cv=GroupKFold(5),
-        scoring=marginal_log_likelihood,
-    )
-    _fit(search, X, y, groups=X["g"])
-    assert search.best_params_["random_effects"] == expected
-    scores = search.cv_results_["mean_test_score"]
-    print(f"slope sd {slope_sd}: mean held-out marginal log-lik {scores}")
+# GridSearchCV + GroupKFold + the marginal scorer picking (x | g) when the
+# slope is real and (1 | g) when its variance is 0 is tested through
+# examples/glmm_model_selection.py (tests/test_example_glmm_model_selection.py),
+# which runs exactly that search on the data simulated by _simulate's twin.
