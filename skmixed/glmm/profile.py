@@ -90,14 +90,20 @@ class _Profiler:
         x_hat = self.x_hat
         state = {"x": x_hat.copy()}
 
+        root = np.sqrt(cutoff)
+
         def excess(value):
+            # |ζ| - its cut-off, ζ the signed square root of the profile's
+            # rise: nearly linear in the parameter, so Brent's method needs
+            # few profile fits.
             f, x = self.profile(j, value, state["x"])
             state["x"] = x
-            return f - self.f_hat - cutoff
+            return np.sqrt(max(f - self.f_hat, 0.0)) - root
 
-        step = self.scale[j] * (1.0 if j >= self.n_theta else 2.0)
-        if j < self.n_theta:
-            step = max(step, 0.25 * abs(x_hat[j]), 0.05)
+        if j >= self.n_theta:  # about where a quadratic profile crosses
+            step = 1.1 * root * self.scale[j]
+        else:
+            step = max(2.0 * self.scale[j], 0.25 * abs(x_hat[j]), 0.05)
         inner = x_hat[j]
         outer = inner + side * step
         for _ in range(40):
@@ -113,7 +119,7 @@ class _Profiler:
         else:
             return np.inf * side
         lo, hi = sorted((inner, outer))
-        return optimize.brentq(excess, lo, hi, xtol=1e-8, rtol=1e-10)
+        return optimize.brentq(excess, lo, hi, xtol=1e-7, rtol=1e-9)
 
 
 def profile_intervals(model, level=0.95, parm=None):
