@@ -83,6 +83,8 @@ def _criteria(model, refit):
 
 
 def _responses(model):
+    if getattr(model, "_dask_input", None) is not None:
+        return None  # fitted from Dask partitions: the rows are not in memory
     if _is_glmm(model):
         return model._y * model._prior
     criterion = getattr(model, "_criterion", None)
@@ -116,6 +118,8 @@ def _check_same_data(models):
         )
     ys = [_responses(m) for m in models]
     ys = [y for y in ys if y is not None]
+    if not ys:
+        return
     # Rows may be in another order across fits; compare the sorted responses.
     ref = np.sort(ys[0])
     for y in ys[1:]:

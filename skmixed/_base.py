@@ -151,6 +151,10 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             Predicted response.
         """
         check_is_fitted(self)
+        from skmixed import _dask
+
+        if _dask.any_dask(X, groups):
+            return _dask.predict(self, X, groups)
         data = self._validate(X, None, groups, reset=False, stage="predict")
         return self._predict(data)
 

@@ -404,7 +404,8 @@ def raise_nonfinite(counts, names, what, hint):
 def _slim(model):
     """A copy of a fitted model without its cross-products (to ship to workers)."""
     slim = copy.copy(model)
-    for name in ("_criterion", "_dec", "_centred", "_dask_input"):
+    drop = ("_criterion", "_dec", "_centred", "_dask_input")
+    for name in drop + ("fittedvalues_", "residuals_"):
         slim.__dict__.pop(name, None)
     slim.__dict__["_lazy"] = {}
     return slim
@@ -456,7 +457,7 @@ def predict(model, X, groups=None, **options):
 
     inp = dask_input(model, X, None, groups, reset=False, stage="predict")
     spec = _call_spec(inp)
-    slim = dask.delayed(_slim(model), pure=True)
+    slim = dask.delayed(_slim(model), traverse=False)
     out = inp.frame.map_partitions(
         _predict_partition, slim, spec, "predict", options, meta=(None, "f8")
     )
@@ -484,7 +485,7 @@ def fitted_values(model):
 
     inp, frame = _training_rows(model)
     spec = _call_spec(inp)
-    slim = dask.delayed(_slim(model), pure=True)
+    slim = dask.delayed(_slim(model), traverse=False)
     return frame.map_partitions(
         _predict_partition, slim, spec, "predict", {}, meta=(None, "f8")
     )
@@ -535,7 +536,7 @@ def score(model, X, y, groups=None, sample_weight=None):
     if sample_weight is not None:
         frame = frame.assign(__skmixed_w__=_as_column(sample_weight, "__skmixed_w__"))
     spec = _call_spec(inp)
-    slim = dask.delayed(_slim(model), pure=True)
+    slim = dask.delayed(_slim(model), traverse=False)
     parts = [
         dask.delayed(_score_partition)(part, slim, spec, sample_weight is not None)
         for part in frame.to_delayed()

@@ -45,14 +45,22 @@ def lm_statistics(y, rss, rank, has_intercept, weights=None):
     the log-likelihood gains ``sum(log w) / 2`` (``logLik.lm``).
     """
     n = y.shape[0]
-    df_resid = n - rank
-    df_int = 1 if has_intercept else 0
     w = np.ones(n) if weights is None else weights
     if has_intercept:
         centred = y - (w @ y) / w.sum()
         tss = float(w @ centred**2)
     else:
         tss = float(w @ y**2)
+    log_weights = 0.0 if weights is None else float(np.log(weights).sum())
+    return lm_statistics_from_sums(n, tss, rss, rank, has_intercept, log_weights)
+
+
+def lm_statistics_from_sums(n, tss, rss, rank, has_intercept, log_weights=0.0):
+    """:func:`lm_statistics` from ``n`` and the total sum of squares ``tss``
+    (about the mean with an intercept, about 0 without) and the sum of the
+    log weights: what a fit from chunks of rows has instead of y."""
+    df_resid = n - rank
+    df_int = 1 if has_intercept else 0
     sigma = math.sqrt(rss / df_resid) if df_resid > 0 else float("nan")
     df_model = rank - df_int
     if df_model > 0 and tss > 0:
@@ -73,8 +81,7 @@ def lm_statistics(y, rss, rank, has_intercept, weights=None):
     # (+inf for a perfect fit, as R's logLik gives Inf).
     log_rss = math.log(rss) if rss > 0 else -math.inf
     loglik = -0.5 * n * (math.log(2 * math.pi) + 1 - math.log(n) + log_rss)
-    if weights is not None:
-        loglik += 0.5 * float(np.log(weights).sum())
+    loglik += 0.5 * log_weights
     n_params = rank + 1
     return LMStatistics(
         nobs=n,

@@ -37,6 +37,7 @@ from skmixed._lm import (
     feature_names,
     fit_rows,
     lm_statistics,
+    lm_statistics_from_sums,
     r_formula,
     response_name,
     weighted_design,
@@ -245,6 +246,14 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         -------
         self : FixedEffectsRegressor
         """
+        from skmixed import _dask
+
+        if _dask.any_dask(X, y, groups, sample_weight):
+            from skmixed._dask_lm import fit_fixed
+
+            self._validate_params()
+            fit_fixed(self, X, y, groups, sample_weight)
+            return self
         self._fit_labels = (response_name(y), groups_label(groups))
         return super().fit(X, y, groups, sample_weight)
 
@@ -371,62 +380,55 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         self.group_intercepts_ = pd.Series(dtype=float)
         self.formula_ = self._formula_of_fit(response, r_formula(response, names))
 
-    def _finish(self, data, fitted, fit, columns, has_group_rank):
-        """Statistics and the R-named coefficients, common to all paths."""
-        residuals = data.y - fitted
+    def _finish(self, data, fitted, fit, columns, has_group_rank, sums=None):
+        """Statistics and the R-named coefficients, common to all paths.
+
+        A fit from Dask partitions has no rows here (``data`` None): it
+        gives ``sums``, the number of rows and the total sum of squares.
+        """
         rank = fit.rank + has_group_rank
-        y_fit, w_fit = data.y, data.weights
-        rows = fit_rows(data.weights)
-        if rows is not None:
-            y_fit, w_fit = y_fit[rows], w_fit[rows]
-        statistics = lm_statistics(
-            y_fit, fit.rss, rank, has_intercept=True, weights=w_fit
-        )
+        if data is None:
+            residuals, weights = None, None
+            statistics = lm_statistics_from_sums(*sums, fit.rss, rank, True)
+        else:
+            residuals, weights = data.y - fitted, data.weights
+            y_fit, w_fit = data.y, data.weights
+            rows = fit_rows(data.weights)
+            if rows is not None:
+                y_fit, w_fit = y_fit[rows], w_fit[rows]
+            statistics = lm_statistics(
+                y_fit, fit.rss, rank, has_intercept=True, weights=w_fit
+            )
         params = pd.Series(fit.coef, index=pd.Index(columns, dtype=object))
         cov = fit.cov_unscaled * statistics.sigma**2
         vcov = pd.DataFrame(cov, index=params.index, columns=params.index)
         self._store_lm(
-            params,
-            vcov,
-            statistics,
-            fitted,
-            residuals,
-            statistics.df_resid,
-            data.weights,
+            params, vcov, statistics, fitted, residuals, statistics.df_resid, weights
         )
 
     def _fit_dummy(self, data, names, codes, ref, label):
         """Indicator columns, R's column order, one QR."""
-        X, levels = data.X, self.levels_
-        n, p = X.shape
-        slope_idx = self._slope_idx
-        others = [lv for i, lv in enumerate(levels) if i != ref]
-        other_idx = np.array([i for i in range(len(levels)) if i != ref], dtype=np.intp)
-        dummies = (codes[:, None] == other_idx[None, :]).astype(np.float64)
-        blocks = [np.ones((n, 1)), X, dummies]
-        blocks += [X[:, [j]] * dummies for j in slope_idx]
-        design = np.hstack(blocks)
-        columns = ["(Intercept)", *names, *[f"{label}{lv}" for lv in others]]
-        for j in slope_idx:
-            columns += [f"{names[j]}:{label}{lv}" for lv in others]
-        g1 = len(others)
-        # Aliasing is tested with the group effects first, so that a feature
-        # constant within groups is the one dropped (as the within method
-        # must), then slope columns, their interactions, other features.
-        dummy_pos = list(range(1 + p, 1 + p + g1))
-        inter_pos = list(range(1 + p + g1, design.shape[1]))
-        rest = [1 + j for j in range(p) if j not in slope_idx]
-        order = [0, *dummy_pos, *[1 + j for j in slope_idx], *inter_pos, *rest]
+        design, columns, order = _dummy_design(
+            data.X, codes, ref, self.levels_, self._slope_idx, names, label
+        )
         rows = fit_rows(data.weights)
         fit = least_squares(
             *weighted_design(design, data.y, data.weights, rows), order=order
         )
+        coef = np.where(fit.aliased, 0.0, fit.coef)
+        self._finish(data, design @ coef, fit, columns, has_group_rank=0)
+        self._dummy_effects(fit, columns, names, ref)
+
+    def _dummy_effects(self, fit, columns, names, ref):
+        """Group intercepts and slopes from the dummy fit's coefficients."""
+        levels, slope_idx, p = self.levels_, self._slope_idx, len(names)
         warn_aliased(
             [c for c, a in zip(columns, fit.aliased, strict=True) if a],
             "FixedEffectsRegressor",
         )
         coef = np.where(fit.aliased, 0.0, fit.coef)
-        self._finish(data, design @ coef, fit, columns, has_group_rank=0)
+        other_idx = np.array([i for i in range(len(levels)) if i != ref], dtype=np.intp)
+        g1 = len(other_idx)
         shifts = np.zeros(len(levels))
         shifts[other_idx] = coef[1 + p : 1 + p + g1]
         intercepts = coef[0] + shifts
@@ -568,6 +570,31 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
             f"{self.group_name_}; see group_intercepts_"
             + (" and group_slopes_." if self._slope_idx else "."),
         ]
+
+
+def _dummy_design(X, codes, ref, levels, slope_idx, names, label):
+    """R's ``x + g`` (``x * g``) design: (matrix, column names, aliasing order).
+
+    Aliasing is tested with the group effects first, so that a feature
+    constant within groups is the one dropped (as the within method must),
+    then slope columns, their interactions, other features.
+    """
+    n, p = X.shape
+    others = [lv for i, lv in enumerate(levels) if i != ref]
+    other_idx = np.array([i for i in range(len(levels)) if i != ref], dtype=np.intp)
+    dummies = (codes[:, None] == other_idx[None, :]).astype(np.float64)
+    blocks = [np.ones((n, 1)), X, dummies]
+    blocks += [X[:, [j]] * dummies for j in slope_idx]
+    design = np.hstack(blocks)
+    columns = ["(Intercept)", *names, *[f"{label}{lv}" for lv in others]]
+    for j in slope_idx:
+        columns += [f"{names[j]}:{label}{lv}" for lv in others]
+    g1 = len(others)
+    dummy_pos = list(range(1 + p, 1 + p + g1))
+    inter_pos = list(range(1 + p + g1, design.shape[1]))
+    rest = [1 + j for j in range(p) if j not in slope_idx]
+    order = [0, *dummy_pos, *[1 + j for j in slope_idx], *inter_pos, *rest]
+    return design, columns, order
 
 
 def _fe_formula(response, names, label, slope_idx):

@@ -203,11 +203,18 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         -------
         self : PooledRegressor
         """
+        from skmixed import _dask
+
+        if _dask.any_dask(X, y, groups, sample_weight):
+            from skmixed._dask_lm import fit_pooled
+
+            self._validate_params()
+            fit_pooled(self, X, y, groups, sample_weight)
+            return self
         self._fit_labels = (response_name(y), groups_label(groups))
         return super().fit(X, y, groups, sample_weight)
 
     def _fit(self, data):
-        response, default_label = self._fit_labels
         names = feature_names(data)
         intercept = fixed_intercept(self.fit_intercept, data, type(self).__name__)
         self._has_intercept = intercept
@@ -222,21 +229,32 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         if intercept:
             design[:, 0] = 1.0
         design[:, int(intercept) :] = data.X
-        columns = (["(Intercept)"] if intercept else []) + names
         weights, rows = data.weights, fit_rows(data.weights)
         fit = least_squares(*weighted_design(design, data.y, weights, rows))
-        aliased = [c for c, a in zip(columns, fit.aliased, strict=True) if a]
-        warn_aliased(aliased, type(self).__name__)
         fitted = design[:, ~fit.aliased] @ fit.coef[~fit.aliased]
         residuals = data.y - fitted
         y_fit, w_fit = data.y, weights
         if rows is not None:
             y_fit, w_fit = data.y[rows], weights[rows]
         statistics = lm_statistics(y_fit, fit.rss, fit.rank, intercept, weights=w_fit)
+        scores = None
+        if self.cov_type == "cluster":
+            scores = self._cluster_scores(data, design, residuals, fit)
+        self._set_results(fit, names, statistics, fitted, residuals, scores, weights)
+
+    def _set_results(self, fit, names, statistics, fitted, residuals, scores, weights):
+        """Every fitted attribute from the least-squares fit (and the cluster
+        scores with cov_type='cluster'); shared by in-memory and Dask fits."""
+        response, default_label = self._fit_labels
+        intercept = self._has_intercept
+        columns = (["(Intercept)"] if intercept else []) + names
+        aliased = [c for c, a in zip(columns, fit.aliased, strict=True) if a]
+        warn_aliased(aliased, type(self).__name__)
         cov = fit.cov_unscaled * statistics.sigma**2
         self.n_groups_ = 0
         if self.cov_type == "cluster":
-            cov = self._cluster_cov(data, design, residuals, fit)
+            n = statistics.nobs if weights is None else len(weights)
+            cov = self._cluster_cov(scores, fit, n)
         params = pd.Series(fit.coef, index=pd.Index(columns, dtype=object))
         vcov = pd.DataFrame(cov, index=params.index, columns=params.index)
         self._store_lm(
@@ -256,12 +274,11 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
             )
         del self._fit_labels
 
-    def _cluster_cov(self, data, design, residuals, fit):
-        """CR1 cluster-robust covariance (sandwich::vcovCL's default).
+    def _cluster_scores(self, data, design, residuals, fit):
+        """Per cluster, the sums of the score rows: (G, rank).
 
-        With weights the scores are ``w_i r_i x_i`` and the bread the
-        weighted ``(XᵀWX)⁻¹``, as ``sandwich``'s ``estfun.lm`` and
-        ``bread.lm`` have them.
+        With weights the scores are ``w_i r_i x_i`` (``sandwich``'s
+        ``estfun.lm``).
         """
         if data.factors is None:
             raise ValueError(
@@ -280,15 +297,21 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         factor = next(iter(data.factors.values()))
         codes = np.asarray(factor.codes, dtype=np.intp)
         n_clusters = len(factor.categories)
+        kept = ~fit.aliased
+        working = residuals if data.weights is None else data.weights * residuals
+        return group_sums(codes, n_clusters, design[:, kept] * working[:, None])
+
+    def _cluster_cov(self, scores, fit, n):
+        """CR1 cluster-robust covariance (sandwich::vcovCL's default), the
+        bread the (weighted) ``(XᵀWX)⁻¹`` as ``bread.lm`` has it."""
+        n_clusters = scores.shape[0]
         if n_clusters < 2:
             raise ValueError(
                 f"cov_type='cluster' needs at least 2 clusters; got {n_clusters}."
             )
         kept = ~fit.aliased
-        working = residuals if data.weights is None else data.weights * residuals
-        scores = group_sums(codes, n_clusters, design[:, kept] * working[:, None])
         bread = fit.cov_unscaled[np.ix_(kept, kept)]
-        n, k = design.shape[0], fit.rank
+        k = fit.rank
         adjust = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
         cov = np.full_like(fit.cov_unscaled, np.nan)
         cov[np.ix_(kept, kept)] = adjust * bread @ (scores.T @ scores) @ bread

@@ -35,7 +35,7 @@ def client():
         threads_per_worker=1,
         processes=True,
         memory_limit="1GiB",
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=50,
     )
     with distributed.Client(cluster, timeout="60s") as c:
@@ -175,16 +175,21 @@ def test_predict_and_score_on_dask_input(client):
 
 def test_wrong_input_fails_before_reading_with_in_memory_messages(client):
     df = _data(seed=5)
+    df["label"] = df["h"].astype(str)
     ddf = dd.from_pandas(df, npartitions=2)
-    # a misspelled grouping name; a string column as a random slope (a string
-    # column the model does not use is ignored in both, issue 10)
-    for spec, X in [("(1 | gg)", ["x1", "g"]), ("(h | g)", ["x1", "x2", "g", "h"])]:
-        frame = df[X].assign(h=df["h"].astype(str)) if "h" in X else df[X]
-        dframe = ddf[X].assign(h=ddf["h"].astype(str)) if "h" in X else ddf[X]
+    # a string column the model does not use is ignored in both (issue 10)
+    cases = [
+        ("(1 | gg)", ["x1", "x2"], ["g"]),  # a grouping column found nowhere
+        ("(label | g)", ["x1", "x2", "g", "label"], None),  # a string slope
+        ("(x9 | g)", ["x1", "x2", "g"], None),  # a slope that is no feature
+    ]
+    for spec, X, groups in cases:
         with pytest.raises(ValueError) as mem_error:
-            MixedLMRegressor(spec).fit(frame, df["y"])
+            mem_groups = None if groups is None else df[groups]
+            MixedLMRegressor(spec).fit(df[X], df["y"], groups=mem_groups)
         with pytest.raises(ValueError) as dask_error:
-            MixedLMRegressor(spec).fit(dframe, ddf["y"])
+            dask_groups = None if groups is None else ddf[groups]
+            MixedLMRegressor(spec).fit(ddf[X], ddf["y"], groups=dask_groups)
         assert str(dask_error.value) == str(mem_error.value)
 
 
@@ -255,3 +260,109 @@ def test_fit_survives_a_killed_worker(client):
     assert "model" in result
     _assert_same_mixed(result["model"], mem)
     client.wait_for_workers(2, timeout=60)
+
+
+def _assert_same_lm(m_dask, m_mem, rtol=1e-10):
+    for name in ("params_", "vcov_", "coef_"):
+        np.testing.assert_allclose(
+            np.asarray(getattr(m_dask, name), dtype=float),
+            np.asarray(getattr(m_mem, name), dtype=float),
+            rtol=rtol,
+            atol=1e-13,
+        )
+    for name in ("sigma_", "rsquared_", "rsquared_adj_", "fvalue_", "loglik_", "aic_"):
+        np.testing.assert_allclose(
+            getattr(m_dask, name), getattr(m_mem, name), rtol=rtol
+        )
+    assert m_dask.nobs_ == m_mem.nobs_ and m_dask.df_resid_ == m_mem.df_resid_
+    assert m_dask.aliased_ == m_mem.aliased_
+    np.testing.assert_allclose(
+        m_dask.residuals_.compute().to_numpy(), m_mem.residuals_, rtol=rtol, atol=1e-12
+    )
+    assert str(m_dask.summary()) == str(m_mem.summary())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"group": "g"},
+        {"group": "g", "cov_type": "cluster"},
+        {"group": "g", "fit_intercept": False},
+    ],
+)
+def test_pooled_fit_equals_pandas(client, options):
+    from skmixed import PooledRegressor
+
+    df = _data(seed=9)
+    df["x3"] = df["x1"] + df["x2"]  # aliased, as R reports it
+    cols = ["x1", "x2", "x3", "g"]
+    with pytest.warns(UserWarning, match="aliased"):
+        mem = PooledRegressor(**options).fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    with pytest.warns(UserWarning, match="aliased"):
+        fitted = PooledRegressor(**options).fit(ddf[cols], ddf["y"])
+    _assert_same_lm(fitted, mem)
+    np.testing.assert_allclose(
+        fitted.predict(ddf[cols]).compute().to_numpy(),
+        mem.predict(df[cols]),
+        rtol=1e-12,
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"group": "g", "method": "within"},
+        {"group": "g", "method": "dummy", "reference": "s3"},
+        {"group": "g", "method": "dummy", "group_slopes": ["x1"]},
+    ],
+)
+def test_fixed_effects_fit_equals_pandas(client, options):
+    from skmixed import FixedEffectsRegressor
+
+    df = _data(seed=10)
+    cols = ["x1", "x2", "g"]
+    mem = FixedEffectsRegressor(**options).fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = FixedEffectsRegressor(**options).fit(ddf[cols], ddf["y"])
+    _assert_same_lm(fitted, mem)
+    np.testing.assert_allclose(
+        fitted.group_intercepts_.to_numpy(),
+        mem.group_intercepts_.to_numpy(),
+        rtol=1e-10,
+    )
+    assert list(fitted.group_intercepts_.index) == list(mem.group_intercepts_.index)
+    test = df.iloc[:50]
+    np.testing.assert_allclose(
+        fitted.predict(dd.from_pandas(test, 2)[cols]).compute().to_numpy(),
+        mem.predict(test[cols]),
+        rtol=1e-10,
+    )
+
+
+def test_inference_on_a_dask_fitted_mixed_model(client):
+    from skmixed import anova
+
+    df = _data(seed=11)
+    cols = ["x1", "x2", "g"]
+    ddf = _partitioned(df, _unequal(df))
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+    assert str(fitted.summary()) == str(mem.summary())  # residual quantiles: a pass
+    pd.testing.assert_frame_equal(fitted.anova(), mem.anova(), rtol=1e-10)
+    pd.testing.assert_frame_equal(fitted.conf_int(), mem.conf_int(), rtol=1e-10)
+    pd.testing.assert_frame_equal(
+        fitted.conf_int(method="profile", parm="theta_"),
+        mem.conf_int(method="profile", parm="theta_"),
+        rtol=1e-8,
+    )
+    for name in ("r2_nakagawa", "icc"):
+        got, want = getattr(fitted, name)(), getattr(mem, name)()
+        assert got.keys() == want.keys()
+        for key in want:
+            assert np.isclose(got[key], want[key], rtol=1e-10)
+    small_mem = MixedLMRegressor("(1 | g)").fit(df[cols], df["y"])
+    small = MixedLMRegressor("(1 | g)").fit(ddf[cols], ddf["y"])
+    pd.testing.assert_frame_equal(
+        anova(small, fitted), anova(small_mem, mem), rtol=1e-10
+    )

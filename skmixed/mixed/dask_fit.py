@@ -190,7 +190,12 @@ def fit(model, X, y, groups):
         )
         for d in ordered
     ]
-    spec = (inp.features, coders, specs, model.fit_intercept, drop)
+    # One graph key for the levels (a million labels are tens of MB): each
+    # worker fetches it once, and keeps one hash table of the labels.
+    spec = dask.delayed(
+        (inp.features, coders, specs, model.fit_intercept, drop),
+        traverse=False,
+    )
     meta = inp.frame._meta
     parts = [
         dask.delayed(accumulate_partition)(part, i, meta, spec)
@@ -229,6 +234,7 @@ def fit(model, X, y, groups):
         d.moments = _mean_sd(z, n)
     x_moments = _mean_sd(summary.x_sums[kept], n)
     design = design_from_cross_products(sums, ordered)
+    design.x_means = x_moments[:, 0]
     model._dask_input = inp
     model._fit_design(design, x_moments)
 

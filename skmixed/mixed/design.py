@@ -153,6 +153,8 @@ class Design:
     offsets : list of int
         Column offset of each later term in the rest columns (level-major:
         column ``offset + level * k + j``); ``q_rest`` columns in all.
+    x_means : ndarray of shape (p,) or None
+        Column means of X, for a design without its rows (X and y None).
     """
 
     n: int
@@ -168,6 +170,7 @@ class Design:
     Bxx: np.ndarray
     offsets: list = field(default_factory=list)
     q_rest: int = 0
+    x_means: np.ndarray | None = None
     _dense_C: np.ndarray | None = field(default=None, repr=False)
     #: Precision weights (R's prior weights) or None. X, y and the terms are
     #: the data's own; the cross-products are those of W^½ [Z X y].

@@ -64,14 +64,21 @@ def variance_parts(model):
             "effects, so no Nakagawa R² or ICC."
         )
     design = criterion.design
-    fixed_pred = design.X @ model.fixed_effects_.to_numpy()
-    var_fixed = float(np.var(fixed_pred, ddof=1)) if design.n > 1 else 0.0
+    beta = model.fixed_effects_.to_numpy()
+    if design.X is None:  # fitted from Dask partitions: from the sums
+        var_fixed = _fixed_variance_from_sums(design, beta)
+    else:
+        fixed_pred = design.X @ beta
+        var_fixed = float(np.var(fixed_pred, ddof=1)) if design.n > 1 else 0.0
     sigma2 = model.sigma_**2
     components = {}
-    for term, lam in zip(design.terms, criterion.lambdas(model.theta_), strict=True):
+    lambdas = criterion.lambdas(model.theta_)
+    for t, (term, lam) in enumerate(zip(design.terms, lambdas, strict=True)):
         cov = sigma2 * (lam @ lam.T)
-        if term.Z is None:
+        if term.names == ["(Intercept)"]:
             value = float(cov[0, 0])
+        elif term.Z is None:  # mean of z_i' cov z_i = trace(cov ZᵀZ) / n
+            value = float(np.sum(cov * _term_gram(design, t)) / design.n)
         else:
             Z = term.Z
             value = float(np.mean(np.einsum("ij,jk,ik->i", Z, cov, Z)))
@@ -82,6 +89,27 @@ def variance_parts(model):
         "random_components": components,
         "residual": float(sigma2),
     }
+
+
+def _fixed_variance_from_sums(design, beta):
+    """Sample variance of the fixed-effect predictions from ``XᵀX``."""
+    n, q, p = design.n, design.q_rest, design.p
+    gram = design.B[q : q + p, q : q + p]
+    mean = float(design.x_means @ beta)
+    total = float(beta @ gram @ beta)
+    return max(total - n * mean * mean, 0.0) / (n - 1) if n > 1 else 0.0
+
+
+def _term_gram(design, t):
+    """``ZᵀZ`` of term t summed over its levels (k x k)."""
+    if t == 0:
+        return design.D1.sum(axis=0)
+    term, offset = design.terms[t], design.offsets[t - 1]
+    size = term.m * term.k
+    block = design.B[offset : offset + size, offset : offset + size]
+    blocks = block.reshape(term.m, term.k, term.m, term.k)
+    levels = np.arange(term.m)
+    return blocks[levels, :, levels, :].sum(axis=0)
 
 
 def _singular(model, tolerance):

@@ -1,0 +1,164 @@
+"""Fit MixedLMRegressor from Parquet with Dask, against the bare read floor.
+
+Usage::
+
+    python ../shared/bench/make_data.py slopes-100m DATA_DIR   # once, ~6 GB
+    python benchmarks/bench_dask.py DATA_DIR [--parts 10,50,100] [--repeat 1]
+                                    [--memory-limit 3GiB] [--no-in-memory]
+
+For each number of partitions (files of 1,000,000 rows, 1,000,000 groups,
+``y ~ x1..x5 + (1 + x1 | g)``), a fresh ``distributed.LocalCluster`` of two
+single-threaded worker processes (BLAS on one thread) runs
+
+- the I/O floor: ``dd.read_parquet(files)`` summed (every column read,
+  numbers summed, labels counted) -- what any pass over the data costs;
+- the fit: ``MixedLMRegressor("(1 + x1 | g)").fit(X, y)`` from the same
+  files (two passes: levels, then the cross-products);
+
+and reports the median times, their ratio, the workers' and the client's
+peak RSS, and the REML criterion. Last, the in-memory fit of the first 10
+files (10M rows) in a separate process, for comparison. The machine's load
+average is printed with every row: other processes distort the times.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FEATURES = ["x1", "x2", "x3", "x4", "x5"]
+SPEC = "(1 + x1 | g)"
+
+
+def _peak_rss_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def _files(folder, n_parts):
+    files = sorted(Path(folder).glob("*.parquet"))
+    if len(files) < n_parts:
+        raise SystemExit(f"{folder} has {len(files)} partitions, fewer than {n_parts}")
+    return [str(f) for f in files[:n_parts]]
+
+
+def _floor(dd, files):
+    import dask
+
+    frame = dd.read_parquet(files)
+    start = time.perf_counter()
+    dask.compute(frame[["y", *FEATURES]].sum(), frame["g"].count())
+    return time.perf_counter() - start
+
+
+def _fit(dd, files):
+    from skmixed import MixedLMRegressor
+
+    frame = dd.read_parquet(files)
+    start = time.perf_counter()
+    model = MixedLMRegressor(SPEC).fit(frame[[*FEATURES, "g"]], frame["y"])
+    return time.perf_counter() - start, model
+
+
+def run_partitions(folder, n_parts, repeat, memory_limit):
+    """One row of the table, on a fresh cluster (so peaks are this run's)."""
+    import dask.dataframe as dd
+    import distributed
+
+    files = _files(folder, n_parts)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit,
+            dashboard_address=":0",
+            env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        floors, fits, model = [], [], None
+        for _ in range(repeat):
+            floors.append(_floor(dd, files))
+            seconds, model = _fit(dd, files)
+            fits.append(seconds)
+        workers = client.run(_peak_rss_gb)
+    floor, fit = statistics.median(floors), statistics.median(fits)
+    return {
+        "partitions": n_parts,
+        "rows": n_parts * 1_000_000,
+        "floor_s": round(floor, 1),
+        "fit_s": round(fit, 1),
+        "fit_over_floor": round(fit / floor, 2),
+        "worker_peak_gb": round(max(workers.values()), 2),
+        # the client's peak so far (monotone: run the sizes in increasing order)
+        "client_peak_gb": round(_peak_rss_gb(), 2),
+        "reml_criterion": round(model.reml_criterion_, 3),
+        "n_evaluations": model.n_evaluations_,
+        "load": round(os.getloadavg()[0], 1),
+    }
+
+
+def in_memory(folder, n_parts):
+    """The in-memory fit of the same files (run in its own process)."""
+    import pandas as pd
+
+    from skmixed import MixedLMRegressor
+
+    frame = pd.concat([pd.read_parquet(f) for f in _files(folder, n_parts)])
+    start = time.perf_counter()
+    model = MixedLMRegressor(SPEC).fit(frame[[*FEATURES, "g"]], frame["y"])
+    seconds = time.perf_counter() - start
+    return {
+        "partitions": n_parts,
+        "rows": len(frame),
+        "in_memory_fit_s": round(seconds, 1),
+        "peak_gb": round(_peak_rss_gb(), 2),
+        "reml_criterion": round(model.reml_criterion_, 3),
+        "load": round(os.getloadavg()[0], 1),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder")
+    parser.add_argument("--parts", default="10,50,100")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--memory-limit", default="3GiB")
+    parser.add_argument("--no-in-memory", action="store_true")
+    parser.add_argument("--in-memory-worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.in_memory_worker:
+        print(json.dumps(in_memory(args.folder, args.in_memory_worker)))
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    rows = []
+    for n_parts in [int(p) for p in args.parts.split(",")]:
+        result = run_partitions(args.folder, n_parts, args.repeat, args.memory_limit)
+        rows.append(result)
+        print(json.dumps(result), flush=True)
+    per_row = [r["fit_s"] / r["rows"] * 1e8 for r in rows]
+    if len(rows) > 1:
+        print(
+            "fit seconds per 100M rows at each size (linear if constant): "
+            + ", ".join(f"{v:.1f}" for v in per_row)
+        )
+    if not args.no_in_memory:
+        out = subprocess.run(
+            [sys.executable, __file__, args.folder, "--in-memory-worker", "10"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+        )
+        print(out.stdout.strip() or out.stderr[-2000:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,423 @@
+"""``PooledRegressor`` and ``FixedEffectsRegressor`` fits from Dask collections.
+
+Least squares by a tree of QR factorisations (TSQR): each partition gives
+the triangular factor ``R`` of its rows of ``[design | y]``, and the factor
+of two stacked factors is that of both sets of rows. The least-squares fit of
+the final ``R`` (``skmixed._linalg.least_squares``, R's aliasing rule) is the
+fit of all the rows: ``‖D b - y‖ = ‖R_D b - r_y‖``, and column norms are kept.
+
+The within estimator absorbs the groups the same way: a partition factors
+its rows centred on the partition's group means, and two partial results
+merge by Chan's update -- the rows ``sqrt(n_a n_b / n) (mean_b - mean_a)``
+of every group present in both are stacked under the two factors -- so no
+demeaned copy of the data is ever made.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from skmixed import _dask
+from skmixed._inputs import _FIT_HINT
+from skmixed._linalg import least_squares
+from skmixed._lm import lm_statistics_from_sums, response_name
+from skmixed.fixed import _dummy_design
+from skmixed.pooled import groups_label
+
+_MISSING_OPTIONS = ("error", "drop")
+
+
+def _r_factor(matrix):
+    """Triangular factor of a QR decomposition (fewer rows: zero-padded)."""
+    c = matrix.shape[1]
+    r = np.linalg.qr(matrix, mode="r") if matrix.shape[0] else np.zeros((0, c))
+    out = np.zeros((c, c))
+    out[: r.shape[0]] = r[:c]
+    return out
+
+
+@dataclass
+class Partial:
+    """Sums of a chunk of rows for a least-squares fit."""
+
+    R: np.ndarray  # triangular factor of [design | y] (within: centred rows)
+    moments: np.ndarray  # y: (count, mean, centred sum of squares)
+    squares: np.ndarray  # per design column: sum of squares (column norms²)
+    nonfinite_x: np.ndarray
+    nonfinite_y: np.ndarray
+    n_dropped: int
+    counts: np.ndarray | None = None  # within: rows per group
+    means: np.ndarray | None = None  # within: per group means of [X y]
+
+    def add(self, other):
+        extra = []
+        counts = means = None
+        if self.counts is not None:
+            counts = self.counts + other.counts
+            both = (self.counts > 0) & (other.counts > 0)
+            na, nb = self.counts[both], other.counts[both]
+            delta = other.means[both] - self.means[both]
+            extra = [np.sqrt(na * nb / (na + nb))[:, None] * delta]
+            share = np.divide(
+                other.counts, counts, out=np.zeros(len(counts)), where=counts > 0
+            )
+            means = self.means + share[:, None] * (other.means - self.means)
+        R = _r_factor(np.vstack([self.R, other.R, *extra]))
+        return Partial(
+            R,
+            _merge_moments(self.moments, other.moments),
+            self.squares + other.squares,
+            self.nonfinite_x + other.nonfinite_x,
+            self.nonfinite_y + other.nonfinite_y,
+            self.n_dropped + other.n_dropped,
+            counts,
+            means,
+        )
+
+
+def _merge_moments(a, b):
+    """Chan's update of (count, mean, centred sum of squares)."""
+    if a[0] == 0:
+        return b
+    if b[0] == 0:
+        return a
+    n = a[0] + b[0]
+    delta = b[1] - a[1]
+    return np.array(
+        [n, a[1] + delta * b[0] / n, a[2] + b[2] + delta**2 * a[0] * b[0] / n]
+    )
+
+
+def _add_partials(a, b):
+    return a.add(b)
+
+
+def _partition_rows(part, index, meta, features, group_columns, drop):
+    _dask._check_dtypes(part, meta, index)
+    keep = _dask._complete_rows(part, features, group_columns, drop)
+    n_dropped = int((~keep).sum())
+    if n_dropped:
+        part = part[keep]
+    F = part[features].to_numpy(dtype=np.float64, na_value=np.nan)
+    F = F.reshape(len(part), len(features))
+    y = part[_dask._Y].to_numpy(dtype=np.float64, na_value=np.nan)
+    return part, F, y, n_dropped
+
+
+def _y_moments(y):
+    n = len(y)
+    mean = float(y.mean()) if n else 0.0
+    return np.array([n, mean, float(((y - mean) ** 2).sum())])
+
+
+def lm_partition(part, index, meta, spec):
+    """Partial least-squares sums of one partition."""
+    features, group_columns, drop, build, within = spec
+    part, F, y, n_dropped = _partition_rows(
+        part, index, meta, features, group_columns, drop
+    )
+    bad_x = _dask._nonfinite_counts(F)
+    bad_y = _dask._nonfinite_counts(y[:, None])
+    design = build(part, F)
+    augmented = np.column_stack([design, y])
+    squares = (design * design).sum(axis=0)
+    if bad_x.any() or bad_y.any():
+        augmented = np.zeros((0, augmented.shape[1]))
+    counts = means = None
+    if within is not None:
+        coder, m = within
+        codes = coder.row_codes(part) if len(part) else np.zeros(0, dtype=np.int64)
+        counts = np.bincount(codes, minlength=m).astype(np.float64)
+        sums = np.empty((m, augmented.shape[1]))
+        for j in range(augmented.shape[1]):
+            sums[:, j] = np.bincount(codes, weights=augmented[:, j], minlength=m)
+        means = sums / np.where(counts > 0, counts, 1.0)[:, None]
+        augmented = augmented - means[codes]
+    return Partial(
+        _r_factor(augmented),
+        _y_moments(y),
+        squares,
+        bad_x,
+        bad_y,
+        n_dropped,
+        counts,
+        means,
+    )
+
+
+class _Intercept:
+    """[1 | features] (or the features alone), row by row."""
+
+    def __init__(self, fit_intercept):
+        self.fit_intercept = fit_intercept
+
+    def __call__(self, part, F):
+        if not self.fit_intercept:
+            return F
+        return np.column_stack([np.ones(len(F)), F])
+
+
+def _reduce(model, inp, features, build, group_columns=(), within=None):
+    import dask
+
+    missing = model.missing
+    if missing not in _MISSING_OPTIONS:
+        raise ValueError(f"missing must be one of {_MISSING_OPTIONS}; got {missing!r}.")
+    drop = missing == "drop"
+    spec = dask.delayed(
+        (features, list(group_columns), drop, build, within), traverse=False
+    )
+    meta = inp.frame._meta
+    parts = [
+        dask.delayed(lm_partition)(part, i, meta, spec)
+        for i, part in enumerate(inp.frame.to_delayed())
+    ]
+    total = _dask.tree_reduce(parts, _add_partials).compute()
+    _dask.raise_nonfinite(total.nonfinite_x, inp.names, "X", _FIT_HINT)
+    _dask.raise_nonfinite(total.nonfinite_y, None, "y", _FIT_HINT)
+    model.n_dropped_ = total.n_dropped
+    if total.n_dropped:
+        _dask._warn_dropped(total.n_dropped, int(total.moments[0]))
+    return total
+
+
+def _tss(moments, has_intercept):
+    n, mean, centred = moments
+    return float(centred) if has_intercept else float(centred + n * mean * mean)
+
+
+def _refuse_weights(sample_weight):
+    if sample_weight is not None:
+        raise ValueError(
+            "sample_weight with Dask input is not supported yet: fit "
+            "weighted models from in-memory (pandas or numpy) data."
+        )
+
+
+def fit_pooled(model, X, y, groups, sample_weight=None):
+    """``PooledRegressor.fit`` on Dask collections (TSQR)."""
+    _refuse_weights(sample_weight)
+    if model.cov_type not in ("nonrobust", "cluster"):
+        raise ValueError(
+            f"cov_type must be one of ('nonrobust', 'cluster'); got {model.cov_type!r}."
+        )
+    inp = _dask.dask_input(model, X, y, groups, reset=True, stage="fit")
+    model._has_intercept = bool(model.fit_intercept)
+    names = inp.names
+    if not names:
+        raise ValueError(
+            "0 feature(s) (shape=(n, 0)) while a minimum of 1 is "
+            "required (X is empty, or held only the group column)."
+        )
+    build = _Intercept(model.fit_intercept)
+    total = _reduce(model, inp, inp.features, build, inp.groups.values())
+    fit = least_squares(total.R[:, :-1], total.R[:, -1])
+    n = int(total.moments[0])
+    statistics = lm_statistics_from_sums(
+        n,
+        _tss(total.moments, model.fit_intercept),
+        fit.rss,
+        fit.rank,
+        model.fit_intercept,
+    )
+    model._fit_labels = (response_name(y), groups_label(groups))
+    scores = None
+    if model.cov_type == "cluster":
+        if not inp.groups:
+            raise ValueError(
+                "cov_type='cluster' needs the clusters: pass groups= or name a "
+                "column of X with group=."
+            )
+        scores = _cluster_scores(model, inp, build, fit)
+    model._set_results(fit, names, statistics, None, None, scores, None)
+    model._dask_input = inp
+    model.fittedvalues_ = _dask.fitted_values(model)
+    model.residuals_ = _dask.residuals(model)
+
+
+def _scores_partition(part, index, meta, spec):
+    features, group_columns, drop, build, coder, m, beta, kept = spec
+    part, F, y, _ = _partition_rows(part, index, meta, features, group_columns, drop)
+    design = build(part, F)[:, kept]
+    residuals = y - design @ beta
+    codes = coder.row_codes(part)
+    out = np.empty((m, design.shape[1]))
+    for j in range(design.shape[1]):
+        out[:, j] = np.bincount(codes, weights=design[:, j] * residuals, minlength=m)
+    return out
+
+
+def _cluster_scores(model, inp, build, fit):
+    """Per cluster sums of ``x_i e_i`` by another pass (cov_type='cluster')."""
+    import dask
+
+    (name,) = inp.groups
+    coders, _ = _dask._learn_factors(
+        inp, {name: [name]}, inp.features, model.missing == "drop"
+    )
+    coder = coders[name]
+    kept = ~fit.aliased
+    spec = dask.delayed(
+        (
+            inp.features,
+            list(inp.groups.values()),
+            model.missing == "drop",
+            build,
+            coder,
+            len(coder.levels),
+            fit.coef[kept],
+            kept,
+        ),
+        traverse=False,
+    )
+    meta = inp.frame._meta
+    parts = [
+        dask.delayed(_scores_partition)(part, i, meta, spec)
+        for i, part in enumerate(inp.frame.to_delayed())
+    ]
+    return _dask.tree_reduce(parts, np.add).compute()
+
+
+class _DummyDesign:
+    """The dummy-variable design of FixedEffectsRegressor, row by row."""
+
+    def __init__(self, coder, ref, levels, slope_idx, names, label):
+        self.coder, self.ref, self.levels = coder, ref, levels
+        self.slope_idx, self.names, self.label = slope_idx, names, label
+
+    def __call__(self, part, F):
+        codes = self.coder.row_codes(part) if len(part) else np.zeros(0, np.int64)
+        design, _, _ = _dummy_design(
+            F, codes, self.ref, self.levels, self.slope_idx, self.names, self.label
+        )
+        return design
+
+
+def _features_only(part, F):
+    return F
+
+
+def fit_fixed(model, X, y, groups, sample_weight=None):
+    """``FixedEffectsRegressor.fit`` on Dask collections (dummy or within)."""
+    _refuse_weights(sample_weight)
+    from skmixed.fixed import (
+        _MAX_DUMMY_CELLS,
+        _MAX_DUMMY_COLUMNS,
+        _METHODS,
+        _UNKNOWN,
+        _fe_formula,
+    )
+
+    if model.method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}; got {model.method!r}.")
+    if model.handle_unknown not in _UNKNOWN:
+        raise ValueError(
+            f"handle_unknown must be one of {_UNKNOWN}; got {model.handle_unknown!r}."
+        )
+    response, default_label = response_name(y), groups_label(groups)
+    inp = _dask.dask_input(model, X, y, groups, reset=True, stage="fit")
+    names = inp.names
+    slope_idx = model._slope_indices(names)
+    model.response_name_ = response
+    if not inp.groups:
+        raise ValueError(
+            "FixedEffectsRegressor on Dask collections needs the grouping "
+            "column: keep it in X or pass groups=."
+        )
+    (name,) = inp.groups
+    drop = model.missing == "drop"
+    coders, n = _dask._learn_factors(inp, {name: [name]}, inp.features, drop)
+    coder = coders[name]
+    label = str(model.group) if model.group is not None else default_label
+    levels = [str(level) for level in coder.levels]
+    if len(levels) < 2:
+        raise ValueError(
+            f"Grouping factor {label!r} has a single level ({levels[0]!r}); "
+            "fixed effects need at least 2 groups. Use PooledRegressor for "
+            "one group."
+        )
+    ref = model._reference_index(levels)
+    p, k = len(names), len(slope_idx)
+    n_dummy = (len(levels) - 1) * (1 + k)
+    method = model.method
+    if method == "auto":
+        big = n_dummy > _MAX_DUMMY_COLUMNS or n * (1 + p + n_dummy) > _MAX_DUMMY_CELLS
+        method = "within" if big else "dummy"
+    if method == "within" and slope_idx:
+        raise ValueError(
+            "group_slopes with the within method is not available for Dask "
+            "collections; use method='dummy' (a moderate number of groups)."
+        )
+    model.group_name_, model.levels_ = label, levels
+    model.reference_, model.n_groups_ = levels[ref], len(levels)
+    model.method_, model._slope_idx = method, slope_idx
+    if slope_idx:
+        _check_reference_slopes(model, inp, coder, ref, names, slope_idx, levels)
+    groups_columns = list(inp.groups.values())
+    if method == "dummy":
+        build = _DummyDesign(coder, ref, levels, slope_idx, names, label)
+        _, columns, order = _dummy_design(
+            np.zeros((0, p)),
+            np.zeros(0, np.int64),
+            ref,
+            levels,
+            slope_idx,
+            names,
+            label,
+        )
+        total = _reduce(model, inp, inp.features, build, groups_columns)
+        fit = least_squares(total.R[:, :-1], total.R[:, -1], order=order)
+        sums = (int(total.moments[0]), _tss(total.moments, True))
+        model._finish(None, None, fit, columns, has_group_rank=0, sums=sums)
+        model._dummy_effects(fit, columns, names, ref)
+    else:
+        within = (coder, len(levels))
+        total = _reduce(
+            model, inp, inp.features, _features_only, groups_columns, within
+        )
+        norms = np.sqrt(total.squares)
+        fit = least_squares(total.R[:, :-1], total.R[:, -1], norms=norms)
+        from skmixed.pooled import warn_aliased
+
+        warn_aliased(
+            [c for c, a in zip(names, fit.aliased, strict=True) if a],
+            "FixedEffectsRegressor",
+        )
+        beta = np.where(fit.aliased, 0.0, fit.coef)
+        intercepts = total.means[:, -1] - total.means[:, :-1] @ beta
+        sums = (int(total.moments[0]), _tss(total.moments, True))
+        model._finish(None, None, fit, names, has_group_rank=len(levels), sums=sums)
+        model._store_effects(
+            intercepts, np.zeros((len(levels), 0)), fit.coef, names, ref=ref
+        )
+    model.formula_ = _fe_formula(response, names, label, slope_idx)
+    model.n_dropped_ = total.n_dropped
+    model._dask_input = inp
+    model.fittedvalues_ = _dask.fitted_values(model)
+    model.residuals_ = _dask.residuals(model)
+
+
+def _reference_rows(part, coder, ref, features, group_columns, drop):
+    keep = _dask._complete_rows(part, features, group_columns, drop)
+    part = part[keep]
+    return part[coder.row_codes(part) == ref]
+
+
+def _check_reference_slopes(model, inp, coder, ref, names, slope_idx, levels):
+    """In-memory fit's check that the reference level's slopes are identified."""
+    from skmixed.fixed import _check_reference_slopes as check
+
+    columns = [inp.features[j] for j in slope_idx]
+    frame = inp.frame.map_partitions(
+        _reference_rows,
+        coder,
+        ref,
+        inp.features,
+        list(inp.groups.values()),
+        model.missing == "drop",
+        meta=inp.frame._meta,
+    )
+    Z = frame[columns].compute().to_numpy(dtype=np.float64)
+    Zfull = np.zeros((len(Z), len(names)))
+    Zfull[:, slope_idx] = Z
+    check(Zfull[:, slope_idx], np.full(len(Z), ref), ref, names, slope_idx, levels)
