@@ -30,6 +30,7 @@ from skmixed._inputs import InputLayout, feature_columns, find_groups, warn_igno
 
 #: Column names the input assembly gives y and the groups= columns.
 _Y = "__skmixed_y__"
+_W = "__skmixed_w__"
 _GROUP = "__skmixed_group_{}__"
 _FEATURE = "__skmixed_x{}__"
 #: Partial results added together per task of the tree reduction.
@@ -114,7 +115,7 @@ def _as_column(values, name):
     return values.rename(name)
 
 
-def dask_input(estimator, X, y, groups, *, reset, stage):
+def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     """Check Dask input against its metadata and assemble it into one frame.
 
     Every check here reads only the collections' metadata (column names and
@@ -190,6 +191,12 @@ def dask_input(estimator, X, y, groups, *, reset, stage):
         ):
             raise ValueError(f"y must be numeric; got dtype {dtype}.")
         frame = frame.assign(**{_Y: y})
+    if sample_weight is not None:
+        weights = _as_column(sample_weight, _W)
+        dtype = weights._meta.dtype
+        if not pd.api.types.is_numeric_dtype(dtype):
+            raise ValueError(f"sample_weight must be numeric; got dtype {dtype}.")
+        frame = frame.assign(**{_W: weights})
     if reset and x_columns:
         estimator.group_columns_in_ = list(x_columns)
     return DaskInput(frame, features, feature_names, resolved)
@@ -218,6 +225,8 @@ def _complete_rows(part, features, group_columns, drop):
     if columns:
         values = part[columns].to_numpy(dtype=np.float64, na_value=np.nan)
         keep &= np.isfinite(values).all(axis=1)
+    if _W in part.columns:  # a missing weight is a missing value; inf is an error
+        keep &= ~np.isnan(part[_W].to_numpy(dtype=np.float64, na_value=np.nan))
     return keep
 
 
@@ -438,7 +447,9 @@ def _in_memory_call(part, spec):
 def _call_spec(inp):
     from_groups = {n: c for n, c in inp.groups.items() if c == _GROUP.format(n)}
     x_columns = [
-        c for c in inp.frame.columns if c != _Y and c not in from_groups.values()
+        c
+        for c in inp.frame.columns
+        if c not in (_Y, _W) and c not in from_groups.values()
     ]
     return x_columns, from_groups, inp.feature_names is None
 
@@ -497,10 +508,19 @@ def residuals(model):
     return frame[_Y] - fitted_values(model)
 
 
+def pearson_residuals(model):
+    """``sqrt(w) (y - fitted)`` (the residuals without weights), lazily."""
+    inp, frame = _training_rows(model)
+    out = frame[_Y] - fitted_values(model)
+    if _W in frame.columns:
+        out = out * np.sqrt(frame[_W])
+    return out
+
+
 def _score_partition(part, model, spec, has_weight):
     X, groups = _in_memory_call(part, spec)
     y = part[_Y].to_numpy(dtype=np.float64)
-    w = part["__skmixed_w__"].to_numpy(np.float64) if has_weight else np.ones(len(y))
+    w = part[_W].to_numpy(np.float64) if has_weight else np.ones(len(y))
     if len(part) == 0:
         return np.zeros(4)
     pred = model.predict(X, groups=groups)
@@ -534,7 +554,7 @@ def score(model, X, y, groups=None, sample_weight=None):
     inp = dask_input(model, X, y, groups, reset=False, stage="predict")
     frame = inp.frame
     if sample_weight is not None:
-        frame = frame.assign(__skmixed_w__=_as_column(sample_weight, "__skmixed_w__"))
+        frame = frame.assign(**{_W: _as_column(sample_weight, _W)})
     spec = _call_spec(inp)
     slim = dask.delayed(_slim(model), traverse=False)
     parts = [

@@ -366,3 +366,26 @@ def test_inference_on_a_dask_fitted_mixed_model(client):
     pd.testing.assert_frame_equal(
         anova(small, fitted), anova(small_mem, mem), rtol=1e-10
     )
+
+
+def test_sample_weights(client):
+    df = _data(seed=12)
+    # squares of powers of 2: sqrt(w) scales rows exactly, the sums stay exact
+    df["w"] = np.array([0.25, 1.0, 4.0])[np.arange(len(df)) % 3]
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"], sample_weight=df["w"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor("(x1 | g)").fit(
+        ddf[cols], ddf["y"], sample_weight=ddf["w"]
+    )
+    _assert_same_mixed(fitted, mem)
+    assert str(fitted.summary()) == str(mem.summary())  # Pearson residuals
+    for bad in (df["w"].where(df.index != 700, -1.0), df["w"].where(df.index != 5, 0)):
+        with pytest.raises(ValueError) as mem_error:
+            MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"], sample_weight=bad)
+        frame = _partitioned(df.assign(w=bad), _unequal(df))
+        with pytest.raises(ValueError) as dask_error:
+            MixedLMRegressor("(x1 | g)").fit(
+                frame[cols], frame["y"], sample_weight=frame["w"]
+            )
+        assert str(dask_error.value) == str(mem_error.value)

@@ -103,6 +103,12 @@ def simulate_and_refit(model, params, n_boot, random_state=None, progress="auto"
     rng = check_random_state(random_state)
     criterion = model._criterion
     design = criterion.design
+    if design.X is None:
+        raise ValueError(
+            "The parametric bootstrap simulates new responses for every row, "
+            "which needs the rows in memory; the model was fitted from Dask "
+            "partitions: use method='profile' or 'wald'."
+        )
     theta = np.asarray(model.theta_, dtype=float)
     lambdas = criterion.lambdas(theta)
     sigma = float(model.sigma_)

@@ -9,6 +9,7 @@ columns from the sums, builds the :class:`~skmixed.mixed.design.Design` and
 hands it to the estimator's optimiser, exactly as an in-memory fit does.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,8 +46,11 @@ class RowSummary:
     nonfinite_y: np.ndarray  # (1, 2)
     x_sums: np.ndarray  # (p_all, 2): sum and sum of squares per X column
     z_sums: list  # per term, (k, 2)
+    weights: dict  # counts of NaN, inf, negative, zero, positive weights
+    first_negative: tuple | None = None  # (index label, value)
 
     def add(self, other):
+        negatives = [f for f in (self.first_negative, other.first_negative) if f]
         return RowSummary(
             self.n_dropped + other.n_dropped,
             np.array(
@@ -59,7 +63,17 @@ class RowSummary:
             self.nonfinite_y + other.nonfinite_y,
             self.x_sums + other.x_sums,
             [a + b for a, b in zip(self.z_sums, other.z_sums, strict=True)],
+            {k: self.weights[k] + other.weights[k] for k in self.weights},
+            min(negatives, key=_label_order) if negatives else None,
         )
+
+
+def _label_order(first_negative):
+    """Sort key of index labels (numbers by value, others as text)."""
+    label = first_negative[0]
+    if isinstance(label, numbers.Real):
+        return (0, float(label), "")
+    return (1, 0.0, str(label))
 
 
 def _moments(values):
@@ -70,6 +84,14 @@ def accumulate_partition(part, index, meta, spec):
     """Cross-products and row summary of one partition (global level codes)."""
     features, coders, terms, fit_intercept, drop = spec
     _dask._check_dtypes(part, meta, index)
+    first_negative = None
+    if _dask._W in part.columns:
+        raw = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
+        negative = np.flatnonzero(raw < 0)
+        if negative.size:
+            # the row's index label: its position for a default (range) index
+            label = part.index[negative[0]]
+            first_negative = (label, float(raw[negative[0]]))
     group_columns = sorted({c for coder in coders.values() for c in coder.columns})
     keep = _dask._complete_rows(part, features, group_columns, drop)
     n_dropped = int((~keep).sum())
@@ -79,6 +101,10 @@ def accumulate_partition(part, index, meta, spec):
     y = part[_dask._Y].to_numpy(dtype=np.float64, na_value=np.nan)
     F = np.ascontiguousarray(F.reshape(len(part), len(features)))
     bad_x, bad_y = _dask._nonfinite_counts(F), _dask._nonfinite_counts(y[:, None])
+    w = None
+    if _dask._W in part.columns:
+        w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
+    weight_counts = _weight_counts(w)
     X = np.empty((len(part), len(features) + int(fit_intercept)))
     if fit_intercept:
         X[:, 0] = 1.0
@@ -101,10 +127,58 @@ def accumulate_partition(part, index, meta, spec):
         bad_y,
         _moments(X),
         [_moments(d.columns()) for d in designs],
+        weight_counts,
+        first_negative,
     )
-    if bad_x.any() or bad_y.any():
+    bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
+    if bad_x.any() or bad_y.any() or bad_weights:
         return None, summary  # the fit will fail; no need for the sums
-    return accumulate(X, y, designs), summary
+    return accumulate(X, y, designs, w), summary
+
+
+def _weight_counts(w):
+    if w is None:
+        return {"nan": 0, "inf": 0, "negative": 0, "zero": 0, "positive": 0}
+    return {
+        "nan": int(np.isnan(w).sum()),
+        "inf": int(np.isinf(w).sum()),
+        "negative": int((w < 0).sum()),
+        "zero": int((w == 0).sum()),
+        "positive": int((w > 0).sum()),
+    }
+
+
+def _check_weights(summary):
+    """The in-memory fit's checks of sample_weight, from the summed counts."""
+    counts = summary.weights
+    if counts["nan"]:
+        raise ValueError(
+            f"sample_weight contains NaN in {counts['nan']} row(s). {_FIT_HINT}"
+        )
+    if counts["inf"]:
+        raise ValueError(
+            f"sample_weight contains inf in {counts['inf']} row(s); weights must "
+            "be finite."
+        )
+    if summary.first_negative is not None:
+        row, value = summary.first_negative
+        raise ValueError(
+            f"sample_weight has {counts['negative']} negative weight(s) (first at "
+            f"row {row}: {value!r}); precision weights must be >= 0, as R's lm "
+            "requires."
+        )
+    if counts["zero"] and not counts["positive"]:
+        raise ValueError(
+            "sample_weight is zero (or missing) for every row: no row carries "
+            "information, nothing to fit."
+        )
+    if counts["zero"]:
+        raise ValueError(
+            f"sample_weight has {counts['zero']} zero weight(s): a row of weight 0 "
+            "has infinite residual variance, and lme4's criterion is then "
+            "infinite. Drop the rows with sample_weight == 0 (they carry no "
+            "information)."
+        )
 
 
 def _add(a, b):
@@ -145,7 +219,7 @@ def _select_columns(sums, q_rest, kept):
     return sums
 
 
-def fit(model, X, y, groups):
+def fit(model, X, y, groups, sample_weight=None):
     """Fit ``model`` (a MixedLMRegressor) on Dask collections."""
     import dask
 
@@ -155,7 +229,9 @@ def fit(model, X, y, groups):
     if missing not in _MISSING_OPTIONS:
         raise ValueError(f"missing must be one of {_MISSING_OPTIONS}; got {missing!r}.")
     drop = missing == "drop"
-    inp = _dask.dask_input(model, X, y, groups, reset=True, stage="fit")
+    inp = _dask.dask_input(
+        model, X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
+    )
     model._has_intercept = bool(model.fit_intercept)
     if not inp.groups:
         raise ValueError(
@@ -204,6 +280,7 @@ def fit(model, X, y, groups):
     sums, summary = _dask.tree_reduce(parts, _add).compute()
     _dask.raise_nonfinite(summary.nonfinite_x, names, "X", _FIT_HINT)
     _dask.raise_nonfinite(summary.nonfinite_y, None, "y", _FIT_HINT)
+    _check_weights(summary)
     model.n_dropped_ = summary.n_dropped
     if summary.n_dropped:
         _dask._warn_dropped(summary.n_dropped, sums.n)
@@ -236,6 +313,7 @@ def fit(model, X, y, groups):
     design = design_from_cross_products(sums, ordered)
     design.x_means = x_moments[:, 0]
     model._dask_input = inp
+    model._dask_weighted = sample_weight is not None
     model._fit_design(design, x_moments)
 
 

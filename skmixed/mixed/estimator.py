@@ -739,17 +739,12 @@ class MixedLMRegressor(GroupedRegressor):
         from skmixed import _dask
 
         if _dask.any_dask(X, y, groups, sample_weight):
-            if sample_weight is not None:
-                raise ValueError(
-                    "sample_weight with Dask input is not supported yet: fit "
-                    "weighted models from in-memory (pandas or numpy) data."
-                )
             from skmixed.mixed import dask_fit
 
             self._validate_params()
             self._weights = None
             with blas_single_thread():
-                dask_fit.fit(self, X, y, groups)
+                dask_fit.fit(self, X, y, groups, sample_weight)
         else:
             super().fit(X, y, groups, sample_weight)
         name = getattr(y, "name", None)

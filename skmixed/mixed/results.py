@@ -104,6 +104,11 @@ def _kr(model):
             "lmerTest); refit with reml=True or use ddf='satterthwaite'."
         )
     design = criterion.design
+    if design.X is None:
+        raise ValueError(
+            "Kenward-Roger's method needs the rows in memory; the model was "
+            "fitted from Dask partitions: use ddf='satterthwaite'."
+        )
     if design.weights is not None:
         # pbkrtest builds the marginal covariance with residual part σ²I:
         # with prior weights its numbers are not valid (lme4 users get them
@@ -265,12 +270,19 @@ def summary(model, ddf="satterthwaite", show_correlation=None):
         }
     frame = random_effects_frame(model)
     # lme4's scaled residuals are the Pearson ones: sqrt(w) (y - fitted) / σ.
-    scaled = model.residuals_ / model.sigma_
-    if design.weights is not None:
-        scaled = np.sqrt(design.weights) * scaled
+    weighted = design.weights is not None
+    if design.X is None:  # fitted from Dask partitions: a pass over the rows
+        from skmixed import _dask
+
+        weighted = model._dask_weighted
+        scaled = np.asarray(_dask.pearson_residuals(model).compute()) / model.sigma_
+    else:
+        scaled = model.residuals_ / model.sigma_
+        if weighted:
+            scaled = np.sqrt(design.weights) * scaled
     return MixedLMSummary(
         weights=(getattr(model, "_weights_name", None) or "sample_weight")
-        if design.weights is not None
+        if weighted
         else None,
         reml=bool(model.reml),
         ddf=_DDF_LABELS[key],
