@@ -239,15 +239,60 @@ def _levels_of_partition(part, index, meta, factor_columns, features, drop):
     missing = {c: int(pd.isna(part[c]).sum()) for c in group_columns}
     distinct = {}
     for factor, cols in factor_columns.items():
+        arrow = _arrow_strings(part[cols[0]]) if len(cols) == 1 else None
+        if arrow is not None:  # Arrow's hash table: several times pandas' speed
+            distinct[factor] = _ArrowDistinct(cols[0], part[cols[0]].dtype, arrow)
+            continue
         sub = part[list(cols)].dropna()
         distinct[factor] = sub.drop_duplicates()
     return {"missing": missing, "distinct": distinct, "n": len(part)}
 
 
+def _arrow_strings(column):
+    """The pyarrow array behind an Arrow-backed string column, else None."""
+    array = getattr(column, "array", None)
+    if type(array).__name__ != "ArrowStringArray" or not hasattr(array, "_pa_array"):
+        return None
+    return array._pa_array
+
+
+class _ArrowDistinct:
+    """The distinct labels of an Arrow-backed string column."""
+
+    def __init__(self, column, dtype, values):
+        import pyarrow.compute as pc
+
+        self.column, self.dtype = column, dtype
+        self.values = pc.unique(pc.drop_null(values))
+
+    def merge(self, other):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        merged = _ArrowDistinct.__new__(_ArrowDistinct)
+        merged.column, merged.dtype = self.column, self.dtype
+        both = pa.chunked_array(
+            [self.values, other.values.cast(self.values.type)]
+        ).combine_chunks()
+        merged.values = pc.unique(both)
+        return merged
+
+    def frame(self):
+        series = pd.Series(self.values.to_pylist(), dtype=self.dtype)
+        return series.to_frame(self.column)
+
+
+def _merge_distinct(a, b):
+    if isinstance(a, _ArrowDistinct) and isinstance(b, _ArrowDistinct):
+        return a.merge(b)
+    a = a.frame() if isinstance(a, _ArrowDistinct) else a
+    b = b.frame() if isinstance(b, _ArrowDistinct) else b
+    return pd.concat([a, b]).drop_duplicates()
+
+
 def _merge_levels(a, b):
     distinct = {
-        f: pd.concat([a["distinct"][f], b["distinct"][f]]).drop_duplicates()
-        for f in a["distinct"]
+        f: _merge_distinct(a["distinct"][f], b["distinct"][f]) for f in a["distinct"]
     }
     missing = {c: a["missing"][c] + b["missing"][c] for c in a["missing"]}
     return {"missing": missing, "distinct": distinct, "n": a["n"] + b["n"]}
@@ -262,9 +307,12 @@ class FactorCoder:
 
     def __init__(self, name, columns, distinct, component_coders=None):
         self.name, self.columns = name, list(columns)
+        self.arrow_values = None
         if len(self.columns) == 1:
             values = distinct[self.columns[0]]
             factor = as_factor(values.reset_index(drop=True), name)
+            if _arrow_strings(values) is not None:
+                self.arrow_values = _arrow_strings(values.reset_index(drop=True))
             self.categorical = isinstance(values.dtype, pd.CategoricalDtype)
             if self.categorical:
                 # category position -> global code (-1: unused)
@@ -311,6 +359,14 @@ class FactorCoder:
         values = frame[column if column is not None else self.columns[0]]
         if self.categorical:
             return self.position[values.cat.codes.to_numpy()]
+        arrow = _arrow_strings(values) if self.arrow_values is not None else None
+        if arrow is not None:
+            import pyarrow.compute as pc
+
+            value_set = self.arrow_values.cast(arrow.type)
+            found = pc.index_in(arrow, value_set=value_set)
+            found = found.fill_null(-1).to_numpy(zero_copy_only=False)
+            return np.where(found >= 0, self.codes[found], -1)
         local, uniques = pd.factorize(values.to_numpy())
         found = self.index.get_indexer(uniques)
         mapping = np.where(found >= 0, self.codes[found], -1)
@@ -335,6 +391,10 @@ def _learn_factors(inp, factor_components, features, drop):
         for i, part in enumerate(parts)
     ]
     levels = tree_reduce(level_parts, _merge_levels).compute()
+    levels["distinct"] = {
+        f: d.frame() if isinstance(d, _ArrowDistinct) else d
+        for f, d in levels["distinct"].items()
+    }
     for name, label in inp.groups.items():
         count = levels["missing"].get(label, 0)
         if count:
