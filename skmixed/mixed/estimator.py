@@ -739,10 +739,12 @@ class MixedLMRegressor(GroupedRegressor):
         from skmixed import _dask
 
         if _dask.any_dask(X, y, groups, sample_weight):
+            from skmixed._base import weights_name
             from skmixed.mixed import dask_fit
 
             self._validate_params()
             self._weights = None
+            self._weights_name = weights_name(sample_weight)
             with blas_single_thread():
                 dask_fit.fit(self, X, y, groups, sample_weight)
         else:
