@@ -27,7 +27,6 @@ of squares.
 """
 
 import os
-import time
 
 import numpy as np
 from scipy import sparse
@@ -38,6 +37,8 @@ from scipy.sparse.linalg import splu
 _SMALL_DENSE = 1500
 # Patterns denser than this fraction of q² are factored densely.
 _DENSE_FRACTION = 0.02
+# A sparse factor filling more than this fraction of the triangle: dense.
+_SPARSE_FILL = 0.1
 # Gathering the selected inverse for the conditional variances: columns of
 # S_zz⁻¹ solved for at a time.
 _INVERSE_CHUNK = 256
@@ -269,22 +270,21 @@ class RestBlock:
         if q <= _SMALL_DENSE or len(self._rows) > _DENSE_FRACTION * q * q / 2:
             check_memory(self.design, 24.0 * q * q, "a dense later-factor block")
             return "dense"
-        # Measure: one sparse factorisation (the pattern is what costs; the
-        # update's values are left out) against a dense one's cost (q³/3
-        # flops at ~4 GFLOP/s on one thread, plus filling q²).
+        # One trial sparse factorisation (the pattern is what matters; the
+        # update's values are left out) shows how much the ordering fills in.
         self.structure = "sparse"
         self._setup_structure()
         values = self._b_values.copy()
         values[self._diag] += 1.0
-        start = time.perf_counter()
         try:
             lu = self._sparse_lu(self._full_matrix(values))
         except MemoryError:
             lu = None
-        sparse_seconds = time.perf_counter() - start if lu is not None else np.inf
-        dense_seconds = q**3 / 3 / 4e9 + 2e-9 * q * q
-        if sparse_seconds < dense_seconds:
-            fill = 12.0 * (lu.L.nnz + lu.U.nnz) if lu is not None else 0.0
+        # The factor's fill decides (not the clock: the choice must not
+        # depend on the machine's load): a sparse factor with less than a
+        # tenth of the dense triangle's entries is the cheaper one.
+        if lu is not None and lu.L.nnz < _SPARSE_FILL * q * (q + 1) / 2:
+            fill = 12.0 * (lu.L.nnz + lu.U.nnz)
             check_memory(self.design, 2 * fill, "the sparse later-factor block")
             return "sparse"
         check_memory(self.design, 24.0 * q * q, "a dense later-factor block")
