@@ -510,3 +510,12 @@ def test_caterpillar_and_residual_plots_of_a_glmm(fits):
         np.testing.assert_allclose(points[:, 0], model.fittedvalues_)
     finally:
         plt.close("all")
+
+
+def test_summary_formula_line_of_a_formula_fixed_part():
+    # The fixed part prints as written, as lme4 prints it, not as dummy names.
+    df = load_cbpp()
+    y = (df["incidence"] / df["size"]).rename("incidence")
+    model = MixedGLMRegressor("(1|herd)", family="binomial", fixed_effects="period")
+    model.fit(df, y, sample_weight=df["size"])
+    assert "Formula: incidence ~ period + (1 | herd)\n" in str(model.summary())

@@ -30,8 +30,6 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
-from skmixed.mixed.terms import format_random_effects
-
 #: performance's tolerance for a variance component "equal to zero".
 SINGULAR_TOL = 1e-5
 
@@ -73,14 +71,14 @@ def require_random(model):
 
 # -- the summary ---------------------------------------------------------------------
 def formula(model):
-    """lme4-style formula, e.g. ``y ~ period2 + period3 + (1 | herd)``."""
-    response = getattr(model, "response_name_", None) or "y"
-    names = list(model.fixed_effects_.index)
-    fixed = [n for n in names if n != "(Intercept)"]
-    if "(Intercept)" not in names:
-        fixed = ["0"] + fixed
-    rhs = " + ".join(fixed) if fixed else "1"
-    return f"{response} ~ {rhs} + {format_random_effects(model.random_effects)}"
+    """lme4-style formula, e.g. ``incidence ~ period + (1 | herd)``.
+
+    Built exactly as for the linear mixed model (a formula fixed part prints
+    as written, otherwise the coefficient names).
+    """
+    from skmixed.mixed.results import formula as mixed_formula
+
+    return mixed_formula(model)
 
 
 def random_effects_frame(model):
