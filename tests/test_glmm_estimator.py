@@ -9,9 +9,11 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupKFold, cross_val_score
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmixed import GroupsMissingWarning, MixedGLMRegressor, MixedLogisticRegression
+from skmixed.datasets import load_sleepstudy
 
 
 @parametrize_with_checks(
@@ -77,7 +79,7 @@ def test_unseen_levels_contribute_zero():
         ({"family": "gaussian"}, None, "family='gaussian' is not supported"),
         ({"link": "log"}, None, "link='log' is not available for the binomial"),
         ({"nAGQ": 0}, None, "nAGQ must be >= 1"),
-        ({"vcov_method": "sandwich"}, None, "vcov_method must be one of"),
+        ({"vcov_method": "sandwich"}, None, "'vcov_method' parameter"),
         ({}, 2.0, r"y in \[0, 1\]"),
         ({"family": "poisson"}, -1.0, "counts y >= 0"),
     ],
@@ -107,3 +109,20 @@ def test_predict_type_link_and_response():
     np.testing.assert_allclose(m.predict(X), m.fittedvalues_, rtol=1e-12)
     with pytest.raises(ValueError, match="type must be one of"):
         m.predict(X, type="probability")
+
+
+@pytest.mark.parametrize(
+    ("estimator", "params", "name"),
+    [
+        (MixedGLMRegressor, {"vcov_method": "sandwich"}, "vcov_method"),
+        (MixedGLMRegressor, {"handle_unknown": "ignore"}, "handle_unknown"),
+        (MixedGLMRegressor, {"family": 3}, "family"),
+        (MixedLogisticRegression, {"fit_intercept": "yes"}, "fit_intercept"),
+        (MixedLogisticRegression, {"max_iter": 0}, "max_iter"),
+    ],
+)
+def test_parameters_are_validated_as_scikit_learn_does(estimator, params, name):
+    df = load_sleepstudy()
+    X, y = df[["Days", "Subject"]], (df["Reaction"] > 300).astype(int)
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+        estimator("(1 | Subject)", **params).fit(X, y)

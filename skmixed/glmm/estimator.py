@@ -9,12 +9,14 @@ PIRLS -> two-stage optimisation -> fitted attributes).
 """
 
 import warnings
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
 from scipy.linalg import solve_triangular
 from sklearn.base import ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
@@ -29,7 +31,7 @@ from skmixed.glmm.blocks import (
     theta_lower_bounds,
     theta_start,
 )
-from skmixed.glmm.families import get_family
+from skmixed.glmm.families import Family, get_family
 from skmixed.glmm.optimize import (
     convergence_problems,
     finite_difference_hessian,
@@ -83,7 +85,20 @@ class _lazy:
 class _MixedGLMBase(GLMMReporting, GroupedRegressor):
     """Fitting and fitted attributes shared by the GLMM estimators."""
 
-    _parameter_constraints = dict(COMMON_CONSTRAINTS)
+    # Parameters checked with scikit-learn's machinery, as the LMM's are
+    # (InvalidParameterError naming the parameter and the allowed values);
+    # the family (a name or a Family) and its link are checked together, and
+    # nAGQ by hand, to explain lme4's nAGQ = 0.
+    _parameter_constraints = {
+        **COMMON_CONSTRAINTS,
+        "random_effects": [str],
+        "family": [str, Family],
+        "link": [None, str],
+        "fit_intercept": ["boolean"],
+        "vcov_method": [StrOptions(set(_VCOV_METHODS))],
+        "handle_unknown": [StrOptions(set(_HANDLE_UNKNOWN))],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+    }
 
     # -- plumbing ------------------------------------------------------------
     def _terms(self):
