@@ -389,3 +389,17 @@ def test_sample_weights(client):
                 frame[cols], frame["y"], sample_weight=frame["w"]
             )
         assert str(dask_error.value) == str(mem_error.value)
+
+
+@pytest.mark.parametrize("name", ["MixedGLMRegressor", "MixedLogisticRegression"])
+def test_glmm_refuses_dask_input_clearly(name):
+    # PIRLS has no one-pass Dask fit: a clear refusal, not dask's error
+    # about converting a lazy value to bool from deep inside validation.
+    import skmixed
+
+    frame = pd.DataFrame({"x": np.arange(40.0) % 5, "g": np.repeat(list("abcd"), 10)})
+    frame["y"] = (frame["x"] > 2).astype(float)
+    data = dd.from_pandas(frame, npartitions=2)
+    model = getattr(skmixed, name)("(1 | g)")
+    with pytest.raises(NotImplementedError, match="does not fit from Dask"):
+        model.fit(data[["x", "g"]], data["y"])

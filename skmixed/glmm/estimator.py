@@ -136,6 +136,19 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
                 f"stage of every fit); got {n_agq}."
             )
 
+    def _refuse_dask(self, *inputs):
+        """PIRLS reweights every row at each step: no one-pass Dask fit yet."""
+        from skmixed._dask import any_dask
+
+        if any_dask(*inputs):
+            raise NotImplementedError(
+                f"{type(self).__name__} does not fit from Dask collections yet "
+                "(its weights change at every PIRLS step, so it cannot use the "
+                "one-pass sums of the linear models). Fit on data in memory, "
+                "e.g. X.compute(), or use MixedLMRegressor for a Gaussian "
+                "response."
+            )
+
     def _prior_for(self, data, sample_weight, n):
         """Prior weights for the validated rows (ones without sample_weight)."""
         if sample_weight is None:
@@ -764,6 +777,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         self : MixedGLMRegressor
         """
         self._validate_params()
+        self._refuse_dask(X, y, groups, sample_weight)
         data = self._validate(X, y, groups, reset=True, stage="fit")
         prior = self._prior_for(data, sample_weight, len(data.y))
         self.n_dropped_ = data.n_dropped
@@ -891,6 +905,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
                 f"{type(self).__name__} requires y to be passed, but the target "
                 "y is None."
             )
+        self._refuse_dask(X, y, groups, sample_weight)
         name = getattr(y, "name", None)
         labels = column_or_1d(y, warn=True)
         check_classification_targets(labels)
