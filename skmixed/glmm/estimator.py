@@ -27,7 +27,6 @@ from skmixed.glmm.blocks import (
     RandomEffects,
     Term,
     lambdas_from_theta,
-    row_effects,
     theta_lower_bounds,
     theta_start,
 )
@@ -40,13 +39,11 @@ from skmixed.glmm.optimize import (
 )
 from skmixed.glmm.pirls import GLMMProblem, glm_fit
 from skmixed.glmm.reporting import GLMMReporting
-from skmixed.mixed.design import TermDesign
 from skmixed.mixed.estimator import (
-    _codes_in,
-    _interaction,
     _lme4_order,
     _lme4_sorted_terms,
-    _term_columns,
+    random_part,
+    term_designs,
 )
 from skmixed.mixed.optimize import blas_single_thread
 from skmixed.mixed.terms import grouping_columns, parse_random_effects, slope_columns
@@ -278,28 +275,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
             X = np.ascontiguousarray(X[:, kept])
         return X, [nm for nm, k in zip(all_names, kept, strict=True) if k], kept
 
-    @staticmethod
-    def _factor_of(term, factors):
-        if len(term.components) == 1:
-            return factors[term.components[0]]
-        return _interaction([factors[c] for c in term.components], term.factor)
-
-    def _term_designs(self, terms, data, names):
-        designs, cache = [], {}
-        for term in terms:
-            if term.factor not in cache:
-                cache[term.factor] = self._factor_of(term, data.factors)
-            factor = cache[term.factor]
-            designs.append(
-                TermDesign(
-                    np.asarray(factor.codes, dtype=np.intp),
-                    np.asarray(factor.categories, dtype=object),
-                    _term_columns(term, data.covariates, names),
-                    term.names,
-                    term.factor,
-                )
-            )
-        return designs
+    _term_designs = staticmethod(term_designs)
 
     def _fit_glm(self, X, y, prior, family):
         """No grouping factors reached fit: the GLM without random effects."""
@@ -600,26 +576,12 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         if not include_random or data.factors is None or not self._designs:
             return eta
         terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
-        names = self._feature_names(data)
-        cache, unseen = {}, {}
-        for term, b, (factor, _, _, levels) in zip(
-            terms, self._b, self._term_designs_fit, strict=True
-        ):
-            if factor not in cache:
-                labels = self._factor_of(term, data.factors)
-                codes = _codes_in(labels, levels)
-                cache[factor] = codes
-                if (codes < 0).any():
-                    strings = np.asarray(labels.categories, dtype=object)
-                    unseen[factor] = sorted(set(strings[labels.codes[codes < 0]]))
-            codes = cache[factor]
-            Z = _term_columns(term, data.covariates, names)
-            known = codes >= 0
-            effect = row_effects(Z, b, np.where(known, codes, 0))
-            eta += np.where(known, effect, 0.0)
+        effects, unseen = random_part(
+            terms, self._b, self._term_designs_fit, data, self._feature_names(data)
+        )
         if unseen:
             self._report_unseen(unseen)
-        return eta
+        return eta + effects
 
     def _report_unseen(self, unseen):
         text = "; ".join(

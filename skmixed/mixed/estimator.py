@@ -398,31 +398,9 @@ class MixedLMRegressor(GroupedRegressor):
         return X, [nm for nm, k in zip(all_names, kept, strict=True) if k], kept
 
     @staticmethod
-    def _factor_of(term, factors):
-        """The term's grouping factor (interactions built from components)."""
-        if len(term.components) == 1:
-            return factors[term.components[0]]
-        return _interaction([factors[c] for c in term.components], term.factor)
-
-    def _term_designs(self, terms, data, names):
+    def _term_designs(terms, data, names):
         """Per term: codes, levels and Z from validated data."""
-        designs = []
-        cache = {}
-        for term in terms:
-            if term.factor not in cache:
-                cache[term.factor] = self._factor_of(term, data.factors)
-            factor = cache[term.factor]
-            Z = _term_columns(term, data.covariates, names)
-            designs.append(
-                TermDesign(
-                    np.asarray(factor.codes, dtype=np.intp),
-                    np.asarray(factor.categories, dtype=object),
-                    Z,
-                    term.names,
-                    term.factor,
-                )
-            )
-        return designs
+        return term_designs(terms, data, names)
 
     @staticmethod
     def _check_levels(designs, n):
@@ -660,26 +638,12 @@ class MixedLMRegressor(GroupedRegressor):
         if data.factors is None or not self._b:
             return out
         terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
-        names = self._feature_names(data)
-        cache, unseen = {}, {}
-        for term, b, (factor, _, _, levels) in zip(
-            terms, self._b, self._term_designs_fit, strict=True
-        ):
-            if factor not in cache:
-                labels = self._factor_of(term, data.factors)
-                codes = _codes_in(labels, levels)
-                cache[factor] = codes
-                if (codes < 0).any():
-                    strings = np.asarray(labels.categories, dtype=object)
-                    unseen[factor] = sorted(set(strings[labels.codes[codes < 0]]))
-            codes = cache[factor]
-            Z = _term_columns(term, data.covariates, names)
-            known = codes >= 0
-            effect = _row_effects(Z, b, np.where(known, codes, 0))
-            out += np.where(known, effect, 0.0)
+        effects, unseen = random_part(
+            terms, self._b, self._term_designs_fit, data, self._feature_names(data)
+        )
         if unseen:
             self._report_unseen(unseen)
-        return out
+        return out + effects
 
     def _report_unseen(self, unseen):
         text = "; ".join(
@@ -1037,6 +1001,66 @@ def _codes_in(factor, levels):
     """Codes of a categorical's rows in the fitted levels (-1 where unseen)."""
     mapping = pd.Index(levels).get_indexer(np.asarray(factor.categories, dtype=object))
     return mapping[np.asarray(factor.codes, dtype=np.intp)]
+
+
+def factor_of(term, factors):
+    """The term's grouping factor (interactions built from components)."""
+    if len(term.components) == 1:
+        return factors[term.components[0]]
+    return _interaction([factors[c] for c in term.components], term.factor)
+
+
+def term_designs(terms, data, names):
+    """Per term: codes, levels and Z from validated data."""
+    designs = []
+    cache = {}
+    for term in terms:
+        if term.factor not in cache:
+            cache[term.factor] = factor_of(term, data.factors)
+        factor = cache[term.factor]
+        Z = _term_columns(term, data.covariates, names)
+        designs.append(
+            TermDesign(
+                np.asarray(factor.codes, dtype=np.intp),
+                np.asarray(factor.categories, dtype=object),
+                Z,
+                term.names,
+                term.factor,
+            )
+        )
+    return designs
+
+
+def random_part(terms, b_per_term, fitted_designs, data, names):
+    """Per row, the sum over terms of ``Z_i · b[level_i]`` at the fitted modes.
+
+    Levels not seen at fit contribute 0 (lme4's ``allow.new.levels``).
+    Shared by the linear and the generalized mixed models' predictions.
+
+    Returns
+    -------
+    effects : ndarray of shape (n_samples,)
+    unseen : dict
+        Factor name -> sorted labels not seen at fit (empty when none).
+    """
+    effects = np.zeros(data.X.shape[0])
+    cache, unseen = {}, {}
+    for term, b, (factor, _, _, levels) in zip(
+        terms, b_per_term, fitted_designs, strict=True
+    ):
+        if factor not in cache:
+            labels = factor_of(term, data.factors)
+            codes = _codes_in(labels, levels)
+            cache[factor] = codes
+            if (codes < 0).any():
+                strings = np.asarray(labels.categories, dtype=object)
+                unseen[factor] = sorted(set(strings[labels.codes[codes < 0]]))
+        codes = cache[factor]
+        Z = _term_columns(term, data.covariates, names)
+        known = codes >= 0
+        effect = _row_effects(Z, b, np.where(known, codes, 0))
+        effects += np.where(known, effect, 0.0)
+    return effects, unseen
 
 
 def _row_effects(Z, b, codes):
