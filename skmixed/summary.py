@@ -592,17 +592,23 @@ class MixedLMSummary(Summary):
             StringTable(cells, rows, cols, right=False),
         ]
 
-    def blocks(self):
-        """Blocks in the order of lme4's ``print.summary.merMod``."""
+    def _header_lines(self):
+        """The title, formula and weights lines."""
         fit = "REML" if self.reml else "maximum likelihood "
-        d = self.digits
-        q = np.quantile(self.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
-        groups = "; ".join(f"{k}, {v}" for k, v in self.n_groups.items())
-        out = [
+        return [
             f"Linear mixed model fit by {fit}. t-tests use {self.ddf}'s method "
             "['lmerModLmerTest']",
             f"Formula: {self.formula}",
             *([f"Weights: {self.weights}"] if self.weights else []),
+        ]
+
+    def blocks(self):
+        """Blocks in the order of lme4's ``print.summary.merMod``."""
+        d = self.digits
+        q = np.quantile(self.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
+        groups = "; ".join(f"{k}, {v}" for k, v in self.n_groups.items())
+        out = [
+            *self._header_lines(),
             "",
             *self._criteria_lines(),
             "",
@@ -716,32 +722,13 @@ class GLMMSummary(MixedLMSummary):
         table.columns = ["Estimate", "Std. Error", "z value", "Pr(>|z|)"]
         return CoefTable(table, digits=self.digits)
 
-    def blocks(self):
-        """Blocks in the order of lme4's ``print.summary.merMod``."""
-        d = self.digits
-        q = np.quantile(self.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
-        groups = "; ".join(f"{k}, {v}" for k, v in self.n_groups.items())
-        out = [
+    def _header_lines(self):
+        return [
             f"{self.method_title} ['glmerMod']",
             f" Family: {self.family}  ( {self.link} )",
             f"Formula: {self.formula}",
-            "",
-            *self._criteria_lines(),
-            "",
-            "Scaled residuals: ",
-            *named_vector_lines(
-                zapsmall(q, d + 1), ["Min", "1Q", "Median", "3Q", "Max"], d
-            ),
-            "",
-            "Random effects:",
-            variance_table_strings(self._variance_frame, d),
-            f"Number of obs: {self.nobs}, groups:  {groups}",
         ]
-        if len(self.coefficients):
-            out += ["", "Fixed effects:", self.coef_table()]
-            out += self._correlation_block()
-        if self.singular:
-            out += ["boundary (singular) fit: see help('isSingular')", ""]
-        out += self.notes
-        out.append(self.vcov_note)
-        return out
+
+    def blocks(self):
+        """lme4's blocks, then which vcov gave the standard errors."""
+        return [*super().blocks(), self.vcov_note]
