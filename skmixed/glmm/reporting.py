@@ -30,20 +30,13 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
-#: performance's tolerance for a variance component "equal to zero".
-SINGULAR_TOL = 1e-5
+from skmixed.mixed.r2 import SINGULAR_TOL, icc_from_parts, r2_from_parts
 
 _BINOMIAL_VARIANCE = {
     "logit": math.pi**2 / 3.0,
     "probit": 1.0,
     "cloglog": math.pi**2 / 6,
 }
-
-_SINGULAR_WARNING = (
-    "Can't compute random effect variances: some variance components equal "
-    "zero (the fit is singular). Respecify the random-effects structure, or "
-    "lower `tolerance` to compute them anyway."
-)
 
 _VCOV_NOTES = {
     "hessian": (
@@ -280,27 +273,12 @@ def _singular(model, tolerance):
 
 def r2_nakagawa(model, tolerance=SINGULAR_TOL):
     """Marginal and conditional R² on the latent scale (performance's)."""
-    parts = variance_parts(model)
-    vf, vr, ve = parts["fixed"], parts["random"], parts["residual"]
-    if _singular(model, tolerance):
-        warnings.warn(
-            _SINGULAR_WARNING + " Returned R2 does not account for random effects.",
-            UserWarning,
-            stacklevel=3,
-        )
-        return {"marginal": vf / (vf + ve), "conditional": float("nan")}
-    total = vf + vr + ve
-    return {"marginal": vf / total, "conditional": (vf + vr) / total}
+    return r2_from_parts(variance_parts(model), _singular(model, tolerance))
 
 
 def icc(model, tolerance=SINGULAR_TOL):
     """Adjusted and conditional ICC on the latent scale (performance's)."""
-    parts = variance_parts(model)
-    vf, vr, ve = parts["fixed"], parts["random"], parts["residual"]
-    if _singular(model, tolerance):
-        warnings.warn(_SINGULAR_WARNING, UserWarning, stacklevel=3)
-        return {"adjusted": float("nan"), "conditional": float("nan")}
-    return {"adjusted": vr / (vr + ve), "conditional": vr / (vf + vr + ve)}
+    return icc_from_parts(variance_parts(model), _singular(model, tolerance))
 
 
 # -- confidence intervals ------------------------------------------------------------

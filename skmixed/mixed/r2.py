@@ -134,13 +134,20 @@ def r2_nakagawa(model, tolerance=SINGULAR_TOL):
     dict
         ``marginal`` and ``conditional``.
     """
-    parts = variance_parts(model)
+    return r2_from_parts(variance_parts(model), _singular(model, tolerance))
+
+
+def r2_from_parts(parts, singular):
+    """Marginal and conditional R² from the variance parts (LMM and GLMM).
+
+    ``singular`` leaves the random part out, with performance's warning.
+    """
     vf, vr, ve = parts["fixed"], parts["random"], parts["residual"]
-    if _singular(model, tolerance):
+    if singular:
         warnings.warn(
             _SINGULAR_WARNING + " Returned R2 does not account for random effects.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return {"marginal": vf / (vf + ve), "conditional": float("nan")}
     total = vf + vr + ve
@@ -163,9 +170,13 @@ def icc(model, tolerance=SINGULAR_TOL):
         ``adjusted`` (random / (random + residual)) and ``conditional``
         (random / (fixed + random + residual)).
     """
-    parts = variance_parts(model)
+    return icc_from_parts(variance_parts(model), _singular(model, tolerance))
+
+
+def icc_from_parts(parts, singular):
+    """Adjusted and conditional ICC from the variance parts (LMM and GLMM)."""
     vf, vr, ve = parts["fixed"], parts["random"], parts["residual"]
-    if _singular(model, tolerance):
-        warnings.warn(_SINGULAR_WARNING, UserWarning, stacklevel=3)
+    if singular:
+        warnings.warn(_SINGULAR_WARNING, UserWarning, stacklevel=4)
         return {"adjusted": float("nan"), "conditional": float("nan")}
     return {"adjusted": vr / (vr + ve), "conditional": vr / (vf + vr + ve)}
