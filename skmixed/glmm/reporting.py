@@ -79,29 +79,13 @@ def random_effects_frame(model):
     from skmixed.glmm.blocks import lambdas_from_theta
 
     require_random(model)
+    from skmixed.mixed.results import term_variance_rows
+
     designs = model._designs
-    k_max = max(d.k for d in designs)
     lambdas = lambdas_from_theta(model.theta_, [d.k for d in designs])
-    rows = []
-    for index, (d, lam) in enumerate(zip(designs, lambdas, strict=True)):
-        cov = lam @ lam.T
-        sd = np.sqrt(np.diagonal(cov))
-        for a, name in enumerate(d.names):
-            row = {
-                "group": d.group or d.factor,
-                "name": name,
-                "variance": cov[a, a],
-                "std_dev": sd[a],
-                "_term": index,
-                "_factor": d.factor,
-            }
-            for b in range(k_max - 1):
-                value = np.nan
-                if b < a:
-                    denom = sd[a] * sd[b]
-                    value = cov[a, b] / denom if denom > 0 else np.nan
-                row[f"corr_{b + 1}"] = value
-            rows.append(row)
+    rows = term_variance_rows(designs, lambdas)
+    for row in rows:
+        row["_factor"] = designs[row["_term"]].factor
     return pd.DataFrame(rows)
 
 

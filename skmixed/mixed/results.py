@@ -213,16 +213,18 @@ def formula(model):
     return f"{response} ~ {rhs} + {format_random_effects(model.random_effects)}"
 
 
-def random_effects_frame(model):
-    """The variance table of the summary (per term component, residual last)."""
-    criterion = _require_random(model)
-    sigma2 = model.sigma_**2
-    rows = []
-    terms = criterion.design.terms
+def term_variance_rows(terms, lambdas, scale=1.0):
+    """Per component of each term: group, name, variance, SD, correlations.
+
+    The covariance of a term is ``scale · λλᵀ`` (σ² for the LMM, 1 for a
+    GLMM); ``corr_b`` is the correlation with the term's earlier component
+    ``b`` (NaN elsewhere, and where an SD is 0). Shared by the LMM and GLMM
+    summaries.
+    """
     k_max = max(t.k for t in terms)
-    lambdas = criterion.lambdas(model.theta_)
+    rows = []
     for index, (term, lam) in enumerate(zip(terms, lambdas, strict=True)):
-        cov = sigma2 * (lam @ lam.T)
+        cov = scale * (lam @ lam.T)
         sd = np.sqrt(np.diagonal(cov))
         for a, name in enumerate(term.names):
             row = {
@@ -239,6 +241,16 @@ def random_effects_frame(model):
                     value = cov[a, b] / denom if denom > 0 else np.nan
                 row[f"corr_{b + 1}"] = value
             rows.append(row)
+    return rows
+
+
+def random_effects_frame(model):
+    """The variance table of the summary (per term component, residual last)."""
+    criterion = _require_random(model)
+    sigma2 = model.sigma_**2
+    terms = criterion.design.terms
+    k_max = max(t.k for t in terms)
+    rows = term_variance_rows(terms, criterion.lambdas(model.theta_), sigma2)
     residual = {"group": "Residual", "name": "", "variance": sigma2}
     residual.update({"std_dev": model.sigma_, "_term": len(terms)})
     residual.update({f"corr_{b + 1}": np.nan for b in range(k_max - 1)})
