@@ -333,6 +333,27 @@ class Factor:
         x = np.concatenate([x1, x2], axis=0)
         return x[:, 0] if vector else x
 
+    def inverse_parts(self):
+        """The parts of ``(L Lᵀ)⁻¹`` that a row's levels touch.
+
+        Returns ``(diagonal, G, S_inv)``: per term the (m, k, k) diagonal
+        blocks; with later terms also the dense first-by-rest block G
+        (q1 x q_rest) and the rest-by-rest block S⁻¹ (else None, None).
+        """
+        diagonal = self.inverse_diagonal_blocks()
+        if self.L2 is None:
+            return diagonal, None, None
+        L2inv = solve_triangular(
+            self.L2, np.eye(self.L2.shape[0]), lower=True, check_finite=False
+        )
+        S_inv = L2inv.T @ L2inv
+        # M⁻¹ first-by-rest block: -L1⁻ᵀ C S⁻¹
+        system = self.system
+        m1, k1 = system.terms[0].m, system.ks[0]
+        CS = np.asarray(self.C @ S_inv).reshape(m1, k1, -1)
+        G = -np.einsum("mba,mbp->map", self.L1inv, CS).reshape(system.q1, -1)
+        return diagonal, G, S_inv
+
     def inverse_diagonal_blocks(self):
         """Per term, the (m, k, k) diagonal blocks of ``(L Lᵀ)⁻¹``."""
         system = self.system

@@ -73,6 +73,20 @@ class Link:
             return np.maximum(np.exp(np.minimum(eta, _MAX_LOG)), _EPS)
         return np.ones_like(eta)
 
+    def mu_eta_derivative(self, eta):
+        """``d² mu / d eta²`` at eta (for the Laplace objective's gradient)."""
+        if self.name == "logit":
+            mu = self.inverse(eta)
+            return mu * (1.0 - mu) * (1.0 - 2.0 * mu)
+        if self.name == "probit":
+            return -eta * np.exp(-0.5 * eta * eta) / np.sqrt(2.0 * np.pi)
+        if self.name == "cloglog":
+            eta = np.minimum(eta, 700.0)
+            return np.exp(eta - np.exp(eta)) * (1.0 - np.exp(eta))
+        if self.name == "log":
+            return np.exp(np.minimum(eta, _MAX_LOG))
+        return np.zeros_like(eta)
+
     @property
     def canonical_for(self):
         """The family for which this link is canonical (or None)."""
@@ -116,6 +130,26 @@ class Family:
             return prior * (y - mu)
         return prior * (y - mu) * self.link.mu_eta(eta) / self.variance(mu)
 
+    def derivative_weights(self, y, mu, eta, prior):
+        """What the Laplace objective's gradient needs per row.
+
+        Returns ``(w, w_obs, dw)``: the Fisher weights ``w`` (those of
+        PIRLS), the observed weights ``w_obs = -d r / d eta`` (r the score
+        residual; half the second derivative of the deviance, equal to w
+        for a canonical link) and ``dw = d w / d eta``.
+        """
+        v = self.variance(mu)
+        if self.canonical:  # mu_eta = V, so w_obs = w and dw = w V'(mu)
+            w = prior * v
+            return w, w, w * self.variance_derivative(mu)
+        d = self.link.mu_eta(eta)
+        w = prior * d * d / v
+        d2 = self.link.mu_eta_derivative(eta)
+        dv = self.variance_derivative(mu)
+        w_obs = w - prior * (y - mu) * (d2 * v - d * d * dv) / (v * v)
+        dw = prior * d * (2.0 * d2 * v - d * d * dv) / (v * v)
+        return w, w_obs, dw
+
     def kernel(self, y, mu, prior):
         """The part of the log-likelihood that depends on mu (summed).
 
@@ -147,6 +181,10 @@ class Binomial(Family):
     @staticmethod
     def variance(mu):
         return mu * (1.0 - mu)
+
+    @staticmethod
+    def variance_derivative(mu):
+        return 1.0 - 2.0 * mu
 
     @staticmethod
     def clip_mean(y):
@@ -226,6 +264,10 @@ class Poisson(Family):
     @staticmethod
     def variance(mu):
         return mu
+
+    @staticmethod
+    def variance_derivative(mu):
+        return np.ones_like(mu)
 
     @staticmethod
     def clip_mean(y):

@@ -2,12 +2,19 @@
 
 Stage 1 (lme4's nAGQ = 0) minimises over θ alone, β following the
 conditional modes inside PIRLS. Stage 2 minimises the Laplace (or AGQ)
-approximation of -2 log L over (θ, β) jointly, starting from stage 1. Both
-use BOBYQA (NLopt); lme4 uses BOBYQA then Nelder-Mead. In stage 2 the
-optimiser sees β through ``β = β₁ + R_X⁻¹ δ`` (R_X from stage 1), so that
-one unit of δ is about one standard error in every direction: BOBYQA's
-trust region then fits the problem's scale, and it stops within a small
-fraction of a standard error of the optimum.
+approximation of -2 log L over (θ, β) jointly, starting from stage 1.
+
+lme4 uses BOBYQA then Nelder-Mead, derivative-free. Here both stages of a
+Laplace fit use L-BFGS-B (scipy) with the analytic gradient of the
+objective (:mod:`skmixed.glmm.gradient`): on binary-100k ``(1 + x1 | g)``
+that takes ~30 evaluations where BOBYQA took 231, and it stops where the
+projected gradient vanishes, at lme4's optimum or a lower one (every
+reference case is a test). BOBYQA (NLopt) remains for AGQ (nAGQ > 1, no
+gradient here), for random-effects systems too large for the gradient's
+dense inverse block, and as the fallback when L-BFGS-B fails. In stage 2
+the optimiser sees β through ``β = β₁ + R_X⁻¹ δ`` (R_X from stage 1), so
+that one unit of δ is about one standard error in every direction: the
+problem is then well scaled for both methods.
 """
 
 import math
@@ -22,6 +29,11 @@ except ImportError:  # pragma: no cover - nlopt is a dependency
     nlopt = None
 
 from skmixed.glmm.agq import agq_minus2_loglik
+from skmixed.glmm.gradient import (
+    fast_gradient,
+    gradient_available,
+    laplace_gradient,
+)
 
 SINGULAR_TOL = 1e-4
 
@@ -97,6 +109,70 @@ def bobyqa(fun, x0, lower, *, step=None, xtol=1e-7, max_eval=10_000):
     )
 
 
+class _TrackedWithGradient:
+    """A (value, gradient) objective with a count and the best point seen."""
+
+    def __init__(self, fun):
+        self.fun = fun
+        self.count = 0
+        self.best_f = math.inf
+        self.best_x = None
+
+    def __call__(self, x):
+        self.count += 1
+        x = np.asarray(x, dtype=np.float64)
+        try:
+            value, grad = self.fun(x)
+            value = float(value)
+        except (FloatingPointError, np.linalg.LinAlgError, ValueError):
+            value, grad = math.inf, None
+        if not (math.isfinite(value) and np.all(np.isfinite(grad))):
+            # a failed point: tell the line search to step back
+            return 1e300, np.zeros_like(x)
+        if value < self.best_f:
+            self.best_f, self.best_x = value, x.copy()
+        return value, grad
+
+
+def lbfgsb(fun_grad, x0, lower, *, gtol=1e-6, max_eval=10_000):
+    """Minimise ``fun_grad`` (value and gradient) from x0, ``x >= lower``.
+
+    Returns None when no finite point was found (the caller falls back to
+    BOBYQA). L-BFGS-B stopping because its line search cannot improve
+    further ("ABNORMAL_TERMINATION_IN_LNSRCH") is rounding-limited
+    convergence, as NLopt's ROUNDOFF_LIMITED.
+    """
+    from scipy.optimize import minimize
+
+    tracked = _TrackedWithGradient(fun_grad)
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    start = np.maximum(np.asarray(x0, dtype=np.float64), lower)
+    res = minimize(
+        tracked,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={
+            "maxfun": int(max_eval),
+            "maxiter": int(max_eval),
+            "ftol": 1e-15,
+            "gtol": gtol,
+            "maxcor": 20,
+        },
+    )
+    if tracked.best_x is None:
+        return None
+    message = str(res.message)
+    limited = "ABNORMAL" in message.upper()
+    converged = bool(res.success or limited) and tracked.count < max_eval
+    if tracked.count >= max_eval:
+        message = f"reached max_iter={max_eval} evaluations"
+    return StageResult(
+        tracked.best_x, tracked.best_f, tracked.count, converged, message
+    )
+
+
 def objective(problem, theta, beta, n_agq=1):
     """-2 log L at (θ, β): Laplace (``n_agq=1``) or AGQ, absolute scale."""
     result = problem.modes(theta, beta)
@@ -120,21 +196,11 @@ class FitResult:
 
 def fit_two_stages(problem, theta0, lower, beta0, *, n_agq=1, max_iter=10_000):
     """lme4's default: θ on the nAGQ = 0 objective, then (θ, β) together."""
-    state = {"beta": np.asarray(beta0, dtype=np.float64)}
-
-    def fast(theta):
-        value, beta = problem.fast_objective(theta, state["beta"])
-        if np.all(np.isfinite(beta)):
-            state["beta"] = beta
-        return value
-
-    n_theta = len(theta0)
-    stage1 = bobyqa(
-        fast, theta0, lower, step=np.full(n_theta, 0.25), xtol=1e-4, max_eval=max_iter
-    )
-    result, RX = problem.joint_modes(stage1.x, state["beta"])
+    use_gradient = gradient_available(problem.system)
+    stage1, beta_start = _stage1(problem, theta0, lower, beta0, max_iter, use_gradient)
+    result, RX = problem.joint_modes(stage1.x, beta_start)
     beta1 = result.beta
-    p = len(beta1)
+    n_theta, p = len(theta0), len(beta1)
 
     def to_params(x):
         delta = x[n_theta:]
@@ -144,10 +210,22 @@ def fit_two_stages(problem, theta0, lower, beta0, *, n_agq=1, max_iter=10_000):
         theta, beta = to_params(x)
         return objective(problem, theta, beta, n_agq)
 
+    def stage2_fun_grad(x):
+        theta, beta = to_params(x)
+        mode = problem.modes(theta, beta)
+        grad = laplace_gradient(problem, mode)
+        # β = β₁ + R_X⁻¹ δ, so d/dδ = R_X⁻ᵀ d/dβ
+        grad[n_theta:] = solve_triangular(RX, grad[n_theta:], lower=False, trans="T")
+        return mode.laplace, grad
+
     x0 = np.concatenate([stage1.x, np.zeros(p)])
     lower2 = np.concatenate([lower, np.full(p, -np.inf)])
-    step = np.concatenate([np.full(n_theta, 0.1), np.full(p, 0.5)])
-    stage2 = bobyqa(stage2_fun, x0, lower2, step=step, xtol=1e-7, max_eval=max_iter)
+    stage2 = None
+    if use_gradient and n_agq == 1:
+        stage2 = lbfgsb(stage2_fun_grad, x0, lower2, gtol=1e-6, max_eval=max_iter)
+    if stage2 is None:
+        step = np.concatenate([np.full(n_theta, 0.1), np.full(p, 0.5)])
+        stage2 = bobyqa(stage2_fun, x0, lower2, step=step, xtol=1e-7, max_eval=max_iter)
     theta, beta = to_params(stage2.x)
     theta, beta, fun, extra = _check_boundary(
         problem, theta, beta, stage2.fun, lower, n_agq
@@ -161,6 +239,34 @@ def fit_two_stages(problem, theta0, lower, beta0, *, n_agq=1, max_iter=10_000):
         stage2.message,
         stage1,
     )
+
+
+def _stage1(problem, theta0, lower, beta0, max_iter, use_gradient):
+    """θ on lme4's nAGQ = 0 objective; returns (StageResult, last β)."""
+    state = {"beta": np.asarray(beta0, dtype=np.float64)}
+
+    def remember(beta):
+        if np.all(np.isfinite(beta)):
+            state["beta"] = beta
+
+    def fast(theta):
+        value, beta = problem.fast_objective(theta, state["beta"])
+        remember(beta)
+        return value
+
+    def fast_grad(theta):
+        result, _ = problem.joint_modes(theta, state["beta"])
+        remember(result.beta)
+        return result.laplace, fast_gradient(problem, result)
+
+    stage1 = None
+    if use_gradient:
+        # a start only: stage 2 refines θ with β, so a loose stop suffices
+        stage1 = lbfgsb(fast_grad, theta0, lower, gtol=1e-3, max_eval=max_iter)
+    if stage1 is None:
+        step = np.full(len(theta0), 0.25)
+        stage1 = bobyqa(fast, theta0, lower, step=step, xtol=1e-4, max_eval=max_iter)
+    return stage1, state["beta"]
 
 
 def _check_boundary(problem, theta, beta, fun, lower, n_agq, tol=1e-5):
