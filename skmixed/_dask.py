@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from skmixed._groups import as_factor
+from skmixed._groups import _is_number, as_factor
 from skmixed._inputs import InputLayout, feature_columns, find_groups, warn_ignored
 
 #: Column names the input assembly gives y and the groups= columns.
@@ -281,6 +281,23 @@ class _ArrowDistinct:
         series = pd.Series(self.values.to_pylist(), dtype=self.dtype)
         return series.to_frame(self.column)
 
+    def sorted_levels(self):
+        """The labels in R's level order (an Arrow array), or None.
+
+        Arrow sorts strings by their UTF-8 bytes, which is the code-point
+        order ``as_factor`` uses; labels that are all numbers are ordered by
+        value there, so those (rare: checked until the first label that is no
+        number) take the general path.
+        """
+        import pyarrow.compute as pc
+
+        levels = self.values.take(pc.sort_indices(self.values))
+        for start in range(0, len(levels), 1024):
+            labels = levels.slice(start, 1024).to_pylist()
+            if not all(_is_number(label) for label in labels):
+                return levels
+        return None
+
 
 def _merge_distinct(a, b):
     if isinstance(a, _ArrowDistinct) and isinstance(b, _ArrowDistinct):
@@ -308,6 +325,14 @@ class FactorCoder:
     def __init__(self, name, columns, distinct, component_coders=None):
         self.name, self.columns = name, list(columns)
         self.arrow_values = None
+        if isinstance(distinct, _ArrowDistinct):
+            levels = distinct.sorted_levels()
+            if levels is not None:  # the labels in R's order, without Python
+                self.arrow_values, self.categorical = levels, False
+                self.codes = np.arange(len(levels), dtype=np.int64)
+                self.levels = levels.to_numpy(zero_copy_only=False)
+                return
+            distinct = distinct.frame()
         if len(self.columns) == 1:
             values = distinct[self.columns[0]]
             factor = as_factor(values.reset_index(drop=True), name)
@@ -391,10 +416,6 @@ def _learn_factors(inp, factor_components, features, drop):
         for i, part in enumerate(parts)
     ]
     levels = tree_reduce(level_parts, _merge_levels).compute()
-    levels["distinct"] = {
-        f: d.frame() if isinstance(d, _ArrowDistinct) else d
-        for f, d in levels["distinct"].items()
-    }
     for name, label in inp.groups.items():
         count = levels["missing"].get(label, 0)
         if count:

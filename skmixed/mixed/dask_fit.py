@@ -45,7 +45,6 @@ class RowSummary:
     nonfinite_x: np.ndarray  # (p, 2): NaN, inf rows per feature
     nonfinite_y: np.ndarray  # (1, 2)
     x_sums: np.ndarray  # (p_all, 2): sum and sum of squares per X column
-    z_sums: list  # per term, (k, 2)
     weights: dict  # counts of NaN, inf, negative, zero, positive weights
     first_negative: tuple | None = None  # (index label, value)
 
@@ -62,7 +61,6 @@ class RowSummary:
             self.nonfinite_x + other.nonfinite_x,
             self.nonfinite_y + other.nonfinite_y,
             self.x_sums + other.x_sums,
-            [a + b for a, b in zip(self.z_sums, other.z_sums, strict=True)],
             {k: self.weights[k] + other.weights[k] for k in self.weights},
             min(negatives, key=_label_order) if negatives else None,
         )
@@ -120,20 +118,25 @@ def accumulate_partition(part, index, meta, spec):
                 Z[:, 0] = 1.0
             Z[:, start:] = F[:, term.slopes]
         designs.append(TermDesign(codes, range(term.m), Z, term.names, term.factor))
+    bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
+    sums = None
+    if not (bad_x.any() or bad_y.any() or bad_weights):  # else the fit fails
+        sums = accumulate(X, y, designs, w)
+    if sums is not None and w is None:
+        # the squares are XᵀX's diagonal: no second product of the rows
+        x_sums = np.stack([X.sum(axis=0), np.diagonal(sums.Bxx)[: X.shape[1]]], 1)
+    else:
+        x_sums = _moments(X)
     summary = RowSummary(
         n_dropped,
         np.array([y.min(), y.max()]) if len(y) else np.array([np.inf, -np.inf]),
         bad_x,
         bad_y,
-        _moments(X),
-        [_moments(d.columns()) for d in designs],
+        x_sums,
         weight_counts,
         first_negative,
     )
-    bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
-    if bad_x.any() or bad_y.any() or bad_weights:
-        return None, summary  # the fit will fail; no need for the sums
-    return accumulate(X, y, designs, w), summary
+    return sums, summary
 
 
 def _weight_counts(w):
@@ -307,14 +310,22 @@ def fit(model, X, y, groups, sample_weight=None):
             "residual and random-effect variances are 0 and not estimable. "
             "A mixed model needs a response that varies."
         )
-    for d, z in zip(ordered, summary.z_sums, strict=True):
-        d.moments = _mean_sd(z, n)
+    for d, term in zip(ordered, specs, strict=True):
+        sums_z = _term_sums(term, summary.x_sums, n, model.fit_intercept)
+        d.moments = _mean_sd(sums_z, n)
     x_moments = _mean_sd(summary.x_sums[kept], n)
     design = design_from_cross_products(sums, ordered)
     design.x_means = x_moments[:, 0]
     model._dask_input = inp
     model._dask_weighted = sample_weight is not None
     model._fit_design(design, x_moments)
+
+
+def _term_sums(term, x_sums, n, fit_intercept):
+    """A term's column sums and sums of squares: those of its X columns."""
+    rows = [np.array([n, n], dtype=np.float64)] if term.intercept else []
+    rows += [x_sums[j + int(fit_intercept)] for j in term.slopes]
+    return np.array(rows)
 
 
 def _mean_sd(sums, n):
