@@ -265,16 +265,15 @@ class _ArrowDistinct:
         self.column, self.dtype = column, dtype
         self.values = pc.unique(pc.drop_null(values))
 
-    def merge(self, other):
+    def merge(self, others):
+        """The distinct labels of this and the other partitions' labels."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         merged = _ArrowDistinct.__new__(_ArrowDistinct)
         merged.column, merged.dtype = self.column, self.dtype
-        both = pa.chunked_array(
-            [self.values, other.values.cast(self.values.type)]
-        ).combine_chunks()
-        merged.values = pc.unique(both)
+        chunks = [self.values] + [o.values.cast(self.values.type) for o in others]
+        merged.values = pc.unique(pa.chunked_array(chunks))
         return merged
 
     def frame(self):
@@ -299,20 +298,25 @@ class _ArrowDistinct:
         return None
 
 
-def _merge_distinct(a, b):
-    if isinstance(a, _ArrowDistinct) and isinstance(b, _ArrowDistinct):
-        return a.merge(b)
-    a = a.frame() if isinstance(a, _ArrowDistinct) else a
-    b = b.frame() if isinstance(b, _ArrowDistinct) else b
-    return pd.concat([a, b]).drop_duplicates()
+def _merge_distinct(parts):
+    if all(isinstance(d, _ArrowDistinct) for d in parts):
+        return parts[0].merge(parts[1:])
+    frames = [d.frame() if isinstance(d, _ArrowDistinct) else d for d in parts]
+    return pd.concat(frames).drop_duplicates()
 
 
-def _merge_levels(a, b):
+def _merge_levels(*parts):
+    """The distinct labels and counts of several partitions together.
+
+    All at once: one hash pass over the labels of ``len(parts)`` partitions
+    rather than one per pair.
+    """
+    first = parts[0]
     distinct = {
-        f: _merge_distinct(a["distinct"][f], b["distinct"][f]) for f in a["distinct"]
+        f: _merge_distinct([p["distinct"][f] for p in parts]) for f in first["distinct"]
     }
-    missing = {c: a["missing"][c] + b["missing"][c] for c in a["missing"]}
-    return {"missing": missing, "distinct": distinct, "n": a["n"] + b["n"]}
+    missing = {c: sum(p["missing"][c] for p in parts) for c in first["missing"]}
+    return {"missing": missing, "distinct": distinct, "n": sum(p["n"] for p in parts)}
 
 
 class FactorCoder:
@@ -415,7 +419,7 @@ def _learn_factors(inp, factor_components, features, drop):
         )
         for i, part in enumerate(parts)
     ]
-    levels = tree_reduce(level_parts, _merge_levels).compute()
+    levels = tree_reduce(level_parts, None, combine_many=_merge_levels).compute()
     for name, label in inp.groups.items():
         count = levels["missing"].get(label, 0)
         if count:
@@ -450,8 +454,12 @@ def _combine(combine, *parts):
     return total
 
 
-def tree_reduce(parts, combine, split_every=SPLIT_EVERY):
-    """Add up delayed partial results ``split_every`` at a time (a tree)."""
+def tree_reduce(parts, combine, split_every=SPLIT_EVERY, combine_many=None):
+    """Add up delayed partial results ``split_every`` at a time (a tree).
+
+    ``combine(a, b)`` adds two partial results; ``combine_many(*parts)``,
+    when given, adds a task's ``split_every`` results at once instead.
+    """
     import dask
 
     parts = list(parts)
@@ -459,7 +467,9 @@ def tree_reduce(parts, combine, split_every=SPLIT_EVERY):
         raise ValueError("The Dask collection has no partitions.")
     while len(parts) > 1:
         parts = [
-            dask.delayed(_combine)(combine, *parts[i : i + split_every])
+            dask.delayed(combine_many)(*parts[i : i + split_every])
+            if combine_many is not None
+            else dask.delayed(_combine)(combine, *parts[i : i + split_every])
             for i in range(0, len(parts), split_every)
         ]
     return parts[0]
