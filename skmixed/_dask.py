@@ -653,3 +653,138 @@ def score(model, X, y, groups=None, sample_weight=None):
         for part in frame.to_delayed()
     ]
     return dask.delayed(_r2)(tree_reduce(parts, _merge_moments))
+
+
+# -- exact quantiles of values that are not in memory ------------------------------
+#: Bits of the ordered key resolved per pass, and the number of candidates
+#: below which a pass sends the values themselves to the client.
+_DIGIT_BITS = 16
+_COLLECT = 1 << 18
+_TOP = np.uint64(1 << 63)
+
+
+def _ordered_keys(values):
+    """uint64 keys whose order is the order of the (finite) float64 values."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    return np.where(bits & _TOP, ~bits, bits | _TOP)
+
+
+def _key_values(keys):
+    keys = np.asarray(keys, dtype=np.uint64)
+    bits = np.where(keys & _TOP, keys & ~_TOP, ~keys)
+    return bits.view(np.float64)
+
+
+def _with_prefix(keys, prefix, n_bits):
+    if n_bits == 0:
+        return keys
+    return keys[(keys >> np.uint64(64 - n_bits)) == np.uint64(prefix)]
+
+
+def _query_partition(part, queries):
+    """Per query (prefix, bits, collect): a histogram of the next digit of
+    the keys with that prefix, or (collect) those keys themselves."""
+    keys = _ordered_keys(np.asarray(part, dtype=np.float64))
+    out = []
+    for prefix, n_bits, collect in queries:
+        selected = _with_prefix(keys, prefix, n_bits)
+        if collect:
+            out.append(selected)
+            continue
+        shift = np.uint64(64 - n_bits - _DIGIT_BITS)
+        digits = (selected >> shift) & np.uint64((1 << _DIGIT_BITS) - 1)
+        out.append(np.bincount(digits.astype(np.int64), minlength=1 << _DIGIT_BITS))
+    return out
+
+
+def _merge_queries(*parts):
+    return [
+        np.concatenate(answers) if answers[0].dtype == np.uint64 else sum(answers)
+        for answers in zip(*parts, strict=True)
+    ]
+
+
+def order_statistics(series, ranks, n):
+    """The values of given 0-based ranks among the ``n`` values of a dask Series.
+
+    Exact, with memory bounded by a histogram: each pass over the data
+    resolves 16 more bits of every wanted value's ordered bit pattern (a
+    radix selection), and once at most ``_COLLECT`` values share a wanted
+    value's resolved bits they are sent to the client and sorted. Typically
+    two or three passes; every pass recomputes the series.
+    """
+    import dask
+
+    # per wanted rank: [prefix, bits resolved, rank among the keys with that
+    # prefix, how many keys have it]
+    state = {r: [0, 0, int(r), int(n)] for r in set(ranks)}
+    found = {}
+    parts = series.to_delayed()
+    while state:
+        queries = sorted({(s[0], s[1], s[3] <= _COLLECT) for s in state.values()})
+        tasks = [dask.delayed(_query_partition)(part, queries) for part in parts]
+        answers = tree_reduce(tasks, None, combine_many=_merge_queries).compute()
+        answer_of = dict(zip(queries, answers, strict=True))
+        for rank, s in list(state.items()):
+            prefix, n_bits, within, count = s
+            answer = answer_of[(prefix, n_bits, count <= _COLLECT)]
+            if count <= _COLLECT:
+                found[rank] = _key_values(np.sort(answer)[within : within + 1])[0]
+                del state[rank]
+                continue
+            cumulative = np.cumsum(answer)
+            digit = int(np.searchsorted(cumulative, within, side="right"))
+            below = int(cumulative[digit - 1]) if digit else 0
+            n_bits += _DIGIT_BITS
+            s[:] = [(prefix << _DIGIT_BITS) | digit, n_bits, within - below]
+            s.append(int(answer[digit]))
+            if n_bits == 64:  # every bit known: the value itself
+                found[rank] = _key_values([s[0]])[0]
+                del state[rank]
+    return {r: float(v) for r, v in found.items()}
+
+
+def quantiles(series, n, probs=(0.0, 0.25, 0.5, 0.75, 1.0)):
+    """numpy's (R's type 7) quantiles of a dask Series of ``n`` finite values.
+
+    Exact, not approximate: the order statistics on either side of every
+    quantile come from :func:`order_statistics`, and numpy interpolates
+    between them with the arithmetic of ``np.quantile`` on all the values
+    (``(n - 1) p`` is exact for these ``p``, so the interpolation weight is).
+    """
+    below = [int(np.floor((n - 1) * p)) for p in probs]
+    ranks = below + [min(b + 1, n - 1) for b in below]
+    values = order_statistics(series, ranks, n)
+    out = []
+    for p, b in zip(probs, below, strict=True):
+        weight = (n - 1) * p - b
+        pair = np.array([values[b], values[min(b + 1, n - 1)]])
+        out.append(float(np.quantile(pair, weight)))
+    return np.array(out)
+
+
+def summary_residuals(values, n, df_resid=None):
+    """What a summary prints of residuals held by a dask Series.
+
+    Their exact quantiles (:class:`~skmixed.summary.ResidualQuantiles`), or,
+    where R prints every residual (``df_resid <= 5``: a handful of rows),
+    the residuals themselves.
+    """
+    from skmixed.summary import ResidualQuantiles
+
+    if df_resid is not None and df_resid <= 5:
+        return np.asarray(values.compute(), dtype=float)
+    return ResidualQuantiles(quantiles(values, n))
+
+
+def scaled_residuals(model):
+    """Pearson residuals over σ, ``sqrt(w) ((y - fitted) / σ)``, lazily.
+
+    The arithmetic of an in-memory summary, row by row, so that the values
+    (and so their quantiles) are the same.
+    """
+    inp, frame = _training_rows(model)
+    scaled = (frame[_Y] - fitted_values(model)) / model.sigma_
+    if _W in frame.columns:
+        scaled = np.sqrt(frame[_W]) * scaled
+    return scaled

@@ -248,6 +248,14 @@ class LMResultsMixin:
             fstat = (self.fvalue_, self._f_df[0], self._f_df[1])
         weights = getattr(self, "_summary_weights", None)
         residuals = self.residuals_
+        if getattr(self, "_dask_input", None) is not None:
+            # fitted from Dask partitions: exact quantiles, by passes
+            from skmixed import _dask
+
+            residuals = _dask.summary_residuals(
+                _dask.pearson_residuals(self), self.nobs_, self.df_resid_
+            )
+            weights = None
         call = f"lm(formula = {self.formula_})"
         if weights is not None:
             residuals = np.sqrt(weights) * residuals

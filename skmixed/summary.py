@@ -173,6 +173,25 @@ class Summary:
         return "<div>" + "".join(parts) + "</div>"
 
 
+class ResidualQuantiles:
+    """Min, 1Q, Median, 3Q and Max of residuals that are not in memory.
+
+    A fit from Dask partitions computes them exactly by passes over the rows
+    (``skmixed._dask.quantiles``); the summaries print them in place of the
+    quantiles of the residuals themselves.
+    """
+
+    def __init__(self, values):
+        self.values = np.asarray(values, dtype=float)
+
+
+def _five_quantiles(residuals):
+    """Type 7 quantiles (R's and numpy's default) at 0, 1/4, 1/2, 3/4, 1."""
+    if isinstance(residuals, ResidualQuantiles):
+        return residuals.values
+    return np.quantile(np.asarray(residuals, dtype=float), [0, 0.25, 0.5, 0.75, 1])
+
+
 def quantile_lines(residuals, digits=4):
     """Min, 1Q, Median, 3Q, Max of residuals, printed as R prints them.
 
@@ -187,16 +206,16 @@ def quantile_lines(residuals, digits=4):
        Min     1Q Median     3Q    Max
       -2.0   -0.5    0.1    0.4    3.0
     """
-    q = np.quantile(np.asarray(residuals, dtype=float), [0, 0.25, 0.5, 0.75, 1])
+    q = _five_quantiles(residuals)
     names = ["Min", "1Q", "Median", "3Q", "Max"]  # type 7 quantiles, as R
     return named_vector_lines(zapsmall(q, digits + 1), names, digits)
 
 
 def _quantile_block(residuals, df_resid, digits):
     """R's residuals section: quantiles, or every residual when few df."""
-    residuals = np.asarray(residuals, dtype=float)
     if df_resid > 5:
         return quantile_lines(residuals, digits)
+    residuals = np.asarray(residuals, dtype=float)
     if df_resid > 0:
         names = [str(i + 1) for i in range(residuals.size)]
         return named_vector_lines(residuals, names, digits)
@@ -217,7 +236,7 @@ class LMSummary(Summary):
         Lines under ``Call:``.
     coefficients : pandas.DataFrame
         Columns ``estimate, std_error, t_value, p_value``.
-    residuals : ndarray
+    residuals : ndarray or ResidualQuantiles
     df_resid : int
     sigma, rsquared, rsquared_adj : float
     fstatistic : tuple of (float, int, int) or None
@@ -484,7 +503,8 @@ class MixedLMSummary(Summary):
     formula : str
     criteria : dict
         ``REML`` (REML fits), or ``AIC, BIC, logLik, deviance, df.resid``.
-    scaled_residuals : ndarray
+    scaled_residuals : ndarray or ResidualQuantiles
+        The scaled residuals, or only their quantiles (a Dask fit).
     random_effects : pandas.DataFrame
     nobs : int
     n_groups : dict
@@ -528,7 +548,9 @@ class MixedLMSummary(Summary):
         self.show_correlation = show_correlation
         self.weights = weights
         self.criteria = dict(criteria)
-        self.scaled_residuals = np.asarray(scaled_residuals, dtype=float)
+        if not isinstance(scaled_residuals, ResidualQuantiles):
+            scaled_residuals = np.asarray(scaled_residuals, dtype=float)
+        self.scaled_residuals = scaled_residuals
         self._variance_frame = random_effects
         self.nobs, self.n_groups = nobs, dict(n_groups)
         self.coefficients = coefficients
@@ -605,7 +627,7 @@ class MixedLMSummary(Summary):
     def blocks(self):
         """Blocks in the order of lme4's ``print.summary.merMod``."""
         d = self.digits
-        q = np.quantile(self.scaled_residuals, [0, 0.25, 0.5, 0.75, 1])
+        q = _five_quantiles(self.scaled_residuals)
         groups = "; ".join(f"{k}, {v}" for k, v in self.n_groups.items())
         out = [
             *self._header_lines(),

@@ -287,7 +287,7 @@ def summary(model, ddf="satterthwaite", show_correlation=None):
         from skmixed import _dask
 
         weighted = model._dask_weighted
-        scaled = np.asarray(_dask.pearson_residuals(model).compute()) / model.sigma_
+        scaled = _dask.summary_residuals(_dask.scaled_residuals(model), model.nobs_)
     else:
         scaled = model.residuals_ / model.sigma_
         if weighted:
