@@ -7,6 +7,8 @@ random-slope columns). This module adds parameter validation, ``score`` and
 metadata routing.
 """
 
+import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
@@ -32,6 +34,9 @@ COMMON_CONSTRAINTS = {
     "missing": [StrOptions({"error", "drop"})],
 }
 
+#: Class -> the names of its __init__ parameters (see _get_param_names).
+_PARAM_NAMES = {}
+
 __all__ = ["GroupedData", "GroupedRegressor", "_check_response"]
 
 
@@ -53,6 +58,16 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
 
     # scikit-learn's parameter validation; subclasses extend it.
     _parameter_constraints = dict(COMMON_CONSTRAINTS)
+
+    @classmethod
+    def _get_param_names(cls):
+        # scikit-learn reads __init__'s signature (inspect.signature) at every
+        # get_params: every fit validates its parameters, every clone copies
+        # them. A class's signature does not change, so read it once.
+        names = _PARAM_NAMES.get(cls)
+        if names is None:
+            names = _PARAM_NAMES[cls] = tuple(super()._get_param_names())
+        return list(names)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -92,7 +107,7 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         request = self._input_request(reset)
         if reset:
             X = _as_two_dimensional(X)
-            validate_data(self, X, skip_check_array=True, reset=True)
+            _reset_feature_names(self, X)
             inputs = prepare_inputs(X, y, groups, request, sample_weight=sample_weight)
             self._input_layout = inputs.layout
             # the fitted FixedFormula of a string fixed_effects (else None)
@@ -180,6 +195,23 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         y_array = _check_response(y, _num_samples(X))
         _report_nonfinite(y_array, None, "y", _PREDICT_HINT)
         return r2_score(y_array, self.predict(X, groups), sample_weight=sample_weight)
+
+
+def _reset_feature_names(estimator, X):
+    """Set ``n_features_in_`` and ``feature_names_in_`` as at fit.
+
+    What ``validate_data(estimator, X, skip_check_array=True, reset=True)``
+    sets; a pandas X whose column names are all strings (the usual case)
+    takes a direct path, since scikit-learn's generic container check costs
+    more than the rest of a small fit's input checks.
+    """
+    if isinstance(X, pd.DataFrame) and X.shape[1]:
+        names = np.asarray(X.columns, dtype=object)
+        if all(type(name) is str for name in names):
+            estimator.feature_names_in_ = names
+            estimator.n_features_in_ = X.shape[1]
+            return
+    validate_data(estimator, X, skip_check_array=True, reset=True)
 
 
 def fixed_intercept(fit_intercept, data, estimator="The model"):

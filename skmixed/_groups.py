@@ -6,8 +6,16 @@ levels are, with levels ordered as R orders them: numerically when every
 label is a number, otherwise byte-wise.
 """
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
+
+# Up to this many levels, labels are placed in the level order through a dict
+# and the categorical's dtype is kept for the next fit with the same levels
+# (building the dtype's index costs more than a whole small fit's input
+# check; bootstraps, grid searches and per-gene loops refit the same levels).
+_SMALL_LEVELS = 10_000
 
 
 class GroupsMissingWarning(UserWarning):
@@ -105,10 +113,29 @@ def as_factor(values, name):
         raise ValueError(f"Grouping factor {name!r} contains inf values.")
     labels = _label_strings(uniques)
     levels = _r_level_order(labels)
-    position = pd.Index(levels, dtype=object).get_indexer(
-        pd.Index(labels, dtype=object)
-    )
-    return pd.Categorical.from_codes(position[codes], categories=levels)
+    return _categorical(_positions(labels, levels)[codes], levels)
+
+
+def _positions(labels, levels):
+    """Index of each label in ``levels``."""
+    if len(levels) <= _SMALL_LEVELS:
+        rank = {level: i for i, level in enumerate(levels)}
+        return np.array([rank[label] for label in labels], dtype=np.intp)
+    return pd.Index(levels, dtype=object).get_indexer(pd.Index(labels, dtype=object))
+
+
+@lru_cache(maxsize=16)
+def _levels_dtype(levels):
+    """The categorical dtype of a tuple of string levels (cached)."""
+    return pd.CategoricalDtype(list(levels))
+
+
+def _categorical(codes, levels):
+    """``pd.Categorical.from_codes(codes, categories=levels)``, the dtype cached
+    for a small number of levels."""
+    if len(levels) <= _SMALL_LEVELS:
+        return pd.Categorical.from_codes(codes, dtype=_levels_dtype(tuple(levels)))
+    return pd.Categorical.from_codes(codes, categories=levels)
 
 
 def _check_no_missing(missing, name):
@@ -127,7 +154,7 @@ def _from_categorical(codes, categories):
     if len(set(levels)) != len(levels):
         return None
     renumber = np.cumsum(used) - 1
-    return pd.Categorical.from_codes(renumber[codes], categories=levels)
+    return _categorical(renumber[codes], levels)
 
 
 def _as_factor_by_row(series, name):

@@ -16,6 +16,7 @@ tables and conditional modes carry the names an lme4 user knows
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`")
 
@@ -260,10 +261,17 @@ def parse_random_effects(spec):
         raise ValueError(
             f"random_effects must be a string such as '(1 | g)'; got {spec!r}."
         )
+    return list(_parse(spec))
+
+
+@lru_cache(maxsize=64)
+def _parse(spec):
+    """The terms of a spec, as a tuple (cached: an estimator reads its spec
+    several times per fit and predict; the terms are immutable)."""
     terms = []
     for inner, offset in _split_top_level(spec):
         terms.extend(_parse_term(spec, inner, offset))
-    return terms
+    return tuple(terms)
 
 
 def grouping_columns(terms):
