@@ -27,7 +27,9 @@ problems, a sparse one where each level meets few levels of the later
 factors (nested and crossed designs) -- and otherwise ``VᵀV`` by BLAS.
 """
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtrs
@@ -37,7 +39,6 @@ from skmixed.mixed.schur import RestBlock
 _LOG_2PI = np.log(2.0 * np.pi)
 _LOG_2PI_1 = 1.0 + _LOG_2PI
 _MAX_OUTER_PRODUCTS = 4_000_000
-_ONE_ZERO_ONE = np.array([1.0, 0.0, 1.0])
 
 
 def solve_triangular(a, b, *, lower, trans=False):
@@ -63,9 +64,45 @@ def _outer_products(C, pairs):
     return out.reshape(r * r, m * len(pairs))
 
 
+@lru_cache(maxsize=32)
+def _two_by_two_coefficients(t0, t1, t2):
+    """K (4 x 6) with ``[d00 d01 d11 1] K = [A_j | numerators of M_j]``.
+
+    For a two-column first term, ``λ = [[t0, 0], [t1, t2]]``: the distinct
+    entries ``(a00, a01, a11)`` of ``A_j = λᵀ D_j λ + I`` and those of
+    ``λ adj(A_j) λᵀ`` (``M_j`` times ``|A_j|``) as linear maps of
+    ``(d00, d01, d11, 1)``.
+    """
+    rows = []
+    for a00, a01, a11 in (
+        (t0 * t0, 0.0, 0.0),
+        (2.0 * t0 * t1, t0 * t2, 0.0),
+        (t1 * t1, t1 * t2, t2 * t2),
+        (1.0, 0.0, 1.0),
+    ):
+        rows.append(
+            (
+                a00,
+                a01,
+                a11,
+                t0 * t0 * a11,
+                t0 * t1 * a11 - t0 * t2 * a01,
+                t2 * t2 * a00 - 2.0 * t1 * t2 * a01 + t1 * t1 * a11,
+            )
+        )
+    return np.array(rows)
+
+
+@lru_cache(maxsize=32)
 def lower_triangle_indices(k):
-    """Rows and columns of θ's elements in a k x k factor, column-major."""
+    """Rows and columns of θ's elements in a k x k factor, column-major.
+
+    Read-only arrays, built once per k (numpy's triu_indices costs more
+    than a whole criterion evaluation on small data).
+    """
     cols, rows = np.triu_indices(k)
+    rows.setflags(write=False)
+    cols.setflags(write=False)
     return rows, cols
 
 
@@ -200,6 +237,8 @@ class ProfiledCriterion:
         self._pairs = [(a, b) for a in range(k1) for b in range(a, k1)]
         # the first block's distinct entries per level, (m1, pairs)
         self._dpairs = np.stack([design.D1[:, a, b] for a, b in self._pairs], axis=1)
+        if k1 == 2:  # with a column of ones (see _two_by_two_coefficients)
+            self._dpairs1 = np.column_stack([self._dpairs, np.ones(m1)])
         if strategy is None:
             strategy = self._choose_strategy(m1, r)
         elif strategy not in ("outer", "sparse", "dense"):
@@ -302,40 +341,12 @@ class ProfiledCriterion:
             a += 1.0
             return t2 / a, np.log(a).sum()
         if k == 2:
-            # A_j = λᵀ D_j λ + I and the numerators of M_j are linear in the
-            # entries of D_j and A_j: two small matrix products for all levels.
-            t0, t1, t2 = theta1.tolist()
-            A = self._dpairs @ np.array(
-                [
-                    t0 * t0,
-                    0.0,
-                    0.0,
-                    2 * t0 * t1,
-                    t0 * t2,
-                    0.0,
-                    t1 * t1,
-                    t1 * t2,
-                    t2 * t2,
-                ]
-            ).reshape(3, 3)
-            A += _ONE_ZERO_ONE
-            det = A[:, 0] * A[:, 2]
-            det -= A[:, 1] * A[:, 1]
-            W = A @ np.array(
-                [
-                    0.0,
-                    0.0,
-                    t2 * t2,
-                    0.0,
-                    -t0 * t2,
-                    -2 * t1 * t2,
-                    t0 * t0,
-                    t0 * t1,
-                    t1 * t1,
-                ]
-            ).reshape(3, 3)
-            W /= det[:, None]
-            return W, np.log(det).sum()
+            # A_j = λᵀ D_j λ + I and the numerators of M_j = λ adj(A_j) λᵀ / |A_j|
+            # are linear in the entries of D_j: one small product for all levels.
+            AW = self._dpairs1 @ _two_by_two_coefficients(*theta1.tolist())
+            det = AW[:, 0] * AW[:, 2]
+            det -= AW[:, 1] * AW[:, 1]
+            return AW[:, 3:] / det[:, None], np.log(det).sum()
         lam = np.zeros((k, k))
         rows, cols = self._tri[0]
         lam[rows, cols] = theta1
@@ -385,12 +396,14 @@ class ProfiledCriterion:
     def _value(self, logdet_z, logs_x):
         """The criterion from log|Lθ|² and the log-diagonal of [X y]'s factor."""
         p, dof = self.design.p, self._dof
-        # log r² = 2 log L[-1, -1]
-        value = logdet_z + dof * (self._log_const + 2.0 * logs_x[-1])
+        # in Python floats: numpy's scalar arithmetic costs more than the rest
+        # of a small evaluation. log r² = 2 log L[-1, -1]
+        logs_x = logs_x.tolist()
+        value = float(logdet_z) + dof * (self._log_const + 2.0 * logs_x[-1])
         value -= self._log_weights
         if self.reml and p:
-            value += 2.0 * logs_x[:p].sum()
-        return float(value) if np.isfinite(value) else np.inf
+            value += 2.0 * sum(logs_x[:p])
+        return value if math.isfinite(value) else math.inf
 
     def _rest_factor(self, theta):
         """(first-block weights, log|A1|, λs, the rest block's factor or None)."""
@@ -433,7 +446,7 @@ class ProfiledCriterion:
         Lr, info = dpotrf(S.T, lower=1, overwrite_a=1)
         if info != 0:
             return np.inf
-        logs = np.log(np.diagonal(Lr))
+        logs = np.log(Lr.diagonal())
         logdet = logdet1 + 2.0 * logs[:q].sum() if q else logdet1
         return self._value(logdet, logs[q:])
 

@@ -37,6 +37,14 @@ from scipy import sparse
 _MAX_DENSE = 150_000_000
 
 
+#: Up to this many elements, the (n, c) product of a Z column with the rest
+#: columns is formed at once (small data: fewer numpy calls).
+_SMALL_PRODUCT = 100_000
+
+#: ``Bzz`` of a design with one grouping factor (0 x 0).
+_NO_LATER_TERMS = sparse.csr_matrix((0, 0))
+
+
 @dataclass
 class TermDesign:
     """The random-effects columns of one term.
@@ -346,6 +354,9 @@ def _per_level(term, M):
         if term.is_ones(j):
             out[:, j, :] = term.group_sums(M)
             continue
+        if M.size <= _SMALL_PRODUCT:
+            out[:, j, :] = term.group_sums(M * term.Z[:, j, None])
+            continue
         # One column of M at a time: an (n, c) product would be the fit's
         # largest temporary (56 MB of 197 MB at n = 1e6, p = 6).
         for c in range(M.shape[1]):
@@ -398,6 +409,11 @@ def _sparse_later(rest, offsets, q_rest):
             add(oj, oi, cross.rows, cross.cols, cross.values)
             add(oi, oj, cross.cols, cross.rows, cross.values.transpose(0, 2, 1))
     if not rows:
+        if not q_rest:
+            # one grouping factor: nothing in it is read or changed in place,
+            # so one empty matrix serves every design (scipy's constructor
+            # costs as much as a small fit's whole design pass)
+            return _NO_LATER_TERMS
         return sparse.csr_matrix((q_rest, q_rest))
     return sparse.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),

@@ -339,7 +339,9 @@ class MixedLMRegressor(GroupedRegressor):
             )
         # θ is optimised (and checked) through standardised slope columns
         # when some are badly scaled; the identity otherwise.
-        scaled = _StandardisedTheta(fit_criterion)
+        scaled = _StandardisedTheta(
+            fit_criterion, None if centring.active else centring.slope_transforms
+        )
         try:
             opt = minimize_theta(
                 scaled,
@@ -1155,9 +1157,12 @@ class _StandardisedTheta:
     identity) give the very same evaluations as the criterion itself.
     """
 
-    def __init__(self, criterion):
+    def __init__(self, criterion, transforms=None):
         self.criterion = criterion
-        self.transforms = [_slope_transform(t) for t in criterion.design.terms]
+        # transforms: the terms' _slope_transform results, when known already
+        if transforms is None:
+            transforms = [_slope_transform(t) for t in criterion.design.terms]
+        self.transforms = transforms
         self.identity = all(A is None for A in self.transforms)
         self.theta_lower = criterion.theta_lower
         self.theta_start = criterion.theta_start
@@ -1199,9 +1204,11 @@ class _Centring:
     """
 
     def __init__(self, X, x_names, designs, x_moments=None):
+        # every term's standardising transform (None: well scaled), and the
+        # shifted ones, which the centred design takes
+        self.slope_transforms = [_slope_transform(d) for d in designs]
         self.transforms = []
-        for d in designs:
-            A = _slope_transform(d)
+        for A in self.slope_transforms:
             shifted = A is not None and np.any(A[0, 1:] != 0.0)
             self.transforms.append(A if shifted else None)
         self.active = any(A is not None for A in self.transforms)
