@@ -185,6 +185,36 @@ class RandomEffects:
         out = np.concatenate(parts, axis=0)
         return out[:, 0] if r.ndim == 1 else out
 
+    def lambda_zt_weighted(self, X, w, lambdas):
+        """``Λᵀ Zᵀ W X`` (q, p), from the row products of Z and X made once.
+
+        X is the model's fixed design: the products ``Z_i[a] X_i[c]`` do
+        not change with the weights, so one weighted pass per term remains.
+        """
+        if getattr(self, "_zx_of", None) is not X:
+            self._zx = [
+                None if t.Z is None else _pair_products(t.Z, X, self.n)
+                for t in self.terms
+            ]
+            self._zx_of = X
+        p = X.shape[1]
+        WX = X * w[:, None]
+        parts = []
+        for t, J, lam, zx in zip(self.terms, self.J, lambdas, self._zx, strict=True):
+            if zx is None:
+                g = (J @ WX) * lam[0, 0]
+                parts.append(g)
+                continue
+            g = (J @ (zx * w[:, None])).reshape(t.m, t.k, p)
+            # Λᵀ g per level, k small: a sum of k scaled slices
+            out = np.zeros_like(g)
+            for a in range(t.k):
+                for b in range(a, t.k):
+                    if lam[b, a] != 0.0:
+                        out[:, a, :] += lam[b, a] * g[:, b, :]
+            parts.append(out.reshape(t.m * t.k, p))
+        return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
     # -- the weighted system -------------------------------------------------
     def _diagonal_blocks(self, i, w, lam):
         """(m, k, k) blocks ``Λᵀ (Zᵀ W Z)_level Λ + I`` of term i."""

@@ -18,7 +18,7 @@ complement ``R_Xᵀ R_X = Xᵀ W X - Uᵀ M⁻¹ U`` (``U = Λᵀ Zᵀ W X``).
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_solve, cholesky
+from scipy.linalg import cho_solve, cholesky, solve_triangular
 
 from skmixed.glmm.blocks import lambdas_from_theta
 from skmixed.glmm.families import Kernel
@@ -36,9 +36,9 @@ _MAX_ITER = 60
 _MAX_HALVINGS = 30
 
 
-def _converged(delta, rhs, pdev):
+def _converged(delta, rhs, pdev, step_tol=_STEP_TOL):
     """Whether the Newton step is negligible (see _STEP_TOL)."""
-    if not delta.size or np.max(np.abs(delta)) < _STEP_TOL:
+    if not delta.size or np.max(np.abs(delta)) < step_tol:
         return True
     return float(delta @ rhs) <= _DECREMENT_TOL * (1.0 + abs(pdev))
 
@@ -92,6 +92,7 @@ class GLMMProblem:
         self.ks = system.ks
         self.n_theta = int(sum(k * (k + 1) // 2 for k in self.ks))
         self._u = np.zeros(system.q)
+        self._u_lambdas = None
         self._saturated = None
         self.kernel = Kernel(family, y, prior)
 
@@ -101,6 +102,31 @@ class GLMMProblem:
         if self._saturated is None:
             self._saturated = self.family.saturated_minus2_loglik(self.y, self.prior)
         return self._saturated
+
+    def _warm_start(self, lambdas):
+        """The last modes moved to the new θ keeping the effects b = Λu.
+
+        The linear predictor depends on u only through b, so the last b is a
+        closer start than the last u when θ moved (a step fewer, often);
+        where a new Λ is singular, the last u itself.
+        """
+        u, old = self._u.copy(), self._u_lambdas
+        if old is None:
+            return u
+        for lam, lam_old, start, size, k in zip(
+            lambdas,
+            old,
+            self.system.starts[:-1],
+            self.system.sizes,
+            self.ks,
+            strict=True,
+        ):
+            if np.array_equal(lam, lam_old) or np.min(np.abs(np.diag(lam))) < 1e-6:
+                continue
+            block = u[start : start + size].reshape(-1, k)
+            b = block @ lam_old.T
+            u[start : start + size] = solve_triangular(lam, b.T, lower=True).T.ravel()
+        return u
 
     def _state(self, eta_fixed, u, lambdas):
         eta = eta_fixed + self.system.z_lambda_u(u, lambdas)
@@ -112,7 +138,7 @@ class GLMMProblem:
         theta = np.asarray(theta, dtype=np.float64)
         beta = np.asarray(beta, dtype=np.float64)
         lambdas = lambdas_from_theta(theta, self.ks)
-        u = (self._u if u0 is None else u0).copy()
+        u = self._warm_start(lambdas) if u0 is None else u0.copy()
         eta_fixed = self.offset + self.X @ beta
         eta, mu, pdev = self._state(eta_fixed, u, lambdas)
         if not np.isfinite(pdev):
@@ -141,7 +167,7 @@ class GLMMProblem:
             else:
                 break  # no decrease possible: at the mode to rounding
             u, eta, mu, pdev = u_new, eta_new, mu_new, pdev_new
-        self._u = u
+        self._u, self._u_lambdas = u, lambdas
         return ModeResult(
             theta,
             beta,
@@ -164,23 +190,23 @@ class GLMMProblem:
     # -- nAGQ = 0: β with u -------------------------------------------------
     def cross_terms(self, w, lambdas, factor):
         """``M⁻¹ U`` and ``R_X`` (upper) for weights w."""
-        WX = self.X * w[:, None]
-        U = self.system.lambda_zt(WX, lambdas)
+        U = self.system.lambda_zt_weighted(self.X, w, lambdas)
         MU = factor.solve(U)
-        XtWX = self.X.T @ WX
+        XtWX = self.X.T @ (self.X * w[:, None])
         RXtRX = XtWX - U.T @ MU
         RX = cholesky(RXtRX, lower=False, check_finite=False)
         return U, MU, RX
 
-    def joint_modes(self, theta, beta0, u0=None):
+    def joint_modes(self, theta, beta0, u0=None, step_tol=_STEP_TOL):
         """PIRLS over (u, β) at fixed θ (lme4's nAGQ = 0).
 
-        Returns ``(ModeResult, RX)``.
+        ``step_tol`` may be looser where only a starting point is sought
+        (stage 1). Returns ``(ModeResult, RX)``.
         """
         theta = np.asarray(theta, dtype=np.float64)
         lambdas = lambdas_from_theta(theta, self.ks)
         beta = np.asarray(beta0, dtype=np.float64).copy()
-        u = (self._u if u0 is None else u0).copy()
+        u = self._warm_start(lambdas) if u0 is None else u0.copy()
         fam, system = self.family, self.system
 
         def state(beta, u):
@@ -203,7 +229,10 @@ class GLMMProblem:
             d_beta = cho_solve((RX, False), rhs_b - MU.T @ rhs_u)
             d_u = Mr - MU @ d_beta
             if _converged(
-                np.concatenate([d_u, d_beta]), np.concatenate([rhs_u, rhs_b]), pdev
+                np.concatenate([d_u, d_beta]),
+                np.concatenate([rhs_u, rhs_b]),
+                pdev,
+                step_tol,
             ):
                 break
             step = 1.0
@@ -216,7 +245,7 @@ class GLMMProblem:
             else:
                 break
             beta, u, eta, mu, pdev = b_new, u_new, eta_new, mu_new, pdev_new
-        self._u = u
+        self._u, self._u_lambdas = u, lambdas
         result = ModeResult(
             theta,
             beta,
