@@ -355,6 +355,23 @@ def test_concurrent_fits_are_identical_and_leave_blas_as_it_was(sleep):
         np.testing.assert_array_equal(theta, serial)
 
 
+def test_blas_is_one_thread_inside_a_fit_and_restored_after():
+    from skmixed.mixed.optimize import blas_single_thread
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas()
+        with blas_single_thread():
+            inside = blas()
+            with blas_single_thread():  # re-entrant
+                assert blas() == inside
+            assert blas() == inside
+        assert blas() == before
+    assert inside and all(n == 1 for n in inside)
+
+
 # -- the formula hook ------------------------------------------------------------------
 def test_formula_fixed_part_reaches_all_three_estimators():
     from skmixed.datasets import load_oats

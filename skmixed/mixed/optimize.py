@@ -37,26 +37,35 @@ class _BlasPin:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._controller = None
-        self._limiter = None
+        self._blas = None
+        self._restore = []
         self._depth = 0
 
     def enter(self):
         with self._lock:
             if self._depth == 0:
-                if self._controller is None:
+                if self._blas is None:
                     # Finding the BLAS libraries reads the process's memory
                     # map: slow, so done once.
-                    self._controller = ThreadpoolController()
-                self._limiter = self._controller.limit(limits=1, user_api="blas")
+                    controller = ThreadpoolController().select(user_api="blas")
+                    self._blas = controller.lib_controllers
+                # Each library's own get/set (threadpoolctl's limit() builds
+                # an info dict of every library at each call: 9 us a fit).
+                self._restore = [
+                    (lib, n) for lib in self._blas if (n := lib.get_num_threads()) != 1
+                ]
+                for lib, _ in self._restore:
+                    lib.set_num_threads(1)
             self._depth += 1
 
     def leave(self):
         with self._lock:
             self._depth -= 1
             if self._depth == 0:
-                self._limiter.restore_original_limits()
-                self._limiter = None
+                for lib, n in self._restore:
+                    if n is not None:
+                        lib.set_num_threads(n)
+                self._restore = []
 
 
 _BLAS_PIN = _BlasPin()
