@@ -341,7 +341,10 @@ def _contiguous_runs(codes, m):
     """(run starts, level of each run) if every level is one run, else False."""
     if len(codes) == 0:
         return False
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    change = np.empty(len(codes), dtype=bool)
+    change[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=change[1:])
+    starts = np.flatnonzero(change)
     if len(starts) != m:
         return False
     return starts, codes[starts]

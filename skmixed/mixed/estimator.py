@@ -7,6 +7,7 @@ cross-products once (``design``), minimise the profiled criterion over θ
 and the conditional modes as fitted attributes.
 """
 
+import math
 import warnings
 from dataclasses import dataclass, replace
 from numbers import Integral
@@ -1118,24 +1119,35 @@ def _slope_transform(term):
         return None
     k = term.k
     has_intercept = term.names[0] == "(Intercept)"
-    A = np.eye(k)
+    A = None
     for j in range(k):
         if term.names[j] == "(Intercept)":
             continue
         if term.Z is not None:
-            column = term.Z[:, j]
-            mean, sd = float(column.mean()), float(column.std())
+            mean, sd = _mean_sd(term.Z[:, j])
         else:  # a design from chunks of rows: the moments from their sums
             mean, sd = (float(v) for v in term.moments[j])
-        rms = float(np.sqrt(mean * mean + sd * sd))
+        rms = math.sqrt(mean * mean + sd * sd)
         low, high, ratio = _WELL_SCALED
         if rms == 0.0 or (low <= rms <= high and abs(mean) <= ratio * sd):
             continue
+        A = np.eye(k) if A is None else A
         if has_intercept and sd > 0.0:
             A[j, j], A[0, j] = 1.0 / sd, -mean / sd
         else:
             A[j, j] = 1.0 / rms
-    return None if np.array_equal(A, np.eye(k)) else A
+    if A is not None and np.array_equal(A, np.eye(k)):
+        return None
+    return A
+
+
+def _mean_sd(column):
+    """``column.mean()`` and ``column.std()`` (the same sums, fewer calls)."""
+    n = column.shape[0]
+    mean = column.sum() / n
+    deviation = column - mean
+    deviation *= deviation
+    return float(mean), math.sqrt(deviation.sum() / n)
 
 
 def _lower_factor(B):
@@ -1360,12 +1372,9 @@ def _full_rank_columns(X, y):
     if np.all(norms > 0):
         # A cheap screen on XᵀX: clearly full rank needs no QR of X.
         scaled = gram / np.outer(norms, norms)
-        try:
-            chol = np.linalg.cholesky(scaled)
-            if np.min(np.diagonal(chol)) > 1e-4:
-                return np.ones(p, dtype=bool)
-        except np.linalg.LinAlgError:
-            pass
+        chol, info = dpotrf(scaled, lower=1)
+        if info == 0 and np.min(np.diagonal(chol)) > 1e-4:
+            return np.ones(p, dtype=bool)
     return ~least_squares(X, y).aliased
 
 
