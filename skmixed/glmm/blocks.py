@@ -75,7 +75,16 @@ def _pair_products(Za, Zb, n):
         return None
     A = np.ones((n, 1)) if Za is None else Za
     B = np.ones((n, 1)) if Zb is None else Zb
-    return (A[:, :, None] * B[:, None, :]).reshape(n, ka * kb)
+    return np.ascontiguousarray((A[:, :, None] * B[:, None, :]).reshape(n, ka * kb))
+
+
+def _with_weights(J, w):
+    """The indicator J with the rows' weights as its values.
+
+    ``_with_weights(J, w) @ V`` is the per-level ``Σ w_i V_i`` without
+    forming ``w * V`` (an n x c temporary at every PIRLS step).
+    """
+    return sp.csr_matrix((w[J.indices], J.indices, J.indptr), shape=J.shape)
 
 
 @dataclass
@@ -105,8 +114,10 @@ class _Pairs:
 
     def sums(self, w):
         """(n_pairs, ka, kb) weighted cross-products of the two terms."""
-        values = w if self.products is None else self.products * w[:, None]
-        out = self.J @ values
+        if self.products is None:
+            out = self.J @ w
+        else:
+            out = _with_weights(self.J, w) @ self.products
         return np.asarray(out).reshape(-1, self.ka, self.kb)
 
 
@@ -136,7 +147,8 @@ class RandomEffects:
                 self._squares.append(None)
             else:
                 rows, cols = np.triu_indices(t.k)
-                self._squares.append((t.Z[:, rows] * t.Z[:, cols], rows, cols))
+                products = np.ascontiguousarray(t.Z[:, rows] * t.Z[:, cols])
+                self._squares.append((products, rows, cols))
         # cross-term pairs: (0, j) for the Schur block, (i, j) within the rest
         self._pairs = {}
         for i in range(len(self.terms)):
@@ -198,14 +210,15 @@ class RandomEffects:
             ]
             self._zx_of = X
         p = X.shape[1]
-        WX = X * w[:, None]
         parts = []
-        for t, J, lam, zx in zip(self.terms, self.J, lambdas, self._zx, strict=True):
+        for i, (t, lam, zx) in enumerate(
+            zip(self.terms, lambdas, self._zx, strict=True)
+        ):
+            Jw = self._weighted(i, w)
             if zx is None:
-                g = (J @ WX) * lam[0, 0]
-                parts.append(g)
+                parts.append((Jw @ X) * lam[0, 0])
                 continue
-            g = (J @ (zx * w[:, None])).reshape(t.m, t.k, p)
+            g = (Jw @ zx).reshape(t.m, t.k, p)
             # Λᵀ g per level, k small: a sum of k scaled slices
             out = np.zeros_like(g)
             for a in range(t.k):
@@ -214,6 +227,16 @@ class RandomEffects:
                         out[:, a, :] += lam[b, a] * g[:, b, :]
             parts.append(out.reshape(t.m * t.k, p))
         return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+    def _weighted(self, i, w):
+        """Term i's indicator with weights w (kept for the last w seen)."""
+        cached = getattr(self, "_weighted_cache", None)
+        if cached is None or cached[0] is not w:
+            cached = (w, {})
+            self._weighted_cache = cached
+        if i not in cached[1]:
+            cached[1][i] = _with_weights(self.J[i], w)
+        return cached[1][i]
 
     # -- the weighted system -------------------------------------------------
     def _diagonal_blocks(self, i, w, lam):
@@ -224,21 +247,18 @@ class RandomEffects:
             blocks = (lam[0, 0] ** 2 * s + 1.0).reshape(t.m, 1, 1)
             return blocks
         products, rows, cols = self._squares[i]
-        sums = J @ (products * w[:, None])
+        sums = self._weighted(i, w) @ products
         G = np.empty((t.m, t.k, t.k))
         G[:, rows, cols] = sums
         G[:, cols, rows] = sums
-        blocks = np.einsum("ba,mbc,cd->mad", lam, G, lam)
+        blocks = lam.T @ G @ lam
         blocks += np.eye(t.k)
         return blocks
 
     def factor(self, w, lambdas):
         """Cholesky factor of ``Λᵀ Zᵀ W Z Λ + I`` for weights w (n,)."""
         D = self._diagonal_blocks(0, w, lambdas[0])
-        if D.shape[1] == 1:
-            L1 = np.sqrt(D)
-        else:
-            L1 = np.linalg.cholesky(D)
+        L1 = _batched_cholesky(D)
         if len(self.terms) == 1:
             return Factor(self, L1, None, None)
         k1, m1 = self.ks[0], self.terms[0].m
@@ -288,9 +308,41 @@ class RandomEffects:
         return Factor(self, L1, C, L2, L1inv)
 
 
+def _batched_cholesky(D):
+    """Lower Cholesky factors of (m, k, k) blocks; k <= 2 written out.
+
+    numpy's batched routines loop over tiny LAPACK calls: for 10,000 2 x 2
+    blocks the closed form is ~10 times faster.
+    """
+    k = D.shape[1]
+    if k == 1:
+        if np.any(D <= 0):
+            raise np.linalg.LinAlgError("block not positive definite")
+        return np.sqrt(D)
+    if k == 2:
+        a, b, c = D[:, 0, 0], D[:, 1, 0], D[:, 1, 1]
+        l11 = np.sqrt(a)
+        l21 = b / l11
+        rest = c - l21 * l21
+        if not (np.all(a > 0) and np.all(rest > 0)):
+            raise np.linalg.LinAlgError("block not positive definite")
+        L = np.zeros_like(D)
+        L[:, 0, 0], L[:, 1, 0], L[:, 1, 1] = l11, l21, np.sqrt(rest)
+        return L
+    return np.linalg.cholesky(D)
+
+
 def _batched_lower_inverse(L):
-    if L.shape[1] == 1:
+    """Inverses of (m, k, k) lower-triangular blocks; k <= 2 written out."""
+    k = L.shape[1]
+    if k == 1:
         return 1.0 / L
+    if k == 2:
+        out = np.zeros_like(L)
+        inv11, inv22 = 1.0 / L[:, 0, 0], 1.0 / L[:, 1, 1]
+        out[:, 0, 0], out[:, 1, 1] = inv11, inv22
+        out[:, 1, 0] = -L[:, 1, 0] * inv11 * inv22
+        return out
     return np.linalg.inv(L)
 
 

@@ -81,8 +81,8 @@ def _minv_rows(system, factor, lambdas):
 def _adjoint(problem, result, w_obs, a_u, a_beta=None):
     """Solve with the Hessian of P/2 in u (or (u, β) when a_beta is given)."""
     system, lambdas = problem.system, result.lambdas
-    if problem.family.canonical:
-        H = result.factor
+    if problem.family.canonical:  # H = M: PIRLS's own factor and weights
+        H, w_obs = result.factor, result.weights
     else:
         H = system.factor(w_obs, lambdas)
     if a_beta is None:

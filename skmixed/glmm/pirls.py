@@ -93,6 +93,7 @@ class GLMMProblem:
         self.n_theta = int(sum(k * (k + 1) // 2 for k in self.ks))
         self._u = np.zeros(system.q)
         self._u_lambdas = None
+        self._xx = None
         self._saturated = None
         self.kernel = Kernel(family, y, prior)
 
@@ -188,13 +189,37 @@ class GLMMProblem:
         return self.modes(theta, beta).laplace
 
     # -- nAGQ = 0: β with u -------------------------------------------------
+    def _xtwx(self, w):
+        """``Xᵀ W X`` from the row products of X made once (no n x p temporary)."""
+        if self._xx is None:
+            rows, cols = np.triu_indices(self.p)
+            self._xx = (
+                np.ascontiguousarray(self.X[:, rows] * self.X[:, cols]),
+                rows,
+                cols,
+            )
+        products, rows, cols = self._xx
+        sums = w @ products
+        out = np.empty((self.p, self.p))
+        out[rows, cols] = sums
+        out[cols, rows] = sums
+        return out
+
     def cross_terms(self, w, lambdas, factor):
-        """``M⁻¹ U`` and ``R_X`` (upper) for weights w."""
+        """``M⁻¹ U`` and ``R_X`` (upper) for weights w.
+
+        The last result is kept: the nAGQ = 0 gradient needs the same
+        products as PIRLS's last step (same weights, same factor).
+        """
+        last = getattr(self, "_cross_last", None)
+        if last is not None and last[0] is w and last[1] is factor:
+            return last[2]
         U = self.system.lambda_zt_weighted(self.X, w, lambdas)
         MU = factor.solve(U)
-        XtWX = self.X.T @ (self.X * w[:, None])
+        XtWX = self._xtwx(w)
         RXtRX = XtWX - U.T @ MU
         RX = cholesky(RXtRX, lower=False, check_finite=False)
+        self._cross_last = (w, factor, (U, MU, RX))
         return U, MU, RX
 
     def joint_modes(self, theta, beta0, u0=None, step_tol=_STEP_TOL):
