@@ -450,6 +450,101 @@ class ProfiledCriterion:
         logdet = logdet1 + 2.0 * logs[:q].sum() if q else logdet1
         return self._value(logdet, logs[q:])
 
+    def gradient(self, theta):
+        """The criterion's gradient in θ (see :meth:`value_and_gradient`)."""
+        return self.value_and_gradient(theta)[1]
+
+    def value_and_gradient(self, theta):
+        """The criterion and its analytic gradient at θ, from one factor.
+
+        With ``A = ΛᵀZᵀZΛ + I`` and ``dΛ_i = ∂Λ/∂θ_i`` (the unit matrix
+        ``E_ab`` in every level block of θ_i's term):
+
+        - ``∂ log|A| = 2 tr(A⁻¹ΛᵀZᵀZ dΛ_i)``: only the diagonal level
+          blocks of ``H = A⁻¹ΛᵀZᵀZ`` are needed; ``A⁻¹`` enters only where
+          ``ZᵀZ`` is non-zero (the first term's blocks and the later
+          factor's selected inverse), and never through ``Λ⁻¹``;
+        - with ``W = A⁻¹ΛᵀZᵀ[X y]``, ``E = Zᵀ[X y] − ZᵀZΛW`` and ``T`` the
+          ``[X y]`` block of the factor (``T = L Lᵀ``),
+          ``∂ log|T| = −2 tr(W T⁻¹ Eᵀ dΛ_i)``, column by column of
+          ``L⁻ᵀ``: the first p columns give ``∂ log|R_X|²``, the last
+          ``∂ log r²`` (which is the envelope theorem's
+          ``−2 sᵀ dΛ_i û / r²`` with ``s = Zᵀ(y − Xβ̂ − Zb̂)``).
+
+        All from the cross-products: no pass over the rows.
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_theta,)
+
+        Returns
+        -------
+        value : float
+            ``inf`` where the factorisation fails (the gradient is then NaN).
+        gradient : ndarray of shape (n_theta,)
+        """
+        theta = np.asarray(theta, dtype=np.float64)
+        weights, logdet1, lambdas, factored = self._rest_factor(theta)
+        if factored is None:
+            return np.inf, np.full(self.n_theta, np.nan)
+        logdet_z, T, solve, inverse, Szx = factored
+        L, info = dpotrf(T, lower=1)
+        if info != 0:
+            return np.inf, np.full(self.n_theta, np.nan)
+        L = np.tril(L)
+        value = self._value(logdet1 + logdet_z, np.log(np.diagonal(L)))
+        design, rest = self.design, self._rest
+        q, p1 = design.q_rest, design.p + 1
+        lam1, D1 = lambdas[0], design.D1
+        m1, k1 = D1.shape[:2]
+        A1 = lam1.T @ D1 @ lam1
+        A1[:, np.arange(k1), np.arange(k1)] += 1.0
+        A1inv = np.linalg.inv(A1)
+        # W = A⁻¹ΛᵀZᵀ[X y] and E = Zᵀ[X y] − ZᵀZΛW by block elimination
+        g1 = design.CX
+        if q:
+            Wr = solve(Szx)
+            Vr = rest._rows_times_lambda(lambdas, Wr)
+            g1 = g1 - (rest._Cz @ Vr).reshape(m1, k1, p1)
+        W1 = A1inv @ (lam1.T @ g1)
+        V1 = lam1 @ W1
+        E1 = g1 - D1 @ V1
+        # columns of L⁻ᵀ: weights of log|R_X|² (REML only) and of log r²
+        column_weights = np.zeros(p1)
+        column_weights[-1] = self._dof
+        if self.reml:
+            column_weights[:-1] = 1.0
+
+        def whitened_inner(Wt, Et, m, k):
+            Wt = solve_triangular(L, Wt.reshape(m * k, p1).T, lower=True)
+            Et = solve_triangular(L, Et.reshape(m * k, p1).T, lower=True)
+            Et *= column_weights[:, None]
+            return np.einsum("clb,cla->ba", Wt.reshape(p1, m, k), Et.reshape(p1, m, k))
+
+        sums = [None] * len(lambdas)
+        if q:
+            Er = design.Bzx - rest._CzT @ V1.reshape(m1 * k1, p1) - design.Bzz @ Vr
+            X_pattern, rest_sums = rest.logdet_gradient_parts(weights, lambdas, inverse)
+            # first term: [A⁻¹]_jj λᵀ D_j minus A1_j⁻¹ λᵀ (C_jz Λ̃ S_zz⁻¹ Λ̃ᵀ C_jzᵀ)
+            G = rest.first_term_inner(X_pattern)
+            AlG = A1inv @ (lam1.T @ G)
+            H1 = (A1inv + AlG @ lam1 @ A1inv) @ (lam1.T @ D1) - AlG
+            for i, (term, offset) in enumerate(
+                zip(design.terms[1:], design.offsets, strict=True)
+            ):
+                m, k = term.m, term.k
+                rows = slice(offset, offset + m * k)
+                inner = whitened_inner(Wr[rows], Er[rows], m, k)
+                sums[i + 1] = rest_sums[i] - inner
+        else:
+            H1 = A1inv @ (lam1.T @ D1)
+        sums[0] = H1.sum(axis=0) - whitened_inner(W1, E1, m1, k1)
+        grad = np.empty(self.n_theta)
+        for total, (rows, cols), sl in zip(sums, self._tri, self._slices, strict=True):
+            # tr(K E_ab) = K[b, a]
+            grad[sl] = 2.0 * total[cols, rows]
+        return value, grad
+
     def decompose(self, theta):
         """The factor at θ, with β, the spherical and conditional modes.
 

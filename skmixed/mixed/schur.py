@@ -557,3 +557,95 @@ class RestBlock:
             blocks[r // k, c % k, r % k] = X_pattern[inside]
             out.append(blocks)
         return out
+
+    # -- the criterion's gradient ------------------------------------------------
+    def _rows_times_lambda(self, lambdas, M, transpose=False):
+        """``Λ̃ M`` (or ``Λ̃ᵀ M``) for a (q, c) array M, without forming Λ̃."""
+        out = np.empty_like(M)
+        for lam, term, offset in zip(
+            lambdas[1:], self.design.terms[1:], self.design.offsets, strict=True
+        ):
+            m, k = term.m, term.k
+            rows = slice(offset, offset + m * k)
+            factor = lam.T if transpose else lam
+            out[rows] = (factor @ M[rows].reshape(m, k, -1)).reshape(m * k, -1)
+        return out
+
+    def logdet_gradient_parts(self, weights, lambdas, inverse):
+        """What the gradient of ``log|S_zz|`` and of the first block needs.
+
+        With ``Q = Bzz − Σ_j C_jzᵀ M_j C_jz`` (the Schur complement before
+        the later terms' scaling, ``S_zz = Λ̃ᵀ Q Λ̃ + I``) and ``Y = S_zz⁻¹``:
+
+        - per later term, the k x k sum over its levels l of the diagonal
+          blocks ``[Y Λ̃ᵀ Q]_ll``, which are the later terms' diagonal blocks
+          of ``A⁻¹ ΛᵀZᵀZ`` (``A = ΛᵀZᵀZΛ + I``);
+        - ``X = Λ̃ Y Λ̃ᵀ`` on the pattern (:meth:`first_term_inner` turns it
+          into the first term's part).
+
+        Only products with Λ̃ are formed, never a division by θ, so both are
+        exact as θ goes to 0 (singular fits).
+
+        Returns
+        -------
+        X_pattern : ndarray of shape (n_pattern,)
+        sums : list of ndarray of shape (k, k)
+        """
+        kind, data = inverse
+        Q = self._b_values - self._P @ weights.T.ravel()
+        terms, offsets = self.design.terms[1:], self.design.offsets
+        if kind in ("diagonal", "blocks"):
+            lam, m, k = lambdas[1], terms[0].m, terms[0].k
+            Y = data[:, None, None] if kind == "diagonal" else np.linalg.inv(data)
+            Qb = np.zeros((m, k, k))
+            Qb[self._blk_level, self._blk_a, self._blk_b] = Q
+            Qb[self._blk_level, self._blk_b, self._blk_a] = Q
+            H = Y @ lam.T @ Qb
+            X = (lam @ Y @ lam.T)[self._blk_level, self._blk_a, self._blk_b]
+            return X, [H.sum(axis=0)]
+        rows, cols = self._rows, self._cols
+        if kind == "cholesky":
+            check_memory(self.design, 32.0 * self.q**2, "the gradient")
+            Y, _ = dpotri(data.copy(), lower=0)
+            Y = np.triu(Y) + np.triu(Y, 1).T
+            Qd = np.zeros_like(Y)
+            Qd[rows, cols] = Q
+            Qd[cols, rows] = Q
+            R = self._rows_times_lambda(lambdas, Qd, transpose=True)
+            sums = []
+            for term, offset in zip(terms, offsets, strict=True):
+                m, k = term.m, term.k
+                block = slice(offset, offset + m * k)
+                Yt = Y[block].reshape(m, k, -1)
+                Rt = R[:, block].reshape(-1, m, k)
+                sums.append(np.einsum("lbq,qla->ba", Yt, Rt))
+            LY = self._rows_times_lambda(lambdas, Y)
+            X = self._rows_times_lambda(lambdas, LY.T.copy())
+            return X[rows, cols], sums
+        # sparse LU: columns of S_zz⁻¹ a chunk of levels at a time
+        q = self.q
+        Qfull = self._full_matrix(Q)
+        Lt = self.lambda_tilde(lambdas)
+        R = (Lt.T @ Qfull).tocsc()
+        X = np.empty(len(rows))
+        by_column = np.argsort(cols, kind="stable")
+        bounds = np.searchsorted(cols[by_column], np.arange(0, q + 1))
+        sums = []
+        for lam, term, offset in zip(lambdas[1:], terms, offsets, strict=True):
+            m, k = term.m, term.k
+            total = np.zeros((k, k))
+            step = max(1, _INVERSE_CHUNK // k)
+            for l0 in range(0, m, step):
+                l1 = min(m, l0 + step)
+                start, stop = offset + l0 * k, offset + l1 * k
+                E = np.zeros((q, stop - start))
+                E[np.arange(start, stop), np.arange(stop - start)] = 1.0
+                Yc = data.solve(E).reshape(q, l1 - l0, k)
+                Rc = R[:, start:stop].toarray().reshape(q, l1 - l0, k)
+                total += np.einsum("qlb,qla->ba", Yc, Rc)
+                # columns of Λ̃ Y Λ̃ᵀ: Λ̃ Σ_c Y[:, (l, c)] λ[a, c]
+                block = Lt @ (Yc @ lam.T).reshape(q, stop - start)
+                entries = by_column[bounds[start] : bounds[stop]]
+                X[entries] = block[rows[entries], cols[entries] - start]
+            sums.append(total)
+        return X, sums
