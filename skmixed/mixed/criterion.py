@@ -524,7 +524,7 @@ class ProfiledCriterion:
         sums = [None] * len(lambdas)
         if q:
             Er = design.Bzx - rest._CzT @ V1.reshape(m1 * k1, p1) - design.Bzz @ Vr
-            X_pattern, rest_sums = rest.logdet_gradient_parts(weights, lambdas, inverse)
+            X_pattern, rest_sums = rest.logdet_gradient_parts(lambdas, inverse)
             # first term: [A⁻¹]_jj λᵀ D_j minus A1_j⁻¹ λᵀ (C_jz Λ̃ S_zz⁻¹ Λ̃ᵀ C_jzᵀ)
             G = rest.first_term_inner(X_pattern)
             AlG = A1inv @ (lam1.T @ G)

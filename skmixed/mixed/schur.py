@@ -327,7 +327,10 @@ class RestBlock:
         return t[self._term_of_column]
 
     def schur(self, weights, lambdas):
-        """(S_zz values on the pattern, unscaled for vector terms; S_zx; S_xx).
+        """(S_zz values on the pattern, unscaled for vector terms; S_zx; S_xx; Q).
+
+        ``Q`` is the update before the later terms' scaling,
+        ``Bzz − Σ_j C_jzᵀ M_j C_jz`` on the pattern (the gradient needs it).
 
         For scalar later terms the values are scaled by Λ̃ and have I added;
         for vector terms the structure's own step does both.
@@ -339,15 +342,17 @@ class RestBlock:
             Y = (self._weights_full(weights) @ self.design.CX).reshape(-1, p1)
         Sxx = self.design.Bxx - self._CX.T @ Y
         if not self.q:
-            return None, None, Sxx
+            return None, None, Sxx, None
         Szx = self.design.Bzx - self._CzT @ Y
-        vals = self._b_values - self._P @ weights.T.ravel()
+        Q = self._b_values - self._P @ weights.T.ravel()
+        vals = Q
         if self._scalar_rest:
             t = self._column_scales(lambdas)
-            vals *= t[self._rows] * t[self._cols]
+            vals = Q * t[self._rows]
+            vals *= t[self._cols]
             vals[self._diag] += 1.0
             Szx *= t[:, None]
-        return vals, Szx, Sxx
+        return vals, Szx, Sxx, Q
 
     def _full_matrix(self, vals):
         """S_zz as a symmetric CSC matrix from its upper-triangle values."""
@@ -395,9 +400,10 @@ class RestBlock:
 
         ``solve(R)`` applies ``S_zz⁻¹`` to a (q, c) array; ``T`` is
         ``S_xx − S_xz S_zz⁻¹ S_zx``; ``inverse`` is what
-        :meth:`selected_inverse` needs; ``S_zx`` is scaled by Λ̃.
+        :meth:`selected_inverse` and :meth:`logdet_gradient_parts` need;
+        ``S_zx`` is scaled by Λ̃.
         """
-        vals, Szx, Sxx = self.schur(weights, lambdas)
+        vals, Szx, Sxx, Q = self.schur(weights, lambdas)
         if not self.q:
             return 0.0, Sxx, lambda R: R, None, Szx
         if self.structure == "diagonal":
@@ -416,7 +422,7 @@ class RestBlock:
                     return None
                 logdet = np.log(d).sum()
                 F = Szx / d[:, None]
-                inverse = ("diagonal", 1.0 / d)
+                inverse = ("diagonal", 1.0 / d, Q)
 
                 def solve(R, d=d):
                     return R / d[:, None]
@@ -432,7 +438,7 @@ class RestBlock:
                     return out.reshape(m * k, -1)
 
                 F = solve(Szx)
-                inverse = ("blocks", blocks)
+                inverse = ("blocks", blocks, Q)
             return logdet, Sxx - Szx.T @ F, solve, inverse, Szx
         if self.structure == "sparse":
             S = self._full_matrix(vals)
@@ -449,7 +455,7 @@ class RestBlock:
             if np.any(diag <= 0):
                 return None
             F = lu.solve(Szx)
-            return np.log(diag).sum(), Sxx - Szx.T @ F, lu.solve, ("lu", lu), Szx
+            return np.log(diag).sum(), Sxx - Szx.T @ F, lu.solve, ("lu", lu, Q), Szx
         q = self.q
         S = np.zeros((q, q))
         lower_rows, lower_cols = self._dense_lower
@@ -470,7 +476,7 @@ class RestBlock:
             X, _ = dtrtrs(L, X, lower=0, trans=0)
             return X
 
-        return logdet, Sxx - W.T @ W, solve, ("cholesky", L), Szx
+        return logdet, Sxx - W.T @ W, solve, ("cholesky", L, Q), Szx
 
     # -- after the optimum -------------------------------------------------------
     def selected_inverse(self, inverse, lambdas):
@@ -479,7 +485,7 @@ class RestBlock:
         Built without a dense q x q inverse for the diagonal and sparse
         structures (columns of ``S_zz⁻¹`` are solved for in chunks).
         """
-        kind, data = inverse
+        kind, data = inverse[:2]
         rows, cols, q = self._rows, self._cols, self.q
         if kind == "diagonal":
             values = data[rows]
@@ -532,11 +538,17 @@ class RestBlock:
         a == b) entries are reweighted to give the full quadratic form.
         """
         m1, k1 = self.m1, self.k1
-        halved = np.where(self._diag, 0.5 * X_pattern, X_pattern)
-        doubled = np.where(self._diag, X_pattern, 2.0 * X_pattern)
+        doubled = 2.0 * X_pattern
+        doubled[self._diag] = X_pattern[self._diag]
         G = np.zeros((m1, k1, k1))
-        on = (self._PT @ doubled).reshape(len(self.pairs), m1)
-        off = (self._PT @ halved).reshape(len(self.pairs), m1)
+        if k1 == 1:
+            G[:, 0, 0] = self._PT @ doubled
+            return G
+        halved = 0.5 * doubled
+        # one pass over Pᵀ for both vectors
+        both = self._PT @ np.stack([doubled, halved], axis=1)
+        on = both[:, 0].reshape(len(self.pairs), m1)
+        off = both[:, 1].reshape(len(self.pairs), m1)
         for i, (a, b) in enumerate(self.pairs):
             G[:, a, b] = G[:, b, a] = on[i] if a == b else off[i]
         return G
@@ -567,11 +579,14 @@ class RestBlock:
         ):
             m, k = term.m, term.k
             rows = slice(offset, offset + m * k)
+            if k == 1:
+                np.multiply(M[rows], lam[0, 0], out=out[rows])
+                continue
             factor = lam.T if transpose else lam
             out[rows] = (factor @ M[rows].reshape(m, k, -1)).reshape(m * k, -1)
         return out
 
-    def logdet_gradient_parts(self, weights, lambdas, inverse):
+    def logdet_gradient_parts(self, lambdas, inverse):
         """What the gradient of ``log|S_zz|`` and of the first block needs.
 
         With ``Q = Bzz − Σ_j C_jzᵀ M_j C_jz`` (the Schur complement before
@@ -591,8 +606,7 @@ class RestBlock:
         X_pattern : ndarray of shape (n_pattern,)
         sums : list of ndarray of shape (k, k)
         """
-        kind, data = inverse
-        Q = self._b_values - self._P @ weights.T.ravel()
+        kind, data, Q = inverse
         terms, offsets = self.design.terms[1:], self.design.offsets
         if kind in ("diagonal", "blocks"):
             lam, m, k = lambdas[1], terms[0].m, terms[0].k
@@ -604,9 +618,14 @@ class RestBlock:
             X = (lam @ Y @ lam.T)[self._blk_level, self._blk_a, self._blk_b]
             return X, [H.sum(axis=0)]
         rows, cols = self._rows, self._cols
+        if kind == "cholesky" and self._scalar_rest:
+            # data is the upper factor U (S = UᵀU), no longer needed: dpotri
+            # overwrites it with the upper triangle of S⁻¹ (rows <= cols)
+            Yu, _ = dpotri(data, lower=0, overwrite_c=1)
+            return self._scalar_parts(Yu[rows, cols], Q, lambdas)
         if kind == "cholesky":
             check_memory(self.design, 32.0 * self.q**2, "the gradient")
-            Y, _ = dpotri(data.copy(), lower=0)
+            Y, _ = dpotri(data, lower=0, overwrite_c=1)
             Y = np.triu(Y) + np.triu(Y, 1).T
             Qd = np.zeros_like(Y)
             Qd[rows, cols] = Q
@@ -648,4 +667,26 @@ class RestBlock:
                 entries = by_column[bounds[start] : bounds[stop]]
                 X[entries] = block[rows[entries], cols[entries] - start]
             sums.append(total)
+        return X, sums
+
+    def _scalar_parts(self, Y, Q, lambdas):
+        """:meth:`logdet_gradient_parts` for scalar later terms, on the pattern.
+
+        ``[Y Λ̃ᵀ Q]_ll = Σ_l' Y_ll' t_l' Q_l'l``: every stored (upper) entry
+        adds to its row's level and, off the diagonal, to its column's.
+        """
+        rows, cols, q = self._rows, self._cols, self.q
+        t = self._column_scales(lambdas)
+        X = Y * t[rows]
+        X *= t[cols]
+        YQ = Y * Q
+        h = np.bincount(rows, YQ * t[cols], minlength=q)
+        off = ~self._diag
+        h += np.bincount(cols[off], YQ[off] * t[rows[off]], minlength=q)
+        sums = [
+            np.array([[h[offset : offset + term.m].sum()]])
+            for term, offset in zip(
+                self.design.terms[1:], self.design.offsets, strict=True
+            )
+        ]
         return X, sums
