@@ -39,6 +39,8 @@ from skmixed.mixed.schur import RestBlock
 _LOG_2PI = np.log(2.0 * np.pi)
 _LOG_2PI_1 = 1.0 + _LOG_2PI
 _MAX_OUTER_PRODUCTS = 4_000_000
+# Later blocks at least this large make the gradient pay from the start.
+_GRADIENT_REST_SIZE = 500
 
 
 def solve_triangular(a, b, *, lower, trans=False):
@@ -91,6 +93,25 @@ def _two_by_two_coefficients(t0, t1, t2):
             )
         )
     return np.array(rows)
+
+
+def _small_inverse(A):
+    """Inverses of a stack of small symmetric positive definite matrices.
+
+    Closed forms for 1 x 1 and 2 x 2 (numpy's batched ``inv`` costs ~0.3 µs
+    per 2 x 2 block, 28 ms for 100,000 levels).
+    """
+    k = A.shape[1]
+    if k == 1:
+        return 1.0 / A
+    if k == 2:
+        a, b, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+        det = a * d - b * b
+        out = np.empty_like(A)
+        out[:, 0, 0], out[:, 1, 1] = d / det, a / det
+        out[:, 0, 1] = out[:, 1, 0] = -b / det
+        return out
+    return np.linalg.inv(A)
 
 
 @lru_cache(maxsize=32)
@@ -259,6 +280,21 @@ class ProfiledCriterion:
         ``"sparse"`` or ``"dense"``; None without later factors or where the
         whole rest block is small and dense)."""
         return None if self._rest is None else self._rest.structure
+
+    @property
+    def gradient_pays(self):
+        """Whether a gradient-based optimiser should start (not only polish).
+
+        Where an evaluation is dominated by factoring a large later block
+        (dense or sparse), the analytic gradient costs ~3 evaluations and
+        saves more; elsewhere (one factor, nested factors) it costs 5-10
+        and derivative-free BOBYQA is faster.
+        """
+        return (
+            self.strategy == "sparse"
+            and self.rest_structure in ("dense", "sparse")
+            and self.design.q_rest >= _GRADIENT_REST_SIZE
+        )
 
     def _rest_block(self):
         """The structured rest block (built on first use for small models)."""
@@ -499,7 +535,7 @@ class ProfiledCriterion:
         m1, k1 = D1.shape[:2]
         A1 = lam1.T @ D1 @ lam1
         A1[:, np.arange(k1), np.arange(k1)] += 1.0
-        A1inv = np.linalg.inv(A1)
+        A1inv = _small_inverse(A1)
         # W = A⁻¹ΛᵀZᵀ[X y] and E = Zᵀ[X y] − ZᵀZΛW by block elimination
         g1 = design.CX
         if q:
@@ -515,11 +551,13 @@ class ProfiledCriterion:
         if self.reml:
             column_weights[:-1] = 1.0
 
+        # W L⁻ᵀ and E L⁻ᵀ (and the weights) by one small matrix each
+        Linv_T = solve_triangular(L, np.eye(p1), lower=True).T
+
         def whitened_inner(Wt, Et, m, k):
-            Wt = solve_triangular(L, Wt.reshape(m * k, p1).T, lower=True)
-            Et = solve_triangular(L, Et.reshape(m * k, p1).T, lower=True)
-            Et *= column_weights[:, None]
-            return np.einsum("clb,cla->ba", Wt.reshape(p1, m, k), Et.reshape(p1, m, k))
+            Wt = Wt.reshape(m * k, p1) @ Linv_T
+            Et = Et.reshape(m * k, p1) @ (Linv_T * column_weights)
+            return np.einsum("lbc,lac->ba", Wt.reshape(m, k, p1), Et.reshape(m, k, p1))
 
         sums = [None] * len(lambdas)
         if q:

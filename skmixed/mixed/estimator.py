@@ -350,6 +350,8 @@ class MixedLMRegressor(GroupedRegressor):
                 scaled.theta_lower,
                 method=self.optimizer,
                 max_iter=self.max_iter,
+                value_and_gradient=scaled.value_and_gradient,
+                prefer_gradient=fit_criterion.gradient_pays,
             )
         except FloatingPointError as exc:
             raise ValueError(
@@ -441,7 +443,9 @@ class MixedLMRegressor(GroupedRegressor):
         singular = is_singular(opt.x, criterion.theta_lower)
         if singular or n >= _CHECK_NOBS_MAX or criterion.n_theta >= _CHECK_NPAR_MAX:
             return problems
-        return problems + check_convergence(criterion, opt.x, opt.fun)
+        return problems + check_convergence(
+            criterion, opt.x, opt.fun, gradient=opt.gradient
+        )
 
     # -- results ---------------------------------------------------------------
     def _results_at(self, theta, dec=None):
@@ -1200,6 +1204,25 @@ class _StandardisedTheta:
             return self.criterion(theta_tilde)
         return self.criterion(self.to_theta(theta_tilde))
 
+    def value_and_gradient(self, theta_tilde):
+        """The criterion and its gradient in θ̃ (chain rule through θ(θ̃))."""
+        if self.identity:
+            return self.criterion.value_and_gradient(theta_tilde)
+        theta_tilde = np.asarray(theta_tilde, dtype=np.float64)
+        value, grad = self.criterion.value_and_gradient(self.to_theta(theta_tilde))
+        # θ(θ̃) is a small QR per term: its Jacobian by central differences
+        jacobian = np.empty((len(grad), len(theta_tilde)))
+        for j in range(len(theta_tilde)):
+            h = 1e-6 * max(1.0, abs(theta_tilde[j]))
+            step = np.zeros(len(theta_tilde))
+            step[j] = h
+            plus, minus = (
+                self.to_theta(theta_tilde + step),
+                self.to_theta(theta_tilde - step),
+            )
+            jacobian[:, j] = (plus - minus) / (2.0 * h)
+        return value, jacobian.T @ grad
+
 
 class _Centring:
     """Centred copies of shifted slope columns, and the maps back.
@@ -1327,6 +1350,8 @@ def _restart_off_a_degenerate_boundary(criterion, opt, method, max_iter):
         criterion.theta_lower,
         method=method,
         max_iter=max_iter,
+        value_and_gradient=criterion.value_and_gradient,
+        prefer_gradient=criterion.criterion.gradient_pays,
     )
     best = second if second.fun < opt.fun else opt
     best.n_evaluations = opt.n_evaluations + second.n_evaluations

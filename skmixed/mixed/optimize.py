@@ -87,7 +87,12 @@ def blas_single_thread():
 
 @dataclass
 class OptimumTheta:
-    """Where the optimiser stopped."""
+    """Where the optimiser stopped.
+
+    ``gradient`` is the analytic gradient at ``x`` when the criterion has
+    one (None otherwise); ``n_evaluations`` counts criterion values and
+    value-and-gradient evaluations alike.
+    """
 
     x: np.ndarray
     fun: float
@@ -95,6 +100,7 @@ class OptimumTheta:
     converged: bool
     message: str
     method: str
+    gradient: np.ndarray | None = None
 
 
 class _Counted:
@@ -112,6 +118,24 @@ class _Counted:
         if value < self.best_f:
             self.best_f, self.best_x = value, np.array(x, dtype=np.float64)
         return value if math.isfinite(value) else 1e300
+
+
+class _CountedGradient(_Counted):
+    """The value and its gradient, counted with the values (one counter)."""
+
+    def __init__(self, fun, value_and_gradient):
+        super().__init__(fun)
+        self.value_and_gradient = value_and_gradient
+
+    def both(self, x):
+        self.count += 1
+        x = np.array(x, dtype=np.float64)
+        value, grad = self.value_and_gradient(x)
+        if value < self.best_f:
+            self.best_f, self.best_x = value, x
+        if not (math.isfinite(value) and np.all(np.isfinite(grad))):
+            return 1e300, np.zeros(len(x))
+        return value, grad
 
 
 def _bobyqa(fun, x0, lower, max_iter):
@@ -142,6 +166,18 @@ def _bobyqa(fun, x0, lower, max_iter):
 
 def _lbfgsb(fun, x0, lower, max_iter):
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    if isinstance(fun, _CountedGradient):
+        # the analytic gradient; Newton's polish (see _polish) follows, so
+        # L-BFGS-B need only come close
+        result = minimize(
+            fun.both,
+            x0,
+            method="L-BFGS-B",
+            jac=True,
+            bounds=bounds,
+            options={"maxfun": max_iter, "ftol": 1e-12, "gtol": 1e-6},
+        )
+        return bool(result.success), str(result.message)
     result = minimize(
         fun,
         x0,
@@ -180,8 +216,23 @@ def available_methods():
     return [m for m in _METHODS if m != "bobyqa" or nlopt is not None]
 
 
-def minimize_theta(fun, x0, lower, *, method="auto", max_iter=10_000):
+def minimize_theta(
+    fun,
+    x0,
+    lower,
+    *,
+    method="auto",
+    max_iter=10_000,
+    value_and_gradient=None,
+    prefer_gradient=False,
+):
     """Minimise ``fun`` over θ subject to ``θ >= lower``.
+
+    With ``value_and_gradient`` the optimum is polished by Newton steps on
+    the analytic gradient (:func:`_polish`), so that it is the criterion's
+    stationary point to rounding error: two fits of the same data whose
+    rows come in another order agree to ~1e-12, not to the optimiser's
+    tolerance.
 
     Parameters
     ----------
@@ -189,8 +240,14 @@ def minimize_theta(fun, x0, lower, *, method="auto", max_iter=10_000):
         θ -> float (``inf`` where undefined).
     x0, lower : ndarray of shape (n_theta,)
     method : {"auto", "bobyqa", "lbfgsb", "cobyqa", "nelder-mead"}
+        ``"auto"``: L-BFGS-B on the analytic gradient when
+        ``prefer_gradient`` (an evaluation is dominated by a large later
+        block, where the gradient costs ~3 values), BOBYQA otherwise.
     max_iter : int
         Maximum number of evaluations.
+    value_and_gradient : callable, optional
+        θ -> (value, gradient).
+    prefer_gradient : bool, default=False
 
     Returns
     -------
@@ -206,22 +263,79 @@ def minimize_theta(fun, x0, lower, *, method="auto", max_iter=10_000):
     (2.0, True)
     """
     if method == "auto":
-        method = "bobyqa" if nlopt is not None else "lbfgsb"
+        gradient_first = prefer_gradient and value_and_gradient is not None
+        method = "bobyqa" if nlopt is not None and not gradient_first else "lbfgsb"
     if method not in _METHODS or (method == "bobyqa" and nlopt is None):
         raise ValueError(
             f"optimizer must be one of {['auto'] + available_methods()}; "
             f"got {method!r}."
         )
-    counted = _Counted(fun)
+    if value_and_gradient is None:
+        counted = _Counted(fun)
+    else:
+        counted = _CountedGradient(fun, value_and_gradient)
     x0 = np.asarray(x0, dtype=np.float64)
+    gradient = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         converged, message = _METHODS[method](counted, x0, lower, max_iter)
-    if counted.best_x is None:
-        raise FloatingPointError("The criterion could not be evaluated at any θ tried.")
-    x, f = counted.best_x, counted.best_f
-    x, f = _check_boundary(counted, x, f, lower)
-    return OptimumTheta(x, f, counted.count, converged, message, method)
+        if counted.best_x is None:
+            raise FloatingPointError(
+                "The criterion could not be evaluated at any θ tried."
+            )
+        x, f = counted.best_x, counted.best_f
+        x, f = _check_boundary(counted, x, f, lower)
+        if value_and_gradient is not None and math.isfinite(f):
+            x, f, gradient = _polish(counted.both, x, lower)
+    return OptimumTheta(x, f, counted.count, converged, message, method, gradient)
+
+
+def _polish(value_and_gradient, x, lower, max_steps=5):
+    """Newton steps from a converged θ to the criterion's stationary point.
+
+    The Hessian (of the free elements: those off their bound, or on it with
+    the gradient pointing inside) is a forward difference of the analytic
+    gradient, formed once: from an optimiser's ~1e-7 the first step lands
+    within ~1e-13, and the next steps (chord steps, the same Hessian) make
+    the result a function of the data alone. A step that raises the
+    criterion beyond rounding is refused; without a positive definite
+    Hessian (a flat or degenerate optimum) θ is left as it was.
+
+    Returns (θ, value, gradient at θ).
+    """
+    f, g = value_and_gradient(x)
+    free = ~((x <= lower) & (g >= 0.0))
+    if not free.any() or not math.isfinite(f):
+        return x, f, g
+    index = np.flatnonzero(free)
+    H = np.empty((len(index), len(index)))
+    for col, j in enumerate(index):
+        h = 1e-6 * max(1.0, abs(x[j]))
+        trial = x.copy()
+        trial[j] += h
+        _, gj = value_and_gradient(trial)
+        H[:, col] = (gj[index] - g[index]) / h
+    try:
+        chol = np.linalg.cholesky(0.5 * (H + H.T))
+    except np.linalg.LinAlgError:
+        return x, f, g
+    tolerance = 1e-11 * max(1.0, abs(f))
+    for _ in range(max_steps):
+        step = -np.linalg.solve(chol.T, np.linalg.solve(chol, g[index]))
+        new = x.copy()
+        new[index] = np.maximum(x[index] + step, lower[index])
+        if np.max(np.abs(new - x)) <= 1e-11 * max(1.0, np.max(np.abs(x))):
+            # a step at rounding level: taken without evaluating it, so
+            # that θ is a function of the data, not of where we came from
+            x = new
+            break
+        f_new, g_new = value_and_gradient(new)
+        if not f_new <= f + tolerance:
+            break
+        x, f, g = new, f_new, g_new
+        if np.any(x[index] <= lower[index]):
+            break  # the free set changed: its Hessian no longer applies
+    return x, f, g
 
 
 def _check_boundary(fun, x, f, lower):
@@ -276,13 +390,17 @@ def finite_difference_gradient(fun, x, delta=1e-4):
     return (plus - minus) / (2.0 * delta), plus, minus
 
 
-def check_convergence(fun, x, fx, tol=2e-3):
+def check_convergence(fun, x, fx, tol=2e-3, gradient=None):
     """lme4's gradient check at the optimum; list of problems (empty if none).
 
     lme4 flags ``max(min(|scaled gradient|, |gradient|)) > tol``; where the
     plain gradient is already below ``tol`` the Hessian is not needed, which
-    saves ``n(n-1)/2 * 4`` evaluations in the usual case.
+    saves ``n(n-1)/2 * 4`` evaluations in the usual case. ``gradient``, the
+    analytic gradient at ``x`` when known, replaces lme4's central
+    differences (``2 n`` evaluations) for that first test.
     """
+    if gradient is not None and np.max(np.abs(gradient)) <= tol:
+        return []
     grad, plus, minus = finite_difference_gradient(fun, x)
     if np.max(np.abs(grad)) <= tol:
         return []
