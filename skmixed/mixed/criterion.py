@@ -96,22 +96,27 @@ def _two_by_two_coefficients(t0, t1, t2):
 
 
 def _small_inverse(A):
-    """Inverses of a stack of small symmetric positive definite matrices.
+    """Inverses of a stack of small symmetric positive definite matrices,
+    and the sum of their log-determinants.
 
     Closed forms for 1 x 1 and 2 x 2 (numpy's batched ``inv`` costs ~0.3 µs
     per 2 x 2 block, 28 ms for 100,000 levels).
     """
     k = A.shape[1]
-    if k == 1:
-        return 1.0 / A
-    if k == 2:
-        a, b, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
-        det = a * d - b * b
-        out = np.empty_like(A)
-        out[:, 0, 0], out[:, 1, 1] = d / det, a / det
-        out[:, 0, 1] = out[:, 1, 0] = -b / det
-        return out
-    return np.linalg.inv(A)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if k == 1:
+            return 1.0 / A, float(np.log(A).sum())
+        if k == 2:
+            a, b, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+            det = a * d - b * b
+            out = np.empty_like(A)
+            out[:, 0, 0], out[:, 1, 1] = d / det, a / det
+            out[:, 0, 1] = out[:, 1, 0] = -b / det
+            return out, float(np.log(det).sum())
+        sign, logdet = np.linalg.slogdet(A)
+        if np.any(sign <= 0):
+            return A, np.nan
+        return np.linalg.inv(A), float(logdet.sum())
 
 
 @lru_cache(maxsize=32)
@@ -254,6 +259,13 @@ class ProfiledCriterion:
                 f"{p} fixed effects."
             )
         self._z_rows = np.arange(design.q_rest)
+        # the gradient's weights of the columns of L⁻ᵀ: log|R_X|² (REML
+        # only) and dof log r²
+        self._column_weights = np.zeros(p + 1)
+        self._column_weights[-1] = self._dof
+        if self.reml:
+            self._column_weights[:-1] = 1.0
+        self._eye_p1 = np.eye(p + 1)
         k1, m1, r = self._ks[0], design.terms[0].m, design.r
         self._pairs = [(a, b) for a in range(k1) for b in range(a, k1)]
         # the first block's distinct entries per level, (m1, pairs)
@@ -520,43 +532,52 @@ class ProfiledCriterion:
         gradient : ndarray of shape (n_theta,)
         """
         theta = np.asarray(theta, dtype=np.float64)
-        weights, logdet1, lambdas, factored = self._rest_factor(theta)
-        if factored is None:
-            return np.inf, np.full(self.n_theta, np.nan)
-        logdet_z, T, solve, inverse, Szx = factored
-        L, info = dpotrf(T, lower=1)
-        if info != 0:
-            return np.inf, np.full(self.n_theta, np.nan)
-        L = np.tril(L)
-        value = self._value(logdet1 + logdet_z, np.log(np.diagonal(L)))
-        design, rest = self.design, self._rest
+        design = self.design
         q, p1 = design.q_rest, design.p + 1
-        lam1, D1 = lambdas[0], design.D1
+        D1 = design.D1
         m1, k1 = D1.shape[:2]
-        A1 = lam1.T @ D1 @ lam1
-        A1[:, np.arange(k1), np.arange(k1)] += 1.0
-        A1inv = _small_inverse(A1)
-        # W = A⁻¹ΛᵀZᵀ[X y] and E = Zᵀ[X y] − ZᵀZΛW by block elimination
         g1 = design.CX
         if q:
+            weights, logdet1, lambdas, factored = self._rest_factor(theta)
+            if factored is None:
+                return np.inf, np.full(self.n_theta, np.nan)
+            logdet_z, T, solve, inverse, Szx = factored
+            rest = self._rest
+            lam1 = lambdas[0]
+            A1 = lam1.T @ D1 @ lam1
+            A1[:, np.arange(k1), np.arange(k1)] += 1.0
+            A1inv, _ = _small_inverse(A1)
+            # W = A⁻¹ΛᵀZᵀ[X y] and E = Zᵀ[X y] − ZᵀZΛW by block elimination
             Wr = solve(Szx)
             Vr = rest._rows_times_lambda(lambdas, Wr)
             g1 = g1 - (rest._Cz @ Vr).reshape(m1, k1, p1)
-        W1 = A1inv @ (lam1.T @ g1)
+            W1 = A1inv @ (lam1.T @ g1)
+        else:
+            # one term: T = Bxx − Σ_j CX_jᵀ λ A_j⁻¹ λᵀ CX_j, directly
+            lambdas = self.lambdas(theta)
+            lam1 = lambdas[0]
+            A1 = lam1.T @ D1 @ lam1
+            A1[:, np.arange(k1), np.arange(k1)] += 1.0
+            A1inv, logdet1 = _small_inverse(A1)
+            R1 = lam1.T @ g1
+            W1 = A1inv @ R1
+            T = design.Bxx - np.einsum("jkc,jkd->cd", R1, W1)
+            logdet_z = 0.0
+        # L's upper triangle is left as dpotrf found it: only its lower
+        # triangle is read below
+        L, info = dpotrf(T, lower=1)
+        if info != 0 or not np.isfinite(logdet1):
+            return np.inf, np.full(self.n_theta, np.nan)
+        value = self._value(logdet1 + logdet_z, np.log(np.diagonal(L)))
         V1 = lam1 @ W1
         E1 = g1 - D1 @ V1
-        # columns of L⁻ᵀ: weights of log|R_X|² (REML only) and of log r²
-        column_weights = np.zeros(p1)
-        column_weights[-1] = self._dof
-        if self.reml:
-            column_weights[:-1] = 1.0
-
         # W L⁻ᵀ and E L⁻ᵀ (and the weights) by one small matrix each
-        Linv_T = solve_triangular(L, np.eye(p1), lower=True).T
+        Linv_T = solve_triangular(L, self._eye_p1, lower=True).T
+        weighted = Linv_T * self._column_weights
 
         def whitened_inner(Wt, Et, m, k):
             Wt = Wt.reshape(m * k, p1) @ Linv_T
-            Et = Et.reshape(m * k, p1) @ (Linv_T * column_weights)
+            Et = Et.reshape(m * k, p1) @ weighted
             return np.einsum("lbc,lac->ba", Wt.reshape(m, k, p1), Et.reshape(m, k, p1))
 
         sums = [None] * len(lambdas)
