@@ -95,6 +95,17 @@ def _two_by_two_coefficients(t0, t1, t2):
     return np.array(rows)
 
 
+def _bmm(a, b):
+    """``a @ b`` for stacks of small matrices; by broadcasting when 1 x 1.
+
+    numpy's batched matmul of 1 x 1 blocks costs ~50 ns per block, an
+    elementwise product a few: most first terms are scalar.
+    """
+    if a.shape[-2:] == (1, 1):
+        return a * b
+    return a @ b
+
+
 def _small_inverse(A):
     """Inverses of a stack of small symmetric positive definite matrices,
     and the sum of their log-determinants.
@@ -544,23 +555,23 @@ class ProfiledCriterion:
             logdet_z, T, solve, inverse, Szx = factored
             rest = self._rest
             lam1 = lambdas[0]
-            A1 = lam1.T @ D1 @ lam1
+            A1 = _bmm(_bmm(lam1.T, D1), lam1)
             A1[:, np.arange(k1), np.arange(k1)] += 1.0
             A1inv, _ = _small_inverse(A1)
             # W = A⁻¹ΛᵀZᵀ[X y] and E = Zᵀ[X y] − ZᵀZΛW by block elimination
             Wr = solve(Szx)
             Vr = rest._rows_times_lambda(lambdas, Wr)
             g1 = g1 - (rest._Cz @ Vr).reshape(m1, k1, p1)
-            W1 = A1inv @ (lam1.T @ g1)
+            W1 = _bmm(A1inv, _bmm(lam1.T, g1))
         else:
             # one term: T = Bxx − Σ_j CX_jᵀ λ A_j⁻¹ λᵀ CX_j, directly
             lambdas = self.lambdas(theta)
             lam1 = lambdas[0]
-            A1 = lam1.T @ D1 @ lam1
+            A1 = _bmm(_bmm(lam1.T, D1), lam1)
             A1[:, np.arange(k1), np.arange(k1)] += 1.0
             A1inv, logdet1 = _small_inverse(A1)
-            R1 = lam1.T @ g1
-            W1 = A1inv @ R1
+            R1 = _bmm(lam1.T, g1)
+            W1 = _bmm(A1inv, R1)
             T = design.Bxx - np.einsum("jkc,jkd->cd", R1, W1)
             logdet_z = 0.0
         # L's upper triangle is left as dpotrf found it: only its lower
@@ -569,8 +580,8 @@ class ProfiledCriterion:
         if info != 0 or not np.isfinite(logdet1):
             return np.inf, np.full(self.n_theta, np.nan)
         value = self._value(logdet1 + logdet_z, np.log(np.diagonal(L)))
-        V1 = lam1 @ W1
-        E1 = g1 - D1 @ V1
+        V1 = _bmm(lam1, W1)
+        E1 = g1 - _bmm(D1, V1)
         # W L⁻ᵀ and E L⁻ᵀ (and the weights) by one small matrix each
         Linv_T = solve_triangular(L, self._eye_p1, lower=True).T
         weighted = Linv_T * self._column_weights
@@ -586,8 +597,9 @@ class ProfiledCriterion:
             X_pattern, rest_sums = rest.logdet_gradient_parts(lambdas, inverse)
             # first term: [A⁻¹]_jj λᵀ D_j minus A1_j⁻¹ λᵀ (C_jz Λ̃ S_zz⁻¹ Λ̃ᵀ C_jzᵀ)
             G = rest.first_term_inner(X_pattern)
-            AlG = A1inv @ (lam1.T @ G)
-            H1 = (A1inv + AlG @ lam1 @ A1inv) @ (lam1.T @ D1) - AlG
+            AlG = _bmm(A1inv, _bmm(lam1.T, G))
+            LD = _bmm(lam1.T, D1)
+            H1 = _bmm(A1inv + _bmm(_bmm(AlG, lam1), A1inv), LD) - AlG
             for i, (term, offset) in enumerate(
                 zip(design.terms[1:], design.offsets, strict=True)
             ):
@@ -596,7 +608,7 @@ class ProfiledCriterion:
                 inner = whitened_inner(Wr[rows], Er[rows], m, k)
                 sums[i + 1] = rest_sums[i] - inner
         else:
-            H1 = A1inv @ (lam1.T @ D1)
+            H1 = _bmm(A1inv, _bmm(lam1.T, D1))
         sums[0] = H1.sum(axis=0) - whitened_inner(W1, E1, m1, k1)
         grad = np.empty(self.n_theta)
         for total, (rows, cols), sl in zip(sums, self._tri, self._slices, strict=True):

@@ -181,7 +181,7 @@ def _lbfgsb(fun, x0, lower, max_iter):
             method="L-BFGS-B",
             jac=True,
             bounds=bounds,
-            options={"maxfun": max_iter, "ftol": 1e-12, "gtol": 1e-6},
+            options={"maxfun": max_iter, "ftol": 1e-10, "gtol": 1e-4},
         )
         return bool(result.success), str(result.message)
     result = minimize(
