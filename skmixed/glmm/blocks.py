@@ -356,11 +356,13 @@ def _block_diagonal_sparse(blocks, m, k):
 
 def row_effects(Z, b, codes):
     """Per row, ``Z_i · b[level_i]``."""
+    # np.take of a contiguous column gathers faster than b[codes, j]
+    out = np.take(np.ascontiguousarray(b[:, 0]), codes)
     if Z is None:
-        return b[codes, 0]
-    out = Z[:, 0] * b[codes, 0]
+        return out
+    out *= Z[:, 0]
     for j in range(1, Z.shape[1]):
-        out += Z[:, j] * b[codes, j]
+        out += Z[:, j] * np.take(np.ascontiguousarray(b[:, j]), codes)
     return out
 
 

@@ -42,6 +42,9 @@ SINGULAR_TOL = 1e-4
 # the objective within ~1e-10 of the optimum.
 STAGE1_GTOL, STAGE1_STEP_TOL = 1e-1, 1e-5
 STAGE2_GTOL = 1e-5
+# Stage 1 on a subsample of groups above this many rows (see
+# _stage1_on_subsample).
+SUBSAMPLE_ABOVE, SUBSAMPLE_ROWS = 60_000, 25_000
 
 
 @dataclass
@@ -264,7 +267,15 @@ def fit_two_stages(problem, theta0, lower, beta0, *, n_agq=1, max_iter=10_000):
 
 
 def _two_stages(problem, theta0, lower, beta0, n_agq, max_iter, use_gradient):
-    stage1, beta_start = _stage1(problem, theta0, lower, beta0, max_iter, use_gradient)
+    stage1 = None
+    if use_gradient and problem.n > SUBSAMPLE_ABOVE:
+        stage1, beta_start = _stage1_on_subsample(
+            problem, theta0, lower, beta0, max_iter
+        )
+    if stage1 is None:
+        stage1, beta_start = _stage1(
+            problem, theta0, lower, beta0, max_iter, use_gradient
+        )
     result, RX = problem.joint_modes(stage1.x, beta_start)
     beta1 = result.beta
     n_theta, p = len(theta0), len(beta1)
@@ -315,6 +326,36 @@ def _two_stages(problem, theta0, lower, beta0, n_agq, max_iter, use_gradient):
         stage2.message,
         stage1,
     )
+
+
+def _stage1_on_subsample(problem, theta0, lower, beta0, max_iter):
+    """Stage 1 on the rows of a random part of the first factor's levels.
+
+    On large data stage 1 dominated the fit (two thirds of binary-1m's
+    time: ~18 evaluations of the joint PIRLS over (u, β), each a few passes
+    over every row). Its θ is only stage 2's start, and stage 2 reaches
+    the full data's optimum from any nearby start. So stage 1 runs on about
+    SUBSAMPLE_ROWS rows: whole groups of the first factor, drawn with a
+    fixed seed (the fit stays deterministic). Returns (None, None) when
+    that stage fails or ends singular (a start on the boundary is a poor
+    one); the caller then runs stage 1 on all rows.
+    """
+    first = problem.system.terms[0]
+    fraction = SUBSAMPLE_ROWS / problem.n
+    chosen = np.random.default_rng(0).random(first.m) < fraction
+    rows = np.flatnonzero(chosen[first.codes])
+    if len(rows) < problem.p + 2 or chosen.sum() < 10:
+        return None, None
+    try:
+        sub = problem.subset(rows)
+        stage1, _ = _stage1(sub, theta0, lower, beta0, max_iter, True)
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        return None, None
+    if not np.all(np.isfinite(stage1.x)) or is_singular(stage1.x, lower):
+        return None, None
+    # β at the subsample's θ on all rows (one joint PIRLS: stage 2 needs it)
+    result, _ = problem.joint_modes(stage1.x, beta0, step_tol=STAGE1_STEP_TOL)
+    return stage1, result.beta
 
 
 def _stage1(problem, theta0, lower, beta0, max_iter, use_gradient):

@@ -97,6 +97,24 @@ class GLMMProblem:
         self._saturated = None
         self.kernel = Kernel(family, y, prior)
 
+    def subset(self, rows):
+        """The same model on some rows (levels renumbered), a new problem."""
+        from skmixed.glmm.blocks import RandomEffects, Term
+
+        terms = []
+        for t in self.system.terms:
+            levels, codes = np.unique(t.codes[rows], return_inverse=True)
+            Z = None if t.Z is None else np.ascontiguousarray(t.Z[rows])
+            terms.append(Term(codes.ravel().astype(np.intp), len(levels), Z))
+        return GLMMProblem(
+            np.ascontiguousarray(self.X[rows]),
+            self.y[rows],
+            self.prior[rows],
+            self.family,
+            RandomEffects(terms),
+            self.offset[rows],
+        )
+
     @property
     def saturated_m2ll(self):
         """-2 log L of the saturated model (0 for 0/1 data)."""
@@ -193,13 +211,14 @@ class GLMMProblem:
         """``Xᵀ W X`` from the row products of X made once (no n x p temporary)."""
         if self._xx is None:
             rows, cols = np.triu_indices(self.p)
+            # stored (p(p+1)/2, n): a matrix-vector product along rows
             self._xx = (
-                np.ascontiguousarray(self.X[:, rows] * self.X[:, cols]),
+                np.ascontiguousarray((self.X[:, rows] * self.X[:, cols]).T),
                 rows,
                 cols,
             )
         products, rows, cols = self._xx
-        sums = w @ products
+        sums = products @ w
         out = np.empty((self.p, self.p))
         out[rows, cols] = sums
         out[cols, rows] = sums
