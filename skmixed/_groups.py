@@ -112,16 +112,25 @@ def as_factor(values, name):
     if uniques.dtype.kind == "f" and not np.all(np.isfinite(uniques)):
         raise ValueError(f"Grouping factor {name!r} contains inf values.")
     labels = _label_strings(uniques)
+    if len(labels) <= _SMALL_LEVELS:
+        position, dtype = _small_coding(tuple(labels))
+        return pd.Categorical.from_codes(position[codes], dtype=dtype)
     levels = _r_level_order(labels)
-    return _categorical(_positions(labels, levels)[codes], levels)
+    position = pd.Index(levels, dtype=object).get_indexer(
+        pd.Index(labels, dtype=object)
+    )
+    return pd.Categorical.from_codes(position[codes], categories=levels)
 
 
-def _positions(labels, levels):
-    """Index of each label in ``levels``."""
-    if len(levels) <= _SMALL_LEVELS:
-        rank = {level: i for i, level in enumerate(levels)}
-        return np.array([rank[label] for label in labels], dtype=np.intp)
-    return pd.Index(levels, dtype=object).get_indexer(pd.Index(labels, dtype=object))
+@lru_cache(maxsize=16)
+def _small_coding(labels):
+    """Distinct labels (in order of appearance) -> each one's index in R's
+    level order, and the categorical dtype of those levels (cached)."""
+    levels = _r_level_order(labels)
+    rank = {level: i for i, level in enumerate(levels)}
+    position = np.array([rank[label] for label in labels], dtype=np.intp)
+    position.setflags(write=False)
+    return position, _levels_dtype(tuple(levels))
 
 
 @lru_cache(maxsize=16)

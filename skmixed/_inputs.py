@@ -26,6 +26,7 @@ they came at fit.
 """
 
 import difflib
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -836,12 +837,27 @@ def _unlabelled_rows(raw_groups, n):
     return missing
 
 
+def _all_finite(inputs):
+    """Whether X, the slope columns and y hold no NaN or inf (one sum each:
+    NaN and inf propagate; a sum that overflows only sends the check down
+    the row-by-row path). NaN weights reach here only with missing='drop'."""
+    total = float(inputs.X.sum())
+    for values in inputs.covariates.values():
+        total += float(values.sum())
+    if inputs.y is not None:
+        total += float(inputs.y.sum())
+    return math.isfinite(total)
+
+
 def _handle_missing(inputs, raw_groups, missing, stage):
     """Raise on NaN/inf, or (missing='drop', at fit) drop those rows in place.
 
     A missing group label is reported by :func:`as_factor` when rows are not
     dropped.
     """
+    drop = missing == "drop" and stage == "fit"
+    if not drop and _all_finite(inputs):
+        return
     bad = ~np.isfinite(inputs.X).all(axis=1)
     for values in inputs.covariates.values():
         bad |= ~np.isfinite(values)
@@ -850,7 +866,6 @@ def _handle_missing(inputs, raw_groups, missing, stage):
     if inputs.weights is not None:
         # NaN weights get here only with missing='drop' (na.omit drops them)
         bad |= np.isnan(inputs.weights)
-    drop = missing == "drop" and stage == "fit"
     unlabelled = _unlabelled_rows(raw_groups, bad.shape[0]) if drop else None
     if not bad.any() and (unlabelled is None or not unlabelled.any()):
         return

@@ -30,6 +30,7 @@ factors (nested and crossed designs) -- and otherwise ``VᵀV`` by BLAS.
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtrs
@@ -57,16 +58,15 @@ def _outer_products(C, pairs):
     Returns (r², m * pairs): column ``j * pairs + i`` for level j, pair i.
     """
     m, _, r = C.shape
-    out = np.empty((r * r, m, len(pairs)))
-    for i, (a, b) in enumerate(pairs):
-        prod = C[:, a, :, None] * C[:, b, None, :]
-        if a != b:
-            prod += prod.transpose(0, 2, 1)
-        out[:, :, i] = prod.reshape(m, r * r).T
-    return out.reshape(r * r, m * len(pairs))
+    first = [a for a, _ in pairs]
+    second = [b for _, b in pairs]
+    prod = C[:, first, :, None] * C[:, second, None, :]
+    mixed = [i for i, (a, b) in enumerate(pairs) if a != b]
+    if mixed:
+        prod[:, mixed] += prod[:, mixed].transpose(0, 1, 3, 2)
+    return np.ascontiguousarray(prod.reshape(m * len(pairs), r * r).T)
 
 
-@lru_cache(maxsize=32)
 def _two_by_two_coefficients(t0, t1, t2):
     """K (4 x 6) with ``[d00 d01 d11 1] K = [A_j | numerators of M_j]``.
 
@@ -250,7 +250,7 @@ class ProfiledCriterion:
         self.reml = bool(reml)
         self._ks = [t.k for t in design.terms]
         self._tri = [lower_triangle_indices(k) for k in self._ks]
-        bounds = np.cumsum([0] + [k * (k + 1) // 2 for k in self._ks])
+        bounds = list(accumulate([k * (k + 1) // 2 for k in self._ks], initial=0))
         self._slices = [
             slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         ]
