@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skmixed._inputs import (
@@ -36,6 +36,8 @@ COMMON_CONSTRAINTS = {
 
 #: Class -> the names of its __init__ parameters (see _get_param_names).
 _PARAM_NAMES = {}
+#: (class, parameters) found valid (see GroupedRegressor._validate_params).
+_VALID_PARAMS = set()
 
 __all__ = ["GroupedData", "GroupedRegressor", "_check_response"]
 
@@ -68,6 +70,24 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         if names is None:
             names = _PARAM_NAMES[cls] = tuple(super()._get_param_names())
         return list(names)
+
+    def _validate_params(self):
+        # scikit-learn's check builds every constraint object at each call;
+        # a set of hashable values (strings, numbers, None) found valid for
+        # this class is not checked again (a list fixed_effects always is).
+        params = self.get_params(deep=False)
+        try:
+            key = (type(self), tuple((k, type(v), v) for k, v in params.items()))
+            known = key in _VALID_PARAMS
+        except TypeError:
+            key, known = None, False
+        if known:
+            return
+        validate_parameter_constraints(
+            self._parameter_constraints, params, caller_name=type(self).__name__
+        )
+        if key is not None and len(_VALID_PARAMS) < 1024:
+            _VALID_PARAMS.add(key)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

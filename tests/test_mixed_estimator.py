@@ -506,3 +506,44 @@ def test_three_correlated_random_effects_match_lme4(sleep):
     np.testing.assert_allclose(model.theta_, theta, rtol=1e-3, atol=1e-4)
     assert model.random_effects_cov_["Subject"].shape == (18, 3, 3)
     assert not model.is_singular_
+
+
+# -- per-call costs cut for small fits keep every check -------------------------
+def test_a_parameter_made_invalid_after_a_valid_fit_is_still_refused(sleep):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    model = MixedLMRegressor("(Days | Subject)").fit(X, y)
+    for bad in ({"reml": 1}, {"max_iter": 0}, {"optimizer": "newton"}):
+        with pytest.raises(InvalidParameterError):
+            clone(model).set_params(**bad).fit(X, y)
+    # a list fixed_effects is unhashable: checked at every fit
+    model.set_params(fixed_effects=["Days"]).fit(X, y)
+    with pytest.raises(InvalidParameterError):
+        model.set_params(fixed_effects=3).fit(X, y)
+
+
+def test_parameter_names_are_read_per_class():
+    class Tagged(MixedLMRegressor):
+        def __init__(self, random_effects="(1 | groups)", *, tag="a"):
+            super().__init__(random_effects)
+            self.tag = tag
+
+    assert "tag" not in MixedLMRegressor().get_params()
+    params = Tagged(tag="b").get_params()
+    assert params == {"random_effects": "(1 | groups)", "tag": "b"}
+    assert clone(Tagged(tag="c")).tag == "c"
+
+
+def test_repeated_fits_share_nothing_mutable(sleep):
+    # the categorical dtype and level coding are reused across fits with the
+    # same labels; the fitted factors and designs stay each fit's own
+    X = sleep[["Days", "Subject"]]
+    a = MixedLMRegressor("(Days | Subject)").fit(X, sleep["Reaction"])
+    b = MixedLMRegressor("(Days | Subject)").fit(X, sleep["Reaction"] * 2.0)
+    np.testing.assert_allclose(b.fixed_effects_, 2.0 * a.fixed_effects_, rtol=1e-6)
+    np.testing.assert_allclose(a.theta_, b.theta_, rtol=1e-5)
+    assert a._criterion.design.terms[0].codes is not b._criterion.design.terms[0].codes
+    assert list(a.random_effects_["Subject"].index) == list(
+        b.random_effects_["Subject"].index
+    )
