@@ -10,7 +10,7 @@ hands it to the estimator's optimiser, exactly as an in-memory fit does.
 """
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -80,7 +80,7 @@ def _moments(values):
 
 def accumulate_partition(part, index, meta, spec):
     """Cross-products and row summary of one partition (global level codes)."""
-    features, coders, terms, fit_intercept, drop = spec
+    features, coders, terms, fit_intercept, drop, kept, centring = spec
     _dask._check_dtypes(part, meta, index)
     first_negative = None
     if _dask._W in part.columns:
@@ -120,6 +120,10 @@ def accumulate_partition(part, index, meta, spec):
         designs.append(TermDesign(codes, range(term.m), Z, term.names, term.factor))
     bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
     sums = None
+    if centring is not None:
+        # the in-memory fit's centred columns, computed from the rows alike
+        Xc, designs_c = centring.design_inputs(X[:, kept], designs)
+        return accumulate(Xc, y, designs_c, w), None
     if not (bad_x.any() or bad_y.any() or bad_weights):  # else the fit fails
         sums = accumulate(X, y, designs, w)
     if sums is not None and w is None:
@@ -186,7 +190,7 @@ def _check_weights(summary):
 
 def _add(a, b):
     sums = b[0] if a[0] is None else (a[0] if b[0] is None else a[0].add(b[0]))
-    return sums, a[1].add(b[1])
+    return sums, None if a[1] is None else a[1].add(b[1])
 
 
 def _full_rank_from_gram(gram, tol=1e-7):
@@ -269,18 +273,22 @@ def fit(model, X, y, groups, sample_weight=None):
         )
         for d in ordered
     ]
+
     # One graph key for the levels (a million labels are tens of MB): each
     # worker fetches it once, and keeps one hash table of the labels.
-    spec = dask.delayed(
-        (inp.features, coders, specs, model.fit_intercept, drop),
-        traverse=False,
-    )
-    meta = inp.frame._meta
-    parts = [
-        dask.delayed(accumulate_partition)(part, i, meta, spec)
-        for i, part in enumerate(inp.frame.to_delayed())
-    ]
-    sums, summary = _dask.tree_reduce(parts, _add).compute()
+    def reduce(kept=None, centring=None):
+        spec = dask.delayed(
+            (inp.features, coders, specs, model.fit_intercept, drop, kept, centring),
+            traverse=False,
+        )
+        meta = inp.frame._meta
+        parts = [
+            dask.delayed(accumulate_partition)(part, i, meta, spec)
+            for i, part in enumerate(inp.frame.to_delayed())
+        ]
+        return _dask.tree_reduce(parts, _add).compute()
+
+    sums, summary = reduce()
     _dask.raise_nonfinite(summary.nonfinite_x, names, "X", _FIT_HINT)
     _dask.raise_nonfinite(summary.nonfinite_y, None, "y", _FIT_HINT)
     _check_weights(summary)
@@ -318,7 +326,27 @@ def fit(model, X, y, groups, sample_weight=None):
     design.x_means = x_moments[:, 0]
     model._dask_input = inp
     model._dask_weighted = sample_weight is not None
-    model._fit_design(design, x_moments)
+
+    def centred_design(centring):
+        centred_sums, _ = reduce(kept, centring)
+        terms = [
+            _centred_term(d, A)
+            for d, A in zip(ordered, centring.transforms, strict=True)
+        ]
+        return design_from_cross_products(centred_sums, terms)
+
+    model._fit_design(design, x_moments, centred_design)
+
+
+def _centred_term(term, A):
+    """The placeholder of a term whose columns are ``Z A`` (their moments)."""
+    if A is None:
+        return term
+    scale = np.diagonal(A)
+    mean = term.moments[:, 0] * scale + A[0]
+    mean[0] = term.moments[0, 0]  # the column of ones stays
+    sd = term.moments[:, 1] * scale
+    return replace(term, moments=np.stack([mean, sd], axis=1))
 
 
 def _term_sums(term, x_sums, n, fit_intercept):

@@ -306,12 +306,14 @@ class MixedLMRegressor(GroupedRegressor):
         designs = _lme4_order(designs)
         self._fit_design(build_design(X, data.y, designs, weights))
 
-    def _fit_design(self, design, x_moments=None):
+    def _fit_design(self, design, x_moments=None, centred_design=None):
         """Optimise θ on the cross-products and set the fitted attributes.
 
         ``design`` holds the rows (an in-memory fit) or only their sums (a
         fit from Dask partitions, ``x_moments`` then giving each fixed-effect
-        column's mean and sd); everything from here on is the same.
+        column's mean and sd, and ``centred_design(centring)`` the design of
+        the centred columns by another pass); everything from here on is the
+        same.
         """
         X, designs, x_names, n = design.X, design.terms, self._x_names, design.n
         if _fitted_exactly(design):
@@ -331,17 +333,12 @@ class MixedLMRegressor(GroupedRegressor):
         centring = _Centring(X, x_names, designs, x_moments)
         fit_criterion = criterion
         if centring.active:
-            if X is None:
-                raise ValueError(
-                    "A random-slope column is far from 0 relative to its spread "
-                    "(e.g. Days + 1e4): centre it (and the matching feature) "
-                    "before fitting from Dask partitions."
-                )
-            Xc, designs_c = centring.design_inputs(X, designs)
-            fit_criterion = ProfiledCriterion(
-                build_design(Xc, design.y, designs_c, design.weights),
-                reml=self.reml,
-            )
+            if X is None:  # the centred columns' sums, by another pass
+                centred = centred_design(centring)
+            else:
+                Xc, designs_c = centring.design_inputs(X, designs)
+                centred = build_design(Xc, design.y, designs_c, design.weights)
+            fit_criterion = ProfiledCriterion(centred, reml=self.reml)
         # θ is optimised (and checked) through standardised slope columns
         # when some are badly scaled; the identity otherwise.
         scaled = _StandardisedTheta(
