@@ -19,6 +19,7 @@ so nothing here imports dask unless the user passed a Dask collection.
 """
 
 import copy
+import numbers
 import warnings
 from dataclasses import dataclass, field
 
@@ -26,7 +27,13 @@ import numpy as np
 import pandas as pd
 
 from skmixed._groups import _is_number, as_factor
-from skmixed._inputs import InputLayout, feature_columns, find_groups, warn_ignored
+from skmixed._inputs import (
+    _FIT_HINT,
+    InputLayout,
+    feature_columns,
+    find_groups,
+    warn_ignored,
+)
 
 #: Column names the input assembly gives y and the groups= columns.
 _Y = "__skmixed_y__"
@@ -788,3 +795,61 @@ def scaled_residuals(model):
     if _W in frame.columns:
         scaled = np.sqrt(frame[_W]) * scaled
     return scaled
+
+
+# -- precision weights, checked from counts summed over partitions --------------
+def first_negative_weight(part):
+    """(index label, value) of a partition's first negative weight, or None."""
+    if _W not in part.columns:
+        return None
+    raw = part[_W].to_numpy(dtype=np.float64, na_value=np.nan)
+    negative = np.flatnonzero(raw < 0)
+    if not negative.size:
+        return None
+    # the row's index label: its position for a default (range) index
+    return (part.index[negative[0]], float(raw[negative[0]]))
+
+
+def label_order(first_negative):
+    """Sort key of index labels (numbers by value, others as text)."""
+    label = first_negative[0]
+    if isinstance(label, numbers.Real):
+        return (0, float(label), "")
+    return (1, 0.0, str(label))
+
+
+def weight_counts(w):
+    if w is None:
+        return {"nan": 0, "inf": 0, "negative": 0, "zero": 0, "positive": 0}
+    return {
+        "nan": int(np.isnan(w).sum()),
+        "inf": int(np.isinf(w).sum()),
+        "negative": int((w < 0).sum()),
+        "zero": int((w == 0).sum()),
+        "positive": int((w > 0).sum()),
+    }
+
+
+def check_weights(counts, first_negative):
+    """The in-memory fit's checks of sample_weight, from the summed counts."""
+    if counts["nan"]:
+        raise ValueError(
+            f"sample_weight contains NaN in {counts['nan']} row(s). {_FIT_HINT}"
+        )
+    if counts["inf"]:
+        raise ValueError(
+            f"sample_weight contains inf in {counts['inf']} row(s); weights must "
+            "be finite."
+        )
+    if first_negative is not None:
+        row, value = first_negative
+        raise ValueError(
+            f"sample_weight has {counts['negative']} negative weight(s) (first at "
+            f"row {row}: {value!r}); precision weights must be >= 0, as R's lm "
+            "requires."
+        )
+    if counts["zero"] and not counts["positive"]:
+        raise ValueError(
+            "sample_weight is zero (or missing) for every row: no row carries "
+            "information, nothing to fit."
+        )

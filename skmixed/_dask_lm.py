@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from skmixed import _dask
+from skmixed._base import weights_name
 from skmixed._inputs import _FIT_HINT
 from skmixed._linalg import least_squares
 from skmixed._lm import lm_statistics_from_sums, response_name
@@ -40,14 +41,20 @@ def _r_factor(matrix):
 class Partial:
     """Sums of a chunk of rows for a least-squares fit."""
 
-    R: np.ndarray  # triangular factor of [design | y] (within: centred rows)
-    moments: np.ndarray  # y: (count, mean, centred sum of squares)
-    squares: np.ndarray  # per design column: sum of squares (column norms²)
+    R: np.ndarray  # triangular factor of sqrt(w) [design | y] (within: centred)
+    moments: np.ndarray  # y: (weight, weighted mean, centred sum of squares)
+    squares: np.ndarray  # per design column: weighted sum of squares (norms²)
     nonfinite_x: np.ndarray
     nonfinite_y: np.ndarray
     n_dropped: int
-    counts: np.ndarray | None = None  # within: rows per group
-    means: np.ndarray | None = None  # within: per group means of [X y]
+    n_fit: int  # rows in the fit (those of positive weight)
+    n_rows: int  # every row kept (zero weights too: they get residuals)
+    weights: dict  # counts of NaN, inf, negative, zero and positive weights
+    first_negative: tuple | None = None
+    weight_range: np.ndarray | None = None  # (min, max) of the weights
+    log_weights: float = 0.0  # Σ log w over the fitted rows
+    counts: np.ndarray | None = None  # within: weight (rows) per group
+    means: np.ndarray | None = None  # within: per group (weighted) means
 
     def add(self, other):
         extra = []
@@ -63,6 +70,8 @@ class Partial:
             )
             means = self.means + share[:, None] * (other.means - self.means)
         R = _r_factor(np.vstack([self.R, other.R, *extra]))
+        negatives = [f for f in (self.first_negative, other.first_negative) if f]
+        ranges = [r for r in (self.weight_range, other.weight_range) if r is not None]
         return Partial(
             R,
             _merge_moments(self.moments, other.moments),
@@ -70,6 +79,14 @@ class Partial:
             self.nonfinite_x + other.nonfinite_x,
             self.nonfinite_y + other.nonfinite_y,
             self.n_dropped + other.n_dropped,
+            self.n_fit + other.n_fit,
+            self.n_rows + other.n_rows,
+            {k: self.weights[k] + other.weights[k] for k in self.weights},
+            min(negatives, key=_dask.label_order) if negatives else None,
+            np.array([min(r[0] for r in ranges), max(r[1] for r in ranges)])
+            if ranges
+            else None,
+            self.log_weights + other.log_weights,
             counts,
             means,
         )
@@ -104,42 +121,71 @@ def _partition_rows(part, index, meta, features, group_columns, drop):
     return part, F, y, n_dropped
 
 
-def _y_moments(y):
-    n = len(y)
-    mean = float(y.mean()) if n else 0.0
-    return np.array([n, mean, float(((y - mean) ** 2).sum())])
+def _y_moments(y, w):
+    total = float(w.sum())
+    mean = float(w @ y) / total if total > 0 else 0.0
+    return np.array([total, mean, float(w @ (y - mean) ** 2)])
 
 
 def lm_partition(part, index, meta, spec):
-    """Partial least-squares sums of one partition."""
+    """Partial least-squares sums of one partition.
+
+    With precision weights the rows of weight 0 are left out (R's
+    ``lm.wfit``) and the others scaled by ``sqrt(w)``; the within
+    transformation centres on weighted group means.
+    """
     features, group_columns, drop, build, within = spec
+    first_negative = _dask.first_negative_weight(part)
     part, F, y, n_dropped = _partition_rows(
         part, index, meta, features, group_columns, drop
     )
+    n_rows = len(part)
     bad_x = _dask._nonfinite_counts(F)
     bad_y = _dask._nonfinite_counts(y[:, None])
+    w = None
+    if _dask._W in part.columns:
+        w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
+    counts_w = _dask.weight_counts(w)
+    weight_range = None if w is None or not len(w) else np.array([w.min(), w.max()])
     design = build(part, F)
-    augmented = np.column_stack([design, y])
-    squares = (design * design).sum(axis=0)
-    if bad_x.any() or bad_y.any():
-        augmented = np.zeros((0, augmented.shape[1]))
-    counts = means = None
+    bad = bad_x.any() or bad_y.any() or counts_w["nan"] or counts_w["inf"]
+    if bad or counts_w["negative"]:  # the fit will fail: no sums needed
+        design, y, w, part = design[:0], y[:0], None if w is None else w[:0], part[:0]
+    codes = None
     if within is not None:
         coder, m = within
         codes = coder.row_codes(part) if len(part) else np.zeros(0, dtype=np.int64)
-        counts = np.bincount(codes, minlength=m).astype(np.float64)
+    if w is not None:
+        rows = w > 0
+        design, y, w = design[rows], y[rows], w[rows]
+        codes = None if codes is None else codes[rows]
+    weights = np.ones(len(y)) if w is None else w
+    augmented = np.column_stack([design, y])
+    squares = weights @ (design * design)
+    counts = means = None
+    if within is not None:
+        counts = np.bincount(codes, weights=weights, minlength=m)
         sums = np.empty((m, augmented.shape[1]))
         for j in range(augmented.shape[1]):
-            sums[:, j] = np.bincount(codes, weights=augmented[:, j], minlength=m)
+            column = augmented[:, j] * weights
+            sums[:, j] = np.bincount(codes, weights=column, minlength=m)
         means = sums / np.where(counts > 0, counts, 1.0)[:, None]
         augmented = augmented - means[codes]
+    if w is not None:
+        augmented = augmented * np.sqrt(w)[:, None]
     return Partial(
         _r_factor(augmented),
-        _y_moments(y),
+        _y_moments(y, weights),
         squares,
         bad_x,
         bad_y,
         n_dropped,
+        len(y),
+        n_rows,
+        counts_w,
+        first_negative,
+        weight_range,
+        0.0 if w is None else float(np.log(w).sum()),
         counts,
         means,
     )
@@ -175,33 +221,39 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
     total = _dask.tree_reduce(parts, _add_partials).compute()
     _dask.raise_nonfinite(total.nonfinite_x, inp.names, "X", _FIT_HINT)
     _dask.raise_nonfinite(total.nonfinite_y, None, "y", _FIT_HINT)
+    _dask.check_weights(total.weights, total.first_negative)
     model.n_dropped_ = total.n_dropped
     if total.n_dropped:
-        _dask._warn_dropped(total.n_dropped, int(total.moments[0]))
+        _dask._warn_dropped(total.n_dropped, total.n_rows)
+    # what the summary needs: the rows (zero weights too), whether the
+    # weights vary (R then heads the residuals "Weighted Residuals:")
+    model._dask_rows = total.n_rows
+    model._dask_weights_vary = (
+        None if total.weight_range is None else bool(np.ptp(total.weight_range) > 0)
+    )
     return total
 
 
+def _sums(total, has_intercept):
+    """(n, total sum of squares, Σ log w) of the fitted rows."""
+    return total.n_fit, _tss(total.moments, has_intercept), total.log_weights
+
+
 def _tss(moments, has_intercept):
-    n, mean, centred = moments
-    return float(centred) if has_intercept else float(centred + n * mean * mean)
-
-
-def _refuse_weights(sample_weight):
-    if sample_weight is not None:
-        raise ValueError(
-            "sample_weight with Dask input is not supported yet: fit "
-            "weighted models from in-memory (pandas or numpy) data."
-        )
+    weight, mean, centred = moments
+    return float(centred) if has_intercept else float(centred + weight * mean * mean)
 
 
 def fit_pooled(model, X, y, groups, sample_weight=None):
     """``PooledRegressor.fit`` on Dask collections (TSQR)."""
-    _refuse_weights(sample_weight)
+    model._weights_name = weights_name(sample_weight)
     if model.cov_type not in ("nonrobust", "cluster"):
         raise ValueError(
             f"cov_type must be one of ('nonrobust', 'cluster'); got {model.cov_type!r}."
         )
-    inp = _dask.dask_input(model, X, y, groups, reset=True, stage="fit")
+    inp = _dask.dask_input(
+        model, X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
+    )
     model._has_intercept = bool(model.fit_intercept)
     names = inp.names
     if not names:
@@ -212,13 +264,9 @@ def fit_pooled(model, X, y, groups, sample_weight=None):
     build = _Intercept(model.fit_intercept)
     total = _reduce(model, inp, inp.features, build, inp.groups.values())
     fit = least_squares(total.R[:, :-1], total.R[:, -1])
-    n = int(total.moments[0])
+    n, tss, log_weights = _sums(total, model.fit_intercept)
     statistics = lm_statistics_from_sums(
-        n,
-        _tss(total.moments, model.fit_intercept),
-        fit.rss,
-        fit.rank,
-        model.fit_intercept,
+        n, tss, fit.rss, fit.rank, model.fit_intercept, log_weights
     )
     model._fit_labels = (response_name(y), groups_label(groups))
     scores = None
@@ -227,6 +275,12 @@ def fit_pooled(model, X, y, groups, sample_weight=None):
             raise ValueError(
                 "cov_type='cluster' needs the clusters: pass groups= or name a "
                 "column of X with group=."
+            )
+        if total.weights["zero"]:
+            raise ValueError(
+                "cov_type='cluster' with zero weights: sandwich::vcovCL counts "
+                "zero-weight rows in its sample size, so the covariance would "
+                "depend on them. Drop the rows with sample_weight == 0 first."
             )
         scores = _cluster_scores(model, inp, build, fit)
     model._set_results(fit, names, statistics, None, None, scores, None)
@@ -240,6 +294,8 @@ def _scores_partition(part, index, meta, spec):
     part, F, y, _ = _partition_rows(part, index, meta, features, group_columns, drop)
     design = build(part, F)[:, kept]
     residuals = y - design @ beta
+    if _dask._W in part.columns:  # the scores w r x (sandwich's estfun.lm)
+        residuals = part[_dask._W].to_numpy(dtype=np.float64) * residuals
     codes = coder.row_codes(part)
     out = np.empty((m, design.shape[1]))
     for j in range(design.shape[1]):
@@ -299,7 +355,7 @@ def _features_only(part, F):
 
 def fit_fixed(model, X, y, groups, sample_weight=None):
     """``FixedEffectsRegressor.fit`` on Dask collections (dummy or within)."""
-    _refuse_weights(sample_weight)
+    model._weights_name = weights_name(sample_weight)
     from skmixed.fixed import (
         _MAX_DUMMY_CELLS,
         _MAX_DUMMY_COLUMNS,
@@ -315,7 +371,9 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
             f"handle_unknown must be one of {_UNKNOWN}; got {model.handle_unknown!r}."
         )
     response, default_label = response_name(y), groups_label(groups)
-    inp = _dask.dask_input(model, X, y, groups, reset=True, stage="fit")
+    inp = _dask.dask_input(
+        model, X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
+    )
     names = inp.names
     slope_idx = model._slope_indices(names)
     model.response_name_ = response
@@ -367,7 +425,7 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
         )
         total = _reduce(model, inp, inp.features, build, groups_columns)
         fit = least_squares(total.R[:, :-1], total.R[:, -1], order=order)
-        sums = (int(total.moments[0]), _tss(total.moments, True))
+        sums = _sums(total, True)
         model._finish(None, None, fit, columns, has_group_rank=0, sums=sums)
         model._dummy_effects(fit, columns, names, ref)
     else:
@@ -375,6 +433,11 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
         total = _reduce(
             model, inp, inp.features, _features_only, groups_columns, within
         )
+        if sample_weight is not None:
+            from skmixed.fixed import _check_weighted_levels
+
+            present = np.flatnonzero(total.counts > 0)
+            _check_weighted_levels(present, len(levels), levels, label)
         norms = np.sqrt(total.squares)
         fit = least_squares(total.R[:, :-1], total.R[:, -1], norms=norms)
         from skmixed.pooled import warn_aliased
@@ -385,7 +448,7 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
         )
         beta = np.where(fit.aliased, 0.0, fit.coef)
         intercepts = total.means[:, -1] - total.means[:, :-1] @ beta
-        sums = (int(total.moments[0]), _tss(total.moments, True))
+        sums = _sums(total, True)
         model._finish(None, None, fit, names, has_group_rank=len(levels), sums=sums)
         model._store_effects(
             intercepts, np.zeros((len(levels), 0)), fit.coef, names, ref=ref

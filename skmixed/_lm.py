@@ -248,17 +248,21 @@ class LMResultsMixin:
             fstat = (self.fvalue_, self._f_df[0], self._f_df[1])
         weights = getattr(self, "_summary_weights", None)
         residuals = self.residuals_
+        weighted = weights is not None and bool(np.ptp(weights) > 0)
+        dask_weights = None
         if getattr(self, "_dask_input", None) is not None:
             # fitted from Dask partitions: exact quantiles, by passes
             from skmixed import _dask
 
             residuals = _dask.summary_residuals(
-                _dask.pearson_residuals(self), self.nobs_, self.df_resid_
+                _dask.pearson_residuals(self), self._dask_rows, self.df_resid_
             )
-            weights = None
+            dask_weights = self._dask_weights_vary
+            weighted = bool(dask_weights)
         call = f"lm(formula = {self.formula_})"
-        if weights is not None:
-            residuals = np.sqrt(weights) * residuals
+        if weights is not None or dask_weights is not None:
+            if weights is not None:
+                residuals = np.sqrt(weights) * residuals
             name = getattr(self, "_weights_name", None) or "sample_weight"
             call = f"lm(formula = {self.formula_}, weights = {name})"
         call = [repr(self), call]
@@ -268,7 +272,7 @@ class LMResultsMixin:
             call=call,
             coefficients=self._coefficient_frame(),
             residuals=residuals,
-            weighted=weights is not None and bool(np.ptp(weights) > 0),
+            weighted=weighted,
             df_resid=self.df_resid_,
             sigma=self.sigma_,
             rsquared=self.rsquared_,

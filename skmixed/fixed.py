@@ -384,12 +384,16 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         """Statistics and the R-named coefficients, common to all paths.
 
         A fit from Dask partitions has no rows here (``data`` None): it
-        gives ``sums``, the number of rows and the total sum of squares.
+        gives ``sums``, the number of rows, the total sum of squares and the
+        sum of the log weights.
         """
         rank = fit.rank + has_group_rank
         if data is None:
             residuals, weights = None, None
-            statistics = lm_statistics_from_sums(*sums, fit.rss, rank, True)
+            n, tss, log_weights = sums
+            statistics = lm_statistics_from_sums(
+                n, tss, fit.rss, rank, True, log_weights
+            )
         else:
             residuals, weights = data.y - fitted, data.weights
             y_fit, w_fit = data.y, data.weights

@@ -438,3 +438,30 @@ def test_slope_far_from_zero_is_centred_by_another_pass(client):
     # its tolerance (5e-10 in θ here), not bit for bit as with exact sums.
     _assert_same_mixed(fitted, mem, rtol=1e-8)
     np.testing.assert_allclose(fitted.reml_criterion_, mem.reml_criterion_, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "estimator, options",
+    [
+        ("PooledRegressor", {"group": "g"}),
+        ("PooledRegressor", {"group": "g", "cov_type": "cluster"}),
+        ("FixedEffectsRegressor", {"group": "g", "method": "within"}),
+        ("FixedEffectsRegressor", {"group": "g", "method": "dummy"}),
+    ],
+)
+def test_weighted_lm_fits_equal_pandas(client, estimator, options):
+    import skmixed
+
+    df = _data(seed=15)
+    # squares of powers of 2 (exact sqrt(w) rows), and rows of weight 0
+    # (left out of the fit, as R's lm does) except with clusters
+    df["w"] = np.array([0.25, 1.0, 4.0, 1.0])[np.arange(len(df)) % 4]
+    if "cov_type" not in options:
+        df.loc[df.index[::97], "w"] = 0.0
+    cols = ["x1", "x2", "g"]
+    Model = getattr(skmixed, estimator)
+    mem = Model(**options).fit(df[cols], df["y"], sample_weight=df["w"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = Model(**options).fit(ddf[cols], ddf["y"], sample_weight=ddf["w"])
+    _assert_same_lm(fitted, mem)
+    assert "Weighted Residuals:" in str(fitted.summary())

@@ -394,17 +394,6 @@ def test_log_likelihood_scorers_receive_weights_under_routing():
     assert scores[0] == pytest.approx(expected, rel=1e-10)
 
 
-def test_dask_input_with_weights_is_refused_clearly_by_the_lm_estimators():
-    # MixedLMRegressor fits weighted Dask input (tests/test_dask.py)
-    from skmixed import PooledRegressor
-
-    dd = pytest.importorskip("dask.dataframe")
-    df = _data()
-    ddf = dd.from_pandas(df, npartitions=2)
-    with pytest.raises(ValueError, match="sample_weight with Dask input"):
-        PooledRegressor().fit(ddf[["Days"]], ddf["Reaction"], sample_weight=ddf["w"])
-
-
 def test_hausman_needs_the_same_weights_in_both_models():
     import skmixed
     from skmixed import FixedEffectsRegressor

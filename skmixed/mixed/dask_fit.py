@@ -9,7 +9,6 @@ columns from the sums, builds the :class:`~skmixed.mixed.design.Design` and
 hands it to the estimator's optimiser, exactly as an in-memory fit does.
 """
 
-import numbers
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -62,16 +61,8 @@ class RowSummary:
             self.nonfinite_y + other.nonfinite_y,
             self.x_sums + other.x_sums,
             {k: self.weights[k] + other.weights[k] for k in self.weights},
-            min(negatives, key=_label_order) if negatives else None,
+            min(negatives, key=_dask.label_order) if negatives else None,
         )
-
-
-def _label_order(first_negative):
-    """Sort key of index labels (numbers by value, others as text)."""
-    label = first_negative[0]
-    if isinstance(label, numbers.Real):
-        return (0, float(label), "")
-    return (1, 0.0, str(label))
 
 
 def _moments(values):
@@ -82,14 +73,7 @@ def accumulate_partition(part, index, meta, spec):
     """Cross-products and row summary of one partition (global level codes)."""
     features, coders, terms, fit_intercept, drop, kept, centring = spec
     _dask._check_dtypes(part, meta, index)
-    first_negative = None
-    if _dask._W in part.columns:
-        raw = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
-        negative = np.flatnonzero(raw < 0)
-        if negative.size:
-            # the row's index label: its position for a default (range) index
-            label = part.index[negative[0]]
-            first_negative = (label, float(raw[negative[0]]))
+    first_negative = _dask.first_negative_weight(part)
     group_columns = sorted({c for coder in coders.values() for c in coder.columns})
     keep = _dask._complete_rows(part, features, group_columns, drop)
     n_dropped = int((~keep).sum())
@@ -102,7 +86,7 @@ def accumulate_partition(part, index, meta, spec):
     w = None
     if _dask._W in part.columns:
         w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
-    weight_counts = _weight_counts(w)
+    weight_counts = _dask.weight_counts(w)
     X = np.empty((len(part), len(features) + int(fit_intercept)))
     if fit_intercept:
         X[:, 0] = 1.0
@@ -143,42 +127,10 @@ def accumulate_partition(part, index, meta, spec):
     return sums, summary
 
 
-def _weight_counts(w):
-    if w is None:
-        return {"nan": 0, "inf": 0, "negative": 0, "zero": 0, "positive": 0}
-    return {
-        "nan": int(np.isnan(w).sum()),
-        "inf": int(np.isinf(w).sum()),
-        "negative": int((w < 0).sum()),
-        "zero": int((w == 0).sum()),
-        "positive": int((w > 0).sum()),
-    }
-
-
 def _check_weights(summary):
     """The in-memory fit's checks of sample_weight, from the summed counts."""
+    _dask.check_weights(summary.weights, summary.first_negative)
     counts = summary.weights
-    if counts["nan"]:
-        raise ValueError(
-            f"sample_weight contains NaN in {counts['nan']} row(s). {_FIT_HINT}"
-        )
-    if counts["inf"]:
-        raise ValueError(
-            f"sample_weight contains inf in {counts['inf']} row(s); weights must "
-            "be finite."
-        )
-    if summary.first_negative is not None:
-        row, value = summary.first_negative
-        raise ValueError(
-            f"sample_weight has {counts['negative']} negative weight(s) (first at "
-            f"row {row}: {value!r}); precision weights must be >= 0, as R's lm "
-            "requires."
-        )
-    if counts["zero"] and not counts["positive"]:
-        raise ValueError(
-            "sample_weight is zero (or missing) for every row: no row carries "
-            "information, nothing to fit."
-        )
     if counts["zero"]:
         raise ValueError(
             f"sample_weight has {counts['zero']} zero weight(s): a row of weight 0 "
