@@ -435,8 +435,9 @@ def test_slope_far_from_zero_is_centred_by_another_pass(client):
     fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
     # The centring constants come from summed moments (the sd's last bits
     # differ from numpy's two-pass std), so BOBYQA stops elsewhere within
-    # its tolerance (5e-10 in θ here), not bit for bit as with exact sums.
-    _assert_same_mixed(fitted, mem, rtol=1e-8)
+    # its tolerance (3e-8 relative in the smallest θ seen), not bit for bit
+    # as with exact sums.
+    _assert_same_mixed(fitted, mem, rtol=1e-6)
     np.testing.assert_allclose(fitted.reml_criterion_, mem.reml_criterion_, rtol=1e-12)
 
 
