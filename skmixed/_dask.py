@@ -20,12 +20,14 @@ so nothing here imports dask unless the user passed a Dask collection.
 
 import copy
 import numbers
+import re
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from skmixed._formula import resolve_intercept
 from skmixed._groups import _is_number, as_factor
 from skmixed._inputs import (
     _FIT_HINT,
@@ -40,6 +42,8 @@ _Y = "__skmixed_y__"
 _W = "__skmixed_w__"
 _GROUP = "__skmixed_group_{}__"
 _FEATURE = "__skmixed_x{}__"
+#: Columns of a formula's design, added to the frame partition by partition.
+_DESIGN = "__skmixed_f{}__"
 #: Partial results added together per task of the tree reduction.
 SPLIT_EVERY = 4
 
@@ -70,12 +74,16 @@ class DaskInput:
         The features' names (None for an array X: ``x0, x1, ...``).
     groups : dict
         Grouping factor name -> column label in ``frame``.
+    intercept : bool or None
+        Whether a formula fixed part keeps the intercept (None without one).
     """
 
     frame: object
     features: list
     feature_names: list | None
     groups: dict = field(default_factory=dict)
+    #: A formula's intercept (None: the estimator's fit_intercept decides).
+    intercept: bool | None = None
 
     @property
     def names(self):
@@ -141,10 +149,13 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
             reset=True,
         )
     request = estimator._input_request(reset)
-    if isinstance(request.fixed_effects, str):
-        raise NotImplementedError(
-            "A fit from Dask collections takes fixed_effects as None or a list "
-            "of columns; a formula needs the rows in memory."
+    formula_rhs = (
+        request.fixed_effects if isinstance(request.fixed_effects, str) else None
+    )
+    if formula_rhs is not None and names is None:
+        raise ValueError(
+            f"A formula for the fixed effects ({formula_rhs!r}) needs X as a "
+            "DataFrame with the named columns; got a dask Array."
         )
     groups_meta = None
     if groups is not None:
@@ -167,8 +178,28 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
                 column = groups
             frame = frame.assign(**{label: _as_column(column, label)})
             resolved[name] = label
+    intercept = None
+    if formula_rhs is not None:  # the formula's design, partition by partition
+        all_names = names
+        if reset:
+            formula = _learn_formula(formula_rhs, frame, list(x_columns))
+            intercept = resolve_intercept(
+                formula, estimator.fit_intercept, type(estimator).__name__
+            )
+            features = [_DESIGN.format(j) for j in range(len(formula.names))]
+            meta_out = _formula_columns(frame._meta, formula, features)
+            frame = frame.map_partitions(
+                _formula_columns, formula, features, meta=meta_out
+            )
+            feature_names = list(formula.names)
+            chosen = [str(c) for c in formula.columns_used]
+        else:
+            formula = estimator._input_layout.formula
+            features, chosen = [], []
+            feature_names = list(estimator._input_layout.feature_names)
+        ignored = {}
     # the in-memory choice of features (skmixed._inputs), from the metadata
-    if names is not None:
+    elif names is not None:
         all_names = names
         features, chosen, ignored = feature_columns(
             meta, names, True, x_columns, request
@@ -181,13 +212,14 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         feature_names = None
     if reset:
         warn_ignored(ignored, request)
-        estimator.fixed_formula_ = None
+        formula = None if formula_rhs is None else formula
+        estimator.fixed_formula_ = formula
         estimator._input_layout = InputLayout(
             names is not None,
             list(all_names),
+            chosen if formula is None else list(feature_names),
             chosen,
-            chosen,
-            None,
+            formula,
             list(x_columns),
         )
     if y is not None:
@@ -206,7 +238,99 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         frame = frame.assign(**{_W: weights})
     if reset and x_columns:
         estimator.group_columns_in_ = list(x_columns)
-    return DaskInput(frame, features, feature_names, resolved)
+    return DaskInput(frame, features, feature_names, resolved, intercept)
+
+
+# -- a formula's state, learned from every partition -------------------------------
+def _distinct_values(part, columns):
+    return {c: part[c].dropna().drop_duplicates() for c in columns}
+
+
+def _merge_distinct_values(*parts):
+    return {c: pd.concat([p[c] for p in parts]).drop_duplicates() for c in parts[0]}
+
+
+def _learn_formula(rhs, frame, group_columns):
+    """A FixedFormula whose state is that of a fit on all the rows.
+
+    The state of R's treatment contrasts is the levels of every categorical
+    column: one pass collects their distinct values, and the formula is
+    fitted on a small frame holding each of them (numbers elsewhere), which
+    gives the levels, and so the columns, of a fit on all the rows. A
+    stateful transform (``scale``, ``center``, ``poly``) learns from every
+    row, and ``factor()`` of a numeric column needs all its values: those
+    are refused rather than fitted on the wrong state.
+    """
+    import dask
+
+    from skmixed._formula import FixedFormula
+
+    formula = FixedFormula(rhs)
+    meta = frame._meta
+    used = [c for c in formula.columns_used]
+    if any(c not in meta.columns for c in used):
+        formula._prepare(meta, fitting=True)  # the in-memory message
+    categorical = [
+        c
+        for c in used
+        if not pd.api.types.is_numeric_dtype(meta[c].dtype)
+        or pd.api.types.is_bool_dtype(meta[c].dtype)
+    ]
+    distinct = {}
+    if categorical:
+        parts = [
+            dask.delayed(_distinct_values)(part, categorical)
+            for part in frame[categorical].to_delayed()
+        ]
+        distinct = tree_reduce(
+            parts, None, combine_many=_merge_distinct_values
+        ).compute()
+    size = max([64] + [4 * len(v) for v in distinct.values()])
+    rng = np.random.default_rng(0)
+    columns = {}
+    for c in used:
+        if c in distinct:
+            values = np.resize(distinct[c].to_numpy(), size)
+            dtype = meta[c].dtype
+            if isinstance(dtype, pd.CategoricalDtype) and "__UNKNOWN_CATEGORIES__" in (
+                dtype.categories
+            ):
+                dtype = distinct[c].dtype
+            columns[c] = pd.Series(values).astype(dtype)
+        else:  # in [1, 2): any function of a number is defined there
+            columns[c] = rng.uniform(1.0, 2.0, size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        formula.fit_transform(pd.DataFrame(columns))
+    stateful = [str(t) for t in formula._spec.transform_state]
+    if stateful:
+        raise NotImplementedError(
+            f"The fixed_effects formula {rhs!r} uses {stateful}, whose state "
+            "(centre, scale, polynomial basis) is learned from every row: not "
+            "available for a fit from Dask collections. Compute the column "
+            "first (e.g. with map_partitions and the whole data's mean)."
+        )
+    numeric = set(used) - set(categorical)
+    for expr, (kind, _) in formula._spec.encoder_state.items():
+        named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", str(expr))) & numeric
+        if str(kind.value) == "categorical" and named:
+            raise NotImplementedError(
+                f"The fixed_effects formula {rhs!r} codes the numeric column(s) "
+                f"{sorted(named)} as a factor ({expr}): its levels would need "
+                "every value. Make the column a string or categorical column "
+                "for a fit from Dask collections."
+            )
+    return formula
+
+
+def _formula_columns(part, formula, labels):
+    """The partition with the formula's design columns added."""
+    if len(part):
+        matrix = formula.transform(part)
+    else:
+        matrix = np.empty((0, len(labels)))
+    design = pd.DataFrame(matrix, index=part.index, columns=labels)
+    return pd.concat([part, design], axis=1)
 
 
 # -- pass 1: the levels of every grouping factor ---------------------------------
@@ -544,10 +668,11 @@ def _in_memory_call(part, spec):
 
 def _call_spec(inp):
     from_groups = {n: c for n, c in inp.groups.items() if c == _GROUP.format(n)}
+    design = set(inp.features) if inp.intercept is not None else set()
     x_columns = [
         c
         for c in inp.frame.columns
-        if c not in (_Y, _W) and c not in from_groups.values()
+        if c not in (_Y, _W) and c not in from_groups.values() and c not in design
     ]
     return x_columns, from_groups, inp.feature_names is None
 

@@ -254,19 +254,20 @@ def fit_pooled(model, X, y, groups, sample_weight=None):
     inp = _dask.dask_input(
         model, X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
     )
-    model._has_intercept = bool(model.fit_intercept)
+    fit_intercept = model.fit_intercept if inp.intercept is None else inp.intercept
+    model._has_intercept = bool(fit_intercept)
     names = inp.names
     if not names:
         raise ValueError(
             "0 feature(s) (shape=(n, 0)) while a minimum of 1 is "
             "required (X is empty, or held only the group column)."
         )
-    build = _Intercept(model.fit_intercept)
+    build = _Intercept(fit_intercept)
     total = _reduce(model, inp, inp.features, build, inp.groups.values())
     fit = least_squares(total.R[:, :-1], total.R[:, -1])
-    n, tss, log_weights = _sums(total, model.fit_intercept)
+    n, tss, log_weights = _sums(total, fit_intercept)
     statistics = lm_statistics_from_sums(
-        n, tss, fit.rss, fit.rank, model.fit_intercept, log_weights
+        n, tss, fit.rss, fit.rank, fit_intercept, log_weights
     )
     model._fit_labels = (response_name(y), groups_label(groups))
     scores = None
@@ -364,6 +365,12 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
         _fe_formula,
     )
 
+    if isinstance(model.fixed_effects, str):
+        raise NotImplementedError(
+            "FixedEffectsRegressor on Dask collections takes fixed_effects as "
+            "None or a list of columns; a formula fixed part is available for "
+            "MixedLMRegressor and PooledRegressor."
+        )
     if model.method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; got {model.method!r}.")
     if model.handle_unknown not in _UNKNOWN:

@@ -466,3 +466,37 @@ def test_weighted_lm_fits_equal_pandas(client, estimator, options):
     fitted = Model(**options).fit(ddf[cols], ddf["y"], sample_weight=ddf["w"])
     _assert_same_lm(fitted, mem)
     assert "Weighted Residuals:" in str(fitted.summary())
+
+
+def test_formula_fixed_part_learned_from_every_partition(client):
+    from skmixed import PooledRegressor
+
+    df = _data(seed=16)
+    # a string factor whose last level appears in the last partition only
+    df["kind"] = np.where(df["h"] < 3, "b", "a")
+    df.loc[df.index[-3:], "kind"] = "c"
+    cols = ["x1", "x2", "kind", "g"]
+    ddf = _partitioned(df, _unequal(df))
+    rhs = "x1 + x2 * kind"
+    mem = MixedLMRegressor("(x1 | g)", fixed_effects=rhs).fit(df[cols], df["y"])
+    fitted = MixedLMRegressor("(x1 | g)", fixed_effects=rhs).fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+    assert str(fitted.summary()) == str(mem.summary())
+    np.testing.assert_allclose(
+        fitted.predict(ddf[cols]).compute().to_numpy(), mem.predict(df[cols]), rtol=RTOL
+    )
+    mem_lm = PooledRegressor(fixed_effects="0 + kind + x1").fit(df[cols], df["y"])
+    lm = PooledRegressor(fixed_effects="0 + kind + x1").fit(ddf[cols], ddf["y"])
+    _assert_same_lm(lm, mem_lm)
+
+
+@pytest.mark.parametrize(
+    "rhs, match",
+    [("scale(x1) + x2", "learned from every row"), ("factor(h) + x1", "as a factor")],
+)
+def test_formula_that_needs_the_whole_data_is_refused(client, rhs, match):
+    df = _data(seed=17)
+    ddf = dd.from_pandas(df, npartitions=2)
+    model = MixedLMRegressor("(1 | g)", fixed_effects=rhs)
+    with pytest.raises(NotImplementedError, match=match):
+        model.fit(ddf[["x1", "x2", "h", "g"]], ddf["y"])

@@ -191,7 +191,8 @@ def fit(model, X, y, groups, sample_weight=None):
     inp = _dask.dask_input(
         model, X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
     )
-    model._has_intercept = bool(model.fit_intercept)
+    fit_intercept = model.fit_intercept if inp.intercept is None else inp.intercept
+    model._has_intercept = bool(fit_intercept)
     if not inp.groups:
         raise ValueError(
             "A fit from Dask collections needs the grouping factors: keep the "
@@ -230,7 +231,7 @@ def fit(model, X, y, groups, sample_weight=None):
     # worker fetches it once, and keeps one hash table of the labels.
     def reduce(kept=None, centring=None):
         spec = dask.delayed(
-            (inp.features, coders, specs, model.fit_intercept, drop, kept, centring),
+            (inp.features, coders, specs, fit_intercept, drop, kept, centring),
             traverse=False,
         )
         meta = inp.frame._meta
@@ -247,7 +248,7 @@ def fit(model, X, y, groups, sample_weight=None):
     model.n_dropped_ = summary.n_dropped
     if summary.n_dropped:
         _dask._warn_dropped(summary.n_dropped, sums.n)
-    x_names = (["(Intercept)"] if model.fit_intercept else []) + list(names)
+    x_names = (["(Intercept)"] if fit_intercept else []) + list(names)
     q_rest = sum(d.m * d.k for d in ordered[1:])
     p_all = len(x_names)
     gram = sums.Bxx[:p_all, :p_all]
@@ -271,7 +272,7 @@ def fit(model, X, y, groups, sample_weight=None):
             "A mixed model needs a response that varies."
         )
     for d, term in zip(ordered, specs, strict=True):
-        sums_z = _term_sums(term, summary.x_sums, n, model.fit_intercept)
+        sums_z = _term_sums(term, summary.x_sums, n, fit_intercept)
         d.moments = _mean_sd(sums_z, n)
     x_moments = _mean_sd(summary.x_sums[kept], n)
     design = design_from_cross_products(sums, ordered)
