@@ -109,7 +109,7 @@ def accumulate_partition(part, index, meta, spec):
         Xc, designs_c = centring.design_inputs(X[:, kept], designs)
         return accumulate(Xc, y, designs_c, w), None
     if not (bad_x.any() or bad_y.any() or bad_weights):  # else the fit fails
-        sums = accumulate(X, y, designs, w)
+        sums = accumulate(X, y, designs, w, _columns_in_x(terms[0], fit_intercept))
     if sums is not None and w is None:
         # the squares are XᵀX's diagonal: no second product of the rows
         x_sums = np.stack([X.sum(axis=0), np.diagonal(sums.Bxx)[: X.shape[1]]], 1)
@@ -300,6 +300,15 @@ def _centred_term(term, A):
     mean[0] = term.moments[0, 0]  # the column of ones stays
     sd = term.moments[:, 1] * scale
     return replace(term, moments=np.stack([mean, sd], axis=1))
+
+
+def _columns_in_x(term, fit_intercept):
+    """The X column of each of the term's columns, or None if one has none."""
+    if term.intercept and not fit_intercept:
+        return None
+    return ([0] if term.intercept else []) + [
+        j + int(fit_intercept) for j in term.slopes
+    ]
 
 
 def _term_sums(term, x_sums, n, fit_intercept):

@@ -509,7 +509,7 @@ def _rest_layout(rest):
     return offsets, q_rest
 
 
-def accumulate(X, y, term_designs, weights=None):
+def accumulate(X, y, term_designs, weights=None, first_in_x=None):
     """Cross-products of ``[Z X y]`` over one chunk of rows (``accumulate``).
 
     Parameters
@@ -523,6 +523,10 @@ def accumulate(X, y, term_designs, weights=None):
         Positive precision weights (lme4's prior weights: row i has residual
         variance σ²/w_i). The rows are weighted once, here: the sums are the
         cross-products of ``W^½ [Z X y]``.
+    first_in_x : list of int, optional
+        The column of X that each column of the first term equals (its
+        intercept and slopes are usually fixed effects too): its ``Z1ᵀZ1``
+        is then read from ``Z1ᵀX`` instead of another pass over the rows.
 
     Returns
     -------
@@ -544,8 +548,11 @@ def accumulate(X, y, term_designs, weights=None):
     XY[:, :p] = X
     XY[:, p] = y
 
-    D1 = _block_diagonal(first)
     CX = _per_level(first, XY)
+    if first_in_x is None:
+        D1 = _block_diagonal(first)
+    else:
+        D1 = np.ascontiguousarray(CX[:, :, list(first_in_x)])
     blocks = [_sparse_cross(first, term) for term in rest]
     Bzz = _sparse_later(rest, offsets, q_rest)
     Bzx = np.empty((q_rest, p + 1))
