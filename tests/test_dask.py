@@ -1,12 +1,11 @@
 """Fits from Dask collections on a real distributed.LocalCluster.
 
-The data are small multiples of 1/8: every product and every sum of them
-is exact in floating point, so the cross-products of partitions add up to
-exactly those of all the rows, and a Dask fit must give the in-memory
-fit's numbers (to 1e-10 relative, in practice bit for bit) however the rows
-are split. With general floats the sums differ in their last bits by the
-order of summation, as they do for a permutation of the rows in memory;
-that case is checked at the tolerance such rounding allows.
+The data are general floats, so the cross-products of the partitions add up
+to those of all the rows only to rounding (another order of summation, as
+for a permutation of the rows in memory). The optimiser's final Newton
+polish on the analytic gradient lands on the criterion's stationary point to
+rounding error, so a Dask fit still gives the in-memory fit's numbers to
+1e-10 relative, however the rows are split.
 """
 
 import os
@@ -44,15 +43,17 @@ def client():
 
 
 def _data(seed=0, n=1200, n_groups=40):
+    """General floats: the sums of partitions differ from those of all the
+    rows in their last bits, as they do for a permutation of the rows."""
     rng = np.random.default_rng(seed)
     g = rng.integers(0, n_groups, n)
     h = rng.integers(0, 6, n)
-    x1 = rng.integers(-16, 16, n) / 8.0
-    x2 = rng.integers(-16, 16, n) / 8.0
-    b = rng.integers(-16, 16, (n_groups, 2)) / 4.0
-    c = rng.integers(-8, 8, 6) / 4.0
-    noise = rng.integers(-32, 32, n) / 8.0
-    y = 1.0 + 2.0 * x1 - x2 + b[g, 0] + 0.5 * b[g, 1] * x1 + c[h] + noise
+    x1 = rng.normal(size=n) * 1.3 + 0.2
+    x2 = rng.uniform(-2, 2, n)
+    b = rng.normal(size=(n_groups, 2)) * np.array([1.5, 0.6])
+    c = rng.normal(size=6) * 0.8
+    noise = rng.normal(size=n) * 1.7
+    y = 1.0 + 2.0 * x1 - x2 + b[g, 0] + b[g, 1] * x1 + c[h] + noise
     return pd.DataFrame(
         {"x1": x1, "x2": x2, "g": np.char.add("s", g.astype(str)), "h": h, "y": y}
     )
@@ -126,23 +127,6 @@ def test_groups_argument_and_dask_arrays(client):
     y = ddf["y"].to_dask_array(lengths=True)
     fitted = MixedLMRegressor("(1 | g)").fit(X, y, groups=ddf["g"])
     _assert_same_mixed(fitted, mem)
-
-
-def test_general_floats_agree_to_rounding(client):
-    rng = np.random.default_rng(3)
-    df = _data(seed=3)
-    df["x1"] += rng.standard_normal(len(df)) * 0.1
-    df["y"] += rng.standard_normal(len(df))
-    mem = MixedLMRegressor("(x1 | g)").fit(df[["x1", "x2", "g"]], df["y"])
-    ddf = dd.from_pandas(df, npartitions=4)
-    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[["x1", "x2", "g"]], ddf["y"])
-    # The last bits of the sums differ (another order of summation), and
-    # the optimiser stops anywhere within its step tolerance (1e-7 in θ).
-    np.testing.assert_allclose(fitted.theta_, mem.theta_, rtol=1e-5)
-    np.testing.assert_allclose(
-        fitted.fixed_effects_.to_numpy(), mem.fixed_effects_.to_numpy(), rtol=1e-7
-    )
-    np.testing.assert_allclose(fitted.reml_criterion_, mem.reml_criterion_, rtol=1e-12)
 
 
 def test_predict_and_score_on_dask_input(client):
@@ -349,7 +333,9 @@ def test_inference_on_a_dask_fitted_mixed_model(client):
     mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
     fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
     assert str(fitted.summary()) == str(mem.summary())  # residual quantiles: a pass
-    pd.testing.assert_frame_equal(fitted.anova(), mem.anova(), rtol=1e-10)
+    # Satterthwaite's df come from finite differences of the criterion,
+    # which amplify the sums' last-bit differences (3e-10 relative seen)
+    pd.testing.assert_frame_equal(fitted.anova(), mem.anova(), rtol=1e-8)
     pd.testing.assert_frame_equal(fitted.conf_int(), mem.conf_int(), rtol=1e-10)
     pd.testing.assert_frame_equal(
         fitted.conf_int(method="profile", parm="theta_"),
@@ -370,8 +356,7 @@ def test_inference_on_a_dask_fitted_mixed_model(client):
 
 def test_sample_weights(client):
     df = _data(seed=12)
-    # squares of powers of 2: sqrt(w) scales rows exactly, the sums stay exact
-    df["w"] = np.array([0.25, 1.0, 4.0])[np.arange(len(df)) % 3]
+    df["w"] = np.random.default_rng(12).uniform(0.3, 3.0, len(df))
     cols = ["x1", "x2", "g"]
     mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"], sample_weight=df["w"])
     ddf = _partitioned(df, _unequal(df))
@@ -433,11 +418,10 @@ def test_slope_far_from_zero_is_centred_by_another_pass(client):
     mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
     ddf = _partitioned(df, _unequal(df))
     fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
-    # The centring constants come from summed moments (the sd's last bits
-    # differ from numpy's two-pass std), so BOBYQA stops elsewhere within
-    # its tolerance (3e-8 relative in the smallest θ seen), not bit for bit
-    # as with exact sums.
-    _assert_same_mixed(fitted, mem, rtol=1e-6)
+    # The centring constants come from summed moments (their last bits
+    # differ from numpy's two-pass mean and std): the same model, and the
+    # polished optimum is the same to rounding.
+    _assert_same_mixed(fitted, mem)
     np.testing.assert_allclose(fitted.reml_criterion_, mem.reml_criterion_, rtol=1e-12)
 
 
@@ -454,9 +438,9 @@ def test_weighted_lm_fits_equal_pandas(client, estimator, options):
     import skmixed
 
     df = _data(seed=15)
-    # squares of powers of 2 (exact sqrt(w) rows), and rows of weight 0
-    # (left out of the fit, as R's lm does) except with clusters
-    df["w"] = np.array([0.25, 1.0, 4.0, 1.0])[np.arange(len(df)) % 4]
+    # rows of weight 0 (left out of the fit, as R's lm does) except with
+    # clusters
+    df["w"] = np.random.default_rng(15).uniform(0.3, 3.0, len(df))
     if "cov_type" not in options:
         df.loc[df.index[::97], "w"] = 0.0
     cols = ["x1", "x2", "g"]
