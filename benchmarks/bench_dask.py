@@ -100,6 +100,8 @@ def run_partitions(folder, n_parts, repeat, memory_limit):
         "client_peak_gb": round(_peak_rss_gb(), 2),
         "reml_criterion": round(model.reml_criterion_, 3),
         "n_evaluations": model.n_evaluations_,
+        # pass 1 (levels), pass 2 (cross-products), the client's optimiser
+        "seconds": getattr(model, "_dask_seconds", None),
         "load": round(os.getloadavg()[0], 1),
     }
 

@@ -9,6 +9,7 @@ columns from the sums, builds the :class:`~skmixed.mixed.design.Design` and
 hands it to the estimator's optimiser, exactly as an in-memory fit does.
 """
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -208,7 +209,10 @@ def fit(model, X, y, groups, sample_weight=None):
                 f"feature columns of X (features: {names})."
             )
     components = {t.factor: list(t.components) for t in terms}
+    # where the time goes (pass 1, pass 2, the client), for benchmarks
+    clock = [time.perf_counter()]
     coders, n = _dask._learn_factors(inp, components, inp.features, drop)
+    clock.append(time.perf_counter())
     placeholders = [
         TermDesign(None, coders[t.factor].levels, None, t.names, t.factor)
         for t in terms
@@ -242,6 +246,7 @@ def fit(model, X, y, groups, sample_weight=None):
         return _dask.tree_reduce(parts, _add).compute()
 
     sums, summary = reduce()
+    clock.append(time.perf_counter())
     _dask.raise_nonfinite(summary.nonfinite_x, names, "X", _FIT_HINT)
     _dask.raise_nonfinite(summary.nonfinite_y, None, "y", _FIT_HINT)
     _check_weights(summary)
@@ -289,6 +294,10 @@ def fit(model, X, y, groups, sample_weight=None):
         return design_from_cross_products(centred_sums, terms)
 
     model._fit_design(design, x_moments, centred_design)
+    clock.append(time.perf_counter())
+    model._dask_seconds = dict(
+        zip(("levels", "sums", "client"), np.diff(clock).round(2).tolist(), strict=True)
+    )
 
 
 def _centred_term(term, A):
