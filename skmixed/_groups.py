@@ -101,13 +101,17 @@ def as_factor(values, name):
         if factor is not None:
             return factor
         return _as_factor_by_row(series, name)
-    raw = series.to_numpy()
-    if raw.dtype.kind == "O" and not isinstance(series.dtype, pd.StringDtype):
-        kind = pd.api.types.infer_dtype(raw, skipna=True)
-        if kind not in ("string", "integer", "floating", "boolean", "empty"):
-            return _as_factor_by_row(series, name)
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    _check_no_missing(codes < 0, name)
+    coded = _arrow_string_codes(series)
+    if coded is not None:
+        codes, uniques = coded
+    else:
+        raw = series.to_numpy()
+        if raw.dtype.kind == "O" and not isinstance(series.dtype, pd.StringDtype):
+            kind = pd.api.types.infer_dtype(raw, skipna=True)
+            if kind not in ("string", "integer", "floating", "boolean", "empty"):
+                return _as_factor_by_row(series, name)
+        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+        _check_no_missing(codes < 0, name)
     uniques = np.asarray(uniques)
     if uniques.dtype.kind == "f" and not np.all(np.isfinite(uniques)):
         raise ValueError(f"Grouping factor {name!r} contains inf values.")
@@ -145,6 +149,25 @@ def _categorical(codes, levels):
     if len(levels) <= _SMALL_LEVELS:
         return pd.Categorical.from_codes(codes, dtype=_levels_dtype(tuple(levels)))
     return pd.Categorical.from_codes(codes, categories=levels)
+
+
+def _arrow_string_codes(series):
+    """(codes, distinct labels) of a pyarrow-backed string column, by Arrow's
+    dictionary encoding (no Python string per row); None for other columns
+    and for one with missing labels (the general path reports them)."""
+    dtype = series.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return None
+    import pyarrow as pa
+
+    array = pa.array(series.array)
+    if array.null_count:
+        return None
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    encoded = array.dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    return codes, np.array(encoded.dictionary.to_pylist(), dtype=object)
 
 
 def _check_no_missing(missing, name):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from skmixed._groups import _as_factor_by_row, as_factor
@@ -14,6 +15,9 @@ CASES = [
     np.array([0.5, 1.25, 0.5]),
     np.array([True, False, True]),
     pd.Series(["x", "y", "x"], dtype="str"),
+    pd.Series(["10", "9", "x", "9"], dtype=pd.StringDtype("pyarrow")),
+    pd.Series(["10", "9", "x", "9"], dtype=pd.StringDtype("python")),
+    pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["b", "a"], ["a", "c"]]))),
     pd.Series([1, "a", 1, "b"], dtype=object),
     pd.Series([1, 1.0, True], dtype=object),
     pd.Categorical(["z", "y", "z"], categories=["z", "y", "unused"]),
