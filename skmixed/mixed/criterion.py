@@ -131,6 +131,19 @@ def _small_inverse(A):
 
 
 @lru_cache(maxsize=32)
+def _theta_layout(ks):
+    """Per term (of k columns each), its slice of θ; and which elements of θ
+    are diagonal (bounded below by 0). Read-only, built once per layout."""
+    bounds = list(accumulate([k * (k + 1) // 2 for k in ks], initial=0))
+    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    diagonal = np.concatenate(
+        [rows == cols for rows, cols in map(lower_triangle_indices, ks)]
+    )
+    diagonal.setflags(write=False)
+    return slices, diagonal
+
+
+@lru_cache(maxsize=32)
 def lower_triangle_indices(k):
     """Rows and columns of θ's elements in a k x k factor, column-major.
 
@@ -250,18 +263,14 @@ class ProfiledCriterion:
         self.reml = bool(reml)
         self._ks = [t.k for t in design.terms]
         self._tri = [lower_triangle_indices(k) for k in self._ks]
-        bounds = list(accumulate([k * (k + 1) // 2 for k in self._ks], initial=0))
-        self._slices = [
-            slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
-        self.n_theta = int(bounds[-1])
-        diagonal = np.concatenate([rows == cols for rows, cols in self._tri])
+        self._slices, diagonal = _theta_layout(tuple(self._ks))
+        self.n_theta = len(diagonal)
         self.theta_lower = np.where(diagonal, 0.0, -np.inf)
         self.theta_start = np.where(diagonal, 1.0, 0.0)
         self._diagonal = diagonal
         n, p = design.n, design.p
         self._dof = n - p if self.reml else n
-        self._log_const = _LOG_2PI_1 - np.log(self._dof) if self._dof > 0 else 0.0
+        self._log_const = _LOG_2PI_1 - math.log(self._dof) if self._dof > 0 else 0.0
         # Prior weights: -2 log L gains -Σ log w_i (lme4 includes it).
         self._log_weights = design.sum_log_weights
         if self._dof <= 0:
@@ -280,9 +289,11 @@ class ProfiledCriterion:
         k1, m1, r = self._ks[0], design.terms[0].m, design.r
         self._pairs = [(a, b) for a in range(k1) for b in range(a, k1)]
         # the first block's distinct entries per level, (m1, pairs)
-        self._dpairs = np.stack([design.D1[:, a, b] for a, b in self._pairs], axis=1)
-        if k1 == 2:  # with a column of ones (see _two_by_two_coefficients)
-            self._dpairs1 = np.column_stack([self._dpairs, np.ones(m1)])
+        dpairs = np.empty((m1, len(self._pairs) + 1))
+        for i, (a, b) in enumerate(self._pairs):
+            dpairs[:, i] = design.D1[:, a, b]
+        dpairs[:, -1] = 1.0  # a column of ones (see _two_by_two_coefficients)
+        self._dpairs, self._dpairs1 = dpairs[:, :-1], dpairs
         if strategy is None:
             strategy = self._choose_strategy(m1, r)
         elif strategy not in ("outer", "sparse", "dense"):

@@ -189,6 +189,8 @@ class Design:
     @property
     def C(self):
         """Per level of the first term, ``Z1ᵀ [Z2..ZT X y]``: (m1, k1, r), dense."""
+        if self._dense_C is None and not self.q_rest:
+            self._dense_C = self.CX  # one grouping factor: C is Z1ᵀ[X y]
         if self._dense_C is None:
             m1, k1 = self.D1.shape[:2]
             if m1 * k1 * self.r > _MAX_DENSE:
