@@ -96,13 +96,21 @@ def _two_by_two_coefficients(t0, t1, t2):
 
 
 def _bmm(a, b):
-    """``a @ b`` for stacks of small matrices; by broadcasting when 1 x 1.
+    """``a @ b`` for stacks of small matrices (one of them may be shared).
 
-    numpy's batched matmul of 1 x 1 blocks costs ~50 ns per block, an
-    elementwise product a few: most first terms are scalar.
+    numpy's batched matmul costs ~50 ns per block: 1 x 1 blocks go by
+    broadcasting, and a matrix shared by all levels by one BLAS product
+    over the stacked levels.
     """
     if a.shape[-2:] == (1, 1):
         return a * b
+    if b.ndim == 2:  # (m, r, k) @ (k, c)
+        m, r, k = a.shape
+        return (a.reshape(m * r, k) @ b).reshape(m, r, b.shape[1])
+    if a.ndim == 2:  # (r, k) @ (m, k, c) = ((m, c, k) @ (k, r))ᵀ
+        m, k, c = b.shape
+        flat = b.transpose(0, 2, 1).reshape(m * c, k) @ a.T
+        return flat.reshape(m, c, a.shape[0]).transpose(0, 2, 1)
     return a @ b
 
 
@@ -583,7 +591,7 @@ class ProfiledCriterion:
             A1inv, logdet1 = _small_inverse(A1)
             R1 = _bmm(lam1.T, g1)
             W1 = _bmm(A1inv, R1)
-            T = design.Bxx - np.einsum("jkc,jkd->cd", R1, W1)
+            T = design.Bxx - R1.reshape(-1, p1).T @ W1.reshape(-1, p1)
             logdet_z = 0.0
         # L's upper triangle is left as dpotrf found it: only its lower
         # triangle is read below
@@ -600,7 +608,11 @@ class ProfiledCriterion:
         def whitened_inner(Wt, Et, m, k):
             Wt = Wt.reshape(m * k, p1) @ Linv_T
             Et = Et.reshape(m * k, p1) @ weighted
-            return np.einsum("lbc,lac->ba", Wt.reshape(m, k, p1), Et.reshape(m, k, p1))
+            if k == 1:
+                return np.array([[np.vdot(Wt, Et)]])
+            return np.tensordot(
+                Wt.reshape(m, k, p1), Et.reshape(m, k, p1), axes=([0, 2], [0, 2])
+            )
 
         sums = [None] * len(lambdas)
         if q:
