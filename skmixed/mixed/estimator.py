@@ -1380,11 +1380,11 @@ def _fitted_exactly(design):
     """
     p = design.p
     gram = design.Bxx
-    norms = np.sqrt(np.diagonal(gram))
+    norms = np.sqrt(gram.diagonal())
     if norms[-1] == 0.0:
         return True
     norms = np.where(norms > 0, norms, 1.0)
-    factor, info = dpotrf(gram / np.outer(norms, norms), lower=1)
+    factor, info = dpotrf(gram / (norms[:, None] * norms), lower=1)
     return info == p + 1 or (info == 0 and factor[p, p] ** 2 < 1e-20)
 
 
@@ -1394,12 +1394,12 @@ def _full_rank_columns(X, y):
     if p == 0:
         return np.ones(0, dtype=bool)
     gram = X.T @ X
-    norms = np.sqrt(np.diagonal(gram))
-    if np.all(norms > 0):
+    norms = np.sqrt(gram.diagonal())
+    if (norms > 0).all():
         # A cheap screen on XᵀX: clearly full rank needs no QR of X.
-        scaled = gram / np.outer(norms, norms)
+        scaled = gram / (norms[:, None] * norms)
         chol, info = dpotrf(scaled, lower=1)
-        if info == 0 and np.min(np.diagonal(chol)) > 1e-4:
+        if info == 0 and chol.diagonal().min() > 1e-4:
             return np.ones(p, dtype=bool)
     return ~least_squares(X, y).aliased
 
