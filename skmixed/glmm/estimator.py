@@ -232,7 +232,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         self.n_iter_ = self.n_evaluations_
         problems = []
         if not fit.converged:
-            problems.append(f"optimizer (bobyqa) did not converge: {fit.message}")
+            problems.append(f"optimizer did not converge: {fit.message}")
         n_par = len(fit.theta) + len(fit.beta)
         if not self.is_singular_ and n < _CHECK_NOBS_MAX and n_par <= _CHECK_NPAR_MAX:
             grad, hess = self._derivatives()
@@ -610,7 +610,11 @@ class MixedGLMRegressor(_MixedGLMBase):
     ``g(E[y | b]) = X β + Z b`` with ``b ~ N(0, Λθ Λθᵀ)``, fitted by maximum
     likelihood: the Laplace approximation (``nAGQ=1``) or adaptive
     Gauss-Hermite quadrature (``nAGQ > 1``, one scalar random-effects term),
-    optimised in lme4's two stages (θ with β from PIRLS, then (θ, β)).
+    optimised in lme4's two stages (θ with β from PIRLS, then (θ, β)): with
+    L-BFGS-B on the objective's analytic gradient for the Laplace
+    approximation, stage 1 on a subsample of groups above 60,000 rows, and
+    lme4's derivative-free BOBYQA for nAGQ > 1 and to check singular fits
+    (see the GLMM user guide, "How the fit is optimised").
 
     Parameters
     ----------
@@ -673,6 +677,8 @@ class MixedGLMRegressor(_MixedGLMBase):
     n_groups_ : dict
     is_singular_, converged_ : bool
     n_evaluations_ : int
+        Objective evaluations of both stages (those of a subsampled stage 1
+        included).
     fittedvalues_, linear_predictor_ : ndarray
         Conditional means (response scale) and Xβ + Zb.
 
