@@ -126,3 +126,50 @@ def test_parameters_are_validated_as_scikit_learn_does(estimator, params, name):
     X, y = df[["Days", "Subject"]], (df["Reaction"] > 300).astype(int)
     with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
         estimator("(1 | Subject)", **params).fit(X, y)
+
+
+def test_missing_drop_with_sample_weight_equals_dropping_by_hand():
+    # binomial proportions with trials; one NaN feature, one NaN weight
+    rng = np.random.default_rng(3)
+    n = 120
+    g = np.repeat(np.arange(12), 10)
+    x = rng.standard_normal(n)
+    trials = rng.integers(1, 6, n).astype(float)
+    p = 1.0 / (1.0 + np.exp(-(0.3 + 0.8 * x + rng.normal(0, 0.7, 12)[g])))
+    y = rng.binomial(trials.astype(int), p) / trials
+    X = pd.DataFrame({"x": x, "g": g})
+    X.loc[5, "x"] = np.nan
+    weights = pd.Series(trials)
+    weights[17] = np.nan
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        dropped = MixedGLMRegressor("(1 | g)", missing="drop").fit(
+            X, y, sample_weight=weights
+        )
+    keep = np.ones(n, dtype=bool)
+    keep[[5, 17]] = False
+    by_hand = MixedGLMRegressor("(1 | g)").fit(
+        X[keep], y[keep], sample_weight=trials[keep]
+    )
+    assert dropped.n_dropped_ == 2
+    assert dropped.nobs_ == by_hand.nobs_ == n - 2
+    np.testing.assert_allclose(dropped.fixed_effects_, by_hand.fixed_effects_)
+    np.testing.assert_allclose(dropped.theta_, by_hand.theta_)
+    assert dropped.loglik_ == pytest.approx(by_hand.loglik_, rel=1e-12)
+
+
+def test_missing_drop_with_sample_weight_for_the_classifier():
+    df = load_sleepstudy()
+    X = df[["Days", "Subject"]].copy()
+    X.loc[3, "Days"] = np.nan
+    slow = (df["Reaction"] > 300).astype(int)
+    weights = np.where(np.arange(len(df)) % 2 == 0, 1.0, 2.0)
+    with pytest.warns(UserWarning, match="dropped 1 row"):
+        dropped = MixedLogisticRegression("(1 | Subject)", missing="drop").fit(
+            X, slow, sample_weight=weights
+        )
+    keep = np.arange(len(df)) != 3
+    by_hand = MixedLogisticRegression("(1 | Subject)").fit(
+        X[keep], slow[keep], sample_weight=weights[keep]
+    )
+    np.testing.assert_allclose(dropped.fixed_effects_, by_hand.fixed_effects_)
+    assert dropped.loglik_ == pytest.approx(by_hand.loglik_, rel=1e-12)

@@ -146,15 +146,29 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
                 "response."
             )
 
+    def _validate_fit(self, X, y, groups, sample_weight):
+        """Validated rows at fit; with missing='drop' the weights go along.
+
+        Rows dropped for NaN/inf (or a missing weight, as R's na.omit drops
+        it) lose their weight too; without dropping the weights are checked
+        by :meth:`_prior_weights` (their messages name the GLMM's meaning).
+        """
+        carry = sample_weight is not None and self.missing == "drop"
+        return self._validate(
+            X,
+            y,
+            groups,
+            reset=True,
+            stage="fit",
+            sample_weight=sample_weight if carry else None,
+        )
+
     def _prior_for(self, data, sample_weight, n):
         """Prior weights for the validated rows (ones without sample_weight)."""
         if sample_weight is None:
             return np.ones(len(data.y))
-        if data.n_dropped:
-            raise ValueError(
-                "missing='drop' with sample_weight is not supported: drop the "
-                "rows with missing values (and their weights) before fitting."
-            )
+        if data.weights is not None:  # missing='drop': the kept rows' weights
+            return self._prior_weights(data.weights, len(data.y))
         return self._prior_weights(sample_weight, n)
 
     def _prior_weights(self, sample_weight, n):
@@ -645,6 +659,9 @@ class MixedGLMRegressor(_MixedGLMBase):
     max_iter : int, default=10000
         Maximum objective evaluations per optimisation stage.
     missing : {"error", "drop"}, default="error"
+        Rows with NaN/inf (in X, y or a random slope), a missing group label
+        or a NaN ``sample_weight``: an error, or dropped with a warning (as
+        R's ``na.omit``), their weights with them.
 
     Attributes
     ----------
@@ -746,7 +763,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         """
         self._validate_params()
         self._refuse_dask(X, y, groups, sample_weight)
-        data = self._validate(X, y, groups, reset=True, stage="fit")
+        data = self._validate_fit(X, y, groups, sample_weight)
         prior = self._prior_for(data, sample_weight, len(data.y))
         self.n_dropped_ = data.n_dropped
         self._fit_glmm(data, prior)
@@ -798,6 +815,9 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
     handle_unknown : {"population", "warn", "error"}, default="population"
     max_iter : int, default=10000
     missing : {"error", "drop"}, default="error"
+        Rows with NaN/inf (in X, y or a random slope), a missing group label
+        or a NaN ``sample_weight``: an error, or dropped with a warning (as
+        R's ``na.omit``), their weights with them.
 
     Attributes
     ----------
@@ -901,7 +921,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         self.classes_ = classes
         y01 = (labels == classes[1]).astype(np.float64)
         self._validate_params()
-        data = self._validate(X, y01, groups, reset=True, stage="fit")
+        data = self._validate_fit(X, y01, groups, sample_weight)
         prior = self._prior_for(data, sample_weight, len(data.y))
         weighted = np.unique(data.y[prior > 0])
         if len(weighted) < 2:
