@@ -92,6 +92,24 @@ class DaskInput:
         return [f"x{j}" for j in range(len(self.features))]
 
 
+def shared(obj):
+    """``obj`` for the tasks of a pass: one copy per worker.
+
+    With a distributed client it is scattered to every worker beforehand (the
+    levels of a million groups are tens of MB: inside the task graph they
+    would travel through the scheduler); otherwise it is one graph key.
+    """
+    import dask
+
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):  # no distributed, or no client
+        return dask.delayed(obj, traverse=False)
+    return client.scatter(obj, broadcast=True, hash=False)
+
+
 def _is_frame(obj):
     """A dask DataFrame (not a Series, not an array)."""
     return getattr(obj, "ndim", 0) == 2 and hasattr(obj, "columns")

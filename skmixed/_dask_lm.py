@@ -210,9 +210,7 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
     if missing not in _MISSING_OPTIONS:
         raise ValueError(f"missing must be one of {_MISSING_OPTIONS}; got {missing!r}.")
     drop = missing == "drop"
-    spec = dask.delayed(
-        (features, list(group_columns), drop, build, within), traverse=False
-    )
+    spec = _dask.shared((features, list(group_columns), drop, build, within))
     meta = inp.frame._meta
     parts = [
         dask.delayed(lm_partition)(part, i, meta, spec)

@@ -234,9 +234,8 @@ def fit(model, X, y, groups, sample_weight=None):
     # One graph key for the levels (a million labels are tens of MB): each
     # worker fetches it once, and keeps one hash table of the labels.
     def reduce(kept=None, centring=None):
-        spec = dask.delayed(
-            (inp.features, coders, specs, fit_intercept, drop, kept, centring),
-            traverse=False,
+        spec = _dask.shared(
+            (inp.features, coders, specs, fit_intercept, drop, kept, centring)
         )
         meta = inp.frame._meta
         parts = [
