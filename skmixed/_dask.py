@@ -100,12 +100,12 @@ def shared(obj):
     would travel through the scheduler); otherwise it is one graph key.
     """
     import dask
+    from dask.base import get_scheduler
 
-    try:
-        from distributed import default_client
-
-        client = default_client()
-    except (ImportError, ValueError):  # no distributed, or no client
+    # the scheduler the next compute() will use: a distributed Client's get,
+    # or the threaded/synchronous ones (with or without a client around)
+    client = getattr(get_scheduler(), "__self__", None)
+    if not hasattr(client, "scatter"):
         return dask.delayed(obj, traverse=False)
     return client.scatter(obj, broadcast=True, hash=False)
 
