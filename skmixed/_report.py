@@ -88,35 +88,20 @@ def _glmm_random_rows(model):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         parts = variance_parts(model)
-        icc = model.icc()["adjusted"]
-        r2 = model.r2_nakagawa()
-    rows = [("σ²", parts["residual"], "variance")]
     taus, rhos = [], []
     frame = random_effects_frame(model)
     for _, term in frame.groupby("_term", sort=True):
-        names = list(term["name"])
-        group = term["_factor"].iloc[0]
-        slopes = [n for n in names if n != "(Intercept)"]
-        for name, variance in zip(names, term["variance"], strict=True):
-            if name == "(Intercept)":
-                taus.append((f"τ00 {group}", variance, "variance"))
-            else:
-                taus.append((f"τ11 {group}.{name}", variance, "variance"))
-        if "(Intercept)" in names and slopes:
-            i0 = names.index("(Intercept)")
-            for name in slopes:
-                a = names.index(name)
-                value = term[f"corr_{i0 + 1}"].iloc[a] if a > i0 else np.nan
-                label = f"ρ01 {group}" if len(slopes) == 1 else f"ρ01 {group}.{name}"
-                rhos.append((label, value, "correlation"))
-    rows += taus + rhos
-    rows.append(("ICC", icc, "ratio"))
-    rows += [(f"N {f}", n, "count") for f, n in model.n_groups_.items()]
-    rows.append(("Observations", model.nobs_, "count"))
-    rows.append(
-        ("Marginal R² / Conditional R²", (r2["marginal"], r2["conditional"]), "r2")
-    )
-    return rows
+        variances = term["variance"].to_numpy()
+
+        def correlation(a, i0, term=term):
+            return term[f"corr_{i0 + 1}"].iloc[a] if a > i0 else np.nan
+
+        t, r = _term_rows(
+            term["_factor"].iloc[0], list(term["name"]), variances, correlation
+        )
+        taus += t
+        rhos += r
+    return [("σ²", parts["residual"], "variance")] + taus + rhos + _closing_rows(model)
 
 
 def _fmt(x, digits):
@@ -172,43 +157,59 @@ def _lm_fixed(model, level):
     )
 
 
-def _random_rows(model):
-    """(label, value, kind) rows of the random-effects part of a mixed model."""
-    criterion = model._criterion
-    sigma2 = model.sigma_**2
-    rows = [("σ²", sigma2, "variance")]
-    taus, rhos = [], []
-    lambdas = criterion.lambdas(model.theta_)
-    for term, lam in zip(criterion.design.terms, lambdas, strict=True):
-        cov = sigma2 * (lam @ lam.T)
-        names = list(term.names)
-        group = term.factor
-        slopes = [n for n in names if n != "(Intercept)"]
-        for a, name in enumerate(names):
-            if name == "(Intercept)":
-                taus.append((f"τ00 {group}", cov[a, a], "variance"))
-            else:
-                taus.append((f"τ11 {group}.{name}", cov[a, a], "variance"))
-        if "(Intercept)" in names:
-            i0 = names.index("(Intercept)")
-            for name in slopes:
-                a = names.index(name)
-                denom = math.sqrt(cov[a, a] * cov[i0, i0])
-                value = cov[a, i0] / denom if denom > 0 else float("nan")
-                label = f"ρ01 {group}" if len(slopes) == 1 else f"ρ01 {group}.{name}"
-                rhos.append((label, value, "correlation"))
-    rows += taus + rhos
+def _term_rows(group, names, variances, correlation):
+    """tab_model's τ rows and ρ rows of one random-effects term.
+
+    ``variances[a]`` is column a's variance; ``correlation(a, i0)`` the
+    correlation of column a with the intercept's column i0.
+    """
+    taus = [
+        (f"τ00 {group}", v, "variance")
+        if name == "(Intercept)"
+        else (f"τ11 {group}.{name}", v, "variance")
+        for name, v in zip(names, variances, strict=True)
+    ]
+    rhos = []
+    slopes = [n for n in names if n != "(Intercept)"]
+    if "(Intercept)" in names:
+        i0 = names.index("(Intercept)")
+        for name in slopes:
+            label = f"ρ01 {group}" if len(slopes) == 1 else f"ρ01 {group}.{name}"
+            rhos.append((label, correlation(names.index(name), i0), "correlation"))
+    return taus, rhos
+
+
+def _closing_rows(model):
+    """ICC, N per factor, observations and R², the rows every mixed model ends with."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         icc = model.icc()["adjusted"]
         r2 = model.r2_nakagawa()
-    rows.append(("ICC", icc, "ratio"))
-    rows += [(f"N {f}", n, "count") for f, n in model.n_groups_.items()]
-    rows.append(("Observations", model.nobs_, "count"))
-    rows.append(
-        ("Marginal R² / Conditional R²", (r2["marginal"], r2["conditional"]), "r2")
-    )
-    return rows
+    return [
+        ("ICC", icc, "ratio"),
+        *[(f"N {f}", n, "count") for f, n in model.n_groups_.items()],
+        ("Observations", model.nobs_, "count"),
+        ("Marginal R² / Conditional R²", (r2["marginal"], r2["conditional"]), "r2"),
+    ]
+
+
+def _random_rows(model):
+    """(label, value, kind) rows of the random-effects part of a mixed model."""
+    criterion = model._criterion
+    sigma2 = model.sigma_**2
+    taus, rhos = [], []
+    lambdas = criterion.lambdas(model.theta_)
+    for term, lam in zip(criterion.design.terms, lambdas, strict=True):
+        cov = sigma2 * (lam @ lam.T)
+
+        def correlation(a, i0, cov=cov):
+            denom = math.sqrt(cov[a, a] * cov[i0, i0])
+            return cov[a, i0] / denom if denom > 0 else float("nan")
+
+        t, r = _term_rows(term.factor, list(term.names), np.diag(cov), correlation)
+        taus += t
+        rhos += r
+    return [("σ²", sigma2, "variance")] + taus + rhos + _closing_rows(model)
 
 
 def _lm_rows(model):
