@@ -34,6 +34,7 @@ from skmixed.glmm.gradient import (
     gradient_available,
     laplace_gradient,
 )
+from skmixed.mixed.optimize import _Counted, _CountedGradient
 
 SINGULAR_TOL = 1e-4
 # L-BFGS-B stops on the projected gradient: loosely in stage 1 (a start
@@ -58,31 +59,45 @@ class StageResult:
     message: str
 
 
-class _Tracked:
-    """An objective with an evaluation count and the best point seen."""
+# A failed evaluation (PIRLS or a factorisation breaking down) is read as
+# +inf, so that the optimiser steps back, as lme4 does.
+_FAILURES = (FloatingPointError, np.linalg.LinAlgError, ValueError)
 
-    def __init__(self, fun):
-        self.fun = fun
-        self.count = 0
-        self.best_f = math.inf
-        self.best_x = None
 
-    def __call__(self, x, grad=None):
-        self.count += 1
+def _value_or_inf(fun):
+    """``fun`` with a failed evaluation read as +inf."""
+
+    def value(x):
         try:
-            value = float(self.fun(np.asarray(x, dtype=np.float64)))
-        except (FloatingPointError, np.linalg.LinAlgError, ValueError):
-            value = math.inf
-        if value < self.best_f:
-            self.best_f, self.best_x = value, np.array(x, dtype=np.float64)
-        return value if math.isfinite(value) else 1e300
+            return float(fun(np.asarray(x, dtype=np.float64)))
+        except _FAILURES:
+            return math.inf
+
+    return value
+
+
+def _pair_or_inf(fun_grad):
+    """``fun_grad`` with a failed evaluation, or a non-finite gradient, read
+    as a value of +inf (not recorded as a best point)."""
+
+    def pair(x):
+        try:
+            value, grad = fun_grad(x)
+            value = float(value)
+        except _FAILURES:
+            return math.inf, None
+        if not np.all(np.isfinite(grad)):
+            return math.inf, None
+        return value, grad
+
+    return pair
 
 
 def bobyqa(fun, x0, lower, *, step=None, xtol=1e-7, max_eval=10_000):
     """Minimise ``fun`` from x0 subject to ``x >= lower`` with BOBYQA."""
     x0 = np.asarray(x0, dtype=np.float64)
     lower = np.asarray(lower, dtype=np.float64)
-    tracked = _Tracked(fun)
+    tracked = _Counted(_value_or_inf(fun))
     if nlopt is None:  # pragma: no cover
         from scipy.optimize import minimize
 
@@ -118,31 +133,6 @@ def bobyqa(fun, x0, lower, *, step=None, xtol=1e-7, max_eval=10_000):
     )
 
 
-class _TrackedWithGradient:
-    """A (value, gradient) objective with a count and the best point seen."""
-
-    def __init__(self, fun):
-        self.fun = fun
-        self.count = 0
-        self.best_f = math.inf
-        self.best_x = None
-
-    def __call__(self, x):
-        self.count += 1
-        x = np.asarray(x, dtype=np.float64)
-        try:
-            value, grad = self.fun(x)
-            value = float(value)
-        except (FloatingPointError, np.linalg.LinAlgError, ValueError):
-            value, grad = math.inf, None
-        if not (math.isfinite(value) and np.all(np.isfinite(grad))):
-            # a failed point: tell the line search to step back
-            return 1e300, np.zeros_like(x)
-        if value < self.best_f:
-            self.best_f, self.best_x = value, x.copy()
-        return value, grad
-
-
 def lbfgsb(
     fun_grad, x0, lower, *, curvature=None, gtol=1e-6, ftol=1e-15, max_eval=10_000
 ):
@@ -164,21 +154,23 @@ def lbfgsb(
     """
     from scipy.optimize import minimize
 
-    tracked = _TrackedWithGradient(fun_grad)
+    pair = _pair_or_inf(fun_grad)
+    tracked = _CountedGradient(lambda x: pair(x)[0], pair)
+    evaluate = tracked.both
     lower = np.asarray(lower, dtype=np.float64)
     start = np.maximum(np.asarray(x0, dtype=np.float64), lower)
     scale = np.ones(len(start))
     first = None
     if curvature is not None:
-        first = (start, *tracked(start))
-        scale = 1.0 / np.sqrt(_curvature(tracked, start, first[2], curvature))
+        first = (start, *evaluate(start))
+        scale = 1.0 / np.sqrt(_curvature(evaluate, start, first[2], curvature))
     memo = {}
     if first is not None:
         memo.update(z=start / scale, f=first[1], g=first[2])
 
     def scaled(z):
         if "z" not in memo or not np.array_equal(z, memo["z"]):
-            value, grad = tracked(z * scale)
+            value, grad = evaluate(z * scale)
             memo.update(z=z.copy(), f=value, g=grad)
         return memo["f"], memo["g"] * scale
 
