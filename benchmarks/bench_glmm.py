@@ -19,18 +19,21 @@ extra (``pip install -e ".[bench]"``).
 """
 
 import argparse
-import json
-import os
 import shutil
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-DATA = HERE / "data"
+import pandas as pd
+from _harness import (
+    DATA,
+    DEFAULT_MAKE_DATA,
+    R_TIMING_LOOP,
+    cell,
+    ensure_csv,
+    print_report,
+    run_worker,
+    time_fits,
+)
 
 # name -> (fixed features, lme4 random-effects spec, family)
 CASES = {
@@ -40,24 +43,6 @@ CASES = {
 }
 TARGETS_S = {"binary-100k": 0.5, "binary-1m": 5.0, "poisson-crossed-100k": None}
 PEERS = ["lme4", "mixedlm", "lme-python"]
-_ONE_THREAD = {
-    name: "1"
-    for name in (
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "OMP_NUM_THREADS",
-        "BLIS_NUM_THREADS",
-    )
-}
-
-
-def _ensure_data(case, make_data):
-    path = DATA / f"{case}.csv"
-    if not path.exists():
-        DATA.mkdir(exist_ok=True)
-        print(f"generating {path.name} ...", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, str(make_data), case, str(path)], check=True)
-    return path
 
 
 def _formula(case):
@@ -127,97 +112,37 @@ suppressMessages(library(lme4))
 df <- read.csv(args[1])
 fam <- if (args[3] == "binomial") binomial() else poisson()
 budget <- as.numeric(args[4])
-times <- c(); start <- proc.time()[["elapsed"]]
-repeat {
-  t <- system.time(m <- suppressWarnings(glmer(as.formula(args[2]), data = df,
-                                                family = fam)))[["elapsed"]]
-  times <- c(times, t)
-  spent <- proc.time()[["elapsed"]] - start
-  if (length(times) >= 25 || (length(times) >= 3 && spent > budget)) break
-  if (times[1] > budget) break
+fit <- function() {
+  m <- suppressWarnings(glmer(as.formula(args[2]), data = df, family = fam))
+  -2 * as.numeric(logLik(m))
 }
-cat(sprintf('{"seconds": %.6f, "runs": %d, "criterion": %.10f}\n',
-            median(times), length(times), -2 * as.numeric(logLik(m))))
 """
+_R_SCRIPT += R_TIMING_LOOP
 
 
 def _worker(library, case, budget):
-    """Median time of repeated fits; prints one JSON line."""
-    import warnings
-
-    import pandas as pd
-    from threadpoolctl import threadpool_limits
-
-    warnings.simplefilter("ignore")
+    """Time repeated fits; prints one JSON line (``_harness.time_fits``)."""
     df = pd.read_csv(DATA / f"{case}.csv")
     fit, criterion = FITTERS[library](df, case)
-    times = []
-    start = time.perf_counter()
-    with threadpool_limits(1):
-        while True:
-            t0 = time.perf_counter()
-            model = fit()
-            times.append(time.perf_counter() - t0)
-            spent = time.perf_counter() - start
-            if len(times) >= 25 or (len(times) >= 3 and spent > budget):
-                break
-            if times[0] > budget:  # a slow fit: one run is all we can afford
-                break
-    print(
-        json.dumps(
-            {
-                "seconds": statistics.median(times),
-                "runs": len(times),
-                "criterion": float(criterion(model)),
-            }
-        )
-    )
+    time_fits(fit, criterion, budget)
 
 
 # -- orchestration ----------------------------------------------------------------
 def _run(library, case, timeout, budget):
-    env = {**os.environ, **_ONE_THREAD}
     if library == "lme4":
         if shutil.which("Rscript") is None:
             return {"error": "no Rscript"}
-        cmd = [
-            "Rscript",
-            "-e",
-            _R_SCRIPT,
-            str(DATA / f"{case}.csv"),
-            _formula(case),
-            CASES[case][2],
-            str(budget),
-        ]
+        cmd = ["Rscript", "-e", _R_SCRIPT, str(DATA / f"{case}.csv"), _formula(case)]
+        cmd += [CASES[case][2], str(budget)]
     else:
         cmd = [sys.executable, __file__, "--worker", library, case]
         cmd += ["--budget", str(budget)]
-    try:
-        out = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"> {timeout:.0f} s"}
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["failed"])[-1]
-        return {"error": last[:60]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _cell(result, ours):
-    if "error" in result:
-        return result["error"]
-    text = f"{result['seconds']:8.2f} s"
-    if ours is not None and "seconds" in ours:
-        text += f" ({result['seconds'] / ours['seconds']:5.1f}x)"
-    return text
+    return run_worker(cmd, timeout)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--make-data", default=str(REPO.parent / "shared/bench/make_data.py")
-    )
+    parser.add_argument("--make-data", default=str(DEFAULT_MAKE_DATA))
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--peers", default=",".join(PEERS))
     parser.add_argument("--timeout", type=float, default=900.0)
@@ -230,35 +155,19 @@ def main(argv=None):
     cases = [c for c in args.cases.split(",") if c]
     peers = [p for p in args.peers.split(",") if p]
     for case in cases:
-        _ensure_data(case, Path(args.make_data))
-    print(
-        f"{'case':22s} {'target':>8s} {'skmixed':>10s}   "
-        + "   ".join(f"{p:>19s}" for p in peers)
-    )
-    criteria = {}
+        ensure_csv(case, Path(args.make_data))
+    results = {}
     for case in cases:
         ours = _run("skmixed", case, args.timeout, args.budget)
-        row = [_run(p, case, args.timeout, args.budget) for p in peers]
-        criteria[case] = [ours] + row
-        target = TARGETS_S[case]
-        target_text = f"{target:6.1f} s" if target else f"{'-':>8s}"
-        print(
-            f"{case:22s} {target_text} {_cell(ours, None):>10s}   "
-            + "   ".join(f"{_cell(r, ours):>19s}" for r in row),
-            flush=True,
+        results[case] = [ours] + [
+            _run(p, case, args.timeout, args.budget) for p in peers
+        ]
+        done = ", ".join(
+            f"{name} {cell(r, None).strip()}"
+            for name, r in zip(["skmixed", *peers], results[case], strict=True)
         )
-    print("\n-2 log L (Laplace) reached (difference from skmixed's):")
-    print(f"{'case':22s} {'skmixed':>16s}   " + "   ".join(f"{p:>12s}" for p in peers))
-    for case, results in criteria.items():
-        ours = results[0].get("criterion")
-        cells = []
-        for r in results[1:]:
-            if "criterion" in r and ours is not None:
-                cells.append(f"{r['criterion'] - ours:+12.2e}")
-            else:
-                cells.append(f"{'-':>12s}")
-        first = f"{ours:16.6f}" if ours is not None else f"{'-':>16s}"
-        print(f"{case:22s} {first}   " + "   ".join(cells))
+        print(f"{case}: {done}", file=sys.stderr, flush=True)
+    print_report(results, peers, TARGETS_S, "-2 log L (Laplace)", width=22)
 
 
 if __name__ == "__main__":

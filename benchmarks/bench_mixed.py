@@ -24,18 +24,19 @@ the 2,000 REML criteria.
 """
 
 import argparse
-import json
-import os
-import resource
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-DATA = HERE / "data"
+from _harness import (
+    DATA,
+    DEFAULT_MAKE_DATA,
+    R_TIMING_LOOP,
+    cell,
+    ensure_csv,
+    print_report,
+    run_worker,
+    time_fits,
+)
 
 # name -> (fixed features, lme4 random-effects spec, response)
 CASES = {
@@ -53,42 +54,32 @@ CASES = {
     "crossed-1m-big": (["x1", "x2", "x3"], "(1 | user) + (1 | item)", "y"),
     "many-small": (["Days"], "(Days | Subject)", "y"),
 }
-TARGETS_MS = {
-    "sleepstudy": 0.8,
-    "slopes-100k": 80,
-    "slopes-1m": 1000,
-    "nested-200k": 1000,
-    "crossed-100k": 150,
-    "nested-1m-wide": 1500,
-    "crossed3-500k": 15000,
-    "crossed-1m-big": 120000,
-    "many-small": 1500,
+TARGETS_S = {
+    "sleepstudy": 0.0008,
+    "slopes-100k": 0.08,
+    "slopes-1m": 1.0,
+    "nested-200k": 1.0,
+    "crossed-100k": 0.15,
+    "nested-1m-wide": 1.5,
+    "crossed3-500k": 15.0,
+    "crossed-1m-big": 120.0,
+    "many-small": 1.5,
 }
 PEERS = ["lme4", "mixedlm", "lme-python", "statsmodels"]
 N_SMALL = 2000
-# BLAS on one thread in every worker (R and Python alike)
-_ONE_THREAD = {
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
 
 
 # -- data ---------------------------------------------------------------------
 def _ensure_data(case, make_data):
-    path = DATA / f"{case}.csv"
     if case == "many-small":
+        path = DATA / f"{case}.csv"
         if not path.exists():
             DATA.mkdir(exist_ok=True)
             _small_data_sets().to_csv(path, index=False)
         return path
     if case == "sleepstudy":
         return None
-    if not path.exists():
-        DATA.mkdir(exist_ok=True)
-        print(f"generating {path.name} ...", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, str(make_data), case, str(path)], check=True)
-    return path
+    return ensure_csv(case, make_data)
 
 
 def _small_data_sets():
@@ -251,21 +242,8 @@ if (args[2] == "many") {
   formula <- as.formula(args[2])
   fit <- function() REMLcrit(lmer(formula, df, control = control))
 }
-times <- c()
-start <- proc.time()[["elapsed"]]
-repeat {
-  t0 <- proc.time()[["elapsed"]]
-  crit <- fit()
-  times <- c(times, proc.time()[["elapsed"]] - t0)
-  spent <- proc.time()[["elapsed"]] - start
-  if (length(times) >= 25 || (length(times) >= 3 && spent > budget)) break
-  if (times[1] > budget) break
-}
-peak <- sum(gc()[, 6])  # max used, MB (R's heap)
-cat(sprintf('{"seconds": %.6f, "runs": %d, "criterion": %.10f, "r_heap_mb": %.0f}
-',
-            median(times), length(times), crit, peak))
 """
+_LME4 += R_TIMING_LOOP
 
 
 def _run_lme4(case, timeout, budget):
@@ -274,40 +252,18 @@ def _run_lme4(case, timeout, budget):
     if case == "sleepstudy":
         path = DATA / "sleepstudy.csv"
         if not path.exists():
+            DATA.mkdir(exist_ok=True)
             _load(case).to_csv(path, index=False)
     formula = "many" if case == "many-small" else _formula(case)
     cmd = ["Rscript", "-e", _LME4, str(path), formula, str(budget)]
-    return _subprocess(cmd, timeout)
+    return run_worker(cmd, timeout)
 
 
 def _worker(library, case, budget):
-    """Median time of repeated fits; prints one JSON line."""
-    import warnings
-
-    warnings.simplefilter("ignore")
+    """Time repeated fits; prints one JSON line (``_harness.time_fits``)."""
     df = _load(case)
     fit, criterion = FITTERS[library](df, case)
-    times = []
-    start = time.perf_counter()
-    while True:
-        t0 = time.perf_counter()
-        model = fit()
-        times.append(time.perf_counter() - t0)
-        spent = time.perf_counter() - start
-        if len(times) >= 25 or (len(times) >= 3 and spent > budget):
-            break
-        if times[0] > budget:  # a slow fit: one run is all we can afford
-            break
-    print(
-        json.dumps(
-            {
-                "seconds": statistics.median(times),
-                "runs": len(times),
-                "criterion": float(criterion(model)),
-                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3,
-            }
-        )
-    )
+    time_fits(fit, criterion, budget)
 
 
 # -- orchestration ----------------------------------------------------------------
@@ -315,43 +271,12 @@ def _run(library, case, timeout, budget):
     if library == "lme4":
         return _run_lme4(case, timeout, budget)
     cmd = [sys.executable, __file__, "--worker", library, case, "--budget", str(budget)]
-    return _subprocess(cmd, timeout)
-
-
-def _subprocess(cmd, timeout):
-    env = dict(os.environ, **_ONE_THREAD)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
-    )
-    try:
-        out = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
-        )
-    except (subprocess.TimeoutExpired, FileNotFoundError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            return {"error": f"{cmd[0]} not found"}
-        return {"error": f"> {timeout:.0f} s"}
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["failed"])[-1]
-        return {"error": last[:60]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _cell(result, ours):
-    if "error" in result:
-        return result["error"]
-    ms = result["seconds"] * 1e3
-    text = f"{ms:9.2f} ms" if ms < 10 else f"{ms:9.0f} ms"
-    if ours is not None and "seconds" in ours:
-        text += f" ({result['seconds'] / ours['seconds']:5.1f}x)"
-    return text
+    return run_worker(cmd, timeout)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--make-data", default=str(REPO.parent / "shared/bench/make_data.py")
-    )
+    parser.add_argument("--make-data", default=str(DEFAULT_MAKE_DATA))
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--peers", default=",".join(PEERS))
     parser.add_argument("--timeout", type=float, default=300.0)
@@ -365,39 +290,18 @@ def main(argv=None):
     peers = [p for p in args.peers.split(",") if p]
     for case in cases:
         _ensure_data(case, Path(args.make_data))
-    print(
-        f"{'case':14s} {'target':>8s} {'skmixed':>12s}   "
-        + "   ".join(f"{p:>21s}" for p in peers)
-    )
-    criteria = {}
+    results = {}
     for case in cases:
         ours = _run("skmixed", case, args.timeout, args.budget)
-        row = [_run(p, case, args.timeout, args.budget) for p in peers]
-        criteria[case] = [ours] + row
-        print(
-            f"{case:14s} {TARGETS_MS[case]:6g} ms {_cell(ours, None):>12s}   "
-            + "   ".join(f"{_cell(r, ours):>21s}" for r in row),
-            flush=True,
-        )
-    print("\nREML criterion reached (difference from skmixed's):")
-    print(f"{'case':14s} {'skmixed':>18s}   " + "   ".join(f"{p:>14s}" for p in peers))
-    for case, results in criteria.items():
-        ours = results[0].get("criterion")
-        cells = []
-        for r in results[1:]:
-            if "criterion" in r and ours is not None:
-                cells.append(f"{r['criterion'] - ours:+14.2e}")
-            else:
-                cells.append(f"{'-':>14s}")
-        first = f"{ours:18.6f}" if ours is not None else f"{'-':>18s}"
-        print(f"{case:14s} {first}   " + "   ".join(cells))
-    print("\nPeak memory of the worker process (MB; lme4: R's heap):")
-    for case, results in criteria.items():
-        cells = [
-            f"{r.get('peak_mb', r.get('r_heap_mb', float('nan'))):10.0f}"
-            for r in results
+        results[case] = [ours] + [
+            _run(p, case, args.timeout, args.budget) for p in peers
         ]
-        print(f"{case:14s} " + " ".join(cells))
+        done = ", ".join(
+            f"{name} {cell(r, None).strip()}"
+            for name, r in zip(["skmixed", *peers], results[case], strict=True)
+        )
+        print(f"{case}: {done}", file=sys.stderr, flush=True)
+    print_report(results, peers, TARGETS_S, "REML criterion")
 
 
 if __name__ == "__main__":
