@@ -629,9 +629,17 @@ class ProfiledCriterion:
             Er = design.Bzx - rest._CzT @ V1.reshape(m1 * k1, p1) - design.Bzz @ Vr
             X_pattern, rest_sums = rest.logdet_gradient_parts(lambdas, inverse)
             # first term: [A⁻¹]_jj λᵀ D_j minus A1_j⁻¹ λᵀ (C_jz Λ̃ S_zz⁻¹ Λ̃ᵀ C_jzᵀ)
-            G = rest.first_term_inner(X_pattern)
-            AlG = _bmm(A1inv, _bmm(lam1.T, G))
-            H1 = _bmm(A1inv + _bmm(_bmm(AlG, lam1), A1inv), LD) - AlG
+            # Σ_j H1_j = Σ_j A1_j⁻¹ λᵀ D_j + Σ_j U_j G_j V_j with
+            # U_j = A1_j⁻¹ λᵀ and V_j = λ A1_j⁻¹ λᵀ D_j − I: only the entries
+            # (r, s) the gradient reads, each a weighted sum over the G_j
+            U = _bmm(A1inv, lam1.T)
+            Vm = _bmm(lam1, _bmm(A1inv, LD))
+            Vm[:, np.arange(k1), np.arange(k1)] -= 1.0
+            rows1, cols1 = self._tri[0]
+            # K[j, o, a, b] = U_j[r_o, a] V_j[b, s_o], (r_o, s_o) = (cols1, rows1)
+            K = U[:, cols1, :, None] * Vm.transpose(0, 2, 1)[:, rows1, None, :]
+            H1sum = _bmm(A1inv, LD).sum(axis=0)
+            H1sum[cols1, rows1] += rest.first_term_weighted_sums(X_pattern, K)
             for i, (term, offset) in enumerate(
                 zip(design.terms[1:], design.offsets, strict=True)
             ):
@@ -640,8 +648,8 @@ class ProfiledCriterion:
                 inner = whitened_inner(Wr[rows], Er[rows], m, k)
                 sums[i + 1] = rest_sums[i] - inner
         else:
-            H1 = _bmm(A1inv, LD)
-        sums[0] = H1.sum(axis=0) - whitened_inner(W1, E1, m1, k1)
+            H1sum = _bmm(A1inv, LD).sum(axis=0)
+        sums[0] = H1sum - whitened_inner(W1, E1, m1, k1)
         grad = np.empty(self.n_theta)
         for total, (rows, cols), sl in zip(sums, self._tri, self._slices, strict=True):
             # tr(K E_ab) = K[b, a]

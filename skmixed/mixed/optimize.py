@@ -126,21 +126,32 @@ class _Counted:
 
 
 class _CountedGradient(_Counted):
-    """The value and its gradient, counted with the values (one counter)."""
+    """The value and its gradient, counted with the values (one counter).
+
+    The last evaluation is kept: Newton's polish starts where L-BFGS-B
+    stopped, which is usually the point L-BFGS-B evaluated last.
+    """
 
     def __init__(self, fun, value_and_gradient):
         super().__init__(fun)
         self.value_and_gradient = value_and_gradient
+        self._last = (None, None)
 
     def both(self, x):
-        self.count += 1
         x = np.array(x, dtype=np.float64)
+        last_x, result = self._last
+        if last_x is not None and np.array_equal(x, last_x):
+            return result
+        self.count += 1
         value, grad = self.value_and_gradient(x)
         if value < self.best_f:
             self.best_f, self.best_x = value, x
         if not (math.isfinite(value) and np.all(np.isfinite(grad))):
-            return 1e300, np.zeros(len(x))
-        return value, grad
+            result = 1e300, np.zeros(len(x))
+        else:
+            result = value, grad
+        self._last = (x, result)
+        return result
 
 
 def _bobyqa(fun, x0, lower, max_iter):
