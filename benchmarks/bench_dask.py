@@ -13,10 +13,12 @@ single-threaded worker processes (BLAS on one thread) runs
 - the I/O floor: ``dd.read_parquet(files)`` summed (every column read,
   numbers summed, labels counted) -- what any pass over the data costs;
 - the fit: ``MixedLMRegressor("(1 + x1 | g)").fit(X, y)`` from the same
-  files (two passes: levels, then the cross-products);
+  files (one pass: each partition's sums keyed by its own labels, merged by
+  label);
 
-and reports the median times, their ratio, the workers' and the client's
-peak RSS, and the REML criterion. Last, the in-memory fit of the first 10
+and reports the median times, their ratio, the CPU seconds of the workers
+(together) and of the client, the workers' and the client's peak RSS, and
+the REML criterion. Last, the in-memory fit of the first 10
 files (10M rows) in a separate process, for comparison. The machine's load
 average is printed with every row: other processes distort the times.
 """
@@ -47,22 +49,30 @@ def _files(folder, n_parts):
     return [str(f) for f in files[:n_parts]]
 
 
-def _floor(dd, files):
+def _workers_cpu(client):
+    """CPU seconds used so far by all the workers together (every thread)."""
+    return sum(client.run(time.process_time).values())
+
+
+def _floor(dd, files, client):
     import dask
 
     frame = dd.read_parquet(files)
-    start = time.perf_counter()
+    cpu, start = _workers_cpu(client), time.perf_counter()
     dask.compute(frame[["y", *FEATURES]].sum(), frame["g"].count())
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _workers_cpu(client) - cpu
 
 
-def _fit(dd, files):
+def _fit(dd, files, client):
     from skmixed import MixedLMRegressor
 
     frame = dd.read_parquet(files)
-    start = time.perf_counter()
+    cpu, start = _workers_cpu(client), time.perf_counter()
+    client_cpu = time.process_time()
     model = MixedLMRegressor(SPEC).fit(frame[[*FEATURES, "g"]], frame["y"])
-    return time.perf_counter() - start, model
+    seconds = time.perf_counter() - start
+    cpu = (_workers_cpu(client) - cpu, time.process_time() - client_cpu)
+    return seconds, cpu, model
 
 
 def run_partitions(folder, n_parts, repeat, memory_limit):
@@ -83,10 +93,15 @@ def run_partitions(folder, n_parts, repeat, memory_limit):
         distributed.Client(cluster) as client,
     ):
         floors, fits, model = [], [], None
+        floor_cpus, fit_cpus, client_cpus = [], [], []
         for _ in range(repeat):
-            floors.append(_floor(dd, files))
-            seconds, model = _fit(dd, files)
+            seconds, cpu = _floor(dd, files, client)
+            floors.append(seconds)
+            floor_cpus.append(cpu)
+            seconds, (cpu, client_cpu), model = _fit(dd, files, client)
             fits.append(seconds)
+            fit_cpus.append(cpu)
+            client_cpus.append(client_cpu)
         workers = client.run(_peak_rss_gb)
     floor, fit = statistics.median(floors), statistics.median(fits)
     return {
@@ -95,12 +110,17 @@ def run_partitions(folder, n_parts, repeat, memory_limit):
         "floor_s": round(floor, 1),
         "fit_s": round(fit, 1),
         "fit_over_floor": round(fit / floor, 2),
+        # CPU seconds (less sensitive to other processes than wall time): all
+        # workers together for the floor and for the fit, and the client's
+        "floor_worker_cpu_s": round(statistics.median(floor_cpus), 1),
+        "fit_worker_cpu_s": round(statistics.median(fit_cpus), 1),
+        "fit_client_cpu_s": round(statistics.median(client_cpus), 1),
         "worker_peak_gb": round(max(workers.values()), 2),
         # the client's peak so far (monotone: run the sizes in increasing order)
         "client_peak_gb": round(_peak_rss_gb(), 2),
         "reml_criterion": round(model.reml_criterion_, 3),
         "n_evaluations": model.n_evaluations_,
-        # pass 1 (levels), pass 2 (cross-products), the client's optimiser
+        # levels pass (0: none), sums pass, the client's optimiser
         "seconds": getattr(model, "_dask_seconds", None),
         "load": round(os.getloadavg()[0], 1),
     }

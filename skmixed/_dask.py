@@ -408,11 +408,13 @@ def _arrow_strings(column):
 class _ArrowDistinct:
     """The distinct labels of an Arrow-backed string column."""
 
-    def __init__(self, column, dtype, values):
+    def __init__(self, column, dtype, values, distinct=False):
         import pyarrow.compute as pc
 
         self.column, self.dtype = column, dtype
-        self.values = pc.unique(pc.drop_null(values))
+        self.values = values if distinct else pc.unique(pc.drop_null(values))
+        #: After sorted_levels: each value's position in the sorted levels.
+        self.rank = None
 
     def merge(self, others):
         """The distinct labels of this and the other partitions' labels."""
@@ -439,10 +441,13 @@ class _ArrowDistinct:
         """
         import pyarrow.compute as pc
 
-        levels = self.values.take(pc.sort_indices(self.values))
+        order = pc.sort_indices(self.values).to_numpy()
+        levels = self.values.take(order)
         for start in range(0, len(levels), 1024):
             labels = levels.slice(start, 1024).to_pylist()
             if not all(_is_number(label) for label in labels):
+                self.rank = np.empty(len(order), dtype=np.int64)
+                self.rank[order] = np.arange(len(order))
                 return levels
         return None
 
@@ -468,6 +473,13 @@ def _merge_levels(*parts):
     return {"missing": missing, "distinct": distinct, "n": sum(p["n"] for p in parts)}
 
 
+def raise_missing_groups(name, count):
+    raise ValueError(
+        f"Grouping factor {name!r} contains missing values "
+        f"(NaN/None) in {count} row(s); drop or fill them."
+    )
+
+
 class FactorCoder:
     """Global level codes of a grouping factor for the rows of any partition.
 
@@ -484,6 +496,7 @@ class FactorCoder:
                 self.arrow_values, self.categorical = levels, False
                 self.codes = np.arange(len(levels), dtype=np.int64)
                 self.levels = levels.to_numpy(zero_copy_only=False)
+                self.distinct_codes = distinct.rank
                 return
             distinct = distinct.frame()
         if len(self.columns) == 1:
@@ -512,6 +525,8 @@ class FactorCoder:
             self.index = pd.Index(self._keys([np.asarray(p.codes) for p in parts]))
             self.codes = np.asarray(factor.codes, dtype=np.int64)
         self.levels = np.asarray(factor.categories, dtype=object)
+        #: The global code of each row of ``distinct``, in its order.
+        self.distinct_codes = np.asarray(factor.codes, dtype=np.int64)
 
     def _keys(self, component_codes):
         key = np.zeros(len(component_codes[0]), dtype=np.int64)
@@ -572,10 +587,7 @@ def _learn_factors(inp, factor_components, features, drop):
     for name, label in inp.groups.items():
         count = levels["missing"].get(label, 0)
         if count:
-            raise ValueError(
-                f"Grouping factor {name!r} contains missing values "
-                f"(NaN/None) in {count} row(s); drop or fill them."
-            )
+            raise_missing_groups(name, count)
     coders = {}
     for factor, cols in factor_columns.items():
         if len(cols) == 1:
@@ -593,6 +605,71 @@ def _learn_factors(inp, factor_components, features, drop):
             factor, cols, levels["distinct"][factor], component_coders=coders
         )
     return out, levels["n"]
+
+
+# -- one pass: each partition codes its own labels, merged by label ---------------
+def local_codes(column):
+    """A partition's codes of its own distinct labels, and those labels.
+
+    Returns ``(codes, labels)``: ``codes`` (int64, -1 for a missing label)
+    index ``labels``, the distinct labels in order of appearance -- an Arrow
+    array for an Arrow-backed string column (Arrow's hash table: several
+    times pandas' speed), else a pandas Series of the column's dtype.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrow = _arrow_strings(column)
+    if arrow is not None:
+        if isinstance(arrow, pa.ChunkedArray):
+            arrow = arrow.combine_chunks() if arrow.num_chunks != 1 else arrow.chunk(0)
+        encoded = pc.dictionary_encode(arrow)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        return codes.astype(np.int64, copy=False), encoded.dictionary
+    codes, _ = pd.factorize(column, use_na_sentinel=True)
+    codes = np.asarray(codes, dtype=np.int64)
+    first = pd.Series(codes)
+    first = first[~first.duplicated() & (first >= 0)]  # a row of each label
+    rows = first.index.to_numpy()[np.argsort(first.to_numpy())]
+    return codes, column.iloc[rows].reset_index(drop=True)
+
+
+def union_labels(labels):
+    """The distinct labels of several partitions' labels, and where each went.
+
+    Returns ``(union, positions)``: ``positions[i][j]`` is the row of
+    ``union`` holding ``labels[i][j]`` (every ``labels[i]`` is distinct, so
+    each ``positions[i]`` is one-to-one: sums can be added by fancy index).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sizes = np.cumsum([0] + [len(x) for x in labels])
+    if isinstance(labels[0], pa.Array):  # every partition has one dtype
+        kind = labels[0].type
+        encoded = pc.dictionary_encode(
+            pa.chunked_array([x.cast(kind) for x in labels], type=kind)
+        ).combine_chunks()
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        union = encoded.dictionary
+    else:
+        codes, union = local_codes(pd.concat(labels, ignore_index=True))
+    positions = [codes[a:b] for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    return union, positions
+
+
+def coder_of_labels(name, column, labels, dtype):
+    """The FactorCoder (R's level order) of merged labels, and their codes.
+
+    ``coder.distinct_codes[j]`` is the global level of ``labels[j]``.
+    """
+    import pyarrow as pa
+
+    if isinstance(labels, pa.Array):
+        labels = _ArrowDistinct(column, dtype, labels, distinct=True)
+    else:
+        labels = labels.to_frame(column)
+    return FactorCoder(name, [column], labels)
 
 
 # -- the tree reduction ----------------------------------------------------------
@@ -627,6 +704,8 @@ def tree_reduce(parts, combine, split_every=SPLIT_EVERY, combine_many=None):
 # -- NaN and inf -------------------------------------------------------------------
 def _nonfinite_counts(values):
     """Per column, (rows with NaN, rows with inf)."""
+    if np.isfinite(values).all():  # the usual case: one cheap pass
+        return np.zeros((values.shape[1], 2), dtype=np.int64)
     nan = np.isnan(values)
     inf = np.isinf(values)
     return np.stack([nan.sum(axis=0), inf.sum(axis=0)], axis=1)

@@ -235,9 +235,10 @@ def test_fit_survives_a_killed_worker(client):
 
     worker = threading.Thread(target=fit)
     worker.start()
-    # pass 1 (levels) takes ~1.5 s: kill a worker while pass 2 accumulates
-    # and reduces
-    time.sleep(2.2)
+    # one pass (a term on one factor: the partitions' own levels, merged by
+    # label) of 12 x 0.25 s on two workers: kill one while it accumulates
+    # and merges
+    time.sleep(0.9)
     assert worker.is_alive()
     os.kill(pids[victim], signal.SIGKILL)
     worker.join(timeout=120)

@@ -17,12 +17,15 @@ import numpy as np
 from skmixed import _dask
 from skmixed._inputs import _FIT_HINT
 from skmixed.mixed.design import (
+    CrossProducts,
     TermDesign,
     accumulate,
     design_from_cross_products,
 )
 
 _MISSING_OPTIONS = ("error", "drop")
+#: Partial sums merged per task when partitions bring their own labels.
+LABEL_SPLIT = 8
 
 
 @dataclass
@@ -33,7 +36,8 @@ class TermSpec:
     names: list
     slopes: list  # feature indices of the slope columns
     intercept: bool
-    m: int
+    m: int | None  # None: the partition's own levels
+    column: str | None = None  # the grouping column (own levels only)
 
 
 @dataclass
@@ -71,14 +75,30 @@ def _moments(values):
 
 
 def accumulate_partition(part, index, meta, spec):
-    """Cross-products and row summary of one partition (global level codes)."""
+    """Cross-products and row summary of one partition.
+
+    With ``coders`` (a dict of FactorCoders) the rows are coded with the
+    global levels. With ``coders=None`` (one grouping factor) the partition
+    codes its rows by its own distinct labels and returns a
+    :class:`LabelledSums`, merged with other partitions' by label.
+    """
     features, coders, terms, fit_intercept, drop, kept, centring = spec
     _dask._check_dtypes(part, meta, index)
     first_negative = _dask.first_negative_weight(part)
-    group_columns = sorted({c for coder in coders.values() for c in coder.columns})
+    if coders is None:
+        group_columns = [terms[0].column]
+    else:
+        group_columns = sorted({c for coder in coders.values() for c in coder.columns})
     keep = _dask._complete_rows(part, features, group_columns, drop)
     n_dropped = int((~keep).sum())
-    if n_dropped:
+    missing = 0
+    if coders is None:  # the rows' own labels; a missing one is counted, left out
+        codes, labels = _dask.local_codes(part[terms[0].column])
+        present = codes >= 0
+        missing = int((~present & keep).sum())
+        keep &= present
+        codes = codes[keep] if not keep.all() else codes
+    if not keep.all():
         part = part[keep]
     F = part[features].to_numpy(dtype=np.float64, na_value=np.nan)
     y = part[_dask._Y].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -94,7 +114,10 @@ def accumulate_partition(part, index, meta, spec):
     X[:, int(fit_intercept) :] = F
     designs = []
     for term in terms:
-        codes = coders[term.factor].row_codes(part)
+        if coders is None:
+            levels = range(len(labels))
+        else:
+            codes, levels = coders[term.factor].row_codes(part), range(term.m)
         Z = None
         if term.slopes:
             Z = np.empty((len(part), len(term.names)))
@@ -102,30 +125,112 @@ def accumulate_partition(part, index, meta, spec):
             if term.intercept:
                 Z[:, 0] = 1.0
             Z[:, start:] = F[:, term.slopes]
-        designs.append(TermDesign(codes, range(term.m), Z, term.names, term.factor))
+        designs.append(TermDesign(codes, levels, Z, term.names, term.factor))
     bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
-    sums = None
+    sums = summary = None
     if centring is not None:
         # the in-memory fit's centred columns, computed from the rows alike
         Xc, designs_c = centring.design_inputs(X[:, kept], designs)
-        return accumulate(Xc, y, designs_c, w), None
-    if not (bad_x.any() or bad_y.any() or bad_weights):  # else the fit fails
-        sums = accumulate(X, y, designs, w, _columns_in_x(terms[0], fit_intercept))
-    if sums is not None and w is None:
-        # the squares are XᵀX's diagonal: no second product of the rows
-        x_sums = np.stack([X.sum(axis=0), np.diagonal(sums.Bxx)[: X.shape[1]]], 1)
+        sums = accumulate(Xc, y, designs_c, w)
     else:
-        x_sums = _moments(X)
-    summary = RowSummary(
-        n_dropped,
-        np.array([y.min(), y.max()]) if len(y) else np.array([np.inf, -np.inf]),
-        bad_x,
-        bad_y,
-        x_sums,
-        weight_counts,
-        first_negative,
-    )
+        if not (bad_x.any() or bad_y.any() or bad_weights):  # else the fit fails
+            first_in_x = _columns_in_x(terms[0], fit_intercept)
+            sums = accumulate(X, y, designs, w, first_in_x)
+            if coders is None and first_in_x is not None:
+                sums.D1 = None  # a copy of CX's columns: not shipped
+        if sums is not None and w is None:
+            # the squares are XᵀX's diagonal: no second product of the rows
+            x_sums = np.stack([X.sum(axis=0), np.diagonal(sums.Bxx)[: X.shape[1]]], 1)
+        else:
+            x_sums = _moments(X)
+        summary = RowSummary(
+            n_dropped,
+            np.array([y.min(), y.max()]) if len(y) else np.array([np.inf, -np.inf]),
+            bad_x,
+            bad_y,
+            x_sums,
+            weight_counts,
+            first_negative,
+        )
+    if coders is None:
+        return LabelledSums(labels, sums, summary, missing, len(part))
     return sums, summary
+
+
+@dataclass
+class LabelledSums:
+    """Sums of some partitions whose levels are their own distinct labels.
+
+    Level ``j`` of ``sums`` (its rows of ``D1`` and ``CX``) is the group
+    labelled ``labels[j]``; merging partitions unites their labels and adds
+    each level's sums where its label went (:func:`merge_labelled`).
+    """
+
+    labels: object  # Arrow array or pandas Series of distinct labels
+    sums: object  # CrossProducts (D1 None: CX's columns), None if rows are bad
+    summary: RowSummary | None  # None for the centred pass
+    missing: int  # rows with a missing group label
+    n_rows: int  # rows kept (those with a missing label left out)
+
+
+def _add_levels(total, positions, part):
+    """``total[positions] += part`` (one-to-one positions), None-aware."""
+    if part is None:
+        return
+    total[positions] += part
+
+
+def merge_labelled(*parts):
+    """Several partitions' :class:`LabelledSums` as one (labels united)."""
+    union, positions = _dask.union_labels([p.labels for p in parts])
+    present = [p for p in parts if p.sums is not None]
+    sums = None
+    if len(present) == len(parts):
+        first = parts[0].sums
+        m = len(union)
+        CX = np.zeros((m,) + first.CX.shape[1:])
+        D1 = None if first.D1 is None else np.zeros((m,) + first.D1.shape[1:])
+        for part, where in zip(parts, positions, strict=True):
+            _add_levels(CX, where, part.sums.CX)
+            if D1 is not None:
+                _add_levels(D1, where, part.sums.D1)
+        sums = CrossProducts(
+            sum(p.sums.n for p in parts),
+            D1,
+            CX,
+            [],
+            first.Bzz,
+            first.Bzx,
+            sum(p.sums.Bxx for p in parts),
+            sum(p.sums.sum_log_weights for p in parts),
+        )
+    summary = None
+    if parts[0].summary is not None:
+        summary = parts[0].summary
+        for part in parts[1:]:
+            summary = summary.add(part.summary)
+    return LabelledSums(
+        union,
+        sums,
+        summary,
+        sum(p.missing for p in parts),
+        sum(p.n_rows for p in parts),
+    )
+
+
+def _in_level_order(merged, coder, first_in_x):
+    """The merged sums with level ``coder.distinct_codes[j]`` for label j."""
+    sums = merged.sums
+    if sums is None:
+        return None
+    order = np.empty(len(coder.distinct_codes), dtype=np.int64)
+    order[coder.distinct_codes] = np.arange(len(order))
+    sums.CX = sums.CX[order]
+    if sums.D1 is None:
+        sums.D1 = np.ascontiguousarray(sums.CX[:, :, list(first_in_x)])
+    else:
+        sums.D1 = sums.D1[order]
+    return sums
 
 
 def _check_weights(summary):
@@ -208,11 +313,49 @@ def fit(model, X, y, groups, sample_weight=None):
                 f"Random slope column(s) {absent} in {term} are not numeric "
                 f"feature columns of X (features: {names})."
             )
-    components = {t.factor: list(t.components) for t in terms}
-    # where the time goes (pass 1, pass 2, the client), for benchmarks
+    # where the time goes (levels pass, sums pass, the client), for benchmarks
     clock = [time.perf_counter()]
-    coders, n = _dask._learn_factors(inp, components, inp.features, drop)
-    clock.append(time.perf_counter())
+    meta = inp.frame._meta
+    own_levels = len(terms) == 1 and len(terms[0].components) == 1
+    if own_levels:
+        # One grouping factor: one pass, every partition coding its rows by
+        # its own labels; the levels and their R order come with the sums.
+        term = terms[0]
+        group = term.components[0]
+        spec = TermSpec(
+            term.factor,
+            list(term.names),
+            [names.index(s) for s in term.slopes],
+            term.intercept,
+            None,
+            inp.groups[group],
+        )
+        first_in_x = _columns_in_x(spec, fit_intercept)
+
+        def reduce(kept=None, centring=None):
+            task = (inp.features, None, [spec], fit_intercept, drop, kept, centring)
+            parts = [
+                dask.delayed(accumulate_partition)(part, i, meta, task)
+                for i, part in enumerate(inp.frame.to_delayed())
+            ]
+            merged = _dask.tree_reduce(
+                parts, None, combine_many=merge_labelled, split_every=LABEL_SPLIT
+            ).compute()
+            if merged.missing:
+                _dask.raise_missing_groups(group, merged.missing)
+            coder = _dask.coder_of_labels(
+                term.factor, spec.column, merged.labels, meta[spec.column].dtype
+            )
+            sums = _in_level_order(merged, coder, first_in_x)
+            return coder, merged.n_rows, sums, merged.summary
+
+        coder, n, sums, summary = reduce()
+        coders = {term.factor: coder}
+        clock.append(clock[-1])  # no levels pass
+    else:
+        components = {t.factor: list(t.components) for t in terms}
+        coders, n = _dask._learn_factors(inp, components, inp.features, drop)
+        clock.append(time.perf_counter())
     placeholders = [
         TermDesign(None, coders[t.factor].levels, None, t.names, t.factor)
         for t in terms
@@ -231,20 +374,21 @@ def fit(model, X, y, groups, sample_weight=None):
         for d in ordered
     ]
 
-    # One graph key for the levels (a million labels are tens of MB): each
-    # worker fetches it once, and keeps one hash table of the labels.
-    def reduce(kept=None, centring=None):
-        spec = _dask.shared(
-            (inp.features, coders, specs, fit_intercept, drop, kept, centring)
-        )
-        meta = inp.frame._meta
-        parts = [
-            dask.delayed(accumulate_partition)(part, i, meta, spec)
-            for i, part in enumerate(inp.frame.to_delayed())
-        ]
-        return _dask.tree_reduce(parts, _add).compute()
+    if not own_levels:
+        # One graph key for the levels (a million labels are tens of MB): each
+        # worker fetches it once, and keeps one hash table of the labels.
+        def reduce(kept=None, centring=None):
+            spec = _dask.shared(
+                (inp.features, coders, specs, fit_intercept, drop, kept, centring)
+            )
+            parts = [
+                dask.delayed(accumulate_partition)(part, i, meta, spec)
+                for i, part in enumerate(inp.frame.to_delayed())
+            ]
+            sums, summary = _dask.tree_reduce(parts, _add).compute()
+            return coders, n, sums, summary
 
-    sums, summary = reduce()
+        _, _, sums, summary = reduce()
     clock.append(time.perf_counter())
     _dask.raise_nonfinite(summary.nonfinite_x, names, "X", _FIT_HINT)
     _dask.raise_nonfinite(summary.nonfinite_y, None, "y", _FIT_HINT)
@@ -285,7 +429,7 @@ def fit(model, X, y, groups, sample_weight=None):
     model._dask_weighted = sample_weight is not None
 
     def centred_design(centring):
-        centred_sums, _ = reduce(kept, centring)
+        _, _, centred_sums, _ = reduce(kept, centring)
         terms = [
             _centred_term(d, A)
             for d, A in zip(ordered, centring.transforms, strict=True)
