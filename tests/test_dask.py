@@ -117,6 +117,25 @@ def test_levels_in_one_partition_and_categorical_groups(client):
     assert list(fitted.random_effects_["g"].index)[:2] == ["s9", "s8"]
 
 
+@pytest.mark.parametrize("kind", ["int", "numeric strings", "object"])
+def test_partitions_own_labels_merged_in_r_order(client, kind):
+    # one grouping factor: every partition codes its rows by its own labels
+    # and the merged levels must come out in R's order whatever the labels
+    df = _data(seed=9, n_groups=30)
+    number = df["g"].str[1:].astype(int) * 7 % 30  # 0..29, 2 before 10
+    df["g"] = {
+        "int": number,
+        "numeric strings": number.astype(str),  # ordered by value, as in R
+        "object": df["g"].astype(object),
+    }[kind]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[["x1", "x2", "g"]], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[["x1", "x2", "g"]], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+    if kind != "object":
+        assert list(fitted.random_effects_["g"].index[:3]) == ["0", "1", "2"]
+
+
 def test_groups_argument_and_dask_arrays(client):
     df = _data(seed=2)
     mem = MixedLMRegressor("(1 | g)").fit(
