@@ -25,6 +25,8 @@ per-level weights ``M_j``: with the products ``C_jᵀ C_j`` stored once it is
 one matrix-vector product per evaluation -- a dense matrix for small
 problems, a sparse one where each level meets few levels of the later
 factors (nested and crossed designs) -- and otherwise ``VᵀV`` by BLAS.
+The first term's per-level algebra, and its part of the θ-gradient, are
+closed forms over all levels at once (:mod:`skmixed.mixed.first_term`).
 """
 
 import math
@@ -35,15 +37,17 @@ from itertools import accumulate
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtrs
 
+from skmixed.mixed.first_term import FirstTermLevels, coefficients, times_pairs
 from skmixed.mixed.schur import RestBlock
 
 _LOG_2PI = np.log(2.0 * np.pi)
 _LOG_2PI_1 = 1.0 + _LOG_2PI
+# Stored per-level outer products (one matrix-vector product per evaluation)
+# up to this many entries. With one grouping factor the alternative, the
+# chunked syrk of first_term, is as fast from ~3-5M entries on and needs no
+# set-up (10,000 levels of (1 + x | g), p = 6: 0.38 vs 0.55 ms per value,
+# 1.1 vs 1.0 ms per gradient; 27,000 levels: 2.0 vs 1.6 ms per value).
 _MAX_OUTER_PRODUCTS = 4_000_000
-# With one grouping factor the alternative is VᵀV over every level at each
-# evaluation, 3-4x dearer than the stored products' matrix-vector product
-# (300,000 levels of (1 + x | g): 37 vs 10 ms): store them up to 256 MB.
-_MAX_ONE_TERM = 32_000_000
 # Later blocks at least this large make the gradient pay from the start.
 _GRADIENT_REST_SIZE = 500
 
@@ -69,79 +73,6 @@ def _outer_products(C, pairs):
     if mixed:
         prod[:, mixed] += prod[:, mixed].transpose(0, 1, 3, 2)
     return np.ascontiguousarray(prod.reshape(m * len(pairs), r * r).T)
-
-
-def _two_by_two_coefficients(t0, t1, t2):
-    """K (4 x 6) with ``[d00 d01 d11 1] K = [A_j | numerators of M_j]``.
-
-    For a two-column first term, ``λ = [[t0, 0], [t1, t2]]``: the distinct
-    entries ``(a00, a01, a11)`` of ``A_j = λᵀ D_j λ + I`` and those of
-    ``λ adj(A_j) λᵀ`` (``M_j`` times ``|A_j|``) as linear maps of
-    ``(d00, d01, d11, 1)``.
-    """
-    rows = []
-    for a00, a01, a11 in (
-        (t0 * t0, 0.0, 0.0),
-        (2.0 * t0 * t1, t0 * t2, 0.0),
-        (t1 * t1, t1 * t2, t2 * t2),
-        (1.0, 0.0, 1.0),
-    ):
-        rows.append(
-            (
-                a00,
-                a01,
-                a11,
-                t0 * t0 * a11,
-                t0 * t1 * a11 - t0 * t2 * a01,
-                t2 * t2 * a00 - 2.0 * t1 * t2 * a01 + t1 * t1 * a11,
-            )
-        )
-    return np.array(rows)
-
-
-def _bmm(a, b):
-    """``a @ b`` for stacks of small matrices (one of them may be shared).
-
-    numpy's batched matmul costs ~50 ns per block: 1 x 1 blocks go by
-    broadcasting, and a matrix shared by all levels by one BLAS product
-    over the stacked levels.
-    """
-    if a.shape[-2:] == (1, 1):
-        return a * b
-    if max(len(a), len(b)) < 512:  # few levels: the plain product is cheaper
-        return a @ b
-    if b.ndim == 2:  # (m, r, k) @ (k, c)
-        m, r, k = a.shape
-        return (a.reshape(m * r, k) @ b).reshape(m, r, b.shape[1])
-    if a.ndim == 2:  # (r, k) @ (m, k, c) = ((m, c, k) @ (k, r))ᵀ
-        m, k, c = b.shape
-        flat = b.transpose(0, 2, 1).reshape(m * c, k) @ a.T
-        return flat.reshape(m, c, a.shape[0]).transpose(0, 2, 1)
-    return a @ b
-
-
-def _small_inverse(A):
-    """Inverses of a stack of small symmetric positive definite matrices,
-    and the sum of their log-determinants.
-
-    Closed forms for 1 x 1 and 2 x 2 (numpy's batched ``inv`` costs ~0.3 µs
-    per 2 x 2 block, 28 ms for 100,000 levels).
-    """
-    k = A.shape[1]
-    # A = λᵀDλ + I has eigenvalues >= 1: no division by zero, no log of 0
-    if k == 1:
-        return 1.0 / A, float(np.log(A).sum())
-    if k == 2:
-        a, b, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
-        det = a * d - b * b
-        out = np.empty_like(A)
-        out[:, 0, 0], out[:, 1, 1] = d / det, a / det
-        out[:, 0, 1] = out[:, 1, 0] = -b / det
-        return out, float(np.log(det).sum())
-    sign, logdet = np.linalg.slogdet(A)
-    if np.any(sign <= 0):
-        return A, np.nan
-    return np.linalg.inv(A), float(logdet.sum())
 
 
 @lru_cache(maxsize=32)
@@ -306,7 +237,7 @@ class ProfiledCriterion:
         dpairs = np.empty((m1, len(self._pairs) + 1))
         for i, (a, b) in enumerate(self._pairs):
             dpairs[:, i] = design.D1[:, a, b]
-        dpairs[:, -1] = 1.0  # a column of ones (see _two_by_two_coefficients)
+        dpairs[:, -1] = 1.0  # a column of ones (see first_term.coefficients)
         self._dpairs, self._dpairs1 = dpairs[:, :-1], dpairs
         if strategy is None:
             strategy = self._choose_strategy(m1, r)
@@ -316,6 +247,7 @@ class ProfiledCriterion:
             strategy = "dense"
         self.strategy = strategy
         self._rest = None
+        self._levels = None
         if self.strategy == "outer":
             self._P = _outer_products(design.C, self._pairs)
             self._B_flat = design.B.ravel()
@@ -344,6 +276,13 @@ class ProfiledCriterion:
             and self.design.q_rest >= _GRADIENT_REST_SIZE
         )
 
+    @property
+    def _first_levels(self):
+        """The first term's per-level kernels (built on first use)."""
+        if self._levels is None:
+            self._levels = FirstTermLevels(self.design)
+        return self._levels
+
     def _rest_block(self):
         """The structured rest block (built on first use for small models)."""
         if self._rest is None:
@@ -355,13 +294,13 @@ class ProfiledCriterion:
 
         ``"outer"``: one matrix-vector product with the per-level outer
         products of C, stored densely while that is small (tiny and tall
-        problems, and one grouping factor up to 256 MB of products).
+        problems).
         ``"sparse"``: the later factors' block kept in the structure of its
         levels' meeting pattern (:class:`RestBlock`).
-        ``"dense"``: ``VᵀV`` by BLAS syrk, when there are no later factors.
+        ``"dense"``: ``VᵀV`` by BLAS syrk over chunks of levels
+        (:class:`FirstTermLevels`), when there are no later factors.
         """
-        limit = _MAX_OUTER_PRODUCTS if self.design.q_rest else _MAX_ONE_TERM
-        if m1 * len(self._pairs) * r * r <= limit:
+        if m1 * len(self._pairs) * r * r <= _MAX_OUTER_PRODUCTS:
             return "outer"
         return "sparse" if self.design.q_rest else "dense"
 
@@ -376,43 +315,6 @@ class ProfiledCriterion:
         return out
 
     # -- the factorisation -----------------------------------------------------
-    def _first_block(self, lam):
-        """Cholesky blocks of the first term and V = L1⁻¹ λᵀ C per level."""
-        D, C = self.design.D1, self.design.C
-        k = D.shape[1]
-        if k == 1:
-            t = lam[0, 0]
-            l00 = np.sqrt(t * t * D[:, 0, 0] + 1.0)
-            V = C * (t / l00)[:, None, None]
-            return l00[:, None, None], V, 2.0 * np.log(l00).sum()
-        if k == 2:
-            t0, t1, t2 = lam[0, 0], lam[1, 0], lam[1, 1]
-            d00, d01, d11 = D[:, 0, 0], D[:, 0, 1], D[:, 1, 1]
-            a00 = (t0 * t0) * d00 + (2.0 * t0 * t1) * d01 + (t1 * t1) * d11 + 1.0
-            a10 = t2 * (t0 * d01 + t1 * d11)
-            a11 = (t2 * t2) * d11 + 1.0
-            l00 = np.sqrt(a00)
-            l10 = a10 / l00
-            l11 = np.sqrt(a11 - l10 * l10)
-            c0, c1 = C[:, 0, :], C[:, 1, :]
-            V = np.empty_like(C)
-            v0 = V[:, 0, :]
-            np.multiply(c0, t0, out=v0)
-            v0 += t1 * c1
-            v0 /= l00[:, None]
-            np.multiply(c1, t2, out=V[:, 1, :])
-            V[:, 1, :] -= l10[:, None] * v0
-            V[:, 1, :] /= l11[:, None]
-            L1 = np.zeros((len(l00), 2, 2))
-            L1[:, 0, 0], L1[:, 1, 0], L1[:, 1, 1] = l00, l10, l11
-            return L1, V, 2.0 * np.log(l00 * l11).sum()
-        A = lam.T @ D @ lam
-        A[:, np.arange(k), np.arange(k)] += 1.0
-        L1 = np.linalg.cholesky(A)
-        V = np.linalg.solve(L1, lam.T @ C)
-        logdet = 2.0 * np.log(np.diagonal(L1, axis1=1, axis2=2)).sum()
-        return L1, V, logdet
-
     def _first_block_weights(self, theta1):
         """Per level ``M_j = λ A_j⁻¹ λᵀ`` as (m1, pairs a <= b), and Σ log|A_j|.
 
@@ -429,7 +331,7 @@ class ProfiledCriterion:
         if k == 2:
             # A_j = λᵀ D_j λ + I and the numerators of M_j = λ adj(A_j) λᵀ / |A_j|
             # are linear in the entries of D_j: one small product for all levels.
-            AW = self._dpairs1 @ _two_by_two_coefficients(*theta1.tolist())
+            AW = self._dpairs1 @ coefficients(theta1.tolist(), 2)
             det = AW[:, 0] * AW[:, 2]
             det -= AW[:, 1] * AW[:, 1]
             return AW[:, 3:] / det[:, None], np.log(det).sum()
@@ -471,10 +373,8 @@ class ProfiledCriterion:
             weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
             S = (self._B_flat - self._P @ weights.ravel()).reshape(r, r)
         else:
-            _, V, logdet1 = self._first_block(self.lambdas(theta)[0])
-            flat = V.reshape(-1, r)
-            # numpy computes VᵀV by a symmetric rank-k update (BLAS syrk)
-            S = self.design.B - flat.T @ flat
+            gram, logdet1 = self._first_levels.whitened_gram(theta[self._slices[0]])
+            S = self.design.B - gram
         if self.design.q_rest:
             S = self._scale_rest(self.lambdas(theta), S)
         return S, logdet1
@@ -543,19 +443,24 @@ class ProfiledCriterion:
     def value_and_gradient(self, theta):
         """The criterion and its analytic gradient at θ, from one factor.
 
-        With ``A = ΛᵀZᵀZΛ + I`` and ``dΛ_i = ∂Λ/∂θ_i`` (the unit matrix
-        ``E_ab`` in every level block of θ_i's term):
-
-        - ``∂ log|A| = 2 tr(A⁻¹ΛᵀZᵀZ dΛ_i)``: only the diagonal level
-          blocks of ``H = A⁻¹ΛᵀZᵀZ`` are needed; ``A⁻¹`` enters only where
-          ``ZᵀZ`` is non-zero (the first term's blocks and the later
-          factor's selected inverse), and never through ``Λ⁻¹``;
-        - with ``W = A⁻¹ΛᵀZᵀ[X y]``, ``E = Zᵀ[X y] − ZᵀZΛW`` and ``T`` the
-          ``[X y]`` block of the factor (``T = L Lᵀ``),
-          ``∂ log|T| = −2 tr(W T⁻¹ Eᵀ dΛ_i)``, column by column of
-          ``L⁻ᵀ``: the first p columns give ``∂ log|R_X|²``, the last
-          ``∂ log r²`` (which is the envelope theorem's
-          ``−2 sᵀ dΛ_i û / r²`` with ``s = Zᵀ(y − Xβ̂ − Zb̂)``).
+        The criterion is ``Σ_j log|A_j| + Ψ(S)``: the first term's level
+        blocks ``A_j = λᵀD_jλ + I`` and a function of the Schur complement
+        ``S = B − Σ_j C_jᵀ M_j C_j`` (``M_j = λ A_j⁻¹ λᵀ``), scaled by the
+        later terms' ``Λ̃`` and factored as ``[S_zz S_zx; S_xz S_xx]``.
+        With ``T = L Lᵀ`` the ``[X y]`` block of that factor and
+        ``Γ = L⁻ᵀ diag(w) L⁻¹`` (``w`` the weights of its log-diagonal:
+        1 for ``log|R_X|²`` under REML, the degrees of freedom for
+        ``log r²``), ``∂Ψ`` with respect to ``S`` is, on the first term's
+        rows, ``K_j = G_j + g_j Γ g_jᵀ`` per level, where
+        ``g_j = C_jx − C_jz Λ̃ S_zz⁻¹ S_zx`` and
+        ``G_j = C_jz Λ̃ S_zz⁻¹ Λ̃ᵀ C_jzᵀ`` (both 0-free only with later
+        terms). The first term's gradient is then that of
+        ``Σ_j log|A_j| − Σ_j ⟨M_j, K_j⟩`` with K fixed, in closed form
+        (:func:`first_term_gradient`). The later terms' gradient is
+        ``∂ log|S_zz|`` (from the selected inverse) minus the ``Γ``-weighted
+        inner product of ``W = S_zz⁻¹S_zx`` with
+        ``E = Zᵀ[X y] − ZᵀZΛW``, as before for every term
+        (the envelope theorem's ``−2 sᵀ dΛ_i û / r²`` in the last column).
 
         All from the cross-products: no pass over the rows.
 
@@ -572,88 +477,65 @@ class ProfiledCriterion:
         theta = np.asarray(theta, dtype=np.float64)
         design = self.design
         q, p1 = design.q_rest, design.p + 1
-        D1 = design.D1
-        m1, k1 = D1.shape[:2]
-        g1 = design.CX
+        m1, k1 = design.D1.shape[:2]
         if q:
             weights, logdet1, lambdas, factored = self._rest_factor(theta)
             if factored is None:
                 return np.inf, np.full(self.n_theta, np.nan)
             logdet_z, T, solve, inverse, Szx = factored
             rest = self._rest
-            lam1 = lambdas[0]
-            LD = _bmm(lam1.T, D1)
-            A1 = _bmm(LD, lam1)
-            A1[:, np.arange(k1), np.arange(k1)] += 1.0
-            A1inv, _ = _small_inverse(A1)
-            # W = A⁻¹ΛᵀZᵀ[X y] and E = Zᵀ[X y] − ZᵀZΛW by block elimination
             Wr = solve(Szx)
             Vr = rest._rows_times_lambda(lambdas, Wr)
-            g1 = g1 - (rest._Cz @ Vr).reshape(m1, k1, p1)
-            W1 = _bmm(A1inv, _bmm(lam1.T, g1))
+            g1 = design.CX - (rest._Cz @ Vr).reshape(m1, k1, p1)
         else:
-            # one term: T = Bxx − Σ_j CX_jᵀ λ A_j⁻¹ λᵀ CX_j, directly
-            lambdas = self.lambdas(theta)
-            lam1 = lambdas[0]
-            LD = _bmm(lam1.T, D1)
-            A1 = _bmm(LD, lam1)
-            A1[:, np.arange(k1), np.arange(k1)] += 1.0
-            A1inv, logdet1 = _small_inverse(A1)
-            R1 = _bmm(lam1.T, g1)
-            W1 = _bmm(A1inv, R1)
-            T = design.Bxx - R1.reshape(-1, p1).T @ W1.reshape(-1, p1)
-            logdet_z = 0.0
+            # one term: T is the Schur complement itself
+            T, logdet1 = self._schur(theta)
+            logdet_z, g1 = 0.0, design.CX
         # L's upper triangle is left as dpotrf found it: only its lower
         # triangle is read below
         L, info = dpotrf(T, lower=1)
         if info != 0 or not np.isfinite(logdet1):
             return np.inf, np.full(self.n_theta, np.nan)
         value = self._value(logdet1 + logdet_z, np.log(np.diagonal(L)))
-        V1 = _bmm(lam1, W1)
-        E1 = g1 - _bmm(D1, V1)
-        # W L⁻ᵀ and E L⁻ᵀ (and the weights) by one small matrix each
         Linv_T = solve_triangular(L, self._eye_p1, lower=True).T
         weighted = Linv_T * self._column_weights
-
-        def whitened_inner(Wt, Et, m, k):
-            Wt = Wt.reshape(m * k, p1) @ Linv_T
-            Et = Et.reshape(m * k, p1) @ weighted
-            if k == 1:
-                return np.array([[np.vdot(Wt, Et)]])
-            return np.tensordot(
-                Wt.reshape(m, k, p1), Et.reshape(m, k, p1), axes=([0, 2], [0, 2])
-            )
-
-        sums = [None] * len(lambdas)
+        gamma = weighted @ Linv_T.T
+        levels = self._first_levels
+        if not q and self.strategy == "outer":
+            # the stored outer products give every level's g_j Γ g_jᵀ at once
+            Kw = (gamma.ravel() @ self._P).reshape(m1, -1).T
+        elif not q:
+            Kw = levels.quadratic_pairs(gamma)
+        else:
+            Kw = levels.quadratic_pairs(gamma, g1.transpose(1, 2, 0))
+        grad = np.empty(self.n_theta)
+        theta1 = theta[self._slices[0]]
+        first = levels.gradient(theta1, Kw)
         if q:
-            Er = design.Bzx - rest._CzT @ V1.reshape(m1 * k1, p1) - design.Bzz @ Vr
             X_pattern, rest_sums = rest.logdet_gradient_parts(lambdas, inverse)
-            # first term: [A⁻¹]_jj λᵀ D_j minus A1_j⁻¹ λᵀ (C_jz Λ̃ S_zz⁻¹ Λ̃ᵀ C_jzᵀ)
-            # Σ_j H1_j = Σ_j A1_j⁻¹ λᵀ D_j + Σ_j U_j G_j V_j with
-            # U_j = A1_j⁻¹ λᵀ and V_j = λ A1_j⁻¹ λᵀ D_j − I: only the entries
-            # (r, s) the gradient reads, each a weighted sum over the G_j
-            U = _bmm(A1inv, lam1.T)
-            Vm = _bmm(lam1, _bmm(A1inv, LD))
-            Vm[:, np.arange(k1), np.arange(k1)] -= 1.0
-            rows1, cols1 = self._tri[0]
-            # K[j, o, a, b] = U_j[r_o, a] V_j[b, s_o], (r_o, s_o) = (cols1, rows1)
-            K = U[:, cols1, :, None] * Vm.transpose(0, 2, 1)[:, rows1, None, :]
-            H1sum = _bmm(A1inv, LD).sum(axis=0)
-            H1sum[cols1, rows1] += rest.first_term_weighted_sums(X_pattern, K)
+            # the first term's part through G_j = C_jz Λ̃ S_zz⁻¹ Λ̃ᵀ C_jzᵀ,
+            # −Σ_j ⟨∂M_j/∂θ_i, G_j⟩: weighted sums over the stored products
+            dM = levels.weight_derivatives(theta1)
+            first += rest.first_term_weighted_sums(X_pattern, -dM)
+            V1 = times_pairs(weights, g1)
+            Er = design.Bzx - rest._CzT @ V1.reshape(m1 * k1, p1) - design.Bzz @ Vr
             for i, (term, offset) in enumerate(
                 zip(design.terms[1:], design.offsets, strict=True)
             ):
                 m, k = term.m, term.k
                 rows = slice(offset, offset + m * k)
-                inner = whitened_inner(Wr[rows], Er[rows], m, k)
-                sums[i + 1] = rest_sums[i] - inner
-        else:
-            H1sum = _bmm(A1inv, LD).sum(axis=0)
-        sums[0] = H1sum - whitened_inner(W1, E1, m1, k1)
-        grad = np.empty(self.n_theta)
-        for total, (rows, cols), sl in zip(sums, self._tri, self._slices, strict=True):
-            # tr(K E_ab) = K[b, a]
-            grad[sl] = 2.0 * total[cols, rows]
+                Wt = Wr[rows] @ Linv_T
+                Et = Er[rows] @ weighted
+                if k == 1:
+                    inner = np.array([[np.vdot(Wt, Et)]])
+                else:
+                    Wt, Et = Wt.reshape(m, k, p1), Et.reshape(m, k, p1)
+                    inner = np.tensordot(Wt, Et, axes=([0, 2], [0, 2]))
+                total = rest_sums[i] - inner
+                lrows, lcols = self._tri[i + 1]
+                # tr(K E_ab) = K[b, a]
+                grad[self._slices[i + 1]] = 2.0 * total[lcols, lrows]
+        grad[self._slices[0]] = first
         return value, grad
 
     def decompose(self, theta):

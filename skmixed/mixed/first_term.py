@@ -1,0 +1,329 @@
+"""The first grouping factor's per-level algebra, in closed form for k <= 2.
+
+Per level j of the first term (``k`` columns, ``D_j = Z_jᵀ Z_j``) the
+criterion needs ``A_j = λᵀ D_j λ + I``, ``log|A_j|`` and the weights
+``M_j = λ A_j⁻¹ λᵀ`` of the Schur complement ``B − Σ_j C_jᵀ M_j C_j``.
+
+Its θ-gradient (the first term's elements) is, for the rest of the
+criterion's derivative ``Γ`` with respect to that Schur complement
+(``ProfiledCriterion.value_and_gradient`` forms it)::
+
+    ∂/∂θ_i  Σ_j log|A_j|  −  Σ_j ⟨∂M_j/∂θ_i, K_j⟩,     K_j = C_j Γ C_jᵀ
+
+(``⟨·,·⟩`` the elementwise inner product). For ``k <= 2`` the entries of
+``A_j`` and of ``|A_j| M_j = λ adj(A_j) λᵀ`` are linear in ``(D_j, 1)``
+with coefficients polynomial in θ (:func:`coefficients`), so both sums
+collapse to one product over the levels: the derivative of those few
+coefficients contracted with ``Σ_j [D_j 1]ᵀ (per-level factors)``. No
+``k x k`` matrix is formed per level; the cost is a few passes over
+``m`` numbers, whatever the number of θ elements. Larger terms use
+batched ``k x k`` products with the same formula.
+
+Per-level quantities are carried as "pairs": the entries ``(a, b)``,
+``a <= b``, of a symmetric ``k x k`` matrix per level, shape ``(m, pairs)``.
+"""
+
+import numpy as np
+
+# Levels are processed in chunks of this many, so that every per-level
+# temporary stays in cache (a million levels' temporaries are tens of MB
+# each, fresh pages at every evaluation).
+_CHUNK = 8192
+# Complex-step differentiation of the coefficients (exact for polynomials:
+# no difference is taken, so the step can be far below rounding).
+_COMPLEX_STEP = 1e-30
+
+
+def chunks(m):
+    """Slices of at most ``_CHUNK`` levels covering ``range(m)``."""
+    return [slice(i, min(i + _CHUNK, m)) for i in range(0, m, _CHUNK)]
+
+
+def pairs_of(k):
+    """The ``(a, b)``, ``a <= b``, of a ``k x k`` symmetric matrix, row by row."""
+    return [(a, b) for a in range(k) for b in range(a, k)]
+
+
+def coefficients(theta1, k):
+    """K with ``[d_j 1] K = [A_j entries | |A_j| M_j entries]`` (k <= 2).
+
+    ``d_j`` are the pairs of ``D_j``. For ``k == 1`` (``λ = t``), K is
+    2 x 2: ``A_j = t² d_j + 1`` and ``|A_j| M_j = t²``. For ``k == 2``
+    (``λ = [[t0, 0], [t1, t2]]``), K is 4 x 6: the distinct entries
+    ``(a00, a01, a11)`` of ``A_j`` and those of ``λ adj(A_j) λᵀ``. Works
+    on complex θ (for the complex-step derivative).
+    """
+    if k == 1:
+        t2 = theta1[0] * theta1[0]
+        return np.array([[t2, 0.0], [1.0, t2]])
+    t0, t1, t2 = theta1
+    rows = []
+    for a00, a01, a11 in (
+        (t0 * t0, 0.0, 0.0),
+        (2.0 * t0 * t1, t0 * t2, 0.0),
+        (t1 * t1, t1 * t2, t2 * t2),
+        (1.0, 0.0, 1.0),
+    ):
+        rows.append(
+            (
+                a00,
+                a01,
+                a11,
+                t0 * t0 * a11,
+                t0 * t1 * a11 - t0 * t2 * a01,
+                t2 * t2 * a00 - 2.0 * t1 * t2 * a01 + t1 * t1 * a11,
+            )
+        )
+    return np.array(rows)
+
+
+def coefficient_derivatives(theta1, k):
+    """``∂K/∂θ_i`` for every θ element of the term: (n_theta, pairs + 1, 2 pairs)."""
+    theta1 = np.asarray(theta1, dtype=np.float64)
+    out = []
+    for i in range(len(theta1)):
+        shifted = theta1.astype(complex)
+        shifted[i] += 1j * _COMPLEX_STEP
+        out.append(coefficients(shifted.tolist(), k).imag / _COMPLEX_STEP)
+    return np.array(out)
+
+
+def level_determinants(AW, k):
+    """``|A_j|`` and ``∂|A_j|/∂(a00, a01, a11)`` from the A rows of ``AW``."""
+    if k == 1:
+        return AW[0], np.ones((1, AW.shape[1]))
+    a00, a01, a11 = AW[0], AW[1], AW[2]
+    det = a00 * a11
+    det -= a01 * a01
+    return det, np.stack([a11, -2.0 * a01, a00])
+
+
+def lambda_of(theta1, k):
+    """The term's ``k x k`` lower-triangular λ (θ column-major, as lme4)."""
+    lam = np.zeros((k, k))
+    cols, rows = np.triu_indices(k)
+    lam[rows, cols] = theta1
+    return lam
+
+
+class FirstTermLevels:
+    """The first term's per-level arrays, laid out for its kernels.
+
+    Per-level numbers are kept entry-major, one contiguous row of ``m``
+    numbers per entry (``d`` is ``(pairs + 1, m)``, the cross-products
+    ``(k, r, m)``), so that every elementwise step runs along the levels
+    rather than along rows of 2-7 numbers.
+
+    Parameters
+    ----------
+    design : Design
+    """
+
+    def __init__(self, design):
+        self.design = design
+        D1 = design.D1
+        self.m, self.k = D1.shape[:2]
+        self.pairs = pairs_of(self.k)
+        d = np.empty((len(self.pairs) + 1, self.m))
+        for i, (a, b) in enumerate(self.pairs):
+            d[i] = D1[:, a, b]
+        d[-1] = 1.0  # a row of ones (see coefficients)
+        self.d = d
+        self._CT = None
+
+    @property
+    def CT(self):
+        """``Z_jᵀ [Z_rest X y]`` per level, entry-major: (k, r, m)."""
+        if self._CT is None:
+            self._CT = np.ascontiguousarray(self.design.C.transpose(1, 2, 0))
+        return self._CT
+
+    def whitened_gram(self, theta1):
+        """``Σ_j C_jᵀ M_j C_j`` and ``Σ_j log|A_j|``.
+
+        As ``Σ_j V_jᵀ V_j`` with ``V_j = L_j⁻¹ λᵀ C_j`` (``L_j L_jᵀ = A_j``):
+        a symmetric rank update (BLAS syrk) by chunks of levels.
+        """
+        k = self.k
+        lam = lambda_of(theta1, k)
+        if k > 2:
+            return _batched_gram(lam, self.design.D1, self.design.C)
+        CT = self.CT
+        r = CT.shape[1]
+        gram = np.zeros((r, r))
+        logdet = 0.0
+        for sl in chunks(self.m):
+            V, part = self._whitened_rows(lam, sl)
+            flat = V.reshape(r, -1)
+            # numpy computes V Vᵀ by a symmetric rank-k update (BLAS syrk)
+            gram += flat @ flat.T
+            logdet += part
+        return gram, logdet
+
+    def _whitened_rows(self, lam, sl):
+        """``V`` of the levels in ``sl`` as (r, k, n), and their ``Σ log|A_j|``."""
+        C = self.CT[:, :, sl]
+        d = self.d[:, sl]
+        if self.k == 1:
+            t = lam[0, 0]
+            l00 = np.sqrt(t * t * d[0] + 1.0)
+            V = C * (t / l00)
+            return V.reshape(C.shape[1], 1, -1), 2.0 * np.log(l00).sum()
+        t0, t1, t2 = lam[0, 0], lam[1, 0], lam[1, 1]
+        d00, d01, d11 = d[0], d[1], d[2]
+        a00 = (t0 * t0) * d00 + (2.0 * t0 * t1) * d01 + (t1 * t1) * d11 + 1.0
+        a10 = t2 * (t0 * d01 + t1 * d11)
+        a11 = (t2 * t2) * d11 + 1.0
+        l00 = np.sqrt(a00)
+        l10 = a10 / l00
+        l11 = np.sqrt(a11 - l10 * l10)
+        # V_j = R_j C_j with R_j = L_j⁻¹ λᵀ, entry by entry
+        r00, r01 = t0 / l00, t1 / l00
+        r10 = -l10 * r00 / l11
+        r11 = (t2 - l10 * r01) / l11
+        V = np.empty((C.shape[1], 2, C.shape[2]))
+        buf = np.empty_like(C[0])
+        for row, (ra, rb) in enumerate(((r00, r01), (r10, r11))):
+            out = V[:, row]
+            np.multiply(C[0], ra, out=out)
+            np.multiply(C[1], rb, out=buf)
+            out += buf
+        return V, 2.0 * np.log(l00 * l11).sum()
+
+    def quadratic_pairs(self, G, C=None):
+        """Per level the pairs of ``C_j G C_jᵀ`` (G symmetric), off-diagonal
+        doubled: (pairs, m). ``C`` entry-major (k, c, m), the term's own
+        cross-products by default."""
+        C = self.CT if C is None else C
+        out = np.empty((len(self.pairs), self.m))
+        for sl in chunks(self.m):
+            Cs = C[:, :, sl]
+            CG = [G @ Cs[a] for a in range(self.k)]
+            for i, (a, b) in enumerate(self.pairs):
+                out[i, sl] = np.einsum("ij,ij->j", CG[a], Cs[b])
+                if a != b:
+                    out[i, sl] *= 2.0
+        return out
+
+    def gradient(self, theta1, Kw):
+        """The first term's θ-gradient of ``Σ_j log|A_j| − Σ_j ⟨M_j, K_j⟩``
+        with K held fixed (K's own dependence on θ is the caller's part).
+
+        Parameters
+        ----------
+        theta1 : ndarray
+            The first term's θ elements.
+        Kw : ndarray of shape (pairs, m)
+            Per level the pairs of ``K_j``, the off-diagonal ones doubled,
+            so that ``⟨M_j, K_j⟩ = Σ_p M_jp Kw_pj``.
+
+        Returns
+        -------
+        ndarray of shape (len(theta1),)
+        """
+        k = self.k
+        if k > 2:
+            return _batched_gradient(theta1, self.design.D1, Kw)
+        npairs = len(self.pairs)
+        coef = coefficients(theta1.tolist(), k).T
+        psi = np.zeros((2 * npairs, npairs + 1))
+        for sl in chunks(self.m):
+            d = self.d[:, sl]
+            AW = coef @ d
+            det, ddet = level_determinants(AW, k)
+            inv_det = 1.0 / det
+            # ∂ log|A_j| = ddet·∂a / |A_j| and ∂M_j = (∂num_j − M_j ∂|A_j|) / |A_j|
+            # (num_j = |A_j| M_j): the level factors of ∂a (rows 0..pairs) and
+            # of ∂num (the rest)
+            Kc = Kw[:, sl]
+            s = np.einsum("ij,ij->j", AW[npairs:], Kc)
+            s *= inv_det
+            s += 1.0
+            s *= inv_det
+            factors = np.empty((2 * npairs, len(det)))
+            np.multiply(ddet, s, out=factors[:npairs])
+            np.multiply(Kc, -inv_det, out=factors[npairs:])
+            psi += factors @ d.T
+        dK = coefficient_derivatives(theta1, k)
+        return np.tensordot(dK, psi, axes=([1, 2], [1, 0]))
+
+    def weight_derivatives(self, theta1):
+        """``∂M_j/∂θ_i`` for every level and θ element: (m, n_theta, k, k)."""
+        k = self.k
+        if k > 2:
+            return _batched_weight_derivatives(theta1, self.design.D1)
+        npairs = len(self.pairs)
+        AW = coefficients(theta1.tolist(), k).T @ self.d
+        det, ddet = level_determinants(AW, k)
+        M = AW[npairs:] / det
+        out = np.empty((self.m, len(theta1), k, k))
+        for i, dK in enumerate(coefficient_derivatives(theta1, k)):
+            dAW = dK.T @ self.d
+            dM = dAW[npairs:] - M * np.einsum("ij,ij->j", ddet, dAW[:npairs])
+            dM /= det
+            for p, (a, b) in enumerate(self.pairs):
+                out[:, i, a, b] = out[:, i, b, a] = dM[p]
+        return out
+
+
+def _batched_weight_derivatives(theta1, D1):
+    """:meth:`FirstTermLevels.weight_derivatives` for k >= 3:
+    ``∂M_j/∂λ_ab = P_j E_ab N_j + (P_j E_ab N_j)ᵀ`` with ``N_j = A_j⁻¹ λᵀ``
+    and ``P_j = I − M_j D_j``."""
+    m, k = D1.shape[:2]
+    lam = lambda_of(theta1, k)
+    A = lam.T @ D1 @ lam
+    A[:, np.arange(k), np.arange(k)] += 1.0
+    N = np.linalg.solve(A, np.broadcast_to(lam.T, A.shape))
+    P = np.eye(k) - (lam @ N) @ D1
+    cols, rows = np.triu_indices(k)
+    out = np.empty((m, len(theta1), k, k))
+    for i, (a, b) in enumerate(zip(rows, cols, strict=True)):
+        PEN = P[:, :, a, None] * N[:, b, None, :]
+        out[:, i] = PEN + PEN.transpose(0, 2, 1)
+    return out
+
+
+def _batched_gram(lam, D1, C):
+    """:meth:`FirstTermLevels.whitened_gram` for k >= 3 (batched products)."""
+    m, k, r = C.shape
+    gram = np.zeros((r, r))
+    logdet = 0.0
+    for sl in chunks(m):
+        A = lam.T @ D1[sl] @ lam
+        A[:, np.arange(k), np.arange(k)] += 1.0
+        L1 = np.linalg.cholesky(A)
+        flat = np.linalg.solve(L1, lam.T @ C[sl]).reshape(-1, r)
+        gram += flat.T @ flat
+        logdet += 2.0 * np.log(np.diagonal(L1, axis1=1, axis2=2)).sum()
+    return gram, logdet
+
+
+def _batched_gradient(theta1, D1, Kw):
+    """:meth:`FirstTermLevels.gradient` for k >= 3, by batched k x k products.
+
+    With ``N_j = A_j⁻¹ λᵀ``: ``∂ log|A_j|/∂λ_ab = 2 [N_j D_j]_ba`` and
+    ``⟨∂M_j/∂λ_ab, K_j⟩ = 2 [N_j K_j (I − M_j D_j)]_ba``.
+    """
+    m, k = D1.shape[:2]
+    lam = lambda_of(theta1, k)
+    A = lam.T @ D1 @ lam
+    A[:, np.arange(k), np.arange(k)] += 1.0
+    N = np.linalg.solve(A, np.broadcast_to(lam.T, A.shape))
+    M = lam @ N
+    K = np.empty((m, k, k))
+    for i, (a, b) in enumerate(pairs_of(k)):
+        K[:, a, b] = K[:, b, a] = Kw[i] if a == b else 0.5 * Kw[i]
+    inner = D1 - K + (K @ M) @ D1
+    total = np.einsum("jab,jbc->ac", N, inner)
+    cols, rows = np.triu_indices(k)
+    return 2.0 * total[cols, rows]
+
+
+def times_pairs(W, C):
+    """Per level ``W_j C_j`` for W given by its pairs (m, pairs), C (m, k, c)."""
+    m, k = C.shape[:2]
+    full = np.empty((m, k, k))
+    for i, (a, b) in enumerate(pairs_of(k)):
+        full[:, a, b] = full[:, b, a] = W[:, i]
+    return full @ C
