@@ -34,6 +34,7 @@ from skmixed.mixed.optimize import (
     is_singular,
     minimize_theta,
 )
+from skmixed.mixed.small import batch_criterion
 from skmixed.mixed.terms import (
     grouping_columns,
     parse_random_effects,
@@ -353,6 +354,7 @@ class MixedLMRegressor(GroupedRegressor):
                 max_iter=self.max_iter,
                 value_and_gradient=scaled.value_and_gradient,
                 prefer_gradient=fit_criterion.gradient_pays,
+                batch=scaled.batch,
             )
         except FloatingPointError as exc:
             raise ValueError(
@@ -1181,6 +1183,8 @@ class _StandardisedTheta:
             transforms = [_slope_transform(t) for t in criterion.design.terms]
         self.transforms = transforms
         self.identity = all(A is None for A in self.transforms)
+        # small one-factor models: the criterion at a stack of θ at once
+        self.batch = batch_criterion(criterion) if self.identity else None
         self.theta_lower = criterion.theta_lower
         self.theta_start = criterion.theta_start
         self.n_theta = criterion.n_theta
@@ -1353,6 +1357,7 @@ def _restart_off_a_degenerate_boundary(criterion, opt, method, max_iter):
         max_iter=max_iter,
         value_and_gradient=criterion.value_and_gradient,
         prefer_gradient=criterion.criterion.gradient_pays,
+        batch=criterion.batch,
     )
     best = second if second.fun < opt.fun else opt
     best.n_evaluations = opt.n_evaluations + second.n_evaluations

@@ -17,6 +17,8 @@ import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import ThreadpoolController
 
+from skmixed.mixed.small import newton_minimize
+
 try:  # optional: a C implementation of BOBYQA
     import nlopt
 except ImportError:  # pragma: no cover - depends on the environment
@@ -242,6 +244,7 @@ def minimize_theta(
     max_iter=10_000,
     value_and_gradient=None,
     prefer_gradient=False,
+    batch=None,
 ):
     """Minimise ``fun`` over θ subject to ``θ >= lower``.
 
@@ -265,6 +268,12 @@ def minimize_theta(
     value_and_gradient : callable, optional
         θ -> (value, gradient).
     prefer_gradient : bool, default=False
+    batch : callable, optional
+        ``(s, n_theta)`` stack of θ -> values and gradients
+        (:class:`skmixed.mixed.small.BatchCriterion`, for small one-factor
+        models). With ``"auto"``, bounded Newton steps on it
+        (:func:`skmixed.mixed.small.newton_minimize`) replace BOBYQA and the
+        polish; should they not converge, BOBYQA runs as without it.
 
     Returns
     -------
@@ -279,6 +288,10 @@ def minimize_theta(
     >>> round(float(res.x[0]), 4), res.converged
     (2.0, True)
     """
+    if method == "auto" and batch is not None:
+        opt = _minimize_small(fun, x0, lower, batch, max_iter)
+        if opt is not None:
+            return opt
     if method == "auto":
         gradient_first = prefer_gradient and value_and_gradient is not None
         method = "bobyqa" if nlopt is not None and not gradient_first else "lbfgsb"
@@ -305,6 +318,28 @@ def minimize_theta(
         if value_and_gradient is not None and math.isfinite(f):
             x, f, gradient = _polish(counted.both, x, lower)
     return OptimumTheta(x, f, counted.count, converged, message, method, gradient)
+
+
+def _minimize_small(fun, x0, lower, batch, max_iter):
+    """Newton on a batch criterion (see :mod:`skmixed.mixed.small`); None if
+    it failed (the caller then runs its usual optimiser)."""
+    x0 = np.asarray(x0, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = newton_minimize(batch, x0, lower, max_points=max_iter)
+        if result.status == "failed":
+            return None
+        counted = _Counted(fun)
+        x, f = _check_boundary(counted, result.x, result.fun, lower)
+    gradient = result.gradient if x is result.x else None
+    converged = result.status == "converged"
+    if converged:
+        message = f"converged in {result.n_passes} Newton passes"
+    else:
+        message = f"reached max_iter={max_iter} evaluations"
+    return OptimumTheta(
+        x, f, result.n_points + counted.count, converged, message, "newton", gradient
+    )
 
 
 def _polish(value_and_gradient, x, lower, max_steps=5):

@@ -1,0 +1,424 @@
+"""Small one-factor fits: the criterion at many θ at once, and Newton on it.
+
+A model with a single random-effects term on few levels (sleepstudy's 18
+subjects) costs microseconds of arithmetic per evaluation and much more in
+per-call overhead: numpy's, and a derivative-free optimiser's ~50 calls. Here
+the profiled criterion and its analytic gradient are computed for a *stack*
+of θ in one pass of array operations, so that a gradient together with the
+gradients at ``θ + h e_j`` (a forward-difference Hessian) costs about one
+evaluation; a bounded Newton method on them needs a handful of such passes
+where BOBYQA and the Newton polish of :mod:`skmixed.mixed.optimize` need
+~50 evaluations. The optimum is the criterion's stationary point to
+rounding, as the polish makes it (a function of the data, not of the rows'
+order).
+
+Notation as in :mod:`skmixed.mixed.criterion`: per level j,
+``A_j = λᵀ D_j λ + I`` and ``M_j = λ A_j⁻¹ λᵀ``; the ``[X y]`` block is
+``T = Bxx − Σ_j CX_jᵀ M_j CX_j = L Lᵀ``, and the criterion is
+``Σ_j log|A_j| + Σ_i w_i log L_ii² + const``. With
+``Q = L⁻ᵀ diag(w) L⁻¹``, ``G_j = CX_j Q CX_jᵀ`` and ``U_j = λ A_j⁻¹``, its
+derivative in the entries of λ is the lower triangle of
+``2 Σ_j (D_j + (D_j M_j − I) G_j) U_j``.
+"""
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from scipy.linalg.lapack import dpotrf, dpotrs
+
+from skmixed.mixed.criterion import lower_triangle_indices
+
+# Levels up to which a one-factor model takes the batched Newton path; beyond
+# that an evaluation's arithmetic, not its overhead, dominates (and the
+# one-factor kernels of criterion.py are tuned for it).
+MAX_LEVELS = 2_000
+# Passes (each: the value and gradient at a θ and at θ + h e_j) before
+# giving up on Newton; the caller then runs its derivative-free optimiser.
+_MAX_PASSES = 50
+# A step this small relative to θ is rounding: taken without evaluating it,
+# so that θ is a function of the data (as the polish of optimize.py does).
+_ROUNDING_STEP = 1e-11
+# A Newton step on a positive definite (forward-difference, ~1e-6 accurate)
+# Hessian this short lands within ~1e-13 of the stationary point: the last
+# step is then taken without evaluating it.
+_FINAL_STEP = 1e-7
+# Each pass also evaluates these fractions of its step: a line search that
+# costs no extra call when the full step fails.
+_BACKTRACK = (0.25, 0.0625)
+
+
+def batch_criterion(criterion):
+    """A :class:`BatchCriterion` of ``criterion`` when it has one random-effects
+    term on at most ``MAX_LEVELS`` levels (stored outer products); else None."""
+    design = criterion.design
+    if (
+        len(design.terms) != 1
+        or criterion.strategy != "outer"
+        or design.terms[0].m > MAX_LEVELS
+    ):
+        return None
+    return BatchCriterion(criterion)
+
+
+@dataclass
+class NewtonResult:
+    """Where :func:`newton_minimize` stopped.
+
+    ``status``: ``"converged"``; ``"max_points"`` (the budget of θ points
+    ran out); ``"failed"`` (no finite value, or no convergence in
+    ``_MAX_PASSES`` passes: the caller should use another optimiser).
+    """
+
+    x: np.ndarray
+    fun: float
+    gradient: np.ndarray
+    n_points: int
+    n_passes: int
+    status: str
+
+
+def newton_minimize(batch, x0, lower, max_points=10_000):
+    """Minimise a batch criterion over ``θ >= lower`` by projected Newton steps.
+
+    Each pass evaluates, in one call of ``batch``, the value and gradient at
+    a trial θ, the gradients at ``θ + h e_j`` (the Hessian is their forward
+    difference), and the values at two shorter steps (a line search that
+    costs no further call). Elements on their bound with the gradient
+    pointing outwards are held there; on the others the step is Newton's
+    (see :func:`_newton_step` where the Hessian is not positive definite),
+    limited by a step bound that grows while the limited steps succeed. The
+    iteration ends when the step is at rounding level relative to θ: the
+    criterion's stationary point (or its bound) to rounding error.
+
+    Parameters
+    ----------
+    batch : callable
+        ``(s, n)`` array of θ -> values ``(s,)`` and gradients ``(s, n)``
+        (:class:`BatchCriterion`).
+    x0, lower : ndarray of shape (n,)
+    max_points : int
+        The most θ points to evaluate.
+
+    Returns
+    -------
+    NewtonResult
+    """
+    x = np.maximum(np.asarray(x0, dtype=np.float64), lower)
+    n = len(x)
+    bounded = np.isfinite(lower)
+    values, grads, H = _derivatives(batch, x, ())
+    f, g = float(values[0]), grads[0]
+    used, passes, limit, fresh = n + 1, 1, 1.0, True
+    per_pass = n + 1 + len(_BACKTRACK)
+    fractions = np.array([1.0, *_BACKTRACK])[:, None]
+    status = "failed"
+    while math.isfinite(f) and passes < _MAX_PASSES:
+        at_bound = bounded & (x <= lower)
+        # held on the bound where the gradient points out (not where it is
+        # flat: see _newton_step)
+        held = at_bound & (g > 1e-10 * max(1.0, float(np.abs(g).max())))
+        scale = max(1.0, float(np.abs(x).max()))
+        step, exact = _newton_step(H, g, held, at_bound, min(limit, 1.0) * scale)
+        longest = float(np.abs(step).max())
+        cut = longest > limit * scale
+        if cut:
+            step *= limit * scale / longest
+        trials = np.maximum(x + fractions * step, lower)
+        size = float(np.abs(trials[0] - x).max())
+        if size <= _ROUNDING_STEP * scale or (
+            exact and fresh and not cut and size <= _FINAL_STEP * scale
+        ):
+            # Newton's last step (on a positive definite Hessian) is so
+            # short that the quadratic model is exact to rounding: taken
+            # without evaluating it
+            return NewtonResult(trials[0], f, g, used, passes, "converged")
+        if used + per_pass > max_points:
+            status = "max_points"
+            break
+        values, grads, H_new = _derivatives(batch, trials[0], trials[1:])
+        used += per_pass
+        passes += 1
+        # Armijo's sufficient decrease, with a rounding allowance
+        allowed = f + 1e-4 * ((trials - x) @ g) + 1e-12 * abs(f)
+        values = values[[0, n + 1, n + 2]]
+        accepted = np.flatnonzero(values <= allowed)
+        if not accepted.size:  # none lower (or none finite): retry shorter
+            limit = _BACKTRACK[-1] ** 2 * size / scale
+            continue
+        i = int(accepted[0])
+        if i == 0:
+            x, f, g, H, fresh = trials[0], float(values[0]), grads[0], H_new, True
+            if cut:
+                limit *= 2.0
+        else:  # a shorter step: the old Hessian serves for the next one
+            limit = float(np.abs(trials[i] - x).max()) / scale
+            x, f, g, fresh = trials[i], float(values[i]), grads[n + i], False
+    return NewtonResult(x, f, g, used, passes, status)
+
+
+def _derivatives(batch, x, others):
+    """Values and gradients at x, at ``x + h e_j`` and at ``others`` (in that
+    order, in one call of ``batch``), and the forward-difference Hessian."""
+    n = len(x)
+    h = 1e-6 * np.maximum(1.0, np.abs(x))
+    points = np.empty((n + 1 + len(others), n))
+    points[: n + 1] = x
+    points[1 : n + 1].flat[:: n + 1] += h
+    if len(others):
+        points[n + 1 :] = others
+    values, grads = batch(points)
+    H = grads[1 : n + 1] - grads[0]
+    H /= h[:, None]
+    H += H.T
+    H *= 0.5
+    return values, grads, H
+
+
+def _newton_step(H, g, held, at_bound, length):
+    """Newton's step on the elements not held, and whether H was positive
+    definite there.
+
+    Otherwise H's eigenvalues are made positive (a descent direction), and
+    each direction of negative curvature adds a step of ``length`` along it,
+    downhill or, where the gradient is flat along it, into the feasible
+    side: a point where the gradient vanishes by symmetry (a term's last
+    diagonal element at 0) may be a saddle, not an optimum.
+    """
+    step = np.zeros(len(g))
+    if held.all():
+        return step, True
+    free = ~held
+    if not held.any():
+        Hf, gf = H, g
+    else:
+        Hf, gf = H[np.ix_(free, free)], g[free]
+    chol, info = dpotrf(Hf, lower=1)
+    if info == 0:
+        solution, info = dpotrs(chol, gf, lower=1)
+        step[free] = -solution
+        return step, True
+    w, V = np.linalg.eigh(Hf)
+    if not np.all(np.isfinite(w)):
+        step[free] = -gf
+        return step, False
+    floor = 1e-8 * max(1.0, float(np.abs(w).max()))
+    along = V.T @ gf
+    part = -(V @ (along / np.maximum(np.abs(w), floor)))
+    bound_free = at_bound[free]
+    for i in np.flatnonzero(w < -floor):
+        v = V[:, i]
+        # into the feasible side where v moves an element off its bound
+        # (downhill would be projected away), else downhill
+        on_bound = v[bound_free]
+        outward = on_bound.size and np.abs(on_bound).max() >= 0.5 * np.abs(v).max()
+        if outward:
+            if on_bound[np.abs(on_bound).argmax()] < 0.0:
+                v = -v
+        elif along[i] > 0.0:
+            v = -v
+        part += length * v
+    step[free] = part
+    return step, False
+
+
+class BatchCriterion:
+    """The profiled criterion and its gradient at a stack of θ.
+
+    Only for a criterion with one random-effects term (no later factors)
+    whose Schur complement uses the stored outer products
+    (``strategy == "outer"``): see :func:`batch_criterion`.
+
+    The per-level weights ``M_j`` and ``log|A_j|`` are differentiated by the
+    complex step: evaluated at ``θ + i h e_l`` (``h = 1e-20``), their
+    imaginary parts are ``h`` times their derivatives, exact to rounding
+    (no difference is taken, so nothing cancels), and their real parts are
+    the values. The rest of the gradient is the closed form
+    ``d(Σ w_i log L_ii²) = tr(dT Q)``, ``Q = L⁻ᵀ diag(w) L⁻¹``.
+
+    Parameters
+    ----------
+    criterion : ProfiledCriterion
+    """
+
+    def __init__(self, criterion):
+        design = criterion.design
+        self.k = k = design.terms[0].k
+        self.m = m = design.terms[0].m
+        self.n_theta = n = criterion.n_theta
+        self.rows, self.cols = lower_triangle_indices(k)
+        self.D = design.D1
+        self.r = r = design.B.shape[0]
+        self._B = design.B.ravel()
+        pairs = len(criterion._pairs)
+        self._n_pairs = pairs
+        # the per-level outer products, pair-major (column i * m + j for
+        # level j, pair i): T = B − weights @ Pᵀ, and vec(Q) @ P is the
+        # criterion's derivative in the weights (up to sign)
+        P = criterion._P.reshape(r * r, m, pairs).transpose(0, 2, 1)
+        self._P = np.ascontiguousarray(P.reshape(r * r, pairs * m))
+        self._PT = np.ascontiguousarray(self._P.T)
+        self._pairs = np.array(criterion._pairs).T
+        self._weights = criterion._column_weights
+        self._const = criterion._dof * criterion._log_const - criterion._log_weights
+        # (d00, d01, d11, 1) per level, as columns
+        self._dpairs1_T = np.ascontiguousarray(criterion._dpairs1.T)
+        self._d = design.D1[:, 0, 0]
+        self._steps = (1j * _COMPLEX_STEP) * np.eye(n)
+
+    def __call__(self, thetas):
+        """Values (s,) and gradients (s, n_theta) at the rows of ``thetas``.
+
+        A θ where the factorisation fails has a value of ``inf`` or NaN.
+        """
+        thetas = np.asarray(thetas, dtype=np.float64)
+        s, n, r = len(thetas), self.n_theta, self.r
+        # row (i, l): θ_i + i h e_l
+        z = (thetas[:, None, :] + self._steps).reshape(s * n, n)
+        if self.k == 1:
+            t2 = z * z
+            det = t2 * self._d + 1.0
+            M = t2 / det
+        elif self.k == 2:
+            # the entries of A_j and |A_j| M_j: (s * n, 6, m)
+            out = (two_by_two_table(z) @ self._dpairs1_T).reshape(s * n, 6, -1)
+            det = out[:, 0] * out[:, 2]
+            det -= out[:, 1] * out[:, 1]
+            M = out[:, 3:] / det[:, None]
+        else:
+            det, M = self._any_columns(z)
+        det = det.reshape(s, n, -1)
+        M = M.reshape(s, n, -1)  # pair-major, as P's columns
+        d_real = det[:, 0].real
+        logdet = np.log(d_real).sum(axis=1)
+        d_logdet = (det.imag / d_real[:, None]).sum(axis=2)
+        d_logdet *= 1.0 / _COMPLEX_STEP
+        weights = M[:, 0].real
+        T = (self._B - weights @ self._PT).reshape(s, r, r)
+        try:
+            L = np.linalg.cholesky(T)
+        except np.linalg.LinAlgError:
+            return self._one_by_one(thetas)
+        logs = np.log(np.diagonal(L, axis1=1, axis2=2))
+        values = logdet + 2.0 * (logs @ self._weights) + self._const
+        # d(Σ w_i log L_ii²) = tr(dT Q) and dT = −P dM
+        L_inv = np.linalg.inv(L)
+        Q = (L_inv.transpose(0, 2, 1) * self._weights) @ L_inv
+        Gp = Q.reshape(s, 1, r * r) @ self._P
+        grads = d_logdet - (M.imag @ Gp.transpose(0, 2, 1))[..., 0] / _COMPLEX_STEP
+        return values, grads
+
+    def _one_by_one(self, thetas):
+        """Where some θ leave [X y] rank deficient: each θ on its own."""
+        values = np.full(len(thetas), np.inf)
+        grads = np.full(thetas.shape, np.nan)
+        for i, theta in enumerate(thetas):
+            try:
+                values[i], grads[i] = (part[0] for part in self(theta[None]))
+            except np.linalg.LinAlgError:
+                pass
+        return values, grads
+
+    def _any_columns(self, z):
+        """det A_j and the distinct entries of M_j (pair-major) at complex θ,
+        by batched k x k algebra (three or more columns)."""
+        k = self.k
+        lam = np.zeros((len(z), 1, k, k), dtype=complex)
+        lam[:, 0, self.rows, self.cols] = z
+        lam_t = lam.transpose(0, 1, 3, 2)
+        A = lam_t @ self.D @ lam
+        A += np.eye(k)
+        M = lam @ np.linalg.solve(A, np.broadcast_to(lam_t, A.shape))
+        pa, pb = self._pairs
+        return np.linalg.det(A), M[..., pa, pb].transpose(0, 2, 1)
+
+
+# The complex step: small enough that the real parts are the values to
+# rounding (their error is h² times the second derivatives).
+_COMPLEX_STEP = 1e-20
+
+
+def two_by_two_table(thetas):
+    """Coefficients of ``A_j`` and ``|A_j| M_j`` for a two-column term.
+
+    With ``λ = [[t0, 0], [t1, t2]]``, the distinct entries ``(a00, a01,
+    a11)`` of ``A_j = λᵀ D_j λ + I`` and ``(n00, n01, n11)`` of
+    ``λ adj(A_j) λᵀ`` are linear in ``(d00, d01, d11, 1)``:
+
+    - ``a00``: ``(t0², 2 t0 t1, t1², 1)``; ``a01``: ``(0, t0 t2, t1 t2, 0)``;
+      ``a11``: ``(0, 0, t2², 1)``;
+    - ``n00 = t0² a11``, ``n01 = t0 t1 a11 − t0 t2 a01``,
+      ``n11 = t2² a00 − 2 t1 t2 a01 + t1² a11`` (as coefficient vectors).
+
+    Each coefficient is a polynomial of degree <= 4 in θ: the table is
+    ``monomials(θ) @ C`` with the constant ``C`` of
+    :func:`_table_polynomials` (θ may be complex).
+
+    Returns
+    -------
+    ndarray of shape (s * 6, 4)
+        Row ``i * 6 + e``: for θ number i, the coefficients of entry e
+        (a00, a01, a11, n00, n01, n11) on (d00, d01, d11, 1).
+    """
+    return (_monomials(thetas) @ _table_polynomials()).reshape(len(thetas) * 6, 4)
+
+
+def _monomials(thetas):
+    """The 35 distinct monomials of degree <= 4 in (t0, t1, t2), per row."""
+    v = np.empty((len(thetas), 4), dtype=thetas.dtype)
+    v[:, 0] = 1.0
+    v[:, 1:] = thetas
+    v2 = v[:, _SQUARE_A] * v[:, _SQUARE_B]  # the 10 of degree <= 2
+    return v2[:, _FOURTH_A] * v2[:, _FOURTH_B]
+
+
+def _direct_table(thetas):
+    """The table of :func:`two_by_two_table` from its formulas, in Python
+    floats (once, to find its polynomial coefficients; and for tests)."""
+    out = []
+    for t0, t1, t2 in np.asarray(thetas, dtype=float).tolist():
+        a00 = np.array([t0 * t0, 2.0 * t0 * t1, t1 * t1, 1.0])
+        a01 = np.array([0.0, t0 * t2, t1 * t2, 0.0])
+        a11 = np.array([0.0, 0.0, t2 * t2, 1.0])
+        n00 = t0 * t0 * a11
+        n01 = t0 * t1 * a11 - t0 * t2 * a01
+        n11 = t2 * t2 * a00 - 2.0 * t1 * t2 * a01 + t1 * t1 * a11
+        out.append([a00, a01, a11, n00, n01, n11])
+    return np.array(out).reshape(-1, 4)
+
+
+@cache
+def _table_polynomials():
+    """``C`` with ``two_by_two_table(θ) = monomials(θ) @ C`` (35 x 24).
+
+    The coefficients are small integers: found from the direct formulas at
+    random points by least squares, rounded, and checked to reproduce them.
+    """
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-2.0, 2.0, size=(80, 3))
+    basis = _monomials(points)
+    direct = _direct_table(points).reshape(80, 24)
+    C = np.round(np.linalg.lstsq(basis, direct, rcond=None)[0])
+    if not np.allclose(basis @ C, direct, rtol=1e-12, atol=1e-12):
+        raise AssertionError("the 2 x 2 coefficient table is not polynomial")
+    return C
+
+
+def _product_indices():
+    """Index pairs building the monomials of degree <= 2 from (1, t0, t1, t2)
+    and those of degree <= 4 from the former (each monomial once)."""
+    square = [(a, b) for a in range(4) for b in range(a, 4)]
+    fourth, seen = [], set()
+    for i, (a, b) in enumerate(square):
+        for j, (c, d) in enumerate(square):
+            key = tuple(sorted((a, b, c, d)))
+            if key not in seen:
+                seen.add(key)
+                fourth.append((i, j))
+    return (*map(np.array, zip(*square, strict=True)),) + (
+        *map(np.array, zip(*fourth, strict=True)),
+    )
+
+
+_SQUARE_A, _SQUARE_B, _FOURTH_A, _FOURTH_B = _product_indices()
