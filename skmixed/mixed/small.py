@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from scipy.linalg.lapack import dpotrf, dpotrs
 
 from skmixed.mixed.criterion import lower_triangle_indices
 
@@ -47,6 +46,8 @@ _FINAL_STEP = 1e-7
 # Each pass also evaluates these fractions of its step: a line search that
 # costs no extra call when the full step fails.
 _BACKTRACK = (0.25, 0.0625)
+# Scalings of the start's diagonal elements tried first (1: lme4's start).
+_START_SCALES = (0.1, 0.25, 0.5, 1.0)
 
 
 def batch_criterion(criterion):
@@ -92,6 +93,10 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
     iteration ends when the step is at rounding level relative to θ: the
     criterion's stationary point (or its bound) to rounding error.
 
+    The vectors have a handful of elements: the iteration works in Python
+    floats, where numpy's per-call overhead would cost more than the
+    criterion's passes.
+
     Parameters
     ----------
     batch : callable
@@ -105,75 +110,112 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
     -------
     NewtonResult
     """
+    lower = np.asarray(lower, dtype=np.float64)
     x = np.maximum(np.asarray(x0, dtype=np.float64), lower)
     n = len(x)
     bounded = np.isfinite(lower)
-    values, grads, H = _derivatives(batch, x, ())
-    f, g = float(values[0]), grads[0]
-    used, passes, limit, fresh = n + 1, 1, 1.0, True
+    # the best of a few scalings of the start (one call): Newton then starts
+    # nearer, mostly where the criterion is convex (from lme4's start of 1
+    # its first steps overshoot: ~9.5 passes on sleepstudy-sized data
+    # against ~6 so)
+    starts = _scaled_starts(x, bounded)
+    values, _ = batch(starts)
+    if np.isfinite(values).any():
+        x = starts[int(np.nanargmin(np.where(np.isnan(values), np.inf, values)))]
+    x, lower, bounded = x.tolist(), lower.tolist(), bounded.tolist()
+    f, g, H = _derivatives(batch, x, [])[0]
+    used, passes, limit, fresh = len(starts) + n + 1, 1, 1.0, True
     per_pass = n + 1 + len(_BACKTRACK)
-    fractions = np.array([1.0, *_BACKTRACK])[:, None]
+    fractions = (1.0, *_BACKTRACK)
     status = "failed"
     while math.isfinite(f) and passes < _MAX_PASSES:
-        at_bound = bounded & (x <= lower)
+        at_bound = [b and xi <= lo for b, xi, lo in zip(bounded, x, lower, strict=True)]
         # held on the bound where the gradient points out (not where it is
         # flat: see _newton_step)
-        held = at_bound & (g > 1e-10 * max(1.0, float(np.abs(g).max())))
-        scale = max(1.0, float(np.abs(x).max()))
+        flat = 1e-10 * max(1.0, max(map(abs, g)))
+        held = [b and gi > flat for b, gi in zip(at_bound, g, strict=True)]
+        scale = max(1.0, max(map(abs, x)))
         step, exact = _newton_step(H, g, held, at_bound, min(limit, 1.0) * scale)
-        longest = float(np.abs(step).max())
+        longest = max(map(abs, step))
         cut = longest > limit * scale
         if cut:
-            step *= limit * scale / longest
-        trials = np.maximum(x + fractions * step, lower)
-        size = float(np.abs(trials[0] - x).max())
+            step = [d * (limit * scale / longest) for d in step]
+        trials = [
+            [max(xi + a * d, lo) for xi, d, lo in zip(x, step, lower, strict=True)]
+            for a in fractions
+        ]
+        moves = [[t - xi for t, xi in zip(trial, x, strict=True)] for trial in trials]
+        size = max(map(abs, moves[0]))
         if size <= _ROUNDING_STEP * scale or (
             exact and fresh and not cut and size <= _FINAL_STEP * scale
         ):
             # Newton's last step (on a positive definite Hessian) is so
             # short that the quadratic model is exact to rounding: taken
             # without evaluating it
-            return NewtonResult(trials[0], f, g, used, passes, "converged")
+            return NewtonResult(
+                np.array(trials[0]), f, np.array(g), used, passes, "converged"
+            )
         if used + per_pass > max_points:
             status = "max_points"
             break
-        values, grads, H_new = _derivatives(batch, trials[0], trials[1:])
+        results = _derivatives(batch, trials[0], trials[1:])
         used += per_pass
         passes += 1
         # Armijo's sufficient decrease, with a rounding allowance
-        allowed = f + 1e-4 * ((trials - x) @ g) + 1e-12 * abs(f)
-        values = values[[0, n + 1, n + 2]]
-        accepted = np.flatnonzero(values <= allowed)
-        if not accepted.size:  # none lower (or none finite): retry shorter
+        allowed = [
+            f
+            + 1e-4 * sum(gi * d for gi, d in zip(g, move, strict=True))
+            + 1e-12 * abs(f)
+            for move in moves
+        ]
+        accepted = [i for i in range(len(trials)) if results[i][0] <= allowed[i]]
+        if not accepted:  # none lower (or none finite): retry shorter still
             limit = _BACKTRACK[-1] ** 2 * size / scale
             continue
-        i = int(accepted[0])
+        i = accepted[0]
+        trial, move, result = trials[i], moves[i], results[i]
         if i == 0:
-            x, f, g, H, fresh = trials[0], float(values[0]), grads[0], H_new, True
+            x, (f, g, H), fresh = trial, result, True
             if cut:
                 limit *= 2.0
         else:  # a shorter step: the old Hessian serves for the next one
-            limit = float(np.abs(trials[i] - x).max()) / scale
-            x, f, g, fresh = trials[i], float(values[i]), grads[n + i], False
-    return NewtonResult(x, f, g, used, passes, status)
+            limit = max(map(abs, move)) / scale
+            x, (f, g), fresh = trial, result, False
+    return NewtonResult(np.array(x), f, np.array(g), used, passes, status)
+
+
+def _scaled_starts(x, bounded):
+    """x, and x with its bounded elements (the diagonal of Λ) scaled by
+    ``_START_SCALES``: each one separately where there are at most two, all
+    alike otherwise."""
+    index = np.flatnonzero(bounded)
+    if len(index) <= 2:
+        grid = np.array(np.meshgrid(*[_START_SCALES] * len(index)))
+        factors = grid.reshape(len(index), -1).T
+    else:
+        factors = np.repeat(np.array(_START_SCALES)[:, None], len(index), axis=1)
+    starts = np.tile(x, (len(factors), 1))
+    starts[:, index] *= factors
+    return starts
 
 
 def _derivatives(batch, x, others):
-    """Values and gradients at x, at ``x + h e_j`` and at ``others`` (in that
-    order, in one call of ``batch``), and the forward-difference Hessian."""
+    """At x: (value, gradient, forward-difference Hessian); at each of
+    ``others``: (value, gradient). One call of ``batch`` (lists of floats)."""
     n = len(x)
-    h = 1e-6 * np.maximum(1.0, np.abs(x))
-    points = np.empty((n + 1 + len(others), n))
-    points[: n + 1] = x
-    points[1 : n + 1].flat[:: n + 1] += h
-    if len(others):
-        points[n + 1 :] = others
-    values, grads = batch(points)
-    H = grads[1 : n + 1] - grads[0]
-    H /= h[:, None]
-    H += H.T
-    H *= 0.5
-    return values, grads, H
+    h = [1e-6 * max(1.0, abs(xi)) for xi in x]
+    points = [x]
+    for j in range(n):
+        shifted = list(x)
+        shifted[j] += h[j]
+        points.append(shifted)
+    values, grads = batch(np.array(points + list(others)))
+    values, grads = values.tolist(), grads.tolist()
+    g = grads[0]
+    H = [[(grads[j + 1][i] - g[i]) / h[j] for i in range(n)] for j in range(n)]
+    H = [[0.5 * (H[i][j] + H[j][i]) for j in range(n)] for i in range(n)]
+    out = [(values[0], g, H)]
+    return out + [(values[i], grads[i]) for i in range(n + 1, len(values))]
 
 
 def _newton_step(H, g, held, at_bound, length):
@@ -182,31 +224,31 @@ def _newton_step(H, g, held, at_bound, length):
 
     Otherwise H's eigenvalues are made positive (a descent direction), and
     each direction of negative curvature adds a step of ``length`` along it,
-    downhill or, where the gradient is flat along it, into the feasible
+    downhill or, where it moves an element off its bound, into the feasible
     side: a point where the gradient vanishes by symmetry (a term's last
     diagonal element at 0) may be a saddle, not an optimum.
     """
-    step = np.zeros(len(g))
-    if held.all():
+    n = len(g)
+    free = [i for i in range(n) if not held[i]]
+    step = [0.0] * n
+    if not free:
         return step, True
-    free = ~held
-    if not held.any():
-        Hf, gf = H, g
-    else:
-        Hf, gf = H[np.ix_(free, free)], g[free]
-    chol, info = dpotrf(Hf, lower=1)
-    if info == 0:
-        solution, info = dpotrs(chol, gf, lower=1)
-        step[free] = -solution
+    Hf = [[H[i][j] for j in free] for i in free]
+    gf = [g[i] for i in free]
+    solution = _cholesky_solve(Hf, gf)
+    if solution is not None:
+        for i, v in zip(free, solution, strict=True):
+            step[i] = -v
         return step, True
-    w, V = np.linalg.eigh(Hf)
+    w, V = np.linalg.eigh(np.array(Hf))
     if not np.all(np.isfinite(w)):
-        step[free] = -gf
+        for i, v in zip(free, gf, strict=True):
+            step[i] = -v
         return step, False
     floor = 1e-8 * max(1.0, float(np.abs(w).max()))
-    along = V.T @ gf
+    along = V.T @ np.array(gf)
     part = -(V @ (along / np.maximum(np.abs(w), floor)))
-    bound_free = at_bound[free]
+    bound_free = np.array([at_bound[i] for i in free])
     for i in np.flatnonzero(w < -floor):
         v = V[:, i]
         # into the feasible side where v moves an element off its bound
@@ -219,8 +261,30 @@ def _newton_step(H, g, held, at_bound, length):
         elif along[i] > 0.0:
             v = -v
         part += length * v
-    step[free] = part
+    for i, v in zip(free, part.tolist(), strict=True):
+        step[i] = v
     return step, False
+
+
+def _cholesky_solve(A, b):
+    """``A⁻¹ b`` by Cholesky in Python floats (a few elements); None unless A
+    is positive definite."""
+    n = len(b)
+    L = [[0.0] * n for _ in range(n)]
+    for j in range(n):
+        d = A[j][j] - sum(L[j][k] * L[j][k] for k in range(j))
+        if not d > 1e-14 * abs(A[j][j]):
+            return None
+        L[j][j] = math.sqrt(d)
+        for i in range(j + 1, n):
+            L[i][j] = (A[i][j] - sum(L[i][k] * L[j][k] for k in range(j))) / L[j][j]
+    y = [0.0] * n
+    for i in range(n):
+        y[i] = (b[i] - sum(L[i][k] * y[k] for k in range(i))) / L[i][i]
+    x = [0.0] * n
+    for i in reversed(range(n)):
+        x[i] = (y[i] - sum(L[k][i] * x[k] for k in range(i + 1, n))) / L[i][i]
+    return x
 
 
 class BatchCriterion:
