@@ -124,10 +124,13 @@ class MixedLMRegressor(GroupedRegressor):
         Maximum number of criterion evaluations by the optimiser.
     optimizer : {"auto", "bobyqa", "lbfgsb", "cobyqa", "nelder-mead"}, default="auto"
         Bounded minimiser of the profiled criterion over θ. ``"auto"``:
-        L-BFGS-B on the criterion's analytic gradient where an evaluation
-        is dominated by a large crossed later factor, BOBYQA elsewhere.
-        Every optimum is then polished by Newton steps on the analytic
-        gradient, so that it does not depend on the order of the rows.
+        with one random-effects term on at most 2,000 levels, bounded
+        Newton steps on the analytic gradient (the criterion at several θ
+        per call, :mod:`skmixed.mixed.small`); L-BFGS-B on the analytic
+        gradient where an evaluation is dominated by a large crossed later
+        factor; BOBYQA elsewhere. Every optimum is then polished by Newton
+        steps on the analytic gradient, so that it does not depend on the
+        order of the rows.
     missing : {"error", "drop"}, default="error"
         Rows with NaN or inf: raise, or drop them (R's ``na.omit``).
 

@@ -42,7 +42,7 @@ _ROUNDING_STEP = 1e-11
 # A Newton step on a positive definite (forward-difference, ~1e-6 accurate)
 # Hessian this short lands within ~1e-13 of the stationary point: the last
 # step is then taken without evaluating it.
-_FINAL_STEP = 1e-7
+_FINAL_STEP = 1e-6
 # Each pass also evaluates these fractions of its step: a line search that
 # costs no extra call when the full step fails.
 _BACKTRACK = (0.25, 0.0625)
