@@ -35,6 +35,7 @@ from skmixed.mixed.optimize import (
     minimize_theta,
 )
 from skmixed.mixed.small import batch_criterion
+from skmixed.mixed.start import moment_start
 from skmixed.mixed.terms import (
     grouping_columns,
     parse_random_effects,
@@ -348,16 +349,24 @@ class MixedLMRegressor(GroupedRegressor):
         scaled = _StandardisedTheta(
             fit_criterion, None if centring.active else centring.slope_transforms
         )
+        start, first_step = scaled.theta_start, None
+        if fit_criterion.gradient_pays and scaled.identity:
+            # expensive evaluations: start from moment estimates (scalar
+            # terms), a tenth of θ's scale from the optimum or closer
+            moments = moment_start(fit_criterion.design)
+            if moments is not None:
+                start, first_step = moments, 0.1 * max(1.0, float(moments.max()))
         try:
             opt = minimize_theta(
                 scaled,
-                scaled.theta_start,
+                start,
                 scaled.theta_lower,
                 method=self.optimizer,
                 max_iter=self.max_iter,
                 value_and_gradient=scaled.value_and_gradient,
                 prefer_gradient=fit_criterion.gradient_pays,
                 batch=scaled.batch,
+                first_step=first_step,
             )
         except FloatingPointError as exc:
             raise ValueError(

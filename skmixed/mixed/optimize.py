@@ -183,18 +183,32 @@ def _bobyqa(fun, x0, lower, max_iter):
     return converged, messages.get(code, f"nlopt status {code}")
 
 
-def _lbfgsb(fun, x0, lower, max_iter):
+def _lbfgsb(fun, x0, lower, max_iter, first_step=None):
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     if isinstance(fun, _CountedGradient):
         # the analytic gradient; Newton's polish (see _polish) follows, so
-        # L-BFGS-B need only come close
+        # L-BFGS-B need only come close. Its first step is -∇ (initial
+        # Hessian I), of length ~n at lme4's start: from a start known to be
+        # close the criterion is scaled so that this step is first_step
+        # long (the gradient tolerance stays 1e-4 unscaled).
+        scale = 1.0
+        if first_step is not None:
+            _, g0 = fun.both(x0)
+            largest = float(np.max(np.abs(g0), initial=0.0))
+            if 0.0 < largest < math.inf:
+                scale = first_step / largest
+
+        def scaled(x):
+            value, grad = fun.both(x)
+            return scale * value, scale * grad
+
         result = minimize(
-            fun.both,
+            scaled,
             x0,
             method="L-BFGS-B",
             jac=True,
             bounds=bounds,
-            options={"maxfun": max_iter, "ftol": 1e-10, "gtol": 1e-4},
+            options={"maxfun": max_iter, "ftol": 1e-10, "gtol": 1e-4 * scale},
         )
         return bool(result.success), str(result.message)
     result = minimize(
@@ -245,6 +259,7 @@ def minimize_theta(
     value_and_gradient=None,
     prefer_gradient=False,
     batch=None,
+    first_step=None,
 ):
     """Minimise ``fun`` over θ subject to ``θ >= lower``.
 
@@ -274,6 +289,10 @@ def minimize_theta(
         models). With ``"auto"``, bounded Newton steps on it
         (:func:`skmixed.mixed.small.newton_minimize`) replace BOBYQA and the
         polish; should they not converge, BOBYQA runs as without it.
+    first_step : float, optional
+        With L-BFGS-B on the analytic gradient, the length of its first
+        step (for a start close to the optimum, such as a moment estimate);
+        ``|∇|`` at ``x0`` when None.
 
     Returns
     -------
@@ -308,7 +327,8 @@ def minimize_theta(
     gradient = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        converged, message = _METHODS[method](counted, x0, lower, max_iter)
+        extra = {"first_step": first_step} if method == "lbfgsb" else {}
+        converged, message = _METHODS[method](counted, x0, lower, max_iter, **extra)
         if counted.best_x is None:
             raise FloatingPointError(
                 "The criterion could not be evaluated at any θ tried."
