@@ -373,7 +373,7 @@ class ProfiledCriterion:
             weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
             S = (self._B_flat - self._P @ weights.ravel()).reshape(r, r)
         else:
-            gram, logdet1 = self._first_levels.whitened_gram(theta[self._slices[0]])
+            gram, logdet1 = self._first_levels.schur_update(theta[self._slices[0]])
             S = self.design.B - gram
         if self.design.q_rest:
             S = self._scale_rest(self.lambdas(theta), S)
