@@ -106,7 +106,13 @@ def _level_elements(design):
 
 
 def _pairs_within_levels(lev):
-    """Every element paired with itself and each later one of its level."""
+    """Every element paired with itself and each later one of its level.
+
+    Returns (n_after, second): element e's pairs are the next ``n_after[e]``
+    products, its partners ``second`` (so the first elements of the pairs
+    are ``np.repeat(elements, n_after)``: a repeat of the elements' own
+    values, cheaper than gathering them through an index).
+    """
     n = len(lev)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -115,29 +121,30 @@ def _pairs_within_levels(lev):
     total = int(n_after.sum())
     itype = np.int32 if max(total, n) < 2**31 else np.int64
     element = np.arange(n, dtype=itype)
-    first = np.repeat(element, n_after)
     # partner of the i-th product of element e: e + (i - start of e's run)
     start = (np.cumsum(n_after) - n_after).astype(itype)
     second = np.arange(total, dtype=itype)
     second -= np.repeat(start - element, n_after)
-    return first, second
+    return n_after, second
 
 
-def _compact(positions, size):
+def _compact(parts, size):
     """(distinct sorted positions, a lookup table from position to index).
 
-    The table has one entry per possible position (q²): used only where
-    that is no larger than the products themselves (a filled-in pattern);
-    otherwise (None) the positions are looked up by a sorted search.
+    ``parts`` are arrays of positions. The table has one entry per possible
+    position (q²): used only where that is no larger than the products
+    themselves (a filled-in pattern); otherwise (None) the positions are
+    looked up by a sorted search.
     """
-    if size <= max(len(positions), 1 << 12):
+    if size <= max(sum(map(len, parts)), 1 << 12):
         seen = np.zeros(size, dtype=bool)
-        seen[positions] = True
+        for positions in parts:
+            seen[positions] = True
         present = np.flatnonzero(seen)
         lookup = np.zeros(size, dtype=np.int32 if size < 2**31 else np.int64)
         lookup[present] = np.arange(len(present))
         return present, lookup
-    return np.unique(positions), None
+    return np.unique(np.concatenate(parts)), None
 
 
 def products_count(design):
@@ -200,14 +207,13 @@ class RestBlock:
             shape=(m1 * k1, q),
         )
         self._CzT = self._Cz.T.tocsr()
-        first, second = _pairs_within_levels(lev)
+        n_after, second = _pairs_within_levels(lev)
         col = col.astype(np.int32 if q * q < 2**31 else np.int64)
-        positions = col[first]
-        positions *= q
+        positions = np.repeat(col * q, n_after)
         positions += col[second]
         bzz = sparse.triu(design.Bzz).tocoo()
         b_positions = (bzz.row.astype(np.int64) * q + bzz.col).astype(positions.dtype)
-        present, lookup = _compact(np.r_[positions, b_positions], q * q)
+        present, lookup = _compact([positions, b_positions], q * q)
         if lookup is not None:
             index, b_index = lookup[positions], lookup[b_positions]
         else:
@@ -224,10 +230,10 @@ class RestBlock:
         data = []
         for a, b in pairs:
             va, vb = val[:, a], val[:, b]
-            prod = va[first]
+            prod = np.repeat(va, n_after)
             prod *= vb[second]
             if a != b:
-                prod += vb[first] * va[second]
+                prod += np.repeat(vb, n_after) * va[second]
             data.append(prod)
         index_type = np.int32 if len(present) < 2**31 else np.int64
         indptr = np.r_[0, np.cumsum(np.tile(per_level, npairs))]
@@ -239,7 +245,7 @@ class RestBlock:
             ),
             shape=(len(present), npairs * m1),
         )
-        del first, second, index, data
+        del n_after, second, index, data
         # P @ w by rows (sequential writes, reads from the small w) is ~4x
         # faster than by columns; Pᵀ (a free CSR view of the CSC) serves
         # the conditional variances
