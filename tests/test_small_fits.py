@@ -49,6 +49,11 @@ def test_batch_equals_the_criterion_and_its_gradient(k, reml, weighted):
         expected_value, expected_grad = criterion.value_and_gradient(theta)
         assert value == pytest.approx(expected_value, rel=1e-12)
         np.testing.assert_allclose(grad, expected_grad, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(batch.values(thetas), values, rtol=1e-13)
+    # the fallback where some θ cannot be factored: one θ at a time
+    one_by_one = batch._one_by_one(thetas)
+    np.testing.assert_allclose(one_by_one[0], values, rtol=1e-13)
+    np.testing.assert_allclose(one_by_one[1], grads, rtol=1e-10, atol=1e-12)
 
 
 def test_the_two_by_two_table_is_its_formulas():

@@ -23,7 +23,7 @@ derivative in the entries of λ is the lower triangle of
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -99,9 +99,9 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
 
     Parameters
     ----------
-    batch : callable
-        ``(s, n)`` array of θ -> values ``(s,)`` and gradients ``(s, n)``
-        (:class:`BatchCriterion`).
+    batch : BatchCriterion
+        ``(s, n)`` array of θ -> values ``(s,)`` and gradients ``(s, n)``;
+        ``batch.values`` gives the values alone.
     x0, lower : ndarray of shape (n,)
     max_points : int
         The most θ points to evaluate.
@@ -118,8 +118,8 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
     # nearer, mostly where the criterion is convex (from lme4's start of 1
     # its first steps overshoot: ~9.5 passes on sleepstudy-sized data
     # against ~6 so)
-    starts = _scaled_starts(x, bounded)
-    values, _ = batch(starts)
+    starts = _scaled_starts(tuple(x.tolist()), tuple(bounded.tolist()))
+    values = batch.values(starts)
     if np.isfinite(values).any():
         x = starts[int(np.nanargmin(np.where(np.isnan(values), np.inf, values)))]
     x, lower, bounded = x.tolist(), lower.tolist(), bounded.tolist()
@@ -184,10 +184,12 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
     return NewtonResult(np.array(x), f, np.array(g), used, passes, status)
 
 
+@lru_cache(maxsize=32)
 def _scaled_starts(x, bounded):
     """x, and x with its bounded elements (the diagonal of Λ) scaled by
     ``_START_SCALES``: each one separately where there are at most two, all
-    alike otherwise."""
+    alike otherwise. Tuples in, a read-only array out (cached: every fit
+    starts from lme4's start)."""
     index = np.flatnonzero(bounded)
     if len(index) <= 2:
         grid = np.array(np.meshgrid(*[_START_SCALES] * len(index)))
@@ -196,6 +198,7 @@ def _scaled_starts(x, bounded):
         factors = np.repeat(np.array(_START_SCALES)[:, None], len(index), axis=1)
     starts = np.tile(x, (len(factors), 1))
     starts[:, index] *= factors
+    starts.setflags(write=False)
     return starts
 
 
@@ -272,19 +275,32 @@ def _cholesky_solve(A, b):
     n = len(b)
     L = [[0.0] * n for _ in range(n)]
     for j in range(n):
-        d = A[j][j] - sum(L[j][k] * L[j][k] for k in range(j))
+        Lj = L[j]
+        d = A[j][j]
+        for k in range(j):
+            d -= Lj[k] * Lj[k]
         if not d > 1e-14 * abs(A[j][j]):
             return None
-        L[j][j] = math.sqrt(d)
+        Lj[j] = d = math.sqrt(d)
         for i in range(j + 1, n):
-            L[i][j] = (A[i][j] - sum(L[i][k] * L[j][k] for k in range(j))) / L[j][j]
-    y = [0.0] * n
+            Li = L[i]
+            v = A[i][j]
+            for k in range(j):
+                v -= Li[k] * Lj[k]
+            Li[j] = v / d
+    y = list(b)
     for i in range(n):
-        y[i] = (b[i] - sum(L[i][k] * y[k] for k in range(i))) / L[i][i]
-    x = [0.0] * n
+        Li = L[i]
+        v = y[i]
+        for k in range(i):
+            v -= Li[k] * y[k]
+        y[i] = v / Li[i]
     for i in reversed(range(n)):
-        x[i] = (y[i] - sum(L[k][i] * x[k] for k in range(i + 1, n))) / L[i][i]
-    return x
+        v = y[i]
+        for k in range(i + 1, n):
+            v -= L[k][i] * y[k]
+        y[i] = v / L[i][i]
+    return y
 
 
 class BatchCriterion:
@@ -339,27 +355,14 @@ class BatchCriterion:
         thetas = np.asarray(thetas, dtype=np.float64)
         s, n, r = len(thetas), self.n_theta, self.r
         # row (i, l): θ_i + i h e_l
-        z = (thetas[:, None, :] + self._steps).reshape(s * n, n)
-        if self.k == 1:
-            t2 = z * z
-            det = t2 * self._d + 1.0
-            M = t2 / det
-        elif self.k == 2:
-            # the entries of A_j and |A_j| M_j: (s * n, 6, m)
-            out = (two_by_two_table(z) @ self._dpairs1_T).reshape(s * n, 6, -1)
-            det = out[:, 0] * out[:, 2]
-            det -= out[:, 1] * out[:, 1]
-            M = out[:, 3:] / det[:, None]
-        else:
-            det, M = self._any_columns(z)
+        det, M = self._levels((thetas[:, None, :] + self._steps).reshape(s * n, n))
         det = det.reshape(s, n, -1)
         M = M.reshape(s, n, -1)  # pair-major, as P's columns
         d_real = det[:, 0].real
         logdet = np.log(d_real).sum(axis=1)
         d_logdet = (det.imag / d_real[:, None]).sum(axis=2)
         d_logdet *= 1.0 / _COMPLEX_STEP
-        weights = M[:, 0].real
-        T = (self._B - weights @ self._PT).reshape(s, r, r)
+        T = (self._B - M[:, 0].real @ self._PT).reshape(s, r, r)
         try:
             L = np.linalg.cholesky(T)
         except np.linalg.LinAlgError:
@@ -372,6 +375,35 @@ class BatchCriterion:
         Gp = Q.reshape(s, 1, r * r) @ self._P
         grads = d_logdet - (M.imag @ Gp.transpose(0, 2, 1))[..., 0] / _COMPLEX_STEP
         return values, grads
+
+    def values(self, thetas):
+        """The values alone (s,): ``inf`` where the factorisation fails."""
+        thetas = np.asarray(thetas, dtype=np.float64)
+        s, r = len(thetas), self.r
+        det, M = self._levels(thetas)
+        T = (self._B - M @ self._PT).reshape(s, r, r)
+        try:
+            L = np.linalg.cholesky(T)
+        except np.linalg.LinAlgError:
+            return self._one_by_one(thetas)[0]
+        logs = np.log(np.diagonal(L, axis1=1, axis2=2))
+        return np.log(det).sum(axis=1) + 2.0 * (logs @ self._weights) + self._const
+
+    def _levels(self, z):
+        """Per row of (possibly complex) θ: ``|A_j|`` (rows, m) and the
+        distinct entries of ``M_j``, pair-major (rows, pairs * m)."""
+        if self.k == 1:
+            t2 = z * z
+            det = t2 * self._d + 1.0
+            return det, t2 / det
+        if self.k == 2:
+            # the entries of A_j and |A_j| M_j: (rows, 6, m)
+            out = (two_by_two_table(z) @ self._dpairs1_T).reshape(len(z), 6, -1)
+            det = out[:, 0] * out[:, 2]
+            det -= out[:, 1] * out[:, 1]
+            M = out[:, 3:] / det[:, None]
+            return det, M.reshape(len(z), -1)
+        return self._any_columns(z)
 
     def _one_by_one(self, thetas):
         """Where some θ leave [X y] rank deficient: each θ on its own."""
@@ -388,14 +420,15 @@ class BatchCriterion:
         """det A_j and the distinct entries of M_j (pair-major) at complex θ,
         by batched k x k algebra (three or more columns)."""
         k = self.k
-        lam = np.zeros((len(z), 1, k, k), dtype=complex)
+        lam = np.zeros((len(z), 1, k, k), dtype=z.dtype)
         lam[:, 0, self.rows, self.cols] = z
         lam_t = lam.transpose(0, 1, 3, 2)
         A = lam_t @ self.D @ lam
         A += np.eye(k)
         M = lam @ np.linalg.solve(A, np.broadcast_to(lam_t, A.shape))
         pa, pb = self._pairs
-        return np.linalg.det(A), M[..., pa, pb].transpose(0, 2, 1)
+        weights = M[..., pa, pb].transpose(0, 2, 1).reshape(len(z), -1)
+        return np.linalg.det(A), weights
 
 
 # The complex step: small enough that the real parts are the values to
