@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 from skmixed.mixed.criterion import ProfiledCriterion
 from skmixed.mixed.optimize import minimize_theta
 from skmixed.mixed.profile import parameter_values
+from skmixed.mixed.small import batch_criterion
 
 # Show progress for runs expected to last longer than this (seconds).
 _PROGRESS_AFTER = 2.0
@@ -127,7 +128,13 @@ def simulate_and_refit(model, params, n_boot, random_state=None, progress="auto"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                opt = minimize_theta(crit, theta, crit.theta_lower, method=method)
+                opt = minimize_theta(
+                    crit,
+                    theta,
+                    crit.theta_lower,
+                    method=method,
+                    batch=batch_criterion(crit),
+                )
                 parts = crit.decompose(opt.x)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
             failed += 1

@@ -47,7 +47,7 @@ _FINAL_STEP = 1e-6
 # costs no extra call when the full step fails.
 _BACKTRACK = (0.25, 0.0625)
 # Scalings of the start's diagonal elements tried first (1: lme4's start).
-_START_SCALES = (0.1, 0.25, 0.5, 1.0)
+_START_SCALES = (0.1, 0.2, 0.35, 0.6, 1.0)
 
 
 def batch_criterion(criterion):
@@ -117,7 +117,7 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
     # the best of a few scalings of the start (one call): Newton then starts
     # nearer, mostly where the criterion is convex (from lme4's start of 1
     # its first steps overshoot: ~9.5 passes on sleepstudy-sized data
-    # against ~6 so)
+    # against ~5.5 so)
     starts = _scaled_starts(tuple(x.tolist()), tuple(bounded.tolist()))
     values = batch.values(starts)
     if np.isfinite(values).any():
