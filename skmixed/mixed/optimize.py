@@ -138,6 +138,8 @@ class _CountedGradient(_Counted):
         super().__init__(fun)
         self.value_and_gradient = value_and_gradient
         self._last = (None, None)
+        # (θ, gradient) of every finite evaluation, for the polish's Hessian
+        self.history = []
 
     def both(self, x):
         x = np.array(x, dtype=np.float64)
@@ -153,6 +155,8 @@ class _CountedGradient(_Counted):
         else:
             result = value, grad
         self._last = (x, result)
+        if result[0] < 1e300:
+            self.history.append((x, np.array(result[1], dtype=np.float64)))
         return result
 
 
@@ -336,7 +340,10 @@ def minimize_theta(
         x, f = counted.best_x, counted.best_f
         x, f = _check_boundary(counted, x, f, lower)
         if value_and_gradient is not None and math.isfinite(f):
-            x, f, gradient = _polish(counted.both, x, lower)
+            # after L-BFGS-B, its last gradients near the optimum give the
+            # polish its Hessian (see _secant_hessian)
+            history = counted.history if method == "lbfgsb" else None
+            x, f, gradient = _polish(counted.both, x, lower, history=history)
     return OptimumTheta(x, f, counted.count, converged, message, method, gradient)
 
 
@@ -362,16 +369,20 @@ def _minimize_small(fun, x0, lower, batch, max_iter):
     )
 
 
-def _polish(value_and_gradient, x, lower, max_steps=5):
+def _polish(value_and_gradient, x, lower, max_steps=5, history=None):
     """Newton steps from a converged θ to the criterion's stationary point.
 
     The Hessian (of the free elements: those off their bound, or on it with
     the gradient pointing inside) is a forward difference of the analytic
     gradient, formed once: from an optimiser's ~1e-7 the first step lands
     within ~1e-13, and the next steps (chord steps, the same Hessian) make
-    the result a function of the data alone. A step that raises the
-    criterion beyond rounding is refused; without a positive definite
-    Hessian (a flat or degenerate optimum) θ is left as it was.
+    the result a function of the data alone. With ``history`` (the
+    optimiser's evaluated θ and gradients) the Hessian comes from its last
+    gradients near θ instead, where they determine it
+    (:func:`_secant_hessian`): no evaluation, at the price of a chord step
+    more. A step that raises the criterion beyond rounding is refused;
+    without a positive definite Hessian (a flat or degenerate optimum) θ is
+    left as it was.
 
     Returns (θ, value, gradient at θ).
     """
@@ -380,6 +391,52 @@ def _polish(value_and_gradient, x, lower, max_steps=5):
     if not free.any() or not math.isfinite(f):
         return x, f, g
     index = np.flatnonzero(free)
+    H = _secant_hessian(history, x, g, index) if history else None
+    secant = H is not None
+    if not secant:
+        H = _forward_hessian(value_and_gradient, x, g, index)
+    tolerance = 1e-11 * max(1.0, abs(f))
+    steps = 0
+    while steps < max_steps:
+        try:
+            chol = np.linalg.cholesky(0.5 * (H + H.T))
+        except np.linalg.LinAlgError:
+            if not secant:
+                break
+            chol = None
+        if chol is not None:
+            step = -np.linalg.solve(chol.T, np.linalg.solve(chol, g[index]))
+            new = x.copy()
+            new[index] = np.maximum(x[index] + step, lower[index])
+            if np.max(np.abs(new - x)) <= 1e-11 * max(1.0, np.max(np.abs(x))):
+                # a step at rounding level: taken without evaluating it, so
+                # that θ is a function of the data, not of where we came from
+                x = new
+                break
+            f_new, g_new = value_and_gradient(new)
+            steps += 1
+            accepted = f_new <= f + tolerance
+            slow = accepted and (
+                np.max(np.abs(g_new[index])) > 0.1 * np.max(np.abs(g[index]))
+            )
+            if accepted:
+                x, f, g = new, f_new, g_new
+                if np.any(x[index] <= lower[index]):
+                    break  # the free set changed: its Hessian no longer applies
+            if not accepted and not secant:
+                break
+            if not (secant and (slow or not accepted)):
+                continue
+        # the history's Hessian was not positive definite, or its step was
+        # refused or shrank the gradient less than tenfold: a forward
+        # difference one from here (once)
+        H = _forward_hessian(value_and_gradient, x, g, index)
+        secant, steps = False, 0
+    return x, f, g
+
+
+def _forward_hessian(value_and_gradient, x, g, index):
+    """Forward differences of the gradient in the free elements ``index``."""
     H = np.empty((len(index), len(index)))
     for col, j in enumerate(index):
         h = 1e-6 * max(1.0, abs(x[j]))
@@ -387,27 +444,39 @@ def _polish(value_and_gradient, x, lower, max_steps=5):
         trial[j] += h
         _, gj = value_and_gradient(trial)
         H[:, col] = (gj[index] - g[index]) / h
-    try:
-        chol = np.linalg.cholesky(0.5 * (H + H.T))
-    except np.linalg.LinAlgError:
-        return x, f, g
-    tolerance = 1e-11 * max(1.0, abs(f))
-    for _ in range(max_steps):
-        step = -np.linalg.solve(chol.T, np.linalg.solve(chol, g[index]))
-        new = x.copy()
-        new[index] = np.maximum(x[index] + step, lower[index])
-        if np.max(np.abs(new - x)) <= 1e-11 * max(1.0, np.max(np.abs(x))):
-            # a step at rounding level: taken without evaluating it, so
-            # that θ is a function of the data, not of where we came from
-            x = new
-            break
-        f_new, g_new = value_and_gradient(new)
-        if not f_new <= f + tolerance:
-            break
-        x, f, g = new, f_new, g_new
-        if np.any(x[index] <= lower[index]):
-            break  # the free set changed: its Hessian no longer applies
-    return x, f, g
+    return H
+
+
+def _secant_hessian(history, x, g, index, radius=0.05, max_condition=1e3):
+    """The Hessian on the free elements ``index`` from gradients near x.
+
+    Each evaluated ``θ_i`` within ``radius`` (relative to θ's scale) of x,
+    and equal to x off the free elements, gives ``H (θ_i − x) ≈ ∇_i − ∇``;
+    H is their least-squares solution, symmetrised. None unless the steps
+    span the free elements (condition number below ``max_condition``).
+    The caller's Cholesky factorisation rejects an H that is not positive
+    definite. Near an optimum reached by L-BFGS-B the last steps are short,
+    and H is within ~1% of the forward-difference one (crossed designs):
+    the chord steps then converge as fast, after one more of them.
+    """
+    reach = radius * max(1.0, float(np.max(np.abs(x))))
+    fixed = np.setdiff1d(np.arange(len(x)), index)
+    steps, changes = [], []
+    for xi, gi in history:
+        d = xi - x
+        if not np.any(d[index]) or np.max(np.abs(d)) > reach:
+            continue
+        if np.any(d[fixed]):
+            continue
+        steps.append(d[index])
+        changes.append(gi[index] - g[index])
+    if len(steps) < len(index):
+        return None
+    S, Y = np.array(steps), np.array(changes)
+    if np.linalg.cond(S) > max_condition:
+        return None
+    Ht = np.linalg.lstsq(S, Y, rcond=None)[0]  # S Hᵀ = Y
+    return 0.5 * (Ht + Ht.T)
 
 
 def _check_boundary(fun, x, f, lower):
