@@ -550,7 +550,13 @@ class ProfiledCriterion:
         Decomposition
         """
         theta = np.asarray(theta, dtype=np.float64).copy()
-        weights, logdet1, lambdas, factored = self._rest_factor(theta)
+        if self.design.q_rest:
+            _, logdet1, lambdas, factored = self._rest_factor(theta)
+        else:
+            # one term: the Schur complement is T itself (no later block)
+            T, logdet1 = self._schur(theta)
+            lambdas = self.lambdas(theta)
+            factored = (0.0, T, None, None, None)
         failed = factored is None
         if not failed:
             logdet_z, T, solve, inverse, Szx = factored
