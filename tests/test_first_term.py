@@ -159,3 +159,19 @@ def test_gradient_with_more_levels_than_a_chunk_equals_finite_differences():
                 - (crit(theta + 2 * e) - crit(theta - 2 * e))
             ) / (12.0 * step)
         np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_one_term_decomposition_agrees_across_strategies(k, monkeypatch):
+    """β, the conditional modes and the criterion's parts, chunked or not."""
+    monkeypatch.setattr(first_term, "_CHUNK", 32)
+    rng = np.random.default_rng(40 + k)
+    design = _design(100, k, rng)
+    theta = _thetas(k, rng)[0]
+    outer = ProfiledCriterion(design, strategy="outer").decompose(theta)
+    dense = ProfiledCriterion(design, strategy="dense").decompose(theta)
+    for name in ("logdet_L", "logdet_RX", "pwrss"):
+        assert getattr(dense, name) == pytest.approx(getattr(outer, name), rel=RTOL)
+    _close(dense.beta, outer.beta)
+    _close(dense.b[0], outer.b[0])
+    _close(dense.RX, outer.RX)
