@@ -1,11 +1,12 @@
 """Small one-factor fits: the batched criterion and the Newton path.
 
-``optimizer="auto"`` fits a model with one random-effects term on few levels
-by Newton steps on :class:`skmixed.mixed.small.BatchCriterion` instead of
-BOBYQA and the polish. These tests check the batched criterion against the
-one-θ criterion, and that the Newton path reaches BOBYQA's optimum (or a
-lower criterion) on small data sets: one, two and three columns, weights,
-ML, and singular fits.
+``optimizer="auto"`` fits a model with one random-effects term of one or two
+columns on few levels by Newton steps on
+:class:`skmixed.mixed.small.BatchCriterion` instead of BOBYQA and the
+polish. These tests check the batched criterion against the one-θ
+criterion, and that the Newton path reaches BOBYQA's optimum (or a lower
+criterion) on small data sets: one and two columns, weights, ML, and
+singular fits; three columns stay with BOBYQA.
 """
 
 import numpy as np
@@ -38,7 +39,7 @@ def _criterion(k, reml, weighted, seed=0, n=120, m=12):
     return ProfiledCriterion(build_design(X, y, [term], weights), reml=reml)
 
 
-@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("k", [1, 2])
 @pytest.mark.parametrize(("reml", "weighted"), [(True, False), (False, True)])
 def test_batch_equals_the_criterion_and_its_gradient(k, reml, weighted):
     criterion = _criterion(k, reml, weighted)
@@ -63,7 +64,7 @@ def test_the_two_by_two_table_is_its_formulas():
     )
 
 
-def test_no_batch_for_later_factors_or_many_levels():
+def test_no_batch_for_later_factors_or_three_columns():
     rng = np.random.default_rng(3)
     n = 200
     g, h = rng.integers(0, 10, n), rng.integers(0, 5, n)
@@ -75,10 +76,12 @@ def test_no_batch_for_later_factors_or_many_levels():
         build_design(np.ones((n, 1)), rng.normal(size=n), terms)
     )
     assert batch_criterion(crossed) is None
+    # degenerate boundaries (a zero diagonal before the last): BOBYQA's
+    assert batch_criterion(_criterion(3, True, False)) is None
     assert batch_criterion(_criterion(1, True, False)) is not None
 
 
-def _frame(seed, k, singular=False, n_groups=15, n_per=8):
+def _frame(seed, singular=False, n_groups=15, n_per=8):
     rng = np.random.default_rng(seed)
     n = n_groups * n_per
     g = np.repeat(np.arange(n_groups), n_per)
@@ -99,12 +102,10 @@ def _frame(seed, k, singular=False, n_groups=15, n_per=8):
         ("(x1 | g)", 2, True, False, False),
         ("(x1 | g)", 3, True, True, False),
         ("(x1 | g)", 1, False, False, True),
-        ("(x1 + x2 | g)", 5, True, False, False),
-        ("(x1 + x2 | g)", 1, True, True, True),
     ],
 )
 def test_newton_reaches_bobyqas_optimum(spec, seed, reml, weighted, singular):
-    frame = _frame(seed, spec.count("+") + 2, singular)
+    frame = _frame(seed, singular)
     kwargs = {"sample_weight": frame["w"]} if weighted else {}
     fits = {}
     for optimizer in ("auto", "bobyqa"):
