@@ -95,9 +95,12 @@ def as_factor(values, name):
     if series.ndim != 1:
         raise ValueError(f"Grouping factor {name!r} must be one-dimensional.")
     if isinstance(series.dtype, pd.CategoricalDtype):
-        codes = series.cat.codes.to_numpy()
+        # the Categorical's own codes and the dtype's categories: the .cat
+        # accessor builds a Series of the codes (~16 µs, a small fit's
+        # largest input cost)
+        codes = np.asarray(series.array.codes)
         _check_no_missing(codes < 0, name)
-        factor = _from_categorical(codes, series.cat.categories)
+        factor = _from_categorical(codes, series.dtype.categories)
         if factor is not None:
             return factor
         return _as_factor_by_row(series, name)
