@@ -100,18 +100,20 @@ def accumulate_partition(part, index, meta, spec):
         codes = codes[keep] if not keep.all() else codes
     if not keep.all():
         part = part[keep]
-    F = part[features].to_numpy(dtype=np.float64, na_value=np.nan)
-    y = part[_dask._Y].to_numpy(dtype=np.float64, na_value=np.nan)
-    F = np.ascontiguousarray(F.reshape(len(part), len(features)))
+    # [1 features y], column-major, filled column by column from the frame:
+    # one copy of the rows (accumulate reads it as is)
+    start = int(fit_intercept)
+    XY = np.empty((len(part), start + len(features) + 1), order="F")
+    if fit_intercept:
+        XY[:, 0] = 1.0
+    for j, column in enumerate(features + [_dask._Y]):
+        XY[:, start + j] = part[column].to_numpy(dtype=np.float64, na_value=np.nan)
+    X, F, y = XY[:, :-1], XY[:, start:-1], XY[:, -1]
     bad_x, bad_y = _dask._nonfinite_counts(F), _dask._nonfinite_counts(y[:, None])
     w = None
     if _dask._W in part.columns:
         w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
     weight_counts = _dask.weight_counts(w)
-    X = np.empty((len(part), len(features) + int(fit_intercept)))
-    if fit_intercept:
-        X[:, 0] = 1.0
-    X[:, int(fit_intercept) :] = F
     designs = []
     for term in terms:
         if coders is None:
@@ -135,7 +137,7 @@ def accumulate_partition(part, index, meta, spec):
     else:
         if not (bad_x.any() or bad_y.any() or bad_weights):  # else the fit fails
             first_in_x = _columns_in_x(terms[0], fit_intercept)
-            sums = accumulate(X, y, designs, w, first_in_x)
+            sums = accumulate(X, y, designs, w, first_in_x, xy=XY)
             if coders is None and first_in_x is not None:
                 sums.D1 = None  # a copy of CX's columns: not shipped
         if sums is not None and w is None:
@@ -176,6 +178,11 @@ class LabelledSums:
 def _add_levels(total, positions, part):
     """``total[positions] += part`` (one-to-one positions), None-aware."""
     if part is None:
+        return
+    if np.array_equal(positions, np.arange(len(positions))):
+        # the first partition's labels keep their places in the union:
+        # contiguous rows, not a scatter
+        total[: len(positions)] += part
         return
     total[positions] += part
 

@@ -363,9 +363,11 @@ def _per_level(term, M):
             out[:, j, :] = term.group_sums(M * term.Z[:, j, None])
             continue
         # One column of M at a time: an (n, c) product would be the fit's
-        # largest temporary (56 MB of 197 MB at n = 1e6, p = 6).
+        # largest temporary (56 MB of 197 MB at n = 1e6, p = 6). One buffer
+        # serves every column (fresh memory costs page faults each time).
+        W = np.empty((M.shape[0], 1))
         for c in range(M.shape[1]):
-            W = (M[:, c] * term.Z[:, j])[:, None]
+            np.multiply(M[:, c], term.Z[:, j], out=W[:, 0])
             out[:, j, c] = term.group_sums(W)[:, 0]
     return out
 
@@ -511,7 +513,7 @@ def _rest_layout(rest):
     return offsets, q_rest
 
 
-def accumulate(X, y, term_designs, weights=None, first_in_x=None):
+def accumulate(X, y, term_designs, weights=None, first_in_x=None, xy=None):
     """Cross-products of ``[Z X y]`` over one chunk of rows (``accumulate``).
 
     Parameters
@@ -529,13 +531,16 @@ def accumulate(X, y, term_designs, weights=None, first_in_x=None):
         The column of X that each column of the first term equals (its
         intercept and slopes are usually fixed effects too): its ``Z1ᵀZ1``
         is then read from ``Z1ᵀX`` instead of another pass over the rows.
+    xy : ndarray of shape (n_samples, p + 1), optional
+        ``[X y]`` in one column-major array whose views ``X`` and ``y`` are
+        (a chunk of rows built that way saves a copy of them here).
 
     Returns
     -------
     CrossProducts
     """
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    y = np.ascontiguousarray(y, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
     n, p = X.shape
     sum_log_weights = 0.0
     if weights is not None:
@@ -548,9 +553,12 @@ def accumulate(X, y, term_designs, weights=None, first_in_x=None):
     offsets, q_rest = _rest_layout(rest)
     # column-major: every per-level sum below reads one column of [X y],
     # contiguous here (np.bincount copies a strided column first: 2x slower)
-    XY = np.empty((n, p + 1), order="F")
-    XY[:, :p] = X
-    XY[:, p] = y
+    if xy is not None and weights is None:
+        XY = xy
+    else:
+        XY = np.empty((n, p + 1), order="F")
+        XY[:, :p] = X
+        XY[:, p] = y
 
     CX = _per_level(first, XY)
     if first_in_x is None:
