@@ -1,14 +1,18 @@
 """Fitting from Dask collections: accumulate per partition, reduce, optimise.
 
 Everything the estimators need from the rows is a sum over rows, per level
-(``skmixed.mixed.design``). A Dask fit therefore makes
+(``skmixed.mixed.design``). A Dask fit therefore maps
+:func:`skmixed.mixed.design.accumulate` over the partitions and adds the
+results up in a tree, either
 
-1. one pass that learns each grouping factor's levels (the distinct labels
-   of every partition, put in R's level order on the client exactly as an
-   in-memory fit orders them);
-2. one pass that maps :func:`skmixed.mixed.design.accumulate` over the
-   partitions, every partition coding its rows with the *global* levels,
-   and adds the results up in a tree (``split_every`` at a time);
+- with one grouping factor, in one pass: every partition codes its rows by
+  its own distinct labels (:func:`local_codes`), the merges unite the labels
+  (:func:`union_labels`) and add each level's sums where its label went, and
+  the client puts the levels in R's order (:func:`coder_of_labels`); or
+- with several, after a pass that learns each factor's levels (the distinct
+  labels of every partition, put in R's level order on the client exactly
+  as an in-memory fit orders them), coding every partition's rows with
+  those *global* levels;
 
 and then runs the in-memory optimiser and results on the client. Rows are
 read again only for what needs them (fitted values, residuals, predictions),
