@@ -5,20 +5,19 @@ subjects) costs microseconds of arithmetic per evaluation and much more in
 per-call overhead: numpy's, and a derivative-free optimiser's ~50 calls. Here
 the profiled criterion and its analytic gradient are computed for a *stack*
 of θ in one pass of array operations, so that a gradient together with the
-gradients at ``θ + h e_j`` (a forward-difference Hessian) costs about one
-evaluation; a bounded Newton method on them needs a handful of such passes
-where BOBYQA and the Newton polish of :mod:`skmixed.mixed.optimize` need
-~50 evaluations. The optimum is the criterion's stationary point to
-rounding, as the polish makes it (a function of the data, not of the rows'
-order).
+gradients at ``θ + h e_j`` (a forward-difference Hessian) costs little more
+than one evaluation; a bounded Newton method on them needs ~5 such passes
+(after one call for its start) where BOBYQA and the Newton polish of
+:mod:`skmixed.mixed.optimize` need ~50 evaluations. The optimum is the
+criterion's stationary point to rounding, as the polish makes it (a
+function of the data, not of the rows' order).
 
 Notation as in :mod:`skmixed.mixed.criterion`: per level j,
-``A_j = λᵀ D_j λ + I`` and ``M_j = λ A_j⁻¹ λᵀ``; the ``[X y]`` block is
-``T = Bxx − Σ_j CX_jᵀ M_j CX_j = L Lᵀ``, and the criterion is
-``Σ_j log|A_j| + Σ_i w_i log L_ii² + const``. With
-``Q = L⁻ᵀ diag(w) L⁻¹``, ``G_j = CX_j Q CX_jᵀ`` and ``U_j = λ A_j⁻¹``, its
-derivative in the entries of λ is the lower triangle of
-``2 Σ_j (D_j + (D_j M_j − I) G_j) U_j``.
+``A_j = λᵀ D_j λ + I`` and the weights ``M_j = λ A_j⁻¹ λᵀ``; the ``[X y]``
+block is ``T = Bxx − Σ_j CX_jᵀ M_j CX_j = L Lᵀ``, and the criterion is
+``Σ_j log|A_j| + Σ_i w_i log L_ii² + const``. Its gradient: the θ-derivatives
+of ``log|A_j|`` and ``M_j`` by the complex step (:class:`BatchCriterion`),
+and ``d(Σ_i w_i log L_ii²) = tr(dT Q)`` with ``Q = L⁻ᵀ diag(w) L⁻¹``.
 """
 
 import math
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import numpy as np
+
+from skmixed.mixed.first_term import coefficients
 
 # Levels up to which a one-factor model takes the batched Newton path; beyond
 # that an evaluation's arithmetic, not its overhead, dominates (and the
@@ -38,8 +39,8 @@ _MAX_PASSES = 50
 # so that θ is a function of the data (as the polish of optimize.py does).
 _ROUNDING_STEP = 1e-11
 # A Newton step on a positive definite (forward-difference, ~1e-6 accurate)
-# Hessian this short lands within ~1e-13 of the stationary point: the last
-# step is then taken without evaluating it.
+# Hessian this short (relative to θ) lands within ~1e-12 of the stationary
+# point: the last step is then taken without evaluating it.
 _FINAL_STEP = 1e-6
 # Each pass also evaluates these fractions of its step: a line search that
 # costs no extra call when the full step fails.
@@ -458,32 +459,18 @@ def _monomials(thetas):
     return v2[:, _FOURTH_A] * v2[:, _FOURTH_B]
 
 
-def _direct_table(thetas):
-    """The table of :func:`two_by_two_table` from its formulas, in Python
-    floats (once, to find its polynomial coefficients; and for tests)."""
-    out = []
-    for t0, t1, t2 in np.asarray(thetas, dtype=float).tolist():
-        a00 = np.array([t0 * t0, 2.0 * t0 * t1, t1 * t1, 1.0])
-        a01 = np.array([0.0, t0 * t2, t1 * t2, 0.0])
-        a11 = np.array([0.0, 0.0, t2 * t2, 1.0])
-        n00 = t0 * t0 * a11
-        n01 = t0 * t1 * a11 - t0 * t2 * a01
-        n11 = t2 * t2 * a00 - 2.0 * t1 * t2 * a01 + t1 * t1 * a11
-        out.append([a00, a01, a11, n00, n01, n11])
-    return np.array(out).reshape(-1, 4)
-
-
 @cache
 def _table_polynomials():
     """``C`` with ``two_by_two_table(θ) = monomials(θ) @ C`` (35 x 24).
 
-    The coefficients are small integers: found from the direct formulas at
-    random points by least squares, rounded, and checked to reproduce them.
+    The coefficients are small integers: found from the direct formulas
+    (:func:`skmixed.mixed.first_term.coefficients`) at random points by
+    least squares, rounded, and checked to reproduce them.
     """
     rng = np.random.default_rng(0)
     points = rng.uniform(-2.0, 2.0, size=(80, 3))
     basis = _monomials(points)
-    direct = _direct_table(points).reshape(80, 24)
+    direct = np.array([coefficients(list(t), 2).T.ravel() for t in points])
     C = np.round(np.linalg.lstsq(basis, direct, rcond=None)[0])
     if not np.allclose(basis @ C, direct, rtol=1e-12, atol=1e-12):
         raise AssertionError("the 2 x 2 coefficient table is not polynomial")
