@@ -37,7 +37,7 @@ from itertools import accumulate
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtrs
 
-from skmixed.mixed.first_term import FirstTermLevels, coefficients, times_pairs
+from skmixed.mixed.first_term import FirstTermLevels, times_pairs
 from skmixed.mixed.schur import RestBlock
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -329,12 +329,7 @@ class ProfiledCriterion:
             a += 1.0
             return t2 / a, np.log(a).sum()
         if k == 2:
-            # A_j = λᵀ D_j λ + I and the numerators of M_j = λ adj(A_j) λᵀ / |A_j|
-            # are linear in the entries of D_j: one small product for all levels.
-            AW = self._dpairs1 @ coefficients(theta1.tolist(), 2)
-            det = AW[:, 0] * AW[:, 2]
-            det -= AW[:, 1] * AW[:, 1]
-            return AW[:, 3:] / det[:, None], np.log(det).sum()
+            return self._first_levels.weights(theta1)
         lam = np.zeros((k, k))
         rows, cols = self._tri[0]
         lam[rows, cols] = theta1

@@ -139,6 +139,20 @@ class FirstTermLevels:
             self._CT = np.ascontiguousarray(self.design.C.transpose(1, 2, 0))
         return self._CT
 
+    def weights(self, theta1):
+        """Per level ``M_j`` as its pairs, (m, pairs), and ``Σ_j log|A_j|``
+        (k <= 2).
+
+        ``A_j`` and ``|A_j| M_j`` are linear in the entries of ``D_j``: one
+        small product for all levels, then elementwise along the levels
+        (the result is a transposed view of the entry-major array).
+        """
+        AW = coefficients(theta1.tolist(), self.k).T @ self.d
+        det, _ = level_determinants(AW, self.k, derivatives=False)
+        M = AW[len(self.pairs) :]
+        M /= det
+        return M.T, np.log(det).sum()
+
     def schur_update(self, theta1):
         """``Σ_j C_jᵀ M_j C_j`` and ``Σ_j log|A_j|``.
 
