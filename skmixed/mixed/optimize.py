@@ -311,8 +311,9 @@ def minimize_theta(
     >>> round(float(res.x[0]), 4), res.converged
     (2.0, True)
     """
+    spent = 0  # θ points of a Newton run that handed over to BOBYQA
     if method == "auto" and batch is not None:
-        opt = _minimize_small(fun, x0, lower, batch, max_iter)
+        opt, spent = _minimize_small(fun, x0, lower, batch, max_iter)
         if opt is not None:
             return opt
     if method == "auto":
@@ -332,7 +333,8 @@ def minimize_theta(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         extra = {"first_step": first_step} if method == "lbfgsb" else {}
-        converged, message = _METHODS[method](counted, x0, lower, max_iter, **extra)
+        budget = max(max_iter - spent, 1)
+        converged, message = _METHODS[method](counted, x0, lower, budget, **extra)
         if counted.best_x is None:
             raise FloatingPointError(
                 "The criterion could not be evaluated at any θ tried."
@@ -344,18 +346,24 @@ def minimize_theta(
             # polish its Hessian (see _secant_hessian)
             history = counted.history if method == "lbfgsb" else None
             x, f, gradient = _polish(counted.both, x, lower, history=history)
-    return OptimumTheta(x, f, counted.count, converged, message, method, gradient)
+    count = counted.count + spent
+    return OptimumTheta(x, f, count, converged, message, method, gradient)
 
 
 def _minimize_small(fun, x0, lower, batch, max_iter):
-    """Newton on a batch criterion (see :mod:`skmixed.mixed.small`); None if
-    it failed (the caller then runs its usual optimiser)."""
+    """Newton on a batch criterion (see :mod:`skmixed.mixed.small`), and the
+    θ points it evaluated; None for the optimum where Newton failed or
+    stopped on a degenerate boundary (the caller then runs BOBYQA)."""
     x0 = np.asarray(x0, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         result = newton_minimize(batch, x0, lower, max_points=max_iter)
-        if result.status == "failed":
-            return None
+        if result.status == "failed" or (
+            result.status == "converged" and batch.degenerate(result.x)
+        ):
+            # BOBYQA's steps move the zero diagonal element and the
+            # elements it frees together, where Newton's stopped short
+            return None, result.n_points
         counted = _Counted(fun)
         x, f = _check_boundary(counted, result.x, result.fun, lower)
     gradient = result.gradient if x is result.x else None
@@ -364,9 +372,10 @@ def _minimize_small(fun, x0, lower, batch, max_iter):
         message = f"converged in {result.n_passes} Newton passes"
     else:
         message = f"reached max_iter={max_iter} evaluations"
-    return OptimumTheta(
+    opt = OptimumTheta(
         x, f, result.n_points + counted.count, converged, message, "newton", gradient
     )
+    return opt, opt.n_evaluations
 
 
 def _polish(value_and_gradient, x, lower, max_steps=5, history=None):

@@ -379,6 +379,13 @@ class BatchCriterion:
         grads = d_logdet - (M.imag @ Gp.transpose(0, 2, 1))[..., 0] / _COMPLEX_STEP
         return values, grads
 
+    def degenerate(self, theta):
+        """Whether θ is on a degenerate boundary: a two-column term's first
+        diagonal element at 0, where the two below it rotate freely (only
+        ``t1² + t2²`` matters) and Newton's steps, held by the bound, can
+        stop short of a lower criterion nearby."""
+        return self.k == 2 and theta[0] <= 0.0
+
     def values(self, thetas):
         """The values alone (s,): ``inf`` where the factorisation fails."""
         thetas = np.asarray(thetas, dtype=np.float64)
