@@ -62,9 +62,21 @@ def test_a_component_estimated_at_zero_starts_off_the_bound():
     # no item variance at all: its moment estimate is about 0 or negative
     X, y = _crossed(sds=(0.8, 0.0), seed=5)
     model = MixedLMRegressor("(1 | subject) + (1 | item)").fit(X, y)
-    start = moment_start(model._criterion.design)
+    criterion = model._criterion
+    start = moment_start(criterion.design)
     assert start[1] >= 0.1 - 1e-12  # sqrt of the smallest ratio, 0.01
     assert model.theta_[1] < 0.1
+    # the same optimum as from θ = 1, in no more evaluations (L-BFGS-B
+    # once retried rounding-level steps here)
+    from_one = minimize_theta(
+        criterion,
+        criterion.theta_start,
+        criterion.theta_lower,
+        value_and_gradient=criterion.value_and_gradient,
+        prefer_gradient=True,
+    )
+    assert model.reml_criterion_ <= from_one.fun + 1e-8 * abs(from_one.fun)
+    assert model.n_evaluations_ <= from_one.n_evaluations
 
 
 def test_no_moment_start_for_vector_terms():
