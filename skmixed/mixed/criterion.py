@@ -37,7 +37,12 @@ from itertools import accumulate
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtrs
 
-from skmixed.mixed.first_term import FirstTermLevels, times_pairs
+from skmixed.mixed.first_term import (
+    FirstTermLevels,
+    lower_triangle_indices,
+    pairs_of,
+    times_pairs,
+)
 from skmixed.mixed.schur import RestBlock
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -86,19 +91,6 @@ def _theta_layout(ks):
     )
     diagonal.setflags(write=False)
     return slices, diagonal
-
-
-@lru_cache(maxsize=32)
-def lower_triangle_indices(k):
-    """Rows and columns of θ's elements in a k x k factor, column-major.
-
-    Read-only arrays, built once per k (numpy's triu_indices costs more
-    than a whole criterion evaluation on small data).
-    """
-    cols, rows = np.triu_indices(k)
-    rows.setflags(write=False)
-    cols.setflags(write=False)
-    return rows, cols
 
 
 @dataclass
@@ -232,7 +224,7 @@ class ProfiledCriterion:
             self._column_weights[:-1] = 1.0
         self._eye_p1 = np.eye(p + 1)
         k1, m1, r = self._ks[0], design.terms[0].m, design.r
-        self._pairs = [(a, b) for a in range(k1) for b in range(a, k1)]
+        self._pairs = pairs_of(k1)
         # the first block's distinct entries per level, (m1, pairs)
         dpairs = np.empty((m1, len(self._pairs) + 1))
         for i, (a, b) in enumerate(self._pairs):

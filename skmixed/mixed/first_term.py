@@ -23,6 +23,8 @@ Per-level quantities are carried as "pairs": the entries ``(a, b)``,
 ``a <= b``, of a symmetric ``k x k`` matrix per level, shape ``(m, pairs)``.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 # Levels are processed in chunks of this many, so that every per-level
@@ -99,11 +101,23 @@ def level_determinants(AW, k, derivatives=True):
     return det, np.stack([a11, -2.0 * a01, a00]) if derivatives else None
 
 
+@lru_cache(maxsize=32)
+def lower_triangle_indices(k):
+    """Rows and columns of θ's elements in a k x k factor, column-major.
+
+    Read-only arrays, built once per k (numpy's triu_indices costs more
+    than a whole criterion evaluation on small data).
+    """
+    cols, rows = np.triu_indices(k)
+    rows.setflags(write=False)
+    cols.setflags(write=False)
+    return rows, cols
+
+
 def lambda_of(theta1, k):
     """The term's ``k x k`` lower-triangular λ (θ column-major, as lme4)."""
     lam = np.zeros((k, k))
-    cols, rows = np.triu_indices(k)
-    lam[rows, cols] = theta1
+    lam[lower_triangle_indices(k)] = theta1
     return lam
 
 
@@ -279,7 +293,7 @@ def _batched_weight_derivatives(theta1, D1):
     A[:, np.arange(k), np.arange(k)] += 1.0
     N = np.linalg.solve(A, np.broadcast_to(lam.T, A.shape))
     P = np.eye(k) - (lam @ N) @ D1
-    cols, rows = np.triu_indices(k)
+    rows, cols = lower_triangle_indices(k)
     out = np.empty((m, len(theta1), k, k))
     for i, (a, b) in enumerate(zip(rows, cols, strict=True)):
         PEN = P[:, :, a, None] * N[:, b, None, :]
@@ -319,7 +333,7 @@ def _batched_gradient(theta1, D1, Kw):
         K[:, a, b] = K[:, b, a] = Kw[i] if a == b else 0.5 * Kw[i]
     inner = D1 - K + (K @ M) @ D1
     total = np.einsum("jab,jbc->ac", N, inner)
-    cols, rows = np.triu_indices(k)
+    rows, cols = lower_triangle_indices(k)
     return 2.0 * total[cols, rows]
 
 
