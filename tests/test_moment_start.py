@@ -37,6 +37,17 @@ def _crossed(n=6000, subjects=700, items=500, sds=(0.8, 0.4), seed=3):
     return X, y
 
 
+def _from_lme4s_start(criterion):
+    """The fit's optimiser run from lme4's start θ = 1 instead."""
+    return minimize_theta(
+        criterion,
+        criterion.theta_start,
+        criterion.theta_lower,
+        value_and_gradient=criterion.value_and_gradient,
+        prefer_gradient=True,
+    )
+
+
 def test_a_large_crossed_fit_starts_near_its_optimum_and_reaches_lme4s():
     X, y = _crossed()
     model = MixedLMRegressor("(1 | subject) + (1 | item)").fit(X, y)
@@ -45,13 +56,7 @@ def test_a_large_crossed_fit_starts_near_its_optimum_and_reaches_lme4s():
     start = moment_start(criterion.design)
     np.testing.assert_allclose(start, model.theta_, rtol=0.15)
     # the same optimum as from lme4's start θ = 1
-    from_one = minimize_theta(
-        criterion,
-        criterion.theta_start,
-        criterion.theta_lower,
-        value_and_gradient=criterion.value_and_gradient,
-        prefer_gradient=True,
-    )
+    from_one = _from_lme4s_start(criterion)
     assert model.reml_criterion_ <= from_one.fun + 1e-8 * abs(from_one.fun)
     np.testing.assert_allclose(model.theta_, from_one.x, rtol=1e-7)
     # and in fewer evaluations than from there
@@ -68,13 +73,7 @@ def test_a_component_estimated_at_zero_starts_off_the_bound():
     assert model.theta_[1] < 0.1
     # the same optimum as from θ = 1, in no more evaluations (L-BFGS-B
     # once retried rounding-level steps here)
-    from_one = minimize_theta(
-        criterion,
-        criterion.theta_start,
-        criterion.theta_lower,
-        value_and_gradient=criterion.value_and_gradient,
-        prefer_gradient=True,
-    )
+    from_one = _from_lme4s_start(criterion)
     assert model.reml_criterion_ <= from_one.fun + 1e-8 * abs(from_one.fun)
     assert model.n_evaluations_ <= from_one.n_evaluations
 
