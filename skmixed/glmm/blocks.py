@@ -23,18 +23,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cholesky, solve_triangular
 
-
-def lower_triangle(k):
-    """Rows and columns of θ's elements in a k x k factor, column-major."""
-    cols, rows = np.triu_indices(k)
-    return rows, cols
+from skmixed.mixed.first_term import lambda_of, lower_triangle_indices
 
 
 def theta_lower_bounds(ks):
     """Lower bounds of θ: 0 for diagonal elements, -inf below the diagonal."""
     out = []
     for k in ks:
-        rows, cols = lower_triangle(k)
+        rows, cols = lower_triangle_indices(k)
         out.append(np.where(rows == cols, 0.0, -np.inf))
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -43,7 +39,7 @@ def theta_start(ks):
     """lme4's start: the identity factor."""
     out = []
     for k in ks:
-        rows, cols = lower_triangle(k)
+        rows, cols = lower_triangle_indices(k)
         out.append((rows == cols).astype(np.float64))
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -52,11 +48,8 @@ def lambdas_from_theta(theta, ks):
     """Per term, the lower-triangular relative covariance factor Λ."""
     out, start = [], 0
     for k in ks:
-        rows, cols = lower_triangle(k)
-        lam = np.zeros((k, k))
-        size = len(rows)
-        lam[rows, cols] = theta[start : start + size]
-        out.append(lam)
+        size = k * (k + 1) // 2
+        out.append(lambda_of(theta[start : start + size], k))
         start += size
     return out
 

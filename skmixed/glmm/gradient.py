@@ -24,7 +24,7 @@ tests.
 
 import numpy as np
 
-from skmixed.glmm.blocks import lower_triangle
+from skmixed.mixed.first_term import lower_triangle_indices
 
 # The dense off-diagonal part of M⁻¹ (first factor x later factors) is
 # formed for the leverages; beyond this many elements there is no gradient
@@ -125,7 +125,7 @@ def _theta_gradient(problem, result, e, r, w, m, v_u):
         system.terms, system.J, u_blocks, v_blocks, m, strict=True
     ):
         Z = _columns(t, system.n)
-        rows, cols = lower_triangle(t.k)
+        rows, cols = lower_triangle_indices(t.k)
         for row, col in zip(rows, cols, strict=True):
             # d η_i / d θ = Z_i[row] u_l[col]; the adjoint's explicit part
             # r_i Z_i[row] v_l[col]; log det M's Λ part 2 w_i Z_i[row] m_i[col]
