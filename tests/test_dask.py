@@ -486,6 +486,9 @@ def test_formula_fixed_part_learned_from_every_partition(client):
     fitted = MixedLMRegressor("(x1 | g)", fixed_effects=rhs).fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
     assert str(fitted.summary()) == str(mem.summary())
+    # type III tests of the formula's terms (kind's two columns together, the
+    # interaction's too), Satterthwaite's df as in the test above
+    pd.testing.assert_frame_equal(fitted.anova(), mem.anova(), rtol=1e-8)
     np.testing.assert_allclose(
         fitted.predict(ddf[cols]).compute().to_numpy(), mem.predict(df[cols]), rtol=RTOL
     )
