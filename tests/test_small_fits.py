@@ -195,3 +195,38 @@ def test_a_degenerate_boundary_hands_over_to_bobyqa():
     batch = batch_criterion(fits[1]._criterion)
     assert batch.degenerate(np.array([0.0, -2.5, 0.7]))
     assert not batch.degenerate(fits[1].theta_)
+
+
+def test_the_level_polynomials_give_the_determinant_and_its_derivatives():
+    # |A_j| and |A_j| M_j of a two-column term, and their θ-derivatives, from
+    # the polynomial tables, against a00 a11 − a01² and the complex-step
+    # derivatives of first_term's direct formulas
+    from skmixed.mixed.first_term import coefficient_derivatives
+    from skmixed.mixed.small import _level_polynomials, _monomials
+
+    rng = np.random.default_rng(4)
+    d00, d11 = rng.uniform(0.5, 20.0, size=(2, 7))
+    d01 = rng.uniform(-0.9, 0.9, 7) * np.sqrt(d00 * d11)
+    levels = np.column_stack([d00, d01, d11, np.ones(7)])
+    basis = np.vstack([levels.T, d00 * d11 - d01 * d01])
+    for theta in rng.normal(scale=2.0, size=(5, 3)):
+        monomials = _monomials(theta[None])[0]
+        table = np.tensordot(monomials, _level_polynomials() @ basis, axes=1)
+        entries = levels @ coefficients(list(theta), 2)  # (levels, 6)
+        a00, a01, a11 = entries[:, 0], entries[:, 1], entries[:, 2]
+        det = a00 * a11 - a01 * a01
+        np.testing.assert_allclose(table[0, 0], det, rtol=1e-12)
+        np.testing.assert_allclose(table[0, 1:].T, entries[:, 3:], rtol=1e-12)
+        derivative = levels @ coefficient_derivatives(theta, 2)  # (3, levels, 6)
+        d_det = (
+            derivative[..., 0] * a11
+            + a00 * derivative[..., 2]
+            - 2.0 * a01 * derivative[..., 1]
+        )
+        np.testing.assert_allclose(table[1:, 0], d_det, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(
+            table[1:, 1:].transpose(0, 2, 1),
+            derivative[..., 3:],
+            rtol=1e-10,
+            atol=1e-10,
+        )

@@ -6,17 +6,17 @@ per-call overhead: numpy's, and a derivative-free optimiser's ~50 calls. Here
 the profiled criterion and its analytic gradient are computed for a *stack*
 of θ in one pass of array operations, so that a gradient together with the
 gradients at ``θ + h e_j`` (a forward-difference Hessian) costs little more
-than one evaluation; a bounded Newton method on them needs ~5 such passes
+than one evaluation; a bounded Newton method on them needs ~4 such passes
 (after one call for its start) where BOBYQA and the Newton polish of
 :mod:`skmixed.mixed.optimize` need ~50 evaluations. The optimum is the
-criterion's stationary point to rounding, as the polish makes it (a
-function of the data, not of the rows' order).
+criterion's stationary point to ~1e-10 (relative), as the polish makes it
+(a function of the data, not of the rows' order).
 
 Notation as in :mod:`skmixed.mixed.criterion`: per level j,
 ``A_j = λᵀ D_j λ + I`` and the weights ``M_j = λ A_j⁻¹ λᵀ``; the ``[X y]``
 block is ``T = Bxx − Σ_j CX_jᵀ M_j CX_j = L Lᵀ``, and the criterion is
 ``Σ_j log|A_j| + Σ_i w_i log L_ii² + const``. Its gradient: the θ-derivatives
-of ``log|A_j|`` and ``M_j`` by the complex step (:class:`BatchCriterion`),
+of ``log|A_j|`` and ``M_j`` from polynomial tables (:class:`BatchCriterion`),
 and ``d(Σ_i w_i log L_ii²) = tr(dT Q)`` with ``Q = L⁻ᵀ diag(w) L⁻¹``.
 """
 
@@ -42,6 +42,12 @@ _ROUNDING_STEP = 1e-11
 # Hessian this short (relative to θ) lands within ~1e-12 of the stationary
 # point: the last step is then taken without evaluating it.
 _FINAL_STEP = 1e-6
+# Where Newton converges quadratically, the distance left after a step of
+# length s_k is ~ κ s_k² with κ ~ s_k / s_(k-1)² from the two last full
+# steps: a step (no longer than _QUADRATIC_STEP relative to θ) that lands
+# this close (relative to θ) is the last one, taken without evaluating it.
+_QUADRATIC_STEP = 1e-4
+_FINAL_ERROR = 1e-10
 # Each pass also evaluates these fractions of its step: a line search that
 # costs no extra call when the full step fails.
 _BACKTRACK = (0.25, 0.0625)
@@ -135,6 +141,7 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
     per_pass = n + 1 + len(_BACKTRACK)
     fractions = (1.0, *_BACKTRACK)
     status = "failed"
+    previous = None  # the length of the last full Newton step, else None
     while math.isfinite(f) and passes < _MAX_PASSES:
         at_bound = [b and xi <= lo for b, xi, lo in zip(bounded, x, lower, strict=True)]
         # held on the bound where the gradient points out (not where it is
@@ -153,12 +160,23 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
         ]
         moves = [[t - xi for t, xi in zip(trial, x, strict=True)] for trial in trials]
         size = max(map(abs, moves[0]))
+        newton = exact and fresh and not cut
         if size <= _ROUNDING_STEP * scale or (
-            exact and fresh and not cut and size <= _FINAL_STEP * scale
+            newton
+            and (
+                size <= _FINAL_STEP * scale
+                or (
+                    previous is not None
+                    and size <= _QUADRATIC_STEP * scale
+                    and size**3 <= _FINAL_ERROR * scale * previous**2
+                )
+            )
         ):
             # Newton's last step (on a positive definite Hessian) is so
             # short that the quadratic model is exact to rounding: taken
-            # without evaluating it
+            # without evaluating it; the value and gradient there are the
+            # model's
+            f, g = _quadratic_model(f, g, H, moves[0])
             return NewtonResult(
                 np.array(trials[0]), f, np.array(g), used, passes, "converged"
             )
@@ -181,6 +199,7 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
             continue
         i = accepted[0]
         trial, move, result = trials[i], moves[i], results[i]
+        previous = size if i == 0 and newton else None
         if i == 0:
             x, (f, g, H), fresh = trial, result, True
             if cut:
@@ -226,6 +245,13 @@ def _derivatives(batch, x, others):
     H = [[0.5 * (H[i][j] + H[j][i]) for j in range(n)] for i in range(n)]
     out = [(values[0], g, H)]
     return out + [(values[i], grads[i]) for i in range(n + 1, len(values))]
+
+
+def _quadratic_model(f, g, H, d):
+    """The quadratic model's value and gradient after the step d (lists)."""
+    Hd = [sum(hij * dj for hij, dj in zip(row, d, strict=True)) for row in H]
+    f += sum(gi * di + 0.5 * hdi * di for gi, hdi, di in zip(g, Hd, d, strict=True))
+    return f, [gi + hdi for gi, hdi in zip(g, Hd, strict=True)]
 
 
 def _newton_step(H, g, held, at_bound, length):
@@ -317,12 +343,13 @@ class BatchCriterion:
     (no later factors) whose Schur complement uses the stored outer
     products (``strategy == "outer"``): see :func:`batch_criterion`.
 
-    The per-level weights ``M_j`` and ``log|A_j|`` are differentiated by the
-    complex step: evaluated at ``θ + i h e_l`` (``h = 1e-20``), their
-    imaginary parts are ``h`` times their derivatives, exact to rounding
-    (no difference is taken, so nothing cancels), and their real parts are
-    the values. The rest of the gradient is the closed form
-    ``d(Σ w_i log L_ii²) = tr(dT Q)``, ``Q = L⁻ᵀ diag(w) L⁻¹``.
+    The entries of ``A_j`` and ``|A_j| M_j`` are polynomials in θ
+    (:func:`two_by_two_table`), and so are their θ-derivatives: one product
+    of θ's monomials with a table fixed per fit gives, per level, the
+    values and the derivatives, in real arithmetic; ``|A_j|``, ``M_j`` and
+    their derivatives follow by the product and quotient rules. The rest of
+    the gradient is the closed form ``d(Σ w_i log L_ii²) = tr(dT Q)``,
+    ``Q = L⁻ᵀ diag(w) L⁻¹``.
 
     Parameters
     ----------
@@ -333,7 +360,7 @@ class BatchCriterion:
         design = criterion.design
         self.k = design.terms[0].k
         self.m = m = design.terms[0].m
-        self.n_theta = n = criterion.n_theta
+        self.n_theta = criterion.n_theta
         self.r = r = design.B.shape[0]
         self._B = design.B.ravel()
         pairs = len(criterion._pairs)
@@ -345,10 +372,17 @@ class BatchCriterion:
         self._PT = np.ascontiguousarray(self._P.T)
         self._weights = criterion._column_weights
         self._const = criterion._dof * criterion._log_const - criterion._log_weights
-        # (d00, d01, d11, 1) per level, as columns
-        self._dpairs1_T = np.ascontiguousarray(criterion._dpairs1.T)
         self._d = design.D1[:, 0, 0]
-        self._steps = (1j * _COMPLEX_STEP) * np.eye(n)
+        if self.k == 2:
+            # monomials(θ) @ table: per level, |A_j| and the entries of
+            # |A_j| M_j (values, then the derivatives in each θ_l)
+            D = criterion._dpairs1  # (d00, d01, d11, 1) per level
+            basis = np.vstack([D.T, D[:, 0] * D[:, 2] - D[:, 1] * D[:, 1]])
+            table = _level_polynomials() @ basis  # (35, 4, 4, m)
+            self._table = table.reshape(len(table), -1)
+            self._value_table = np.ascontiguousarray(table[:, 0]).reshape(
+                len(table), -1
+            )
 
     def __call__(self, thetas):
         """Values (s,) and gradients (s, n_theta) at the rows of ``thetas``.
@@ -356,16 +390,11 @@ class BatchCriterion:
         A θ where the factorisation fails has a value of ``inf`` or NaN.
         """
         thetas = np.asarray(thetas, dtype=np.float64)
-        s, n, r = len(thetas), self.n_theta, self.r
-        # row (i, l): θ_i + i h e_l
-        det, M = self._levels((thetas[:, None, :] + self._steps).reshape(s * n, n))
-        det = det.reshape(s, n, -1)
-        M = M.reshape(s, n, -1)  # pair-major, as P's columns
-        d_real = det[:, 0].real
-        logdet = np.log(d_real).sum(axis=1)
-        d_logdet = (det.imag / d_real[:, None]).sum(axis=2)
-        d_logdet *= 1.0 / _COMPLEX_STEP
-        T = (self._B - M[:, 0].real @ self._PT).reshape(s, r, r)
+        s, r = len(thetas), self.r
+        det, d_det, M, dM = self._levels(thetas, derivatives=True)
+        logdet = np.log(det).sum(axis=1)
+        d_logdet = (d_det / det[:, None]).sum(axis=2)
+        T = (self._B - M @ self._PT).reshape(s, r, r)
         try:
             L = np.linalg.cholesky(T)
         except np.linalg.LinAlgError:
@@ -375,8 +404,8 @@ class BatchCriterion:
         # d(Σ w_i log L_ii²) = tr(dT Q) and dT = −P dM
         L_inv = np.linalg.inv(L)
         Q = (L_inv.transpose(0, 2, 1) * self._weights) @ L_inv
-        Gp = Q.reshape(s, 1, r * r) @ self._P
-        grads = d_logdet - (M.imag @ Gp.transpose(0, 2, 1))[..., 0] / _COMPLEX_STEP
+        Gp = Q.reshape(s, r * r) @ self._P
+        grads = d_logdet - (dM @ Gp[:, :, None])[..., 0]
         return values, grads
 
     def degenerate(self, theta):
@@ -390,7 +419,7 @@ class BatchCriterion:
         """The values alone (s,): ``inf`` where the factorisation fails."""
         thetas = np.asarray(thetas, dtype=np.float64)
         s, r = len(thetas), self.r
-        det, M = self._levels(thetas)
+        det, M = self._levels(thetas, derivatives=False)
         T = (self._B - M @ self._PT).reshape(s, r, r)
         try:
             L = np.linalg.cholesky(T)
@@ -399,21 +428,38 @@ class BatchCriterion:
         logs = np.log(np.diagonal(L, axis1=1, axis2=2))
         return np.log(det).sum(axis=1) + 2.0 * (logs @ self._weights) + self._const
 
-    def _levels(self, z):
-        """Per row of (possibly complex) θ: ``|A_j|`` (rows, m) and the
-        distinct entries of ``M_j``, pair-major (rows, pairs * m)."""
+    def _levels(self, thetas, derivatives):
+        """Per row of θ: ``|A_j|`` (s, m) and the distinct entries of
+        ``M_j``, pair-major (s, pairs * m); with ``derivatives``, between
+        them their θ-derivatives ``d|A_j|`` (s, n_theta, m) and ``dM``
+        (s, n_theta, pairs * m)."""
+        s, m = len(thetas), self.m
         if self.k == 1:
-            t2 = z * z
-            det = t2 * self._d + 1.0
-            return det, t2 / det
-        if self.k == 2:
-            # the entries of A_j and |A_j| M_j: (rows, 6, m)
-            out = (two_by_two_table(z) @ self._dpairs1_T).reshape(len(z), 6, -1)
-            det = out[:, 0] * out[:, 2]
-            det -= out[:, 1] * out[:, 1]
-            M = out[:, 3:] / det[:, None]
-            return det, M.reshape(len(z), -1)
-        raise ValueError(f"a term of {self.k} columns: one or two only")
+            t = thetas
+            det = (t * t) * self._d + 1.0
+            M = (t * t) / det
+            if not derivatives:
+                return det, M
+            # d|A| = 2 t d and dM = 2 t / |A|²
+            d_det = (2.0 * t * self._d)[:, None]
+            dM = ((2.0 * t) / (det * det))[:, None]
+            return det, d_det, M, dM
+        if self.k != 2:
+            raise ValueError(f"a term of {self.k} columns: one or two only")
+        if not derivatives:
+            out = (_monomials(thetas) @ self._value_table).reshape(s, 4, m)
+            det = out[:, 0]
+            return det, (out[:, 1:] / det[:, None]).reshape(s, -1)
+        n = self.n_theta
+        # |A_j| and |A_j| M_j: their values [:, 0] and θ-derivatives [:, 1:]
+        out = (_monomials(thetas) @ self._table).reshape(s, n + 1, 4, m)
+        det, d_det = out[:, 0, 0], out[:, 1:, 0]
+        inv_det = 1.0 / det
+        M = out[:, 0, 1:] * inv_det[:, None]
+        # the quotient rule: dM = (d(|A| M) − M d|A|) / |A|
+        dM = out[:, 1:, 1:] - M[:, None] * d_det[:, :, None]
+        dM *= inv_det[:, None, None]
+        return det, d_det, M.reshape(s, -1), dM.reshape(s, n, -1)
 
     def _one_by_one(self, thetas):
         """Where some θ leave [X y] rank deficient: each θ on its own."""
@@ -425,11 +471,6 @@ class BatchCriterion:
             except np.linalg.LinAlgError:
                 pass
         return values, grads
-
-
-# The complex step: small enough that the real parts are the values to
-# rounding (their error is h² times the second derivatives).
-_COMPLEX_STEP = 1e-20
 
 
 def two_by_two_table(thetas):
@@ -446,7 +487,7 @@ def two_by_two_table(thetas):
 
     Each coefficient is a polynomial of degree <= 4 in θ: the table is
     ``monomials(θ) @ C`` with the constant ``C`` of
-    :func:`_table_polynomials` (θ may be complex).
+    :func:`_table_polynomials`.
 
     Returns
     -------
@@ -482,6 +523,52 @@ def _table_polynomials():
     if not np.allclose(basis @ C, direct, rtol=1e-12, atol=1e-12):
         raise AssertionError("the 2 x 2 coefficient table is not polynomial")
     return C
+
+
+@cache
+def _level_polynomials():
+    """Per level, ``|A_j|`` and ``|A_j| M_j`` of a two-column term and their
+    θ-derivatives as polynomials: ``(35, 4, 4, 5)``, index ``[monomial,
+    (value, d/dθ_0, d/dθ_1, d/dθ_2), (|A_j|, n00, n01, n11), basis]`` on
+    the level's basis ``(d00, d01, d11, 1, d00 d11 − d01²)``.
+
+    ``|A_j| = t0² t2² (d00 d11 − d01²) + t0² d00 + 2 t0 t1 d01
+    + (t1² + t2²) d11 + 1`` (``a00 a11 − a01²`` multiplied out: its
+    ``t1² t2² d11²`` terms cancel), and ``|A_j| M_j`` has the coefficients of
+    :func:`two_by_two_table`. The derivative of ``θ^α`` in ``θ_l`` is
+    ``α_l θ^(α − e_l)``, again one of the 35 monomials, so each derivative's
+    table is the value table's rows moved to those monomials, times ``α_l``.
+    """
+    exponents = _monomial_exponents().tolist()
+    row_of = {tuple(e): q for q, e in enumerate(exponents)}
+    values = np.zeros((len(exponents), 4, 5))
+    values[:, 1:, :4] = _table_polynomials().reshape(-1, 6, 4)[:, 3:]
+    for exponent, column, coefficient in (
+        ((2, 0, 2), 4, 1.0),  # t0² t2² (d00 d11 − d01²)
+        ((2, 0, 0), 0, 1.0),  # t0² d00
+        ((1, 1, 0), 1, 2.0),  # 2 t0 t1 d01
+        ((0, 2, 0), 2, 1.0),  # t1² d11
+        ((0, 0, 2), 2, 1.0),  # t2² d11
+        ((0, 0, 0), 3, 1.0),  # 1
+    ):
+        values[row_of[exponent], 0, column] = coefficient
+    tables = [values]
+    for ell in range(3):
+        derivative = np.zeros_like(values)
+        for q, e in enumerate(exponents):
+            if e[ell]:
+                lower = list(e)
+                lower[ell] -= 1
+                derivative[row_of[tuple(lower)]] += e[ell] * values[q]
+        tables.append(derivative)
+    return np.stack(tables, axis=1)
+
+
+def _monomial_exponents():
+    """The exponents of ``_monomials``' columns in (t0, t1, t2): (35, 3)."""
+    unit = np.vstack([np.zeros(3, dtype=int), np.eye(3, dtype=int)])
+    square = unit[_SQUARE_A] + unit[_SQUARE_B]
+    return square[_FOURTH_A] + square[_FOURTH_B]
 
 
 def _product_indices():
