@@ -302,11 +302,14 @@ def _sparse_cross(first, term):
     """``Z1ᵀ Zt`` as the list of its non-zero level blocks."""
     index = term.codes.astype(np.int64) * first.m + first.codes
     size = first.m * term.m
-    if size <= 4 * len(index):
-        counts = np.bincount(index, minlength=size)
-        present = np.flatnonzero(counts)
-        position = np.full(size, -1, dtype=np.int64)
-        position[present] = np.arange(len(present))
+    if size <= 16 * len(index) and size < 2**31:
+        # mark the pairs present in a table of every possible pair (5 bytes
+        # each): ~6x faster than hashing them (1e5 rows, 2e3 x 5e2 levels)
+        seen = np.zeros(size, dtype=bool)
+        seen[index] = True
+        present = np.flatnonzero(seen)
+        position = np.empty(size, dtype=np.int32)
+        position[present] = np.arange(len(present), dtype=np.int32)
         inverse = position[index]
     else:
         # many possible pairs (nested factors: 1e5 classes x 1e4 schools):

@@ -105,27 +105,50 @@ def _level_elements(design):
     return lev[order], col[order], val[order]
 
 
-def _pairs_within_levels(lev):
+def _pairs_by_column(lev, col):
     """Every element paired with itself and each later one of its level.
 
-    Returns (n_after, second): element e's pairs are the next ``n_after[e]``
-    products, its partners ``second`` (so the first elements of the pairs
-    are ``np.repeat(elements, n_after)``: a repeat of the elements' own
-    values, cheaper than gathering them through an index).
+    ``lev`` and ``col`` are sorted by level, then column. The pairs are
+    grouped by their first element's column (then level): a run of pairs
+    then writes to one row of ``S_zz`` (a few kB), so building the stored
+    products and applying them stay in cache (grouped by level, the writes
+    jump over the whole pattern).
+
+    Returns (first, n_pairs, second): the pairs' first elements are
+    ``np.repeat(first, n_pairs)`` (a repeat of the elements' own values is
+    cheaper than gathering them through an index), their partners
+    ``second``.
     """
     n = len(lev)
     if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
     counts = np.bincount(lev)
-    n_after = (np.cumsum(counts)[lev] - np.arange(n)).astype(np.int64)
+    # elements after each one in its level, itself included
+    n_after = np.cumsum(counts)[lev] - np.arange(n)
     total = int(n_after.sum())
     itype = np.int32 if max(total, n) < 2**31 else np.int64
-    element = np.arange(n, dtype=itype)
-    # partner of the i-th product of element e: e + (i - start of e's run)
-    start = (np.cumsum(n_after) - n_after).astype(itype)
+    # a stable sort of 16-bit keys is a radix sort: ~10x faster
+    keys = col.astype(np.uint16) if col.max() < 2**16 else col
+    first = np.argsort(keys, kind="stable").astype(itype)
+    n_pairs = n_after[first]
+    # partner of the i-th pair of element e: e + (i - start of e's run)
+    start = (np.cumsum(n_pairs) - n_pairs).astype(itype)
     second = np.arange(total, dtype=itype)
-    second -= np.repeat(start - element, n_after)
-    return n_after, second
+    second -= np.repeat(start - first, n_pairs)
+    return first, n_pairs, second
+
+
+def _nested_in_first(design, lev):
+    """Whether one later factor meets each first-factor level in one level.
+
+    Then ``S_zz`` is block-diagonal (the ``"diagonal"`` structure); ``lev``
+    holds the first-factor level of each later-term column met.
+    """
+    terms = design.terms[1:]
+    if len(terms) != 1 or not len(lev):
+        return len(terms) == 1
+    return bool(np.bincount(lev).max() <= terms[0].k)
 
 
 def _compact(parts, size):
@@ -207,49 +230,74 @@ class RestBlock:
             shape=(m1 * k1, q),
         )
         self._CzT = self._Cz.T.tocsr()
-        n_after, second = _pairs_within_levels(lev)
+        first, n_pairs, second = _pairs_by_column(lev, col)
         col = col.astype(np.int32 if q * q < 2**31 else np.int64)
-        positions = np.repeat(col * q, n_after)
-        positions += col[second]
         bzz = sparse.triu(design.Bzz).tocoo()
-        b_positions = (bzz.row.astype(np.int64) * q + bzz.col).astype(positions.dtype)
-        present, lookup = _compact([positions, b_positions], q * q)
-        if lookup is not None:
-            index, b_index = lookup[positions], lookup[b_positions]
+        whole = (
+            structure in (None, "dense")
+            and q <= _SMALL_DENSE
+            and not _nested_in_first(design, lev)
+        )
+        if whole:
+            # S_zz will be factored densely: its whole upper triangle is the
+            # pattern (entries no level fills stay 0), and an entry's place
+            # in it follows from its row and column, without sorting the
+            # products' positions
+            c = np.arange(q, dtype=col.dtype)
+            diagonal_at = c * q - c * (c - 1) // 2  # (c, c), row-major triangle
+            index = np.repeat((diagonal_at - c)[col[first]], n_pairs)
+            index += col[second]
+            b_index = diagonal_at[bzz.row] + (bzz.col - bzz.row)
+            self._rows, self._cols = np.triu_indices(q)
+            n_pattern = len(self._rows)
         else:
-            index = np.searchsorted(present, positions)
-            b_index = np.searchsorted(present, b_positions)
-        del positions, b_positions
-        self._rows, self._cols = (present // q, present % q) if q else (present,) * 2
+            positions = np.repeat(col[first] * q, n_pairs)
+            positions += col[second]
+            b_positions = (bzz.row.astype(np.int64) * q + bzz.col).astype(
+                positions.dtype
+            )
+            present, lookup = _compact([positions, b_positions], q * q)
+            if lookup is not None:
+                index, b_index = lookup[positions], lookup[b_positions]
+            else:
+                index = np.searchsorted(present, positions)
+                b_index = np.searchsorted(present, b_positions)
+            del positions, b_positions
+            self._rows, self._cols = present // q, present % q
+            n_pattern = len(present)
         self._diag = self._rows == self._cols
         self._diag_index = np.flatnonzero(self._diag)
-        self._b_values = np.zeros(len(present))
+        self._b_values = np.zeros(n_pattern)
         np.add.at(self._b_values, b_index, bzz.data)
-        counts = np.bincount(lev, minlength=m1)
-        per_level = counts * (counts + 1) // 2
-        data = []
-        for a, b in pairs:
+        # P: one row per pattern entry, one column per (pair, first-factor
+        # level), kept as triplets in the pairs' order (see
+        # _pairs_by_column): P @ w then writes within a row of S_zz at a
+        # time, as fast as a CSR product, and sorting the 10⁶-10⁷ products
+        # into CSR order would cost more than the fit's evaluations
+        index_type = np.int32 if max(n_pattern, npairs * m1) < 2**31 else np.int64
+        level = lev.astype(index_type)[second]
+        data, columns = [], []
+        for i, (a, b) in enumerate(pairs):
             va, vb = val[:, a], val[:, b]
-            prod = np.repeat(va, n_after)
+            prod = np.repeat(va[first], n_pairs)
             prod *= vb[second]
             if a != b:
-                prod += np.repeat(vb, n_after) * va[second]
+                prod += np.repeat(vb[first], n_pairs) * va[second]
             data.append(prod)
-        index_type = np.int32 if len(present) < 2**31 else np.int64
-        indptr = np.r_[0, np.cumsum(np.tile(per_level, npairs))]
-        P = sparse.csc_matrix(
+            columns.append(level + i * m1 if i else level)
+        del first, n_pairs, second
+        cat = np.concatenate if npairs > 1 else (lambda parts: parts[0])
+        index = index.astype(index_type, copy=False)
+        P = sparse.coo_matrix(
             (
-                np.concatenate(data) if data else np.zeros(0),
-                np.tile(index, npairs).astype(index_type, copy=False),
-                indptr.astype(np.int64 if indptr[-1] >= 2**31 else index_type),
+                cat(data),
+                (np.tile(index, npairs) if npairs > 1 else index, cat(columns)),
             ),
-            shape=(len(present), npairs * m1),
+            shape=(n_pattern, npairs * m1),
         )
-        del n_after, second, index, data
-        # P @ w by rows (sequential writes, reads from the small w) is ~4x
-        # faster than by columns; Pᵀ (a free CSR view of the CSC) serves
-        # the conditional variances
-        self._P, self._PT = P.tocsr(), P.T
+        del index, level, data, columns
+        # Pᵀ (a free view) serves the conditional variances
+        self._P, self._PT = P, P.T
         self._term_of_column = np.zeros(q, dtype=np.intp)
         for i, (term, offset) in enumerate(
             zip(design.terms[1:], design.offsets, strict=True)
