@@ -48,3 +48,21 @@ def test_many_rows_keep_r_level_order():
     factor = as_factor(labels, "g")
     assert list(factor.categories) == sorted(set(labels.tolist()))
     assert list(factor.astype(str)) == labels.tolist()
+
+
+def test_long_arrow_columns_take_arrows_coding_and_agree():
+    # Arrow's dictionary encoding codes pyarrow string columns longer than
+    # _ARROW_MIN_ROWS (shorter ones go through pandas.factorize)
+    from skmixed import _groups
+
+    rng = np.random.default_rng(1)
+    n = _groups._ARROW_MIN_ROWS + 500
+    labels = np.char.add("s", rng.integers(0, 300, n).astype(str)).tolist()
+    chunked = pa.chunked_array([labels[:1000], labels[1000:]])
+    series = pd.Series(pd.arrays.ArrowStringArray(chunked))
+    assert _groups._arrow_string_codes(series) is not None
+    fast, slow = as_factor(series, "g"), _as_factor_by_row(series, "g")
+    assert list(fast.categories) == list(slow.categories)
+    assert list(fast.astype(str)) == list(slow.astype(str))
+    short = series.iloc[: _groups._ARROW_MIN_ROWS]
+    assert list(as_factor(short, "g").astype(str)) == labels[: len(short)]

@@ -202,7 +202,7 @@ def test_the_level_polynomials_give_the_determinant_and_its_derivatives():
     # the polynomial tables, against a00 a11 − a01² and the complex-step
     # derivatives of first_term's direct formulas
     from skmixed.mixed.first_term import coefficient_derivatives
-    from skmixed.mixed.small import _level_polynomials, _monomials
+    from skmixed.mixed.small import _level_polynomial_tables, _monomials
 
     rng = np.random.default_rng(4)
     d00, d11 = rng.uniform(0.5, 20.0, size=(2, 7))
@@ -211,7 +211,7 @@ def test_the_level_polynomials_give_the_determinant_and_its_derivatives():
     basis = np.vstack([levels.T, d00 * d11 - d01 * d01])
     for theta in rng.normal(scale=2.0, size=(5, 3)):
         monomials = _monomials(theta[None])[0]
-        table = np.tensordot(monomials, _level_polynomials() @ basis, axes=1)
+        table = np.tensordot(monomials, _level_polynomial_tables() @ basis, axes=1)
         entries = levels @ coefficients(list(theta), 2)  # (levels, 6)
         a00, a01, a11 = entries[:, 0], entries[:, 1], entries[:, 2]
         det = a00 * a11 - a01 * a01

@@ -21,6 +21,7 @@ and ``d(Σ_i w_i log L_ii²) = tr(dT Q)`` with ``Q = L⁻ᵀ diag(w) L⁻¹``.
 """
 
 import math
+import operator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -133,21 +134,28 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
     # against ~5.5 so)
     starts = _scaled_starts(tuple(x.tolist()), tuple(bounded.tolist()))
     values = batch.values(starts)
-    if np.isfinite(values).any():
-        x = starts[int(np.nanargmin(np.where(np.isnan(values), np.inf, values)))]
-    x, lower, bounded = x.tolist(), lower.tolist(), bounded.tolist()
-    f, g, H = _derivatives(batch, x, [])[0]
+    values = np.where(np.isfinite(values), values, np.inf)
+    best = int(values.argmin())
+    if values[best] < np.inf:
+        x = starts[best]
+    x, lower = x.tolist(), lower.tolist()
+    # the elements with a bound (the diagonal of Λ), as (index, bound)
+    bounds = [(j, lower[j]) for j in np.flatnonzero(bounded).tolist()]
+    h = [1e-6 * max(1.0, abs(xi)) for xi in x]
+    f, g, H = _derivatives(batch, x, h, [])[0]
     used, passes, limit, fresh = len(starts) + n + 1, 1, 1.0, True
     per_pass = n + 1 + len(_BACKTRACK)
     fractions = (1.0, *_BACKTRACK)
     status = "failed"
     previous = None  # the length of the last full Newton step, else None
     while math.isfinite(f) and passes < _MAX_PASSES:
-        at_bound = [b and xi <= lo for b, xi, lo in zip(bounded, x, lower, strict=True)]
-        # held on the bound where the gradient points out (not where it is
-        # flat: see _newton_step)
-        flat = 1e-10 * max(1.0, max(map(abs, g)))
-        held = [b and gi > flat for b, gi in zip(at_bound, g, strict=True)]
+        at_bound = [j for j, lo in bounds if x[j] <= lo]
+        held = ()
+        if at_bound:
+            # held on the bound where the gradient points out (not where it
+            # is flat: see _newton_step)
+            flat = 1e-10 * max(1.0, max(map(abs, g)))
+            held = [j for j in at_bound if g[j] > flat]
         scale = max(1.0, max(map(abs, x)))
         step, exact = _newton_step(H, g, held, at_bound, min(limit, 1.0) * scale)
         longest = max(map(abs, step))
@@ -155,9 +163,12 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
         if cut:
             step = [d * (limit * scale / longest) for d in step]
         trials = [
-            [max(xi + a * d, lo) for xi, d, lo in zip(x, step, lower, strict=True)]
-            for a in fractions
+            [xi + a * d for xi, d in zip(x, step, strict=True)] for a in fractions
         ]
+        for trial in trials:  # projected onto the bounds
+            for j, lo in bounds:
+                if trial[j] < lo:
+                    trial[j] = lo
         moves = [[t - xi for t, xi in zip(trial, x, strict=True)] for trial in trials]
         size = max(map(abs, moves[0]))
         newton = exact and fresh and not cut
@@ -183,21 +194,23 @@ def newton_minimize(batch, x0, lower, max_points=10_000):
         if used + per_pass > max_points:
             status = "max_points"
             break
-        results = _derivatives(batch, trials[0], trials[1:])
+        h = [1e-6 * max(1.0, abs(xi)) for xi in trials[0]]
+        results = _derivatives(batch, trials[0], h, trials[1:])
         used += per_pass
         passes += 1
         # Armijo's sufficient decrease, with a rounding allowance
-        allowed = [
-            f
-            + 1e-4 * sum(gi * d for gi, d in zip(g, move, strict=True))
-            + 1e-12 * abs(f)
-            for move in moves
-        ]
-        accepted = [i for i in range(len(trials)) if results[i][0] <= allowed[i]]
-        if not accepted:  # none lower (or none finite): retry shorter still
+        slack = 1e-12 * abs(f)
+        i = next(
+            (
+                i
+                for i, (result, move) in enumerate(zip(results, moves, strict=True))
+                if result[0] <= f + 1e-4 * sum(map(operator.mul, g, move)) + slack
+            ),
+            None,
+        )
+        if i is None:  # none lower (or none finite): retry shorter still
             limit = _BACKTRACK[-1] ** 2 * size / scale
             continue
-        i = accepted[0]
         trial, move, result = trials[i], moves[i], results[i]
         previous = size if i == 0 and newton else None
         if i == 0:
@@ -228,20 +241,20 @@ def _scaled_starts(x, bounded):
     return starts
 
 
-def _derivatives(batch, x, others):
-    """At x: (value, gradient, forward-difference Hessian); at each of
-    ``others``: (value, gradient). One call of ``batch`` (lists of floats)."""
+def _derivatives(batch, x, h, others):
+    """At x: (value, gradient, forward-difference Hessian with the steps h);
+    at each of ``others``: (value, gradient). One call of ``batch`` (lists
+    of floats)."""
     n = len(x)
-    h = [1e-6 * max(1.0, abs(xi)) for xi in x]
-    points = [x]
-    for j in range(n):
-        shifted = list(x)
-        shifted[j] += h[j]
-        points.append(shifted)
-    values, grads = batch(np.array(points + list(others)))
+    points = np.array([x] * (n + 1) + others)
+    points[range(1, n + 1), range(n)] += h
+    values, grads = batch(points)
     values, grads = values.tolist(), grads.tolist()
     g = grads[0]
-    H = [[(grads[j + 1][i] - g[i]) / h[j] for i in range(n)] for j in range(n)]
+    H = [
+        [(gj[i] - g[i]) / hj for i in range(n)]
+        for gj, hj in zip(grads[1 : n + 1], h, strict=True)
+    ]
     H = [[0.5 * (H[i][j] + H[j][i]) for j in range(n)] for i in range(n)]
     out = [(values[0], g, H)]
     return out + [(values[i], grads[i]) for i in range(n + 1, len(values))]
@@ -256,7 +269,7 @@ def _quadratic_model(f, g, H, d):
 
 def _newton_step(H, g, held, at_bound, length):
     """Newton's step on the elements not held, and whether H was positive
-    definite there.
+    definite there (``held``, ``at_bound``: lists of element indices).
 
     Otherwise H's eigenvalues are made positive (a descent direction), and
     each direction of negative curvature adds a step of ``length`` along it,
@@ -265,7 +278,7 @@ def _newton_step(H, g, held, at_bound, length):
     diagonal element at 0) may be a saddle, not an optimum.
     """
     n = len(g)
-    free = [i for i in range(n) if not held[i]]
+    free = [i for i in range(n) if i not in held]
     step = [0.0] * n
     if not free:
         return step, True
@@ -284,7 +297,7 @@ def _newton_step(H, g, held, at_bound, length):
     floor = 1e-8 * max(1.0, float(np.abs(w).max()))
     along = V.T @ np.array(gf)
     part = -(V @ (along / np.maximum(np.abs(w), floor)))
-    bound_free = np.array([at_bound[i] for i in free])
+    bound_free = np.array([i in at_bound for i in free])
     for i in np.flatnonzero(w < -floor):
         v = V[:, i]
         # into the feasible side where v moves an element off its bound
@@ -378,11 +391,8 @@ class BatchCriterion:
             # |A_j| M_j (values, then the derivatives in each θ_l)
             D = criterion._dpairs1  # (d00, d01, d11, 1) per level
             basis = np.vstack([D.T, D[:, 0] * D[:, 2] - D[:, 1] * D[:, 1]])
-            table = _level_polynomials() @ basis  # (35, 4, 4, m)
-            self._table = table.reshape(len(table), -1)
-            self._value_table = np.ascontiguousarray(table[:, 0]).reshape(
-                len(table), -1
-            )
+            self._table = (_level_polynomials() @ basis).reshape(35, -1)
+            self._value_table = (_level_value_polynomials() @ basis).reshape(35, -1)
 
     def __call__(self, thetas):
         """Values (s,) and gradients (s, n_theta) at the rows of ``thetas``.
@@ -526,7 +536,7 @@ def _table_polynomials():
 
 
 @cache
-def _level_polynomials():
+def _level_polynomial_tables():
     """Per level, ``|A_j|`` and ``|A_j| M_j`` of a two-column term and their
     θ-derivatives as polynomials: ``(35, 4, 4, 5)``, index ``[monomial,
     (value, d/dθ_0, d/dθ_1, d/dθ_2), (|A_j|, n00, n01, n11), basis]`` on
@@ -562,6 +572,19 @@ def _level_polynomials():
                 derivative[row_of[tuple(lower)]] += e[ell] * values[q]
         tables.append(derivative)
     return np.stack(tables, axis=1)
+
+
+@cache
+def _level_polynomials():
+    """:func:`_level_polynomial_tables` as one (35 * 4 * 4, 5) matrix (its
+    product with a fit's basis is one matrix product)."""
+    return _level_polynomial_tables().reshape(-1, 5)
+
+
+@cache
+def _level_value_polynomials():
+    """The values' part of :func:`_level_polynomial_tables`, (35 * 4, 5)."""
+    return np.ascontiguousarray(_level_polynomial_tables()[:, 0]).reshape(-1, 5)
 
 
 def _monomial_exponents():
