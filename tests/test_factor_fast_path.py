@@ -64,5 +64,9 @@ def test_long_arrow_columns_take_arrows_coding_and_agree():
     fast, slow = as_factor(series, "g"), _as_factor_by_row(series, "g")
     assert list(fast.categories) == list(slow.categories)
     assert list(fast.astype(str)) == list(slow.astype(str))
+    # a shorter one by a dict over its strings (missing labels: the general
+    # path, which reports them)
     short = series.iloc[: _groups._ARROW_MIN_ROWS]
+    assert _groups._short_string_codes(short) is not None
     assert list(as_factor(short, "g").astype(str)) == labels[: len(short)]
+    assert _groups._short_string_codes(pd.Series(["a", None], dtype="str")) is None
