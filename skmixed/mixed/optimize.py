@@ -360,7 +360,30 @@ def _minimize_small(fun, x0, lower, batch, max_iter):
     x0 = np.asarray(x0, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = newton_minimize(batch, x0, lower, max_points=max_iter)
+        # from moment estimates where there are some (~2 passes fewer than
+        # from the best scaling of lme4's start); where that ends on a
+        # bound, or fails, from that scaling too (its 25 starts found lower
+        # optima among the boundaries of singular fits), keeping the better
+        start, result = batch.moment_start(), None
+        if start is not None:
+            result = newton_minimize(
+                batch,
+                np.maximum(start, lower),
+                lower,
+                max_points=max_iter,
+                scaled_starts=False,
+            )
+            if result.status == "converged" and not np.any(result.x <= lower):
+                start = None  # an interior optimum: done
+        if start is not None or result is None:
+            spent = 0 if result is None else result.n_points
+            budget = max(max_iter - spent, 1)
+            other = newton_minimize(batch, x0, lower, max_points=budget)
+            other.n_points += spent
+            if result is None or _better(other, result, batch):
+                result = other
+            else:
+                result.n_points = other.n_points
         if result.status == "failed" or (
             result.status == "converged" and batch.degenerate(result.x)
         ):
@@ -379,6 +402,17 @@ def _minimize_small(fun, x0, lower, batch, max_iter):
         x, f, result.n_points + counted.count, converged, message, "newton", gradient
     )
     return opt, opt.n_evaluations
+
+
+def _better(a, b, batch):
+    """Whether Newton result a is to be kept rather than b: converged off a
+    degenerate boundary before anything else, then the lower value."""
+
+    def rank(r):
+        usable = r.status != "failed" and math.isfinite(r.fun)
+        return (not usable, batch.degenerate(r.x), r.fun if usable else math.inf)
+
+    return rank(a) < rank(b)
 
 
 def _polish(value_and_gradient, x, lower, max_steps=5, history=None):
