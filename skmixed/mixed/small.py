@@ -234,6 +234,27 @@ def newton_minimize(batch, x0, lower, max_points=10_000, scaled_starts=True):
     return NewtonResult(np.array(x), f, np.array(g), used, passes, status)
 
 
+def _floored_cholesky(a, b, c):
+    """``(l00, l10, l11)`` of the Cholesky factor of ``[[a, b], [b, c]]``
+    with its eigenvalues floored at ``_SMALLEST_VARIANCE``; None unless
+    finite."""
+    if not all(map(math.isfinite, (a, b, c))):
+        return None
+    half_gap = math.hypot(0.5 * (a - c), b)
+    mean = 0.5 * (a + c)
+    big, small = mean + half_gap, mean - half_gap
+    # the eigenvector of the big eigenvalue: (cos φ, sin φ)
+    phi = 0.5 * math.atan2(2.0 * b, a - c)
+    cos, sin = math.cos(phi), math.sin(phi)
+    big, small = max(big, _SMALLEST_VARIANCE), max(small, _SMALLEST_VARIANCE)
+    a = big * cos * cos + small * sin * sin
+    b = (big - small) * cos * sin
+    c = big * sin * sin + small * cos * cos
+    l00 = math.sqrt(a)
+    l10 = b / l00
+    return np.array([l00, l10, math.sqrt(c - l10 * l10)])
+
+
 @lru_cache(maxsize=32)
 def _scaled_starts(x, bounded):
     """x, and x with its bounded elements (the diagonal of Λ) scaled by
@@ -258,7 +279,8 @@ def _derivatives(batch, x, h, others):
     of floats)."""
     n = len(x)
     points = np.array([x] * (n + 1) + others)
-    points[range(1, n + 1), range(n)] += h
+    for j in range(n):
+        points[j + 1, j] += h[j]
     values, grads = batch(points)
     values, grads = values.tolist(), grads.tolist()
     g = grads[0]
@@ -458,29 +480,25 @@ class BatchCriterion:
         d00, d01, d11 = design.D1[:, 0, 0], design.D1[:, 0, 1], design.D1[:, 1, 1]
         det = d00 * d11 - d01 * d01
         good = det > 1e-8 * d00 * d11  # levels whose two columns differ
-        m = int(good.sum())
+        m = int(np.count_nonzero(good))
         if m < 3 or n - 2 * m <= 0:
             return None
-        d00, d01, d11, det, r = d00[good], d01[good], d11[good], det[good], r[good]
-        # D_j⁻¹ = [[d11, −d01], [−d01, d00]] / |D_j|
-        b0 = (d11 * r[:, 0] - d01 * r[:, 1]) / det
-        b1 = (d00 * r[:, 1] - d01 * r[:, 0]) / det
-        sigma2 = (rss - (b0 * r[:, 0] + b1 * r[:, 1]).sum()) / (n - 2 * m)
+        if m < len(good):
+            d00, d01, d11, det, r = d00[good], d01[good], d11[good], det[good], r[good]
+        # D_j⁻¹ = [[i00, i01], [i01, i11]]
+        i00, i01, i11 = d11 / det, -d01 / det, d00 / det
+        r0, r1 = r[:, 0], r[:, 1]
+        b0 = i00 * r0 + i01 * r1
+        b1 = i01 * r0 + i11 * r1
+        sigma2 = float(rss - b0 @ r0 - b1 @ r1) / (n - 2 * m)
         if not (math.isfinite(sigma2) and sigma2 > 0.0):
             return None
-        cov = np.array(
-            [
-                [b0 @ b0 / m - sigma2 * (d11 / det).mean(), 0.0],
-                [b0 @ b1 / m + sigma2 * (d01 / det).mean(), 0.0],
-            ]
-        )
-        cov[0, 1] = cov[1, 0]
-        cov[1, 1] = b1 @ b1 / m - sigma2 * (d00 / det).mean()
-        w, V = np.linalg.eigh(cov / sigma2)
-        if not np.all(np.isfinite(w)):
-            return None
-        lam = np.linalg.cholesky((V * np.maximum(w, _SMALLEST_VARIANCE)) @ V.T)
-        return np.array([lam[0, 0], lam[1, 0], lam[1, 1]])
+        # Σ / σ² = [[a, b], [b, c]], its eigenvalues floored, and the
+        # Cholesky factor of the result (2 x 2 in Python floats)
+        a = float(b0 @ b0) / (m * sigma2) - float(i00.mean())
+        b = float(b0 @ b1) / (m * sigma2) - float(i01.mean())
+        c = float(b1 @ b1) / (m * sigma2) - float(i11.mean())
+        return _floored_cholesky(a, b, c)
 
     def degenerate(self, theta):
         """Whether θ is on a degenerate boundary: a two-column term's first
