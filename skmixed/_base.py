@@ -127,8 +127,10 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         request = self._input_request(reset)
         if reset:
             X = _as_two_dimensional(X)
-            _reset_feature_names(self, X)
-            inputs = prepare_inputs(X, y, groups, request, sample_weight=sample_weight)
+            names = _reset_feature_names(self, X)
+            inputs = prepare_inputs(
+                X, y, groups, request, sample_weight=sample_weight, column_names=names
+            )
             self._input_layout = inputs.layout
             # the fitted FixedFormula of a string fixed_effects (else None)
             self.fixed_formula_ = inputs.layout.formula
@@ -224,14 +226,18 @@ def _reset_feature_names(estimator, X):
     sets; a pandas X whose column names are all strings (the usual case)
     takes a direct path, since scikit-learn's generic container check costs
     more than the rest of a small fit's input checks.
+
+    Returns the column names (an object array) when they are all strings,
+    else None: the input path reads them from here, not again from X.
     """
     if isinstance(X, pd.DataFrame) and X.shape[1]:
         names = np.asarray(X.columns, dtype=object)
         if all(type(name) is str for name in names):
             estimator.feature_names_in_ = names
             estimator.n_features_in_ = X.shape[1]
-            return
+            return names
     validate_data(estimator, X, skip_check_array=True, reset=True)
+    return None
 
 
 def fixed_intercept(fit_intercept, data, estimator="The model"):

@@ -181,7 +181,9 @@ class ModelInputs:
 
 
 # -- the input path --------------------------------------------------------------------
-def prepare_inputs(X, y, groups, request, layout=None, sample_weight=None):
+def prepare_inputs(
+    X, y, groups, request, layout=None, sample_weight=None, column_names=None
+):
     """Validate X, y and ``groups`` and say where every column goes.
 
     Parameters
@@ -197,6 +199,9 @@ def prepare_inputs(X, y, groups, request, layout=None, sample_weight=None):
         None at fit; at predict, the layout returned at fit.
     sample_weight : array-like of shape (n_samples,), default=None
         Precision weights (fit only), checked by :func:`check_sample_weight`.
+    column_names : ndarray of str, default=None
+        A DataFrame X's column names when the caller has read them already
+        (all strings); None: read from X.
 
     Returns
     -------
@@ -209,7 +214,7 @@ def prepare_inputs(X, y, groups, request, layout=None, sample_weight=None):
             f"{request.estimator} requires y to be passed, but the target y is None."
         )
     X = _as_two_dimensional(X)
-    frame, columns, from_frame = _columns_of(X, layout, request.estimator)
+    frame, columns, from_frame = _columns_of(X, layout, request.estimator, column_names)
     n = _num_samples(X)
     y_array = _check_response(y, n) if y is not None else None
     weights = None
@@ -285,12 +290,13 @@ def _positional(n_columns):
     return [f"x{j}" for j in range(n_columns)]
 
 
-def _columns_of(X, layout, estimator):
+def _columns_of(X, layout, estimator, column_names=None):
     """(frame or array, column names, is-a-frame) of X, as fit saw them.
 
     At predict a numpy X after a DataFrame fit is read by position (with
     scikit-learn's warning) when it has as many columns as at fit; a
-    DataFrame after a numpy fit likewise.
+    DataFrame after a numpy fit likewise. ``column_names``: a DataFrame's
+    string column names, already read.
     """
     if isinstance(X, pd.DataFrame):
         if X.columns.has_duplicates:
@@ -304,6 +310,8 @@ def _columns_of(X, layout, estimator):
                 stacklevel=5,
             )
             return _array_columns(X.to_numpy(), layout, estimator)
+        if column_names is not None:
+            return X, list(column_names), True
         return X, [str(c) for c in X.columns], True
     array = X
     if getattr(array, "ndim", 2) != 2:
