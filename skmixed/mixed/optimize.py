@@ -358,8 +358,8 @@ def _minimize_small(fun, x0, lower, batch, max_iter):
     θ points it evaluated; None for the optimum where Newton failed or
     stopped on a degenerate boundary (the caller then runs BOBYQA)."""
     x0 = np.asarray(x0, dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    # numpy's warnings on θ where the factorisation fails (NaN, inf values)
+    with np.errstate(all="ignore"):
         # from moment estimates where there are some (~2 passes fewer than
         # from the best scaling of lme4's start); where that ends on a
         # bound, or fails, from that scaling too (its 25 starts found lower
