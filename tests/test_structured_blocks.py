@@ -77,8 +77,8 @@ def _crossed(n, m_a, m_b, seed=1):
 
 
 def test_sparse_structure_where_crossings_are_few():
-    """2,000 users each rating ~3 of 1,600 items: the item block is sparse."""
-    X, y = _crossed(6_000, 2_000, 1_600)
+    """3,000 users each rating ~1.3 of 3,000 items: the item block is sparse."""
+    X, y = _crossed(4_000, 3_000, 3_000)
     model = MixedLMRegressor("(1 | user) + (1 | item)").fit(X, y)
     criterion = model._criterion
     assert criterion.rest_structure == "sparse"

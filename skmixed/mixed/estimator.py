@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
 from skmixed._groups import _r_level_order, interaction
 from skmixed._linalg import least_squares
+from skmixed.mixed.cost import announce, estimate_cost
 from skmixed.mixed.criterion import (
     ProfiledCriterion,
     lower_triangle_indices,
@@ -163,6 +164,11 @@ class MixedLMRegressor(GroupedRegressor):
     is_singular_ : bool
     converged_ : bool
     n_evaluations_ : int
+    fit_cost_ : FitCost
+        The optimiser's time and memory as estimated before it started
+        (:mod:`skmixed.mixed.cost`); logged to the ``"skmixed"`` logger, and
+        an ``EfficiencyWarning`` names the factor sizes at once when it is
+        beyond ten minutes.
     random_effects_ : dict of pandas.DataFrame
         Factor name -> conditional modes (lme4's ``ranef``), one row per level.
     random_effects_cov_ : dict of ndarray
@@ -349,6 +355,14 @@ class MixedLMRegressor(GroupedRegressor):
         scaled = _StandardisedTheta(
             fit_criterion, None if centring.active else centring.slope_transforms
         )
+        # said before minutes of work, never after (memory: MemoryError
+        # from the set-up above)
+        self.fit_cost_ = estimate_cost(
+            fit_criterion,
+            gradient=self.optimizer == "lbfgsb"
+            or (self.optimizer == "auto" and fit_criterion.gradient_pays),
+        )
+        announce(self.fit_cost_)
         start, first_step = scaled.theta_start, None
         if fit_criterion.gradient_pays and scaled.identity:
             # expensive evaluations: start from moment estimates (scalar
