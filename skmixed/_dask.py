@@ -612,6 +612,146 @@ def _learn_factors(inp, factor_components, features, drop):
 
 
 # -- one pass: each partition codes its own labels, merged by label ---------------
+#: Labels of at most this many UTF-8 bytes are packed into one 64-bit key.
+_PACKED_BYTES = 7
+_SIGN = np.uint64(1 << 63)
+
+
+@dataclass
+class LabelKeys:
+    """A partition's group labels as 64-bit keys whose order is R's.
+
+    Hashing and merging integers costs a fraction of hashing strings, and a
+    key array travels between processes as one buffer. ``kind`` is
+    ``"int"`` (integer labels: the value, sign bit flipped, so that unsigned
+    order is numeric order) or ``"bytes"`` (strings of at most 7 UTF-8
+    bytes: the bytes big-endian in the top 7 bytes, the length in the
+    lowest, so that unsigned order is byte order, R's C-locale order).
+    """
+
+    keys: np.ndarray  # uint64, one per row
+    present: np.ndarray | None  # bool per row (None: no missing label)
+    kind: str
+
+    def __len__(self):
+        return len(self.keys)
+
+
+def label_keys(column):
+    """The :class:`LabelKeys` of a partition's label column, or None.
+
+    Integer columns and Arrow-backed strings of at most 7 bytes have keys;
+    other labels (categoricals, floats, objects, longer strings) take the
+    general path of :func:`local_codes`.
+    """
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return None
+    if pd.api.types.is_integer_dtype(dtype):
+        if np.dtype(getattr(dtype, "numpy_dtype", dtype)) == np.uint64:
+            return None  # beyond int64: no order-preserving signed key
+        present = None
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            mask = np.asarray(pd.isna(column), dtype=bool)
+            present = ~mask if mask.any() else None
+            values = column.to_numpy(dtype=np.int64, na_value=0)
+        else:
+            values = column.to_numpy()
+        keys = values.astype(np.int64, copy=False).view(np.uint64) ^ _SIGN
+        return LabelKeys(keys, present, "int")
+    arrow = _arrow_strings(column)
+    if arrow is None:
+        return None
+    import pyarrow as pa
+
+    chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    packed = [_packed_bytes(chunk) for chunk in chunks]
+    if any(p is None for p in packed):
+        return None
+    keys = np.concatenate([k for k, _ in packed]) if packed else np.zeros(0, np.uint64)
+    present = None
+    if arrow.null_count:
+        present = np.concatenate([p for _, p in packed])
+    return LabelKeys(keys, present, "bytes")
+
+
+def _packed_bytes(chunk):
+    """(keys, present) of one Arrow string chunk, None if a label is too long."""
+    import pyarrow as pa
+
+    n = len(chunk)
+    wide = pa.types.is_large_string(chunk.type) or pa.types.is_large_unicode(chunk.type)
+    offset_type = np.int64 if wide else np.int32
+    _, offsets, data = chunk.buffers()[:3]
+    offsets = np.frombuffer(
+        offsets,
+        dtype=offset_type,
+        count=n + 1,
+        offset=chunk.offset * np.dtype(offset_type).itemsize,
+    )
+    length = np.diff(offsets)
+    if n and length.max() > _PACKED_BYTES:
+        return None
+    present = None
+    if chunk.null_count:
+        present = ~chunk.is_null().to_numpy(zero_copy_only=False)
+        length = np.where(present, length, 0)
+    raw = (
+        np.frombuffer(data, dtype=np.uint8)
+        if data is not None
+        else np.zeros(0, np.uint8)
+    )
+    # eight bytes from every label's start (zero padding past the end),
+    # read as one big-endian word; the bytes past its length masked off
+    padded = np.zeros(len(raw) + 8, dtype=np.uint8)
+    padded[: len(raw)] = raw
+    words = np.lib.stride_tricks.as_strided(
+        padded, shape=(len(raw) + 1, 8), strides=(1, 1)
+    )
+    starts = np.minimum(offsets[:-1], len(raw))
+    word = words[starts].view(">u8")[:, 0].astype(np.uint64)
+    length = length.astype(np.uint64)
+    shift = np.uint64(8) * (np.uint64(8) - length)
+    # a shift of 64 bits is undefined: an empty label keeps no bytes
+    word = np.where(
+        length > 0, (word >> np.minimum(shift, 63)) << np.minimum(shift, 63), 0
+    )
+    return word.astype(np.uint64) | length, present
+
+
+def key_labels(keys, kind):
+    """The labels of keys: an Arrow string array (bytes) or int64 values."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    if kind == "int":
+        return (keys ^ _SIGN).view(np.int64)
+    import pyarrow as pa
+
+    length = (keys & np.uint64(0xFF)).astype(np.int64)
+    rows = (keys & ~np.uint64(0xFF)).astype(">u8").view(np.uint8).reshape(-1, 8)
+    data = rows[np.arange(8) < length[:, None]]  # row by row: the labels' bytes
+    offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+    np.cumsum(length, out=offsets[1:])
+    return pa.Array.from_buffers(
+        pa.large_string(), len(keys), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def code_keys(keys):
+    """Codes of keys by their distinct values (Arrow's hash table).
+
+    Returns ``(codes, distinct)``: ``distinct[codes[i]] == keys[i]``, the
+    distinct keys in order of first appearance (so the keys of the first of
+    several concatenated arrays keep their places).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(pa.array(np.asarray(keys, np.uint64).view(np.int64)))
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    distinct = encoded.dictionary.to_numpy(zero_copy_only=False).view(np.uint64)
+    return codes, distinct
+
+
 def local_codes(column):
     """A partition's codes of its own distinct labels, and those labels.
 
@@ -641,25 +781,45 @@ def local_codes(column):
 def union_labels(labels):
     """The distinct labels of several partitions' labels, and where each went.
 
+    ``labels`` are the partitions' distinct labels: all :class:`LabelKeys`
+    of one kind (their ``keys``), or Arrow arrays / pandas Series (keys of
+    partitions whose labels had none are turned back into labels first).
     Returns ``(union, positions)``: ``positions[i][j]`` is the row of
     ``union`` holding ``labels[i][j]`` (every ``labels[i]`` is distinct, so
     each ``positions[i]`` is one-to-one: sums can be added by fancy index).
     """
+
+    sizes = np.cumsum([0] + [len(x) for x in labels])
+    kinds = {x.kind for x in labels if isinstance(x, LabelKeys)}
+    if len(kinds) == 1 and all(isinstance(x, LabelKeys) for x in labels):
+        codes, union = code_keys(np.concatenate([x.keys for x in labels]))
+        union = LabelKeys(union, None, kinds.pop())
+    else:
+        codes, union = _union_of_labels([_labels_of(x) for x in labels])
+    positions = [codes[a:b] for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    return union, positions
+
+
+def _labels_of(labels):
+    """Distinct labels as they are, or those of LabelKeys (Arrow or pandas)."""
+    if not isinstance(labels, LabelKeys):
+        return labels
+    values = key_labels(labels.keys, labels.kind)
+    return pd.Series(values) if labels.kind == "int" else values
+
+
+def _union_of_labels(labels):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    sizes = np.cumsum([0] + [len(x) for x in labels])
     if isinstance(labels[0], pa.Array):  # every partition has one dtype
         kind = labels[0].type
         encoded = pc.dictionary_encode(
             pa.chunked_array([x.cast(kind) for x in labels], type=kind)
         ).combine_chunks()
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        union = encoded.dictionary
-    else:
-        codes, union = local_codes(pd.concat(labels, ignore_index=True))
-    positions = [codes[a:b] for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
-    return union, positions
+        return codes, encoded.dictionary
+    return local_codes(pd.concat(labels, ignore_index=True))
 
 
 def coder_of_labels(name, column, labels, dtype):
@@ -669,11 +829,57 @@ def coder_of_labels(name, column, labels, dtype):
     """
     import pyarrow as pa
 
+    if isinstance(labels, LabelKeys):
+        coder = _coder_of_keys(name, column, labels, dtype)
+        if coder is not None:
+            return coder
+        labels = _labels_of(labels)
+        if isinstance(labels, pd.Series):
+            labels = labels.astype(dtype)
     if isinstance(labels, pa.Array):
         labels = _ArrowDistinct(column, dtype, labels, distinct=True)
     else:
         labels = labels.to_frame(column)
     return FactorCoder(name, [column], labels)
+
+
+def _coder_of_keys(name, column, labels, dtype):
+    """The FactorCoder of distinct keys, ordered by sorting the keys.
+
+    Key order is R's level order for integers (numeric) and for strings
+    (byte order) -- unless every string is a number, which R orders by
+    value: None then (the general path).
+    """
+    import pyarrow as pa
+
+    order = np.argsort(labels.keys)
+    values = key_labels(labels.keys[order], labels.kind)
+    if labels.kind == "bytes":
+        for start in range(0, len(values), 1024):
+            chunk = values.slice(start, 1024).to_pylist()
+            if not all(_is_number(label) for label in chunk):
+                break
+        else:
+            return None
+        strings = values
+    else:
+        as_float = values.astype(np.float64)
+        if np.any(as_float[1:] == as_float[:-1]):
+            return None  # R orders by value as floats: ties beyond 2**53
+        strings = pa.array(values).cast(pa.string())
+    coder = FactorCoder.__new__(FactorCoder)
+    coder.name, coder.columns = name, [column]
+    coder.categorical = False
+    coder.codes = np.arange(len(order), dtype=np.int64)
+    coder.levels = strings.to_numpy(zero_copy_only=False)
+    if labels.kind == "bytes":
+        coder.arrow_values = values
+    else:
+        coder.arrow_values = None
+        coder.index = pd.Index(values)
+    coder.distinct_codes = np.empty(len(order), dtype=np.int64)
+    coder.distinct_codes[order] = coder.codes
+    return coder
 
 
 # -- the tree reduction ----------------------------------------------------------

@@ -136,6 +136,57 @@ def test_partitions_own_labels_merged_in_r_order(client, kind):
         assert list(fitted.random_effects_["g"].index[:3]) == ["0", "1", "2"]
 
 
+def test_label_keys_sort_as_r_orders_levels():
+    # short strings and integers are hashed as 64-bit keys whose order must
+    # be R's level order (byte order; numeric order), and decode exactly
+    from skmixed import _dask
+    from skmixed._groups import as_factor
+
+    strings = pd.Series(["b", "", "ab", "a", "a\x00", "é", "zzzzzzz", "Z", "a b"])
+    keyed = _dask.label_keys(strings)
+    assert keyed.kind == "bytes" and keyed.present is None
+    order = np.argsort(keyed.keys)
+    decoded = _dask.key_labels(keyed.keys[order], "bytes").to_pylist()
+    assert decoded == list(as_factor(strings, "g").categories)
+    assert _dask.label_keys(pd.Series(["12345678"])) is None  # 8 bytes: no key
+    ints = pd.Series([3, -2, 10, 0, -(2**40), 2**40], dtype="Int64")
+    keyed = _dask.label_keys(ints)
+    values = _dask.key_labels(np.sort(keyed.keys), "int")
+    assert [str(v) for v in values] == list(as_factor(ints, "g").categories)
+    with_missing = _dask.label_keys(pd.Series(["a", None, "b"], dtype="str"))
+    assert with_missing.present.tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize("kind", ["nullable int", "long labels in one partition"])
+def test_labels_with_and_without_keys_merged(client, kind):
+    df = _data(seed=10, n_groups=30)
+    if kind == "nullable int":
+        df["g"] = (df["g"].str[1:].astype(int) - 12).astype("Int64")
+    else:  # one partition's labels are too long for a key: merged as strings
+        long = df.index >= len(df) - 2
+        df.loc[long, "g"] = "a-long-label"
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+
+
+def test_level_of_dropped_rows_only_is_no_level(client):
+    # missing='drop': a group whose every row is dropped has no level
+    df = _data(seed=11)
+    df.loc[[4, 800], "g"] = "lost"
+    df.loc[[4, 800], "x2"] = np.nan
+    cols = ["x1", "x2", "g"]
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        mem = MixedLMRegressor("(x1 | g)", missing="drop").fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        fitted = MixedLMRegressor("(x1 | g)", missing="drop").fit(ddf[cols], ddf["y"])
+    assert "lost" not in fitted.random_effects_["g"].index
+    _assert_same_mixed(fitted, mem)
+
+
 def test_groups_argument_and_dask_arrays(client):
     df = _data(seed=2)
     mem = MixedLMRegressor("(1 | g)").fit(

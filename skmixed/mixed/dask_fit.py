@@ -20,6 +20,7 @@ import numpy as np
 from skmixed import _dask
 from skmixed._inputs import _FIT_HINT
 from skmixed.mixed.design import (
+    _NO_LATER_TERMS,
     CrossProducts,
     TermDesign,
     accumulate,
@@ -85,7 +86,7 @@ def accumulate_partition(part, index, meta, spec):
     codes its rows by its own distinct labels and returns a
     :class:`LabelledSums`, merged with other partitions' by label.
     """
-    features, coders, terms, fit_intercept, drop, kept, centring = spec
+    features, coders, terms, fit_intercept, drop, kept, centring = spec[:7]
     _dask._check_dtypes(part, meta, index)
     first_negative = _dask.first_negative_weight(part)
     if coders is None:
@@ -95,12 +96,12 @@ def accumulate_partition(part, index, meta, spec):
     keep = _dask._complete_rows(part, features, group_columns, drop)
     n_dropped = int((~keep).sum())
     missing = 0
-    if coders is None:  # the rows' own labels; a missing one is counted, left out
-        codes, labels = _dask.local_codes(part[terms[0].column])
-        present = codes >= 0
-        missing = int((~present & keep).sum())
-        keep &= present
-        codes = codes[keep] if not keep.all() else codes
+    if coders is None:  # the kept rows' own labels; a missing one is counted
+        codes, labels, present = _own_codes(part[terms[0].column], keep)
+        missing = int((~present).sum())
+        if missing:
+            keep[np.flatnonzero(keep)[~present]] = False
+            codes = codes[present]
     if not keep.all():
         part = part[keep]
     # [1 features y], column-major, filled column by column from the frame:
@@ -117,102 +118,237 @@ def accumulate_partition(part, index, meta, spec):
     if _dask._W in part.columns:
         w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
     weight_counts = _dask.weight_counts(w)
+    bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
+    bad = bad_x.any() or bad_y.any() or bad_weights  # then the fit fails
+    if coders is None:
+        checks = (n_dropped, bad_x, bad_y, weight_counts, first_negative)
+        return _labelled_partition(spec, labels, codes, XY, w, bad, missing, checks)
     designs = []
     for term in terms:
-        if coders is None:
-            levels = range(len(labels))
-        else:
-            codes, levels = coders[term.factor].row_codes(part), range(term.m)
-        Z = None
-        if term.slopes:
-            Z = np.empty((len(part), len(term.names)))
-            start = int(term.intercept)
-            if term.intercept:
-                Z[:, 0] = 1.0
-            Z[:, start:] = F[:, term.slopes]
-        designs.append(TermDesign(codes, levels, Z, term.names, term.factor))
-    bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
+        codes, levels = coders[term.factor].row_codes(part), range(term.m)
+        designs.append(
+            TermDesign(codes, levels, _term_z(term, F), term.names, term.factor)
+        )
     sums = summary = None
     if centring is not None:
         # the in-memory fit's centred columns, computed from the rows alike
         Xc, designs_c = centring.design_inputs(X[:, kept], designs)
         sums = accumulate(Xc, y, designs_c, w)
     else:
-        if not (bad_x.any() or bad_y.any() or bad_weights):  # else the fit fails
+        if not bad:
             first_in_x = _columns_in_x(terms[0], fit_intercept)
             sums = accumulate(X, y, designs, w, first_in_x, xy=XY)
-            if coders is None and first_in_x is not None:
-                sums.D1 = None  # a copy of CX's columns: not shipped
-        if sums is not None and w is None:
-            # the squares are XᵀX's diagonal: no second product of the rows
-            x_sums = np.stack([X.sum(axis=0), np.diagonal(sums.Bxx)[: X.shape[1]]], 1)
-        else:
-            x_sums = _moments(X)
-        summary = RowSummary(
+        summary = _row_summary(
+            X,
+            y,
+            sums.Bxx if sums is not None else None,
+            w,
             n_dropped,
-            np.array([y.min(), y.max()]) if len(y) else np.array([np.inf, -np.inf]),
             bad_x,
             bad_y,
-            x_sums,
             weight_counts,
             first_negative,
         )
-    if coders is None:
-        return LabelledSums(labels, sums, summary, missing, len(part))
     return sums, summary
+
+
+def _term_z(term, F):
+    """A term's columns (None: the intercept alone)."""
+    if not term.slopes:
+        return None
+    Z = np.empty((F.shape[0], len(term.names)))
+    start = int(term.intercept)
+    if term.intercept:
+        Z[:, 0] = 1.0
+    Z[:, start:] = F[:, term.slopes]
+    return Z
+
+
+def _row_summary(X, y, Bxx, w, n_dropped, bad_x, bad_y, weight_counts, first_negative):
+    if Bxx is not None and w is None:
+        # the squares are XᵀX's diagonal: no second product of the rows
+        x_sums = np.stack([X.sum(axis=0), np.diagonal(Bxx)[: X.shape[1]]], 1)
+    else:
+        x_sums = _moments(X)
+    return RowSummary(
+        n_dropped,
+        np.array([y.min(), y.max()]) if len(y) else np.array([np.inf, -np.inf]),
+        bad_x,
+        bad_y,
+        x_sums,
+        weight_counts,
+        first_negative,
+    )
+
+
+def _own_codes(column, keep):
+    """Codes of the kept rows by their own distinct labels.
+
+    Returns ``(codes, labels, present)``: ``present`` marks the kept rows
+    with a label, ``codes`` (of those rows) index ``labels``, the distinct
+    labels -- :class:`~skmixed._dask.LabelKeys` when the labels have 64-bit
+    keys (integers, short strings: hashed as integers), else an Arrow array
+    or a pandas Series. The labels of rows dropped by ``missing='drop'``
+    make no level, as in memory.
+    """
+    if not keep.all():
+        column = column[keep]
+    keyed = _dask.label_keys(column)
+    if keyed is None:
+        codes, labels = _dask.local_codes(column)
+        present = codes >= 0
+        return codes, labels, present
+    keys = keyed.keys
+    present = np.ones(len(keys), dtype=bool) if keyed.present is None else keyed.present
+    if keyed.present is not None:
+        keys = keys[present]
+    codes, distinct = _dask.code_keys(keys)
+    full = np.full(len(present), -1, dtype=codes.dtype)
+    full[present] = codes
+    return full, _dask.LabelKeys(distinct, None, keyed.kind), present
+
+
+@dataclass
+class PairLayout:
+    """The per-level sums a partition ships, and where ``CX`` and ``D1`` read them.
+
+    Row ``i`` of a partition's sums is, per level, the sum over its rows of
+    ``M[:, a] * M[:, b]`` for ``(a, b) = pairs[i]``, ``M`` being ``[X y]``
+    (column ``-1``: a column of ones that X lacks). A product that appears
+    twice (``x1 * 1`` in ``Z1ᵀX`` and in ``Z1ᵀZ1``, ``x1 * x1`` ...) is
+    summed and shipped once.
+    """
+
+    pairs: list
+    cx: np.ndarray  # (k, p + 1): row of Z1ᵀ[X y]'s element (j, c)
+    d1: np.ndarray  # (k, k): row of Z1ᵀZ1's element (a, b)
+    full: bool = False  # rows are CX then D1 as they are (the centred pass)
+
+
+def pair_layout(z_columns, width):
+    """The layout of a term whose column j is column ``z_columns[j]`` of [X y]."""
+    k = len(z_columns)
+    index, pairs = {}, []
+
+    def row(a, b):
+        key = (min(a, b), max(a, b))
+        if key not in index:
+            index[key] = len(pairs)
+            pairs.append(key)
+        return index[key]
+
+    cx = np.array([[row(z, c) for c in range(width)] for z in z_columns])
+    d1 = np.array([[row(a, b) for b in z_columns] for a in z_columns])
+    return PairLayout(pairs, cx.reshape(k, width), d1.reshape(k, k))
+
+
+def full_layout(k, width):
+    """The layout of CX and D1 shipped element by element (the centred pass)."""
+    n_cx = k * width
+    cx = np.arange(n_cx).reshape(k, width)
+    d1 = n_cx + np.arange(k * k).reshape(k, k)
+    return PairLayout([None] * (n_cx + k * k), cx, d1, full=True)
+
+
+def _level_sums(codes, m, M, pairs, ones_column):
+    """Per level, the sums of ``M[:, a] * M[:, b]`` for each pair: (len(pairs), m).
+
+    ``ones_column`` is the column of ``M`` that is all ones (or -1, the
+    virtual column of ones; None: none of them are ones, the rows are
+    weighted): a product with it needs no multiplication, and the count
+    of rows no weights.
+    """
+    out = np.empty((len(pairs), m))
+    buffer = np.empty(M.shape[0])
+    for i, (a, b) in enumerate(pairs):
+        if a == ones_column and b == ones_column:
+            weights = None
+        elif a == ones_column or b == ones_column:
+            weights = M[:, b if a == ones_column else a]
+        else:
+            weights = np.multiply(M[:, a], M[:, b], out=buffer)
+        out[i] = np.bincount(codes, weights=weights, minlength=m)
+    return out
+
+
+def _labelled_partition(spec, labels, codes, XY, w, bad, missing, checks):
+    """A partition's :class:`LabelledSums` (levels: its own labels)."""
+    features, _, terms, fit_intercept, _, kept, centring, layout = spec
+    term = terms[0]
+    m = len(labels)
+    X, F, y = XY[:, :-1], XY[:, int(fit_intercept) : -1], XY[:, -1]
+    if centring is not None:
+        # the in-memory fit's centred columns, computed from the rows alike
+        design = TermDesign(codes, range(m), _term_z(term, F), term.names, term.factor)
+        Xc, (design_c,) = centring.design_inputs(X[:, kept], [design])
+        sums = accumulate(Xc, y, [design_c], w)
+        rows = np.concatenate(
+            [a.reshape(m, a.shape[1] * a.shape[2]).T for a in (sums.CX, sums.D1)]
+        )
+        totals = (sums.n, sums.Bxx, sums.sum_log_weights)
+        return LabelledSums(labels, rows, totals, None, missing, len(y))
+    rows = totals = None
+    if not bad:
+        # M: [1 X y], with a column of ones appended when the term's
+        # intercept is not X's (pairs name it -1), the rows weighted by √w
+        M, ones_column, sum_log_weights = XY, (0 if fit_intercept else None), 0.0
+        virtual = any(-1 in pair for pair in layout.pairs)
+        if virtual:
+            M = np.asfortranarray(np.column_stack([XY, np.ones(len(y))]))
+            ones_column = M.shape[1] - 1
+        if w is not None:
+            M = np.asfortranarray(M * np.sqrt(w)[:, None])
+            ones_column = None  # a weighted row's ones are √w
+            sum_log_weights = float(np.log(w).sum())
+        pairs = [
+            tuple(M.shape[1] - 1 if c == -1 else c for c in pair)
+            for pair in layout.pairs
+        ]
+        rows = _level_sums(codes, m, M, pairs, ones_column)
+        XYw = M[:, : XY.shape[1]]
+        totals = (len(y), XYw.T @ XYw, sum_log_weights)
+    Bxx = totals[1] if totals is not None else None
+    summary = _row_summary(X, y, Bxx, w, *checks)
+    return LabelledSums(labels, rows, totals, summary, missing, len(y))
 
 
 @dataclass
 class LabelledSums:
     """Sums of some partitions whose levels are their own distinct labels.
 
-    Level ``j`` of ``sums`` (its rows of ``D1`` and ``CX``) is the group
-    labelled ``labels[j]``; merging partitions unites their labels and adds
-    each level's sums where its label went (:func:`merge_labelled`).
+    Column ``j`` of ``rows`` holds level ``j``'s sums (laid out by a
+    :class:`PairLayout`) for the group labelled ``labels[j]``; merging
+    partitions unites their labels and adds each level's sums where its
+    label went (:func:`merge_labelled`).
     """
 
-    labels: object  # Arrow array or pandas Series of distinct labels
-    sums: object  # CrossProducts (D1 None: CX's columns), None if rows are bad
+    labels: object  # LabelKeys, Arrow array or pandas Series of distinct labels
+    rows: np.ndarray | None  # (sums, levels); None if some rows are bad
+    totals: tuple | None  # (n, [X y]ᵀ[X y], Σ log w)
     summary: RowSummary | None  # None for the centred pass
     missing: int  # rows with a missing group label
     n_rows: int  # rows kept (those with a missing label left out)
 
 
-def _add_levels(total, positions, part):
-    """``total[positions] += part`` (one-to-one positions), None-aware."""
-    if part is None:
-        return
-    if np.array_equal(positions, np.arange(len(positions))):
-        # the first partition's labels keep their places in the union:
-        # contiguous rows, not a scatter
-        total[: len(positions)] += part
-        return
-    total[positions] += part
-
-
 def merge_labelled(*parts):
     """Several partitions' :class:`LabelledSums` as one (labels united)."""
     union, positions = _dask.union_labels([p.labels for p in parts])
-    present = [p for p in parts if p.sums is not None]
-    sums = None
-    if len(present) == len(parts):
-        first = parts[0].sums
+    rows = totals = None
+    if all(p.rows is not None for p in parts):
         m = len(union)
-        CX = np.zeros((m,) + first.CX.shape[1:])
-        D1 = None if first.D1 is None else np.zeros((m,) + first.D1.shape[1:])
+        rows = np.zeros((parts[0].rows.shape[0], m))
         for part, where in zip(parts, positions, strict=True):
-            _add_levels(CX, where, part.sums.CX)
-            if D1 is not None:
-                _add_levels(D1, where, part.sums.D1)
-        sums = CrossProducts(
-            sum(p.sums.n for p in parts),
-            D1,
-            CX,
-            [],
-            first.Bzz,
-            first.Bzx,
-            sum(p.sums.Bxx for p in parts),
-            sum(p.sums.sum_log_weights for p in parts),
+            if len(where) and where[0] == 0 and where[-1] == len(where) - 1:
+                # the first partition's labels keep their places in the
+                # union (one-to-one, in order): contiguous, not a scatter
+                rows[:, : len(where)] += part.rows
+                continue
+            for r in range(rows.shape[0]):
+                rows[r, where] += part.rows[r]
+        totals = (
+            sum(p.totals[0] for p in parts),
+            sum(p.totals[1] for p in parts),
+            sum(p.totals[2] for p in parts),
         )
     summary = None
     if parts[0].summary is not None:
@@ -221,26 +357,39 @@ def merge_labelled(*parts):
             summary = summary.add(part.summary)
     return LabelledSums(
         union,
-        sums,
+        rows,
+        totals,
         summary,
         sum(p.missing for p in parts),
         sum(p.n_rows for p in parts),
     )
 
 
-def _in_level_order(merged, coder, first_in_x):
-    """The merged sums with level ``coder.distinct_codes[j]`` for label j."""
-    sums = merged.sums
-    if sums is None:
+def _in_level_order(merged, coder, layout):
+    """The merged sums as CrossProducts, level ``coder.distinct_codes[j]``
+    holding label j's sums."""
+    if merged.rows is None:
         return None
-    order = np.empty(len(coder.distinct_codes), dtype=np.int64)
-    order[coder.distinct_codes] = np.arange(len(order))
-    sums.CX = sums.CX[order]
-    if sums.D1 is None:
-        sums.D1 = np.ascontiguousarray(sums.CX[:, :, list(first_in_x)])
-    else:
-        sums.D1 = sums.D1[order]
-    return sums
+    m = merged.rows.shape[1]
+    order = np.empty(m, dtype=np.int64)
+    order[coder.distinct_codes] = np.arange(m)
+    rows = merged.rows[:, order]
+    k, width = layout.cx.shape
+
+    def per_level(index):  # (m, *index.shape), C-contiguous
+        return np.ascontiguousarray(rows[index.ravel()].T).reshape(m, *index.shape)
+
+    n, Bxx, sum_log_weights = merged.totals
+    return CrossProducts(
+        n,
+        per_level(layout.d1),
+        per_level(layout.cx),
+        [],
+        _NO_LATER_TERMS,
+        np.empty((0, width)),
+        Bxx,
+        sum_log_weights,
+    )
 
 
 def _check_weights(summary):
@@ -340,10 +489,24 @@ def fit(model, X, y, groups, sample_weight=None):
             None,
             inp.groups[group],
         )
-        first_in_x = _columns_in_x(spec, fit_intercept)
+        width = int(fit_intercept) + len(inp.features) + 1  # [1 X y]
 
         def reduce(kept=None, centring=None):
-            task = (inp.features, None, [spec], fit_intercept, drop, kept, centring)
+            if centring is None:
+                z_columns = _columns_in_x(spec, fit_intercept, ones=-1)
+                layout = pair_layout(z_columns, width)
+            else:
+                layout = full_layout(len(spec.names), int(kept.sum()) + 1)
+            task = (
+                inp.features,
+                None,
+                [spec],
+                fit_intercept,
+                drop,
+                kept,
+                centring,
+                layout,
+            )
             parts = [
                 dask.delayed(accumulate_partition)(part, i, meta, task)
                 for i, part in enumerate(inp.frame.to_delayed())
@@ -356,7 +519,7 @@ def fit(model, X, y, groups, sample_weight=None):
             coder = _dask.coder_of_labels(
                 term.factor, spec.column, merged.labels, meta[spec.column].dtype
             )
-            sums = _in_level_order(merged, coder, first_in_x)
+            sums = _in_level_order(merged, coder, layout)
             return coder, merged.n_rows, sums, merged.summary
 
         coder, n, sums, summary = reduce()
@@ -464,10 +627,16 @@ def _centred_term(term, A):
     return replace(term, moments=np.stack([mean, sd], axis=1))
 
 
-def _columns_in_x(term, fit_intercept):
-    """The X column of each of the term's columns, or None if one has none."""
+def _columns_in_x(term, fit_intercept, ones=None):
+    """The X column of each of the term's columns.
+
+    A term's intercept without one in X has none: the whole answer is then
+    None, unless ``ones`` gives the number standing for a column of ones.
+    """
     if term.intercept and not fit_intercept:
-        return None
+        if ones is None:
+            return None
+        return [ones] + [j + int(fit_intercept) for j in term.slopes]
     return ([0] if term.intercept else []) + [
         j + int(fit_intercept) for j in term.slopes
     ]
