@@ -114,6 +114,58 @@ def shared(obj):
     return client.scatter(obj, broadcast=True, hash=False)
 
 
+def _client():
+    """The distributed Client the next compute() will use, or None."""
+    from dask.base import get_scheduler
+
+    client = getattr(get_scheduler(), "__self__", None)
+    return client if hasattr(client, "scatter") else None
+
+
+def parallelism():
+    """How many tasks the next compute() runs at once (threads in all)."""
+    import os
+
+    client = _client()
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    import dask
+
+    return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+
+
+def partition_graphs(frame):
+    """Each partition's own task graph, as ``(index, graph, key)``, or None.
+
+    None when a partition's graph is not its own -- two partitions share a
+    task (a shuffle, a repartition: computing them one by one would redo
+    it) or it reads data held by a cluster (a persisted collection) --
+    then the partitions are tasks of the graph as usual.
+    """
+    from dask.core import get_dependencies
+
+    parts = frame.to_delayed(optimize_graph=True)
+    graph = {}
+    for part in parts:
+        if part.key not in graph:
+            graph.update(part.dask)
+    if any(type(task).__name__ == "Future" for task in graph.values()):
+        return None
+    owner, items = {}, []
+    for index, part in enumerate(parts):
+        own, todo = {}, [part.key]
+        while todo:
+            key = todo.pop()
+            if key in own:
+                continue
+            if owner.setdefault(key, index) != index:
+                return None  # shared with another partition
+            own[key] = graph[key]
+            todo.extend(get_dependencies(graph, key))
+        items.append((index, own, part.key))
+    return items
+
+
 def _is_frame(obj):
     """A dask DataFrame (not a Series, not an array)."""
     return getattr(obj, "ndim", 0) == 2 and hasattr(obj, "columns")

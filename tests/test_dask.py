@@ -187,6 +187,25 @@ def test_level_of_dropped_rows_only_is_no_level(client):
     _assert_same_mixed(fitted, mem)
 
 
+def test_persisted_and_split_partitions(client):
+    # partitions are read and coded in batches by tasks that compute their
+    # graphs; a persisted collection (data held by the workers) and
+    # partitions that share a task (a split) are tasks of the graph instead
+    from skmixed import _dask
+
+    df = _data(seed=13)
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    plain = dd.from_pandas(df, npartitions=5)
+    persisted = client.persist(plain)
+    split = plain.repartition(npartitions=7)
+    assert _dask.partition_graphs(plain) is not None
+    for ddf in (persisted, split):
+        assert _dask.partition_graphs(ddf) is None
+        fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+        _assert_same_mixed(fitted, mem)
+
+
 def test_groups_argument_and_dask_arrays(client):
     df = _data(seed=2)
     mem = MixedLMRegressor("(1 | g)").fit(

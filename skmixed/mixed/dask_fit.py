@@ -78,13 +78,15 @@ def _moments(values):
     return np.stack([values.sum(axis=0), (values * values).sum(axis=0)], axis=1)
 
 
-def accumulate_partition(part, index, meta, spec):
+def accumulate_partition(part, index, meta, spec, rows_only=False):
     """Cross-products and row summary of one partition.
 
     With ``coders`` (a dict of FactorCoders) the rows are coded with the
     global levels. With ``coders=None`` (one grouping factor) the partition
     codes its rows by its own distinct labels and returns a
-    :class:`LabelledSums`, merged with other partitions' by label.
+    :class:`LabelledSums`, merged with other partitions' by label (or, with
+    ``rows_only``, its :class:`_PartitionRows`, for a batch to code them
+    together with its other partitions').
     """
     features, coders, terms, fit_intercept, drop, kept, centring = spec[:7]
     _dask._check_dtypes(part, meta, index)
@@ -97,11 +99,10 @@ def accumulate_partition(part, index, meta, spec):
     n_dropped = int((~keep).sum())
     missing = 0
     if coders is None:  # the kept rows' own labels; a missing one is counted
-        codes, labels, present = _own_codes(part[terms[0].column], keep)
-        missing = int((~present).sum())
+        labels = _own_labels(part[terms[0].column], keep)
+        missing = int((~labels.present).sum())
         if missing:
-            keep[np.flatnonzero(keep)[~present]] = False
-            codes = codes[present]
+            keep[np.flatnonzero(keep)[~labels.present]] = False
     if not keep.all():
         part = part[keep]
     # [1 features y], column-major, filled column by column from the frame:
@@ -122,7 +123,8 @@ def accumulate_partition(part, index, meta, spec):
     bad = bad_x.any() or bad_y.any() or bad_weights  # then the fit fails
     if coders is None:
         checks = (n_dropped, bad_x, bad_y, weight_counts, first_negative)
-        return _labelled_partition(spec, labels, codes, XY, w, bad, missing, checks)
+        rows = _PartitionRows(labels, XY, w, bad, missing, checks)
+        return rows if rows_only else labelled_sums([rows], spec)
     designs = []
     for term in terms:
         codes, levels = coders[term.factor].row_codes(part), range(term.m)
@@ -181,15 +183,26 @@ def _row_summary(X, y, Bxx, w, n_dropped, bad_x, bad_y, weight_counts, first_neg
     )
 
 
-def _own_codes(column, keep):
-    """Codes of the kept rows by their own distinct labels.
+@dataclass
+class _OwnLabels:
+    """The labels of a partition's kept rows, before they are coded.
 
-    Returns ``(codes, labels, present)``: ``present`` marks the kept rows
-    with a label, ``codes`` (of those rows) index ``labels``, the distinct
-    labels -- :class:`~skmixed._dask.LabelKeys` when the labels have 64-bit
-    keys (integers, short strings: hashed as integers), else an Arrow array
-    or a pandas Series. The labels of rows dropped by ``missing='drop'``
-    make no level, as in memory.
+    ``keys`` (:class:`~skmixed._dask.LabelKeys` of the rows with a label)
+    when the labels have 64-bit keys, else ``codes`` of those rows into
+    ``labels``, the partition's distinct labels (Arrow array or Series).
+    """
+
+    present: np.ndarray  # bool per kept row: has a label
+    keys: object = None
+    codes: np.ndarray | None = None
+    labels: object = None
+
+
+def _own_labels(column, keep):
+    """The :class:`_OwnLabels` of the kept rows.
+
+    The labels of rows dropped by ``missing='drop'`` make no level, as in
+    memory.
     """
     if not keep.all():
         column = column[keep]
@@ -197,15 +210,52 @@ def _own_codes(column, keep):
     if keyed is None:
         codes, labels = _dask.local_codes(column)
         present = codes >= 0
-        return codes, labels, present
-    keys = keyed.keys
-    present = np.ones(len(keys), dtype=bool) if keyed.present is None else keyed.present
-    if keyed.present is not None:
-        keys = keys[present]
-    codes, distinct = _dask.code_keys(keys)
-    full = np.full(len(present), -1, dtype=codes.dtype)
-    full[present] = codes
-    return full, _dask.LabelKeys(distinct, None, keyed.kind), present
+        return _OwnLabels(present, codes=codes[present], labels=labels)
+    if keyed.present is None:
+        return _OwnLabels(np.ones(len(keyed.keys), dtype=bool), keys=keyed)
+    keys = _dask.LabelKeys(keyed.keys[keyed.present], None, keyed.kind)
+    return _OwnLabels(keyed.present, keys=keys)
+
+
+@dataclass
+class _PartitionRows:
+    """What a partition brings to its sums: labels, ``[1 X y]``, checks."""
+
+    labels: _OwnLabels
+    XY: np.ndarray
+    w: np.ndarray | None
+    bad: bool  # NaN/inf or bad weights: the fit fails, no sums
+    missing: int  # rows with a missing label
+    checks: tuple  # n_dropped, bad_x, bad_y, weight_counts, first_negative
+
+
+def labelled_sums(parts, spec):
+    """The :class:`LabelledSums` of several partitions' rows.
+
+    When every partition's labels have keys of one kind, their rows are
+    coded together by one hash of all the keys and summed straight into
+    one array per level: no merge by label. Otherwise each partition is
+    coded by its own labels and the results are merged.
+    """
+    keyed = [p.labels.keys for p in parts if p.labels.keys is not None]
+    kinds = {k.kind for k in keyed}
+    if len(keyed) < len(parts) or len(kinds) > 1:
+        return merge_labelled(*[_sums_by_own_labels(p, spec) for p in parts])
+    codes, distinct = _dask.code_keys(np.concatenate([k.keys for k in keyed]))
+    ends = np.cumsum([len(k.keys) for k in keyed])
+    codes = np.split(codes, ends[:-1])
+    labels = _dask.LabelKeys(distinct, None, kinds.pop() if kinds else "bytes")
+    return _labelled(spec, labels, list(zip(codes, parts, strict=True)))
+
+
+def _sums_by_own_labels(part, spec):
+    own = part.labels
+    if own.keys is not None:
+        codes, distinct = _dask.code_keys(own.keys.keys)
+        labels = _dask.LabelKeys(distinct, None, own.keys.kind)
+    else:
+        codes, labels = own.codes, own.labels
+    return _labelled(spec, labels, [(codes, part)])
 
 
 @dataclass
@@ -271,24 +321,61 @@ def _level_sums(codes, m, M, pairs, ones_column):
     return out
 
 
-def _labelled_partition(spec, labels, codes, XY, w, bad, missing, checks):
-    """A partition's :class:`LabelledSums` (levels: its own labels)."""
-    features, _, terms, fit_intercept, _, kept, centring, layout = spec
+def _labelled(spec, labels, coded):
+    """The :class:`LabelledSums` of partitions whose rows are coded by
+    ``labels``: ``coded`` is a list of (codes, :class:`_PartitionRows`)."""
+    out = None
+    for codes, part in coded:
+        sums = _one_partition(spec, len(labels), codes, part)
+        if out is None:
+            out = sums
+        else:
+            out.add_in_place(sums)
+    out.labels = labels
+    return out
+
+
+class PartitionGraphs:
+    """Some partitions' own task graphs, carried into a task as data.
+
+    A batch task computes its partitions itself (:func:`accumulate_batch`),
+    one after the other: their rows are read where they are summed, and
+    the batch's labels are hashed together.
+    """
+
+    def __init__(self, items):
+        self.items = items  # (partition index, graph, key)
+
+
+def accumulate_batch(batch, meta, spec):
+    """The :class:`LabelledSums` of a batch of partitions, read here."""
+    from dask.local import get_sync
+
+    rows = [
+        accumulate_partition(get_sync(graph, key), index, meta, spec, rows_only=True)
+        for index, graph, key in batch.items
+    ]
+    return labelled_sums(rows, spec)
+
+
+def _one_partition(spec, m, codes, part):
+    """One partition's LabelledSums (without labels) at codes into m levels."""
+    features, _, terms, fit_intercept, _, kept, centring, layout = spec[:8]
     term = terms[0]
-    m = len(labels)
+    XY, w = part.XY, part.w
     X, F, y = XY[:, :-1], XY[:, int(fit_intercept) : -1], XY[:, -1]
     if centring is not None:
         # the in-memory fit's centred columns, computed from the rows alike
         design = TermDesign(codes, range(m), _term_z(term, F), term.names, term.factor)
         Xc, (design_c,) = centring.design_inputs(X[:, kept], [design])
         sums = accumulate(Xc, y, [design_c], w)
-        rows = np.concatenate(
+        per_level = np.concatenate(
             [a.reshape(m, a.shape[1] * a.shape[2]).T for a in (sums.CX, sums.D1)]
         )
         totals = (sums.n, sums.Bxx, sums.sum_log_weights)
-        return LabelledSums(labels, rows, totals, None, missing, len(y))
-    rows = totals = None
-    if not bad:
+        return LabelledSums(None, per_level, totals, None, part.missing, len(y))
+    per_level = totals = None
+    if not part.bad:
         # M: [1 X y], with a column of ones appended when the term's
         # intercept is not X's (pairs name it -1), the rows weighted by √w
         M, ones_column, sum_log_weights = XY, (0 if fit_intercept else None), 0.0
@@ -304,47 +391,60 @@ def _labelled_partition(spec, labels, codes, XY, w, bad, missing, checks):
             tuple(M.shape[1] - 1 if c == -1 else c for c in pair)
             for pair in layout.pairs
         ]
-        rows = _level_sums(codes, m, M, pairs, ones_column)
+        per_level = _level_sums(codes, m, M, pairs, ones_column)
         XYw = M[:, : XY.shape[1]]
         totals = (len(y), XYw.T @ XYw, sum_log_weights)
     Bxx = totals[1] if totals is not None else None
-    summary = _row_summary(X, y, Bxx, w, *checks)
-    return LabelledSums(labels, rows, totals, summary, missing, len(y))
+    summary = _row_summary(X, y, Bxx, w, *part.checks)
+    return LabelledSums(None, per_level, totals, summary, part.missing, len(y))
 
 
 @dataclass
 class LabelledSums:
     """Sums of some partitions whose levels are their own distinct labels.
 
-    Column ``j`` of ``rows`` holds level ``j``'s sums (laid out by a
+    Column ``j`` of ``per_level`` holds level ``j``'s sums (laid out by a
     :class:`PairLayout`) for the group labelled ``labels[j]``; merging
     partitions unites their labels and adds each level's sums where its
     label went (:func:`merge_labelled`).
     """
 
     labels: object  # LabelKeys, Arrow array or pandas Series of distinct labels
-    rows: np.ndarray | None  # (sums, levels); None if some rows are bad
+    per_level: np.ndarray | None  # (sums, levels); None if some rows are bad
     totals: tuple | None  # (n, [X y]ᵀ[X y], Σ log w)
     summary: RowSummary | None  # None for the centred pass
     missing: int  # rows with a missing group label
     n_rows: int  # rows kept (those with a missing label left out)
 
+    def add_in_place(self, other):
+        """Add the sums of other rows at the same level codes."""
+        if self.per_level is None or other.per_level is None:
+            self.per_level = self.totals = None
+        else:
+            self.per_level += other.per_level
+            self.totals = tuple(
+                a + b for a, b in zip(self.totals, other.totals, strict=True)
+            )
+        if self.summary is not None:
+            self.summary = self.summary.add(other.summary)
+        self.missing += other.missing
+        self.n_rows += other.n_rows
+
 
 def merge_labelled(*parts):
     """Several partitions' :class:`LabelledSums` as one (labels united)."""
     union, positions = _dask.union_labels([p.labels for p in parts])
-    rows = totals = None
-    if all(p.rows is not None for p in parts):
-        m = len(union)
-        rows = np.zeros((parts[0].rows.shape[0], m))
+    per_level = totals = None
+    if all(p.per_level is not None for p in parts):
+        per_level = np.zeros((parts[0].per_level.shape[0], len(union)))
         for part, where in zip(parts, positions, strict=True):
             if len(where) and where[0] == 0 and where[-1] == len(where) - 1:
                 # the first partition's labels keep their places in the
                 # union (one-to-one, in order): contiguous, not a scatter
-                rows[:, : len(where)] += part.rows
+                per_level[:, : len(where)] += part.per_level
                 continue
-            for r in range(rows.shape[0]):
-                rows[r, where] += part.rows[r]
+            for r in range(per_level.shape[0]):
+                per_level[r, where] += part.per_level[r]
         totals = (
             sum(p.totals[0] for p in parts),
             sum(p.totals[1] for p in parts),
@@ -357,7 +457,7 @@ def merge_labelled(*parts):
             summary = summary.add(part.summary)
     return LabelledSums(
         union,
-        rows,
+        per_level,
         totals,
         summary,
         sum(p.missing for p in parts),
@@ -368,16 +468,15 @@ def merge_labelled(*parts):
 def _in_level_order(merged, coder, layout):
     """The merged sums as CrossProducts, level ``coder.distinct_codes[j]``
     holding label j's sums."""
-    if merged.rows is None:
+    if merged.per_level is None:
         return None
-    m = merged.rows.shape[1]
+    m, width = merged.per_level.shape[1], layout.cx.shape[1]
     order = np.empty(m, dtype=np.int64)
     order[coder.distinct_codes] = np.arange(m)
-    rows = merged.rows[:, order]
-    k, width = layout.cx.shape
+    sums = merged.per_level[:, order]
 
     def per_level(index):  # (m, *index.shape), C-contiguous
-        return np.ascontiguousarray(rows[index.ravel()].T).reshape(m, *index.shape)
+        return np.ascontiguousarray(sums[index.ravel()].T).reshape(m, *index.shape)
 
     n, Bxx, sum_log_weights = merged.totals
     return CrossProducts(
@@ -390,6 +489,37 @@ def _in_level_order(merged, coder, layout):
         Bxx,
         sum_log_weights,
     )
+
+
+#: Partitions read and coded together by one task (at most).
+BATCH = 4
+
+
+def _labelled_tasks(frame, meta, task):
+    """Delayed LabelledSums of the partitions, in batches where possible.
+
+    A batch task reads its partitions itself (their graphs are its data)
+    and codes their rows with one hash of their labels, so that the sums of
+    ``BATCH`` partitions need no merge by label. Batches are at least twice
+    as many as the threads that run them, for balance.
+    """
+    import dask
+
+    graphs = _dask.partition_graphs(frame)
+    if graphs is None or len(graphs) < 2:
+        return [
+            dask.delayed(accumulate_partition)(part, i, meta, task)
+            for i, part in enumerate(frame.to_delayed())
+        ]
+    n = len(graphs)
+    n_batches = min(n, max(2 * _dask.parallelism(), -(-n // BATCH)))
+    batches = np.array_split(np.arange(n), n_batches)
+    return [
+        dask.delayed(accumulate_batch)(
+            PartitionGraphs([graphs[i] for i in batch]), meta, task
+        )
+        for batch in batches
+    ]
 
 
 def _check_weights(summary):
@@ -507,10 +637,7 @@ def fit(model, X, y, groups, sample_weight=None):
                 centring,
                 layout,
             )
-            parts = [
-                dask.delayed(accumulate_partition)(part, i, meta, task)
-                for i, part in enumerate(inp.frame.to_delayed())
-            ]
+            parts = _labelled_tasks(inp.frame, meta, task)
             merged = _dask.tree_reduce(
                 parts, None, combine_many=merge_labelled, split_every=LABEL_SPLIT
             ).compute()
