@@ -187,11 +187,12 @@ def test_level_of_dropped_rows_only_is_no_level(client):
     _assert_same_mixed(fitted, mem)
 
 
-def test_persisted_and_split_partitions(client):
+def test_persisted_and_split_partitions(client, monkeypatch):
     # partitions are read and coded in batches by tasks that compute their
     # graphs; a persisted collection (data held by the workers) and
     # partitions that share a task (a split) are tasks of the graph instead
     from skmixed import _dask
+    from skmixed.mixed import dask_fit
 
     df = _data(seed=13)
     cols = ["x1", "x2", "g"]
@@ -200,6 +201,10 @@ def test_persisted_and_split_partitions(client):
     persisted = client.persist(plain)
     split = plain.repartition(npartitions=7)
     assert _dask.partition_graphs(plain) is not None
+    # a batch holding more rows than its memory allows codes them in parts
+    monkeypatch.setattr(dask_fit, "BATCH_BYTES", 1)
+    fitted = MixedLMRegressor("(x1 | g)").fit(plain[cols], plain["y"])
+    _assert_same_mixed(fitted, mem)
     for ddf in (persisted, split):
         assert _dask.partition_graphs(ddf) is None
         fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])

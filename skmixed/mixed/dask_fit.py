@@ -228,6 +228,11 @@ class _PartitionRows:
     missing: int  # rows with a missing label
     checks: tuple  # n_dropped, bad_x, bad_y, weight_counts, first_negative
 
+    @property
+    def nbytes(self):
+        keys = self.labels.keys
+        return self.XY.nbytes + (keys.keys.nbytes if keys is not None else 0)
+
 
 def labelled_sums(parts, spec):
     """The :class:`LabelledSums` of several partitions' rows.
@@ -343,19 +348,33 @@ class PartitionGraphs:
     the batch's labels are hashed together.
     """
 
-    def __init__(self, items):
+    def __init__(self, items, max_bytes):
         self.items = items  # (partition index, graph, key)
+        self.max_bytes = max_bytes  # rows held before they are coded
 
 
 def accumulate_batch(batch, meta, spec):
-    """The :class:`LabelledSums` of a batch of partitions, read here."""
+    """The :class:`LabelledSums` of a batch of partitions, read here.
+
+    The rows of the partitions read so far are held until they are coded
+    together; past ``batch.max_bytes`` of them, they are coded and summed, and
+    the next ones start anew (the sums merged by label at the end), so
+    that memory stays bounded whatever the partitions' size.
+    """
     from dask.local import get_sync
 
-    rows = [
-        accumulate_partition(get_sync(graph, key), index, meta, spec, rows_only=True)
-        for index, graph, key in batch.items
-    ]
-    return labelled_sums(rows, spec)
+    done, rows, held = [], [], 0
+    for index, graph, key in batch.items:
+        part = get_sync(graph, key)
+        rows.append(accumulate_partition(part, index, meta, spec, rows_only=True))
+        del part
+        held += rows[-1].nbytes
+        if held > batch.max_bytes:
+            done.append(labelled_sums(rows, spec))
+            rows, held = [], 0
+    if rows:
+        done.append(labelled_sums(rows, spec))
+    return done[0] if len(done) == 1 else merge_labelled(*done)
 
 
 def _one_partition(spec, m, codes, part):
@@ -491,8 +510,10 @@ def _in_level_order(merged, coder, layout):
     )
 
 
-#: Partitions read and coded together by one task (at most).
-BATCH = 4
+#: Partitions read by one task (at most), and the bytes of rows it holds
+#: before coding them (8 partitions of 1M rows and 6 numeric columns).
+BATCH = 8
+BATCH_BYTES = 512 * 2**20
 
 
 def _labelled_tasks(frame, meta, task):
@@ -516,7 +537,7 @@ def _labelled_tasks(frame, meta, task):
     batches = np.array_split(np.arange(n), n_batches)
     return [
         dask.delayed(accumulate_batch)(
-            PartitionGraphs([graphs[i] for i in batch]), meta, task
+            PartitionGraphs([graphs[i] for i in batch], BATCH_BYTES), meta, task
         )
         for batch in batches
     ]
