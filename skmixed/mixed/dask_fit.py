@@ -462,8 +462,8 @@ def merge_labelled(*parts):
                 # union (one-to-one, in order): contiguous, not a scatter
                 per_level[:, : len(where)] += part.per_level
                 continue
-            for r in range(per_level.shape[0]):
-                per_level[r, where] += part.per_level[r]
+            for r in range(per_level.shape[0]):  # ufunc.at: one pass, not three
+                np.add.at(per_level[r], where, part.per_level[r])
         totals = (
             sum(p.totals[0] for p in parts),
             sum(p.totals[1] for p in parts),
@@ -492,10 +492,11 @@ def _in_level_order(merged, coder, layout):
     m, width = merged.per_level.shape[1], layout.cx.shape[1]
     order = np.empty(m, dtype=np.int64)
     order[coder.distinct_codes] = np.arange(m)
-    sums = merged.per_level[:, order]
 
-    def per_level(index):  # (m, *index.shape), C-contiguous
-        return np.ascontiguousarray(sums[index.ravel()].T).reshape(m, *index.shape)
+    def per_level(index):  # (m, *index.shape): level order[i]'s sums in row i
+        return _level_major(merged.per_level, index.ravel(), order).reshape(
+            m, *index.shape
+        )
 
     n, Bxx, sum_log_weights = merged.totals
     return CrossProducts(
@@ -508,6 +509,20 @@ def _in_level_order(merged, coder, layout):
         Bxx,
         sum_log_weights,
     )
+
+
+def _level_major(sums, rows, order, chunk=8192):
+    """``sums[rows][:, order].T`` as a C-contiguous array.
+
+    Transposed a chunk of levels at a time (a whole transposed copy reads
+    the sums with a stride of m elements, a cache miss per element; a
+    chunk stays in cache), then the levels gathered as whole rows.
+    """
+    m = sums.shape[1]
+    out = np.empty((m, len(rows)))
+    for start in range(0, m, chunk):
+        out[start : start + chunk] = sums[rows, start : start + chunk].T
+    return out[order]
 
 
 #: Partitions read by one task (at most), and the bytes of rows it holds
