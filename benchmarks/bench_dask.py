@@ -13,8 +13,8 @@ single-threaded worker processes (BLAS on one thread) runs
 - the I/O floor: ``dd.read_parquet(files)`` summed (every column read,
   numbers summed, labels counted) -- what any pass over the data costs;
 - the fit: ``MixedLMRegressor("(1 + x1 | g)").fit(X, y)`` from the same
-  files (one pass: each partition's sums keyed by its own labels, merged by
-  label);
+  files (one pass: batches of up to 8 partitions read and coded together,
+  their sums keyed by their labels and merged by label);
 
 and reports the median times, their ratio, the CPU seconds of the workers
 (together) and of the client, the workers' and the client's peak RSS, and

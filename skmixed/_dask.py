@@ -5,8 +5,9 @@ Everything the estimators need from the rows is a sum over rows, per level
 :func:`skmixed.mixed.design.accumulate` over the partitions and adds the
 results up in a tree, either
 
-- with one grouping factor, in one pass: every partition codes its rows by
-  its own distinct labels (:func:`local_codes`), the merges unite the labels
+- with one grouping factor, in one pass: a batch of partitions codes its
+  rows by their own distinct labels (64-bit keys, :func:`label_keys`, where
+  the labels allow; else :func:`local_codes`), the merges unite the labels
   (:func:`union_labels`) and add each level's sums where its label went, and
   the client puts the levels in R's order (:func:`coder_of_labels`); or
 - with several, after a pass that learns each factor's levels (the distinct

@@ -3,9 +3,10 @@
 One pass maps :func:`accumulate_partition` over the partitions and
 tree-reduces the :class:`~skmixed.mixed.design.CrossProducts` with a
 :class:`RowSummary` (what the checks of an in-memory fit read from the rows:
-NaN counts, the range of y, column moments). With one grouping factor the
-partitions key their sums by their own labels (:class:`LabelledSums`,
-merged by label); with several, a first pass learns the levels
+NaN counts, the range of y, column moments). With one grouping factor,
+batches of partitions (:func:`accumulate_batch`) key their sums by their
+own labels (:class:`LabelledSums`, merged by label); with several, a first
+pass learns the levels
 (``skmixed._dask``) and the partitions code their rows with them. The
 client then drops aliased fixed-effect columns from the sums, builds the
 :class:`~skmixed.mixed.design.Design` and hands it to the estimator's
