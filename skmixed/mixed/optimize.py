@@ -26,6 +26,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 SINGULAR_TOL = 1e-4
 _BOUNDARY_TOL = 1e-5
+# how far inside a bound the gradient is probed after L-BFGS-B
+_INWARD_STEP = 1e-2
 # BOBYQA's step tolerance when Newton's polish follows (see _polish): the
 # polish takes 1e-5 to rounding level in two steps; the same criteria on
 # every reference case for ~15% fewer evaluations than 1e-7 (1e-4 left one
@@ -344,6 +346,12 @@ def minimize_theta(
             )
         x, f = counted.best_x, counted.best_f
         x, f = _check_boundary(counted, x, f, lower)
+        if method == "lbfgsb" and value_and_gradient is not None:
+            inward = _inward_probe(counted, x, f, lower)
+            if inward is not None:
+                step = 0.1 * max(1.0, float(np.max(np.abs(x))))
+                _lbfgsb(counted, inward, lower, budget, first_step=step)
+                x, f = _check_boundary(counted, counted.best_x, counted.best_f, lower)
         if value_and_gradient is not None and math.isfinite(f):
             # after L-BFGS-B, its last gradients near the optimum give the
             # polish its Hessian (see _secant_hessian)
@@ -523,6 +531,32 @@ def _secant_hessian(history, x, g, index, radius=0.05, max_condition=1e3):
         return None
     Ht = np.linalg.lstsq(S, Y, rcond=None)[0]  # S Hᵀ = Y
     return 0.5 * (Ht + Ht.T)
+
+
+def _inward_probe(counted, x, f, lower, step=_INWARD_STEP):
+    """A restart off the bounds where the criterion falls inward, or None.
+
+    The criterion is even in a scalar term's θ, so its gradient vanishes
+    at θ = 0 whatever the curvature there: L-BFGS-B, started at or led to
+    0, stops on the bound although a small positive θ is lower (crossed
+    fits with a variance component ~5% of the residual's stopped up to 3.8
+    above BOBYQA's criterion). At ``step`` inside the bound the gradient
+    shows the curvature's sign: where it falls inward, restart from there.
+    """
+    if not math.isfinite(f):
+        return None
+    at_bound = np.flatnonzero(np.isfinite(lower) & (x - lower < step))
+    if not len(at_bound):
+        return None
+    trial = x.copy()
+    trial[at_bound] = lower[at_bound] + step
+    value, grad = counted.both(trial)
+    falling = at_bound[grad[at_bound] < 0]
+    if not len(falling) and not value < f:
+        return None
+    start = x.copy()
+    start[falling] = lower[falling] + step
+    return trial if value < f and not len(falling) else start
 
 
 def _check_boundary(fun, x, f, lower):
