@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import numpy as np
+from scipy.linalg.lapack import dposv
 
 from skmixed.mixed.first_term import coefficients
 from skmixed.mixed.start import moment_start
@@ -471,10 +472,11 @@ class BatchCriterion:
             return moment_start(design)
         p, n = design.p, design.n
         Bxx = design.Bxx
-        try:
-            beta = np.linalg.solve(Bxx[:p, :p], Bxx[:p, p]) if p else np.zeros(0)
-        except np.linalg.LinAlgError:
-            return None
+        beta = np.zeros(0)
+        if p:  # ordinary least squares (LAPACK's dposv: numpy's solve costs more)
+            _, beta, info = dposv(Bxx[:p, :p], Bxx[:p, p])
+            if info != 0:
+                return None
         rss = Bxx[p, p] - beta @ Bxx[:p, p]
         r = design.CX[:, :, p] - design.CX[:, :, :p] @ beta  # (m, 2)
         d00, d01, d11 = design.D1[:, 0, 0], design.D1[:, 0, 1], design.D1[:, 1, 1]
