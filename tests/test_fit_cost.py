@@ -12,20 +12,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _simulated import crossed_frame
 from sklearn.exceptions import EfficiencyWarning
 
 from skmixed import MixedLMRegressor
 from skmixed.mixed.cost import SLOW_FIT_SECONDS
-
-
-def _crossed(n, m_a, m_b, seed=1):
-    rng = np.random.default_rng(seed)
-    a, b = rng.integers(0, m_a, n), rng.integers(0, m_b, n)
-    y = rng.normal(size=m_a)[a] + rng.normal(size=m_b)[b] + rng.normal(size=n)
-    X = pd.DataFrame(
-        {"x": rng.normal(size=n), "user": a.astype(str), "item": b.astype(str)}
-    )
-    return X, y
 
 
 def test_a_model_far_too_slow_is_announced_before_optimising():
@@ -64,7 +55,7 @@ def test_a_model_far_too_slow_is_announced_before_optimising():
 
 
 def test_the_estimate_is_logged_and_kept(caplog):
-    X, y = _crossed(4_000, 3_000, 3_000)
+    X, y = crossed_frame(4_000, 3_000, 3_000)
     with caplog.at_level(logging.INFO, logger="skmixed"), warnings.catch_warnings():
         warnings.simplefilter("error", EfficiencyWarning)
         model = MixedLMRegressor("(1 | user) + (1 | item)").fit(X, y)

@@ -174,19 +174,7 @@ def test_a_degenerate_boundary_hands_over_to_bobyqa():
     # near-rank-one covariance: Newton stopped on t0 = 0 (where t1 and t2
     # rotate freely) 0.0019 above BOBYQA's criterion; such a stop now hands
     # over to BOBYQA.
-    rng = np.random.default_rng(62)
-    m, per = int(rng.integers(3, 40)), int(rng.integers(2, 12))
-    n = m * per
-    g = rng.integers(0, m, n)
-    g[:m] = np.arange(m)
-    x1 = rng.normal(size=n) * rng.choice([1, 10, 0.1])
-    x2 = rng.uniform(-1, 1, n)
-    sd = rng.choice([0.0, 0.3, 1.0, 3.0], size=3)
-    b = rng.normal(size=(m, 3)) * sd
-    scale = rng.choice([1e-4, 1.0, 1e4])
-    y = 1 + 0.5 * x1 + b[g, 0] + b[g, 1] * x1 + b[g, 2] * x2 + rng.normal(size=n)
-    y *= scale
-    frame = pd.DataFrame({"x1": x1, "x2": x2, "g": g.astype(str)})
+    frame, y = _sweep_frame(62)
     fits = [
         MixedLMRegressor("(x1 | g)", optimizer=optimizer).fit(frame, y)
         for optimizer in ("auto", "bobyqa")

@@ -11,6 +11,7 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import pytest
+from _simulated import crossed_frame
 
 import skmixed.mixed.estimator as estimator_module
 from skmixed import MixedLMRegressor
@@ -66,19 +67,9 @@ def test_nested_design_with_2000_schools_keeps_the_school_block_diagonal():
     np.testing.assert_allclose(dec.b[1], dec_dense.b[1], rtol=1e-9, atol=1e-12)
 
 
-def _crossed(n, m_a, m_b, seed=1):
-    rng = np.random.default_rng(seed)
-    a, b = rng.integers(0, m_a, n), rng.integers(0, m_b, n)
-    y = rng.normal(size=m_a)[a] + rng.normal(size=m_b)[b] + rng.normal(size=n)
-    X = pd.DataFrame(
-        {"x": rng.normal(size=n), "user": a.astype(str), "item": b.astype(str)}
-    )
-    return X, y
-
-
 def test_sparse_structure_where_crossings_are_few():
     """3,000 users each rating ~1.3 of 3,000 items: the item block is sparse."""
-    X, y = _crossed(4_000, 3_000, 3_000)
+    X, y = crossed_frame(4_000, 3_000, 3_000)
     model = MixedLMRegressor("(1 | user) + (1 | item)").fit(X, y)
     criterion = model._criterion
     assert criterion.rest_structure == "sparse"
@@ -90,7 +81,7 @@ def test_sparse_structure_where_crossings_are_few():
 def test_a_model_too_large_for_memory_fails_before_optimising(monkeypatch):
     """The memory needed is estimated from the factor sizes at setup; the
     error names them and the memory needed, and the optimiser never runs."""
-    X, y = _crossed(20_000, 2_000, 1_800)
+    X, y = crossed_frame(20_000, 2_000, 1_800)
     # this machine, for the test, has 10 MB available
     monkeypatch.setattr(schur, "available_memory", lambda: 10_000_000)
     calls = []
