@@ -125,13 +125,19 @@ def test_newton_reaches_bobyqas_optimum(spec, seed, reml, weighted, singular):
     np.testing.assert_allclose(newton.coef_, bobyqa.coef_, rtol=1e-5, atol=1e-6)
 
 
-def test_the_newton_path_is_taken_and_counts_its_points():
+def _sleepstudy_fit():
+    """lme4's ``Reaction ~ Days + (Days | Subject)`` fitted, and its batched
+    criterion."""
     data = load_sleepstudy()
     model = MixedLMRegressor("(Days | Subject)").fit(
         data[["Days", "Subject"]], data["Reaction"]
     )
+    return model, batch_criterion(model._criterion)
+
+
+def test_the_newton_path_is_taken_and_counts_its_points():
+    model, batch = _sleepstudy_fit()
     criterion = model._criterion
-    batch = batch_criterion(criterion)
     opt = minimize_theta(
         criterion, criterion.theta_start, criterion.theta_lower, batch=batch
     )
@@ -147,11 +153,7 @@ def test_newton_leaves_the_saddle_of_a_zero_last_diagonal():
     # With λ's last diagonal element at 0 the gradient in it vanishes by
     # symmetry; sleepstudy's optimum has it at 0.23, so the start is a
     # saddle that Newton must leave along the negative curvature.
-    data = load_sleepstudy()
-    model = MixedLMRegressor("(Days | Subject)").fit(
-        data[["Days", "Subject"]], data["Reaction"]
-    )
-    batch = batch_criterion(model._criterion)
+    model, batch = _sleepstudy_fit()
     lower = model._criterion.theta_lower
     result = newton_minimize(batch, np.array([1.0, 0.0, 0.0]), lower)
     assert result.status == "converged"
@@ -239,11 +241,7 @@ def _sweep_frame(seed):
 
 
 def test_the_moment_start_is_close_and_newton_from_it_needs_fewer_passes():
-    data = load_sleepstudy()
-    model = MixedLMRegressor("(Days | Subject)").fit(
-        data[["Days", "Subject"]], data["Reaction"]
-    )
-    batch = batch_criterion(model._criterion)
+    model, batch = _sleepstudy_fit()
     lower = model._criterion.theta_lower
     start = batch.moment_start()
     np.testing.assert_allclose(start, model.theta_, atol=0.1)
