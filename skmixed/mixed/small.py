@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import numpy as np
-from scipy.linalg.lapack import dposv
 
 from skmixed.mixed.first_term import coefficients
-from skmixed.mixed.start import moment_start
+from skmixed.mixed.start import moment_start, ordinary_least_squares
 
 # Levels up to which a one-factor model takes the batched Newton path; beyond
 # that an evaluation's arithmetic, not its overhead, dominates (and the
@@ -471,13 +470,10 @@ class BatchCriterion:
         if self.k == 1:
             return moment_start(design)
         p, n = design.p, design.n
-        Bxx = design.Bxx
-        beta = np.zeros(0)
-        if p:  # ordinary least squares (LAPACK's dposv: numpy's solve costs more)
-            _, beta, info = dposv(Bxx[:p, :p], Bxx[:p, p])
-            if info != 0:
-                return None
-        rss = Bxx[p, p] - beta @ Bxx[:p, p]
+        fit = ordinary_least_squares(design)
+        if fit is None:
+            return None
+        beta, rss = fit
         r = design.CX[:, :, p] - design.CX[:, :, :p] @ beta  # (m, 2)
         d00, d01, d11 = design.D1[:, 0, 0], design.D1[:, 0, 1], design.D1[:, 1, 1]
         det = d00 * d11 - d01 * d01

@@ -14,6 +14,7 @@ then starts close to the optimum (crossed-100k: θ = (1.001, 0.507) against
 """
 
 import numpy as np
+from scipy.linalg.lapack import dposv
 
 # a component estimated at or below 0 starts at this fraction of σ² (not on
 # the bound, where L-BFGS-B's first steps would stay)
@@ -36,12 +37,10 @@ def moment_start(design):
     if any(t.k != 1 for t in design.terms):
         return None
     p, n = design.p, design.n
-    Bxx = design.Bxx
-    try:
-        beta = np.linalg.solve(Bxx[:p, :p], Bxx[:p, p]) if p else np.zeros(0)
-    except np.linalg.LinAlgError:
+    fit = ordinary_least_squares(design)
+    if fit is None:
         return None
-    rss = Bxx[p, p] - beta @ Bxx[:p, p]
+    beta, rss = fit
     # per term: the residual sums s_l and the squared column sums d_l
     parts = [(design.CX[:, 0, p] - design.CX[:, 0, :p] @ beta, design.D1[:, 0, 0])]
     diagonal = design.Bzz.diagonal()
@@ -71,6 +70,19 @@ def moment_start(design):
         return None
     ratios = np.maximum(variances[1:] / variances[0], _SMALLEST_RATIO)
     return np.sqrt(ratios)
+
+
+def ordinary_least_squares(design):
+    """``(β̂, residual sum of squares)`` of y on X alone, from ``[X y]ᵀ[X y]``;
+    None if ``XᵀX`` is singular. LAPACK's dposv: numpy's solve wraps more,
+    which counts in small fits."""
+    p, Bxx = design.p, design.Bxx
+    beta = np.zeros(0)
+    if p:
+        _, beta, info = dposv(Bxx[:p, :p], Bxx[:p, p])
+        if info != 0:
+            return None
+    return beta, Bxx[p, p] - beta @ Bxx[:p, p]
 
 
 def _add_crossings(design, A, inverse_d):
