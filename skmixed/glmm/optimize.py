@@ -34,7 +34,7 @@ from skmixed.glmm.gradient import (
     gradient_available,
     laplace_gradient,
 )
-from skmixed.mixed.optimize import _Counted, _CountedGradient
+from skmixed.mixed.optimize import _Counted, _CountedGradient, _inward_probe
 
 SINGULAR_TOL = 1e-4
 # L-BFGS-B stops on the projected gradient: loosely in stage 1 (a start
@@ -175,22 +175,33 @@ def lbfgsb(
         return memo["f"], memo["g"] * scale
 
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower / scale]
-    res = minimize(
-        scaled,
-        start / scale,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={
-            "maxfun": int(max_eval),
-            "maxiter": int(max_eval),
-            "ftol": ftol,
-            "gtol": gtol,
-            "maxcor": 20,
-        },
-    )
+
+    def run(x):
+        return minimize(
+            scaled,
+            x / scale,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={
+                "maxfun": max(int(max_eval) - tracked.count, 1),
+                "maxiter": int(max_eval),
+                "ftol": ftol,
+                "gtol": gtol,
+                "maxcor": 20,
+            },
+        )
+
+    res = run(start)
     if tracked.best_x is None:
         return None
+    # The objective is even in a scalar term's θ, so its gradient vanishes
+    # at θ = 0: a first step clipped to the bound "converged" there, far
+    # from an interior optimum (17 of 40 random-intercept fits ended up to
+    # 15 log-likelihood units below lme4's). Probe inside and restart.
+    inward = _inward_probe(tracked, tracked.best_x, tracked.best_f, lower)
+    if inward is not None and tracked.count < max_eval:
+        res = run(inward)
     message = str(res.message)
     limited = "ABNORMAL" in message.upper()
     converged = bool(res.success or limited) and tracked.count < max_eval
