@@ -34,6 +34,7 @@ from skmixed.glmm.gradient import (
     gradient_available,
     laplace_gradient,
 )
+from skmixed.mixed.first_term import lower_triangle_indices
 from skmixed.mixed.optimize import _Counted, _CountedGradient, _inward_probe
 
 SINGULAR_TOL = 1e-4
@@ -263,10 +264,67 @@ def fit_two_stages(problem, theta0, lower, beta0, *, n_agq=1, max_iter=10_000):
     fit = _two_stages(problem, theta0, lower, beta0, n_agq, max_iter, use_gradient)
     if use_gradient and is_singular(fit.theta, lower):
         other = _two_stages(problem, theta0, lower, beta0, n_agq, max_iter, False)
-        count = fit.n_evaluations + other.n_evaluations
-        fit = other if other.fun < fit.fun else fit
-        fit.n_evaluations = count
+        fit = _lower_of(fit, other)
+    if use_gradient:
+        start = _rank_one_start(problem, fit, lower)
+        if start is not None:
+            other = _two_stages(problem, start, lower, fit.beta, 1, max_iter, True)
+            fit = _lower_of(fit, other)
     return fit
+
+
+def _lower_of(fit, other):
+    """The better of two fits, counting both fits' evaluations."""
+    count = fit.n_evaluations + other.n_evaluations
+    fit = other if other.fun < fit.fun else fit
+    fit.n_evaluations = count
+    return fit
+
+
+def _rank_one_start(problem, fit, lower, eps=1e-2):
+    """A start off a vector term that ended with Λ = 0, or None.
+
+    Near Σ = 0 the objective is f(0) + tr(G Σ) to first order. Coordinate
+    probes of Λ's diagonal see only G's diagonal, so when both are positive
+    and G still has a negative eigenvalue (a rank-one covariance, slopes
+    and intercepts perfectly correlated), every method here stopped at 0
+    while lme4's Nelder-Mead found the lower point (2 of 30 simulated
+    ``(x | g)`` glmers, up to 4e-3 in deviance). At Λ = εI the θ-gradient
+    is 2εG (column-major lower triangle), which gives G whole; its lowest
+    eigenvector v, as Λ's first column, is the direction to restart from.
+    """
+    theta, start, found = fit.theta, fit.theta.copy(), False
+    offset = 0
+    blocks = []
+    for k in problem.system.ks:
+        size = k * (k + 1) // 2
+        block = slice(offset, offset + size)
+        offset += size
+        if k > 1 and np.all(np.abs(theta[block]) < SINGULAR_TOL):
+            blocks.append((k, block))
+    if not blocks:
+        return None
+    probe = theta.copy()
+    for k, block in blocks:
+        rows, cols = lower_triangle_indices(k)
+        probe[block] = np.where(rows == cols, eps, 0.0)
+    try:
+        grad = laplace_gradient(problem, problem.modes(probe, fit.beta))
+    except _FAILURES:
+        return None
+    for k, block in blocks:
+        rows, cols = lower_triangle_indices(k)
+        G = np.zeros((k, k))
+        G[rows, cols] = grad[block] / (2.0 * eps)
+        G = np.tril(G) + np.tril(G, -1).T
+        values, vectors = np.linalg.eigh(G)
+        if values[0] < 0 and values[0] < -1e-8 * np.max(np.abs(values)):
+            v = vectors[:, 0] * np.sign(vectors[0, 0] or 1.0)
+            first_column = np.zeros((k, k))
+            first_column[:, 0] = eps * v
+            start[block] = first_column[rows, cols]
+            found = True
+    return np.maximum(start, lower) if found else None
 
 
 def _two_stages(problem, theta0, lower, beta0, n_agq, max_iter, use_gradient):

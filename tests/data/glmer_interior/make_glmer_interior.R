@@ -5,6 +5,9 @@
 #   - sim*.csv: y ~ x + (1 | g), simulated (seeds 0 and 18 poisson, 7 and
 #     31 binomial, columns y, x, g);
 #   - sleepstudy counts: round(Reaction / 10) ~ Days + (1 | Subject), poisson.
+#   - sim110.csv: y ~ x + (x | g), poisson, whose optimum is singular with a
+#     rank-one covariance (intercept and slope perfectly correlated), which
+#     probes along Λ's diagonal do not see from Λ = 0.
 # Run from tests/data/glmer_interior:  Rscript make_glmer_interior.R
 # Numbers are exact doubles (jsonlite digits = NA).
 suppressMessages({
@@ -30,6 +33,10 @@ for (s in c(0, 7, 18, 31)) {
   out[[sprintf("sim%d", s)]] <- c(list(data_file = sprintf("sim%d.csv", s)),
                                   fit_case(y ~ x + (1 | g), d, family))
 }
+d <- read.csv("sim110.csv")
+d$g <- factor(d$g)
+out[["sim110"]] <- c(list(data_file = "sim110.csv"),
+                     fit_case(y ~ x + (x | g), d, "poisson"))
 sleep <- read.csv("../../../skmixed/datasets/data/sleepstudy.csv")
 sleep$Subject <- factor(sleep$Subject, levels = as.character(sort(unique(sleep$Subject))))
 sleep$count <- round(sleep$Reaction / 10)
