@@ -223,9 +223,9 @@ def _reset_feature_names(estimator, X):
     """Set ``n_features_in_`` and ``feature_names_in_`` as at fit.
 
     What ``validate_data(estimator, X, skip_check_array=True, reset=True)``
-    sets; a pandas X whose column names are all strings (the usual case)
-    takes a direct path, since scikit-learn's generic container check costs
-    more than the rest of a small fit's input checks.
+    sets; a pandas X whose column names are all strings (the usual case) and
+    a 2-D numpy X take a direct path, since scikit-learn's generic container
+    check costs more than the rest of a small fit's input checks.
 
     Returns the column names (an object array) when they are all strings,
     else None: the input path reads them from here, not again from X.
@@ -236,6 +236,12 @@ def _reset_feature_names(estimator, X):
             estimator.feature_names_in_ = names
             estimator.n_features_in_ = X.shape[1]
             return names
+    elif isinstance(X, np.ndarray) and X.ndim == 2:
+        # a numpy X has no names: forget those of an earlier fit
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        estimator.n_features_in_ = X.shape[1]
+        return None
     validate_data(estimator, X, skip_check_array=True, reset=True)
     return None
 

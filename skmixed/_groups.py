@@ -6,6 +6,7 @@ levels are, with levels ordered as R orders them: numerically when every
 label is a number, otherwise byte-wise.
 """
 
+import inspect
 from functools import lru_cache
 
 import numpy as np
@@ -91,51 +92,84 @@ def as_factor(values, name):
 
     Notes
     -----
-    Rows are coded once (``pandas.factorize``, or the codes of a categorical)
-    and only the distinct labels are turned into strings and sorted, so a
-    million rows with thousands of groups cost a few tens of milliseconds.
-    Object columns mixing types (``1`` and ``"1"``, which hash alike) take
-    the row-by-row path so that each keeps its own label.
+    Rows are coded once (``pandas.factorize``, a dict over short string
+    columns, Arrow's dictionary encoding of long ones, or the codes of a
+    categorical) and only the distinct labels are turned into strings and
+    sorted, so a million rows with thousands of groups cost a few tens of
+    milliseconds. Object columns mixing types (``1`` and ``"1"``, which hash
+    alike) take the row-by-row path so that each keeps its own label.
     """
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        # a numpy column is coded as it is: a pandas Series of it would
+        # first infer (and for strings, build) an Arrow string array
+        coded = _array_codes(values, name)
+        if coded is not None:
+            return coded
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if series.ndim != 1:
         raise ValueError(f"Grouping factor {name!r} must be one-dimensional.")
     if isinstance(series.dtype, pd.CategoricalDtype):
-        # the Categorical's own codes and the dtype's categories: the .cat
-        # accessor builds a Series of the codes (~16 µs, a small fit's
-        # largest input cost)
-        codes = np.asarray(series.array.codes)
-        _check_no_missing(codes < 0, name)
-        factor = _from_categorical(codes, series.dtype.categories)
-        if factor is not None:
-            return factor
-        return _as_factor_by_row(series, name)
+        return _categorical_factor(series, name)
     if len(series) > _ARROW_MIN_ROWS:
         coded = _arrow_string_codes(series)
     else:
         coded = _short_string_codes(series)
     if coded is not None:
-        codes, uniques = coded
-    else:
-        raw = series.to_numpy()
-        if raw.dtype.kind == "O" and not isinstance(series.dtype, pd.StringDtype):
-            kind = pd.api.types.infer_dtype(raw, skipna=True)
-            if kind not in ("string", "integer", "floating", "boolean", "empty"):
-                return _as_factor_by_row(series, name)
-        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-        _check_no_missing(codes < 0, name)
+        return _string_factor(*coded)
+    raw = series.to_numpy()
+    if raw.dtype.kind == "O" and not isinstance(series.dtype, pd.StringDtype):
+        kind = pd.api.types.infer_dtype(raw, skipna=True)
+        if kind not in ("string", "integer", "floating", "boolean", "empty"):
+            return _as_factor_by_row(series, name)
+    return _factorized(raw, name)
+
+
+def _array_codes(values, name):
+    """The factor of a 1-D numpy column of numbers or short strings; None
+    for other columns (the general path)."""
+    kind = values.dtype.kind
+    if kind in "biuf":
+        return _factorized(values, name)
+    if kind in "OU" and len(values) <= _ARROW_MIN_ROWS:
+        coded = _dict_codes(values.tolist())
+        if coded is not None:
+            return _string_factor(*coded)
+    return None
+
+
+def _factorized(raw, name):
+    """The factor of a numpy column by ``pandas.factorize``."""
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    _check_no_missing(codes < 0, name)
     uniques = np.asarray(uniques)
     if uniques.dtype.kind == "f" and not np.all(np.isfinite(uniques)):
         raise ValueError(f"Grouping factor {name!r} contains inf values.")
-    labels = _label_strings(uniques)
+    return _string_factor(codes, _label_strings(uniques))
+
+
+def _string_factor(codes, labels):
+    """The factor of codes into distinct string labels (in any order)."""
     if len(labels) <= _SMALL_LEVELS:
         position, dtype = _small_coding(tuple(labels))
-        return pd.Categorical.from_codes(position[codes], dtype=dtype)
+        return _from_codes(position[codes], dtype)
     levels = _r_level_order(labels)
     position = pd.Index(levels, dtype=object).get_indexer(
         pd.Index(labels, dtype=object)
     )
     return pd.Categorical.from_codes(position[codes], categories=levels)
+
+
+# pandas >= 2.1 can skip checking codes that are valid by construction
+_FROM_CODES_VALIDATES = (
+    "validate" in inspect.signature(pd.Categorical.from_codes).parameters
+)
+
+
+def _from_codes(codes, dtype):
+    """``pd.Categorical.from_codes`` for codes known to be valid for dtype."""
+    if _FROM_CODES_VALIDATES:
+        return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+    return pd.Categorical.from_codes(codes, dtype=dtype)
 
 
 @lru_cache(maxsize=16)
@@ -159,7 +193,7 @@ def _categorical(codes, levels):
     """``pd.Categorical.from_codes(codes, categories=levels)``, the dtype cached
     for a small number of levels."""
     if len(levels) <= _SMALL_LEVELS:
-        return pd.Categorical.from_codes(codes, dtype=_levels_dtype(tuple(levels)))
+        return _from_codes(codes, _levels_dtype(tuple(levels)))
     return pd.Categorical.from_codes(codes, categories=levels)
 
 
@@ -179,7 +213,7 @@ def _arrow_string_codes(series):
         array = array.combine_chunks()
     encoded = array.dictionary_encode()
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
-    return codes, np.array(encoded.dictionary.to_pylist(), dtype=object)
+    return codes, encoded.dictionary.to_pylist()
 
 
 def _short_string_codes(series):
@@ -188,15 +222,29 @@ def _short_string_codes(series):
     labels (the general path reports them).
 
     In a loop of small fits this costs ~40% less than ``pandas.factorize``
-    (one ``tolist``, no object array nor hash table of pandas').
+    (no object array nor hash table of pandas'), and reading a pyarrow
+    column's strings through Arrow (``to_pylist``) half what ``tolist``
+    costs.
     """
-    if not isinstance(series.dtype, pd.StringDtype):
+    dtype = series.dtype
+    if not isinstance(dtype, pd.StringDtype):
         return None
-    index = {}
-    codes = [index.setdefault(label, len(index)) for label in series.tolist()]
+    if dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        return _dict_codes(pa.array(series.array).to_pylist())
+    return _dict_codes(series.tolist())
+
+
+def _dict_codes(labels):
+    """(codes, distinct labels in order of appearance) of a list of labels
+    by a dict; None unless every label is a string (``True``, ``1`` and
+    ``1.0`` are one dict key, and missing labels are the general path's)."""
+    index = {label: i for i, label in enumerate(dict.fromkeys(labels))}
     if not all(type(label) is str for label in index):
         return None
-    return np.array(codes, dtype=np.intp), np.array(list(index), dtype=object)
+    codes = np.fromiter(map(index.__getitem__, labels), np.intp, len(labels))
+    return codes, list(index)
 
 
 def _check_no_missing(missing, name):
@@ -208,14 +256,53 @@ def _check_no_missing(missing, name):
         )
 
 
-def _from_categorical(codes, categories):
-    """Keep a categorical's order, drop unused categories; None if labels clash."""
-    used = np.bincount(codes, minlength=len(categories)) > 0
-    levels = list(_label_strings(np.asarray(categories)[used]))
-    if len(set(levels)) != len(levels):
-        return None
+def _categorical_factor(series, name):
+    """A categorical column's factor: its category order kept, unused
+    categories dropped (labels that clash as strings: row by row)."""
+    # a copy of the Categorical's own codes (the .cat accessor would build a
+    # Series of them); the factor must not share the caller's memory
+    codes = np.array(series.array.codes)
+    _check_no_missing(codes < 0, name)
+    labels, full_dtype = _category_labels(series.dtype)
+    used = np.bincount(codes, minlength=len(labels)) > 0
+    if full_dtype is not None and used.all():
+        return _from_codes(codes, full_dtype)
+    levels = list(labels[used])
+    if full_dtype is None and len(set(levels)) != len(levels):
+        return _as_factor_by_row(series, name)
     renumber = np.cumsum(used) - 1
     return _categorical(renumber[codes], levels)
+
+
+#: id(CategoricalDtype) -> (the dtype, its categories' labels, the dtype of
+#: those labels as levels or None when two labels clash); see _category_labels
+_CATEGORY_LABELS = {}
+
+
+def _category_labels(dtype):
+    """The string labels of a categorical dtype's categories, and their
+    categorical dtype when they are distinct (else None).
+
+    Cached for the last few dtype objects with up to ``_SMALL_LEVELS``
+    categories: a loop of fits on one categorical column sees the same dtype
+    every time, and turning its categories into strings is most of what
+    coding the column costs. Keyed by identity (the entry keeps the dtype
+    alive, so its id is not reused): unordered dtypes whose categories come
+    in different orders compare equal, but their levels do not.
+    """
+    entry = _CATEGORY_LABELS.get(id(dtype))
+    if entry is not None and entry[0] is dtype:
+        return entry[1], entry[2]
+    labels = _label_strings(np.asarray(dtype.categories))
+    small = len(labels) <= _SMALL_LEVELS
+    levels_dtype = None
+    if small and len(set(labels)) == len(labels):
+        levels_dtype = _levels_dtype(tuple(labels))
+    if small:
+        while len(_CATEGORY_LABELS) >= 16:
+            _CATEGORY_LABELS.pop(next(iter(_CATEGORY_LABELS)))
+        _CATEGORY_LABELS[id(dtype)] = (dtype, labels, levels_dtype)
+    return labels, levels_dtype
 
 
 def _as_factor_by_row(series, name):

@@ -555,7 +555,11 @@ def _float_columns(frame, columns, read=None):
     read = read or {}
     for j, c in enumerate(columns):
         series = read[c] if c in read else frame[c]
-        array[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        if isinstance(series.dtype, np.dtype):
+            # numpy-backed: the assignment converts (NaN stays NaN)
+            array[:, j] = series.to_numpy()
+        else:
+            array[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
     return array
 
 
@@ -581,6 +585,16 @@ def _raise_not_numeric(bad, what):
 
 
 def _as_float_array(array):
+    """A 2-D numeric array as float64 (NaN and inf are checked later)."""
+    if (
+        isinstance(array, np.ndarray)
+        and array.ndim == 2
+        and array.shape[0]
+        and array.dtype.kind in "biuf"
+    ):
+        # what check_array returns for a plain numeric array, without its
+        # container checks (the larger part of a small fit's input cost)
+        return np.asarray(array, dtype=np.float64)
     return check_array(
         array, dtype=np.float64, ensure_all_finite=False, ensure_min_features=0
     )
@@ -617,7 +631,11 @@ def feature_columns(frame, columns, from_frame, group_columns, request, read=Non
         if not from_frame:
             return list(columns), list(columns), {}
         grouping = set(group_columns)
-        candidates = [c for c in frame.columns if str(c) not in grouping]
+        if _string_labels(frame.columns):
+            # the labels are the names: no pass over the (Arrow-backed) Index
+            candidates = [c for c in columns if c not in grouping]
+        else:
+            candidates = [c for c in frame.columns if str(c) not in grouping]
         bad = _not_numeric(frame, candidates, read)
         slopes = set(request.slope_names)
         used_bad = [str(c) for c in bad if str(c) in slopes]
@@ -768,10 +786,18 @@ def _features_again(frame, layout):
 
 def _labels(frame, names):
     """The frame's own column labels for string names (non-string labels kept)."""
-    if all(isinstance(c, str) for c in frame.columns):
+    if _string_labels(frame.columns):
         return list(names)
     lookup = {str(c): c for c in frame.columns}
     return [lookup[nm] for nm in names]
+
+
+def _string_labels(columns):
+    """Whether every label of a columns Index is a string (its dtype says
+    so for pandas' string Index without a pass over the labels)."""
+    if isinstance(columns.dtype, pd.StringDtype):
+        return not columns.hasnans
+    return all(isinstance(c, str) for c in columns)
 
 
 # -- 4. the columns the random part reads ----------------------------------------------
@@ -818,7 +844,10 @@ def _check_response(y, n_samples):
     if isinstance(y, pd.Series):
         if not _is_numeric(y.dtype):
             raise ValueError(f"y must be numeric; got dtype {y.dtype}.")
-        y = y.to_numpy(dtype=np.float64, na_value=np.nan)
+        if isinstance(y.dtype, np.dtype) and y.dtype == np.float64:
+            y = y.to_numpy()  # numpy's float64: as it is (NaN checked later)
+        else:
+            y = y.to_numpy(dtype=np.float64, na_value=np.nan)
     if not (isinstance(y, np.ndarray) and y.dtype == np.float64 and y.ndim == 1):
         y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False)
     if y.ndim == 2 and y.shape[1] == 1:

@@ -70,3 +70,56 @@ def test_long_arrow_columns_take_arrows_coding_and_agree():
     assert _groups._short_string_codes(short) is not None
     assert list(as_factor(short, "g").astype(str)) == labels[: len(short)]
     assert _groups._short_string_codes(pd.Series(["a", None], dtype="str")) is None
+
+
+ARRAYS = [
+    np.array(["b", "a", "B", "a"], dtype=object),
+    np.array(["10", "9", "100", "9"]),  # numpy's own string dtype
+    np.array([3, 1, 2, 3]),
+    np.array([2.0, 1.0, 2.0]),
+    np.array([True, False, True]),
+    np.array([1, "1", 2], dtype=object),  # 1 and "1" stay two labels
+    np.array([1, 1.0, True], dtype=object),
+]
+
+
+@pytest.mark.parametrize("values", ARRAYS, ids=range(len(ARRAYS)))
+def test_numpy_columns_are_coded_as_their_series_are(values):
+    # a numpy column is coded without a pandas Series around it
+    direct, slow = as_factor(values, "g"), _as_factor_by_row(pd.Series(values), "g")
+    assert list(direct.categories) == list(slow.categories)
+    assert list(direct.astype(str)) == list(slow.astype(str))
+
+
+def test_numpy_columns_with_missing_labels_are_reported():
+    with pytest.raises(ValueError, match=r"missing values \(NaN/None\) in 2 row"):
+        as_factor(np.array(["a", None, np.nan, "b"], dtype=object), "g")
+    with pytest.raises(ValueError, match=r"missing values \(NaN/None\) in 1 row"):
+        as_factor(np.array([1.0, np.nan, 2.0]), "g")
+
+
+def test_categorical_labels_follow_each_columns_own_category_order():
+    # unordered dtypes with the same categories compare equal; each column
+    # still keeps its own category order (labels are cached per dtype object)
+    first = pd.Series(pd.Categorical(["a", "b", "c"], categories=["c", "b", "a"]))
+    second = pd.Series(pd.Categorical(["a", "b", "c"], categories=["a", "b", "c"]))
+    assert first.dtype == second.dtype
+    assert list(as_factor(first, "g").categories) == ["c", "b", "a"]
+    assert list(as_factor(second, "g").categories) == ["a", "b", "c"]
+    assert list(as_factor(first, "g").categories) == ["c", "b", "a"]
+
+
+def test_categorical_unused_categories_are_dropped_on_every_call():
+    series = pd.Series(pd.Categorical(["y", "z", "y"], categories=["z", "x", "y"]))
+    for _ in range(2):
+        factor = as_factor(series, "g")
+        assert list(factor.categories) == ["z", "y"]
+        assert list(factor.astype(str)) == ["y", "z", "y"]
+    whole = series.iloc[:2]  # the same dtype, now without "y" twice
+    assert list(as_factor(whole, "g").astype(str)) == ["y", "z"]
+
+
+def test_categorical_factor_does_not_share_the_callers_codes():
+    column = pd.Categorical(["a", "b", "a"])
+    factor = as_factor(pd.Series(column), "g")
+    assert not np.shares_memory(np.asarray(factor.codes), np.asarray(column.codes))

@@ -396,3 +396,19 @@ def test_formula_fixed_part_reaches_all_three_estimators():
         fixed.fit(X, y)
     with pytest.raises(ValueError, match="fit_intercept=False"):
         PooledRegressor(fit_intercept=False, fixed_effects="nitro").fit(X, y)
+
+
+def test_a_numpy_refit_forgets_the_frames_names_and_reads_integers_as_floats():
+    df = load_sleepstudy()
+    model = MixedLMRegressor("(1 | groups)")
+    model.fit(df[["Days"]], df.Reaction, groups=df.Subject)
+    assert list(model.feature_names_in_) == ["Days"]
+    days = df[["Days"]].to_numpy().astype(np.int64)
+    model.fit(days, df.Reaction, groups=df.Subject.to_numpy())
+    assert not hasattr(model, "feature_names_in_")
+    assert model.n_features_in_ == 1
+    as_float = MixedLMRegressor("(1 | groups)").fit(
+        days.astype(float), df.Reaction, groups=df.Subject.to_numpy()
+    )
+    np.testing.assert_array_equal(model.coef_, as_float.coef_)
+    assert model.reml_criterion_ == as_float.reml_criterion_
