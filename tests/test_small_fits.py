@@ -47,10 +47,18 @@ def test_batch_equals_the_criterion_and_its_gradient(k, reml, weighted):
         assert value == pytest.approx(expected_value, rel=1e-12)
         np.testing.assert_allclose(grad, expected_grad, rtol=1e-7, atol=1e-8)
     np.testing.assert_allclose(batch.values(thetas), values, rtol=1e-13)
-    # the fallback where some θ cannot be factored: one θ at a time
-    one_by_one = batch._one_by_one(thetas)
-    np.testing.assert_allclose(one_by_one[0], values, rtol=1e-13)
-    np.testing.assert_allclose(one_by_one[1], grads, rtol=1e-10, atol=1e-12)
+    # a θ that cannot be evaluated spoils its own row only
+    spoiled = thetas.copy()
+    spoiled[2] = np.nan
+    with np.errstate(invalid="ignore"):
+        values_nan, grads_nan = batch(spoiled)
+        only_values = batch.values(spoiled)
+    assert np.isnan(values_nan[2]) and np.isnan(grads_nan[2]).all()
+    assert np.isnan(only_values[2])
+    rows = [0, 1, 3, 4]
+    np.testing.assert_allclose(values_nan[rows], values[rows], rtol=1e-13)
+    np.testing.assert_allclose(only_values[rows], values[rows], rtol=1e-13)
+    np.testing.assert_allclose(grads_nan[rows], grads[rows], rtol=1e-12, atol=1e-14)
 
 
 def test_the_two_by_two_table_is_its_formulas():

@@ -68,16 +68,26 @@ def solve_triangular(a, b, *, lower, trans=False):
 def _outer_products(C, pairs):
     """Per level and pair, ``C_aᵀ C_b + C_bᵀ C_a`` (a < b) or ``C_aᵀ C_a``.
 
-    Returns (r², m * pairs): column ``j * pairs + i`` for level j, pair i.
+    Returns (r², pairs * m), pair-major: column ``i * m + j`` for pair i,
+    level j (each pair's levels contiguous, as the per-level weights of
+    :mod:`skmixed.mixed.small` are laid out).
     """
     m, _, r = C.shape
-    first = [a for a, _ in pairs]
-    second = [b for _, b in pairs]
+    first, second, mixed = _pair_indices(tuple(pairs))
     prod = C[:, first, :, None] * C[:, second, None, :]
-    mixed = [i for i, (a, b) in enumerate(pairs) if a != b]
-    if mixed:
+    if len(mixed):
         prod[:, mixed] += prod[:, mixed].transpose(0, 1, 3, 2)
-    return np.ascontiguousarray(prod.reshape(m * len(pairs), r * r).T)
+    return np.ascontiguousarray(prod.transpose(1, 0, 2, 3).reshape(-1, r * r).T)
+
+
+@lru_cache(maxsize=8)
+def _pair_indices(pairs):
+    """Index arrays of the pairs' first and second elements, and of the
+    pairs with two different elements (built once per k)."""
+    first = np.array([a for a, _ in pairs])
+    second = np.array([b for _, b in pairs])
+    mixed = np.flatnonzero(first != second)
+    return first, second, mixed
 
 
 @lru_cache(maxsize=32)
@@ -363,7 +373,8 @@ class ProfiledCriterion:
         r = self.design.r
         if self.strategy == "outer":
             weights, logdet1 = self._first_block_weights(theta[self._slices[0]])
-            S = (self._B_flat - self._P @ weights.ravel()).reshape(r, r)
+            # the stored products are pair-major: the weights' transpose
+            S = (self._B_flat - self._P @ weights.T.ravel()).reshape(r, r)
         else:
             gram, logdet1 = self._first_levels.schur_update(theta[self._slices[0]])
             S = self.design.B - gram
@@ -495,7 +506,7 @@ class ProfiledCriterion:
         levels = self._first_levels
         if not q and self.strategy == "outer":
             # the stored outer products give every level's g_j Γ g_jᵀ at once
-            Kw = (gamma.ravel() @ self._P).reshape(m1, -1).T
+            Kw = (gamma.ravel() @ self._P).reshape(-1, m1)
         elif not q:
             Kw = levels.quadratic_pairs(gamma)
         else:
@@ -611,3 +622,4 @@ class ProfiledCriterion:
             rest,
             inverse,
         )
+

@@ -391,7 +391,9 @@ class MixedLMRegressor(GroupedRegressor):
         opt = _restart_off_a_degenerate_boundary(
             scaled, opt, self.optimizer, self.max_iter
         )
-        problems = self._diagnose(scaled, opt, n)
+        # singular on the standardised scale (a slope of 1e6 x has θ ~ 1e-7)
+        singular = is_singular(opt.x, scaled.theta_lower)
+        problems = self._diagnose(scaled, opt, n, singular)
         self._criterion = criterion
         self._centred = None
         if centring.active:
@@ -403,8 +405,7 @@ class MixedLMRegressor(GroupedRegressor):
             self._results_at(dec.theta, dec)
         else:
             self._results_at(scaled.to_theta(opt.x))
-        # singular on the standardised scale (a slope of 1e6 x has θ ~ 1e-7)
-        self.is_singular_ = is_singular(opt.x, scaled.theta_lower)
+        self.is_singular_ = singular
         self.n_evaluations_ = int(opt.n_evaluations)
         self.n_iter_ = self.n_evaluations_
         self.converged_ = not problems
@@ -464,12 +465,12 @@ class MixedLMRegressor(GroupedRegressor):
                     "(or scale parameter) are probably unidentifiable"
                 )
 
-    def _diagnose(self, criterion, opt, n):
-        """lme4's checks after the optimiser: singular fit, convergence."""
+    def _diagnose(self, criterion, opt, n, singular):
+        """lme4's checks after the optimiser (``singular``: whether θ is on
+        its boundary, where lme4 skips the gradient check)."""
         problems = []
         if not opt.converged:
             problems.append(f"optimizer ({opt.method}) did not converge: {opt.message}")
-        singular = is_singular(opt.x, criterion.theta_lower)
         if singular or n >= _CHECK_NOBS_MAX or criterion.n_theta >= _CHECK_NPAR_MAX:
             return problems
         return problems + check_convergence(
@@ -500,7 +501,6 @@ class MixedLMRegressor(GroupedRegressor):
         value = float(criterion.profiled(dec.logdet_L, dec.logdet_RX, dec.pwrss))
         self._set_criteria(value, n, p + criterion.n_theta + 1)
         self.nobs_ = n
-        self.is_singular_ = is_singular(theta, criterion.theta_lower)
         terms = design.terms
         self._term_designs_fit = [
             (t.factor, t.group, list(t.names), np.asarray(t.levels)) for t in terms
@@ -1364,6 +1364,9 @@ def _restart_off_a_degenerate_boundary(criterion, opt, method, max_iter):
     restart is the Cholesky factor of ``ΛΛᵀ`` plus a ridge of half its mean
     variance: off the boundary, same scale.
     """
+    if opt.method == "newton":
+        # Newton's optimum is never there: it hands such stops to BOBYQA
+        return opt
     lambdas = criterion.lambdas(opt.x)
     if not any(np.any(np.diagonal(lam)[:-1] == 0.0) for lam in lambdas):
         return opt

@@ -30,6 +30,23 @@ import numpy as np
 from skmixed.mixed.first_term import coefficients
 from skmixed.mixed.start import moment_start, ordinary_least_squares
 
+# numpy's batched LAPACK kernels, which np.linalg.cholesky and inv call
+# after checks that cost more than the kernels on a few 3 x 3 matrices (~9
+# of a pass's ~50 us; the module is in every numpy this package supports).
+# A matrix that is not positive definite gives NaN, in its own row only,
+# instead of LinAlgError for the whole stack.
+from numpy.linalg import _umath_linalg  # noqa: E402
+
+
+def _cholesky(a):
+    """Lower Cholesky factors of a stack of matrices (NaN where not PD)."""
+    return _umath_linalg.cholesky_lo(a, signature="d->d")
+
+
+def _inverse(a):
+    """Inverses of a stack of matrices."""
+    return _umath_linalg.inv(a, signature="d->d")
+
 # Levels up to which a one-factor model takes the batched Newton path; beyond
 # that an evaluation's arithmetic, not its overhead, dominates (and the
 # one-factor kernels of criterion.py are tuned for it).
@@ -58,6 +75,8 @@ _START_SCALES = (0.1, 0.2, 0.35, 0.6, 1.0)
 # The moment start's relative variances are at least this (the smallest
 # scaling above, squared).
 _SMALLEST_VARIANCE = 0.01
+# The powers of a one-column term's θ its tables are written on.
+_POWERS = np.arange(3.0)
 
 
 def batch_criterion(criterion):
@@ -405,52 +424,83 @@ class BatchCriterion:
     def __init__(self, criterion):
         design = criterion.design
         self.k = design.terms[0].k
-        self.m = m = design.terms[0].m
+        self.m = design.terms[0].m
         self.n_theta = criterion.n_theta
-        self.r = r = design.B.shape[0]
+        self.r = design.B.shape[0]
         self._B = design.B.ravel()
-        pairs = len(criterion._pairs)
         # the per-level outer products, pair-major (column i * m + j for
         # level j, pair i): T = B − weights @ Pᵀ, and vec(Q) @ P is the
         # criterion's derivative in the weights (up to sign)
-        P = criterion._P.reshape(r * r, m, pairs).transpose(0, 2, 1)
-        self._P = np.ascontiguousarray(P.reshape(r * r, pairs * m))
-        self._PT = np.ascontiguousarray(self._P.T)
+        self._P = criterion._P
         self._weights = criterion._column_weights
         self._const = criterion._dof * criterion._log_const - criterion._log_weights
-        self._d = design.D1[:, 0, 0]
         self._design = design
-        if self.k == 2:
-            # monomials(θ) @ table: per level, |A_j| and the entries of
-            # |A_j| M_j (values, then the derivatives in each θ_l)
+        # monomials(θ) @ table: per level, |A_j| and the entries of |A_j| M_j
+        # (values, then the derivatives in each θ_l)
+        if self.k == 1:
+            # |A_j| = t² d_j + 1 and |A_j| M_j = t², on the monomials (1, t, t²)
+            d = design.D1[:, 0, 0]
+            table = np.zeros((3, 2, 2, self.m))
+            table[0, 0, 0] = 1.0
+            table[2, 0, 0] = d
+            table[2, 0, 1] = 1.0
+            table[1, 1, 0] = 2.0 * d
+            table[1, 1, 1] = 2.0
+            self._table = table.reshape(3, -1)
+            self._value_table = np.ascontiguousarray(table[:, 0]).reshape(3, -1)
+        elif self.k == 2:
             D = criterion._dpairs1  # (d00, d01, d11, 1) per level
             basis = np.vstack([D.T, D[:, 0] * D[:, 2] - D[:, 1] * D[:, 1]])
             self._table = (_level_polynomials() @ basis).reshape(35, -1)
             self._value_table = (_level_value_polynomials() @ basis).reshape(35, -1)
+        else:
+            raise ValueError(f"a term of {self.k} columns: one or two only")
 
     def __call__(self, thetas):
         """Values (s,) and gradients (s, n_theta) at the rows of ``thetas``.
 
-        A θ where the factorisation fails has a value of ``inf`` or NaN.
+        A θ where the factorisation fails has a NaN value and gradient (the
+        other rows are unaffected). Call under ``np.errstate`` to silence
+        numpy's warnings there.
+
+        With ``w_j = 1 / |A_j|`` and ``G_j`` the derivative of the rest of
+        the criterion in ``M_j`` (``vec(Q) @ P``, up to sign), the gradient
+        ``Σ_j ∂|A_j| w_j − Σ_j ⟨∂M_j, G_j⟩``, by the quotient rule
+        ``∂M_j = (∂(|A_j| M_j) − M_j ∂|A_j|) w_j``, is the tables'
+        derivative rows contracted with one vector per θ: ``w_j (1 +
+        ⟨M_j, G_j⟩)`` for ``∂|A_j|`` and ``−w_j G_j`` for ``∂(|A_j| M_j)``.
         """
         thetas = np.asarray(thetas, dtype=np.float64)
-        s, r = len(thetas), self.r
-        det, d_det, M, dM = self._levels(thetas, derivatives=True)
-        logdet = np.log(det).sum(axis=1)
-        d_logdet = (d_det / det[:, None]).sum(axis=2)
-        T = (self._B - M @ self._PT).reshape(s, r, r)
-        try:
-            L = np.linalg.cholesky(T)
-        except np.linalg.LinAlgError:
-            return self._one_by_one(thetas)
+        s, r, n = len(thetas), self.r, self.n_theta
+        # per θ, per θ-derivative (0: the value), per entry (|A_j|, then
+        # |A_j| M_j's pairs), per level
+        out = (self._monomials(thetas) @ self._table).reshape(s, n + 1, -1, self.m)
+        det = out[:, 0, 0]
+        w = 1.0 / det
+        M = out[:, 0, 1:] * w[:, None]  # (s, pairs, m)
+        T = (self._B - M.reshape(s, -1) @ self._P.T).reshape(s, r, r)
+        L = _cholesky(T)  # NaN rows where T is not positive definite
         logs = np.log(np.diagonal(L, axis1=1, axis2=2))
-        values = logdet + 2.0 * (logs @ self._weights) + self._const
-        # d(Σ w_i log L_ii²) = tr(dT Q) and dT = −P dM
-        L_inv = np.linalg.inv(L)
+        values = np.log(det).sum(axis=1) + 2.0 * (logs @ self._weights) + self._const
+        # d(Σ w_i log L_ii²) = tr(dT Q) with Q = L⁻ᵀ diag(w) L⁻¹, dT = −P dM
+        L_inv = _inverse(L)
         Q = (L_inv.transpose(0, 2, 1) * self._weights) @ L_inv
-        Gp = Q.reshape(s, r * r) @ self._P
-        grads = d_logdet - (dM @ Gp[:, :, None])[..., 0]
+        coef = np.empty(out.shape[:1] + out.shape[2:])  # (s, 1 + pairs, m)
+        np.multiply(
+            (Q.reshape(s, r * r) @ self._P).reshape(s, -1, self.m),
+            -w[:, None],
+            out=coef[:, 1:],
+        )
+        coef[:, 0] = w - (M * coef[:, 1:]).sum(axis=1)
+        grads = (out[:, 1:].reshape(s, n, -1) @ coef.reshape(s, -1, 1))[..., 0]
         return values, grads
+
+    def _monomials(self, thetas):
+        """The monomials the tables are written on: (1, t, t²) for one
+        column, :func:`_monomials` for two."""
+        if self.k == 1:
+            return thetas**_POWERS
+        return _monomials(thetas)
 
     def moment_start(self):
         """θ from moment estimates, close enough to the optimum for Newton
@@ -506,61 +556,15 @@ class BatchCriterion:
         return self.k == 2 and theta[0] <= 0.0
 
     def values(self, thetas):
-        """The values alone (s,): ``inf`` where the factorisation fails."""
+        """The values alone (s,): NaN where the factorisation fails."""
         thetas = np.asarray(thetas, dtype=np.float64)
         s, r = len(thetas), self.r
-        det, M = self._levels(thetas, derivatives=False)
-        T = (self._B - M @ self._PT).reshape(s, r, r)
-        try:
-            L = np.linalg.cholesky(T)
-        except np.linalg.LinAlgError:
-            return self._one_by_one(thetas)[0]
-        logs = np.log(np.diagonal(L, axis1=1, axis2=2))
+        out = (self._monomials(thetas) @ self._value_table).reshape(s, -1, self.m)
+        det = out[:, 0]
+        M = out[:, 1:] / det[:, None]
+        T = (self._B - M.reshape(s, -1) @ self._P.T).reshape(s, r, r)
+        logs = np.log(np.diagonal(_cholesky(T), axis1=1, axis2=2))
         return np.log(det).sum(axis=1) + 2.0 * (logs @ self._weights) + self._const
-
-    def _levels(self, thetas, derivatives):
-        """Per row of θ: ``|A_j|`` (s, m) and the distinct entries of
-        ``M_j``, pair-major (s, pairs * m); with ``derivatives``, between
-        them their θ-derivatives ``d|A_j|`` (s, n_theta, m) and ``dM``
-        (s, n_theta, pairs * m)."""
-        s, m = len(thetas), self.m
-        if self.k == 1:
-            t = thetas
-            det = (t * t) * self._d + 1.0
-            M = (t * t) / det
-            if not derivatives:
-                return det, M
-            # d|A| = 2 t d and dM = 2 t / |A|²
-            d_det = (2.0 * t * self._d)[:, None]
-            dM = ((2.0 * t) / (det * det))[:, None]
-            return det, d_det, M, dM
-        if self.k != 2:
-            raise ValueError(f"a term of {self.k} columns: one or two only")
-        if not derivatives:
-            out = (_monomials(thetas) @ self._value_table).reshape(s, 4, m)
-            det = out[:, 0]
-            return det, (out[:, 1:] / det[:, None]).reshape(s, -1)
-        n = self.n_theta
-        # |A_j| and |A_j| M_j: their values [:, 0] and θ-derivatives [:, 1:]
-        out = (_monomials(thetas) @ self._table).reshape(s, n + 1, 4, m)
-        det, d_det = out[:, 0, 0], out[:, 1:, 0]
-        inv_det = 1.0 / det
-        M = out[:, 0, 1:] * inv_det[:, None]
-        # the quotient rule: dM = (d(|A| M) − M d|A|) / |A|
-        dM = out[:, 1:, 1:] - M[:, None] * d_det[:, :, None]
-        dM *= inv_det[:, None, None]
-        return det, d_det, M.reshape(s, -1), dM.reshape(s, n, -1)
-
-    def _one_by_one(self, thetas):
-        """Where some θ leave [X y] rank deficient: each θ on its own."""
-        values = np.full(len(thetas), np.inf)
-        grads = np.full(thetas.shape, np.nan)
-        for i, theta in enumerate(thetas):
-            try:
-                values[i], grads[i] = (part[0] for part in self(theta[None]))
-            except np.linalg.LinAlgError:
-                pass
-        return values, grads
 
 
 def two_by_two_table(thetas):
@@ -589,12 +593,17 @@ def two_by_two_table(thetas):
 
 
 def _monomials(thetas):
-    """The 35 distinct monomials of degree <= 4 in (t0, t1, t2), per row."""
-    v = np.empty((len(thetas), 4), dtype=thetas.dtype)
+    """The 35 distinct monomials of degree <= 4 in (t0, t1, t2), per row.
+
+    Products of all pairs, then the distinct ones taken: fewer numpy calls
+    than indexing each factor (the calls' overhead is the cost here).
+    """
+    s = len(thetas)
+    v = np.empty((s, 4), dtype=thetas.dtype)
     v[:, 0] = 1.0
     v[:, 1:] = thetas
-    v2 = v[:, _SQUARE_A] * v[:, _SQUARE_B]  # the 10 of degree <= 2
-    return v2[:, _FOURTH_A] * v2[:, _FOURTH_B]
+    v2 = np.einsum("si,sj->sij", v, v).reshape(s, 16).take(_SQUARES, axis=1)
+    return np.einsum("si,sj->sij", v2, v2).reshape(s, 100).take(_FOURTHS, axis=1)
 
 
 @cache
@@ -691,3 +700,6 @@ def _product_indices():
 
 
 _SQUARE_A, _SQUARE_B, _FOURTH_A, _FOURTH_B = _product_indices()
+# the same as positions in the flattened products of all pairs
+_SQUARES = _SQUARE_A * 4 + _SQUARE_B
+_FOURTHS = _FOURTH_A * 10 + _FOURTH_B
