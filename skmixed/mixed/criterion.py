@@ -622,4 +622,3 @@ class ProfiledCriterion:
             rest,
             inverse,
         )
-

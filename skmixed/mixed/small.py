@@ -27,15 +27,15 @@ from functools import cache, lru_cache
 
 import numpy as np
 
-from skmixed.mixed.first_term import coefficients
-from skmixed.mixed.start import moment_start, ordinary_least_squares
-
 # numpy's batched LAPACK kernels, which np.linalg.cholesky and inv call
 # after checks that cost more than the kernels on a few 3 x 3 matrices (~9
 # of a pass's ~50 us; the module is in every numpy this package supports).
 # A matrix that is not positive definite gives NaN, in its own row only,
 # instead of LinAlgError for the whole stack.
-from numpy.linalg import _umath_linalg  # noqa: E402
+from numpy.linalg import _umath_linalg
+
+from skmixed.mixed.first_term import coefficients
+from skmixed.mixed.start import moment_start, ordinary_least_squares
 
 
 def _cholesky(a):
@@ -46,6 +46,7 @@ def _cholesky(a):
 def _inverse(a):
     """Inverses of a stack of matrices."""
     return _umath_linalg.inv(a, signature="d->d")
+
 
 # Levels up to which a one-factor model takes the batched Newton path; beyond
 # that an evaluation's arithmetic, not its overhead, dominates (and the
