@@ -436,26 +436,28 @@ class BatchCriterion:
         self._weights = criterion._column_weights
         self._const = criterion._dof * criterion._log_const - criterion._log_weights
         self._design = design
-        # monomials(θ) @ table: per level, |A_j| and the entries of |A_j| M_j
-        # (values, then the derivatives in each θ_l)
+        # per level, |A_j| and the entries of |A_j| M_j (values, then their
+        # derivatives in each θ_l) are (monomials(θ) @ polynomials) @ basis:
+        # polynomials fixed, the level's basis from D_j
         if self.k == 1:
-            # |A_j| = t² d_j + 1 and |A_j| M_j = t², on the monomials (1, t, t²)
-            d = design.D1[:, 0, 0]
-            table = np.zeros((3, 2, 2, self.m))
-            table[0, 0, 0] = 1.0
-            table[2, 0, 0] = d
-            table[2, 0, 1] = 1.0
-            table[1, 1, 0] = 2.0 * d
-            table[1, 1, 1] = 2.0
-            self._table = table.reshape(3, -1)
-            self._value_table = np.ascontiguousarray(table[:, 0]).reshape(3, -1)
+            # |A_j| = t² d_j + 1 and |A_j| M_j = t², on the monomials
+            # (1, t, t²) and the basis (d_j, 1)
+            self._polynomials, self._value_polynomials = _one_column_polynomials()
+            self._basis = np.vstack([design.D1[:, 0, 0], np.ones(self.m)])
         elif self.k == 2:
             D = criterion._dpairs1  # (d00, d01, d11, 1) per level
-            basis = np.vstack([D.T, D[:, 0] * D[:, 2] - D[:, 1] * D[:, 1]])
-            self._table = (_level_polynomials() @ basis).reshape(35, -1)
-            self._value_table = (_level_value_polynomials() @ basis).reshape(35, -1)
+            self._polynomials = _level_polynomials()
+            self._value_polynomials = _level_value_polynomials()
+            self._basis = np.vstack([D.T, D[:, 0] * D[:, 2] - D[:, 1] * D[:, 1]])
         else:
             raise ValueError(f"a term of {self.k} columns: one or two only")
+
+    def _entries(self, thetas, polynomials):
+        """``(monomials(θ) @ polynomials) @ basis``: per θ row, each table
+        row's value on every level, (s * rows, m). Multiplied in this order
+        (θ's few rows first) no table of the size of the levels is kept."""
+        coefficients = self._monomials(thetas) @ polynomials
+        return coefficients.reshape(-1, self._basis.shape[0]) @ self._basis
 
     def __call__(self, thetas):
         """Values (s,) and gradients (s, n_theta) at the rows of ``thetas``.
@@ -470,12 +472,15 @@ class BatchCriterion:
         ``∂M_j = (∂(|A_j| M_j) − M_j ∂|A_j|) w_j``, is the tables'
         derivative rows contracted with one vector per θ: ``w_j (1 +
         ⟨M_j, G_j⟩)`` for ``∂|A_j|`` and ``−w_j G_j`` for ``∂(|A_j| M_j)``.
+
+        Products of the stacked 3 x 3 matrices are einsum's: numpy's matmul
+        calls BLAS once per matrix of a stack.
         """
         thetas = np.asarray(thetas, dtype=np.float64)
         s, r, n = len(thetas), self.r, self.n_theta
         # per θ, per θ-derivative (0: the value), per entry (|A_j|, then
         # |A_j| M_j's pairs), per level
-        out = (self._monomials(thetas) @ self._table).reshape(s, n + 1, -1, self.m)
+        out = self._entries(thetas, self._polynomials).reshape(s, n + 1, -1, self.m)
         det = out[:, 0, 0]
         w = 1.0 / det
         M = out[:, 0, 1:] * w[:, None]  # (s, pairs, m)
@@ -485,7 +490,7 @@ class BatchCriterion:
         values = np.log(det).sum(axis=1) + 2.0 * (logs @ self._weights) + self._const
         # d(Σ w_i log L_ii²) = tr(dT Q) with Q = L⁻ᵀ diag(w) L⁻¹, dT = −P dM
         L_inv = _inverse(L)
-        Q = (L_inv.transpose(0, 2, 1) * self._weights) @ L_inv
+        Q = np.einsum("sia,i,sib->sab", L_inv, self._weights, L_inv)
         coef = np.empty(out.shape[:1] + out.shape[2:])  # (s, 1 + pairs, m)
         np.multiply(
             (Q.reshape(s, r * r) @ self._P).reshape(s, -1, self.m),
@@ -493,7 +498,9 @@ class BatchCriterion:
             out=coef[:, 1:],
         )
         coef[:, 0] = w - (M * coef[:, 1:]).sum(axis=1)
-        grads = (out[:, 1:].reshape(s, n, -1) @ coef.reshape(s, -1, 1))[..., 0]
+        grads = np.einsum(
+            "snk,sk->sn", out[:, 1:].reshape(s, n, -1), coef.reshape(s, -1)
+        )
         return values, grads
 
     def _monomials(self, thetas):
@@ -560,7 +567,7 @@ class BatchCriterion:
         """The values alone (s,): NaN where the factorisation fails."""
         thetas = np.asarray(thetas, dtype=np.float64)
         s, r = len(thetas), self.r
-        out = (self._monomials(thetas) @ self._value_table).reshape(s, -1, self.m)
+        out = self._entries(thetas, self._value_polynomials).reshape(s, -1, self.m)
         det = out[:, 0]
         M = out[:, 1:] / det[:, None]
         T = (self._B - M.reshape(s, -1) @ self._P.T).reshape(s, r, r)
@@ -666,15 +673,31 @@ def _level_polynomial_tables():
 
 @cache
 def _level_polynomials():
-    """:func:`_level_polynomial_tables` as one (35 * 4 * 4, 5) matrix (its
-    product with a fit's basis is one matrix product)."""
-    return _level_polynomial_tables().reshape(-1, 5)
+    """:func:`_level_polynomial_tables` as one (35, 4 * 4 * 5) matrix: the
+    monomials' row times it, reshaped to (16, 5), times a fit's basis."""
+    return _level_polynomial_tables().reshape(35, -1)
 
 
 @cache
 def _level_value_polynomials():
-    """The values' part of :func:`_level_polynomial_tables`, (35 * 4, 5)."""
-    return np.ascontiguousarray(_level_polynomial_tables()[:, 0]).reshape(-1, 5)
+    """The values' part of :func:`_level_polynomial_tables`, (35, 4 * 5)."""
+    return np.ascontiguousarray(_level_polynomial_tables()[:, 0]).reshape(35, -1)
+
+
+@cache
+def _one_column_polynomials():
+    """For one column, on the monomials (1, t, t²) and the level's basis
+    (d_j, 1): ``|A_j| = t² d_j + 1``, ``|A_j| M_j = t²`` and their
+    derivatives ``2 t d_j`` and ``2 t``. Returns the tables with the
+    derivatives (3, 2 * 2 * 2) and of the values alone (3, 2 * 2)."""
+    table = np.zeros((3, 2, 2, 2))  # [monomial, (value, d/dt), entry, basis]
+    table[0, 0, 0, 1] = 1.0
+    table[2, 0, 0, 0] = 1.0
+    table[2, 0, 1, 1] = 1.0
+    table[1, 1, 0, 0] = 2.0
+    table[1, 1, 1, 1] = 2.0
+    values = np.ascontiguousarray(table[:, 0]).reshape(3, -1)
+    return table.reshape(3, -1), values
 
 
 def _monomial_exponents():
