@@ -39,6 +39,7 @@ from scipy.linalg.lapack import dpotrf, dtrtrs
 
 from skmixed.mixed.first_term import (
     FirstTermLevels,
+    coefficients,
     lower_triangle_indices,
     pairs_of,
     times_pairs,
@@ -553,6 +554,8 @@ class ProfiledCriterion:
         Decomposition
         """
         theta = np.asarray(theta, dtype=np.float64).copy()
+        if not self.design.q_rest and self.strategy == "outer" and self._ks[0] <= 2:
+            return self._decompose_small(theta)
         if self.design.q_rest:
             _, logdet1, lambdas, factored = self._rest_factor(theta)
         else:
@@ -622,3 +625,74 @@ class ProfiledCriterion:
             rest,
             inverse,
         )
+
+    def _decompose_small(self, theta):
+        """:meth:`decompose` for one term of one or two columns with stored
+        outer products (small models, where numpy's per-call overhead is
+        the cost: no per-level k x k product or solve).
+
+        Per level, ``[d_j 1] K`` (:func:`coefficients`) gives the entries of
+        ``A_j`` and of ``|A_j| M_j``; then ``T = B − Σ_j C_jᵀ M_j C_j``,
+        β, and with ``g_j = c_jy − C_jX β`` the modes ``b_j = M_j g_j`` and
+        ``u_j = A_j⁻¹ λᵀ g_j`` (by the adjugate).
+        """
+        design = self.design
+        p, k, r = design.p, self._ks[0], design.r
+        m = design.terms[0].m
+        npairs = len(self._pairs)
+        AW = self._dpairs1 @ coefficients(theta.tolist(), k)  # (m, 2 * pairs)
+        if k == 1:
+            det = AW[:, 0]
+        else:
+            det = AW[:, 0] * AW[:, 2] - AW[:, 1] * AW[:, 1]
+        M = AW[:, npairs:] / det[:, None]  # (m, pairs)
+        # the stored products are pair-major
+        T = (self._B_flat - self._P @ M.T.ravel()).reshape(r, r)
+        L, info = dpotrf(T, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(
+                "The fixed-effects model matrix is (numerically) rank deficient "
+                "given the random effects."
+            )
+        beta = (
+            solve_triangular(L[:p, :p], L[p, :p], trans=True, lower=True)
+            if p
+            else np.zeros(0)
+        )
+        logs = np.log(np.diagonal(L))
+        lam = self.lambdas(theta)[0]
+        CX = design.CX
+        g = CX[:, :, p] - (CX[:, :, :p].reshape(m * k, p) @ beta).reshape(m, k)
+        v = g @ lam  # λᵀ g_j per level
+        if k == 1:
+            A1 = AW[:, :1].reshape(m, 1, 1).copy()
+            b = M * g
+            u = v / AW[:, :1]
+        else:
+            symmetric = AW.take(_SYMMETRIC_2, axis=1)
+            A1 = symmetric[:, :4].reshape(m, 2, 2)
+            Mg = symmetric[:, 4:].reshape(m, 2, 2) * g[:, None, :]
+            b = Mg.sum(axis=2) / det[:, None]
+            # A_j⁻¹ = adj(A_j) / |A_j|
+            a00, a01, a11 = AW[:, 0], AW[:, 1], AW[:, 2]
+            u = np.empty((m, 2))
+            u[:, 0] = a11 * v[:, 0] - a01 * v[:, 1]
+            u[:, 1] = a00 * v[:, 1] - a01 * v[:, 0]
+            u /= det[:, None]
+        return Decomposition(
+            theta,
+            [lam],
+            A1,
+            float(np.log(det).sum()),
+            float(2.0 * logs[:p].sum()),
+            float(L[p, p] ** 2),
+            beta,
+            L[:p, :p].T.copy(),
+            [u],
+            [b],
+        )
+
+
+# A two-column term's pairs (00, 01, 11) of A_j, then of |A_j| M_j, as the
+# entries of the full 2 x 2 matrices (00, 01, 10, 11)
+_SYMMETRIC_2 = np.array([0, 1, 1, 2, 3, 4, 4, 5])
