@@ -52,11 +52,13 @@ def test_optimum_near_the_bound_is_reached(case_id):
     assert model.converged_ and not model.is_singular_
 
 
-def test_rank_one_covariance_off_a_zero_term():
+@pytest.mark.parametrize("case_id", ["sim110", "sim102"])
+def test_singular_rank_one_covariance(case_id):
     """lme4 ends at a singular rank-one Σ (intercept and slope perfectly
-    correlated); from Λ = 0 each diagonal probe rises, so the fit stopped at
-    Λ = 0, 4e-3 in deviance above lme4 (sim110.csv)."""
-    case = CASES["sim110"]
+    correlated). sim110: from Λ = 0 each diagonal probe rises, so the fit
+    stopped at Λ = 0, 4e-3 in deviance above lme4. sim102: the fit ended
+    at the mirror image (Λ11 = 0 with Λ21 of the other sign), 1.6e-4 above."""
+    case = CASES[case_id]
     df = pd.read_csv(DATA / case["data_file"])
     with pytest.warns(UserWarning, match="singular"):
         model = MixedGLMRegressor("(x | g)", family="poisson").fit(

@@ -266,10 +266,11 @@ def fit_two_stages(problem, theta0, lower, beta0, *, n_agq=1, max_iter=10_000):
         other = _two_stages(problem, theta0, lower, beta0, n_agq, max_iter, False)
         fit = _lower_of(fit, other)
     if use_gradient:
-        start = _rank_one_start(problem, fit, lower)
-        if start is not None:
-            other = _two_stages(problem, start, lower, fit.beta, 1, max_iter, True)
-            fit = _lower_of(fit, other)
+        for restart in (_rank_one_start, _flipped_column_start):
+            start = restart(problem, fit, lower)
+            if start is not None:
+                other = _two_stages(problem, start, lower, fit.beta, 1, max_iter, True)
+                fit = _lower_of(fit, other)
     return fit
 
 
@@ -324,6 +325,43 @@ def _rank_one_start(problem, fit, lower, eps=1e-2):
             first_column[:, 0] = eps * v
             start[block] = first_column[rows, cols]
             found = True
+    return np.maximum(start, lower) if found else None
+
+
+def _flipped_column_start(problem, fit, lower, eps=1e-3):
+    """A start with Λ's column j below the diagonal negated where Λ_jj = 0.
+
+    With Λ_jj = 0 the sign of the column below it does not change Σ, but
+    it decides on which side Σ's correlations grow when Λ_jj does: the
+    optimiser, on one side, saw the objective rise with Λ_jj, while on
+    the other it falls (1 of 30 simulated ``(x | g)`` glmers ended 1.6e-4
+    in deviance above lme4 this way). Where the gradient in Λ_jj is
+    negative at ε with the column flipped, or the objective already lower
+    there, restart from there.
+    """
+    theta, offset, start, found = fit.theta, 0, fit.theta.copy(), False
+    for k in problem.system.ks:
+        rows, cols = lower_triangle_indices(k)
+        index = offset + np.arange(len(rows))
+        offset += len(rows)
+        for j in range(k - 1):
+            diagonal = index[(rows == j) & (cols == j)][0]
+            below = index[(rows > j) & (cols == j)]
+            if theta[diagonal] >= SINGULAR_TOL or np.all(
+                np.abs(theta[below]) < SINGULAR_TOL
+            ):
+                continue
+            trial = theta.copy()
+            trial[below] = -trial[below]
+            trial[diagonal] = eps
+            try:
+                mode = problem.modes(trial, fit.beta)
+                grad = laplace_gradient(problem, mode)
+            except _FAILURES:
+                continue
+            if grad[diagonal] < 0 or mode.laplace < fit.fun:
+                start[below], start[diagonal] = trial[below], eps
+                found = True
     return np.maximum(start, lower) if found else None
 
 

@@ -7,7 +7,9 @@
 #   - sleepstudy counts: round(Reaction / 10) ~ Days + (1 | Subject), poisson.
 #   - sim110.csv: y ~ x + (x | g), poisson, whose optimum is singular with a
 #     rank-one covariance (intercept and slope perfectly correlated), which
-#     probes along Λ's diagonal do not see from Λ = 0.
+#     probes along Λ's diagonal do not see from Λ = 0;
+#   - sim102.csv: the same model, singular with Λ11 near 0 and Λ21 < 0; the
+#     fit once ended at the mirror image (Λ11 = 0, Λ21 > 0).
 # Run from tests/data/glmer_interior:  Rscript make_glmer_interior.R
 # Numbers are exact doubles (jsonlite digits = NA).
 suppressMessages({
@@ -33,10 +35,12 @@ for (s in c(0, 7, 18, 31)) {
   out[[sprintf("sim%d", s)]] <- c(list(data_file = sprintf("sim%d.csv", s)),
                                   fit_case(y ~ x + (1 | g), d, family))
 }
-d <- read.csv("sim110.csv")
-d$g <- factor(d$g)
-out[["sim110"]] <- c(list(data_file = "sim110.csv"),
-                     fit_case(y ~ x + (x | g), d, "poisson"))
+for (s in c(110, 102)) {
+  d <- read.csv(sprintf("sim%d.csv", s))
+  d$g <- factor(d$g)
+  out[[sprintf("sim%d", s)]] <- c(list(data_file = sprintf("sim%d.csv", s)),
+                                  fit_case(y ~ x + (x | g), d, "poisson"))
+}
 sleep <- read.csv("../../../skmixed/datasets/data/sleepstudy.csv")
 sleep$Subject <- factor(sleep$Subject, levels = as.character(sort(unique(sleep$Subject))))
 sleep$count <- round(sleep$Reaction / 10)
