@@ -322,6 +322,29 @@ def _as_factor_by_row(series, name):
     return pd.Categorical(labels, categories=levels)
 
 
+def level_positions(labels, levels):
+    """Each label's position in ``levels`` (-1 for a label not among them).
+
+    Parameters
+    ----------
+    labels, levels : sequence of str
+        Distinct string labels (a factor's categories at predict; the levels
+        seen at fit).
+
+    Returns
+    -------
+    ndarray of int of shape (len(labels),)
+    """
+    labels = np.asarray(labels, dtype=object)
+    levels = np.asarray(levels, dtype=object)
+    if len(labels) <= _SMALL_LEVELS and len(levels) <= _SMALL_LEVELS:
+        # a dict: pandas' Index builds a hash table (and, for strings, may
+        # infer an Arrow array) at ~20x the cost for a few levels
+        position = {level: i for i, level in enumerate(levels.tolist())}
+        return np.array([position.get(c, -1) for c in labels.tolist()], dtype=np.intp)
+    return pd.Index(levels, dtype=object).get_indexer(pd.Index(labels, dtype=object))
+
+
 def interaction(factors, name):
     """The interaction factor ``a:b``: labels joined by ``:``, unused combos dropped."""
     labels = factors[0].astype(str).to_numpy(dtype=object)

@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.utils._param_validation import StrOptions
 
 from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
+from skmixed._groups import level_positions
 from skmixed._inputs import GROUPS_ARGUMENT
 from skmixed._linalg import (
     ALIAS_TOL,
@@ -544,9 +545,7 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
 
     def _codes_at_predict(self, factor):
         """Codes into the fitted levels; unseen levels -> the 'mean' slot."""
-        position = pd.Index(self.levels_, dtype=object).get_indexer(
-            pd.Index(factor.categories.astype(str), dtype=object)
-        )
+        position = level_positions(factor.categories.astype(str), self.levels_)
         unseen = [
             str(c)
             for c, pos in zip(factor.categories, position, strict=True)

@@ -8,7 +8,7 @@ import pytest
 
 from skmixed import GroupsMissingWarning
 from skmixed._base import GroupedRegressor
-from skmixed._groups import as_factor, interaction
+from skmixed._groups import as_factor, interaction, level_positions
 from skmixed.datasets import load_sleepstudy
 
 
@@ -186,6 +186,16 @@ def test_interaction_labels_join_components():
     assert list(ab.astype(str)) == ["308:1", "309:1", "308:2"]
 
 
+def test_level_positions_mark_unseen_labels():
+    levels = np.array(["308", "309", "310"], dtype=object)
+    labels = pd.Index(["310", "999", "308"])  # a factor's (string) categories
+    assert level_positions(labels, levels).tolist() == [2, -1, 0]
+    # many levels take pandas' hash table, with the same answer
+    many = np.array([f"s{i}" for i in range(20_000)], dtype=object)
+    found = level_positions(np.array(["s19999", "new", "s0"], dtype=object), many)
+    assert found.tolist() == [19_999, -1, 0]
+
+
 def test_routing_requests_groups_by_default():
     routing = GroupMeans().get_metadata_routing()
     for method in ("fit", "predict", "score"):
@@ -204,6 +214,29 @@ def test_score_passes_groups(sleep):
         / ((sleep.Reaction - sleep.Reaction.mean()) ** 2).sum()
     )
     assert r2 == pytest.approx(expected, rel=1e-12)
+
+
+def test_score_is_sklearns_r2_score_to_the_last_bit(sleep):
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import r2_score
+
+    X, g = sleep[["Days"]], sleep.Subject
+    m = GroupMeans().fit(X, sleep.Reaction, groups=g)
+    rng = np.random.default_rng(3)
+    for y in (
+        sleep.Reaction,
+        rng.normal(size=len(sleep)) * 1e6 + 1e8,
+        np.full(len(sleep), 7.0),  # constant y: r2_score's 0 (or 1 if exact)
+        m.predict(X, groups=g),  # perfect predictions: 1
+    ):
+        expected = r2_score(np.asarray(y, dtype=float), m.predict(X, groups=g))
+        assert m.score(X, y, groups=g) == expected
+    weights = rng.uniform(0.5, 2.0, len(sleep))
+    assert m.score(X, sleep.Reaction, groups=g, sample_weight=weights) == r2_score(
+        sleep.Reaction, m.predict(X, groups=g), sample_weight=weights
+    )
+    with pytest.warns(UndefinedMetricWarning, match="less than two samples"):
+        assert np.isnan(m.score(X.iloc[:1], sleep.Reaction[:1], groups=g[:1]))
 
 
 def test_score_reports_nan_in_y(sleep):

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
-from skmixed._groups import _r_level_order, interaction
+from skmixed._groups import _r_level_order, interaction, level_positions
 from skmixed._linalg import least_squares
 from skmixed.mixed.cost import announce, estimate_cost
 from skmixed.mixed.criterion import (
@@ -1035,7 +1035,7 @@ def _interaction(factors, name):
 
 def _codes_in(factor, levels):
     """Codes of a categorical's rows in the fitted levels (-1 where unseen)."""
-    mapping = pd.Index(levels).get_indexer(np.asarray(factor.categories, dtype=object))
+    mapping = level_positions(factor.categories, levels)
     return mapping[np.asarray(factor.codes, dtype=np.intp)]
 
 
