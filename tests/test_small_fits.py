@@ -283,3 +283,19 @@ def test_a_singular_fit_from_the_moment_start_also_tries_the_scalings():
     from_scalings = newton_minimize(batch, model._criterion.theta_start, lower)
     assert model.deviance_ <= from_scalings.fun + 1e-9
     assert model.is_singular_ and model.theta_[0] > 0.0
+
+
+def test_the_cost_estimate_counts_newtons_passes_and_points():
+    # sleepstudy's (Days | Subject): Newton's ~3 batched passes over 3 θ
+    # (4 + 6 + 6 points), not BOBYQA's ~50 evaluations
+    model, _ = _sleepstudy_fit()
+    cost = model.fit_cost_
+    assert cost.passes == 3 and cost.evaluations == 16
+    assert cost.evaluations == model.n_evaluations_
+    assert "3 Newton passes over 16 θ points" in str(cost)
+    bobyqa = MixedLMRegressor("(Days | Subject)", optimizer="bobyqa").fit(
+        load_sleepstudy()[["Days", "Subject"]], load_sleepstudy()["Reaction"]
+    )
+    assert bobyqa.fit_cost_.passes is None
+    assert bobyqa.fit_cost_.evaluations == 50
+    assert "50 evaluations" in str(bobyqa.fit_cost_)

@@ -361,6 +361,7 @@ class MixedLMRegressor(GroupedRegressor):
             fit_criterion,
             gradient=self.optimizer == "lbfgsb"
             or (self.optimizer == "auto" and fit_criterion.gradient_pays),
+            newton=self.optimizer == "auto" and scaled.batch is not None,
         )
         announce(self.fit_cost_)
         start, first_step = scaled.theta_start, None
