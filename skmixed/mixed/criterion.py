@@ -71,14 +71,18 @@ def _outer_products(C, pairs):
 
     Returns (r², pairs * m), pair-major: column ``i * m + j`` for pair i,
     level j (each pair's levels contiguous, as the per-level weights of
-    :mod:`skmixed.mixed.small` are laid out).
+    :mod:`skmixed.mixed.small` are laid out). One einsum forms every
+    product ``C_aᵀ C_b`` in that layout; the pairs are taken from it.
     """
-    m, _, r = C.shape
+    m, k, r = C.shape
+    products = np.einsum("jax,jby->xyabj", C, C).reshape(r * r, k * k, m)
+    if k == 1:
+        return np.ascontiguousarray(products.reshape(r * r, m))
     first, second, mixed = _pair_indices(tuple(pairs))
-    prod = C[:, first, :, None] * C[:, second, None, :]
+    P = products.take(first * k + second, axis=1)
     if len(mixed):
-        prod[:, mixed] += prod[:, mixed].transpose(0, 1, 3, 2)
-    return np.ascontiguousarray(prod.transpose(1, 0, 2, 3).reshape(-1, r * r).T)
+        P[:, mixed] += products.take(second[mixed] * k + first[mixed], axis=1)
+    return P.reshape(r * r, -1)
 
 
 @lru_cache(maxsize=8)

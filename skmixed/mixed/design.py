@@ -220,6 +220,8 @@ class Design:
     def B(self):
         """``[Z2..ZT X y]ᵀ [Z2..ZT X y]`` as one dense (r, r) array (small models)."""
         q, r = self.q_rest, self.r
+        if not q:
+            return self.Bxx  # one grouping factor: read-only, as every caller
         if r * r > _MAX_DENSE:
             raise MemoryError(
                 f"The later grouping factors have {q} random effects: their "
@@ -618,7 +620,7 @@ def design_from_cross_products(sums, term_designs, X=None, y=None, weights=None)
     )
 
 
-def build_design(X, y, term_designs, weights=None):
+def build_design(X, y, term_designs, weights=None, first_in_x=None):
     """Cross-products of ``[Z X y]`` for the profiled criterion.
 
     ``accumulate`` over all the rows at once, then the :class:`Design`.
@@ -635,6 +637,9 @@ def build_design(X, y, term_designs, weights=None):
         (lme4's order), which is what makes the blocked Cholesky cheap.
     weights : ndarray of shape (n_samples,), optional
         Positive precision weights (see :func:`accumulate`).
+    first_in_x : list of int, optional
+        The column of X equal to each column of the first term (see
+        :func:`accumulate`).
 
     Returns
     -------
@@ -659,5 +664,5 @@ def build_design(X, y, term_designs, weights=None):
         raise ValueError("A mixed model needs at least one random-effects term.")
     if weights is not None:
         weights = np.ascontiguousarray(weights, dtype=np.float64)
-    sums = accumulate(X, y, term_designs, weights)
+    sums = accumulate(X, y, term_designs, weights, first_in_x=first_in_x)
     return design_from_cross_products(sums, term_designs, X, y, weights)

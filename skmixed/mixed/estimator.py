@@ -315,7 +315,8 @@ class MixedLMRegressor(GroupedRegressor):
         designs = self._term_designs(terms, data, names)
         self._check_levels(designs, n)
         designs = _lme4_order(designs)
-        self._fit_design(build_design(X, data.y, designs, weights))
+        first_in_x = _columns_in_x(designs[0], X, x_names)
+        self._fit_design(build_design(X, data.y, designs, weights, first_in_x))
 
     def _fit_design(self, design, x_moments=None, centred_design=None):
         """Optimise θ on the cross-products and set the fitted attributes.
@@ -1404,6 +1405,27 @@ def _warn_rank_deficient(dropped):
         UserWarning,
         stacklevel=5,
     )
+
+
+def _columns_in_x(term, X, x_names):
+    """The column of X equal to each of the term's columns, or None.
+
+    A random intercept and slopes are usually fixed effects too: the
+    term's per-level ``ZᵀZ`` is then read from its ``ZᵀX`` (one pass over
+    the rows fewer). Compared by value: the same name is not enough (a
+    formula's fixed part builds its own columns).
+    """
+    if term.Z is None:
+        return [0] if x_names[:1] == ["(Intercept)"] else None
+    columns = []
+    for j, name in enumerate(term.names):
+        if name not in x_names:
+            return None
+        i = x_names.index(name)
+        if not (term.is_ones(j) or np.array_equal(term.Z[:, j], X[:, i])):
+            return None
+        columns.append(i)
+    return columns
 
 
 def _fitted_exactly(design):

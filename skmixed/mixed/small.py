@@ -76,6 +76,9 @@ _START_SCALES = (0.1, 0.2, 0.35, 0.6, 1.0)
 # The moment start's relative variances are at least this (the smallest
 # scaling above, squared).
 _SMALLEST_VARIANCE = 0.01
+# A symmetric 2 x 2 matrix's adjugate from its entries (00, 01, 10, 11).
+_ADJUGATE = np.array([3, 1, 1, 0])
+_ADJUGATE_SIGNS = np.array([1.0, -1.0, -1.0, 1.0])
 # The powers of a one-column term's θ its tables are written on.
 _POWERS = np.arange(3.0)
 
@@ -427,8 +430,8 @@ class BatchCriterion:
         self.k = design.terms[0].k
         self.m = design.terms[0].m
         self.n_theta = criterion.n_theta
-        self.r = design.B.shape[0]
-        self._B = design.B.ravel()
+        self.r = design.r
+        self._B = criterion._B_flat
         # the per-level outer products, pair-major (column i * m + j for
         # level j, pair i): T = B − weights @ Pᵀ, and vec(Q) @ P is the
         # criterion's derivative in the weights (up to sign)
@@ -532,28 +535,28 @@ class BatchCriterion:
         if fit is None:
             return None
         beta, rss = fit
-        r = design.CX[:, :, p] - design.CX[:, :, :p] @ beta  # (m, 2)
-        d00, d01, d11 = design.D1[:, 0, 0], design.D1[:, 0, 1], design.D1[:, 1, 1]
-        det = d00 * d11 - d01 * d01
-        good = det > 1e-8 * d00 * d11  # levels whose two columns differ
-        m = int(np.count_nonzero(good))
-        if m < 3 or n - 2 * m <= 0:
+        m = design.D1.shape[0]
+        # one matrix-vector product (a stack of (2, p) ones calls BLAS per level)
+        CX = design.CX
+        r = CX[:, :, p] - (CX[:, :, :p].reshape(2 * m, p) @ beta).reshape(m, 2)
+        D = design.D1.reshape(m, 4)  # d00, d01, d10, d11
+        det = D[:, 0] * D[:, 3] - D[:, 1] * D[:, 1]
+        good = det > 1e-8 * D[:, 0] * D[:, 3]  # levels whose two columns differ
+        m_good = int(np.count_nonzero(good))
+        if m_good < 3 or n - 2 * m_good <= 0:
             return None
-        if m < len(good):
-            d00, d01, d11, det, r = d00[good], d01[good], d11[good], det[good], r[good]
-        # D_j⁻¹ = [[i00, i01], [i01, i11]]
-        i00, i01, i11 = d11 / det, -d01 / det, d00 / det
-        r0, r1 = r[:, 0], r[:, 1]
-        b0 = i00 * r0 + i01 * r1
-        b1 = i01 * r0 + i11 * r1
-        sigma2 = float(rss - b0 @ r0 - b1 @ r1) / (n - 2 * m)
+        if m_good < m:
+            D, det, r = D[good], det[good], r[good]
+        # D_j⁻¹ = adj(D_j) / |D_j|, as (i00, i01, i01, i11)
+        inverse = D.take(_ADJUGATE, axis=1) * (_ADJUGATE_SIGNS / det[:, None])
+        b_hat = (inverse.reshape(-1, 2, 2) * r[:, None, :]).sum(axis=2)
+        sigma2 = float(rss - np.vdot(b_hat, r)) / (n - 2 * m_good)
         if not (math.isfinite(sigma2) and sigma2 > 0.0):
             return None
         # Σ / σ² = [[a, b], [b, c]], its eigenvalues floored, and the
         # Cholesky factor of the result (2 x 2 in Python floats)
-        a = float(b0 @ b0) / (m * sigma2) - float(i00.mean())
-        b = float(b0 @ b1) / (m * sigma2) - float(i01.mean())
-        c = float(b1 @ b1) / (m * sigma2) - float(i11.mean())
+        moments = (b_hat.T @ b_hat).ravel() / (m_good * sigma2) - inverse.mean(axis=0)
+        a, b, _, c = moments.tolist()
         return _floored_cholesky(a, b, c)
 
     def degenerate(self, theta):
