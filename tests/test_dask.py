@@ -106,6 +106,17 @@ def test_mixed_fit_on_unequal_partitions_equals_pandas(client, spec):
     _assert_same_mixed(fitted, mem)
 
 
+@pytest.mark.parametrize("spec", ["(x1 | g)", "(1 | g)"])
+def test_mixed_fit_without_fixed_intercept_equals_pandas(client, spec):
+    # the term's intercept is no column of X: partitions add a column of ones
+    df = _data(seed=4)
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor(spec, fit_intercept=False).fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor(spec, fit_intercept=False).fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+
+
 def test_levels_in_one_partition_and_categorical_groups(client):
     df = _data(seed=1).sort_values("g", kind="stable").reset_index(drop=True)
     # sorted by group: most groups sit in one partition, a few span two
@@ -201,10 +212,13 @@ def test_persisted_and_split_partitions(client, monkeypatch):
     persisted = client.persist(plain)
     split = plain.repartition(npartitions=7)
     assert _dask.partition_graphs(plain) is not None
-    # a batch holding more rows than its memory allows codes them in parts
-    monkeypatch.setattr(dask_fit, "BATCH_BYTES", 1)
-    fitted = MixedLMRegressor("(x1 | g)").fit(plain[cols], plain["y"])
-    _assert_same_mixed(fitted, mem)
+    # a batch holding more rows than its memory allows codes them in parts:
+    # every partition alone (1 byte), one partition of 240 rows at a time
+    # in a reused buffer (400 rows of [1 x1 x2 y]), two partitions at once
+    for budget in (1, 400 * 32, 800 * 32):
+        monkeypatch.setattr(dask_fit, "BATCH_BYTES", budget)
+        fitted = MixedLMRegressor("(x1 | g)").fit(plain[cols], plain["y"])
+        _assert_same_mixed(fitted, mem)
     for ddf in (persisted, split):
         assert _dask.partition_graphs(ddf) is None
         fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])

@@ -79,31 +79,22 @@ def _moments(values):
     return np.stack([values.sum(axis=0), (values * values).sum(axis=0)], axis=1)
 
 
-def accumulate_partition(part, index, meta, spec, rows_only=False):
+def accumulate_partition(part, index, meta, spec):
     """Cross-products and row summary of one partition.
 
     With ``coders`` (a dict of FactorCoders) the rows are coded with the
     global levels. With ``coders=None`` (one grouping factor) the partition
     codes its rows by its own distinct labels and returns a
-    :class:`LabelledSums`, merged with other partitions' by label (or, with
-    ``rows_only``, its :class:`_PartitionRows`, for a batch to code them
-    together with its other partitions').
+    :class:`LabelledSums`, merged with other partitions' by label.
     """
     features, coders, terms, fit_intercept, drop, kept, centring = spec[:7]
+    if coders is None:
+        return labelled_sums([partition_rows(part, index, meta, spec)], spec)
     _dask._check_dtypes(part, meta, index)
     first_negative = _dask.first_negative_weight(part)
-    if coders is None:
-        group_columns = [terms[0].column]
-    else:
-        group_columns = sorted({c for coder in coders.values() for c in coder.columns})
+    group_columns = sorted({c for coder in coders.values() for c in coder.columns})
     keep = _dask._complete_rows(part, features, group_columns, drop)
     n_dropped = int((~keep).sum())
-    missing = 0
-    if coders is None:  # the kept rows' own labels; a missing one is counted
-        labels = _own_labels(part[terms[0].column], keep)
-        missing = int((~labels.present).sum())
-        if missing:
-            keep[np.flatnonzero(keep)[~labels.present]] = False
     if not keep.all():
         part = part[keep]
     # [1 features y], column-major, filled column by column from the frame:
@@ -122,10 +113,6 @@ def accumulate_partition(part, index, meta, spec, rows_only=False):
     weight_counts = _dask.weight_counts(w)
     bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
     bad = bad_x.any() or bad_y.any() or bad_weights  # then the fit fails
-    if coders is None:
-        checks = (n_dropped, bad_x, bad_y, weight_counts, first_negative)
-        rows = _PartitionRows(labels, XY, w, bad, missing, checks)
-        return rows if rows_only else labelled_sums([rows], spec)
     designs = []
     for term in terms:
         codes, levels = coders[term.factor].row_codes(part), range(term.m)
@@ -220,38 +207,84 @@ def _own_labels(column, keep):
 
 @dataclass
 class _PartitionRows:
-    """What a partition brings to its sums: labels, ``[1 X y]``, checks."""
+    """What a partition brings to its sums: labels, rows, checks.
+
+    ``M`` holds the kept rows as ``[1 features y]`` (with a column of ones
+    appended when the term's intercept is not X's), row-major: the sparse
+    products of :func:`_block_sums` read one row at a time.
+    """
 
     labels: _OwnLabels
-    XY: np.ndarray
+    M: np.ndarray
     w: np.ndarray | None
-    bad: bool  # NaN/inf or bad weights: the fit fails, no sums
     missing: int  # rows with a missing label
-    checks: tuple  # n_dropped, bad_x, bad_y, weight_counts, first_negative
+    checks: tuple  # n_dropped, weight_counts, first_negative
 
     @property
     def nbytes(self):
         keys = self.labels.keys
-        return self.XY.nbytes + (keys.keys.nbytes if keys is not None else 0)
+        return self.M.nbytes + (keys.keys.nbytes if keys is not None else 0)
 
 
-def labelled_sums(parts, spec):
+def _rows_width(spec):
+    """Columns of a partition's rows matrix: [1 features y] and the ones."""
+    features, fit_intercept, layout = spec[0], spec[3], spec[7]
+    return int(fit_intercept) + len(features) + 1 + layout.extra_ones
+
+
+def partition_rows(part, index, meta, spec, out=None):
+    """The :class:`_PartitionRows` of one partition (one grouping factor).
+
+    The rows are written into ``out`` (a buffer at least as long as the
+    partition, shared by a batch) when given. NaN and inf are not looked
+    for here: a batch's sums of squares reveal them (:func:`_coded_sums`).
+    """
+    features, _, terms, fit_intercept, drop = spec[:5]
+    column = terms[0].column
+    _dask._check_dtypes(part, meta, index)
+    first_negative = _dask.first_negative_weight(part)
+    keep = _dask._complete_rows(part, features, [column], drop)
+    n_dropped = int((~keep).sum())
+    # the kept rows' own labels; a missing one is counted
+    labels = _own_labels(part[column], keep)
+    missing = int((~labels.present).sum())
+    if missing:
+        keep[np.flatnonzero(keep)[~labels.present]] = False
+    if not keep.all():
+        part = part[keep]
+    n, width = len(part), _rows_width(spec)
+    M = np.empty((n, width)) if out is None else out[:n]
+    start = int(fit_intercept)
+    if fit_intercept:
+        M[:, 0] = 1.0
+    for j, name in enumerate(features + [_dask._Y]):
+        M[:, start + j] = part[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    M[:, start + len(features) + 1 :] = 1.0
+    w = None
+    if _dask._W in part.columns:
+        w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
+    checks = (n_dropped, _dask.weight_counts(w), first_negative)
+    return _PartitionRows(labels, M, w, missing, checks)
+
+
+def labelled_sums(parts, spec, M=None):
     """The :class:`LabelledSums` of several partitions' rows.
 
     When every partition's labels have keys of one kind, their rows are
-    coded together by one hash of all the keys and summed straight into
-    one array per level: no merge by label. Otherwise each partition is
-    coded by its own labels and the results are merged.
+    coded together by one hash of all the keys and summed by one sparse
+    product (``M``: all their rows, one after the other, when they are
+    views of one buffer). Otherwise each partition is coded by its own
+    labels and the results are merged.
     """
     keyed = [p.labels.keys for p in parts if p.labels.keys is not None]
     kinds = {k.kind for k in keyed}
     if len(keyed) < len(parts) or len(kinds) > 1:
         return merge_labelled(*[_sums_by_own_labels(p, spec) for p in parts])
     codes, distinct = _dask.code_keys(np.concatenate([k.keys for k in keyed]))
-    ends = np.cumsum([len(k.keys) for k in keyed])
-    codes = np.split(codes, ends[:-1])
     labels = _dask.LabelKeys(distinct, None, kinds.pop() if kinds else "bytes")
-    return _labelled(spec, labels, list(zip(codes, parts, strict=True)))
+    if M is None:
+        M = parts[0].M if len(parts) == 1 else np.concatenate([p.M for p in parts])
+    return _coded_sums(spec, labels, codes, M, parts)
 
 
 def _sums_by_own_labels(part, spec):
@@ -261,84 +294,139 @@ def _sums_by_own_labels(part, spec):
         labels = _dask.LabelKeys(distinct, None, own.keys.kind)
     else:
         codes, labels = own.codes, own.labels
-    return _labelled(spec, labels, [(codes, part)])
+    return _coded_sums(spec, labels, codes, part.M, [part])
 
 
 @dataclass
-class PairLayout:
-    """The per-level sums a partition ships, and where ``CX`` and ``D1`` read them.
+class SumsLayout:
+    """Where ``CX`` and ``D1`` are in a level's row of sums.
 
-    Row ``i`` of a partition's sums is, per level, the sum over its rows of
-    ``M[:, a] * M[:, b]`` for ``(a, b) = pairs[i]``, ``M`` being ``[X y]``
-    (column ``-1``: a column of ones that X lacks). A product that appears
-    twice (``x1 * 1`` in ``Z1ᵀX`` and in ``Z1ᵀZ1``, ``x1 * x1`` ...) is
-    summed and shipped once.
+    A level's row of sums is ``Z_jᵀ M_j`` (k x width, row-major) for
+    the rows matrix ``M = [1 features y]`` (a column of ones appended when
+    ``extra_ones``), ``z_columns`` being the columns of M that are the
+    term's; ``cx[j, c]`` and ``d1[a, b]`` index that row. The centred pass
+    ships ``CX`` then ``D1`` as they are (``z_columns`` None).
     """
 
-    pairs: list
-    cx: np.ndarray  # (k, p + 1): row of Z1ᵀ[X y]'s element (j, c)
-    d1: np.ndarray  # (k, k): row of Z1ᵀZ1's element (a, b)
-    full: bool = False  # rows are CX then D1 as they are (the centred pass)
+    cx: np.ndarray  # (k, p + 1)
+    d1: np.ndarray  # (k, k)
+    z_columns: list | None = None
+    extra_ones: int = 0
 
 
-def pair_layout(z_columns, width):
-    """The layout of a term whose column j is column ``z_columns[j]`` of [X y]."""
-    k = len(z_columns)
-    index, pairs = {}, []
-
-    def row(a, b):
-        key = (min(a, b), max(a, b))
-        if key not in index:
-            index[key] = len(pairs)
-            pairs.append(key)
-        return index[key]
-
-    cx = np.array([[row(z, c) for c in range(width)] for z in z_columns])
-    d1 = np.array([[row(a, b) for b in z_columns] for a in z_columns])
-    return PairLayout(pairs, cx.reshape(k, width), d1.reshape(k, k))
+def sums_layout(z_columns, xy_width):
+    """The layout of a term whose column j is column ``z_columns[j]`` of
+    ``[1 features y]`` (-1: a column of ones that X lacks)."""
+    extra = int(-1 in z_columns)
+    width = xy_width + extra
+    z = [width - 1 if c == -1 else c for c in z_columns]
+    rows = np.arange(len(z))[:, None] * width
+    return SumsLayout(rows + np.arange(xy_width), rows + np.array(z), z, extra)
 
 
 def full_layout(k, width):
     """The layout of CX and D1 shipped element by element (the centred pass)."""
     n_cx = k * width
     cx = np.arange(n_cx).reshape(k, width)
-    d1 = n_cx + np.arange(k * k).reshape(k, k)
-    return PairLayout([None] * (n_cx + k * k), cx, d1, full=True)
+    return SumsLayout(cx, n_cx + np.arange(k * k).reshape(k, k))
 
 
-def _level_sums(codes, m, M, pairs, ones_column):
-    """Per level, the sums of ``M[:, a] * M[:, b]`` for each pair: (len(pairs), m).
+def _block_sums(codes, m, M, z_columns, w=None):
+    """Per level, ``Z_jᵀ W M_j``: array (m, k * M.shape[1]).
 
-    ``ones_column`` is the column of ``M`` that is all ones (or -1, the
-    virtual column of ones; None: none of them are ones, the rows are
-    weighted): a product with it needs no multiplication, and the count
-    of rows no weights.
+    One sparse product does it in one pass over the rows: row i of M is
+    added, times ``z_i[a]``, into row ``codes[i] * k + a`` of the result
+    (the k rows of a level are one contiguous run). One random access per
+    row rather than one per product column, as ``np.bincount`` would make.
     """
-    out = np.empty((len(pairs), m))
-    buffer = np.empty(M.shape[0])
-    for i, (a, b) in enumerate(pairs):
-        if a == ones_column and b == ones_column:
-            weights = None
-        elif a == ones_column or b == ones_column:
-            weights = M[:, b if a == ones_column else a]
+    from scipy import sparse
+
+    n, width = M.shape
+    k = len(z_columns)
+    data = np.empty((n, k))  # row-major (fancy indexing would give columns)
+    for a, column in enumerate(z_columns):
+        if w is None:
+            data[:, a] = M[:, column]
         else:
-            weights = np.multiply(M[:, a], M[:, b], out=buffer)
-        out[i] = np.bincount(codes, weights=weights, minlength=m)
-    return out
+            np.multiply(M[:, column], w, out=data[:, a])
+    index_type = np.int32 if max(k * m, k * n) < 2**31 else np.int64
+    indices = np.empty((n, k), dtype=index_type)
+    np.multiply(codes, k, out=indices[:, 0], casting="unsafe")
+    for a in range(1, k):
+        np.add(indices[:, 0], a, out=indices[:, a])
+    indptr = np.arange(0, k * n + 1, k, dtype=index_type)
+    A = sparse.csc_matrix(
+        (data.ravel(), indices.ravel(), indptr), shape=(k * m, n), copy=False
+    )
+    return (A @ M).reshape(m, k * width)
 
 
-def _labelled(spec, labels, coded):
-    """The :class:`LabelledSums` of partitions whose rows are coded by
-    ``labels``: ``coded`` is a list of (codes, :class:`_PartitionRows`)."""
-    out = None
-    for codes, part in coded:
-        sums = _one_partition(spec, len(labels), codes, part)
-        if out is None:
-            out = sums
+def _coded_sums(spec, labels, codes, M, parts):
+    """The :class:`LabelledSums` of partitions whose rows (``M``, one after
+    the other) are coded by ``labels``."""
+    features, fit_intercept = spec[0], spec[3]
+    centring, layout = spec[6], spec[7]
+    m, n = len(labels), len(codes)
+    missing = sum(p.missing for p in parts)
+    ws = [p.w for p in parts]
+    w = None if ws[0] is None else (ws[0] if len(ws) == 1 else np.concatenate(ws))
+    if centring is not None:
+        per_level, totals = _centred_sums(spec, m, codes, M, w)
+        return LabelledSums(labels, per_level, totals, None, missing, n)
+    start = int(fit_intercept)
+    y_column = start + len(features)
+    XY = M[:, : y_column + 1]
+    gram = XY.T @ XY if w is None else XY.T @ (XY * w[:, None])
+    # a NaN or inf makes its column's sum of squares NaN or inf: only then
+    # are the rows searched
+    finite = np.isfinite(np.diagonal(gram)).all()
+    bad_x = np.zeros((len(features), 2), dtype=np.int64)
+    bad_y = np.zeros((1, 2), dtype=np.int64)
+    if not finite:
+        bad_x = _dask._nonfinite_counts(M[:, start:y_column])
+        bad_y = _dask._nonfinite_counts(M[:, y_column : y_column + 1])
+    weight_counts = {k: sum(p.checks[1][k] for p in parts) for k in parts[0].checks[1]}
+    bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
+    bad = bad_x.any() or bad_y.any() or bad_weights  # then the fit fails
+    per_level = totals = None
+    X, y = M[:, :y_column], M[:, y_column]
+    if not bad:
+        per_level = _block_sums(codes, m, M, layout.z_columns, w)
+        sum_log_weights = 0.0 if w is None else float(np.log(w).sum())
+        totals = (n, gram, sum_log_weights)
+        if w is None and fit_intercept:
+            x_sums = np.stack([gram[0, :y_column], np.diagonal(gram)[:y_column]], 1)
+        elif w is None:
+            x_sums = np.stack([X.sum(axis=0), np.diagonal(gram)[:y_column]], 1)
         else:
-            out.add_in_place(sums)
-    out.labels = labels
-    return out
+            x_sums = _moments(X)
+    else:
+        x_sums = _moments(X)
+    negatives = [p.checks[2] for p in parts if p.checks[2]]
+    summary = RowSummary(
+        sum(p.checks[0] for p in parts),
+        np.array([y.min(), y.max()]) if n else np.array([np.inf, -np.inf]),
+        bad_x,
+        bad_y,
+        x_sums,
+        weight_counts,
+        min(negatives, key=_dask.label_order) if negatives else None,
+    )
+    return LabelledSums(labels, per_level, totals, summary, missing, n)
+
+
+def _centred_sums(spec, m, codes, M, w):
+    """Per-level sums and totals of the in-memory fit's centred columns,
+    computed from the rows alike (CX then D1 per level, as they are)."""
+    features, _, terms, fit_intercept, _, kept, centring = spec[:7]
+    term = terms[0]
+    y_column = int(fit_intercept) + len(features)
+    X, F, y = M[:, :y_column], M[:, int(fit_intercept) : y_column], M[:, y_column]
+    design = TermDesign(codes, range(m), _term_z(term, F), term.names, term.factor)
+    Xc, (design_c,) = centring.design_inputs(X[:, kept], [design])
+    sums = accumulate(Xc, y, [design_c], w)
+    per_level = np.concatenate([sums.CX.reshape(m, -1), sums.D1.reshape(m, -1)], axis=1)
+    return per_level, (sums.n, sums.Bxx, sums.sum_log_weights)
 
 
 class PartitionGraphs:
@@ -357,114 +445,89 @@ class PartitionGraphs:
 def accumulate_batch(batch, meta, spec):
     """The :class:`LabelledSums` of a batch of partitions, read here.
 
-    The rows of the partitions read so far are held until they are coded
-    together; past ``batch.max_bytes`` of them, they are coded and summed, and
-    the next ones start anew (the sums merged by label at the end), so
-    that memory stays bounded whatever the partitions' size.
+    The partitions' rows are written one after the other into one buffer
+    of ``batch.max_bytes``; when the next partition would not fit, the
+    rows held are coded and summed, and the buffer starts anew (the sums
+    merged by label at the end), so that memory stays bounded whatever
+    the partitions' size. A partition larger than the buffer is summed
+    on its own.
     """
     from dask.local import get_sync
 
-    done, rows, held = [], [], 0
+    width = _rows_width(spec)
+    capacity = max(1, batch.max_bytes // (8 * width))
+    buffer, done, rows, filled = None, [], [], 0
+
+    def flush():
+        if rows:
+            done.append(labelled_sums(rows, spec, buffer[:filled]))
+
     for index, graph, key in batch.items:
         part = get_sync(graph, key)
-        rows.append(accumulate_partition(part, index, meta, spec, rows_only=True))
+        if filled + len(part) > capacity:
+            flush()
+            rows, filled = [], 0
+        if len(part) > capacity:  # alone, in its own array
+            done.append(labelled_sums([partition_rows(part, index, meta, spec)], spec))
+            continue
+        if buffer is None:
+            buffer = np.empty((capacity, width))
+        rows.append(partition_rows(part, index, meta, spec, buffer[filled:]))
+        filled += len(rows[-1].M)
         del part
-        held += rows[-1].nbytes
-        if held > batch.max_bytes:
-            done.append(labelled_sums(rows, spec))
-            rows, held = [], 0
-    if rows:
-        done.append(labelled_sums(rows, spec))
+    flush()
     return done[0] if len(done) == 1 else merge_labelled(*done)
-
-
-def _one_partition(spec, m, codes, part):
-    """One partition's LabelledSums (without labels) at codes into m levels."""
-    features, _, terms, fit_intercept, _, kept, centring, layout = spec[:8]
-    term = terms[0]
-    XY, w = part.XY, part.w
-    X, F, y = XY[:, :-1], XY[:, int(fit_intercept) : -1], XY[:, -1]
-    if centring is not None:
-        # the in-memory fit's centred columns, computed from the rows alike
-        design = TermDesign(codes, range(m), _term_z(term, F), term.names, term.factor)
-        Xc, (design_c,) = centring.design_inputs(X[:, kept], [design])
-        sums = accumulate(Xc, y, [design_c], w)
-        per_level = np.concatenate(
-            [a.reshape(m, a.shape[1] * a.shape[2]).T for a in (sums.CX, sums.D1)]
-        )
-        totals = (sums.n, sums.Bxx, sums.sum_log_weights)
-        return LabelledSums(None, per_level, totals, None, part.missing, len(y))
-    per_level = totals = None
-    if not part.bad:
-        # M: [1 X y], with a column of ones appended when the term's
-        # intercept is not X's (pairs name it -1), the rows weighted by √w
-        M, ones_column, sum_log_weights = XY, (0 if fit_intercept else None), 0.0
-        virtual = any(-1 in pair for pair in layout.pairs)
-        if virtual:
-            M = np.asfortranarray(np.column_stack([XY, np.ones(len(y))]))
-            ones_column = M.shape[1] - 1
-        if w is not None:
-            M = np.asfortranarray(M * np.sqrt(w)[:, None])
-            ones_column = None  # a weighted row's ones are √w
-            sum_log_weights = float(np.log(w).sum())
-        pairs = [
-            tuple(M.shape[1] - 1 if c == -1 else c for c in pair)
-            for pair in layout.pairs
-        ]
-        per_level = _level_sums(codes, m, M, pairs, ones_column)
-        XYw = M[:, : XY.shape[1]]
-        totals = (len(y), XYw.T @ XYw, sum_log_weights)
-    Bxx = totals[1] if totals is not None else None
-    summary = _row_summary(X, y, Bxx, w, *part.checks)
-    return LabelledSums(None, per_level, totals, summary, part.missing, len(y))
 
 
 @dataclass
 class LabelledSums:
     """Sums of some partitions whose levels are their own distinct labels.
 
-    Column ``j`` of ``per_level`` holds level ``j``'s sums (laid out by a
-    :class:`PairLayout`) for the group labelled ``labels[j]``; merging
+    Row ``j`` of ``per_level`` holds level ``j``'s sums (laid out by a
+    :class:`SumsLayout`) for the group labelled ``labels[j]``; merging
     partitions unites their labels and adds each level's sums where its
     label went (:func:`merge_labelled`).
     """
 
     labels: object  # LabelKeys, Arrow array or pandas Series of distinct labels
-    per_level: np.ndarray | None  # (sums, levels); None if some rows are bad
+    per_level: np.ndarray | None  # (levels, sums); None if some rows are bad
     totals: tuple | None  # (n, [X y]ᵀ[X y], Σ log w)
     summary: RowSummary | None  # None for the centred pass
     missing: int  # rows with a missing group label
     n_rows: int  # rows kept (those with a missing label left out)
 
-    def add_in_place(self, other):
-        """Add the sums of other rows at the same level codes."""
-        if self.per_level is None or other.per_level is None:
-            self.per_level = self.totals = None
-        else:
-            self.per_level += other.per_level
-            self.totals = tuple(
-                a + b for a, b in zip(self.totals, other.totals, strict=True)
-            )
-        if self.summary is not None:
-            self.summary = self.summary.add(other.summary)
-        self.missing += other.missing
-        self.n_rows += other.n_rows
-
 
 def merge_labelled(*parts):
-    """Several partitions' :class:`LabelledSums` as one (labels united)."""
+    """Several partitions' :class:`LabelledSums` as one (labels united).
+
+    Each part's rows of sums are added where its labels went by one sparse
+    product (one entry per label): a pass over whole rows, where a
+    scattered add (``np.add.at``) of one column at a time is several times
+    slower.
+    """
+    from scipy import sparse
+
     union, positions = _dask.union_labels([p.labels for p in parts])
     per_level = totals = None
     if all(p.per_level is not None for p in parts):
-        per_level = np.zeros((parts[0].per_level.shape[0], len(union)))
+        m = len(union)
+        per_level = None
         for part, where in zip(parts, positions, strict=True):
-            if len(where) and where[0] == 0 and where[-1] == len(where) - 1:
-                # the first partition's labels keep their places in the
-                # union (one-to-one, in order): contiguous, not a scatter
-                per_level[:, : len(where)] += part.per_level
+            n = len(where)
+            if n and where[0] == 0 and where[-1] == n - 1:
+                # labels that keep their places in the union (one-to-one, in
+                # order: the first partition's): a contiguous add
+                if per_level is None:
+                    per_level = np.zeros((m, part.per_level.shape[1]))
+                per_level[:n] += part.per_level
                 continue
-            for r in range(per_level.shape[0]):  # ufunc.at: one pass, not three
-                np.add.at(per_level[r], where, part.per_level[r])
+            inject = sparse.csc_matrix(
+                (np.ones(n), where, np.arange(n + 1, dtype=where.dtype)), shape=(m, n)
+            )
+            if per_level is None:
+                per_level = inject @ part.per_level
+            else:
+                per_level += inject @ part.per_level
         totals = (
             sum(p.totals[0] for p in parts),
             sum(p.totals[1] for p in parts),
@@ -490,14 +553,13 @@ def _in_level_order(merged, coder, layout):
     holding label j's sums."""
     if merged.per_level is None:
         return None
-    m, width = merged.per_level.shape[1], layout.cx.shape[1]
+    m, width = merged.per_level.shape[0], layout.cx.shape[1]
     order = np.empty(m, dtype=np.int64)
     order[coder.distinct_codes] = np.arange(m)
+    rows = merged.per_level[order]
 
-    def per_level(index):  # (m, *index.shape): level order[i]'s sums in row i
-        return _level_major(merged.per_level, index.ravel(), order).reshape(
-            m, *index.shape
-        )
+    def per_level(index):  # (m, *index.shape)
+        return rows[:, index.ravel()].reshape(m, *index.shape)
 
     n, Bxx, sum_log_weights = merged.totals
     return CrossProducts(
@@ -510,20 +572,6 @@ def _in_level_order(merged, coder, layout):
         Bxx,
         sum_log_weights,
     )
-
-
-def _level_major(sums, rows, order, chunk=8192):
-    """``sums[rows][:, order].T`` as a C-contiguous array.
-
-    Transposed a chunk of levels at a time (a whole transposed copy reads
-    the sums with a stride of m elements, a cache miss per element; a
-    chunk stays in cache), then the levels gathered as whole rows.
-    """
-    m = sums.shape[1]
-    out = np.empty((m, len(rows)))
-    for start in range(0, m, chunk):
-        out[start : start + chunk] = sums[rows, start : start + chunk].T
-    return out[order]
 
 
 #: Partitions read by one task (at most), and the bytes of rows it holds
@@ -661,7 +709,7 @@ def fit(model, X, y, groups, sample_weight=None):
         def reduce(kept=None, centring=None):
             if centring is None:
                 z_columns = _columns_in_x(spec, fit_intercept, ones=-1)
-                layout = pair_layout(z_columns, width)
+                layout = sums_layout(z_columns, width)
             else:
                 layout = full_layout(len(spec.names), int(kept.sum()) + 1)
             task = (
