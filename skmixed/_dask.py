@@ -89,6 +89,8 @@ class DaskInput:
     groups: dict = field(default_factory=dict)
     #: A formula's intercept (None: the estimator's fit_intercept decides).
     intercept: bool | None = None
+    #: Random-slope columns that are not features (read by the fit only).
+    slope_columns: list = field(default_factory=list)
 
     @property
     def names(self):
@@ -1064,7 +1066,10 @@ def _training_rows(model):
     frame = inp.frame
     if getattr(model, "missing", "error") == "drop":
         frame = frame.map_partitions(
-            _keep_complete, inp.features, list(inp.groups.values()), meta=frame._meta
+            _keep_complete,
+            inp.features + inp.slope_columns,
+            list(inp.groups.values()),
+            meta=frame._meta,
         )
     return inp, frame
 

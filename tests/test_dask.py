@@ -237,6 +237,51 @@ def test_groups_argument_and_dask_arrays(client):
     _assert_same_mixed(fitted, mem)
 
 
+@pytest.mark.parametrize(
+    "spec, fixed, shift",
+    [
+        ("(x1 + x2 | g)", "x1", 0.0),  # a formula fixed part
+        ("(x1 + x2 | g)", ["x1"], 0.0),  # a list of features
+        ("(1 | h) + (x2 | g)", ["x1"], 0.0),  # a slope of the second factor
+        ("(x2 | g)", ["x1"], 1e4),  # far from zero: the centred pass
+    ],
+)
+def test_random_slope_outside_the_fixed_part(client, spec, fixed, shift):
+    # lme4 fits y ~ x1 + (x1 + x2 | g): x2 is a random slope, no fixed effect
+    df = _data(seed=6)
+    df["x2"] += shift
+    cols = ["x1", "x2", "g", "h"]
+    mem = MixedLMRegressor(spec, fixed_effects=fixed).fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor(spec, fixed_effects=fixed).fit(ddf[cols], ddf["y"])
+    assert list(fitted.fixed_effects_.index) == ["(Intercept)", "x1"]
+    _assert_same_mixed(fitted, mem)
+    np.testing.assert_allclose(  # predictions cross zero: atol for those
+        fitted.predict(ddf[cols]).compute().to_numpy(),
+        mem.predict(df[cols]),
+        rtol=RTOL,
+        atol=1e-10,
+    )
+
+
+def test_random_slope_outside_the_fixed_part_missing_values(client):
+    # a NaN in the slope-only column: the in-memory error, or the row dropped
+    df = _data(seed=7)
+    df.loc[[5, 700], "x2"] = np.nan
+    cols = ["x1", "x2", "g"]
+    ddf = _partitioned(df, _unequal(df))
+    with pytest.raises(ValueError, match="column 'x2': NaN in 2 row"):
+        MixedLMRegressor("(x1 + x2 | g)", fixed_effects=["x1"]).fit(df[cols], df["y"])
+    with pytest.raises(ValueError, match="column 'x2': NaN in 2 row"):
+        MixedLMRegressor("(x1 + x2 | g)", fixed_effects=["x1"]).fit(ddf[cols], ddf["y"])
+    options = dict(fixed_effects=["x1"], missing="drop")
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        mem = MixedLMRegressor("(x1 + x2 | g)", **options).fit(df[cols], df["y"])
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        fitted = MixedLMRegressor("(x1 + x2 | g)", **options).fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+
+
 def test_predict_and_score_on_dask_input(client):
     df = _data(seed=4)
     cols = ["x1", "x2", "g"]

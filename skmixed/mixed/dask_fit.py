@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 
 from skmixed import _dask
 from skmixed._inputs import _FIT_HINT
@@ -679,14 +680,13 @@ def fit(model, X, y, groups, sample_weight=None):
             "grouping column(s) in X or pass groups=."
         )
     terms = model._terms()
-    names = inp.names
-    for term in terms:
-        absent = [s for s in term.slopes if s not in names]
-        if absent:
-            raise ValueError(
-                f"Random slope column(s) {absent} in {term} are not numeric "
-                f"feature columns of X (features: {names})."
-            )
+    # random slopes that are no fixed effects (lme4's y ~ x1 + (x2 | g)) are
+    # read as extra columns after the features, and dropped from the fixed
+    # part on the client as aliased columns are
+    slope_names, slope_labels = _slope_only_columns(model, inp, terms)
+    inp.slope_columns = slope_labels
+    features = inp.features + slope_labels
+    names = inp.names + slope_names
     # where the time goes (levels pass, sums pass, the client), for benchmarks
     clock = [time.perf_counter()]
     meta = inp.frame._meta
@@ -704,7 +704,7 @@ def fit(model, X, y, groups, sample_weight=None):
             None,
             inp.groups[group],
         )
-        width = int(fit_intercept) + len(inp.features) + 1  # [1 X y]
+        width = int(fit_intercept) + len(features) + 1  # [1 X y]
 
         def reduce(kept=None, centring=None):
             if centring is None:
@@ -713,7 +713,7 @@ def fit(model, X, y, groups, sample_weight=None):
             else:
                 layout = full_layout(len(spec.names), int(kept.sum()) + 1)
             task = (
-                inp.features,
+                features,
                 None,
                 [spec],
                 fit_intercept,
@@ -739,7 +739,7 @@ def fit(model, X, y, groups, sample_weight=None):
         clock.append(clock[-1])  # no levels pass
     else:
         components = {t.factor: list(t.components) for t in terms}
-        coders, n = _dask._learn_factors(inp, components, inp.features, drop)
+        coders, n = _dask._learn_factors(inp, components, features, drop)
         clock.append(time.perf_counter())
     placeholders = [
         TermDesign(None, coders[t.factor].levels, None, t.names, t.factor)
@@ -764,7 +764,7 @@ def fit(model, X, y, groups, sample_weight=None):
         # worker fetches it once, and keeps one hash table of the labels.
         def reduce(kept=None, centring=None):
             spec = _dask.shared(
-                (inp.features, coders, specs, fit_intercept, drop, kept, centring)
+                (features, coders, specs, fit_intercept, drop, kept, centring)
             )
             parts = [
                 dask.delayed(accumulate_partition)(part, i, meta, spec)
@@ -781,14 +781,17 @@ def fit(model, X, y, groups, sample_weight=None):
     model.n_dropped_ = summary.n_dropped
     if summary.n_dropped:
         _dask._warn_dropped(summary.n_dropped, sums.n)
-    x_names = (["(Intercept)"] if fit_intercept else []) + list(names)
+    x_names = (["(Intercept)"] if fit_intercept else []) + list(inp.names)
     q_rest = sum(d.m * d.k for d in ordered[1:])
     p_all = len(x_names)
     gram = sums.Bxx[:p_all, :p_all]
     kept = _full_rank_from_gram(gram)
     if not kept.all():
         _warn_rank_deficient([nm for nm, k in zip(x_names, kept, strict=True) if not k])
-        sums = _select_columns(sums, q_rest, kept)
+    # the sums' X columns: the fixed part's, then the slope-only columns
+    kept_in_sums = np.r_[kept, np.zeros(len(slope_names), dtype=bool)]
+    if not kept_in_sums.all():
+        sums = _select_columns(sums, q_rest, kept_in_sums)
     x_names = [nm for nm, k in zip(x_names, kept, strict=True) if k]
     model._x_names, model._kept = x_names, kept
     n = sums.n
@@ -807,14 +810,14 @@ def fit(model, X, y, groups, sample_weight=None):
     for d, term in zip(ordered, specs, strict=True):
         sums_z = _term_sums(term, summary.x_sums, n, fit_intercept)
         d.moments = _mean_sd(sums_z, n)
-    x_moments = _mean_sd(summary.x_sums[kept], n)
+    x_moments = _mean_sd(summary.x_sums[kept_in_sums], n)
     design = design_from_cross_products(sums, ordered)
     design.x_means = x_moments[:, 0]
     model._dask_input = inp
     model._dask_weighted = sample_weight is not None
 
     def centred_design(centring):
-        _, _, centred_sums, _ = reduce(kept, centring)
+        _, _, centred_sums, _ = reduce(kept_in_sums, centring)
         terms = [
             _centred_term(d, A)
             for d, A in zip(ordered, centring.transforms, strict=True)
@@ -826,6 +829,48 @@ def fit(model, X, y, groups, sample_weight=None):
     model._dask_seconds = dict(
         zip(("levels", "sums", "client"), np.diff(clock).round(2).tolist(), strict=True)
     )
+
+
+def _slope_only_columns(model, inp, terms):
+    """The random-slope columns that are not features: (names, frame labels).
+
+    Found among X's columns by name, as an in-memory fit finds them; a name
+    that is no numeric column of X is an error that says so.
+    """
+    names = inp.names
+    wanted = list(dict.fromkeys(s for t in terms for s in t.slopes if s not in names))
+    if not wanted:
+        return [], []
+    meta = inp.frame._meta
+    x_names = list(model._input_layout.columns)
+    # X's columns come first in the assembled frame, in X's order
+    label_of = dict(zip(x_names, meta.columns[: len(x_names)], strict=True))
+    group_labels = set(inp.groups.values())
+    labels = []
+    for term in terms:
+        absent = [
+            s
+            for s in term.slopes
+            if s not in names and (s not in label_of or label_of[s] in group_labels)
+        ]
+        if absent:
+            raise ValueError(
+                f"Random slope column(s) {absent} in {term} are not numeric "
+                f"feature columns of X (features: {names})."
+            )
+    for s in wanted:
+        dtype = meta[label_of[s]].dtype
+        if not (
+            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        ):
+            raise ValueError(
+                f"Column(s) {[s]} of X are not numeric but are random-slope "
+                "columns of the model. Encode them first (e.g. with "
+                "OneHotEncoder), or give the fixed part as a formula "
+                "(fixed_effects='x + Variety') for R's treatment contrasts."
+            )
+        labels.append(label_of[s])
+    return wanted, labels
 
 
 def _centred_term(term, A):
