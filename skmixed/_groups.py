@@ -21,7 +21,8 @@ _SMALL_LEVELS = 10_000
 # encoding (no Python string per row: 4x faster than pandas.factorize at 100k
 # rows); a shorter one by a dict over its strings, since in a loop of small
 # fits Arrow's calls cost more than they save (sleepstudy: ~50 us a fit, CPU
-# time, measured within the loop).
+# time, measured within the loop). Numpy and object string columns up to this
+# length are coded by the same dict (pandas.factorize past it).
 _ARROW_MIN_ROWS = 2_000
 
 
@@ -102,20 +103,26 @@ def as_factor(values, name):
     if isinstance(values, np.ndarray) and values.ndim == 1:
         # a numpy column is coded as it is: a pandas Series of it would
         # first infer (and for strings, build) an Arrow string array
-        coded = _array_codes(values, name)
-        if coded is not None:
-            return coded
+        factor = _numpy_factor(values, name)
+        if factor is not None:
+            return factor
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if series.ndim != 1:
         raise ValueError(f"Grouping factor {name!r} must be one-dimensional.")
     if isinstance(series.dtype, pd.CategoricalDtype):
         return _categorical_factor(series, name)
-    if len(series) > _ARROW_MIN_ROWS:
-        coded = _arrow_string_codes(series)
+    if isinstance(series.dtype, np.dtype):
+        # numpy-backed (numbers, or strings as objects): as a numpy column
+        factor = _numpy_factor(series.to_numpy(), name)
+        if factor is not None:
+            return factor
     else:
-        coded = _short_string_codes(series)
-    if coded is not None:
-        return _string_factor(*coded)
+        if len(series) > _ARROW_MIN_ROWS:
+            coded = _arrow_string_codes(series)
+        else:
+            coded = _short_string_codes(series)
+        if coded is not None:
+            return _string_factor(*coded)
     raw = series.to_numpy()
     if raw.dtype.kind == "O" and not isinstance(series.dtype, pd.StringDtype):
         kind = pd.api.types.infer_dtype(raw, skipna=True)
@@ -124,9 +131,10 @@ def as_factor(values, name):
     return _factorized(raw, name)
 
 
-def _array_codes(values, name):
+def _numpy_factor(values, name):
     """The factor of a 1-D numpy column of numbers or short strings; None
-    for other columns (the general path)."""
+    for other columns (the general path: long or mixed object columns,
+    dates)."""
     kind = values.dtype.kind
     if kind in "biuf":
         return _factorized(values, name)

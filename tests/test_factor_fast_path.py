@@ -96,6 +96,12 @@ def test_numpy_columns_with_missing_labels_are_reported():
         as_factor(np.array(["a", None, np.nan, "b"], dtype=object), "g")
     with pytest.raises(ValueError, match=r"missing values \(NaN/None\) in 1 row"):
         as_factor(np.array([1.0, np.nan, 2.0]), "g")
+    labels = pd.Series(["a", None, np.nan, "b"], dtype=object)  # object Series
+    with pytest.raises(ValueError, match=r"missing values \(NaN/None\) in 2 row"):
+        as_factor(labels, "g")
+    strings = as_factor(pd.Series(["b", "a", "b"], dtype=object), "g")
+    assert list(strings.categories) == ["a", "b"]
+    assert list(strings.astype(str)) == ["b", "a", "b"]
 
 
 def test_categorical_labels_follow_each_columns_own_category_order():
