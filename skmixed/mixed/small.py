@@ -196,14 +196,14 @@ def newton_minimize(batch, x0, lower, max_points=10_000, scaled_starts=True):
         cut = longest > limit * scale
         if cut:
             step = [d * (limit * scale / longest) for d in step]
-        trials = [
-            [xi + a * d for xi, d in zip(x, step, strict=True)] for a in fractions
-        ]
+        # (map over equal-length lists: zip's strict check parses keywords,
+        # which costs more than the sums here)
+        trials = [list(map(operator.add, x, [a * d for d in step])) for a in fractions]
         for trial in trials:  # projected onto the bounds
             for j, lo in bounds:
                 if trial[j] < lo:
                     trial[j] = lo
-        moves = [[t - xi for t, xi in zip(trial, x, strict=True)] for trial in trials]
+        moves = [list(map(operator.sub, trial, x)) for trial in trials]
         size = max(map(abs, moves[0]))
         newton = exact and fresh and not cut
         if size <= _ROUNDING_STEP * scale or (
@@ -301,15 +301,13 @@ def _derivatives(batch, x, h, others):
     at each of ``others``: (value, gradient). One call of ``batch`` (lists
     of floats)."""
     n = len(x)
-    points = np.array([x] * (n + 1) + others)
-    for j in range(n):
-        points[j + 1, j] += h[j]
-    values, grads = batch(points)
+    shifted = [x[:j] + [x[j] + h[j]] + x[j + 1 :] for j in range(n)]
+    values, grads = batch(np.array([x, *shifted, *others]))
     values, grads = values.tolist(), grads.tolist()
     g = grads[0]
     H = [
-        [(gj[i] - g[i]) / hj for i in range(n)]
-        for gj, hj in zip(grads[1 : n + 1], h, strict=True)
+        [(gj[i] - g[i]) / h[j] for i in range(n)]
+        for j, gj in enumerate(grads[1 : n + 1])
     ]
     H = [[0.5 * (H[i][j] + H[j][i]) for j in range(n)] for i in range(n)]
     out = [(values[0], g, H)]
@@ -318,9 +316,9 @@ def _derivatives(batch, x, h, others):
 
 def _quadratic_model(f, g, H, d):
     """The quadratic model's value and gradient after the step d (lists)."""
-    Hd = [sum(hij * dj for hij, dj in zip(row, d, strict=True)) for row in H]
-    f += sum(gi * di + 0.5 * hdi * di for gi, hdi, di in zip(g, Hd, d, strict=True))
-    return f, [gi + hdi for gi, hdi in zip(g, Hd, strict=True)]
+    Hd = [sum(map(operator.mul, row, d)) for row in H]
+    f += sum(map(operator.mul, g, d)) + 0.5 * sum(map(operator.mul, Hd, d))
+    return f, list(map(operator.add, g, Hd))
 
 
 def _newton_step(H, g, held, at_bound, length):
