@@ -299,3 +299,24 @@ def test_the_cost_estimate_counts_newtons_passes_and_points():
     assert bobyqa.fit_cost_.passes is None
     assert bobyqa.fit_cost_.evaluations == 50
     assert "50 evaluations" in str(bobyqa.fit_cost_)
+
+
+def test_a_zero_variance_from_the_moment_start_is_kept():
+    # (1 | g) without group variance: Newton from the moment start ends on
+    # θ = 0, a boundary that is not degenerate, where the scalings of lme4's
+    # start found the same optimum in a 3,000-fit sweep: they are not run
+    frame = _frame(5, singular=True)
+    model = MixedLMRegressor("(1 | g)", reml=False).fit(
+        frame[["x1", "x2", "g"]], frame["y"], sample_weight=frame["w"]
+    )
+    assert model.is_singular_ and model.theta_[0] == 0.0
+    batch = batch_criterion(model._criterion)
+    lower = model._criterion.theta_lower
+    with np.errstate(all="ignore"):
+        from_moments = newton_minimize(
+            batch, batch.moment_start(), lower, scaled_starts=False
+        )
+        from_scalings = newton_minimize(batch, model._criterion.theta_start, lower)
+    assert from_moments.status == "converged"
+    assert model.n_evaluations_ == from_moments.n_points
+    assert model.deviance_ <= from_scalings.fun + 1e-9
