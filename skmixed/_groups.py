@@ -7,6 +7,7 @@ label is a number, otherwise byte-wise.
 """
 
 import inspect
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -285,6 +286,7 @@ def _categorical_factor(series, name):
 #: id(CategoricalDtype) -> (the dtype, its categories' labels, the dtype of
 #: those labels as levels or None when two labels clash); see _category_labels
 _CATEGORY_LABELS = {}
+_CATEGORY_LABELS_LOCK = threading.Lock()
 
 
 def _category_labels(dtype):
@@ -307,9 +309,10 @@ def _category_labels(dtype):
     if small and len(set(labels)) == len(labels):
         levels_dtype = _levels_dtype(tuple(labels))
     if small:
-        while len(_CATEGORY_LABELS) >= 16:
-            _CATEGORY_LABELS.pop(next(iter(_CATEGORY_LABELS)))
-        _CATEGORY_LABELS[id(dtype)] = (dtype, labels, levels_dtype)
+        with _CATEGORY_LABELS_LOCK:  # fits may run in threads
+            while len(_CATEGORY_LABELS) >= 16:
+                _CATEGORY_LABELS.pop(next(iter(_CATEGORY_LABELS)))
+            _CATEGORY_LABELS[id(dtype)] = (dtype, labels, levels_dtype)
     return labels, levels_dtype
 
 

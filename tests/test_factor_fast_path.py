@@ -129,3 +129,20 @@ def test_categorical_factor_does_not_share_the_callers_codes():
     column = pd.Categorical(["a", "b", "a"])
     factor = as_factor(pd.Series(column), "g")
     assert not np.shares_memory(np.asarray(factor.codes), np.asarray(column.codes))
+
+
+def test_categorical_labels_stay_right_across_threads_and_many_dtypes():
+    from concurrent.futures import ThreadPoolExecutor
+
+    # more dtypes than the label cache keeps, coded from several threads
+    columns = [
+        pd.Series(pd.Categorical(["b", "a"], categories=[f"c{i}", "b", "a"]))
+        for i in range(40)
+    ]
+
+    def levels(column):
+        return list(as_factor(column, "g").categories)
+
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(levels, columns * 5))
+    assert found == [["b", "a"]] * 200
