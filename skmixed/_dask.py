@@ -730,6 +730,13 @@ def label_keys(column):
     return LabelKeys(keys, present, "bytes")
 
 
+#: The bits of a big-endian word that hold a label of 0..8 bytes.
+_LENGTH_MASKS = np.array(
+    [0] + [(2**64 - 1) ^ (2 ** (8 * (8 - n)) - 1) for n in range(1, 9)],
+    dtype=np.uint64,
+)
+
+
 def _packed_bytes(chunk):
     """(keys, present) of one Arrow string chunk, None if a label is too long."""
     import pyarrow as pa
@@ -757,21 +764,17 @@ def _packed_bytes(chunk):
         else np.zeros(0, np.uint8)
     )
     # eight bytes from every label's start (zero padding past the end),
-    # read as one big-endian word; the bytes past its length masked off
-    padded = np.zeros(len(raw) + 8, dtype=np.uint8)
+    # read as one big-endian word (an unaligned view: one gather); the bytes
+    # past its length masked off
+    padded = np.empty(len(raw) + 8, dtype=np.uint8)
     padded[: len(raw)] = raw
-    words = np.lib.stride_tricks.as_strided(
-        padded, shape=(len(raw) + 1, 8), strides=(1, 1)
-    )
+    padded[len(raw) :] = 0
+    words = np.ndarray((len(raw) + 1,), dtype=">u8", buffer=padded, strides=(1,))
     starts = np.minimum(offsets[:-1], len(raw))
-    word = words[starts].view(">u8")[:, 0].astype(np.uint64)
-    length = length.astype(np.uint64)
-    shift = np.uint64(8) * (np.uint64(8) - length)
-    # a shift of 64 bits is undefined: an empty label keeps no bytes
-    word = np.where(
-        length > 0, (word >> np.minimum(shift, 63)) << np.minimum(shift, 63), 0
-    )
-    return word.astype(np.uint64) | length, present
+    word = words[starts].astype(np.uint64)
+    word &= _LENGTH_MASKS[length]
+    word |= length.astype(np.uint64)
+    return word, present
 
 
 def key_labels(keys, kind):

@@ -219,7 +219,7 @@ class _PartitionRows:
     M: np.ndarray
     w: np.ndarray | None
     missing: int  # rows with a missing label
-    checks: tuple  # n_dropped, weight_counts, first_negative
+    checks: tuple  # n_dropped, weight_counts, first_negative, y range
 
     @property
     def nbytes(self):
@@ -256,16 +256,40 @@ def partition_rows(part, index, meta, spec, out=None):
     n, width = len(part), _rows_width(spec)
     M = np.empty((n, width)) if out is None else out[:n]
     start = int(fit_intercept)
-    if fit_intercept:
-        M[:, 0] = 1.0
-    for j, name in enumerate(features + [_dask._Y]):
-        M[:, start + j] = part[name].to_numpy(dtype=np.float64, na_value=np.nan)
-    M[:, start + len(features) + 1 :] = 1.0
+    columns = [
+        part[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        for name in features + [_dask._Y]
+    ]
+    _fill_rows(M, columns, start)
     w = None
     if _dask._W in part.columns:
         w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
-    checks = (n_dropped, _dask.weight_counts(w), first_negative)
+    y = columns[-1]  # its range from the contiguous column, not from M
+    y_range = (y.min(), y.max()) if n else (np.inf, -np.inf)
+    checks = (n_dropped, _dask.weight_counts(w), first_negative, y_range)
     return _PartitionRows(labels, M, w, missing, checks)
+
+
+#: Rows written (or read) at a time when a row-major array is filled from
+#: (or read into) columns: a block of them stays in cache.
+_ROW_BLOCK = 4096
+
+
+def _fill_rows(M, columns, start):
+    """``M = [1 columns 1...]`` (ones before ``start`` and after the columns).
+
+    Block by block of rows: a column written into a row-major array whole
+    touches every cache line of it once per column (memory traffic of
+    width times the array); within a block that fits in cache, once.
+    """
+    stop = start + len(columns)
+    for first in range(0, M.shape[0], _ROW_BLOCK):
+        rows = slice(first, first + _ROW_BLOCK)
+        block = M[rows]
+        block[:, :start] = 1.0
+        for j, values in enumerate(columns):
+            block[:, start + j] = values[rows]
+        block[:, stop:] = 1.0
 
 
 def labelled_sums(parts, spec, M=None):
@@ -345,11 +369,13 @@ def _block_sums(codes, m, M, z_columns, w=None):
     n, width = M.shape
     k = len(z_columns)
     data = np.empty((n, k))  # row-major (fancy indexing would give columns)
-    for a, column in enumerate(z_columns):
-        if w is None:
-            data[:, a] = M[:, column]
-        else:
-            np.multiply(M[:, column], w, out=data[:, a])
+    for first in range(0, n, _ROW_BLOCK):  # blocks of rows stay in cache
+        rows = slice(first, first + _ROW_BLOCK)
+        block = data[rows]
+        for a, column in enumerate(z_columns):
+            block[:, a] = M[rows, column]
+        if w is not None:
+            block *= w[rows, None]
     index_type = np.int32 if max(k * m, k * n) < 2**31 else np.int64
     indices = np.empty((n, k), dtype=index_type)
     np.multiply(codes, k, out=indices[:, 0], casting="unsafe")
@@ -390,7 +416,7 @@ def _coded_sums(spec, labels, codes, M, parts):
     bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
     bad = bad_x.any() or bad_y.any() or bad_weights  # then the fit fails
     per_level = totals = None
-    X, y = M[:, :y_column], M[:, y_column]
+    X = M[:, :y_column]
     if not bad:
         per_level = _block_sums(codes, m, M, layout.z_columns, w)
         sum_log_weights = 0.0 if w is None else float(np.log(w).sum())
@@ -406,7 +432,9 @@ def _coded_sums(spec, labels, codes, M, parts):
     negatives = [p.checks[2] for p in parts if p.checks[2]]
     summary = RowSummary(
         sum(p.checks[0] for p in parts),
-        np.array([y.min(), y.max()]) if n else np.array([np.inf, -np.inf]),
+        np.array(
+            [min(p.checks[3][0] for p in parts), max(p.checks[3][1] for p in parts)]
+        ),
         bad_x,
         bad_y,
         x_sums,
@@ -587,7 +615,8 @@ def _labelled_tasks(frame, meta, task):
     A batch task reads its partitions itself (their graphs are its data)
     and codes their rows with one hash of their labels, so that the sums of
     ``BATCH`` partitions need no merge by label. Batches are at least twice
-    as many as the threads that run them, for balance.
+    as many as the threads that run them, and a multiple of them, for
+    balance.
     """
     import dask
 
@@ -597,8 +626,10 @@ def _labelled_tasks(frame, meta, task):
             dask.delayed(accumulate_partition)(part, i, meta, task)
             for i, part in enumerate(frame.to_delayed())
         ]
-    n = len(graphs)
-    n_batches = min(n, max(2 * _dask.parallelism(), -(-n // BATCH)))
+    n, threads = len(graphs), _dask.parallelism()
+    n_batches = max(2 * threads, -(-n // BATCH))
+    # as many batches for every thread: none waits on the last one alone
+    n_batches = min(n, -(-n_batches // threads) * threads)
     batches = np.array_split(np.arange(n), n_batches)
     return [
         dask.delayed(accumulate_batch)(
