@@ -434,7 +434,10 @@ class BatchCriterion:
         # level j, pair i): T = B − weights @ Pᵀ, and vec(Q) @ P is the
         # criterion's derivative in the weights (up to sign)
         self._P = criterion._P
+        # −P, so that the gradient's weights come out with their sign
+        self._minus_P = -criterion._P
         self._weights = criterion._column_weights
+        self._twice_weights = 2.0 * criterion._column_weights
         self._const = criterion._dof * criterion._log_const - criterion._log_weights
         self._design = design
         # per level, |A_j| and the entries of |A_j| M_j (values, then their
@@ -487,15 +490,16 @@ class BatchCriterion:
         M = out[:, 0, 1:] * w[:, None]  # (s, pairs, m)
         T = (self._B - M.reshape(s, -1) @ self._P.T).reshape(s, r, r)
         L = _cholesky(T)  # NaN rows where T is not positive definite
-        logs = np.log(np.diagonal(L, axis1=1, axis2=2))
-        values = np.log(det).sum(axis=1) + 2.0 * (logs @ self._weights) + self._const
+        values = np.log(L.reshape(s, r * r)[:, :: r + 1]) @ self._twice_weights
+        values += np.log(det).sum(axis=1)
+        values += self._const
         # d(Σ w_i log L_ii²) = tr(dT Q) with Q = L⁻ᵀ diag(w) L⁻¹, dT = −P dM
         L_inv = _inverse(L)
         Q = np.einsum("sia,i,sib->sab", L_inv, self._weights, L_inv)
         coef = np.empty(out.shape[:1] + out.shape[2:])  # (s, 1 + pairs, m)
         np.multiply(
-            (Q.reshape(s, r * r) @ self._P).reshape(s, -1, self.m),
-            -w[:, None],
+            (Q.reshape(s, r * r) @ self._minus_P).reshape(s, -1, self.m),
+            w[:, None],
             out=coef[:, 1:],
         )
         coef[:, 0] = w - (M * coef[:, 1:]).sum(axis=1)
@@ -572,8 +576,12 @@ class BatchCriterion:
         det = out[:, 0]
         M = out[:, 1:] / det[:, None]
         T = (self._B - M.reshape(s, -1) @ self._P.T).reshape(s, r, r)
-        logs = np.log(np.diagonal(_cholesky(T), axis1=1, axis2=2))
-        return np.log(det).sum(axis=1) + 2.0 * (logs @ self._weights) + self._const
+        values = (
+            np.log(_cholesky(T).reshape(s, r * r)[:, :: r + 1]) @ self._twice_weights
+        )
+        values += np.log(det).sum(axis=1)
+        values += self._const
+        return values
 
 
 def two_by_two_table(thetas):
@@ -608,8 +616,7 @@ def _monomials(thetas):
     than indexing each factor (the calls' overhead is the cost here).
     """
     s = len(thetas)
-    v = np.empty((s, 4), dtype=thetas.dtype)
-    v[:, 0] = 1.0
+    v = np.ones((s, 4), dtype=thetas.dtype)
     v[:, 1:] = thetas
     v2 = np.einsum("si,sj->sij", v, v).reshape(s, 16).take(_SQUARES, axis=1)
     return np.einsum("si,sj->sij", v2, v2).reshape(s, 100).take(_FOURTHS, axis=1)
