@@ -71,18 +71,36 @@ def _outer_products(C, pairs):
 
     Returns (r², pairs * m), pair-major: column ``i * m + j`` for pair i,
     level j (each pair's levels contiguous, as the per-level weights of
-    :mod:`skmixed.mixed.small` are laid out). One einsum forms every
-    product ``C_aᵀ C_b`` in that layout; the pairs are taken from it.
+    :mod:`skmixed.mixed.small` are laid out). Every level's products of
+    all its ``k r`` cross-products are formed at once; each entry of the
+    result is one of them, or the sum of two (:func:`_outer_indices`).
     """
     m, k, r = C.shape
-    products = np.einsum("jax,jby->xyabj", C, C).reshape(r * r, k * k, m)
-    if k == 1:
-        return np.ascontiguousarray(products.reshape(r * r, m))
-    first, second, mixed = _pair_indices(tuple(pairs))
-    P = products.take(first * k + second, axis=1)
-    if len(mixed):
-        P[:, mixed] += products.take(second[mixed] * k + first[mixed], axis=1)
+    flat = C.reshape(m, k * r)
+    products = np.zeros(((k * r) ** 2 + 1, m))  # a last row of zeros
+    products[:-1] = (flat[:, :, None] * flat[:, None, :]).reshape(m, -1).T
+    first, second = _outer_indices(tuple(pairs), k, r)
+    P = products[first]
+    if k > 1:
+        P += products[second]
     return P.reshape(r * r, -1)
+
+
+@lru_cache(maxsize=16)
+def _outer_indices(pairs, k, r):
+    """Rows of the products of all ``k r`` cross-products that give
+    :func:`_outer_products`' entry ``(x, y)`` of pair ``(a, b)``: ``C_ax
+    C_by``, and ``C_bx C_ay`` for ``a < b`` (the zero row for ``a = b``)."""
+    kr = k * r
+    zero = kr * kr
+    first = np.empty((r, r, len(pairs)), dtype=np.intp)
+    second = np.empty((r, r, len(pairs)), dtype=np.intp)
+    for i, (a, b) in enumerate(pairs):
+        for x in range(r):
+            for y in range(r):
+                first[x, y, i] = (a * r + x) * kr + b * r + y
+                second[x, y, i] = (b * r + x) * kr + a * r + y if a != b else zero
+    return first.ravel(), second.ravel()
 
 
 @lru_cache(maxsize=8)
