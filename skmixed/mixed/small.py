@@ -6,9 +6,12 @@ per-call overhead: numpy's, and a derivative-free optimiser's ~50 calls. Here
 the profiled criterion and its analytic gradient are computed for a *stack*
 of θ in one pass of array operations, so that a gradient together with the
 gradients at ``θ + h e_j`` (a forward-difference Hessian) costs little more
-than one evaluation; a bounded Newton method on them needs ~4 such passes
-(after one call for its start) where BOBYQA and the Newton polish of
-:mod:`skmixed.mixed.optimize` need ~50 evaluations. The optimum is the
+than one evaluation; a bounded Newton method on them needs ~3 such passes
+from a moment estimate of θ where BOBYQA and the Newton polish of
+:mod:`skmixed.mixed.optimize` need ~50 evaluations. Numpy's per-call
+overhead is then what a fit costs, so the code counts numpy calls: no
+stack of tiny matrices goes through ``@`` (BLAS once per matrix), and the
+per-level tables are built from θ's few rows first. The optimum is the
 criterion's stationary point to ~1e-10 (relative), as the polish makes it
 (a function of the data, not of the rows' order).
 
