@@ -320,3 +320,22 @@ def test_a_zero_variance_from_the_moment_start_is_kept():
     assert from_moments.status == "converged"
     assert model.n_evaluations_ == from_moments.n_points
     assert model.deviance_ <= from_scalings.fun + 1e-9
+
+
+def test_elements_near_their_bound_are_tried_on_it():
+    # lme4's check.boundary: within 1e-5 of the bound, θ goes onto it where
+    # the criterion is lower there; farther, or unbounded, it stays
+    from skmixed.mixed.optimize import _check_boundary
+
+    def fun(t):
+        return float((t[0] + 1.0) ** 2 + (t[1] - 0.5) ** 2 + (t[2] + 1.0) ** 2)
+
+    lower = np.array([0.0, -np.inf, 0.0])
+    x = np.array([5e-6, 3e-6, 2e-5])
+    moved, value = _check_boundary(fun, x, fun(x), lower)
+    np.testing.assert_array_equal(moved, [0.0, 3e-6, 2e-5])
+    assert value == fun(moved) < fun(x)
+    # higher on the bound: kept
+    x = np.array([5e-6, 0.5, 1.0])
+    kept, _ = _check_boundary(lambda t: -fun(t), x, -fun(x), lower)
+    np.testing.assert_array_equal(kept, x)
