@@ -125,6 +125,14 @@ def _client():
     return client if hasattr(client, "scatter") else None
 
 
+def run_everywhere(function):
+    """Call ``function()`` in every worker process (and in this one)."""
+    client = _client()
+    if client is not None:
+        client.run(function)
+    function()
+
+
 def parallelism():
     """How many tasks the next compute() runs at once (threads in all)."""
     import os
