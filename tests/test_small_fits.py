@@ -339,3 +339,25 @@ def test_elements_near_their_bound_are_tried_on_it():
     x = np.array([5e-6, 0.5, 1.0])
     kept, _ = _check_boundary(lambda t: -fun(t), x, -fun(x), lower)
     np.testing.assert_array_equal(kept, x)
+
+
+def test_public_numpy_fallback_for_the_batched_kernels(monkeypatch):
+    """Without numpy's private batched kernels (a numpy that moved them) the
+    public API gives the same fit: NaN only in a matrix that is not PD."""
+    import skmixed.mixed.small as small
+
+    rng = np.random.default_rng(0)
+    stack = rng.normal(size=(5, 4, 3, 3))
+    stack = stack @ stack.swapaxes(-1, -2)
+    stack[1, 2] = -np.eye(3)
+    with np.errstate(invalid="ignore"):
+        private = small._cholesky(stack)
+    monkeypatch.setattr(small, "_cholesky_lo", None)
+    monkeypatch.setattr(small, "_inv", None)
+    public = small._cholesky(stack)
+    np.testing.assert_array_equal(np.isnan(public), np.isnan(private))
+    assert np.isnan(public[1, 2]).all() and not np.isnan(public[0]).any()
+    np.testing.assert_allclose(public[0], private[0], rtol=1e-14)
+    model, _ = _sleepstudy_fit()
+    assert model.n_evaluations_ < 30  # still the batched Newton path
+    assert model.reml_criterion_ == pytest.approx(1743.6282719, abs=1e-6)

@@ -35,7 +35,11 @@ import numpy as np
 # of a pass's ~50 us; the module is in every numpy this package supports).
 # A matrix that is not positive definite gives NaN, in its own row only,
 # instead of LinAlgError for the whole stack.
-from numpy.linalg import _umath_linalg
+try:
+    from numpy.linalg._umath_linalg import cholesky_lo as _cholesky_lo
+    from numpy.linalg._umath_linalg import inv as _inv
+except ImportError:  # pragma: no cover - a numpy that moved its kernels
+    _cholesky_lo = _inv = None
 
 from skmixed.mixed.first_term import coefficients
 from skmixed.mixed.start import moment_start, ordinary_least_squares
@@ -43,12 +47,22 @@ from skmixed.mixed.start import moment_start, ordinary_least_squares
 
 def _cholesky(a):
     """Lower Cholesky factors of a stack of matrices (NaN where not PD)."""
-    return _umath_linalg.cholesky_lo(a, signature="d->d")
+    if _cholesky_lo is not None:
+        return _cholesky_lo(a, signature="d->d")
+    out = np.full(a.shape, np.nan)  # the public API, one matrix at a time
+    for index in np.ndindex(a.shape[:-2]):
+        try:
+            out[index] = np.linalg.cholesky(a[index])
+        except np.linalg.LinAlgError:
+            pass
+    return out
 
 
 def _inverse(a):
     """Inverses of a stack of matrices."""
-    return _umath_linalg.inv(a, signature="d->d")
+    if _inv is not None:
+        return _inv(a, signature="d->d")
+    return np.linalg.inv(a)
 
 
 # Levels up to which a one-factor model takes the batched Newton path; beyond
