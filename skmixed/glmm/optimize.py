@@ -34,6 +34,7 @@ from skmixed.glmm.gradient import (
     gradient_available,
     laplace_gradient,
 )
+from skmixed.mixed.criterion import _theta_layout
 from skmixed.mixed.first_term import lower_triangle_indices
 from skmixed.mixed.optimize import _Counted, _CountedGradient, _inward_probe
 
@@ -294,26 +295,25 @@ def _rank_one_start(problem, fit, lower, eps=1e-2):
     is 2εG (column-major lower triangle), which gives G whole; its lowest
     eigenvector v, as Λ's first column, is the direction to restart from.
     """
-    theta, start, found = fit.theta, fit.theta.copy(), False
-    offset = 0
-    blocks = []
-    for k in problem.system.ks:
-        size = k * (k + 1) // 2
-        block = slice(offset, offset + size)
-        offset += size
-        if k > 1 and np.all(np.abs(theta[block]) < SINGULAR_TOL):
-            blocks.append((k, block))
-    if not blocks:
+    ks = problem.system.ks
+    slices, _ = _theta_layout(tuple(ks))
+    zero = [
+        (k, block)
+        for k, block in zip(ks, slices, strict=True)
+        if k > 1 and np.all(np.abs(fit.theta[block]) < SINGULAR_TOL)
+    ]
+    if not zero:
         return None
-    probe = theta.copy()
-    for k, block in blocks:
+    probe = fit.theta.copy()
+    for k, block in zero:
         rows, cols = lower_triangle_indices(k)
         probe[block] = np.where(rows == cols, eps, 0.0)
     try:
         grad = laplace_gradient(problem, problem.modes(probe, fit.beta))
     except _FAILURES:
         return None
-    for k, block in blocks:
+    start, found = fit.theta.copy(), False
+    for k, block in zero:
         rows, cols = lower_triangle_indices(k)
         G = np.zeros((k, k))
         G[rows, cols] = grad[block] / (2.0 * eps)
@@ -321,9 +321,7 @@ def _rank_one_start(problem, fit, lower, eps=1e-2):
         values, vectors = np.linalg.eigh(G)
         if values[0] < 0 and values[0] < -1e-8 * np.max(np.abs(values)):
             v = vectors[:, 0] * np.sign(vectors[0, 0] or 1.0)
-            first_column = np.zeros((k, k))
-            first_column[:, 0] = eps * v
-            start[block] = first_column[rows, cols]
+            start[block] = np.where(cols == 0, eps * v[rows], 0.0)  # Λ's 1st column
             found = True
     return np.maximum(start, lower) if found else None
 
@@ -339,11 +337,12 @@ def _flipped_column_start(problem, fit, lower, eps=1e-3):
     negative at ε with the column flipped, or the objective already lower
     there, restart from there.
     """
-    theta, offset, start, found = fit.theta, 0, fit.theta.copy(), False
-    for k in problem.system.ks:
+    ks = problem.system.ks
+    slices, _ = _theta_layout(tuple(ks))
+    theta, start, found = fit.theta, fit.theta.copy(), False
+    for k, block in zip(ks, slices, strict=True):
         rows, cols = lower_triangle_indices(k)
-        index = offset + np.arange(len(rows))
-        offset += len(rows)
+        index = np.arange(block.start, block.stop)
         for j in range(k - 1):
             diagonal = index[(rows == j) & (cols == j)][0]
             below = index[(rows > j) & (cols == j)]
