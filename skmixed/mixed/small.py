@@ -505,11 +505,7 @@ class BatchCriterion:
         det = out[:, 0, 0]
         w = 1.0 / det
         M = out[:, 0, 1:] * w[:, None]  # (s, pairs, m)
-        T = (self._B - M.reshape(s, -1) @ self._P.T).reshape(s, r, r)
-        L = _cholesky(T)  # NaN rows where T is not positive definite
-        values = np.log(L.reshape(s, r * r)[:, :: r + 1]) @ self._twice_weights
-        values += np.log(det).sum(axis=1)
-        values += self._const
+        values, L = self._values_and_factor(det, M)
         # d(Σ w_i log L_ii²) = tr(dT Q) with Q = L⁻ᵀ diag(w) L⁻¹, dT = −P dM
         L_inv = _inverse(L)
         Q = np.einsum("sia,i,sib->sab", L_inv, self._weights, L_inv)
@@ -588,17 +584,22 @@ class BatchCriterion:
     def values(self, thetas):
         """The values alone (s,): NaN where the factorisation fails."""
         thetas = np.asarray(thetas, dtype=np.float64)
-        s, r = len(thetas), self.r
+        s = len(thetas)
         out = self._entries(thetas, self._value_polynomials).reshape(s, -1, self.m)
         det = out[:, 0]
-        M = out[:, 1:] / det[:, None]
+        return self._values_and_factor(det, out[:, 1:] / det[:, None])[0]
+
+    def _values_and_factor(self, det, M):
+        """The criterion per θ row from ``|A_j|`` (s, m) and the entries of
+        ``M_j`` (s, pairs, m), and the Cholesky factors L of
+        ``T = B − P M`` (NaN rows where T is not positive definite)."""
+        s, r = len(det), self.r
         T = (self._B - M.reshape(s, -1) @ self._P.T).reshape(s, r, r)
-        values = (
-            np.log(_cholesky(T).reshape(s, r * r)[:, :: r + 1]) @ self._twice_weights
-        )
+        L = _cholesky(T)
+        values = np.log(L.reshape(s, r * r)[:, :: r + 1]) @ self._twice_weights
         values += np.log(det).sum(axis=1)
         values += self._const
-        return values
+        return values, L
 
 
 def two_by_two_table(thetas):
