@@ -103,16 +103,6 @@ def _outer_indices(pairs, k, r):
     return first.ravel(), second.ravel()
 
 
-@lru_cache(maxsize=8)
-def _pair_indices(pairs):
-    """Index arrays of the pairs' first and second elements, and of the
-    pairs with two different elements (built once per k)."""
-    first = np.array([a for a, _ in pairs])
-    second = np.array([b for _, b in pairs])
-    mixed = np.flatnonzero(first != second)
-    return first, second, mixed
-
-
 @lru_cache(maxsize=32)
 def _theta_layout(ks):
     """Per term (of k columns each), its slice of θ; and which elements of θ
