@@ -173,3 +173,21 @@ def test_missing_drop_with_sample_weight_for_the_classifier():
     )
     np.testing.assert_allclose(dropped.fixed_effects_, by_hand.fixed_effects_)
     assert dropped.loglik_ == pytest.approx(by_hand.loglik_, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([0, 1, 2], r"3 classes: \[0, 1, 2\]"),
+        (["a", "b", "c"], r"3 classes: \['a', 'b', 'c'\]"),
+        ([1], r"got 1 class: 1\."),
+        (["yes"], r"got 1 class: 'yes'\."),
+    ],
+)
+def test_classifier_names_the_classes_it_refuses(labels, message):
+    # The classes are printed as the user wrote them, not as numpy reprs
+    # such as np.int64(0) or np.str_('a').
+    X, _ = _binary_data(3)
+    y = np.resize(np.array(labels), len(X))
+    with pytest.raises(ValueError, match=message):
+        MixedLogisticRegression("(1 | g)").fit(X, y)

@@ -906,7 +906,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         if len(classes) > 2 or y_type not in ("binary", "unknown"):
             raise ValueError(
                 "Only binary classification is supported. The type of the target "
-                f"is {y_type} ({len(classes)} classes: {list(classes[:10])})."
+                f"is {y_type} ({len(classes)} classes: {classes[:10].tolist()})."
             )
         if labels.shape[0] == 0:
             raise ValueError(
@@ -916,7 +916,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of 2 classes in y; got 1 "
-                f"class: {classes[0]!r}."
+                f"class: {classes[:1].tolist()[0]!r}."
             )
         self.classes_ = classes
         y01 = (labels == classes[1]).astype(np.float64)
