@@ -261,6 +261,24 @@ def test_the_moment_start_is_close_and_newton_from_it_needs_fewer_passes():
     assert from_moments.n_points < from_scalings.n_points
 
 
+@pytest.mark.parametrize("reml", [True, False])
+def test_the_moment_start_of_a_balanced_design_is_its_optimum(reml):
+    # sleepstudy: every subject has Days 0..9, so the between-subject sums of
+    # squares over m - 1 (REML) or m (ML) levels are the optimum, and
+    # Newton's one pass confirms it
+    data = load_sleepstudy()
+    model = MixedLMRegressor("(Days | Subject)", reml=reml).fit(
+        data[["Days", "Subject"]], data["Reaction"]
+    )
+    start = batch_criterion(model._criterion).moment_start()
+    np.testing.assert_allclose(start, model.theta_, rtol=1e-9)
+    assert model.n_evaluations_ == 4
+    bobyqa = MixedLMRegressor("(Days | Subject)", reml=reml, optimizer="bobyqa")
+    bobyqa.fit(data[["Days", "Subject"]], data["Reaction"])
+    np.testing.assert_allclose(model.theta_, bobyqa.theta_, rtol=1e-6)
+    assert model.loglik_ >= bobyqa.loglik_ - 1e-9
+
+
 def test_no_moment_start_without_enough_levels_of_two_distinct_columns():
     # x1 constant within every level but two: D_j is singular there
     frame, y = _sweep_frame(0)
@@ -286,13 +304,19 @@ def test_a_singular_fit_from_the_moment_start_also_tries_the_scalings():
 
 
 def test_the_cost_estimate_counts_newtons_passes_and_points():
-    # sleepstudy's (Days | Subject): Newton's ~3 batched passes over 3 θ
-    # (4 + 6 + 6 points), not BOBYQA's ~50 evaluations
+    # sleepstudy's (Days | Subject), balanced: the moment start is the
+    # optimum, and Newton's one batched pass (3 θ and the Hessian's shifted
+    # points) confirms it, not BOBYQA's ~50 evaluations
     model, _ = _sleepstudy_fit()
     cost = model.fit_cost_
-    assert cost.passes == 3 and cost.evaluations == 16
+    assert cost.passes == 1 and cost.evaluations == 4
     assert cost.evaluations == model.n_evaluations_
-    assert "3 Newton passes over 16 θ points" in str(cost)
+    assert "1 Newton pass over 4 θ points" in str(cost)
+    # unbalanced: ~3 passes (4 + 6 + 6 points)
+    frame, y = _sweep_frame(0)
+    unbalanced = MixedLMRegressor("(x1 | g)").fit(frame, y)
+    assert unbalanced.fit_cost_.passes == 3
+    assert unbalanced.fit_cost_.evaluations == 16
     bobyqa = MixedLMRegressor("(Days | Subject)", optimizer="bobyqa").fit(
         load_sleepstudy()[["Days", "Subject"]], load_sleepstudy()["Reaction"]
     )

@@ -457,6 +457,7 @@ class BatchCriterion:
         self._twice_weights = 2.0 * criterion._column_weights
         self._const = criterion._dof * criterion._log_const - criterion._log_weights
         self._design = design
+        self._reml = criterion.reml
         # per level, |A_j| and the entries of |A_j| M_j (values, then their
         # derivatives in each θ_l) are (monomials(θ) @ polynomials) @ basis:
         # polynomials fixed, the level's basis from D_j
@@ -538,9 +539,12 @@ class BatchCriterion:
         least squares) has ``E[b̂_j b̂_jᵀ] ≈ Σ + σ² D_j⁻¹``; the residual
         variance within levels gives σ², and ``ΛΛᵀ = Σ / σ²`` (its
         eigenvalues floored at 0.01, the scale of the smallest start tried
-        otherwise) gives θ. On sleepstudy-sized simulated data Newton then
-        needs ~3.3 passes instead of one call for the scalings and ~5.3
-        passes.
+        otherwise) gives θ. The sum of the ``b̂_j b̂_jᵀ`` is divided by the
+        levels (ML) or the levels less one (REML: the fixed effects take
+        one level's worth, as in a balanced ANOVA): where every level has
+        the same Z (a balanced design, sleepstudy's) this is the optimum
+        itself, unless on the boundary, and Newton stops after one pass;
+        elsewhere it is a start a few passes away.
         """
         design = self._design
         if self.k == 1:
@@ -570,7 +574,8 @@ class BatchCriterion:
             return None
         # Σ / σ² = [[a, b], [b, c]], its eigenvalues floored, and the
         # Cholesky factor of the result (2 x 2 in Python floats)
-        moments = (b_hat.T @ b_hat).ravel() / (m_good * sigma2) - inverse.mean(axis=0)
+        levels = m_good - 1 if self._reml else m_good
+        moments = (b_hat.T @ b_hat).ravel() / (levels * sigma2) - inverse.mean(axis=0)
         a, b, _, c = moments.tolist()
         return _floored_cholesky(a, b, c)
 
