@@ -202,6 +202,40 @@ class FixedFormula:
             matrix = self._spec.get_model_matrix(data, context=_CONTEXT)
         return self._place(matrix, complete)
 
+    def missing_values(self, frame):
+        """Where the columns the formula reads hold missing values, in words.
+
+        A row with a missing value gets NaN in every design column, so the
+        design cannot say which data column was missing; this does.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Data with every column the formula uses (after fit or transform).
+
+        Returns
+        -------
+        list of str
+            ``"column 'x': NaN in 2 row(s)"``, ``"... inf in 1 row(s)"`` or,
+            for a categorical column, ``"... missing in 1 row(s)"``.
+        """
+        parts = []
+        for name in self.columns_used:
+            column = frame[name]
+            if self._kinds[name][0] == "numeric":
+                values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+                counts = (("NaN", np.isnan(values)), ("inf", np.isinf(values)))
+            else:
+                counts = (("missing", column.isna().to_numpy()),)
+            kinds = " and ".join(
+                f"{kind} in {int(rows.sum())} row(s)"
+                for kind, rows in counts
+                if rows.any()
+            )
+            if kinds:
+                parts.append(f"column {name!r}: {kinds}")
+        return parts
+
     # -- type III hypotheses ---------------------------------------------------
     def type3_hypotheses(self, fixed_names):
         """lmerTest's type III hypothesis of every term, on given coefficients.

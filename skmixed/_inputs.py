@@ -252,7 +252,7 @@ def prepare_inputs(
         layout,
         weights,
     )
-    _handle_missing(inputs, raw_groups, request.missing, stage)
+    _handle_missing(inputs, raw_groups, request.missing, stage, frame)
     if raw_groups is not None:
         inputs.factors = {
             name: as_factor(column, name) for name, column in raw_groups.items()
@@ -915,11 +915,12 @@ def _all_finite(inputs):
     return math.isfinite(total)
 
 
-def _handle_missing(inputs, raw_groups, missing, stage):
+def _handle_missing(inputs, raw_groups, missing, stage, frame=None):
     """Raise on NaN/inf, or (missing='drop', at fit) drop those rows in place.
 
     A missing group label is reported by :func:`as_factor` when rows are not
-    dropped.
+    dropped. A formula's message names the data columns (``frame``'s), not
+    the design columns, which are all NaN on a row with a missing value.
     """
     drop = missing == "drop" and stage == "fit"
     if not drop and _all_finite(inputs):
@@ -937,6 +938,16 @@ def _handle_missing(inputs, raw_groups, missing, stage):
         return
     if not drop:
         hint = _FIT_HINT if stage == "fit" else _PREDICT_HINT
+        formula = inputs.layout.formula if inputs.layout is not None else None
+        found = []
+        if formula is not None and frame is not None:
+            if not isinstance(frame, pd.DataFrame):
+                frame = pd.DataFrame(frame, columns=inputs.layout.columns)
+            found = formula.missing_values(frame)
+        if found:
+            raise ValueError(
+                f"Input X contains NaN or inf ({'; '.join(found)}). {hint}"
+            )
         _report_nonfinite(inputs.X, inputs.feature_names, "X", hint)
         if inputs.covariates:
             names = list(inputs.covariates)

@@ -204,6 +204,30 @@ def test_unseen_fixed_level_at_predict_is_an_error():
     np.testing.assert_allclose(m.predict(df.head(3)), m.fittedvalues_[:3])
 
 
+def test_missing_value_in_a_formula_column_is_named_as_that_column():
+    # A NaN in the factor Variety made every design column NaN on that row,
+    # and the error blamed 'nitro' (which is complete) and the dummy columns;
+    # an inf in nitro was reported as a NaN. The message names the data
+    # column and what it holds, at fit and at predict.
+    df = load_oats()
+    bad = df.assign(Variety=df["Variety"].astype(object).where(df.index != 3))
+    with pytest.raises(ValueError, match="Variety") as info:
+        skmixed.lmer("yield ~ nitro + Variety + (1 | Block)", bad)
+    assert "nitro" not in str(info.value)
+    assert "missing in 1 row(s)" in str(info.value)
+    inf = df.assign(nitro=df["nitro"].where(df.index != 5, np.inf))
+    with pytest.raises(ValueError, match=r"column 'nitro': inf in 1 row\(s\)\)"):
+        skmixed.lm("yield ~ nitro + Variety", inf)
+    m = skmixed.lmer("yield ~ nitro + Variety + (1 | Block)", df)
+    with pytest.raises(ValueError, match=r"column 'Variety': missing in 1 row"):
+        m.predict(bad.head(5))
+    with pytest.warns(UserWarning, match="dropped 1 row"):
+        dropped = skmixed.lmer(
+            "yield ~ nitro + Variety + (1 | Block)", bad, missing="drop"
+        )
+    assert dropped.nobs_ == len(df) - 1
+
+
 def test_fixed_effects_formula_with_fit_intercept_false_is_refused():
     df = load_oats()
     with pytest.raises(ValueError, match="0 \\+"):
