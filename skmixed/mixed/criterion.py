@@ -31,7 +31,7 @@ closed forms over all levels at once (:mod:`skmixed.mixed.first_term`).
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import accumulate
 
 import numpy as np
@@ -101,6 +101,15 @@ def _outer_indices(pairs, k, r):
                 first[x, y, i] = (a * r + x) * kr + b * r + y
                 second[x, y, i] = (b * r + x) * kr + a * r + y if a != b else zero
     return first.ravel(), second.ravel()
+
+
+@lru_cache(maxsize=16)
+def _flat_pairs(k):
+    """The ``(a, b)`` of :func:`pairs_of` as positions in a flattened k x k
+    matrix (read-only)."""
+    index = np.array([a * k + b for a, b in pairs_of(k)], dtype=np.intp)
+    index.setflags(write=False)
+    return index
 
 
 @lru_cache(maxsize=32)
@@ -238,21 +247,18 @@ class ProfiledCriterion:
                 f"{n} observations leave no residual degrees of freedom with "
                 f"{p} fixed effects."
             )
-        self._z_rows = np.arange(design.q_rest)
         # the gradient's weights of the columns of L⁻ᵀ: log|R_X|² (REML
         # only) and dof log r²
         self._column_weights = np.zeros(p + 1)
         self._column_weights[-1] = self._dof
         if self.reml:
             self._column_weights[:-1] = 1.0
-        self._eye_p1 = np.eye(p + 1)
         k1, m1, r = self._ks[0], design.terms[0].m, design.r
         self._pairs = pairs_of(k1)
         # the first block's distinct entries per level, (m1, pairs)
-        dpairs = np.empty((m1, len(self._pairs) + 1))
-        for i, (a, b) in enumerate(self._pairs):
-            dpairs[:, i] = design.D1[:, a, b]
-        dpairs[:, -1] = 1.0  # a column of ones (see first_term.coefficients)
+        dpairs = np.ones((m1, len(self._pairs) + 1))  # last: ones (see
+        # first_term.coefficients)
+        dpairs[:, :-1] = design.D1.reshape(m1, k1 * k1)[:, _flat_pairs(k1)]
         self._dpairs, self._dpairs1 = dpairs[:, :-1], dpairs
         if strategy is None:
             strategy = self._choose_strategy(m1, r)
@@ -268,6 +274,14 @@ class ProfiledCriterion:
             self._B_flat = design.B.ravel()
         elif self.strategy == "sparse":
             self._rest = RestBlock(design, self._pairs, rest_structure)
+
+    @cached_property
+    def _z_rows(self):
+        return np.arange(self.design.q_rest)
+
+    @cached_property
+    def _eye_p1(self):
+        return np.eye(self.design.p + 1)
 
     @property
     def rest_structure(self):

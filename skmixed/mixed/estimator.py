@@ -282,7 +282,7 @@ class MixedLMRegressor(GroupedRegressor):
                 "model needs its grouping column in X or groups=)."
             )
         names = self._feature_names(data)
-        X, x_names, kept = self._fixed_design(data.X, names, data.y)
+        X, x_names, kept, exact = self._fixed_design(data.X, names, data.y)
         self._x_names, self._kept = x_names, kept
         n = X.shape[0]
         if n <= X.shape[1]:
@@ -316,19 +316,26 @@ class MixedLMRegressor(GroupedRegressor):
         self._check_levels(designs, n)
         designs = _lme4_order(designs)
         first_in_x = _columns_in_x(designs[0], X, x_names)
-        self._fit_design(build_design(X, data.y, designs, weights, first_in_x))
+        design = build_design(X, data.y, designs, weights, first_in_x)
+        self._fit_design(design, fitted_exactly=exact)
 
-    def _fit_design(self, design, x_moments=None, centred_design=None):
+    def _fit_design(
+        self, design, x_moments=None, centred_design=None, fitted_exactly=None
+    ):
         """Optimise θ on the cross-products and set the fitted attributes.
 
         ``design`` holds the rows (an in-memory fit) or only their sums (a
         fit from Dask partitions, ``x_moments`` then giving each fixed-effect
         column's mean and sd, and ``centred_design(centring)`` the design of
         the centred columns by another pass); everything from here on is the
-        same.
+        same. ``fitted_exactly``: whether y is a combination of X's columns,
+        when the rank screen of unweighted rows told (see
+        :func:`_rank_screen`).
         """
         X, designs, x_names, n = design.X, design.terms, self._x_names, design.n
-        if _fitted_exactly(design):
+        if fitted_exactly is None or design.weights is not None:
+            fitted_exactly = _fitted_exactly(design)
+        if fitted_exactly:
             raise ValueError(
                 "y is, to rounding error, a linear combination of the fixed-effect "
                 "columns (fitted exactly by the fixed effects): the residual and "
@@ -417,7 +424,8 @@ class MixedLMRegressor(GroupedRegressor):
             warnings.warn(problem, ConvergenceWarning, stacklevel=6)
 
     def _fixed_design(self, features, names, y):
-        """[1 | features] with lme4's rank check; (X, names kept, kept mask)."""
+        """[1 | features] with lme4's rank check; (X, names kept, kept mask,
+        whether y is fitted exactly: None where the screen did not tell)."""
         n = features.shape[0]
         if self._has_intercept:
             X = np.empty((n, features.shape[1] + 1))
@@ -426,13 +434,14 @@ class MixedLMRegressor(GroupedRegressor):
             all_names = ["(Intercept)"] + list(names)
         else:
             X, all_names = np.ascontiguousarray(features), list(names)
-        kept = _full_rank_columns(X, y)
+        kept, exact = _rank_screen(X, y)
         if not kept.all():
             _warn_rank_deficient(
                 [nm for nm, k in zip(all_names, kept, strict=True) if not k]
             )
             X = np.ascontiguousarray(X[:, kept])
-        return X, [nm for nm, k in zip(all_names, kept, strict=True) if k], kept
+        x_names = [nm for nm, k in zip(all_names, kept, strict=True) if k]
+        return X, x_names, kept, exact
 
     @staticmethod
     def _term_designs(terms, data, names):
@@ -1431,34 +1440,51 @@ def _columns_in_x(term, X, x_names):
 def _fitted_exactly(design):
     """Whether y is (to rounding) a combination of X's columns: RSS = 0.
 
-    From ``[X y]ᵀ[X y]``, the trailing block of B, scaled to unit diagonal:
-    its Cholesky factor's last element is ``sqrt(RSS) / |y|`` of the least
-    squares fit; at rounding level the profiled criterion is noise.
+    From ``[X y]ᵀ[X y]``, the trailing block of B (see :func:`_exactly`).
     """
-    p = design.p
-    gram = design.Bxx
-    norms = np.sqrt(gram.diagonal())
-    if norms[-1] == 0.0:
-        return True
-    norms = np.where(norms > 0, norms, 1.0)
-    factor, info = dpotrf(gram / (norms[:, None] * norms), lower=1)
+    return _exactly(design.Bxx)
+
+
+def _exactly(gram, factor=None, info=None):
+    """:func:`_fitted_exactly` from the cross-products of ``[X y]``.
+
+    Scaled to unit diagonal, their Cholesky factor's last element is
+    ``sqrt(RSS) / |y|`` of the least squares fit; at rounding level the
+    profiled criterion is noise. ``factor`` and ``info``: that
+    factorisation, when done already (with every norm positive).
+    """
+    p = gram.shape[0] - 1
+    if factor is None:
+        norms = np.sqrt(gram.diagonal())
+        if norms[-1] == 0.0:
+            return True
+        norms = np.where(norms > 0, norms, 1.0)
+        factor, info = dpotrf(gram / (norms[:, None] * norms), lower=1)
     return info == p + 1 or (info == 0 and factor[p, p] ** 2 < 1e-20)
 
 
-def _full_rank_columns(X, y):
-    """Mask of columns kept by R's rule (dqrdc2, tol 1e-7)."""
+def _rank_screen(X, y):
+    """Mask of columns kept by R's rule (dqrdc2, tol 1e-7); and whether y is
+    fitted exactly (:func:`_exactly`) when the screen tells, else None.
+
+    A cheap screen on the Cholesky factor of the scaled ``[X y]ᵀ[X y]``
+    (its leading block is XᵀX's): clearly full rank needs no QR of X, and
+    the same factor answers :func:`_fitted_exactly` for unweighted rows.
+    """
     p = X.shape[1]
     if p == 0:
-        return np.ones(0, dtype=bool)
-    gram = X.T @ X
+        return np.ones(0, dtype=bool), None
+    Xy = np.empty((X.shape[0], p + 1))
+    Xy[:, :p] = X
+    Xy[:, p] = y
+    gram = Xy.T @ Xy
     norms = np.sqrt(gram.diagonal())
     if (norms > 0).all():
-        # A cheap screen on XᵀX: clearly full rank needs no QR of X.
         scaled = gram / (norms[:, None] * norms)
         chol, info = dpotrf(scaled, lower=1)
-        if info == 0 and chol.diagonal().min() > 1e-4:
-            return np.ones(p, dtype=bool)
-    return ~least_squares(X, y).aliased
+        if (info == 0 or info == p + 1) and chol.diagonal()[:p].min() > 1e-4:
+            return np.ones(p, dtype=bool), _exactly(gram, chol, info)
+    return ~least_squares(X, y).aliased, None
 
 
 def _variance_components(terms, lambdas, sigma):

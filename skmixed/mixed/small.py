@@ -575,7 +575,9 @@ class BatchCriterion:
         # Σ / σ² = [[a, b], [b, c]], its eigenvalues floored, and the
         # Cholesky factor of the result (2 x 2 in Python floats)
         levels = m_good - 1 if self._reml else m_good
-        moments = (b_hat.T @ b_hat).ravel() / (levels * sigma2) - inverse.mean(axis=0)
+        # (the mean as a sum over the count: numpy's mean costs more)
+        mean_inverse = inverse.sum(axis=0) / m_good
+        moments = (b_hat.T @ b_hat).ravel() / (levels * sigma2) - mean_inverse
         a, b, _, c = moments.tolist()
         return _floored_cholesky(a, b, c)
 
@@ -635,14 +637,15 @@ def two_by_two_table(thetas):
 def _monomials(thetas):
     """The 35 distinct monomials of degree <= 4 in (t0, t1, t2), per row.
 
-    Products of all pairs, then the distinct ones taken: fewer numpy calls
-    than indexing each factor (the calls' overhead is the cost here).
+    Each level's products from one ``take`` of both factors' columns and
+    one product: few numpy calls (their overhead is the cost here).
     """
-    s = len(thetas)
-    v = np.ones((s, 4), dtype=thetas.dtype)
+    v = np.ones((len(thetas), 4), dtype=thetas.dtype)
     v[:, 1:] = thetas
-    v2 = np.einsum("si,sj->sij", v, v).reshape(s, 16).take(_SQUARES, axis=1)
-    return np.einsum("si,sj->sij", v2, v2).reshape(s, 100).take(_FOURTHS, axis=1)
+    factors = v.take(_SQUARE_FACTORS, axis=1)
+    v2 = factors[:, : len(_SQUARE_A)] * factors[:, len(_SQUARE_A) :]
+    factors = v2.take(_FOURTH_FACTORS, axis=1)
+    return factors[:, : len(_FOURTH_A)] * factors[:, len(_FOURTH_A) :]
 
 
 @cache
@@ -755,6 +758,6 @@ def _product_indices():
 
 
 _SQUARE_A, _SQUARE_B, _FOURTH_A, _FOURTH_B = _product_indices()
-# the same as positions in the flattened products of all pairs
-_SQUARES = _SQUARE_A * 4 + _SQUARE_B
-_FOURTHS = _FOURTH_A * 10 + _FOURTH_B
+# each level's first factors, then its second ones (one take for both)
+_SQUARE_FACTORS = np.concatenate([_SQUARE_A, _SQUARE_B])
+_FOURTH_FACTORS = np.concatenate([_FOURTH_A, _FOURTH_B])
