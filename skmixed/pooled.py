@@ -60,7 +60,9 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         ``"cluster"``: cluster-robust covariance by group, CR1 as R's
         ``sandwich::vcovCL`` default (HC1 adjustment ``G/(G-1) * (n-1)/(n-k)``);
         t tests keep the residual degrees of freedom (as ``lmtest::coeftest``)
-        and the F statistic becomes the robust Wald test of the slopes.
+        and the F statistic becomes the robust Wald test of the slopes (NaN,
+        and said so in the summary, when there are more slopes than clusters
+        minus one: the robust covariance then has too low a rank).
     group : str, default=None
         Name of the cluster column, looked up in a pandas X first, then in
         ``groups``. None: the ``groups=`` argument. A column of X named here
@@ -322,21 +324,37 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         """Wald F test of all slopes with the robust covariance (lmtest::waldtest)."""
         kept = np.flatnonzero(~fit.aliased)
         slopes = kept[kept > 0] if self._has_intercept else kept
+        self._wald_undefined = None
         if slopes.size == 0 or self.df_resid_ <= 0:
             return
         b = fit.coef[slopes]
         cov = self.vcov_.to_numpy()[np.ix_(slopes, slopes)]
+        # The clusters' score sums add up to Xᵀr = 0, so the CR1 covariance
+        # has rank at most G - 1: with more slopes than that the Wald
+        # statistic is rounding noise (lmtest's waldtest gives a huge or
+        # negative F). Report it as undefined, as Stata does.
+        scale = 1.0 / np.sqrt(np.diagonal(cov))
+        rank = np.linalg.matrix_rank(cov * np.outer(scale, scale), tol=1e-10)
+        if slopes.size > min(rank, self.n_groups_ - 1):
+            self.fvalue_ = self.f_pvalue_ = float("nan")
+            self._wald_undefined = (
+                f"no robust F: {slopes.size} slopes tested with {self.n_groups_} "
+                f"clusters (the cluster-robust covariance has rank at most "
+                f"{self.n_groups_ - 1})"
+            )
+            return
         self.fvalue_ = float(b @ np.linalg.solve(cov, b)) / slopes.size
         self.f_pvalue_ = float(stats.f.sf(self.fvalue_, slopes.size, self.df_resid_))
 
     def _summary_notes(self):
         if self.cov_type != "cluster":
             return []
+        undefined = getattr(self, "_wald_undefined", None)
+        test = f"{undefined}." if undefined else "F is the robust Wald test."
         return [
             "",
             f"Standard errors: cluster-robust (CR1, as sandwich::vcovCL) by "
-            f"{self.cluster_name_}, {self.n_groups_} clusters; F is the robust "
-            "Wald test.",
+            f"{self.cluster_name_}, {self.n_groups_} clusters; {test}",
         ]
 
     def _predict(self, data):

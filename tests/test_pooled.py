@@ -93,6 +93,32 @@ def test_cluster_robust_matches_sandwich_vcovcl(sleep):
     assert other.cluster_name_ == "Subject"
 
 
+def test_cluster_wald_f_is_undefined_with_fewer_clusters_than_slopes(sleep):
+    # Three slopes, three clusters: the CR1 covariance has rank <= G - 1 = 2
+    # (R: qr(V)$rank == 2), so the robust Wald F is not defined. lmtest's
+    # waldtest returned -2.7e9 here (rounding noise); ours was a huge or
+    # negative F with p = 0 or 1. The standard errors are sandwich's.
+    import json
+    from pathlib import Path
+
+    ref = json.loads(
+        (Path(__file__).parent / "data/cluster_few/cluster_few.json").read_text()
+    )
+    d = sleep[sleep["Subject"].isin(["308", "309", "310"])]
+    model = PooledRegressor.from_formula(
+        "Reaction ~ Days + I(Days^2) + I(Days^3)", cov_type="cluster", group="Subject"
+    ).fit(d, d["Reaction"])
+    table = model.summary().coefficients
+    assert list(table.index) == ref["coef_names"]
+    for column in ("estimate", "std_error", "t_value", "p_value"):
+        close(table[column].to_numpy(), ref[column])
+    assert ref["rank_V"] == 2
+    assert np.isnan(model.fvalue_) and np.isnan(model.f_pvalue_)
+    text = str(model.summary())
+    assert "F-statistic" not in text
+    assert "3 slopes" in text and "3 clusters" in text
+
+
 def test_cluster_needs_groups_and_two_clusters(sleep):
     X, y = sleep[["Days"]], sleep["Reaction"]
     with (
