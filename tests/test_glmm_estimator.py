@@ -93,6 +93,20 @@ def test_clear_errors(kwargs, y, message):
         MixedGLMRegressor("(1 | g)", **kwargs).fit(X, target)
 
 
+def test_poisson_with_non_integer_counts_warns():
+    # R's poisson family gives a non-integer count likelihood 0 (dpois warns
+    # "non-integer x = 2.5" and lme4's logLik is -Inf); our log-likelihood
+    # extends it by gammaln, so the fit and its numbers are not R's: say so.
+    X, labels = _binary_data(3)
+    counts = labels.astype(float) * 2.0
+    counts[[0, 5]] = [2.5, 0.25]
+    with pytest.warns(UserWarning, match=r"non-integer counts .*2 row\(s\).*2\.5"):
+        MixedGLMRegressor("(1 | g)", family="poisson").fit(X, counts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MixedGLMRegressor("(1 | g)", family="poisson").fit(X, labels.astype(float))
+
+
 def test_agq_needs_a_single_scalar_term():
     X, y = _binary_data(4)
     with pytest.raises(ValueError, match="single scalar random-effects term"):

@@ -299,6 +299,19 @@ class Poisson(Family):
                 f"The poisson family needs counts y >= 0; got {int((y < 0).sum())} "
                 f"negative value(s), e.g. {float(y[y < 0][0])!r}."
             )
+        fractional = np.abs(y - np.round(y)) > 1e-7 * np.maximum(1.0, y)
+        if np.any(fractional):
+            import warnings
+
+            warnings.warn(
+                f"non-integer counts y in a poisson glm: {int(fractional.sum())} "
+                f"row(s), e.g. {float(y[fractional][0])!r}. R's dpois gives them "
+                "likelihood 0 (lme4's logLik is then -Inf); here the "
+                "log-likelihood extends to them through lgamma, so logLik, AIC "
+                "and the fit are not R's.",
+                UserWarning,
+                stacklevel=4,
+            )
 
 
 class Kernel:
