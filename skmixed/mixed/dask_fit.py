@@ -293,24 +293,60 @@ def _fill_rows(M, columns, start):
         block[:, stop:] = 1.0
 
 
-def labelled_sums(parts, spec, M=None):
-    """The :class:`LabelledSums` of several partitions' rows.
+def labelled_sums(parts, spec, M=None, previous=None):
+    """The :class:`LabelledSums` of several partitions' rows (plus ``previous``).
 
     When every partition's labels have keys of one kind, their rows are
     coded together by one hash of all the keys and summed by one sparse
     product (``M``: all their rows, one after the other, when they are
-    views of one buffer). Otherwise each partition is coded by its own
-    labels and the results are merged.
+    views of one buffer). ``previous`` (sums carried from earlier
+    partitions) is folded in by the same hash: its keys come first and keep
+    their places, so that its sums are added as one contiguous block.
+    Otherwise each partition is coded by its own labels and the results are
+    merged.
     """
     keyed = [p.labels.keys for p in parts if p.labels.keys is not None]
     kinds = {k.kind for k in keyed}
-    if len(keyed) < len(parts) or len(kinds) > 1:
-        return merge_labelled(*[_sums_by_own_labels(p, spec) for p in parts])
-    codes, distinct = _dask.code_keys(np.concatenate([k.keys for k in keyed]))
-    labels = _dask.LabelKeys(distinct, None, kinds.pop() if kinds else "bytes")
+    carried = previous is not None
+    foldable = not carried or (
+        isinstance(previous.labels, _dask.LabelKeys) and {previous.labels.kind} >= kinds
+    )
+    if len(keyed) < len(parts) or len(kinds) > 1 or not foldable:
+        own = [_sums_by_own_labels(p, spec) for p in parts]
+        return merge_labelled(*([previous] if carried else []), *own)
+    kind = kinds.pop() if kinds else "bytes"
+    if carried:
+        kind = previous.labels.kind
+    head = [previous.labels.keys] if carried else []
+    codes, distinct = _dask.code_keys(np.concatenate(head + [k.keys for k in keyed]))
+    labels = _dask.LabelKeys(distinct, None, kind)
     if M is None:
         M = parts[0].M if len(parts) == 1 else np.concatenate([p.M for p in parts])
-    return _coded_sums(spec, labels, codes, M, parts)
+    if not carried:
+        return _coded_sums(spec, labels, codes, M, parts)
+    m_previous = len(previous.labels)
+    sums = _coded_sums(spec, labels, codes[m_previous:], M, parts)
+    return _fold(sums, previous)
+
+
+def _fold(sums, previous):
+    """``sums`` plus ``previous``, whose labels are the first of ``sums``'."""
+    per_level = totals = None
+    if sums.per_level is not None and previous.per_level is not None:
+        per_level = sums.per_level
+        per_level[: len(previous.labels)] += previous.per_level
+        totals = tuple(a + b for a, b in zip(sums.totals, previous.totals, strict=True))
+    summary = sums.summary
+    if summary is not None:
+        summary = summary.add(previous.summary)
+    return LabelledSums(
+        sums.labels,
+        per_level,
+        totals,
+        summary,
+        sums.missing + previous.missing,
+        sums.n_rows + previous.n_rows,
+    )
 
 
 def _sums_by_own_labels(part, spec):
@@ -499,25 +535,29 @@ def release_buffers():
         _BUFFERS.clear()
 
 
-def accumulate_batch(batch, meta, spec):
-    """The :class:`LabelledSums` of a batch of partitions, read here.
+def accumulate_batch(batch, meta, spec, previous=None):
+    """The :class:`LabelledSums` of a batch of partitions, read here, plus
+    ``previous`` (the sums of the batches before it in its lane).
 
     The partitions' rows are written one after the other into one buffer
     of ``batch.max_bytes``; when the next partition would not fit, the
-    rows held are coded and summed, and the buffer starts anew (the sums
-    merged by label at the end), so that memory stays bounded whatever
-    the partitions' size. A partition larger than the buffer is summed
-    on its own.
+    rows held are coded and summed, and the buffer starts anew, so that
+    memory stays bounded whatever the partitions' size. A partition larger
+    than the buffer is summed on its own. Every sum is folded into the
+    carried sums as it is made (:func:`labelled_sums`): no merge by label
+    afterwards.
     """
     from dask.local import get_sync
 
     width = _rows_width(spec)
     capacity = max(1, batch.max_bytes // (8 * width))
-    buffer, done, rows, filled = None, [], [], 0
+    buffer, rows, filled = None, [], 0
+    carry = previous
 
     def flush():
+        nonlocal carry
         if rows:
-            done.append(labelled_sums(rows, spec, buffer[:filled]))
+            carry = labelled_sums(rows, spec, buffer[:filled], previous=carry)
 
     for index, graph, key in batch.items:
         part = get_sync(graph, key)
@@ -525,7 +565,8 @@ def accumulate_batch(batch, meta, spec):
             flush()
             rows, filled = [], 0
         if len(part) > capacity:  # alone, in its own array
-            done.append(labelled_sums([partition_rows(part, index, meta, spec)], spec))
+            own = partition_rows(part, index, meta, spec)
+            carry = labelled_sums([own], spec, previous=carry)
             continue
         if buffer is None:
             buffer = _rows_buffer(capacity, width)
@@ -533,7 +574,7 @@ def accumulate_batch(batch, meta, spec):
         filled += len(rows[-1].M)
         del part
     flush()
-    return done[0] if len(done) == 1 else merge_labelled(*done)
+    return carry
 
 
 @dataclass
@@ -638,13 +679,18 @@ BATCH_BYTES = 512 * 2**20
 
 
 def _labelled_tasks(frame, meta, task):
-    """Delayed LabelledSums of the partitions, in batches where possible.
+    """Delayed LabelledSums of the partitions, in lanes of batches where
+    possible.
 
     A batch task reads its partitions itself (their graphs are its data)
     and codes their rows with one hash of their labels, so that the sums of
-    ``BATCH`` partitions need no merge by label. Batches are at least twice
-    as many as the threads that run them, and a multiple of them, for
-    balance.
+    ``BATCH`` partitions need no merge by label. Batches run in as many
+    lanes as there are threads: each batch folds its sums into those of
+    the batch before it in its lane (a task on the worker that holds
+    them), so that the per-level tables -- as large as the data's levels
+    -- are merged along the way on every worker at once, and only the
+    lanes' results meet at the end. Batches are at least twice as many as
+    the threads, and a multiple of them, for balance.
     """
     import dask
 
@@ -659,12 +705,14 @@ def _labelled_tasks(frame, meta, task):
     # as many batches for every thread: none waits on the last one alone
     n_batches = min(n, -(-n_batches // threads) * threads)
     batches = np.array_split(np.arange(n), n_batches)
-    return [
-        dask.delayed(accumulate_batch)(
-            PartitionGraphs([graphs[i] for i in batch], BATCH_BYTES), meta, task
+    lanes = [None] * min(threads, n_batches)
+    for i, batch in enumerate(batches):
+        lane = i % len(lanes)
+        graphs_of_batch = PartitionGraphs([graphs[j] for j in batch], BATCH_BYTES)
+        lanes[lane] = dask.delayed(accumulate_batch)(
+            graphs_of_batch, meta, task, lanes[lane]
         )
-        for batch in batches
-    ]
+    return lanes
 
 
 def _check_weights(summary):
