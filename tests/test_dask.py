@@ -183,6 +183,29 @@ def test_labels_with_and_without_keys_merged(client, kind):
     _assert_same_mixed(fitted, mem)
 
 
+@pytest.mark.parametrize("long", [False, True])
+def test_second_partition_labels_in_another_order(client, long):
+    # partition 2's labels first appear as a, d, c: the first, last and
+    # third of partition 1's four. Its sums belong to rows a, d, c of the
+    # united levels, not to the first three (a contiguous add whose ends
+    # alone looked right). Long labels: merged as strings; short: as keys
+    rng = np.random.default_rng(21)
+    first = ["a", "b", "c", "d"] * 30
+    second = ["a", "d", "c"] * 40
+    labels = np.array(first + second, dtype=object)
+    if long:
+        labels = np.char.add("group-label-", labels.astype(str)).astype(object)
+    n = len(labels)
+    effect = dict(zip(sorted(set(labels)), [-3.0, 0.5, 2.0, 4.0], strict=True))
+    x1 = rng.normal(size=n)
+    y = 1.0 + x1 + np.array([effect[g] for g in labels]) + rng.normal(size=n)
+    df = pd.DataFrame({"x1": x1, "g": labels, "y": y})
+    mem = MixedLMRegressor("(1 | g)").fit(df[["x1", "g"]], df["y"])
+    ddf = _partitioned(df, [0, len(first), n])
+    fitted = MixedLMRegressor("(1 | g)").fit(ddf[["x1", "g"]], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+
+
 def test_level_of_dropped_rows_only_is_no_level(client):
     # missing='drop': a group whose every row is dropped has no level
     df = _data(seed=11)

@@ -612,9 +612,11 @@ def merge_labelled(*parts):
         per_level = None
         for part, where in zip(parts, positions, strict=True):
             n = len(where)
-            if n and where[0] == 0 and where[-1] == n - 1:
-                # labels that keep their places in the union (one-to-one, in
-                # order: the first partition's): a contiguous add
+            if n and where[-1] == n - 1 and np.array_equal(where, np.arange(n)):
+                # labels that keep their places in the union (the first
+                # partition's): a contiguous add. The ends alone do not say
+                # so: another part's first and last labels may sit at 0 and
+                # n - 1 with others between
                 if per_level is None:
                     per_level = np.zeros((m, part.per_level.shape[1]))
                 per_level[:n] += part.per_level
