@@ -206,6 +206,57 @@ def test_second_partition_labels_in_another_order(client, long):
     _assert_same_mixed(fitted, mem)
 
 
+def test_batches_fold_keyed_and_unkeyed_labels(client, monkeypatch):
+    # one partition's labels are too long for keys: the sums carried along a
+    # lane are then labelled by strings, and later partitions' bucketed
+    # keys fold into them (and the other way round)
+    from skmixed.mixed import dask_fit
+
+    df = _data(seed=22, n_groups=50)
+    df.loc[df.index < 150, "g"] = "a-long-label"
+    df.loc[df.index >= len(df) - 150, "g"] = "another-long-label"
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    ddf = _partitioned(df, list(range(0, len(df), 100)) + [len(df)])
+    monkeypatch.setattr(dask_fit, "BATCH_BYTES", 150 * 40)  # a partition a time
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+
+
+def test_code_buckets_unites_keys_bucket_by_bucket():
+    from skmixed import _dask
+
+    rng = np.random.default_rng(3)
+    sources = []
+    for size in (0, 500, 2000, 7):
+        keys = np.unique(rng.integers(0, 3000, size).astype(np.uint64))
+        rng.shuffle(keys)
+        order, counts = _dask.bucket_order(keys)
+        sources.append(_dask.LabelKeys(keys[order], None, "int", counts))
+    union, codes = _dask.code_buckets(sources)
+    every = np.concatenate([s.keys for s in sources])
+    assert sorted(union.keys.tolist()) == sorted(set(every.tolist()))
+    assert union.bucket_counts.sum() == len(union)
+    for source, where in zip(sources, codes, strict=True):
+        np.testing.assert_array_equal(union.keys[where], source.keys)
+    # each bucket's keys are one run, the first source's first and in order
+    bounds = np.concatenate([[0], np.cumsum(union.bucket_counts)])
+    first = np.concatenate([[0], np.cumsum(sources[1].bucket_counts)])
+    for j in range(_dask.N_BUCKETS):
+        run = union.keys[bounds[j] : bounds[j + 1]]
+        assert set(run.tolist()) == set(
+            np.concatenate([s.keys[_runs(s)[j]] for s in sources]).tolist()
+        )
+        mine = sources[1].keys[first[j] : first[j + 1]]
+        # the empty first source changes nothing: source 1 leads every bucket
+        np.testing.assert_array_equal(run[: len(mine)], mine)
+
+
+def _runs(source):
+    bounds = np.concatenate([[0], np.cumsum(source.bucket_counts)])
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def test_level_of_dropped_rows_only_is_no_level(client):
     # missing='drop': a group whose every row is dropped has no level
     df = _data(seed=11)

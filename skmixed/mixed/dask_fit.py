@@ -261,13 +261,28 @@ def partition_rows(part, index, meta, spec, out=None):
         part[name].to_numpy(dtype=np.float64, na_value=np.nan)
         for name in features + [_dask._Y]
     ]
-    _fill_rows(M, columns, start)
+    order = None
+    if labels.keys is not None:
+        # rows grouped by their key's bucket (see _dask.bucket_order): filled
+        # in the columns' order into a scratch buffer, then taken in bucket
+        # order (one pass of row gathers, cheaper than the random accesses
+        # it saves)
+        keys = labels.keys
+        order, counts = _dask.bucket_order(keys.keys)
+        labels.keys = _dask.LabelKeys(keys.keys[order], None, keys.kind, counts)
+        scratch = _rows_buffer(n, width, "scratch")
+        _fill_rows(scratch, columns, start)
+        np.take(scratch, order, axis=0, out=M, mode="clip")
+    else:
+        _fill_rows(M, columns, start)
     w = None
     if _dask._W in part.columns:
         w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
     y = columns[-1]  # its range from the contiguous column, not from M
     y_range = (y.min(), y.max()) if n else (np.inf, -np.inf)
     checks = (n_dropped, _dask.weight_counts(w), first_negative, y_range)
+    if w is not None and order is not None:
+        w = w[order]
     return _PartitionRows(labels, M, w, missing, checks)
 
 
@@ -297,11 +312,12 @@ def labelled_sums(parts, spec, M=None, previous=None):
     """The :class:`LabelledSums` of several partitions' rows (plus ``previous``).
 
     When every partition's labels have keys of one kind, their rows are
-    coded together by one hash of all the keys and summed by one sparse
-    product (``M``: all their rows, one after the other, when they are
-    views of one buffer). ``previous`` (sums carried from earlier
-    partitions) is folded in by the same hash: its keys come first and keep
-    their places, so that its sums are added as one contiguous block.
+    coded together (``M``: all their rows, one after the other, when they
+    are views of one buffer): bucket by bucket where the rows are grouped
+    by bucket (:func:`_dask.bucket_order`), by one hash of all the keys
+    otherwise. ``previous`` (sums carried from earlier partitions) is
+    folded in by the same hashes: its keys come first and keep their places
+    (in each bucket), so that its sums are added as contiguous blocks.
     Otherwise each partition is coded by its own labels and the results are
     merged.
     """
@@ -317,11 +333,20 @@ def labelled_sums(parts, spec, M=None, previous=None):
     kind = kinds.pop() if kinds else "bytes"
     if carried:
         kind = previous.labels.kind
+    if M is None:
+        M = parts[0].M if len(parts) == 1 else np.concatenate([p.M for p in parts])
+    sources = ([previous.labels] if carried else []) + keyed
+    if all(k.bucket_counts is not None for k in sources):
+        # rows grouped by bucket within each partition: hashed bucket by
+        # bucket, and summed in cache-sized runs of levels
+        labels, codes = _dask.code_buckets(sources)
+        rows = codes[int(carried) :]
+        rows = rows[0] if len(rows) == 1 else np.concatenate(rows)
+        sums = _coded_sums(spec, labels, rows, M, parts)
+        return _fold(sums, previous, codes[0]) if carried else sums
     head = [previous.labels.keys] if carried else []
     codes, distinct = _dask.code_keys(np.concatenate(head + [k.keys for k in keyed]))
     labels = _dask.LabelKeys(distinct, None, kind)
-    if M is None:
-        M = parts[0].M if len(parts) == 1 else np.concatenate([p.M for p in parts])
     if not carried:
         return _coded_sums(spec, labels, codes, M, parts)
     m_previous = len(previous.labels)
@@ -329,12 +354,24 @@ def labelled_sums(parts, spec, M=None, previous=None):
     return _fold(sums, previous)
 
 
-def _fold(sums, previous):
-    """``sums`` plus ``previous``, whose labels are the first of ``sums``'."""
+def _fold(sums, previous, positions=None):
+    """``sums`` plus ``previous``, whose label j is label ``positions[j]`` of
+    ``sums`` (None: label j, its labels being the first of ``sums``')."""
     per_level = totals = None
     if sums.per_level is not None and previous.per_level is not None:
         per_level = sums.per_level
-        per_level[: len(previous.labels)] += previous.per_level
+        if positions is None:
+            per_level[: len(previous.labels)] += previous.per_level
+        elif previous.labels.bucket_counts is not None:
+            # both bucketed: the carried levels of a bucket are the first of
+            # its run in ``sums`` -- a contiguous add per bucket
+            src = np.concatenate([[0], np.cumsum(previous.labels.bucket_counts)])
+            dst = np.concatenate([[0], np.cumsum(sums.labels.bucket_counts)])
+            for j in np.flatnonzero(previous.labels.bucket_counts):
+                carried = previous.per_level[src[j] : src[j + 1]]
+                per_level[dst[j] : dst[j] + len(carried)] += carried
+        else:  # distinct positions: a fancy-index add adds every row once
+            per_level[positions] += previous.per_level
         totals = tuple(a + b for a, b in zip(sums.totals, previous.totals, strict=True))
     summary = sums.summary
     if summary is not None:
@@ -425,6 +462,46 @@ def _block_sums(codes, m, M, z_columns, w=None):
     return (A @ M).reshape(m, k * width)
 
 
+def _bucket_block_sums(codes, labels, M, z_columns, w, parts):
+    """:func:`_block_sums` of rows grouped by bucket within each partition,
+    bucket by bucket.
+
+    ``labels`` are bucketed LabelKeys (the levels of bucket j are one run
+    of rows of the result) and every partition's rows (one after the other
+    in ``M``) are grouped by bucket. A million levels take ~100 MB of sums,
+    and a partition of a million rows gives each level about one row: in
+    partition order every row is a cache miss. A bucket's rows of all the
+    partitions, gathered (contiguous runs: a copy at memory speed), meet
+    only that bucket's few thousand levels, which stay in cache while
+    their rows are added.
+    """
+    offsets = np.concatenate([[0], np.cumsum(labels.bucket_counts)])
+    bounds, start = [], 0
+    for part in parts:
+        counts = part.labels.keys.bucket_counts
+        bounds.append(start + np.concatenate([[0], np.cumsum(counts)]))
+        start += len(part.labels.keys)
+    width = len(z_columns) * M.shape[1]
+    out = np.zeros((len(labels), width))
+    for j in np.flatnonzero(labels.bucket_counts):
+        m_j = int(labels.bucket_counts[j])
+        runs = [slice(b[j], b[j + 1]) for b in bounds if b[j + 1] > b[j]]
+        if not runs:  # levels of carried sums only
+            continue
+
+        def gather(values, runs=runs):
+            if len(runs) == 1:
+                return values[runs[0]]
+            return np.concatenate([values[run] for run in runs])
+
+        local = gather(codes) - offsets[j]
+        rows = gather(M)
+        out[offsets[j] : offsets[j + 1]] = _block_sums(
+            local, m_j, rows, z_columns, None if w is None else gather(w)
+        )
+    return out
+
+
 def _coded_sums(spec, labels, codes, M, parts):
     """The :class:`LabelledSums` of partitions whose rows (``M``, one after
     the other) are coded by ``labels``."""
@@ -455,7 +532,10 @@ def _coded_sums(spec, labels, codes, M, parts):
     per_level = totals = None
     X = M[:, :y_column]
     if not bad:
-        per_level = _block_sums(codes, m, M, layout.z_columns, w)
+        if isinstance(labels, _dask.LabelKeys) and labels.bucket_counts is not None:
+            per_level = _bucket_block_sums(codes, labels, M, layout.z_columns, w, parts)
+        else:
+            per_level = _block_sums(codes, m, M, layout.z_columns, w)
         sum_log_weights = 0.0 if w is None else float(np.log(w).sum())
         totals = (n, gram, sum_log_weights)
         if w is None and fit_intercept:
@@ -514,14 +594,15 @@ _BUFFERS = {}
 _BUFFERS_LOCK = threading.Lock()
 
 
-def _rows_buffer(rows, width):
-    """A (rows, width) buffer for this thread's batch, reused across batches.
+def _rows_buffer(rows, width, use="batch"):
+    """A (rows, width) buffer for this thread's ``use``, reused across batches.
 
     Fresh memory costs a page fault per page on its first touch (and, for
     huge pages, compaction): filling a new 512 MiB buffer took ~90 ms per
-    partition of 1M rows, more than filling it. A worker's batches reuse one.
+    partition of 1M rows, more than filling it. A worker's batches reuse
+    one, and one scratch buffer of a partition's rows (``use="scratch"``).
     """
-    key = threading.get_ident()
+    key = (threading.get_ident(), use)
     with _BUFFERS_LOCK:
         buffer = _BUFFERS.get(key)
         if buffer is None or buffer.size < rows * width:
@@ -614,9 +695,9 @@ def merge_labelled(*parts):
             n = len(where)
             if n and where[-1] == n - 1 and np.array_equal(where, np.arange(n)):
                 # labels that keep their places in the union (the first
-                # partition's): a contiguous add. The ends alone do not say
-                # so: another part's first and last labels may sit at 0 and
-                # n - 1 with others between
+                # partition's, unbucketed): a contiguous add. The ends alone
+                # do not say so: another part's first and last labels may
+                # sit at 0 and n - 1 with others between
                 if per_level is None:
                     per_level = np.zeros((m, part.per_level.shape[1]))
                 per_level[:n] += part.per_level
