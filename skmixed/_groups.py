@@ -107,6 +107,14 @@ def as_factor(values, name):
         factor = _numpy_factor(values, name)
         if factor is not None:
             return factor
+    if not isinstance(values, pd.Series) and isinstance(
+        getattr(values, "dtype", None), pd.StringDtype
+    ):
+        # a string column's array (skmixed._inputs.frame_column): coded as
+        # a Series of it would be, without building that Series
+        coded = _string_codes(values)
+        if coded is not None:
+            return _string_factor(*coded)
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if series.ndim != 1:
         raise ValueError(f"Grouping factor {name!r} must be one-dimensional.")
@@ -118,10 +126,7 @@ def as_factor(values, name):
         if factor is not None:
             return factor
     else:
-        if len(series) > _ARROW_MIN_ROWS:
-            coded = _arrow_string_codes(series)
-        else:
-            coded = _short_string_codes(series)
+        coded = _string_codes(series)
         if coded is not None:
             return _string_factor(*coded)
     raw = series.to_numpy()
@@ -206,6 +211,15 @@ def _categorical(codes, levels):
     return pd.Categorical.from_codes(codes, categories=levels)
 
 
+def _string_codes(values):
+    """(codes, distinct labels) of a pandas string column (a Series or its
+    array) by the way that suits its length; None where the general path
+    must decide."""
+    if len(values) > _ARROW_MIN_ROWS:
+        return _arrow_string_codes(values)
+    return _short_string_codes(values)
+
+
 def _arrow_string_codes(series):
     """(codes, distinct labels) of a pyarrow-backed string column, by Arrow's
     dictionary encoding (no Python string per row); None for other columns
@@ -215,7 +229,7 @@ def _arrow_string_codes(series):
         return None
     import pyarrow as pa
 
-    array = pa.array(series.array)
+    array = pa.array(_values_of(series))
     if array.null_count:
         return None
     if isinstance(array, pa.ChunkedArray):
@@ -241,8 +255,13 @@ def _short_string_codes(series):
     if dtype.storage == "pyarrow":
         import pyarrow as pa
 
-        return _dict_codes(pa.array(series.array).to_pylist())
+        return _dict_codes(pa.array(_values_of(series)).to_pylist())
     return _dict_codes(series.tolist())
+
+
+def _values_of(column):
+    """A Series' array, or the array itself."""
+    return column.array if isinstance(column, pd.Series) else column
 
 
 def _dict_codes(labels):

@@ -426,7 +426,9 @@ def find_groups(frame, groups, request, n, stage):
     in_frame = isinstance(frame, pd.DataFrame)
     raw, x_columns, unresolved = {}, [], []
     for name in names:
-        from_x = frame[name] if in_frame and name in frame.columns else None
+        from_x = None
+        if in_frame and name in frame.columns:
+            from_x = frame_column(frame, name)
         from_arg = _groups_column(groups, name, len(names))
         if from_arg is not None and len(from_arg) != n:
             raise ValueError(
@@ -554,24 +556,40 @@ def _float_columns(frame, columns, read=None):
     array = np.empty((n, len(columns)))
     read = read or {}
     for j, c in enumerate(columns):
-        series = read[c] if c in read else frame[c]
-        if isinstance(series.dtype, np.dtype):
+        values = read[c] if c in read else frame_column(frame, c)
+        if isinstance(values.dtype, np.dtype):
             # numpy-backed: the assignment converts (NaN stays NaN)
-            array[:, j] = series.to_numpy()
+            array[:, j] = np.asarray(values)
         else:
-            array[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            array[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
     return array
+
+
+def frame_column(frame, label):
+    """The values of a DataFrame's column: a numpy array or a pandas
+    extension array (a Series where pandas offers no other way).
+
+    ``frame[label]`` builds a Series, ~10 µs in pandas 3 (a tenth of a
+    small fit's input checks); the column's array costs ~0.5 µs. X's labels
+    are unique here (duplicates are refused first).
+    """
+    values = getattr(frame, "_get_column_array", None)
+    if values is not None:
+        loc = frame.columns.get_loc(label)
+        if isinstance(loc, int):
+            return values(loc)
+    return frame[label]
 
 
 def _not_numeric(frame, columns, read=None):
     """The columns whose dtype is not numeric; each column read is kept in
-    ``read`` (a dict), if given (a pandas column costs ~10 µs to read)."""
+    ``read`` (a dict), if given (see :func:`frame_column`)."""
     bad = []
     for c in columns:
-        series = frame[c]
+        values = frame_column(frame, c)
         if read is not None:
-            read[c] = series
-        if not _is_numeric(series.dtype):
+            read[c] = values
+        if not _is_numeric(values.dtype):
             bad.append(c)
     return bad
 
