@@ -279,6 +279,30 @@ def test_the_moment_start_of_a_balanced_design_is_its_optimum(reml):
     assert model.loglik_ >= bobyqa.loglik_ - 1e-9
 
 
+def test_a_balanced_optimum_with_a_small_variance_also_takes_one_pass():
+    # sleepstudy's design, y simulated (the benchmarks' many-small data set
+    # 79): the optimum's relative covariance has an eigenvalue below 0.01,
+    # the floor of a moment estimate that is not positive; a positive one is
+    # kept, so the start is still the optimum
+    data = load_sleepstudy()
+    subject = pd.factorize(data["Subject"])[0]
+    days = data["Days"].to_numpy(dtype=float)
+    rng = np.random.default_rng(79)
+    sd = np.array([24.7, 5.9])
+    cov = np.outer(sd, sd) * np.array([[1.0, 0.07], [0.07, 1.0]])
+    b = rng.multivariate_normal([0.0, 0.0], cov, subject.max() + 1)
+    y = 251.4 + 10.47 * days + b[subject, 0] + b[subject, 1] * days
+    y = y + rng.normal(scale=25.6, size=len(days))
+    X = data[["Days", "Subject"]]
+    model = MixedLMRegressor("(Days | Subject)").fit(X, y)
+    lam = np.array([[model.theta_[0], 0.0], model.theta_[1:]])
+    assert np.linalg.eigvalsh(lam @ lam.T)[0] < 0.01 and not model.is_singular_
+    assert model.n_evaluations_ == 4
+    bobyqa = MixedLMRegressor("(Days | Subject)", optimizer="bobyqa").fit(X, y)
+    np.testing.assert_allclose(model.theta_, bobyqa.theta_, rtol=1e-4)
+    assert model.reml_criterion_ <= bobyqa.reml_criterion_ + 1e-9
+
+
 def test_no_moment_start_without_enough_levels_of_two_distinct_columns():
     # x1 constant within every level but two: D_j is singular there
     frame, y = _sweep_frame(0)

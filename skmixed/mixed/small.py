@@ -91,8 +91,10 @@ _BACKTRACK = (0.25, 0.0625)
 # Scalings of the start's diagonal elements tried first (1: lme4's start).
 _START_SCALES = (0.1, 0.2, 0.35, 0.6, 1.0)
 # The moment start's relative variances are at least this (the smallest
-# scaling above, squared).
+# scaling above, squared) where the estimate is not positive, and at least
+# the tiny one where it is.
 _SMALLEST_VARIANCE = 0.01
+_TINY_VARIANCE = 1e-6
 # A symmetric 2 x 2 matrix's adjugate from its entries (00, 01, 10, 11).
 _ADJUGATE = np.array([3, 1, 1, 0])
 _ADJUGATE_SIGNS = np.array([1.0, -1.0, -1.0, 1.0])
@@ -276,8 +278,8 @@ def newton_minimize(batch, x0, lower, max_points=10_000, scaled_starts=True):
 
 def _floored_cholesky(a, b, c):
     """``(l00, l10, l11)`` of the Cholesky factor of ``[[a, b], [b, c]]``
-    with its eigenvalues floored at ``_SMALLEST_VARIANCE``; None unless
-    finite."""
+    with its eigenvalues floored (at ``_TINY_VARIANCE`` where positive, at
+    ``_SMALLEST_VARIANCE`` otherwise); None unless finite."""
     if not all(map(math.isfinite, (a, b, c))):
         return None
     half_gap = math.hypot(0.5 * (a - c), b)
@@ -286,7 +288,11 @@ def _floored_cholesky(a, b, c):
     # the eigenvector of the big eigenvalue: (cos φ, sin φ)
     phi = 0.5 * math.atan2(2.0 * b, a - c)
     cos, sin = math.cos(phi), math.sin(phi)
-    big, small = max(big, _SMALLEST_VARIANCE), max(small, _SMALLEST_VARIANCE)
+    # a small positive eigenvalue is the estimate (a balanced design's
+    # optimum may have one); a negative one says the optimum is on the
+    # boundary, where the start stays at the smallest scale tried otherwise
+    floor = _TINY_VARIANCE if small > 0.0 else _SMALLEST_VARIANCE
+    big, small = max(big, floor), max(small, floor)
     a = big * cos * cos + small * sin * sin
     b = (big - small) * cos * sin
     c = big * sin * sin + small * cos * cos
@@ -537,14 +543,15 @@ class BatchCriterion:
         One column: :func:`skmixed.mixed.start.moment_start`. Two: each
         level's least squares ``b̂_j = D_j⁻¹ Z_jᵀ(y − Xβ̂)`` (β̂ by ordinary
         least squares) has ``E[b̂_j b̂_jᵀ] ≈ Σ + σ² D_j⁻¹``; the residual
-        variance within levels gives σ², and ``ΛΛᵀ = Σ / σ²`` (its
-        eigenvalues floored at 0.01, the scale of the smallest start tried
-        otherwise) gives θ. The sum of the ``b̂_j b̂_jᵀ`` is divided by the
-        levels (ML) or the levels less one (REML: the fixed effects take
-        one level's worth, as in a balanced ANOVA): where every level has
-        the same Z (a balanced design, sleepstudy's) this is the optimum
-        itself, unless on the boundary, and Newton stops after one pass;
-        elsewhere it is a start a few passes away.
+        variance within levels gives σ², and ``ΛΛᵀ = Σ / σ²`` gives θ (its
+        eigenvalues floored at 1e-6 where positive, and where not at 0.01,
+        the scale of the smallest start tried otherwise). The sum of the
+        ``b̂_j b̂_jᵀ`` is divided by the levels (ML) or the levels less one
+        (REML: the fixed effects take one level's worth, as in a balanced
+        ANOVA): where every level has the same Z (a balanced design,
+        sleepstudy's) this is the optimum itself, unless on the boundary,
+        and Newton stops after one pass; elsewhere it is a start a few
+        passes away.
         """
         design = self._design
         if self.k == 1:
