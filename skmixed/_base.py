@@ -14,6 +14,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skmixed._groups import index_labels
 from skmixed._inputs import (
     _PREDICT_HINT,
     InputRequest,
@@ -259,9 +260,9 @@ def _reset_feature_names(estimator, X):
     else None: the input path reads them from here, not again from X.
     """
     if isinstance(X, pd.DataFrame) and X.shape[1]:
-        names = np.asarray(X.columns, dtype=object)
+        names = index_labels(X.columns)
         if all(type(name) is str for name in names):
-            estimator.feature_names_in_ = names
+            estimator.feature_names_in_ = names.copy()  # the caller's own
             estimator.n_features_in_ = X.shape[1]
             return names
     elif isinstance(X, np.ndarray) and X.ndim == 2:

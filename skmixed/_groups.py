@@ -335,6 +335,35 @@ def _category_labels(dtype):
     return labels, levels_dtype
 
 
+#: id(pandas.Index) -> (the Index, its labels as a read-only object array);
+#: see index_labels
+_INDEX_LABELS = {}
+
+
+def index_labels(index):
+    """A pandas Index's labels as a read-only object array.
+
+    Index objects are immutable, so the array is kept for the last few
+    Index objects with up to ``_SMALL_LEVELS`` labels: a loop of fits on one
+    frame reads the same column Index and the same (cached) levels every
+    time, and converting an Arrow-backed Index costs more than the rest of
+    coding a small factor. Keyed by identity (the entry keeps the Index
+    alive, so its id is not reused).
+    """
+    entry = _INDEX_LABELS.get(id(index))
+    if entry is not None and entry[0] is index:
+        return entry[1]
+    labels = np.array(index, dtype=object)  # a copy, never the Index's own
+    if len(labels) > _SMALL_LEVELS:
+        return labels
+    labels.setflags(write=False)
+    with _CATEGORY_LABELS_LOCK:  # fits may run in threads
+        while len(_INDEX_LABELS) >= 16:
+            _INDEX_LABELS.pop(next(iter(_INDEX_LABELS)))
+        _INDEX_LABELS[id(index)] = (index, labels)
+    return labels
+
+
 def _as_factor_by_row(series, name):
     """Row-by-row labels: the reference behaviour, for unusual columns."""
     missing = series.isna().to_numpy()

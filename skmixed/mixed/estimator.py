@@ -20,7 +20,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
-from skmixed._groups import _r_level_order, interaction, level_positions
+from skmixed._groups import (
+    _r_level_order,
+    index_labels,
+    interaction,
+    level_positions,
+)
 from skmixed._linalg import least_squares
 from skmixed.mixed.cost import announce, estimate_cost
 from skmixed.mixed.criterion import (
@@ -1069,7 +1074,7 @@ def term_designs(terms, data, names):
         designs.append(
             TermDesign(
                 np.asarray(factor.codes, dtype=np.intp),
-                np.asarray(factor.categories, dtype=object),
+                index_labels(factor.categories),
                 Z,
                 term.names,
                 term.factor,
