@@ -14,7 +14,9 @@ single-threaded worker processes (BLAS on one thread) runs
   numbers summed, labels counted) -- what any pass over the data costs;
 - the fit: ``MixedLMRegressor("(1 + x1 | g)").fit(X, y)`` from the same
   files (one pass: batches of up to 8 partitions read and coded together,
-  their sums keyed by their labels and merged by label);
+  their sums keyed by their labels, hashed and summed bucket by bucket of
+  the labels' keys, and folded batch after batch in one lane per worker
+  thread; the lanes' sums merged by label at the end);
 
 and reports the median times, their ratio, the CPU seconds of the workers
 (together) and of the client, the workers' and the client's peak RSS, and

@@ -875,10 +875,13 @@ def code_buckets(sources):
     Returns ``(union, codes)``: the distinct keys as bucketed LabelKeys
     (bucket by bucket, each bucket's keys in order of first appearance
     across the sources: the first source's distinct keys keep their order)
-    and, per source, the row of ``union`` of each of its keys.
+    and the row of ``union`` of every key of the sources, one source after
+    the other (one array).
     """
     bounds = [np.concatenate([[0], np.cumsum(s.bucket_counts)]) for s in sources]
-    codes = [np.empty(len(s), dtype=np.int64) for s in sources]
+    flat = np.empty(sum(len(s) for s in sources), dtype=np.int64)
+    starts = np.cumsum([0] + [len(s) for s in sources])
+    codes = [flat[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
     distinct, counts, offset = [], np.zeros(N_BUCKETS, dtype=np.int64), 0
     for j in range(N_BUCKETS):
         pieces = [s.keys[b[j] : b[j + 1]] for s, b in zip(sources, bounds, strict=True)]
@@ -894,7 +897,7 @@ def code_buckets(sources):
         counts[j] = len(keys)
         offset += len(keys)
     keys = np.concatenate(distinct) if distinct else np.zeros(0, dtype=np.uint64)
-    return LabelKeys(keys, None, sources[0].kind, counts), codes
+    return LabelKeys(keys, None, sources[0].kind, counts), flat
 
 
 def union_labels(labels):
@@ -912,8 +915,8 @@ def union_labels(labels):
     kinds = {x.kind for x in labels if isinstance(x, LabelKeys)}
     keyed = len(kinds) == 1 and all(isinstance(x, LabelKeys) for x in labels)
     if keyed and all(x.bucket_counts is not None for x in labels):
-        return code_buckets(labels)
-    if keyed:
+        union, codes = code_buckets(labels)
+    elif keyed:
         codes, union = code_keys(np.concatenate([x.keys for x in labels]))
         union = LabelKeys(union, None, kinds.pop())
     else:

@@ -233,7 +233,9 @@ def test_code_buckets_unites_keys_bucket_by_bucket():
         rng.shuffle(keys)
         order, counts = _dask.bucket_order(keys)
         sources.append(_dask.LabelKeys(keys[order], None, "int", counts))
-    union, codes = _dask.code_buckets(sources)
+    union, flat = _dask.code_buckets(sources)
+    starts = np.cumsum([0] + [len(s) for s in sources])
+    codes = [flat[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
     every = np.concatenate([s.keys for s in sources])
     assert sorted(union.keys.tolist()) == sorted(set(every.tolist()))
     assert union.bucket_counts.sum() == len(union)

@@ -5,8 +5,11 @@ tree-reduces the :class:`~skmixed.mixed.design.CrossProducts` with a
 :class:`RowSummary` (what the checks of an in-memory fit read from the rows:
 NaN counts, the range of y, column moments). With one grouping factor,
 batches of partitions (:func:`accumulate_batch`) key their sums by their
-own labels (:class:`LabelledSums`, merged by label); with several, a first
-pass learns the levels
+own labels (:class:`LabelledSums`), each batch folding its sums into those
+of the batch before it in its lane (one lane per thread; the lanes' sums
+are merged by label at the end), their rows hashed and summed bucket by
+bucket of their keys (:func:`skmixed._dask.bucket_order`); with several, a
+first pass learns the levels
 (``skmixed._dask``) and the partitions code their rows with them. The
 client then drops aliased fixed-effect columns from the sums, builds the
 :class:`~skmixed.mixed.design.Design` and hands it to the estimator's
@@ -340,10 +343,9 @@ def labelled_sums(parts, spec, M=None, previous=None):
         # rows grouped by bucket within each partition: hashed bucket by
         # bucket, and summed in cache-sized runs of levels
         labels, codes = _dask.code_buckets(sources)
-        rows = codes[int(carried) :]
-        rows = rows[0] if len(rows) == 1 else np.concatenate(rows)
-        sums = _coded_sums(spec, labels, rows, M, parts)
-        return _fold(sums, previous, codes[0]) if carried else sums
+        m_previous = len(previous.labels) if carried else 0
+        sums = _coded_sums(spec, labels, codes[m_previous:], M, parts)
+        return _fold(sums, previous, codes[:m_previous]) if carried else sums
     head = [previous.labels.keys] if carried else []
     codes, distinct = _dask.code_keys(np.concatenate(head + [k.keys for k in keyed]))
     labels = _dask.LabelKeys(distinct, None, kind)
