@@ -195,6 +195,8 @@ def _closing_rows(model):
 
 def _random_rows(model):
     """(label, value, kind) rows of the random-effects part of a mixed model."""
+    from skmixed.mixed.results import term_correlations
+
     criterion = model._criterion
     sigma2 = model.sigma_**2
     taus, rhos = [], []
@@ -202,9 +204,10 @@ def _random_rows(model):
     for term, lam in zip(criterion.design.terms, lambdas, strict=True):
         cov = sigma2 * (lam @ lam.T)
 
-        def correlation(a, i0, cov=cov):
-            denom = math.sqrt(cov[a, a] * cov[i0, i0])
-            return cov[a, i0] / denom if denom > 0 else float("nan")
+        corr = term_correlations(term, cov, math.sqrt(sigma2))
+
+        def correlation(a, i0, corr=corr):
+            return float(corr[a, i0])
 
         t, r = _term_rows(term.factor, list(term.names), np.diag(cov), correlation)
         taus += t

@@ -195,3 +195,29 @@ def test_correlation_on_request_and_off_on_request():
     assert "Correlation of Fixed Effects:" in str(small.summary())
     hidden = str(small.summary(correlation=False))
     assert "Correlation" not in hidden
+
+
+def test_correlation_of_a_zero_covariance_is_nan_as_lme4s():
+    # (x1 | g) on 6 groups whose whole covariance is estimated as zero
+    # (tests/data/zero_term, lme4 1.1-31): lme4 puts θ on the boundary and
+    # prints the correlation as NaN. Our θ stopped at ~1e-21 (the same
+    # criterion to rounding) and the correlation of those rounding-level
+    # numbers was printed as 1.00.
+    import pandas as pd
+
+    folder = DATA / "zero_term"
+    ref = json.loads((folder / "zero_term.json").read_text())
+    d = pd.read_csv(folder / "zero_term.csv")
+    with pytest.warns(UserWarning, match="singular"):
+        m = MixedLMRegressor("(x1 | g)").fit(d[["x1", "g"]], d["y"])
+    assert m.reml_criterion_ <= ref["reml"] + 1e-6
+    vc = m.variance_components_
+    np.testing.assert_allclose(vc["vcov"], ref["vcov"], atol=1e-10)
+    np.testing.assert_allclose(
+        vc["sdcor"][[0, 1, 3]],
+        np.array(ref["sdcor"], dtype=float)[[0, 1, 3]],
+        atol=1e-6,
+    )
+    assert ref["sdcor"][2] is None and np.isnan(vc["sdcor"][2])
+    table = str(m.summary()).split("Random effects:")[1].split("Number of obs")[0]
+    assert "1.00" not in table

@@ -455,19 +455,20 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
     @_lazy
     def variance_components_(self):
         """lme4's ``as.data.frame(VarCorr(m))`` without a Residual row."""
+        from skmixed.mixed.results import term_correlations
+
         rows = []
         lambdas = lambdas_from_theta(self.theta_, [d.k for d in self._designs])
         for d, lam in zip(self._designs, lambdas, strict=True):
             cov = lam @ lam.T
             sd = np.sqrt(np.diagonal(cov))
+            corr = term_correlations(d, cov)
             group = d.group or d.factor
             for a, name in enumerate(d.names):
                 rows.append((group, name, None, cov[a, a], sd[a]))
             for j in range(len(d.names)):
                 for i in range(j + 1, len(d.names)):
-                    denom = sd[i] * sd[j]
-                    corr = cov[i, j] / denom if denom > 0 else np.nan
-                    rows.append((group, d.names[j], d.names[i], cov[i, j], corr))
+                    rows.append((group, d.names[j], d.names[i], cov[i, j], corr[i, j]))
         return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
 
     def _per_factor(self, values):

@@ -1494,10 +1494,13 @@ def _rank_screen(X, y):
 
 def _variance_components(terms, lambdas, sigma):
     """lme4's ``as.data.frame(VarCorr(m), order = "cov.last")``."""
+    from skmixed.mixed.results import term_correlations
+
     rows = []
     for term, lam in zip(terms, lambdas, strict=True):
         cov = sigma**2 * (lam @ lam.T)
         sd = np.sqrt(np.diagonal(cov))
+        corr = term_correlations(term, cov, sigma)
         names = term.names
         for a, name in enumerate(names):
             rows.append((term.group or term.factor, name, None, cov[a, a], sd[a]))
@@ -1505,10 +1508,8 @@ def _variance_components(terms, lambdas, sigma):
         for i, j in zip(rows_idx, cols_idx, strict=True):
             if i == j:
                 continue
-            denom = sd[i] * sd[j]
-            corr = cov[i, j] / denom if denom > 0 else np.nan
             rows.append(
-                (term.group or term.factor, names[j], names[i], cov[i, j], corr)
+                (term.group or term.factor, names[j], names[i], cov[i, j], corr[i, j])
             )
     rows.append(("Residual", None, None, sigma**2, sigma))
     return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])

@@ -213,6 +213,40 @@ def formula(model):
     return f"{response} ~ {rhs} + {format_random_effects(model.random_effects)}"
 
 
+#: An effect smaller than this fraction of the residual SD is zero to
+#: rounding: the criterion depends on θ², so θ ~ 1e-21 and θ = 0 (lme4's
+#: boundary) give the same value to the last digit.
+_ZERO_EFFECT = 1e-10
+
+
+def column_rms(term):
+    """Root mean square of each of a term's Z columns (1 for the intercept)."""
+    if term.Z is not None:
+        return np.sqrt(np.einsum("ij,ij->j", term.Z, term.Z) / term.Z.shape[0])
+    if term.moments is not None:  # rows not in memory (Dask)
+        return np.hypot(term.moments[:, 0], term.moments[:, 1])
+    return np.ones(term.k)
+
+
+def term_correlations(term, cov, scale=1.0):
+    """The correlations of a term's covariance ``cov``, NaN where undefined.
+
+    Undefined, as lme4's NaN, where a standard deviation is zero; also where
+    it is zero to rounding: an effect whose size on the response (its SD
+    times the RMS of its column, so that the rule does not depend on the
+    column's units) is below ``_ZERO_EFFECT * scale`` (``scale``: σ, 1 for a
+    GLMM). The ratio of rounding-level numbers is noise: a covariance
+    estimated as zero was printed with correlation 1.00.
+    """
+    sd = np.sqrt(np.diagonal(cov))
+    zero = (sd == 0.0) | (sd * column_rms(term) <= _ZERO_EFFECT * scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = cov / np.outer(sd, sd)
+    corr[zero, :] = np.nan
+    corr[:, zero] = np.nan
+    return corr
+
+
 def term_variance_rows(terms, lambdas, scale=1.0):
     """Per component of each term: group, name, variance, SD, correlations.
 
@@ -226,6 +260,7 @@ def term_variance_rows(terms, lambdas, scale=1.0):
     for index, (term, lam) in enumerate(zip(terms, lambdas, strict=True)):
         cov = scale * (lam @ lam.T)
         sd = np.sqrt(np.diagonal(cov))
+        corr = term_correlations(term, cov, np.sqrt(scale))
         for a, name in enumerate(term.names):
             row = {
                 "group": term.group or term.factor,
@@ -237,8 +272,7 @@ def term_variance_rows(terms, lambdas, scale=1.0):
             for b in range(k_max - 1):
                 value = np.nan
                 if b < a:
-                    denom = sd[a] * sd[b]
-                    value = cov[a, b] / denom if denom > 0 else np.nan
+                    value = corr[a, b]
                 row[f"corr_{b + 1}"] = value
             rows.append(row)
     return rows
