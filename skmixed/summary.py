@@ -477,7 +477,9 @@ def _corr_blocks(frame, corr_cols, dig):
         for a in range(1, k):
             for b in range(a):
                 full[a, b] = full[b, a] = frame[corr_cols[b]].iloc[rows[a]]
-        texts = format_real([r_round(v, dig) for v in full.ravel()], 7, nsmall=dig)
+        # an undefined correlation is R's 0/0, printed NaN (not NA)
+        values = [r_round(v, dig) for v in full.ravel()]
+        texts = format_real(values, 7, na_string="NaN", nsmall=dig)
         texts = np.array(texts).reshape(k, k)
         for a in range(1, k):
             for b in range(a):

@@ -221,3 +221,5 @@ def test_correlation_of_a_zero_covariance_is_nan_as_lme4s():
     assert ref["sdcor"][2] is None and np.isnan(vc["sdcor"][2])
     table = str(m.summary()).split("Random effects:")[1].split("Number of obs")[0]
     assert "1.00" not in table
+    # lmerTest prints that row "          x1          1.543e-14 1.242e-07  NaN"
+    assert re.search(r"\n +x1 +\S+ +\S+ +NaN\n", table)
