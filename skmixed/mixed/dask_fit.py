@@ -739,10 +739,12 @@ def _in_level_order(merged, coder, layout):
     m, width = merged.per_level.shape[0], layout.cx.shape[1]
     order = np.empty(m, dtype=np.int64)
     order[coder.distinct_codes] = np.arange(m)
-    rows = merged.per_level[order]
+    rows = np.take(merged.per_level, order, axis=0)  # (take: ~4x fancy indexing)
 
     def per_level(index):  # (m, *index.shape)
-        return rows[:, index.ravel()].reshape(m, *index.shape)
+        if np.array_equal(index.ravel(), np.arange(rows.shape[1])):
+            return rows.reshape(m, *index.shape)  # every column in order: a view
+        return np.take(rows, index.ravel(), axis=1).reshape(m, *index.shape)
 
     n, Bxx, sum_log_weights = merged.totals
     return CrossProducts(
