@@ -276,8 +276,9 @@ def _as_two_dimensional(X):
 
 
 def _num_samples(X):
-    if hasattr(X, "shape") and len(X.shape) >= 1:
-        return X.shape[0]
+    shape = getattr(X, "shape", None)  # once: a DataFrame's is computed
+    if shape is not None and len(shape) >= 1:
+        return shape[0]
     try:
         return len(X)
     except TypeError:

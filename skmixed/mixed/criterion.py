@@ -695,16 +695,14 @@ class ProfiledCriterion:
             b = M * g
             u = v / AW[:, :1]
         else:
-            symmetric = AW.take(_SYMMETRIC_2, axis=1)
-            A1 = symmetric[:, :4].reshape(m, 2, 2)
-            Mg = symmetric[:, 4:].reshape(m, 2, 2) * g[:, None, :]
-            b = Mg.sum(axis=2) / det[:, None]
-            # A_j⁻¹ = adj(A_j) / |A_j|
-            a00, a01, a11 = AW[:, 0], AW[:, 1], AW[:, 2]
-            u = np.empty((m, 2))
-            u[:, 0] = a11 * v[:, 0] - a01 * v[:, 1]
-            u[:, 1] = a00 * v[:, 1] - a01 * v[:, 0]
-            u /= det[:, None]
+            # per level A_j, |A_j| M_j and adj(A_j) as 2 x 2 matrices (one
+            # take): b_j = M_j g_j and u_j = A_j⁻¹ λᵀ g_j = adj(A_j) v_j / |A_j|
+            blocks = (AW.take(_SYMMETRIC_2, axis=1) * _SYMMETRIC_2_SIGNS).reshape(
+                m, 3, 2, 2
+            )
+            A1 = blocks[:, 0]
+            b = np.einsum("mij,mj->mi", blocks[:, 1], g) / det[:, None]
+            u = np.einsum("mij,mj->mi", blocks[:, 2], v) / det[:, None]
         return Decomposition(
             theta,
             [lam],
@@ -720,5 +718,7 @@ class ProfiledCriterion:
 
 
 # A two-column term's pairs (00, 01, 11) of A_j, then of |A_j| M_j, as the
-# entries of the full 2 x 2 matrices (00, 01, 10, 11)
-_SYMMETRIC_2 = np.array([0, 1, 1, 2, 3, 4, 4, 5])
+# entries of the full 2 x 2 matrices (00, 01, 10, 11); then adj(A_j)'s
+# entries (a11, −a01, −a01, a00), signs by _SYMMETRIC_2_SIGNS
+_SYMMETRIC_2 = np.array([0, 1, 1, 2, 3, 4, 4, 5, 2, 1, 1, 0])
+_SYMMETRIC_2_SIGNS = np.array([1.0] * 8 + [1.0, -1.0, -1.0, 1.0])

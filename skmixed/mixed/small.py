@@ -198,7 +198,6 @@ def newton_minimize(batch, x0, lower, max_points=10_000, scaled_starts=True):
     f, g, H = _derivatives(batch, x, h, [])[0]
     used, passes, limit, fresh = used + n + 1, 1, 1.0, True
     per_pass = n + 1 + len(_BACKTRACK)
-    fractions = (1.0, *_BACKTRACK)
     status = "failed"
     previous = None  # the length of the last full Newton step, else None
     while math.isfinite(f) and passes < _MAX_PASSES:
@@ -215,14 +214,9 @@ def newton_minimize(batch, x0, lower, max_points=10_000, scaled_starts=True):
         cut = longest > limit * scale
         if cut:
             step = [d * (limit * scale / longest) for d in step]
-        # (map over equal-length lists: zip's strict check parses keywords,
-        # which costs more than the sums here)
-        trials = [list(map(operator.add, x, [a * d for d in step])) for a in fractions]
-        for trial in trials:  # projected onto the bounds
-            for j, lo in bounds:
-                if trial[j] < lo:
-                    trial[j] = lo
-        moves = [list(map(operator.sub, trial, x)) for trial in trials]
+        # the full step first: the shorter ones only where it is evaluated
+        trials = [_projected(x, step, 1.0, bounds)]
+        moves = [list(map(operator.sub, trials[0], x))]
         size = max(map(abs, moves[0]))
         newton = exact and fresh and not cut
         if size <= _ROUNDING_STEP * scale or (
@@ -247,6 +241,8 @@ def newton_minimize(batch, x0, lower, max_points=10_000, scaled_starts=True):
         if used + per_pass > max_points:
             status = "max_points"
             break
+        trials += [_projected(x, step, a, bounds) for a in _BACKTRACK]
+        moves += [list(map(operator.sub, trial, x)) for trial in trials[1:]]
         h = [1e-6 * max(1.0, abs(xi)) for xi in trials[0]]
         results = _derivatives(batch, trials[0], h, trials[1:])
         used += per_pass
@@ -274,6 +270,18 @@ def newton_minimize(batch, x0, lower, max_points=10_000, scaled_starts=True):
             limit = max(map(abs, move)) / scale
             x, (f, g), fresh = trial, result, False
     return NewtonResult(np.array(x), f, np.array(g), used, passes, status)
+
+
+def _projected(x, step, fraction, bounds):
+    """``x + fraction * step`` projected onto the bounds (lists of floats;
+    ``bounds``: (index, lower bound) pairs)."""
+    # (map over equal-length lists: zip's strict check parses keywords,
+    # which costs more than the sums here)
+    trial = list(map(operator.add, x, [fraction * d for d in step]))
+    for j, lo in bounds:
+        if trial[j] < lo:
+            trial[j] = lo
+    return trial
 
 
 def _floored_cholesky(a, b, c):
