@@ -45,6 +45,7 @@ from skmixed.mixed.estimator import (
     random_part,
     term_designs,
 )
+from skmixed.mixed.identifiable import spanned_columns_of_rows, spanned_message
 from skmixed.mixed.optimize import blas_single_thread
 from skmixed.mixed.terms import grouping_columns, parse_random_effects, slope_columns
 
@@ -218,6 +219,8 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         terms = self._terms()
         designs = _lme4_order(self._term_designs(terms, data, names))
         _check_levels(designs, n)
+        for term, columns in spanned_columns_of_rows(X, designs):
+            warnings.warn(spanned_message(term, columns), UserWarning, stacklevel=4)
         system = RandomEffects([Term(d.codes, d.m, d.Z) for d in designs])
         problem = GLMMProblem(X, data.y, prior, family, system)
         ks = system.ks

@@ -34,6 +34,7 @@ from skmixed.mixed.criterion import (
     solve_triangular,
 )
 from skmixed.mixed.design import TermDesign, build_design
+from skmixed.mixed.identifiable import spanned_columns, spanned_message
 from skmixed.mixed.optimize import (
     blas_single_thread,
     check_convergence,
@@ -346,6 +347,8 @@ class MixedLMRegressor(GroupedRegressor):
                 "columns (fitted exactly by the fixed effects): the residual and "
                 "random-effect variances are 0 and not estimable."
             )
+        for term, columns in spanned_columns(design):
+            warnings.warn(spanned_message(term, columns), UserWarning, stacklevel=6)
         criterion = ProfiledCriterion(design, reml=self.reml)
         # Shifted slope columns: fit the centred design (see _Centring) and
         # map the results back. self._criterion stays the data's own: the
