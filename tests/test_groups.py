@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skmixed import GroupsMissingWarning
+from skmixed import GroupsMissingWarning, MixedLMRegressor
 from skmixed._base import GroupedRegressor
 from skmixed._groups import as_factor, interaction, level_positions
 from skmixed.datasets import load_sleepstudy
@@ -245,3 +245,15 @@ def test_score_reports_nan_in_y(sleep):
     y[:2] = np.nan
     with pytest.raises(ValueError, match=r"y contains NaN or inf.*NaN in 2 row"):
         m.score(sleep[["Days"]], y, groups=sleep.Subject)
+
+
+def test_fit_without_pandas_private_column_reader(monkeypatch, sleep):
+    """The input checks read columns by pandas' private _get_column_array
+    for speed; a pandas without it gives the same fit through frame[label]."""
+    X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
+    fast = MixedLMRegressor("(Days | Subject)").fit(X, y)
+    monkeypatch.delattr(pd.DataFrame, "_get_column_array")
+    assert not hasattr(X, "_get_column_array")
+    plain = MixedLMRegressor("(Days | Subject)").fit(X, y)
+    assert plain.reml_criterion_ == fast.reml_criterion_
+    np.testing.assert_array_equal(plain.predict(X), fast.predict(X))
