@@ -883,11 +883,15 @@ def code_buckets(sources):
     starts = np.cumsum([0] + [len(s) for s in sources])
     codes = [flat[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
     distinct, counts, offset = [], np.zeros(N_BUCKETS, dtype=np.int64), 0
+    # one buffer for every bucket's keys (see dask_fit._bucket_block_sums:
+    # fresh arrays cost page faults in Dask's workers)
+    sizes = sum(np.diff(b) for b in bounds)
+    buffer = np.empty(int(sizes.max(initial=0)), dtype=np.uint64)
     for j in range(N_BUCKETS):
-        pieces = [s.keys[b[j] : b[j + 1]] for s, b in zip(sources, bounds, strict=True)]
-        if not any(len(piece) for piece in pieces):
+        if not sizes[j]:
             continue
-        local, keys = code_keys(np.concatenate(pieces))
+        pieces = [s.keys[b[j] : b[j + 1]] for s, b in zip(sources, bounds, strict=True)]
+        local, keys = code_keys(np.concatenate(pieces, out=buffer[: sizes[j]]))
         start = 0
         for out, b, piece in zip(codes, bounds, pieces, strict=True):
             stop = start + len(piece)

@@ -476,6 +476,12 @@ def _bucket_block_sums(codes, labels, M, z_columns, w, parts):
     partitions, gathered (contiguous runs: a copy at memory speed), meet
     only that bucket's few thousand levels, which stay in cache while
     their rows are added.
+
+    Every bucket's work arrays are views of buffers allocated once, and its
+    sums are added straight into the result: Dask's workers run with
+    ``MALLOC_TRIM_THRESHOLD_`` set, which keeps glibc from reusing freed
+    blocks of more than 128 kB, so a fresh array per bucket cost a page
+    fault per 4 kB page (twice the whole computation's time).
     """
     offsets = np.concatenate([[0], np.cumsum(labels.bucket_counts)])
     bounds, start = [], 0
@@ -483,25 +489,71 @@ def _bucket_block_sums(codes, labels, M, z_columns, w, parts):
         counts = part.labels.keys.bucket_counts
         bounds.append(start + np.concatenate([[0], np.cumsum(counts)]))
         start += len(part.labels.keys)
-    width = len(z_columns) * M.shape[1]
-    out = np.zeros((len(labels), width))
+    sizes = sum(np.diff(b) for b in bounds)  # rows per bucket
+    k, columns = len(z_columns), M.shape[1]
+    out = np.zeros((len(labels), k * columns))
+    biggest = int(sizes.max(initial=0))
+    rows_buffer = np.empty((biggest, columns))
+    codes_buffer = np.empty(biggest, dtype=np.int64)
+    w_buffer = None if w is None else np.empty(biggest)
+    index_type = np.int32 if k * max(len(labels), biggest) < 2**31 else np.int64
+    data_buffer = np.empty((biggest, k))
+    index_buffer = np.empty((biggest, k), dtype=index_type)
+    indptr = np.arange(0, k * biggest + 1, k, dtype=index_type)
     for j in np.flatnonzero(labels.bucket_counts):
-        m_j = int(labels.bucket_counts[j])
-        runs = [slice(b[j], b[j + 1]) for b in bounds if b[j + 1] > b[j]]
-        if not runs:  # levels of carried sums only
+        m_j, n_j = int(labels.bucket_counts[j]), int(sizes[j])
+        if not n_j:  # levels of carried sums only
             continue
+        runs = [slice(b[j], b[j + 1]) for b in bounds if b[j + 1] > b[j]]
 
-        def gather(values, runs=runs):
-            if len(runs) == 1:
-                return values[runs[0]]
-            return np.concatenate([values[run] for run in runs])
+        def gather(values, buffer, runs=runs, n_j=n_j):
+            return np.concatenate([values[run] for run in runs], out=buffer[:n_j])
 
-        local = gather(codes) - offsets[j]
-        rows = gather(M)
-        out[offsets[j] : offsets[j + 1]] = _block_sums(
-            local, m_j, rows, z_columns, None if w is None else gather(w)
-        )
+        rows = gather(M, rows_buffer)
+        local = gather(codes, codes_buffer)
+        local -= offsets[j]
+        data = data_buffer[:n_j]
+        for a, column in enumerate(z_columns):
+            data[:, a] = rows[:, column]
+        if w is not None:
+            data *= gather(w, w_buffer)[:, None]
+        indices = index_buffer[:n_j]
+        np.multiply(local, k, out=indices[:, 0], casting="unsafe")
+        for a in range(1, k):
+            np.add(indices[:, 0], a, out=indices[:, a])
+        target = out[offsets[j] : offsets[j + 1]]
+        _add_product(k * m_j, indptr[: k * n_j + 1], indices, data, rows, target)
     return out
+
+
+try:  # scipy's kernel Y += A X for a CSC matrix A, into a given Y
+    from scipy.sparse._sparsetools import csc_matvecs as _csc_matvecs
+except ImportError:  # pragma: no cover - a scipy that moved it
+    _csc_matvecs = None
+
+
+def _add_product(n_rows, indptr, indices, data, X, Y):
+    """``Y += A X`` for the CSC matrix ``A = (data, indices, indptr)`` of
+    ``n_rows`` rows; X and Y C-contiguous (Y's rows of ``X.shape[1]``
+    numbers, as many as A's rows), written in place (no result array)."""
+    if _csc_matvecs is not None:
+        _csc_matvecs(
+            n_rows,
+            X.shape[0],
+            X.shape[1],
+            indptr,
+            indices.ravel(),
+            data.ravel(),
+            X.ravel(),
+            Y.reshape(-1),
+        )
+        return
+    from scipy import sparse
+
+    A = sparse.csc_matrix(
+        (data.ravel(), indices.ravel(), indptr), shape=(n_rows, X.shape[0])
+    )
+    Y += (A @ X).reshape(Y.shape)
 
 
 def _coded_sums(spec, labels, codes, M, parts):
