@@ -38,7 +38,7 @@ def spanned_columns(design):
         Each term with a spanned column, and the names of those columns.
     """
     p = design.p
-    diagonal_rest = design.Bzz.diagonal() if design.q_rest else None
+    diagonal_rest = None
     products = []
     for index, term in enumerate(design.terms):
         m, k = term.m, term.k
@@ -48,6 +48,8 @@ def spanned_columns(design):
             ZtX = design.CX[:, :, :p].reshape(m * k, p)
             totals = np.einsum("ijj->j", design.D1)
         else:
+            if diagonal_rest is None:
+                diagonal_rest = design.Bzz.diagonal()
             start = design.offsets[index - 1]
             rows = slice(start, start + m * k)
             ZtX = design.Bzx[rows, :p]
@@ -79,7 +81,7 @@ def _spanned(XtX, products):
     # p >= m: the callers skip the other terms before any work (sleepstudy's
     # 18 subjects against 2 fixed-effect columns cost nothing).
     p = XtX.shape[0]
-    if p == 0:
+    if p == 0 or not products:
         return []
     # XᵀX scaled to unit diagonal, so that a badly scaled column (1e9 + x)
     # costs no digits in the factorisation
