@@ -717,3 +717,27 @@ def test_formula_that_needs_the_whole_data_is_refused(client, rhs, match):
     model = MixedLMRegressor("(1 | g)", fixed_effects=rhs)
     with pytest.raises(NotImplementedError, match=match):
         model.fit(ddf[["x1", "x2", "h", "g"]], ddf["y"])
+
+
+def test_sparse_product_fallback_equals_scipys_kernel(monkeypatch):
+    """The bucketed sums add ``A X`` in place through scipy's private CSC
+    kernel; without it (a scipy that moved it) the public product is used
+    and gives the same sums."""
+    import scipy.sparse
+
+    from skmixed.mixed import dask_fit
+
+    rng = np.random.default_rng(0)
+    A = scipy.sparse.random(7, 40, density=0.3, format="csc", random_state=1)
+    X = rng.normal(size=(40, 3))
+    start = rng.normal(size=(7, 3))
+
+    def add(Y):
+        dask_fit._add_product(7, A.indptr, A.indices, A.data, X, Y)
+        return Y
+
+    kernel = add(start.copy())
+    monkeypatch.setattr(dask_fit, "_csc_matvecs", None)
+    public = add(start.copy())
+    np.testing.assert_allclose(kernel, start + A @ X, rtol=1e-13)
+    np.testing.assert_allclose(public, start + A @ X, rtol=1e-13)
