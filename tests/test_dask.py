@@ -741,3 +741,21 @@ def test_sparse_product_fallback_equals_scipys_kernel(monkeypatch):
     public = add(start.copy())
     np.testing.assert_allclose(kernel, start + A @ X, rtol=1e-13)
     np.testing.assert_allclose(public, start + A @ X, rtol=1e-13)
+
+
+def test_spanned_term_is_warned_about_on_dask(client):
+    """A random intercept whose factor is also in the fixed part (as dummy
+    columns) is flagged from the summed cross-products, as in memory."""
+    rng = np.random.default_rng(3)
+    levels = np.repeat(np.arange(8), 20)
+    frame = pd.DataFrame({"x1": rng.normal(size=160), "f": [f"f{k}" for k in levels]})
+    frame["y"] = frame["x1"] + rng.normal(size=8)[levels] + rng.normal(size=160)
+    dummies = [f"d{k}" for k in range(1, 8)]
+    for k, name in enumerate(dummies, start=1):
+        frame[name] = (levels == k).astype(float)
+    features = ["x1", *dummies]
+    ddf = dd.from_pandas(frame, npartitions=3)
+    with pytest.warns(UserWarning, match="lie in the span of the fixed-effect"):
+        MixedLMRegressor("(1 | f)", fixed_effects=features).fit(
+            ddf[[*features, "f"]], ddf["y"]
+        )
