@@ -219,7 +219,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         terms = self._terms()
         designs = _lme4_order(self._term_designs(terms, data, names))
         _check_levels(designs, n)
-        for term, columns in spanned_columns_of_rows(X, designs):
+        for term, columns in spanned_columns_of_rows(X, data.y, designs):
             warnings.warn(spanned_message(term, columns), UserWarning, stacklevel=4)
         system = RandomEffects([Term(d.codes, d.m, d.Z) for d in designs])
         problem = GLMMProblem(X, data.y, prior, family, system)

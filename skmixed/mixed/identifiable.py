@@ -17,6 +17,8 @@ column's levels this needs only the cross-products a fit already has
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from skmixed.mixed.design import build_design
+
 # relative residual below which a column counts as spanned: rounding in the
 # cross-products leaves ~1e-13; a real effect leaves far more
 _SPANNED = 1e-9
@@ -58,21 +60,15 @@ def spanned_columns(design):
     return _spanned(design.Bxx[:p, :p], products)
 
 
-def spanned_columns_of_rows(X, terms):
-    """:func:`spanned_columns` from the rows: X and each term's codes and Z."""
-    n, p = X.shape
-    products = []
-    for term in terms:
-        m, k = term.m, term.k
-        if p < m or n * k * p > _MAX_WORK:
-            continue
-        Z = term.columns()
-        ZtX = np.empty((m, k, p))
-        for j in range(k):
-            for c in range(p):
-                ZtX[:, j, c] = np.bincount(term.codes, Z[:, j] * X[:, c], m)
-        products.append((term, ZtX.reshape(m * k, p), np.square(Z).sum(axis=0)))
-    return _spanned(X.T @ X, products)
+def spanned_columns_of_rows(X, y, terms):
+    """:func:`spanned_columns` from the rows (a GLMM's X, y and terms).
+
+    The rows' cross-products are formed (:func:`build_design`) only when
+    some term has no more levels than X has columns.
+    """
+    if all(term.m > X.shape[1] for term in terms):
+        return []
+    return spanned_columns(build_design(X, y, terms))
 
 
 def _spanned(XtX, products):
