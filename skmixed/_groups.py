@@ -305,7 +305,15 @@ def _categorical_factor(series, name):
 #: id(CategoricalDtype) -> (the dtype, its categories' labels, the dtype of
 #: those labels as levels or None when two labels clash); see _category_labels
 _CATEGORY_LABELS = {}
-_CATEGORY_LABELS_LOCK = threading.Lock()
+_CACHE_LOCK = threading.Lock()  # fits may run in threads
+
+
+def _remember(cache, key, entry, size=16):
+    """``cache[key] = entry``, the oldest entries dropped past ``size``."""
+    with _CACHE_LOCK:
+        while len(cache) >= size:
+            cache.pop(next(iter(cache)))
+        cache[key] = entry
 
 
 def _category_labels(dtype):
@@ -328,10 +336,7 @@ def _category_labels(dtype):
     if small and len(set(labels)) == len(labels):
         levels_dtype = _levels_dtype(tuple(labels))
     if small:
-        with _CATEGORY_LABELS_LOCK:  # fits may run in threads
-            while len(_CATEGORY_LABELS) >= 16:
-                _CATEGORY_LABELS.pop(next(iter(_CATEGORY_LABELS)))
-            _CATEGORY_LABELS[id(dtype)] = (dtype, labels, levels_dtype)
+        _remember(_CATEGORY_LABELS, id(dtype), (dtype, labels, levels_dtype))
     return labels, levels_dtype
 
 
@@ -357,10 +362,7 @@ def index_labels(index):
     if len(labels) > _SMALL_LEVELS:
         return labels
     labels.setflags(write=False)
-    with _CATEGORY_LABELS_LOCK:  # fits may run in threads
-        while len(_INDEX_LABELS) >= 16:
-            _INDEX_LABELS.pop(next(iter(_INDEX_LABELS)))
-        _INDEX_LABELS[id(index)] = (index, labels)
+    _remember(_INDEX_LABELS, id(index), (index, labels))
     return labels
 
 
