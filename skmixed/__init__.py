@@ -2,45 +2,42 @@
 
 import importlib
 
-from skmixed._anova import anova
-from skmixed._groups import GroupsMissingWarning
-from skmixed._hausman import hausman
-from skmixed._inputs import IgnoredColumnsWarning
-from skmixed._model_formula import lm, lmer
-from skmixed._report import report
-from skmixed.fixed import FixedEffectsRegressor
-from skmixed.glmm import MixedGLMRegressor, MixedLogisticRegression
-from skmixed.mixed import MixedLMRegressor
-from skmixed.pooled import PooledRegressor
-
 __version__ = "0.1.0.dev0"
 
-__all__ = [
-    "FixedEffectsRegressor",
-    "GroupsMissingWarning",
-    "IgnoredColumnsWarning",
-    "PooledRegressor",
-    "MixedLMRegressor",
-    "MixedGLMRegressor",
-    "MixedLogisticRegression",
-    "anova",
-    "hausman",
-    "lm",
-    "lmer",
-    "report",
-]
-
-# Submodules load on first attribute access (``import skmixed;
-# skmixed.datasets``), as scikit-learn's and scipy's do: plotting needs
-# matplotlib, and nothing else should pay for what it does not use.
+#: Each public name and the module that defines it. Names and submodules
+#: load on first access (``from skmixed import MixedLMRegressor``,
+#: ``skmixed.datasets``), the way scipy loads its submodules: a Dask worker
+#: that unpickles a task of ``skmixed.mixed.dask_fit`` then imports neither
+#: the estimators nor scikit-learn (whose import alone takes ~1 s, paid by
+#: every worker process), and plotting needs matplotlib only when used.
+_PUBLIC = {
+    "FixedEffectsRegressor": "skmixed.fixed",
+    "GroupsMissingWarning": "skmixed._groups",
+    "IgnoredColumnsWarning": "skmixed._inputs",
+    "PooledRegressor": "skmixed.pooled",
+    "MixedLMRegressor": "skmixed.mixed.estimator",
+    "MixedGLMRegressor": "skmixed.glmm.estimator",
+    "MixedLogisticRegression": "skmixed.glmm.estimator",
+    "anova": "skmixed._anova",
+    "hausman": "skmixed._hausman",
+    "lm": "skmixed._model_formula",
+    "lmer": "skmixed._model_formula",
+    "report": "skmixed._report",
+}
 _SUBMODULES = ("datasets", "metrics", "plotting", "summary")
+
+__all__ = list(_PUBLIC)
 
 
 def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value  # looked up once
+        return value
     if name in _SUBMODULES:
         return importlib.import_module(f"skmixed.{name}")
     raise AttributeError(f"module 'skmixed' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(_PUBLIC) | set(_SUBMODULES))

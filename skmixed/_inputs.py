@@ -33,9 +33,6 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-import sklearn
-from sklearn.exceptions import DataConversionWarning
-from sklearn.utils.validation import check_array
 
 from skmixed._groups import (
     GroupsMissingWarning,
@@ -317,6 +314,8 @@ def _columns_of(X, layout, estimator, column_names=None):
         return X, [str(c) for c in X.columns], True
     array = X
     if getattr(array, "ndim", 2) != 2:
+        from sklearn.utils.validation import check_array
+
         array = check_array(
             X, dtype=None, ensure_all_finite=False, ensure_min_features=0
         )
@@ -363,6 +362,8 @@ def _closest(name, candidates):
 # -- 2. grouping factors ---------------------------------------------------------------
 def _fix_hint():
     """What to do about missing groups, given whether routing is on."""
+    import sklearn
+
     if sklearn.get_config().get("enable_metadata_routing", False):
         return _ROUTING_FIX_HINT
     return _FIX_HINT
@@ -614,6 +615,8 @@ def _as_float_array(array):
         # what check_array returns for a plain numeric array, without its
         # container checks (the larger part of a small fit's input cost)
         return np.asarray(array, dtype=np.float64)
+    from sklearn.utils.validation import check_array
+
     return check_array(
         array, dtype=np.float64, ensure_all_finite=False, ensure_min_features=0
     )
@@ -868,8 +871,12 @@ def _check_response(y, n_samples):
         else:
             y = y.to_numpy(dtype=np.float64, na_value=np.nan)
     if not (isinstance(y, np.ndarray) and y.dtype == np.float64 and y.ndim == 1):
+        from sklearn.utils.validation import check_array
+
         y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False)
     if y.ndim == 2 and y.shape[1] == 1:
+        from sklearn.exceptions import DataConversionWarning
+
         warnings.warn(
             "A column-vector y was passed when a 1d array was expected; "
             "using y.ravel().",
