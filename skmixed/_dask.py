@@ -574,7 +574,8 @@ class FactorCoder:
             self.categorical = isinstance(values.dtype, pd.CategoricalDtype)
             if self.categorical:
                 # category position -> global code (-1: unused)
-                position = np.full(len(values.cat.categories), -1, dtype=np.int64)
+                self.categories = values.cat.categories
+                position = np.full(len(self.categories), -1, dtype=np.int64)
                 position[values.cat.codes.to_numpy()] = factor.codes
                 self.position = position
             else:
@@ -607,6 +608,22 @@ class FactorCoder:
             self.row_codes(frame, column), categories=self.levels
         )
 
+    def _category_codes(self, values):
+        """Global codes of a categorical column's rows (-1: unseen, missing).
+
+        A partition's category codes index its own categories, which may be
+        the levels' categories in another order (unordered categoricals of
+        one set of categories compare equal) or another set: those are
+        mapped by label.
+        """
+        categories = values.cat.categories
+        position = self.position
+        if not categories.equals(self.categories):
+            where = self.categories.get_indexer(categories)
+            position = np.where(where >= 0, position[where], -1)
+        # a missing label (code -1) takes the appended -1
+        return np.append(position, -1)[values.cat.codes.to_numpy()]
+
     def row_codes(self, frame, column=None):
         """Global codes of the rows of ``frame`` (-1 for an unseen label)."""
         if len(self.columns) > 1:
@@ -618,7 +635,7 @@ class FactorCoder:
             return np.where(found >= 0, self.codes[found], -1)
         values = frame[column if column is not None else self.columns[0]]
         if self.categorical:
-            return self.position[values.cat.codes.to_numpy()]
+            return self._category_codes(values)
         arrow = _arrow_strings(values) if self.arrow_values is not None else None
         if arrow is not None:
             import pyarrow.compute as pc

@@ -759,3 +759,36 @@ def test_spanned_term_is_warned_about_on_dask(client):
         MixedLMRegressor("(1 | f)", fixed_effects=features).fit(
             ddf[[*features, "f"]], ddf["y"]
         )
+
+
+def test_categorical_partitions_list_categories_in_other_orders(client):
+    """Unordered categoricals with one set of categories compare equal
+    whatever their order, so partitions may list them differently: each
+    partition's category codes are its own, and rows are coded by label."""
+    from skmixed import FixedEffectsRegressor
+
+    df = _data(seed=23)
+    categories = sorted(df["g"].unique())
+    df["g"] = pd.Categorical(df["g"], categories=categories)
+
+    def partition(a, b, reverse):
+        part = df.iloc[a:b].copy()
+        order = categories[::-1] if reverse else categories
+        part["g"] = part["g"].cat.reorder_categories(order)
+        return part
+
+    cuts = [0, 300, 600, 900, len(df)]
+    parts = [
+        dask.delayed(partition)(a, b, i % 2 == 1)
+        for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))
+    ]
+    ddf = dd.from_delayed(parts, meta=df.iloc[:0], verify_meta=False)
+    cols = ["x1", "x2", "g", "h"]
+    spec = "(1 | g) + (1 | h)"  # levels learned first, rows coded with them
+    mem = MixedLMRegressor(spec).fit(df[cols], df["y"])
+    fitted = MixedLMRegressor(spec).fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+    options = {"group": "g", "method": "dummy"}
+    mem_fe = FixedEffectsRegressor(**options).fit(df[cols[:3]], df["y"])
+    fe = FixedEffectsRegressor(**options).fit(ddf[cols[:3]], ddf["y"])
+    _assert_same_lm(fe, mem_fe)
