@@ -792,3 +792,18 @@ def test_categorical_partitions_list_categories_in_other_orders(client):
     mem_fe = FixedEffectsRegressor(**options).fit(df[cols[:3]], df["y"])
     fe = FixedEffectsRegressor(**options).fit(ddf[cols[:3]], ddf["y"])
     _assert_same_lm(fe, mem_fe)
+
+
+def test_partition_without_a_level_splitting_another_in_two(client):
+    """A partition lacking level c whose rows run a, b, a has as many runs
+    of rows as the factor has levels, yet level a is two runs: its sums
+    must not be taken as one run per level (a's first run lost, c's sums
+    uninitialised memory)."""
+    df = _data(seed=24, n_groups=3)
+    df["g"] = df["g"].str.replace("s", "level-")
+    df.loc[:2, "g"] = ["level-0", "level-1", "level-0"]
+    cols = ["x1", "x2", "g", "h"]
+    mem = MixedLMRegressor("(1 | g) + (1 | h)").fit(df[cols], df["y"])
+    ddf = _partitioned(df, [0, 3, 600, len(df)])
+    fitted = MixedLMRegressor("(1 | g) + (1 | h)").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)

@@ -354,7 +354,14 @@ def _contiguous_runs(codes, m):
     starts = np.flatnonzero(change)
     if len(starts) != m:
         return False
-    return starts, codes[starts]
+    # as many runs as levels: one run each only if no level is missing (a
+    # chunk of the rows may lack some levels and split another in two)
+    levels = codes[starts]
+    seen = np.zeros(m, dtype=bool)
+    seen[levels] = True
+    if not seen.all():
+        return False
+    return starts, levels
 
 
 def _per_level(term, M):
