@@ -422,12 +422,24 @@ def _formula_columns(part, formula, labels):
 def _check_dtypes(part, meta, index):
     """A partition whose dtypes differ from the collection's is an error."""
     for column in meta.columns:
-        if column in part.columns and part[column].dtype != meta[column].dtype:
-            raise ValueError(
-                f"Column {column!r} has dtype {part[column].dtype} in partition "
-                f"{index} but {meta[column].dtype} in the collection's metadata: "
-                "every partition must have the same dtypes."
-            )
+        if column not in part.columns or part[column].dtype == meta[column].dtype:
+            continue
+        if _unknown_categories(meta[column].dtype) and isinstance(
+            part[column].dtype, pd.CategoricalDtype
+        ):
+            continue  # dd.read_parquet's categoricals: each partition's own
+        raise ValueError(
+            f"Column {column!r} has dtype {part[column].dtype} in partition "
+            f"{index} but {meta[column].dtype} in the collection's metadata: "
+            "every partition must have the same dtypes."
+        )
+
+
+def _unknown_categories(dtype):
+    """A Dask categorical whose categories are not known (read_parquet's)."""
+    return isinstance(dtype, pd.CategoricalDtype) and (
+        "__UNKNOWN_CATEGORIES__" in dtype.categories
+    )
 
 
 def _complete_rows(part, features, group_columns, drop):

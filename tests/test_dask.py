@@ -807,3 +807,20 @@ def test_partition_without_a_level_splitting_another_in_two(client):
     ddf = _partitioned(df, [0, 3, 600, len(df)])
     fitted = MixedLMRegressor("(1 | g) + (1 | h)").fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
+
+
+@pytest.mark.filterwarnings("ignore:The inplace keyword")  # dask's reader, pandas 3.1
+def test_read_parquet_categorical_groups(client, tmp_path):
+    """dd.read_parquet gives a categorical column metadata of unknown
+    categories, each partition its own: the fit equals that of
+    pd.read_parquet's frame."""
+    df = _data(seed=25)
+    categories = sorted(df["g"].unique())[::-1] + ["unused"]
+    df["g"] = pd.Categorical(df["g"], categories=categories)
+    df["h"] = pd.Categorical(df["h"].astype(str))
+    dd.from_pandas(df, npartitions=4).to_parquet(tmp_path)
+    ddf, frame = dd.read_parquet(tmp_path), pd.read_parquet(tmp_path)
+    cols = ["x1", "x2", "g", "h"]
+    mem = MixedLMRegressor("(1 | h/g)").fit(frame[cols], frame["y"])
+    fitted = MixedLMRegressor("(1 | h/g)").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
