@@ -42,7 +42,7 @@ from skmixed.mixed.optimize import (
     minimize_theta,
 )
 from skmixed.mixed.small import batch_criterion
-from skmixed.mixed.start import moment_start
+from skmixed.mixed.start import interior_start, moment_start
 from skmixed.mixed.terms import (
     grouping_columns,
     parse_random_effects,
@@ -380,13 +380,17 @@ class MixedLMRegressor(GroupedRegressor):
             newton=self.optimizer == "auto" and scaled.batch is not None,
         )
         announce(self.fit_cost_)
-        start, first_step = scaled.theta_start, None
+        start, first_step, close = scaled.theta_start, None, None
         if fit_criterion.gradient_pays and scaled.identity:
             # expensive evaluations: start from moment estimates (scalar
             # terms), a tenth of θ's scale from the optimum or closer
             moments = moment_start(fit_criterion.design)
             if moments is not None:
                 start, first_step = moments, 0.1 * max(1.0, float(moments.max()))
+        elif scaled.batch is None and scaled.identity and self.optimizer == "auto":
+            # one term on many levels: Newton from moment estimates where
+            # they are close to an optimum inside the bounds
+            close = interior_start(fit_criterion.design)
         try:
             opt = minimize_theta(
                 scaled,
@@ -398,6 +402,7 @@ class MixedLMRegressor(GroupedRegressor):
                 prefer_gradient=fit_criterion.gradient_pays,
                 batch=scaled.batch,
                 first_step=first_step,
+                close_start=close,
             )
         except FloatingPointError as exc:
             raise ValueError(
