@@ -765,8 +765,10 @@ def label_keys(column):
         return None
     keys = np.concatenate([k for k, _ in packed]) if packed else np.zeros(0, np.uint64)
     present = None
-    if arrow.null_count:
-        present = np.concatenate([p for _, p in packed])
+    if arrow.null_count:  # (a chunk without nulls has no mask of its own)
+        present = np.concatenate(
+            [np.ones(len(k), bool) if p is None else p for k, p in packed]
+        )
     return LabelKeys(keys, present, "bytes")
 
 

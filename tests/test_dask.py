@@ -824,3 +824,27 @@ def test_read_parquet_categorical_groups(client, tmp_path):
     mem = MixedLMRegressor("(1 | h/g)").fit(frame[cols], frame["y"])
     fitted = MixedLMRegressor("(1 | h/g)").fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
+
+
+def test_missing_label_in_one_chunk_of_a_partitions_strings(client):
+    """A partition made by pd.concat holds its Arrow strings in chunks, of
+    which only some have nulls: a missing label is reported as in memory
+    (or its row dropped), not a numpy error about array dimensions."""
+    df = _data(seed=26)
+    df.loc[[10, 700], "g"] = None
+    cols = ["x1", "x2", "g"]
+
+    def partition(a, b):
+        middle = (a + b) // 2
+        return pd.concat([df.iloc[a:middle], df.iloc[middle:b]])
+
+    cuts = [0, 300, 600, 900, len(df)]
+    pairs = zip(cuts[:-1], cuts[1:], strict=True)
+    ddf = dd.from_delayed([dask.delayed(partition)(*p) for p in pairs], df.iloc[:0])
+    with pytest.raises(ValueError, match="'g' contains missing values .* in 2 row"):
+        MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        mem = MixedLMRegressor("(x1 | g)", missing="drop").fit(df[cols], df["y"])
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        fitted = MixedLMRegressor("(x1 | g)", missing="drop").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
