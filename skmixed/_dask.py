@@ -602,8 +602,12 @@ class FactorCoder:
             factor = _interaction(parts, name)
             self.components = [component_coders[c] for c in self.columns]
             self.sizes = [len(c.levels) for c in self.components]
-            self.index = pd.Index(self._keys([np.asarray(p.codes) for p in parts]))
-            self.codes = np.asarray(factor.codes, dtype=np.int64)
+            keys = self._keys([np.asarray(p.codes) for p in parts])
+            # distinct combinations of labels may be one of levels (object 1
+            # and "1" are one level): one key each
+            keys, first = np.unique(keys, return_index=True)
+            self.index = pd.Index(keys)
+            self.codes = np.asarray(factor.codes, dtype=np.int64)[first]
         self.levels = np.asarray(factor.categories, dtype=object)
         #: The global code of each row of ``distinct``, in its order.
         self.distinct_codes = np.asarray(factor.codes, dtype=np.int64)

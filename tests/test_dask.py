@@ -848,3 +848,22 @@ def test_missing_label_in_one_chunk_of_a_partitions_strings(client):
     with pytest.warns(UserWarning, match="dropped 2 row"):
         fitted = MixedLMRegressor("(x1 | g)", missing="drop").fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
+
+
+@pytest.mark.parametrize("spec", ["(x1 | g)", "(1 | h/g)"])
+def test_object_labels_that_are_one_level_as_strings(client, spec):
+    """Object labels 1 and "1" are one level (R's factor of their strings):
+    their sums are added, by own labels (one factor) and by combinations
+    (nested), as in memory. (Dask turns object columns into strings unless
+    dataframe.convert-string is off.)"""
+    df = _data(seed=27)
+    labels = df["g"].astype(object)
+    labels[(labels == "s1") & (df.index % 2 == 0)] = 1
+    labels[labels == "s1"] = "1"
+    df["g"] = labels
+    cols = ["x1", "x2", "g", "h"]
+    mem = MixedLMRegressor(spec).fit(df[cols], df["y"])
+    with dask.config.set({"dataframe.convert-string": False}):
+        ddf = _partitioned(df, _unequal(df))
+        fitted = MixedLMRegressor(spec).fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)

@@ -788,10 +788,19 @@ def _in_level_order(merged, coder, layout):
     holding label j's sums."""
     if merged.per_level is None:
         return None
-    m, width = merged.per_level.shape[0], layout.cx.shape[1]
-    order = np.empty(m, dtype=np.int64)
-    order[coder.distinct_codes] = np.arange(m)
-    rows = np.take(merged.per_level, order, axis=0)  # (take: ~4x fancy indexing)
+    m, width = len(coder.levels), layout.cx.shape[1]
+    if merged.per_level.shape[0] == m:  # one label per level
+        order = np.empty(m, dtype=np.int64)
+        order[coder.distinct_codes] = np.arange(m)
+        rows = np.take(merged.per_level, order, axis=0)  # (~4x fancy indexing)
+    else:  # labels that are one level in R's terms (object 1 and "1"): added
+        from scipy import sparse
+
+        n = len(coder.distinct_codes)
+        inject = sparse.csc_matrix(
+            (np.ones(n), coder.distinct_codes, np.arange(n + 1)), shape=(m, n)
+        )
+        rows = inject @ merged.per_level
 
     def per_level(index):  # (m, *index.shape)
         if np.array_equal(index.ravel(), np.arange(rows.shape[1])):
