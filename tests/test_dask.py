@@ -867,3 +867,15 @@ def test_object_labels_that_are_one_level_as_strings(client, spec):
         ddf = _partitioned(df, _unequal(df))
         fitted = MixedLMRegressor(spec).fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
+
+
+def test_slope_far_from_zero_with_an_empty_first_partition(client):
+    """The centring pass codes each batch of partitions by its own labels:
+    a batch of empty partitions (here the first of a lane) has none."""
+    df = _data(seed=28)
+    df["x1"] += 1e4
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    ddf = _partitioned(df, [0, 0, 400, 800, len(df)])
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)

@@ -16,6 +16,7 @@ client then drops aliased fixed-effect columns from the sums, builds the
 optimiser, exactly as an in-memory fit does.
 """
 
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -625,7 +626,15 @@ def _centred_sums(spec, m, codes, M, w):
     design = TermDesign(codes, range(m), _term_z(term, F), term.names, term.factor)
     Xc, (design_c,) = centring.design_inputs(X[:, kept], [design])
     sums = accumulate(Xc, y, [design_c], w)
-    per_level = np.concatenate([sums.CX.reshape(m, -1), sums.D1.reshape(m, -1)], axis=1)
+    # (explicit widths: a batch of empty partitions has m = 0 levels)
+    CX, D1 = sums.CX, sums.D1
+    per_level = np.concatenate(
+        [
+            CX.reshape(m, math.prod(CX.shape[1:])),
+            D1.reshape(m, math.prod(D1.shape[1:])),
+        ],
+        axis=1,
+    )
     return per_level, (sums.n, sums.Bxx, sums.sum_log_weights)
 
 
