@@ -26,6 +26,7 @@ import pandas as pd
 
 from skmixed import _dask
 from skmixed._inputs import _FIT_HINT
+from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.design import (
     _NO_LATER_TERMS,
     CrossProducts,
@@ -85,6 +86,7 @@ def _moments(values):
     return np.stack([values.sum(axis=0), (values * values).sum(axis=0)], axis=1)
 
 
+@reusing_freed_memory()
 def accumulate_partition(part, index, meta, spec):
     """Cross-products and row summary of one partition.
 
@@ -679,6 +681,7 @@ def release_buffers():
         _BUFFERS.clear()
 
 
+@reusing_freed_memory()
 def accumulate_batch(batch, meta, spec, previous=None):
     """The :class:`LabelledSums` of a batch of partitions, read here, plus
     ``previous`` (the sums of the batches before it in its lane).
@@ -739,6 +742,7 @@ class LabelledSums:
     n_rows: int  # rows kept (those with a missing label left out)
 
 
+@reusing_freed_memory()
 def merge_labelled(*parts):
     """Several partitions' :class:`LabelledSums` as one (labels united).
 
