@@ -66,10 +66,13 @@ def _label_strings(values):
     """String labels for a 1-D array of non-missing group values."""
     values = np.asarray(values)
     if values.dtype.kind == "f":
-        integral = np.all(values == np.round(values))
-        if integral:
-            return np.array([str(int(v)) for v in values], dtype=object)
-        return np.array([repr(float(v)) for v in values], dtype=object)
+        # each value as R prints it (1 -> "1", 1.5 -> "1.5") whatever the
+        # other values: a label that depended on them would not match the
+        # fit's levels when predicting on rows with other values
+        return np.array(
+            [str(int(v)) if v.is_integer() else repr(v) for v in values.tolist()],
+            dtype=object,
+        )
     if values.dtype.kind == "b":
         return np.where(values, "TRUE", "FALSE").astype(object)
     return np.array([str(v) for v in values.tolist()], dtype=object)

@@ -879,3 +879,21 @@ def test_slope_far_from_zero_with_an_empty_first_partition(client):
     ddf = _partitioned(df, [0, 0, 400, 800, len(df)])
     fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
+
+
+def test_predict_float_labels_partition_by_partition(client):
+    """Float group labels are named value by value (1.0 -> "1", as R
+    does): a partition whose labels are all whole numbers finds its
+    levels, rather than being predicted as unseen groups."""
+    df = _data(seed=29, n_groups=8)
+    df["g"] = df["g"].str[1:].astype(float) / 2  # 0, 0.5, 1, ...
+    cols = ["x1", "x2", "g"]
+    train, test = df.iloc[:900], df.iloc[900:].sort_values("g")
+    model = MixedLMRegressor("(x1 | g)").fit(train[cols], train["y"])
+    whole = test["g"] == test["g"].round()
+    cuts = [0, int(whole.sum()), len(test)]
+    test = pd.concat([test[whole], test[~whole]])
+    predicted = model.predict(_partitioned(test, cuts)[cols]).compute()
+    np.testing.assert_allclose(predicted.to_numpy(), model.predict(test[cols]))
+    population = model.predict(test[cols], include_random=False)
+    assert not np.allclose(predicted.to_numpy()[: cuts[1]], population[: cuts[1]])
