@@ -897,3 +897,27 @@ def test_predict_float_labels_partition_by_partition(client):
     np.testing.assert_allclose(predicted.to_numpy(), model.predict(test[cols]))
     population = model.predict(test[cols], include_random=False)
     assert not np.allclose(predicted.to_numpy()[: cuts[1]], population[: cuts[1]])
+
+
+def _set_kernel(kernel):
+    from skmixed.mixed import dask_fit
+
+    previous, dask_fit._csc_matvecs = dask_fit._csc_matvecs, kernel
+    return previous
+
+
+def test_fit_without_scipys_private_kernel(client):
+    """Workers whose scipy lacks the private CSC kernel add the bucketed
+    sums by the public sparse product: a random slope (two rows of sums
+    per level) fits as with the kernel."""
+    df = _data(seed=30)
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    kernels = client.run(_set_kernel, None)
+    try:
+        fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+    finally:
+        for address, kernel in kernels.items():
+            client.run(_set_kernel, kernel, workers=[address])
+    _assert_same_mixed(fitted, mem)

@@ -525,7 +525,7 @@ def _bucket_block_sums(codes, labels, M, z_columns, w, parts):
         for a in range(1, k):
             np.add(indices[:, 0], a, out=indices[:, a])
         target = out[offsets[j] : offsets[j + 1]]
-        _add_product(k * m_j, indptr[: k * n_j + 1], indices, data, rows, target)
+        _add_product(k * m_j, indptr[: n_j + 1], indices, data, rows, target)
     return out
 
 
