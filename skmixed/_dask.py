@@ -809,6 +809,10 @@ def _packed_bytes(chunk):
         if data is not None
         else np.zeros(0, np.uint8)
     )
+    # this chunk's own bytes: the chunks of a column (slices of one array)
+    # share its whole data buffer, which a copy of each would read again
+    first = int(offsets[0])
+    raw = raw[first : int(offsets[-1])]
     # eight bytes from every label's start (zero padding past the end),
     # read as one big-endian word (an unaligned view: one gather); the bytes
     # past its length masked off
@@ -816,7 +820,7 @@ def _packed_bytes(chunk):
     padded[: len(raw)] = raw
     padded[len(raw) :] = 0
     words = np.ndarray((len(raw) + 1,), dtype=">u8", buffer=padded, strides=(1,))
-    starts = np.minimum(offsets[:-1], len(raw))
+    starts = np.minimum(offsets[:-1] - first, len(raw))
     word = words[starts].astype(np.uint64)
     word &= _LENGTH_MASKS[length]
     word |= length.astype(np.uint64)

@@ -168,6 +168,26 @@ def test_label_keys_sort_as_r_orders_levels():
     assert with_missing.present.tolist() == [True, False, True]
 
 
+def test_label_keys_of_chunks_that_slice_one_array():
+    # Parquet gives a column as chunks that are slices of one array, sharing
+    # its data buffer: each chunk's keys come from its own labels' bytes
+    import pyarrow as pa
+
+    from skmixed import _dask
+
+    labels = ["b", None, "ab", "", "zzzzzzz", "a", None, "é", "q", "ab"]
+    whole = pa.array(labels, type=pa.large_string())
+    chunked = pa.chunked_array([whole.slice(0, 3), whole.slice(3, 4), whole.slice(7)])
+    column = pd.Series(pd.arrays.ArrowStringArray(chunked))
+    keyed = _dask.label_keys(column)
+    one = _dask.label_keys(pd.Series(labels, dtype="str"))
+    np.testing.assert_array_equal(keyed.present, one.present)
+    present = keyed.keys[keyed.present]
+    np.testing.assert_array_equal(present, one.keys[one.present])
+    decoded = _dask.key_labels(present, "bytes").to_pylist()
+    assert decoded == [x for x in labels if x is not None]
+
+
 @pytest.mark.parametrize("kind", ["nullable int", "long labels in one partition"])
 def test_labels_with_and_without_keys_merged(client, kind):
     df = _data(seed=10, n_groups=30)
