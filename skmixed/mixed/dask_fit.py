@@ -746,18 +746,18 @@ class LabelledSums:
 def merge_labelled(*parts):
     """Several partitions' :class:`LabelledSums` as one (labels united).
 
-    Each part's rows of sums are added where its labels went by one sparse
-    product (one entry per label): a pass over whole rows, where a
-    scattered add (``np.add.at``) of one column at a time is several times
-    slower.
+    Each part's rows of sums are added in place where its labels went, as
+    the product of a sparse matrix of one entry per label (one pass over
+    whole rows, no temporary as large as the sums: a fresh 100 MB array
+    costs page faults in a Dask worker, see :mod:`skmixed._malloc`), where
+    a scattered add (``np.add.at``) of one column at a time is several
+    times slower.
     """
-    from scipy import sparse
-
     union, positions = _dask.union_labels([p.labels for p in parts])
     per_level = totals = None
     if all(p.per_level is not None for p in parts):
         m = len(union)
-        per_level = None
+        per_level = np.zeros((m, parts[0].per_level.shape[1]))
         for part, where in zip(parts, positions, strict=True):
             n = len(where)
             if n and where[-1] == n - 1 and np.array_equal(where, np.arange(n)):
@@ -765,17 +765,16 @@ def merge_labelled(*parts):
                 # partition's, unbucketed): a contiguous add. The ends alone
                 # do not say so: another part's first and last labels may
                 # sit at 0 and n - 1 with others between
-                if per_level is None:
-                    per_level = np.zeros((m, part.per_level.shape[1]))
                 per_level[:n] += part.per_level
                 continue
-            inject = sparse.csc_matrix(
-                (np.ones(n), where, np.arange(n + 1, dtype=where.dtype)), shape=(m, n)
+            _add_product(
+                m,
+                np.arange(n + 1, dtype=where.dtype),
+                where,
+                np.ones(n),
+                np.ascontiguousarray(part.per_level),
+                per_level,
             )
-            if per_level is None:
-                per_level = inject @ part.per_level
-            else:
-                per_level += inject @ part.per_level
         totals = (
             sum(p.totals[0] for p in parts),
             sum(p.totals[1] for p in parts),
