@@ -215,6 +215,43 @@ def _as_column(values, name):
     return values.rename(name)
 
 
+def _with_column(frame, X, values, label, what):
+    """``frame`` (of ``X``) with ``column`` (a Series, frame or array) added
+    as ``label``.
+
+    Rows pair up by position, as in memory, where X and the column are of
+    different kinds: a dask array has an index of its own (0, 1, ...), so
+    that Dask's alignment by index would pair the rows of a frame whose
+    index is not that with the wrong rows of an array -- a wrong model, no
+    error. Collections of one kind are aligned by index, as Dask does (the
+    same rows when they come from one frame).
+    """
+    column = _as_column(values, label)
+    if hasattr(X, "index") == hasattr(values, "index"):
+        return frame.assign(**{label: column})
+    if frame.npartitions != column.npartitions:
+        raise ValueError(
+            f"X has {frame.npartitions} partition(s) and {what} "
+            f"{column.npartitions}: a dask array and a dask DataFrame or Series "
+            "pair their rows by position, which needs the same partitions "
+            "(e.g. X.to_dask_array(lengths=True) from the frame that holds "
+            f"{what})."
+        )
+    meta = frame._meta.assign(**{label: column._meta.set_axis(frame._meta.index)})
+    return frame.map_partitions(
+        _add_by_position, column, label, what, meta=meta, align_dataframes=False
+    )
+
+
+def _add_by_position(part, column, label, what):
+    if len(column) != len(part):
+        raise ValueError(
+            f"A partition of X has {len(part)} rows and the same partition of "
+            f"{what} {len(column)}: they must pair up row by row."
+        )
+    return part.assign(**{label: column.set_axis(part.index)})
+
+
 def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     """Check Dask input against its metadata and assemble it into one frame.
 
@@ -261,7 +298,7 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
                 column = groups[name]
             else:
                 column = groups
-            frame = frame.assign(**{label: _as_column(column, label)})
+            frame = _with_column(frame, X, column, label, "groups")
             resolved[name] = label
     intercept = None
     if formula_rhs is not None:  # the formula's design, partition by partition
@@ -308,19 +345,17 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
             list(x_columns),
         )
     if y is not None:
-        y = _as_column(y, _Y)
-        dtype = y._meta.dtype
+        dtype = _as_column(y, _Y)._meta.dtype
         if not (
             pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
         ):
             raise ValueError(f"y must be numeric; got dtype {dtype}.")
-        frame = frame.assign(**{_Y: y})
+        frame = _with_column(frame, X, y, _Y, "y")
     if sample_weight is not None:
-        weights = _as_column(sample_weight, _W)
-        dtype = weights._meta.dtype
+        dtype = _as_column(sample_weight, _W)._meta.dtype
         if not pd.api.types.is_numeric_dtype(dtype):
             raise ValueError(f"sample_weight must be numeric; got dtype {dtype}.")
-        frame = frame.assign(**{_W: weights})
+        frame = _with_column(frame, X, sample_weight, _W, "sample_weight")
     if reset and x_columns:
         estimator.group_columns_in_ = list(x_columns)
     return DaskInput(frame, features, feature_names, resolved, intercept)
@@ -1255,7 +1290,7 @@ def score(model, X, y, groups=None, sample_weight=None):
     inp = dask_input(model, X, y, groups, reset=False, stage="predict")
     frame = inp.frame
     if sample_weight is not None:
-        frame = frame.assign(**{_W: _as_column(sample_weight, _W)})
+        frame = _with_column(frame, X, sample_weight, _W, "sample_weight")
     spec = _call_spec(inp)
     slim = dask.delayed(_slim(model), traverse=False)
     parts = [

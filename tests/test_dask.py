@@ -941,3 +941,31 @@ def test_fit_without_scipys_private_kernel(client):
         for address, kernel in kernels.items():
             client.run(_set_kernel, kernel, workers=[address])
     _assert_same_mixed(fitted, mem)
+
+
+def _sorted_by_x1(part):
+    return part.sort_values("x1")
+
+
+def test_dask_arrays_pair_rows_by_position(client):
+    """A dask array pairs its rows with a frame's or Series' by position,
+    as in memory, whatever the frame's index: Dask's alignment by index
+    would give the array's rows (index 0, 1, ...) other rows' values."""
+    df = _data(seed=31)
+    # each partition sorted: its index is no longer the rows' positions
+    ddf = dd.from_pandas(df, npartitions=3).map_partitions(_sorted_by_x1)
+    rows = ddf.compute()
+    # an array X's columns are x0, x1
+    mem = MixedLMRegressor("(x0 | g)").fit(
+        rows[["x1", "x2"]].to_numpy(), rows["y"].to_numpy(), groups=rows["g"]
+    )
+    X = ddf[["x1", "x2"]].to_dask_array(lengths=True)
+    fitted = MixedLMRegressor("(x0 | g)").fit(X, ddf["y"], groups=ddf["g"])
+    _assert_same_mixed(fitted, mem)
+    mem = MixedLMRegressor("(x1 | g)").fit(rows[["x1", "x2", "g"]], rows["y"])
+    y = ddf["y"].to_dask_array(lengths=True)
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[["x1", "x2", "g"]], y)
+    _assert_same_mixed(fitted, mem)
+    with pytest.raises(ValueError, match="X has 3 partition.* and y 2"):
+        y = ddf["y"].repartition(npartitions=2)
+        MixedLMRegressor("(x0 | g)").fit(X, y, groups=ddf["g"])
