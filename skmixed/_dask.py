@@ -169,10 +169,17 @@ def partition_graphs(frame):
             key = todo.pop()
             if key in own:
                 continue
+            if key not in graph:
+                return None  # data held by the cluster (scattered, persisted)
             if owner.setdefault(key, index) != index:
                 return None  # shared with another partition
             own[key] = graph[key]
-            todo.extend(get_dependencies(graph, key))
+            # a task's own list of what it reads: get_dependencies leaves out
+            # keys that are not in the graph (an Alias of a scattered future)
+            todo.extend(
+                getattr(graph[key], "dependencies", None)
+                or get_dependencies(graph, key)
+            )
         items.append((index, own, part.key))
     return items
 

@@ -969,3 +969,17 @@ def test_dask_arrays_pair_rows_by_position(client):
     with pytest.raises(ValueError, match="X has 3 partition.* and y 2"):
         y = ddf["y"].repartition(npartitions=2)
         MixedLMRegressor("(x0 | g)").fit(X, y, groups=ddf["g"])
+
+
+def test_partitions_scattered_to_the_cluster(client):
+    """Partitions the user scattered (dd.from_delayed of futures) are data
+    held by the workers: their graphs alias keys that are not in them, so
+    they are tasks of the graph rather than read inside a batch."""
+    df = _data(seed=32)
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    cuts = [0, 300, 600, 900, len(df)]
+    pieces = [df.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    ddf = dd.from_delayed(client.scatter(pieces), meta=df.iloc[:0])
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
