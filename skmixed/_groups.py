@@ -75,7 +75,12 @@ def _label_strings(values):
         )
     if values.dtype.kind == "b":
         return np.where(values, "TRUE", "FALSE").astype(object)
-    return np.array([str(v) for v in values.tolist()], dtype=object)
+    # booleans held as objects (pandas' nullable boolean) named as numpy's
+    named = {True: "TRUE", False: "FALSE"}
+    return np.array(
+        [named[v] if type(v) is bool else str(v) for v in values.tolist()],
+        dtype=object,
+    )
 
 
 def as_factor(values, name):

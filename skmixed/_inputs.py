@@ -924,8 +924,10 @@ def _unlabelled_rows(raw_groups, n):
         values = column if isinstance(column, pd.Series) else pd.Series(column)
         if isinstance(values.dtype, pd.CategoricalDtype):
             missing |= values.cat.codes.to_numpy() < 0
-        elif values.dtype.kind not in "biu":
-            missing |= values.isna().to_numpy()
+        elif not (isinstance(values.dtype, np.dtype) and values.dtype.kind in "biu"):
+            # (numpy integers and booleans hold no missing value; pandas'
+            # nullable Int64 and boolean do)
+            missing |= np.asarray(values.isna(), dtype=bool)
     return missing
 
 

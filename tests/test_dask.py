@@ -983,3 +983,20 @@ def test_partitions_scattered_to_the_cluster(client):
     ddf = dd.from_delayed(client.scatter(pieces), meta=df.iloc[:0])
     fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
+
+
+@pytest.mark.parametrize("dtype", ["Int64", "boolean"])
+def test_nullable_labels_with_missing_dropped(client, dtype):
+    """missing='drop' drops the rows whose nullable Int64 or boolean label
+    is pd.NA, in memory as from Dask (in memory they were an error)."""
+    df = _data(seed=33)
+    number = df["g"].str[1:].astype(int)
+    df["g"] = (number if dtype == "Int64" else number % 3 == 0).astype(dtype)
+    df.loc[[4, 700], "g"] = pd.NA
+    cols = ["x1", "x2", "g"]
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        mem = MixedLMRegressor("(1 | g)", missing="drop").fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        fitted = MixedLMRegressor("(1 | g)", missing="drop").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
