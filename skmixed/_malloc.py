@@ -12,8 +12,10 @@ time (5 partitions: 2.6 s of CPU, 1.25 s with freed memory reused).
 :func:`reusing_freed_memory` raises both thresholds while the task runs,
 and when the last task of the process that asked for it ends, puts the
 worker's settings back and hands the free memory back to the system
-(``malloc_trim``), as those settings intend. It does nothing elsewhere
-(another C library, or a process without that variable).
+(``malloc_trim``), as those settings intend. The thresholds are the
+process's: a task of another library running in the same worker meanwhile
+keeps its freed memory too, until then. It does nothing elsewhere (another
+C library, or a process without that variable: the threaded scheduler).
 """
 
 import ctypes
