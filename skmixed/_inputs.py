@@ -1005,7 +1005,9 @@ def _handle_missing(inputs, raw_groups, missing, stage, frame=None):
         inputs.weights = inputs.weights[keep]
     if raw_groups is not None:
         for name, column in raw_groups.items():
-            if not isinstance(column, pd.Series):
+            # (a pandas array is indexed as it is: a Categorical made an
+            # object array would lose its category order, the level order)
+            if not isinstance(column, pd.Series | pd.api.extensions.ExtensionArray):
                 column = np.asarray(column)
             raw_groups[name] = column[keep]
     inputs.n_dropped = n_dropped

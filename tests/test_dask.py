@@ -21,6 +21,8 @@ dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
+from sklearn.base import clone  # noqa: E402
+
 from skmixed import MixedLMRegressor  # noqa: E402
 
 RTOL = 1e-10
@@ -999,4 +1001,23 @@ def test_nullable_labels_with_missing_dropped(client, dtype):
     ddf = _partitioned(df, _unequal(df))
     with pytest.warns(UserWarning, match="dropped 2 row"):
         fitted = MixedLMRegressor("(1 | g)", missing="drop").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+
+
+def test_categorical_level_order_kept_when_rows_are_dropped(client):
+    """missing='drop' keeps a categorical factor's category order as its
+    level order, in memory as from Dask (in memory it became R's sorted
+    order of the labels once a row was dropped)."""
+    df = _data(seed=34)
+    categories = sorted(df["g"].unique())[::-1]
+    df["g"] = pd.Categorical(df["g"], categories=categories)
+    df.loc[[3, 800], "x2"] = np.nan
+    cols = ["x1", "x2", "g", "h"]
+    model = MixedLMRegressor("(1 | g) + (1 | h)", missing="drop")
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        mem = clone(model).fit(df[cols], df["y"])
+    assert list(mem.random_effects_["g"].index) == categories
+    ddf = _partitioned(df, _unequal(df))
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        fitted = clone(model).fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
