@@ -1021,3 +1021,17 @@ def test_categorical_level_order_kept_when_rows_are_dropped(client):
     with pytest.warns(UserWarning, match="dropped 2 row"):
         fitted = clone(model).fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
+
+
+def test_dask_counts_the_memory_of_the_sums():
+    """A task's per-level sums count at their size in a worker's memory
+    accounting (Dask's sizeof fell back to ~56 bytes for them)."""
+    from dask.sizeof import sizeof
+
+    from skmixed._dask import LabelKeys
+    from skmixed.mixed.dask_fit import LabelledSums
+
+    keys = LabelKeys(np.arange(100_000, dtype=np.uint64), None, "int")
+    per_level = np.zeros((100_000, 18))
+    sums = LabelledSums(keys, per_level, None, None, 0, 100_000)
+    assert sizeof(sums) >= per_level.nbytes + keys.keys.nbytes

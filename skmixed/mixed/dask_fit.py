@@ -17,9 +17,10 @@ optimiser, exactly as an in-memory fit does.
 """
 
 import math
+import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -1181,3 +1182,28 @@ def _mean_sd(sums, n):
     mean = sums[:, 0] / n
     var = np.maximum(sums[:, 1] / n - mean * mean, 0.0)
     return np.stack([mean, np.sqrt(var)], axis=1)
+
+
+def _fields_nbytes(obj):
+    """Dask's size of one of the fit's dataclasses: its fields' sizes.
+
+    Dask measures a task's result with ``dask.sizeof``, which falls back
+    to ``sys.getsizeof`` (~56 bytes) for an object it does not know: a
+    million levels' sums (~120 MB) would count as nothing in a worker's
+    memory accounting (spilling, pausing, where tasks run).
+    """
+    from dask.sizeof import sizeof
+
+    return sys.getsizeof(obj) + sum(sizeof(getattr(obj, f.name)) for f in fields(obj))
+
+
+def _register_sizes():
+    try:
+        from dask.sizeof import sizeof
+    except ImportError:  # pragma: no cover - dask is an optional extra
+        return
+    for cls in (LabelledSums, RowSummary, CrossProducts, _dask.LabelKeys):
+        sizeof.register(cls)(_fields_nbytes)
+
+
+_register_sizes()
