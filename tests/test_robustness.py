@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from skmixed import FixedEffectsRegressor, MixedLMRegressor, PooledRegressor
 from skmixed.datasets import load_sleepstudy
@@ -334,15 +335,17 @@ def test_mixed_shifted_slope_profile_intervals_refuse(sleep):
 
 
 def test_mixed_shifted_uncorrelated_slope_keeps_the_old_path(sleep):
-    """(Days || Subject): centring would change the model, so it is not done
-    (the fit takes the data's own columns, as before)."""
+    """(Days || Subject): centring the random slope would change the model,
+    so it is not done (the term takes the data's own column, as before);
+    only the fixed part's copy of Days is centred, which keeps the model."""
     X, y = sleep[["Days", "Subject"]], sleep["Reaction"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         moved = MixedLMRegressor("(Days || Subject)").fit(
             X.assign(Days=X["Days"] + 1e4), y
         )
-    assert moved._centred is None
+    assert not moved._centred.slopes_centred
+    assert moved._centred.M[0, 1] == pytest.approx(-X["Days"].mean() - 1e4)
 
 
 def test_mixed_one_shifted_slope_among_two(sleep):
@@ -371,3 +374,38 @@ def test_mixed_one_shifted_slope_among_two(sleep):
     # the slope SDs and their correlation do not move; σ neither
     sd, sd_base = (m.variance_components_["sdcor"].to_numpy() for m in (moved, base))
     np.testing.assert_allclose(sd[[1, 2, 5, 6]], sd_base[[1, 2, 5, 6]], rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "spec, key", [("(1|g)", "intercept"), ("(x1||g)", "uncorrelated")]
+)
+def test_mixed_shifted_fixed_column_matches_lme4(spec, key):
+    """A fixed-effect column far from 0 (x1 = 1e4 + N(0, 1)) that is not a
+    correlated random slope: XᵀX loses ~8 digits at the data's scale, so the
+    fit goes through the centred column (β mapped back).
+
+    Before, the criterion moved by 2e-7 relative and θ by 1e-3 when the rows
+    were permuted, and (x1 || g) stopped off the boundary with a
+    ConvergenceWarning. Reference: lme4 (tests/data/far_from_zero), whose own
+    criterion moves by 2e-7 absolute and θ by 2e-5 under permutations; ours
+    agree to 1e-11 (asserted 1e-9) across permutations.
+    """
+    data = Path(__file__).parent / "data" / "far_from_zero"
+    df = pd.read_csv(data / "far_from_zero.csv")
+    ref = json.loads((data / "far_from_zero.json").read_text())[key]
+    fits = []
+    for seed in (None, 1, 2):
+        d = df if seed is None else df.sample(frac=1.0, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            warnings.filterwarnings("ignore", "boundary", UserWarning)
+            fits.append(MixedLMRegressor(spec).fit(d[["x1", "g"]], d["y"]))
+    criteria = [m.reml_criterion_ for m in fits]
+    assert np.ptp(criteria) < 1e-9 * criteria[0]
+    model = fits[0]
+    assert model.reml_criterion_ == pytest.approx(ref["reml"], abs=1e-6)
+    np.testing.assert_allclose(model.theta_, ref["theta"], rtol=5e-5, atol=1e-6)
+    np.testing.assert_allclose(model.fixed_effects_, ref["fixef"], rtol=1e-6)
+    assert model.is_singular_ == ref["singular"]
+    se = np.sqrt(np.diag(model.vcov_.to_numpy()))
+    np.testing.assert_allclose(se, ref["se"], rtol=1e-5)

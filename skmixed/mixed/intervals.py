@@ -94,7 +94,8 @@ def _check_not_centred(model):
     fitted through centred columns instead, but the sds being profiled --
     e.g. of the intercept at x = 0 -- have no counterpart in the centred fit).
     """
-    if getattr(model, "_centred", None) is not None:
+    centred = getattr(model, "_centred", None)
+    if centred is not None and centred.slopes_centred:
         raise NotImplementedError(
             "Profile and bootstrap intervals are not available when a "
             "random-slope column is far from 0 relative to its spread (the "
