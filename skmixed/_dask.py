@@ -235,6 +235,7 @@ def _with_column(frame, X, values, label, what):
     """
     column = _as_column(values, label)
     if hasattr(X, "index") == hasattr(values, "index"):
+        _check_same_index_range(frame, column, what)
         return frame.assign(**{label: column})
     if frame.npartitions != column.npartitions:
         raise ValueError(
@@ -248,6 +249,25 @@ def _with_column(frame, X, values, label, what):
     return frame.map_partitions(
         _add_by_position, column, label, what, meta=meta, align_dataframes=False
     )
+
+
+def _check_same_index_range(frame, column, what):
+    """Refuse, before any data is read, a column whose index labels cannot
+    be X's: Dask pairs the rows of two frames or Series by label, so a y
+    with another index (say, reset to 1000, 1001, ...) would leave X's rows
+    without a value, reported as missing values in some other column.
+    Known divisions with other first or last labels show it."""
+    if not (frame.known_divisions and column.known_divisions):
+        return
+    ours, theirs = frame.divisions, column.divisions
+    if (ours[0], ours[-1]) != (theirs[0], theirs[-1]):
+        raise ValueError(
+            f"The index of {what} does not match X's: Dask pairs the rows of "
+            "two DataFrames or Series by their index labels, and X's run from "
+            f"{ours[0]!r} to {ours[-1]!r} while those of {what} run from "
+            f"{theirs[0]!r} to {theirs[-1]!r}. Take both from one DataFrame "
+            "(X = ddf[columns], y = ddf['y']) or give them the same index."
+        )
 
 
 def _add_by_position(part, column, label, what):

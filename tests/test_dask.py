@@ -1035,3 +1035,21 @@ def test_dask_counts_the_memory_of_the_sums():
     per_level = np.zeros((100_000, 18))
     sums = LabelledSums(keys, per_level, None, None, 0, 100_000)
     assert sizeof(sums) >= per_level.nbytes + keys.keys.nbytes
+
+
+def test_y_with_another_index_is_refused_before_reading():
+    """Dask pairs two frames' rows by index label (in memory: by position):
+    a y whose index was reset elsewhere is refused with the reason, not
+    reported as missing values in the grouping column."""
+    df = _data(seed=31, n_groups=6)
+    cols = ["x1", "x2", "g"]
+    ddf = dd.from_pandas(df, npartitions=3)
+    y = df["y"].set_axis(np.arange(len(df)) + 1000)
+    with pytest.raises(ValueError, match="index of y does not match X's"):
+        MixedLMRegressor("(x1 | g)").fit(ddf[cols], dd.from_pandas(y, npartitions=3))
+    # the same rows split otherwise still pair by label
+    y_split = dd.from_pandas(df["y"], npartitions=5)
+    with dask.config.set(scheduler="synchronous"):
+        fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], y_split)
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    assert fitted.reml_criterion_ == pytest.approx(mem.reml_criterion_, rel=1e-10)
