@@ -270,16 +270,16 @@ def partition_rows(part, index, meta, spec, out=None):
     ]
     order = None
     if labels.keys is not None:
-        # rows grouped by their key's bucket (see _dask.bucket_order): filled
-        # in the columns' order into a scratch buffer, then taken in bucket
-        # order (one pass of row gathers, cheaper than the random accesses
-        # it saves)
+        # rows grouped by their key's bucket (see _dask.bucket_order): each
+        # row written straight to its place in bucket order (the rows of a
+        # bucket stay in their order: 256 sequential streams of writes,
+        # cheaper than the random accesses they save)
         keys = labels.keys
         order, counts = _dask.bucket_order(keys.keys)
         labels.keys = _dask.LabelKeys(keys.keys[order], None, keys.kind, counts)
-        scratch = _rows_buffer(n, width, "scratch")
-        _fill_rows(scratch, columns, start)
-        np.take(scratch, order, axis=0, out=M, mode="clip")
+        destination = np.empty(n, dtype=np.intp)
+        destination[order] = np.arange(n)
+        _fill_rows(M, columns, start, destination)
     else:
         _fill_rows(M, columns, start)
     w = None
@@ -298,21 +298,32 @@ def partition_rows(part, index, meta, spec, out=None):
 _ROW_BLOCK = 4096
 
 
-def _fill_rows(M, columns, start):
-    """``M = [1 columns 1...]`` (ones before ``start`` and after the columns).
+def _fill_rows(M, columns, start, destination=None):
+    """``M = [1 columns 1...]`` (ones before ``start`` and after the columns),
+    row i of the columns written to row ``destination[i]`` of M when given.
 
     Block by block of rows: a column written into a row-major array whole
     touches every cache line of it once per column (memory traffic of
-    width times the array); within a block that fits in cache, once.
+    width times the array); within a block that fits in cache, once. With
+    ``destination``, a block is built in a small buffer and its rows are
+    put in place whole (one copy of each row, viewed as one opaque item).
     """
+    if destination is None:
+        blocks = None
+    else:
+        row = np.dtype((np.void, M.itemsize * M.shape[1]))
+        target = M.view(row).reshape(-1)  # M is C-contiguous: one item per row
+        blocks = _rows_buffer(_ROW_BLOCK, M.shape[1], "block")
     stop = start + len(columns)
     for first in range(0, M.shape[0], _ROW_BLOCK):
         rows = slice(first, first + _ROW_BLOCK)
-        block = M[rows]
+        block = M[rows] if blocks is None else blocks[: len(columns[0][rows])]
         block[:, :start] = 1.0
         for j, values in enumerate(columns):
             block[:, start + j] = values[rows]
         block[:, stop:] = 1.0
+        if blocks is not None:
+            np.put(target, destination[rows], block.view(row).reshape(-1))
 
 
 def labelled_sums(parts, spec, M=None, previous=None):
@@ -666,7 +677,7 @@ def _rows_buffer(rows, width, use="batch"):
     Fresh memory costs a page fault per page on its first touch (and, for
     huge pages, compaction): filling a new 512 MiB buffer took ~90 ms per
     partition of 1M rows, more than filling it. A worker's batches reuse
-    one, and one scratch buffer of a partition's rows (``use="scratch"``).
+    one, and one small buffer of a block of rows (``use="block"``).
     """
     key = (threading.get_ident(), use)
     with _BUFFERS_LOCK:
