@@ -1294,7 +1294,10 @@ class _Centring:
     from the data) is the same model, with ``b = A b̃`` and ``ΛΛᵀ = A Λ̃Λ̃ᵀ Aᵀ``.
     The fixed part likewise uses ``X M`` (shifted columns centred, M unit
     upper triangular): ``β = M β̃``, ``vcov = M ṽcov Mᵀ``. det A is constant
-    and det M = 1, so the criterion is the same function of the model.
+    and det M = 1, so the criterion is the same function of the model. A
+    shifted fixed-effect column loses the same digits in XᵀX, so X M is
+    used whenever some column is shifted, even with no shifted random slope
+    (θ is then the data's own: ``slopes_centred`` False).
     """
 
     def __init__(self, X, x_names, designs, x_moments=None, gram=None):
