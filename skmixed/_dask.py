@@ -439,9 +439,7 @@ def _learn_formula(rhs, frame, group_columns):
         if c in distinct:
             values = np.resize(distinct[c].to_numpy(), size)
             dtype = meta[c].dtype
-            if isinstance(dtype, pd.CategoricalDtype) and "__UNKNOWN_CATEGORIES__" in (
-                dtype.categories
-            ):
+            if _unknown_categories(dtype):
                 dtype = distinct[c].dtype
             columns[c] = pd.Series(values).astype(dtype)
         else:  # in [1, 2): any function of a number is defined there
@@ -499,8 +497,11 @@ def _check_dtypes(part, meta, index):
 
 def _unknown_categories(dtype):
     """A Dask categorical whose categories are not known (read_parquet's)."""
-    return isinstance(dtype, pd.CategoricalDtype) and (
-        "__UNKNOWN_CATEGORIES__" in dtype.categories
+    from dask.dataframe.utils import UNKNOWN_CATEGORIES
+
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        and UNKNOWN_CATEGORIES in dtype.categories
     )
 
 
