@@ -1,0 +1,72 @@
+# Makes glmer_far_from_zero.json: GLMMs (1 | g) beside fixed-effect columns
+# far from 0 relative to their spread, for tests/test_glmm_far_from_zero.py.
+#   - poisson.csv (600 rows, 30 groups; simulated with numpy, seed 5):
+#     y ~ x1 + (1 | g), x1 = 1e4 + N(0, 1), y Poisson with log mean
+#     0.5 + 0.3 (x1 - 1e4) + b_g, b_g ~ N(0, 0.5^2).
+#   - binary.csv (1000 rows, 40 groups; simulated below): y ~ year + x2 +
+#     (1 | g), year an integer in 2000..2020, x2 = 1e4 + N(0, 1), y binary
+#     with logit -0.3 + 0.08 (year - 2010) + 0.5 (x2 - 1e4) + b_g,
+#     b_g ~ N(0, 0.8^2).
+# Each model is fitted twice by glmer (Laplace, nAGQ = 1, default control):
+# on the data's columns ("raw"; for the Poisson model glmer warns that it
+# failed to converge and that the model is nearly unidentifiable, "Rescale
+# variables?"; for the binary one it stops with a PIRLS error), and on the
+# same columns centred at their means ("centred", as glmer's warning
+# advises), with β, its covariance mapped back to the data's columns
+# (β0 = β̃0 - Σ mean_j β̃j, vcov = M ṽcov Mᵀ). The likelihood is the same
+# function of the model either way, so the centred fit is the better-
+# converged glmer optimum of the same model.
+# Run from tests/data/glmer_far_from_zero:  Rscript make_glmer_far_from_zero.R
+# Numbers are exact doubles (jsonlite digits = NA).
+suppressMessages({
+  library(jsonlite)
+  library(lme4)
+})
+if (!file.exists("binary.csv")) {
+  set.seed(20261130)
+  n <- 1000; m <- 40
+  g <- sample.int(m, n, replace = TRUE)
+  year <- sample(2000:2020, n, replace = TRUE)
+  x2 <- 1e4 + rnorm(n)
+  b <- rnorm(m, sd = 0.8)
+  eta <- -0.3 + 0.08 * (year - 2010) + 0.5 * (x2 - 1e4) + b[g]
+  y <- rbinom(n, 1, plogis(eta))
+  write.csv(data.frame(year = year, x2 = x2, g = sprintf("g%02d", g), y = y),
+            "binary.csv", row.names = FALSE)
+}
+summarise <- function(m, M) {
+  v <- M %*% as.matrix(vcov(m)) %*% t(M)
+  list(
+    loglik = as.numeric(logLik(m)),
+    deviance = deviance(m),
+    theta = unname(getME(m, "theta")),
+    beta = unname(drop(M %*% fixef(m))),
+    se = unname(sqrt(diag(v))),
+    warnings = as.list(m@optinfo$conv$lme4$messages)
+  )
+}
+fit_case <- function(data_file, columns, family) {
+  d <- read.csv(data_file)
+  d$g <- factor(d$g)
+  rhs <- paste(c(columns, "(1 | g)"), collapse = " + ")
+  raw <- tryCatch(glmer(as.formula(paste("y ~", rhs)), d, family = family),
+                  error = function(e) conditionMessage(e))
+  means <- sapply(d[columns], mean)
+  dc <- d
+  for (col in columns) dc[[col]] <- d[[col]] - means[[col]]
+  centred <- glmer(as.formula(paste("y ~", rhs)), dc, family = family)
+  M <- diag(length(columns) + 1)
+  M[1, -1] <- -means
+  list(
+    data_file = data_file, family = family, formula = paste("y ~", rhs),
+    raw = if (is.character(raw)) list(error = raw) else
+      summarise(raw, diag(length(columns) + 1)),
+    centred = summarise(centred, M)
+  )
+}
+out <- list(
+  poisson = fit_case("poisson.csv", "x1", "poisson"),
+  binary = fit_case("binary.csv", c("year", "x2"), "binomial")
+)
+write(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
+      "glmer_far_from_zero.json")
