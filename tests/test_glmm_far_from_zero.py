@@ -12,13 +12,15 @@ References (tests/data/glmer_far_from_zero, made by its R script): glmer
 (Laplace) on the data's columns and on the same columns centred, β and its
 covariance mapped back. On the data's columns glmer itself warns (Poisson:
 "failed to converge with max|grad| = 0.61", "nearly unidentifiable ...
-Rescale variables?") and its Hessian SE of β0 is 2.29 against 283; on the
-binary data it stops with a PIRLS error. The centred glmer fit is the
-reference. glmer's PIRLS and optimiser stop earlier than ours: its logLik
-is 1.6e-5 (Poisson) and 1.5e-4 (binary) below ours, and lme4's own
-deviance function at our optimum is within 1e-7 of its optimum, so ours
-may only be higher and the estimates agree to what that allows (a few 1e-5
-relative, well inside the 1e-3 SE asserted).
+Rescale variables?") and its Hessian SE of β0 is 2.29 against 284; on the
+binary data it stops with a PIRLS error. With its default control, glmer
+on the centred columns stops PIRLS early (tolPwrss = 1e-7): its logLik is
+1.6e-5 (Poisson) and 1.5e-4 (binary) below ours and its standard errors
+0.5% off; ours may only be higher there. Run to convergence
+("centred_tight": tolPwrss = 1e-12, tight nloptwrap), glmer's logLik is
+below ours by 4e-10 (Poisson) and 4e-8 (binary), its θ within 4e-6
+relative, β within 2e-5 SE and the Hessian's SEs within 1e-6 relative:
+asserted at 1e-6 (ours at most 1e-8 lower), 2e-5, 1e-4 SE and 1e-5.
 """
 
 import json
@@ -68,23 +70,30 @@ def test_glmer_itself_struggles_on_the_data_scale():
     assert not CASES["binary"]["centred"]["warnings"]
 
 
-def test_matches_glmer_on_centred_columns(fitted):
+def test_matches_glmer_run_to_convergence(fitted):
     case_id, _, model = fitted
-    ref = CASES[case_id]["centred"]
+    ref = CASES[case_id]["centred_tight"]
     assert model.converged_ and not model.is_singular_
-    # glmer stops earlier (see the module's docstring): ours only higher
-    assert model.loglik_ >= ref["loglik"] - 1e-6
-    assert model.loglik_ - ref["loglik"] < 1e-3
-    # the GLM deviance at the conditional modes moves with them
-    assert model.deviance_ == pytest.approx(ref["deviance"], rel=1e-5)
+    assert ref["loglik"] - 1e-8 <= model.loglik_ <= ref["loglik"] + 1e-6
+    assert model.deviance_ == pytest.approx(ref["deviance"], rel=1e-6)
     se = np.asarray(ref["se"])
     beta = np.r_[model.intercept_, model.coef_]
-    assert np.max(np.abs(beta - ref["beta"]) / se) < 1e-3
-    np.testing.assert_allclose(model.theta_, ref["theta"], rtol=1e-3)
-    # lme4's default (Hessian) covariance, as glmer's on centred columns
+    assert np.max(np.abs(beta - ref["beta"]) / se) < 1e-4
+    np.testing.assert_allclose(model.theta_, ref["theta"], rtol=2e-5)
+    # lme4's default (Hessian) covariance, mapped to the user's columns
     assert model.vcov_source_ == "hessian"
-    np.testing.assert_allclose(np.sqrt(np.diag(model.vcov_)), se, rtol=5e-3)
-    np.testing.assert_allclose(np.sqrt(np.diag(model.vcov("rx"))), se, rtol=5e-2)
+    np.testing.assert_allclose(np.sqrt(np.diag(model.vcov_)), se, rtol=1e-5)
+
+
+def test_no_worse_than_glmer_defaults(fitted):
+    """glmer's default fit stops early: ours higher, β within 1e-3 SE."""
+    case_id, _, model = fitted
+    ref = CASES[case_id]["centred"]
+    assert model.loglik_ >= ref["loglik"]
+    assert model.loglik_ - ref["loglik"] < 1e-3
+    beta = np.r_[model.intercept_, model.coef_]
+    assert np.max(np.abs(beta - ref["beta"]) / np.asarray(ref["se"])) < 2e-3
+    np.testing.assert_allclose(model.theta_, ref["theta"], rtol=1e-3)
 
 
 def test_better_than_glmer_on_the_data_scale():
@@ -93,7 +102,7 @@ def test_better_than_glmer_on_the_data_scale():
     model = _fit("poisson", "regressor", df)
     assert model.loglik_ >= raw["loglik"]
     # glmer's own optimum there is off by ~1e-3 of an SE in β
-    se = np.asarray(CASES["poisson"]["centred"]["se"])
+    se = np.asarray(CASES["poisson"]["centred_tight"]["se"])
     beta = np.r_[model.intercept_, model.coef_]
     assert np.max(np.abs(beta - raw["beta"]) / se) < 1e-2
 
@@ -102,19 +111,19 @@ def test_reports_are_on_the_users_columns(fitted):
     """Summary, Wald intervals and predictions use β and vcov of the
     user's columns (glmer's centred fit mapped back)."""
     case_id, df, model = fitted
-    ref = CASES[case_id]["centred"]
+    ref = CASES[case_id]["centred_tight"]
     names = ["(Intercept)", *COLUMNS[case_id]]
     table = model.summary().coefficients
     assert list(table.index) == names
     np.testing.assert_allclose(table["estimate"], np.r_[model.intercept_, model.coef_])
     se = np.asarray(ref["se"])
-    np.testing.assert_allclose(table["std_error"], se, rtol=5e-3)
+    np.testing.assert_allclose(table["std_error"], se, rtol=1e-5)
     z = np.asarray(ref["beta"]) / se
-    np.testing.assert_allclose(table["z_value"], z, rtol=5e-3, atol=2e-3)
+    np.testing.assert_allclose(table["z_value"], z, rtol=1e-4)
     ci = model.conf_int(level=0.95)
     half = stats.norm.ppf(0.975) * se
-    np.testing.assert_allclose(ci["lower"], np.asarray(ref["beta"]) - half, rtol=5e-3)
-    np.testing.assert_allclose(ci["upper"], np.asarray(ref["beta"]) + half, rtol=5e-3)
+    np.testing.assert_allclose(ci["lower"], np.asarray(ref["beta"]) - half, rtol=1e-4)
+    np.testing.assert_allclose(ci["upper"], np.asarray(ref["beta"]) + half, rtol=1e-4)
     X = df[COLUMNS[case_id] + ["g"]]
     design = np.column_stack([np.ones(len(df)), df[COLUMNS[case_id]].to_numpy()])
     eta_fixed = design @ np.asarray(ref["beta"])
@@ -135,3 +144,22 @@ def test_row_order_does_not_move_the_fit():
     ]
     assert abs(fits[0].loglik_ - fits[1].loglik_) < 1e-9 * abs(fits[0].loglik_)
     np.testing.assert_allclose(fits[0].theta_, fits[1].theta_, rtol=1e-6)
+
+
+def test_profile_intervals_on_the_users_columns():
+    """The SD's and the slope's profile intervals are those of glmer's
+    centred fit (within 1e-4, as for cbpp); the intercept's, where glmer's
+    own profile gives NA, is the slope's scaled by -mean(x1) (β0 = β̃0 -
+    mean(x1) β1) up to β̃0's own small part: 1e-5 of its width here."""
+    df = pd.read_csv(DATA / "poisson.csv")
+    model = _fit("poisson", "regressor", df)
+    ours = model.conf_int(method="profile")
+    ref = pd.DataFrame(CASES["poisson"]["profile_centred"]).set_index("term")
+    np.testing.assert_allclose(
+        ours.loc[ref.index].to_numpy(), ref.to_numpy(), atol=1e-4
+    )
+    mean = df["x1"].mean()
+    slope = ours.loc["x1"].to_numpy()
+    scaled = model.intercept_ - mean * (slope[::-1] - model.coef_[0])
+    width = scaled[1] - scaled[0]
+    np.testing.assert_allclose(ours.loc["(Intercept)"], scaled, atol=1e-4 * width)

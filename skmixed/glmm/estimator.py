@@ -39,6 +39,7 @@ from skmixed.glmm.optimize import (
 )
 from skmixed.glmm.pirls import GLMMProblem, glm_fit
 from skmixed.glmm.reporting import GLMMReporting
+from skmixed.mixed.centring import FixedCentring, shift_matrix
 from skmixed.mixed.estimator import (
     _lme4_order,
     _lme4_sorted_terms,
@@ -222,7 +223,15 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         for term, columns in spanned_columns_of_rows(X, data.y, designs):
             warnings.warn(spanned_message(term, columns), UserWarning, stacklevel=4)
         system = RandomEffects([Term(d.codes, d.m, d.Z) for d in designs])
-        problem = GLMMProblem(X, data.y, prior, family, system)
+        # Columns far from 0 beside the intercept (x = 1e4 + N(0, 1), a
+        # year) are fitted centred: the same model, but (β0, β1) of the
+        # data's columns are nearly collinear, and lme4's finite-difference
+        # check in (θ, β) with steps of 1e-4 moved η by 1 along such a
+        # column (a spurious "failed to converge", Hessian SEs off 200-fold).
+        # self._problem and self._beta_fit are the centred fit's; β and
+        # vcov are mapped back to the user's columns (see FixedCentring).
+        self._centring = FixedCentring(shift_matrix(X, x_names))
+        problem = GLMMProblem(self._centring.columns(X), data.y, prior, family, system)
         ks = system.ks
         n_agq = int(self.nAGQ)
         if n_agq > 1 and not (len(designs) == 1 and ks[0] == 1):
@@ -244,7 +253,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         self._term_designs_fit = [
             (d.factor, d.group, list(d.names), np.asarray(d.levels)) for d in designs
         ]
-        self._set_results(fit.theta, fit.beta)
+        self._set_results(fit.theta, beta_fit=fit.beta)
         self.n_evaluations_ = int(fit.n_evaluations)
         self.n_iter_ = self.n_evaluations_
         problems = []
@@ -298,11 +307,12 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         """No grouping factors reached fit: the GLM without random effects."""
         beta, RX, mu, eta = glm_fit(X, y, prior, family)
         self._problem, self._designs, self._lower = None, [], np.zeros(0)
+        self._centring = FixedCentring(np.eye(len(beta)))
         self._term_designs_fit = []
         self._cache = {}
         self._mode = None
         self._RX_glm, self._X_glm = RX, X
-        self._beta = beta
+        self._beta = self._beta_fit = beta
         self._eta, self._mu = eta, mu
         self.theta_ = np.zeros(0)
         self._set_coef(beta)
@@ -333,21 +343,28 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         self.aic_ = m2ll_reported + 2.0 * df
         self.bic_ = m2ll_reported + np.log(n) * df
 
-    def _set_results(self, theta, beta):
-        """Every fitted attribute at (θ, β); tables are built on first access."""
+    def _set_results(self, theta, beta=None, *, beta_fit=None):
+        """Every fitted attribute at (θ, β); tables are built on first access.
+
+        β of the user's columns, or ``beta_fit`` of the fitted problem's
+        (centred) columns.
+        """
         problem = self._problem
         theta = np.asarray(theta, dtype=np.float64)
-        beta = np.asarray(beta, dtype=np.float64)
-        mode = problem.modes(theta, beta)
+        if beta_fit is None:
+            beta_fit = self._centring.beta_centred(beta)
+        beta_fit = np.asarray(beta_fit, dtype=np.float64)
+        beta = self._centring.beta(beta_fit)
+        mode = problem.modes(theta, beta_fit)
         self._cache = {}
         self._mode = mode
-        self._beta = beta
+        self._beta, self._beta_fit = beta, beta_fit
         self._eta, self._mu = mode.eta, mode.mu
         self.theta_ = theta.copy()
         self._set_coef(beta)
         n_agq = int(self.nAGQ)
         family = self._family_
-        absolute = self._objective_at(theta, beta)
+        absolute = self._objective_fit(theta, beta_fit)
         # lme4 reports the nAGQ > 1 value relative to the saturated model
         reported = absolute - problem.saturated_m2ll if n_agq > 1 else absolute
         self._set_criteria(absolute, reported, len(theta) + len(beta))
@@ -359,28 +376,39 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         self._b = problem.system.b_from_u(mode.u, mode.lambdas)
 
     def _objective_at(self, theta, beta):
-        """-2 log L (absolute scale) at (θ, β): Laplace or AGQ."""
-        mode = self._problem.modes(theta, beta)
+        """-2 log L (absolute scale) at (θ, β), β of the user's columns."""
+        return self._objective_fit(theta, self._centring.beta_centred(beta))
+
+    def _objective_fit(self, theta, beta_fit):
+        """-2 log L (absolute scale) at (θ, β̃), β̃ of the fitted problem's
+        columns: Laplace or AGQ."""
+        mode = self._problem.modes(theta, beta_fit)
         if int(self.nAGQ) > 1:
             return agq_minus2_loglik(self._problem, mode, int(self.nAGQ))
         return mode.laplace
 
+    def _restore_modes(self):
+        """Leave PIRLS's warm start at the estimates."""
+        self._problem.modes(self.theta_, self._beta_fit)
+
     def _derivatives(self):
-        """lme4's finite-difference gradient and Hessian in (θ, β) (cached)."""
+        """lme4's finite-difference gradient and Hessian (cached), in (θ, β̃)
+        of the fitted problem's columns: centred ones where the user's are
+        shifted, whose β differences move η by the column's spread, not by
+        its distance from 0."""
         cache = self._cache
         if "_derivs" not in cache:
             n_theta = len(self.theta_)
-            x = np.concatenate([self.theta_, self._beta])
+            x = np.concatenate([self.theta_, self._beta_fit])
             lower = np.concatenate([self._lower, np.full(len(self._beta), -np.inf)])
 
             def fun(z):
-                return self._objective_at(z[:n_theta], z[n_theta:])
+                return self._objective_fit(z[:n_theta], z[n_theta:])
 
             fx = fun(x)
             with blas_single_thread():
                 cache["_derivs"] = finite_difference_hessian(fun, x, fx, lower)
-            # leave PIRLS's warm start at the estimates
-            self._problem.modes(self.theta_, self._beta)
+            self._restore_modes()
         return cache["_derivs"]
 
     # -- fitted attributes built on first access ----------------------------
@@ -389,7 +417,8 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         """β (pandas Series indexed by ``"(Intercept)"`` and feature names)."""
         return pd.Series(self._beta, index=self._x_names, name="estimate")
 
-    def _vcov_rx(self):
+    def _vcov_rx_fit(self):
+        """``(R_Xᵀ R_X)⁻¹`` of the fitted problem's (centred) columns."""
         if self._problem is None:
             RX = self._RX_glm
         else:
@@ -397,6 +426,9 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         p = RX.shape[0]
         inv = solve_triangular(RX, np.eye(p), lower=False)
         return inv @ inv.T
+
+    def _vcov_rx(self):
+        return self._centring.covariance(self._vcov_rx_fit())
 
     def _vcov_hessian(self):
         """lme4's default: 2 [H⁻¹]_ββ from the Hessian of -2 log L, or None."""
@@ -407,7 +439,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
             return None
         n_theta = len(self.theta_)
         inv = np.linalg.inv(hess)[n_theta:, n_theta:]
-        return inv + inv.T
+        return self._centring.covariance(inv + inv.T)
 
     def vcov(self, method=None):
         """Covariance matrix of β.
@@ -585,7 +617,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
             return self._family_.minus2_loglik(self._y, mu, self._prior)
         with blas_single_thread():
             value = self._objective_at(theta, beta)
-            self._problem.modes(self.theta_, self._beta)
+            self._restore_modes()
         return value
 
     # -- prediction ------------------------------------------------------------

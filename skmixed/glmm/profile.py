@@ -9,6 +9,16 @@ started from the previous step, β scaled by its standard errors). A
 standard deviation whose profile stays below the cut-off down to 0 gets
 the lower end 0, as in lme4.
 
+The profiles are taken in the fitted coordinates: where shifted
+fixed-effect columns were centred (β = M β̃, see
+:mod:`skmixed.mixed.centring`), a slope is a coordinate of β̃ too, and the
+user's intercept the linear function ``β0 = β̃0 + M[0, 1:] β̃[1:]``: its
+profile fixes that function (β̃0 follows from the slopes), the slopes
+scaled by their standard errors given it and moved along their
+regression on it. At the data's scale the other parameters' steps moved η
+by the columns' distance from 0 (x = 1e4 + N(0, 1): the profile of β0
+overflowed exp(η); lme4's gives NA there).
+
 lme4 interpolates a spline through a grid of profile points; the roots here
 are of the profile itself, so the two agree to that interpolation's
 accuracy. Only models whose random-effects terms are all scalar are
@@ -41,34 +51,63 @@ class _Profiler:
 
     def __init__(self, model):
         self.model = model
-        self.n_theta = len(model.theta_)
-        self.x_hat = np.concatenate([model.theta_, model._beta])
-        self.lower = np.concatenate([model._lower, np.full(len(model._beta), -np.inf)])
-        se_beta = np.sqrt(np.diagonal(model.vcov("rx").to_numpy()))
-        self.scale = np.concatenate([np.full(self.n_theta, 0.1), se_beta])
+        self.n_theta = n_theta = len(model.theta_)
+        centring = model._centring
+        n_beta = len(model._beta)
+        # x: (θ, β̃) of the fitted problem; the user's parameters are A x
+        self.x_hat = np.concatenate([model.theta_, model._beta_fit])
+        self.A = np.eye(n_theta + n_beta)
+        self.A[n_theta:, n_theta:] = centring.M
+        self.lower = np.concatenate([model._lower, np.full(n_beta, -np.inf)])
+        cov_fit = model._vcov_rx_fit()
+        self.cov = np.zeros((n_theta + n_beta,) * 2)
+        self.cov[n_theta:, n_theta:] = cov_fit
+        se_fit = np.sqrt(np.diagonal(cov_fit))
+        se_user = np.sqrt(np.diagonal(centring.covariance(cov_fit)))
+        self.scale = np.concatenate([np.full(n_theta, 0.1), se_fit])
+        self.user_hat = self.A @ self.x_hat
+        self.user_scale = np.concatenate([np.full(n_theta, 0.1), se_user])
         self.f_hat = self.objective(self.x_hat)
 
     def objective(self, x):
         model = self.model
         try:
-            return float(model._objective_at(x[: self.n_theta], x[self.n_theta :]))
+            return float(model._objective_fit(x[: self.n_theta], x[self.n_theta :]))
         except (FloatingPointError, np.linalg.LinAlgError, ValueError):
             return np.inf
 
+    def _given(self, j, free):
+        """Scales of the free coordinates and their regression on the
+        user's parameter j, where that is not a coordinate itself."""
+        a = self.A[j]
+        if not np.any(a[free]):  # x_j itself: as it always was
+            return self.scale[free], np.zeros(free.size)
+        cov_a = self.cov[free] @ a
+        var_a = float(a @ self.cov @ a)
+        conditional = np.diagonal(self.cov)[free] - cov_a**2 / var_a
+        scale = np.where(
+            conditional > 0.0, np.sqrt(np.maximum(conditional, 0.0)), self.scale[free]
+        )
+        return scale, cov_a / var_a
+
     def profile(self, j, value, start):
-        """``(f, x)``: the minimum of the objective with ``x_j = value``."""
+        """``(f, x)``: the minimum of the objective with ``(A x)_j = value``."""
         free = np.flatnonzero(np.arange(len(self.x_hat)) != j)
-        scale = self.scale[free]
+        a_free = self.A[j, free]
+        scale, slope = self._given(j, free)
         x = start.copy()
-        x[j] = value
+        # the free coordinates follow their regression on the fixed value
+        x[free] += slope * (value - self.A[j] @ start)
+        x[j] = value - a_free @ x[free]
         if not free.size:
             return self.objective(x), x
-        origin = start[free]
+        origin = x[free].copy()
 
         def fun(z, grad=None):
             x[free] = origin + z * scale
-            value = self.objective(x)
-            return value if np.isfinite(value) else 1e300
+            x[j] = value - a_free @ x[free]
+            f = self.objective(x)
+            return f if np.isfinite(f) else 1e300
 
         opt = nlopt.opt(nlopt.LN_BOBYQA, free.size)
         bounds = (self.lower[free] - origin) / scale
@@ -87,8 +126,7 @@ class _Profiler:
 
     def end(self, j, cutoff, side):
         """The interval's end on one side (-1: lower, +1: upper)."""
-        x_hat = self.x_hat
-        state = {"x": x_hat.copy()}
+        state = {"x": self.x_hat.copy()}
 
         root = np.sqrt(cutoff)
 
@@ -100,11 +138,12 @@ class _Profiler:
             state["x"] = x
             return np.sqrt(max(f - self.f_hat, 0.0)) - root
 
+        hat, scale = self.user_hat[j], self.user_scale[j]
         if j >= self.n_theta:  # about where a quadratic profile crosses
-            step = 1.1 * root * self.scale[j]
+            step = 1.1 * root * scale
         else:
-            step = max(2.0 * self.scale[j], 0.25 * abs(x_hat[j]), 0.05)
-        inner = x_hat[j]
+            step = max(2.0 * scale, 0.25 * abs(hat), 0.05)
+        inner = hat
         outer = inner + side * step
         for _ in range(40):
             if side < 0 and outer <= self.lower[j]:
@@ -170,7 +209,7 @@ def profile_intervals(model, level=0.95, parm=None):
         ]
     finally:
         # leave PIRLS's warm start at the estimates
-        model._problem.modes(model.theta_, model._beta)
+        model._restore_modes()
     return pd.DataFrame(
         rows,
         columns=["lower", "upper"],

@@ -27,6 +27,7 @@ from skmixed._groups import (
     level_positions,
 )
 from skmixed._linalg import least_squares
+from skmixed.mixed.centring import WELL_SCALED, shift_matrix
 from skmixed.mixed.cost import announce, estimate_cost
 from skmixed.mixed.criterion import (
     ProfiledCriterion,
@@ -1165,11 +1166,6 @@ def _lme4_sorted_terms(terms, fitted):
     return out
 
 
-#: A slope column is standardised for the optimiser when its root mean
-#: square is outside [1e-2, 1e2] or its mean exceeds 100 standard deviations.
-_WELL_SCALED = (1e-2, 1e2, 1e2)
-
-
 def _slope_transform(term):
     """Upper-triangular A with ``Z A`` the term's standardised columns, or None.
 
@@ -1189,7 +1185,9 @@ def _slope_transform(term):
         else:  # a design from chunks of rows: the moments from their sums
             mean, sd = (float(v) for v in term.moments[j])
         rms = math.sqrt(mean * mean + sd * sd)
-        low, high, ratio = _WELL_SCALED
+        # standardised when its root mean square is outside [1e-2, 1e2] or
+        # its mean exceeds 100 standard deviations
+        low, high, ratio = WELL_SCALED
         if rms == 0.0 or (low <= rms <= high and abs(mean) <= ratio * sd):
             continue
         A = np.eye(k) if A is None else A
@@ -1311,18 +1309,7 @@ class _Centring:
         #: whether some random-slope column is centred (the fit's θ is then
         #: not the data's own; see intervals._check_not_centred)
         self.slopes_centred = any(A is not None for A in self.transforms)
-        p = len(x_names)
-        self.M = np.eye(p)
-        if p and x_names[0] == "(Intercept)":
-            for j in range(1, p):
-                if gram is not None and not _maybe_shifted(gram, j):
-                    continue
-                if X is not None:
-                    mean, sd = float(X[:, j].mean()), float(X[:, j].std())
-                else:
-                    mean, sd = (float(v) for v in x_moments[j])
-                if sd > 0.0 and abs(mean) > _WELL_SCALED[2] * sd:
-                    self.M[0, j] = -mean
+        self.M = shift_matrix(X, x_names, x_moments, gram)
         # a shifted fixed-effect column alone (x = 1e4 + N(0, 1) beside
         # (1 | g)) costs XᵀX the same digits: its criterion varied by 2e-7
         # relative when the rows were permuted, and θ by 1e-3
@@ -1347,16 +1334,6 @@ class _Centring:
     def map_back(self, dec):
         """The centred fit's decomposition on the data's scale."""
         return _MappedDecomposition(dec, self.transforms, self.M)
-
-
-def _maybe_shifted(gram, j):
-    """Whether column j of X could be far from 0 relative to its spread,
-    from the unweighted ``[X y]ᵀ[X y]`` (column 0 the intercept): a screen
-    with a tenfold margin, so that most fits read no column again (two
-    reductions per column were ~8% of a sleepstudy fit); the rows decide."""
-    n, total, squares = gram[0, 0], gram[0, j], gram[j, j]
-    # n Σx² − (Σx)² = n² var: below 1e-3 (Σx)² where var < 1e-3 mean²
-    return n * squares - total * total < 10.0 / _WELL_SCALED[2] ** 2 * total * total
 
 
 @dataclass
