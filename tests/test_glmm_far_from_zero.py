@@ -163,3 +163,30 @@ def test_profile_intervals_on_the_users_columns():
     scaled = model.intercept_ - mean * (slope[::-1] - model.coef_[0])
     width = scaled[1] - scaled[0]
     np.testing.assert_allclose(ours.loc["(Intercept)"], scaled, atol=1e-4 * width)
+
+
+@pytest.mark.parametrize("scale", [1e6, 1e-6])
+def test_badly_scaled_column(scale):
+    """x1 - mean(x1) times 1e6 or 1e-6: the fit is the centred one with β1
+    and its SE divided by the scale. Before, 1e6 warned "Hessian is not
+    positive definite" and 1e-6 gave the SE of β1 as 297 against 28443,
+    silently. glmer stops with a PIRLS error at 1e6 and warns at 1e-6."""
+    df = pd.read_csv(DATA / "poisson.csv")
+    scaled = CASES["poisson"]["scaled"]
+    assert "error" in scaled["1e+06"] and scaled["1e-06"]["warnings"]
+    df["x1"] = (df["x1"] - df["x1"].mean()) * scale
+    model = _fit("poisson", "regressor", df)
+    ref = CASES["poisson"]["centred_tight"]
+    assert ref["loglik"] - 1e-8 <= model.loglik_ <= ref["loglik"] + 1e-6
+    divide = np.array([1.0, scale])
+    se = np.asarray(ref["se_fit"]) / divide
+    beta = np.r_[model.intercept_, model.coef_]
+    assert np.max(np.abs(beta - np.asarray(ref["beta_fit"]) / divide) / se) < 1e-4
+    np.testing.assert_allclose(model.theta_, ref["theta"], rtol=2e-5)
+    np.testing.assert_allclose(np.sqrt(np.diag(model.vcov_)), se, rtol=1e-5)
+    # the profile's root is sought in the fitted column's units (at 1e6
+    # β1 ~ 3e-7 is below Brent's absolute tolerance of 1e-7: the interval
+    # came out 6e-3 too wide on each side)
+    ours = model.conf_int(method="profile", parm="x1").to_numpy()[0] * scale
+    ref = pd.DataFrame(CASES["poisson"]["profile_centred"]).set_index("term")
+    np.testing.assert_allclose(ours, ref.loc["x1"].to_numpy(), atol=1e-4)

@@ -39,7 +39,7 @@ from skmixed.glmm.optimize import (
 )
 from skmixed.glmm.pirls import GLMMProblem, glm_fit
 from skmixed.glmm.reporting import GLMMReporting
-from skmixed.mixed.centring import FixedCentring, shift_matrix
+from skmixed.mixed.centring import FixedCentring, column_scales, shift_matrix
 from skmixed.mixed.estimator import (
     _lme4_order,
     _lme4_sorted_terms,
@@ -224,13 +224,15 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
             warnings.warn(spanned_message(term, columns), UserWarning, stacklevel=4)
         system = RandomEffects([Term(d.codes, d.m, d.Z) for d in designs])
         # Columns far from 0 beside the intercept (x = 1e4 + N(0, 1), a
-        # year) are fitted centred: the same model, but (β0, β1) of the
-        # data's columns are nearly collinear, and lme4's finite-difference
-        # check in (θ, β) with steps of 1e-4 moved η by 1 along such a
-        # column (a spurious "failed to converge", Hessian SEs off 200-fold).
-        # self._problem and self._beta_fit are the centred fit's; β and
-        # vcov are mapped back to the user's columns (see FixedCentring).
-        self._centring = FixedCentring(shift_matrix(X, x_names))
+        # year) are fitted centred, and columns of a spread far from 1
+        # scaled: the same model, but (β0, β1) of the data's columns are
+        # nearly collinear, and lme4's finite-difference check in (θ, β)
+        # with steps of 1e-4 moved η by 1 along such a column (a spurious
+        # "failed to converge", Hessian SEs off 200-fold). self._problem
+        # and self._beta_fit are the fitted columns'; β and vcov are mapped
+        # back to the user's (see skmixed.mixed.centring).
+        shifts = shift_matrix(X, x_names)
+        self._centring = FixedCentring(shifts, column_scales(X, shifts))
         problem = GLMMProblem(self._centring.columns(X), data.y, prior, family, system)
         ks = system.ks
         n_agq = int(self.nAGQ)
@@ -393,9 +395,10 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
 
     def _derivatives(self):
         """lme4's finite-difference gradient and Hessian (cached), in (θ, β̃)
-        of the fitted problem's columns: centred ones where the user's are
-        shifted, whose β differences move η by the column's spread, not by
-        its distance from 0."""
+        of the fitted problem's columns: centred and scaled where the
+        user's are shifted or badly scaled, so that a step in β̃ moves η by
+        the step times a spread near 1, not by the column's distance from
+        0 or its scale."""
         cache = self._cache
         if "_derivs" not in cache:
             n_theta = len(self.theta_)
@@ -418,7 +421,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         return pd.Series(self._beta, index=self._x_names, name="estimate")
 
     def _vcov_rx_fit(self):
-        """``(R_Xᵀ R_X)⁻¹`` of the fitted problem's (centred) columns."""
+        """``(R_Xᵀ R_X)⁻¹`` of the fitted problem's columns."""
         if self._problem is None:
             RX = self._RX_glm
         else:

@@ -9,10 +9,10 @@ started from the previous step, β scaled by its standard errors). A
 standard deviation whose profile stays below the cut-off down to 0 gets
 the lower end 0, as in lme4.
 
-The profiles are taken in the fitted coordinates: where shifted
-fixed-effect columns were centred (β = M β̃, see
-:mod:`skmixed.mixed.centring`), a slope is a coordinate of β̃ too, and the
-user's intercept the linear function ``β0 = β̃0 + M[0, 1:] β̃[1:]``: its
+The profiles are taken in the fitted coordinates: where fixed-effect
+columns were centred or scaled (β = T β̃, T = M S, see
+:mod:`skmixed.mixed.centring`), a slope is a multiple of a coordinate of
+β̃, and the user's intercept the linear function ``β0 = (T β̃)_0``: its
 profile fixes that function (β̃0 follows from the slopes), the slopes
 scaled by their standard errors given it and moved along their
 regression on it. At the data's scale the other parameters' steps moved η
@@ -57,7 +57,7 @@ class _Profiler:
         # x: (θ, β̃) of the fitted problem; the user's parameters are A x
         self.x_hat = np.concatenate([model.theta_, model._beta_fit])
         self.A = np.eye(n_theta + n_beta)
-        self.A[n_theta:, n_theta:] = centring.M
+        self.A[n_theta:, n_theta:] = centring.T
         self.lower = np.concatenate([model._lower, np.full(n_beta, -np.inf)])
         cov_fit = model._vcov_rx_fit()
         self.cov = np.zeros((n_theta + n_beta,) * 2)
@@ -98,14 +98,15 @@ class _Profiler:
         x = start.copy()
         # the free coordinates follow their regression on the fixed value
         x[free] += slope * (value - self.A[j] @ start)
-        x[j] = value - a_free @ x[free]
+        pivot = self.A[j, j]  # 1, or the column's scale
+        x[j] = (value - a_free @ x[free]) / pivot
         if not free.size:
             return self.objective(x), x
         origin = x[free].copy()
 
         def fun(z, grad=None):
             x[free] = origin + z * scale
-            x[j] = value - a_free @ x[free]
+            x[j] = (value - a_free @ x[free]) / pivot
             f = self.objective(x)
             return f if np.isfinite(f) else 1e300
 
@@ -130,15 +131,20 @@ class _Profiler:
 
         root = np.sqrt(cutoff)
 
+        # the search runs in the fitted coordinate's units (the user's
+        # value divided by its column's scale), where Brent's tolerances
+        # suit it; the same as the user's for a column not scaled
+        pivot = self.A[j, j]
+
         def excess(value):
             # |ζ| - its cut-off, ζ the signed square root of the profile's
             # rise: nearly linear in the parameter, so Brent's method needs
             # few profile fits.
-            f, x = self.profile(j, value, state["x"])
+            f, x = self.profile(j, value * pivot, state["x"])
             state["x"] = x
             return np.sqrt(max(f - self.f_hat, 0.0)) - root
 
-        hat, scale = self.user_hat[j], self.user_scale[j]
+        hat, scale = self.user_hat[j] / pivot, self.user_scale[j] / pivot
         if j >= self.n_theta:  # about where a quadratic profile crosses
             step = 1.1 * root * scale
         else:
@@ -158,7 +164,7 @@ class _Profiler:
         else:
             return np.inf * side
         lo, hi = sorted((inner, outer))
-        return optimize.brentq(excess, lo, hi, xtol=1e-7, rtol=1e-9)
+        return pivot * optimize.brentq(excess, lo, hi, xtol=1e-7, rtol=1e-9)
 
 
 def profile_intervals(model, level=0.95, parm=None):

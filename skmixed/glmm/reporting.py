@@ -227,7 +227,7 @@ def variance_parts(model):
     from skmixed.glmm.blocks import lambdas_from_theta
 
     problem = require_random(model)
-    fixed_pred = problem.X @ model._beta_fit  # X̃ β̃ = X β (centred columns)
+    fixed_pred = problem.X @ model._beta_fit  # X̃ β̃ = X β (the fitted columns)
     var_fixed = float(np.var(fixed_pred, ddof=1)) if problem.n > 1 else 0.0
     designs = model._designs
     lambdas = lambdas_from_theta(model.theta_, [d.k for d in designs])

@@ -9,6 +9,13 @@ the model is the same, ``β = M β̃`` and ``vcov(β) = M vcov(β̃) Mᵀ``; det
 so every criterion is the same function of the model. The linear model
 (:class:`skmixed.mixed.estimator._Centring`) and the GLMM
 (:mod:`skmixed.glmm.estimator`) both fit through it.
+
+The GLMM also scales columns whose spread is far from 1 (``1e6 x``,
+``1e-6 x``): ``X M S`` with S diagonal, ``β = M S β̃``. Its optimiser and
+lme4's finite-difference check in (θ, β) take steps of fixed size in β̃,
+which at the data's scale moved η by 100 per step (a spurious "Hessian not
+positive definite") or by 1e-10 (a Hessian of rounding noise and standard
+errors 100 times too small, without a warning).
 """
 
 import numpy as np
@@ -59,45 +66,69 @@ def shift_matrix(X, x_names, x_moments=None, gram=None):
     return M
 
 
+def column_scales(X, M):
+    """Per column of ``X M``, 1 or the reciprocal of its spread where that
+    is outside ``WELL_SCALED[:2]`` (sd of a centred column, else rms)."""
+    low, high, _ = WELL_SCALED
+    scales = np.ones(X.shape[1])
+    for j in range(X.shape[1]):
+        if j > 0 and M[0, j] != 0.0:  # centred: its sd
+            spread = float(X[:, j].std())
+        else:
+            spread = float(np.sqrt(np.mean(X[:, j] ** 2)))
+        if spread > 0.0 and not low <= spread <= high:
+            scales[j] = 1.0 / spread
+    return scales
+
+
 class FixedCentring:
-    """The map between the user's fixed-effect columns and the centred ones.
+    """The map between the user's fixed-effect columns and the fitted ones.
 
     Parameters
     ----------
     M : ndarray of shape (p, p)
         From :func:`shift_matrix`: the identity, or unit upper triangular
         with the shifts in row 0.
+    scales : ndarray of shape (p,), optional
+        From :func:`column_scales`: the fitted columns are ``X M S``,
+        ``S = diag(scales)`` (ones when None).
     """
 
-    def __init__(self, M):
+    def __init__(self, M, scales=None):
+        p = M.shape[0]
         self.M = M
-        #: whether some column is centred (else every map is the identity)
-        self.active = bool(np.any(M[0, 1:] != 0.0)) if M.shape[0] else False
+        self.scales = np.ones(p) if scales is None else np.asarray(scales)
+        #: ``T = M S``, the fitted columns ``X T`` and ``β = T β̃``
+        self.T = M * self.scales
+        #: whether some column is moved (else every map is the identity)
+        self.active = bool(p) and not np.array_equal(self.T, np.eye(p))
 
     def columns(self, X):
-        """``X M``: each shifted column minus its mean, computed elementwise."""
+        """``X M S``: each shifted column minus its mean, then scaled,
+        computed elementwise (the shift first, so it costs no digits)."""
         if not self.active:
             return X
         Xc = np.array(X, dtype=np.float64, order="C")
         Xc[:, 1:] += self.M[0, 1:]  # column 0 is the intercept
+        Xc *= self.scales
         return Xc
 
     def beta(self, beta_centred):
-        """β of the user's columns from β̃ of the centred ones."""
-        return self.M @ beta_centred if self.active else beta_centred
+        """β of the user's columns from β̃ of the fitted ones (``T β̃``)."""
+        return self.T @ beta_centred if self.active else beta_centred
 
     def beta_centred(self, beta):
-        """β̃ of the centred columns from β of the user's (``M⁻¹ β``)."""
+        """β̃ of the fitted columns from β of the user's (``T⁻¹ β``)."""
         if not self.active:
             return beta
         beta = np.asarray(beta, dtype=np.float64)
         # M⁻¹ is unit upper triangular with row 0 negated
         out = beta.copy()
         out[0] = beta[0] - self.M[0, 1:] @ beta[1:]
-        return out
+        return out / self.scales
 
     def covariance(self, cov_centred):
-        """``M cov Mᵀ``: a covariance of β̃ as one of β."""
+        """``T cov Tᵀ``: a covariance of β̃ as one of β."""
         if not self.active:
             return cov_centred
-        return self.M @ cov_centred @ self.M.T
+        return self.T @ cov_centred @ self.T.T

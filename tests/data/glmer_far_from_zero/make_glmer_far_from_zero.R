@@ -25,6 +25,10 @@
 # fit, for the SD and the slope (the same parameters as the data's; the
 # centred intercept is not the data's). On the data's columns glmer's
 # profile gives NA for the SD and the intercept, with 50+ warnings.
+# "scaled" (Poisson): glmer (default control) on x1 - mean(x1) multiplied
+# by 1e6 and by 1e-6: a column whose spread is far from 1 (glmer stops with
+# a PIRLS error at 1e6 and warns at 1e-6). "beta_fit" and
+# "se_fit" are the fitted columns' own (unmapped) estimates.
 # Run from tests/data/glmer_far_from_zero:  Rscript make_glmer_far_from_zero.R
 # Numbers are exact doubles (jsonlite digits = NA).
 suppressMessages({
@@ -51,6 +55,8 @@ summarise <- function(m, M) {
     theta = unname(getME(m, "theta")),
     beta = unname(drop(M %*% fixef(m))),
     se = unname(sqrt(diag(v))),
+    beta_fit = unname(fixef(m)),
+    se_fit = unname(sqrt(diag(as.matrix(vcov(m))))),
     warnings = as.list(m@optinfo$conv$lme4$messages)
   )
 }
@@ -80,6 +86,17 @@ fit_case <- function(data_file, columns, family, profile = FALSE) {
     centred_tight = summarise(centred_tight, M)
   )
   if (profile) {
+    out$scaled <- list()
+    for (scale in c(1e6, 1e-6)) {
+      ds <- dc
+      ds$x1 <- dc$x1 * scale
+      fit <- tryCatch(glmer(y ~ x1 + (1 | g), ds, family = family),
+                      error = function(e) conditionMessage(e))
+      out$scaled[[format(scale)]] <- c(
+        list(scale = scale),
+        if (is.character(fit)) list(error = fit) else summarise(fit, diag(2))
+      )
+    }
     ci <- confint(centred, method = "profile", oldNames = FALSE)
     keep <- rownames(ci) != "(Intercept)"
     out$profile_centred <- list(term = rownames(ci)[keep],
