@@ -585,8 +585,21 @@ def _coded_sums(spec, labels, codes, M, parts):
         return LabelledSums(labels, per_level, totals, None, missing, n)
     start = int(fit_intercept)
     y_column = start + len(features)
-    XY = M[:, : y_column + 1]
-    gram = XY.T @ XY if w is None else XY.T @ (XY * w[:, None])
+    # the term's intercept, when it is X's: the level sums of its row add
+    # up to X's column sums (see _ones_row)
+    intercept_row = _intercept_row(layout, fit_intercept) if w is None else None
+    if intercept_row is None:
+        XY = M[:, : y_column + 1]
+        gram = XY.T @ XY if w is None else XY.T @ (XY * w[:, None])
+    else:
+        # [X y]ᵀ[X y] without multiplying the column of ones: its row (n and
+        # the column sums) comes from the level sums, once they are made
+        # (36 products a row for 6 columns rather than 49; in OpenBLAS the
+        # 6 columns of a 7-wide matrix take 2/3 of the time of all 7)
+        FY = M[:, start : y_column + 1]
+        gram = np.zeros((y_column + 1, y_column + 1))
+        gram[start:, start:] = FY.T @ FY
+        gram[0, 0] = n
     # a NaN or inf makes its column's sum of squares NaN or inf: only then
     # are the rows searched
     finite = np.isfinite(np.diagonal(gram)).all()
@@ -605,6 +618,8 @@ def _coded_sums(spec, labels, codes, M, parts):
             per_level = _bucket_block_sums(codes, labels, M, layout.z_columns, w, parts)
         else:
             per_level = _block_sums(codes, m, M, layout.z_columns, w)
+        if intercept_row is not None:
+            _ones_row(gram, per_level, intercept_row, n)
         sum_log_weights = 0.0 if w is None else float(np.log(w).sum())
         totals = (n, gram, sum_log_weights)
         if w is None and fit_intercept:
@@ -628,6 +643,27 @@ def _coded_sums(spec, labels, codes, M, parts):
         min(negatives, key=_dask.label_order) if negatives else None,
     )
     return LabelledSums(labels, per_level, totals, summary, missing, n)
+
+
+def _intercept_row(layout, fit_intercept):
+    """The columns of a level's sums that hold ``Σ [1 X y]`` over its rows
+    (a slice: the row of the term's intercept when it is X's column of
+    ones), or None."""
+    if not fit_intercept or layout.z_columns is None or 0 not in layout.z_columns:
+        return None
+    row = layout.cx[layout.z_columns.index(0)]
+    return slice(int(row[0]), int(row[-1]) + 1)
+
+
+def _ones_row(gram, per_level, intercept_row, n):
+    """Fill the row and column of ones of ``gram`` (``[1 X y]ᵀ[1 X y]``)
+    from the level sums: n and the column sums of X and y, each the sum
+    over levels of the levels' sums (one pass over the levels rather than
+    over the rows)."""
+    sums = np.ones(len(per_level)) @ per_level[:, intercept_row]
+    sums[0] = n
+    gram[0, :] = sums
+    gram[:, 0] = sums
 
 
 def _centred_sums(spec, m, codes, M, w):
