@@ -268,7 +268,7 @@ def partition_rows(part, index, meta, spec, out=None):
         part[name].to_numpy(dtype=np.float64, na_value=np.nan)
         for name in features + [_dask._Y]
     ]
-    order = None
+    destination = None
     if labels.keys is not None:
         # rows grouped by their key's bucket (see _dask.bucket_order): each
         # row written straight to its place in bucket order (the rows of a
@@ -276,9 +276,14 @@ def partition_rows(part, index, meta, spec, out=None):
         # cheaper than the random accesses they save)
         keys = labels.keys
         order, counts = _dask.bucket_order(keys.keys)
-        labels.keys = _dask.LabelKeys(keys.keys[order], None, keys.kind, counts)
         destination = np.empty(n, dtype=np.intp)
         destination[order] = np.arange(n)
+        # the keys scattered to their places too: a gather by ``order``
+        # (keys[order]) reads them in 256 interleaved streams, several
+        # times slower than writing them so (6 ms of a partition's ~45)
+        placed = np.empty_like(keys.keys)
+        placed[destination] = keys.keys
+        labels.keys = _dask.LabelKeys(placed, None, keys.kind, counts)
         _fill_rows(M, columns, start, destination)
     else:
         _fill_rows(M, columns, start)
@@ -288,8 +293,10 @@ def partition_rows(part, index, meta, spec, out=None):
     y = columns[-1]  # its range from the contiguous column, not from M
     y_range = (y.min(), y.max()) if n else (np.inf, -np.inf)
     checks = (n_dropped, _dask.weight_counts(w), first_negative, y_range)
-    if w is not None and order is not None:
-        w = w[order]
+    if w is not None and destination is not None:
+        placed = np.empty_like(w)
+        placed[destination] = w
+        w = placed
     return _PartitionRows(labels, M, w, missing, checks)
 
 
