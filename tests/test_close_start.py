@@ -72,6 +72,42 @@ def test_a_many_level_fit_takes_newton_from_the_moment_start(spec, reml):
     assert model.converged_
 
 
+@pytest.mark.parametrize("reml", [True, False])
+def test_newton_from_the_moment_start_on_the_analytic_hessian(reml, monkeypatch):
+    """Levels too many for stored outer products (here: made so) give Newton
+    the criterion's analytic Hessian: the optimum of the forward-difference
+    Hessian's steps, and of BOBYQA, for half the evaluations."""
+    from skmixed.mixed import criterion as criterion_module
+    from skmixed.mixed import optimize
+
+    X, y = _data()
+    monkeypatch.setattr(criterion_module, "_MAX_OUTER_PRODUCTS", 0)
+    analytic = MixedLMRegressor("(1 + x1 | g)", reml=reml).fit(X, y)
+    assert analytic._criterion.strategy == "dense"
+    assert analytic._criterion.has_hessian
+    calls = []
+    original = optimize._forward_hessian
+    monkeypatch.setattr(
+        optimize,
+        "_forward_hessian",
+        lambda *args: calls.append(1) or original(*args),
+    )
+    analytic = MixedLMRegressor("(1 + x1 | g)", reml=reml).fit(X, y)
+    assert not calls
+    monkeypatch.setattr(criterion_module.ProfiledCriterion, "has_hessian", False)
+    differences = MixedLMRegressor("(1 + x1 | g)", reml=reml).fit(X, y)
+    assert calls
+    value = "reml_criterion_" if reml else "deviance_"
+    assert getattr(analytic, value) == pytest.approx(
+        getattr(differences, value), rel=1e-12
+    )
+    np.testing.assert_allclose(analytic.theta_, differences.theta_, rtol=1e-9)
+    np.testing.assert_allclose(analytic.coef_, differences.coef_, rtol=1e-9)
+    _same_optimum(analytic, _bobyqa_from_lme4s_start(analytic._criterion))
+    assert analytic.n_evaluations_ < differences.n_evaluations_
+    assert analytic.converged_
+
+
 def _fit_without_slope_variance(seed):
     """A fit whose slope variance is 0 in the data (singular on ``seed``s
     1 and 5, the optimum on the bound θ_2 = 0)."""

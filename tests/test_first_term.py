@@ -175,3 +175,40 @@ def test_one_term_decomposition_agrees_across_strategies(k, monkeypatch):
     _close(dense.beta, outer.beta)
     _close(dense.b[0], outer.b[0])
     _close(dense.RX, outer.RX)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("reml", [True, False])
+def test_analytic_hessian_equals_differences_of_the_gradient(k, reml, monkeypatch):
+    """value_gradient_hessian: the value and gradient of value_and_gradient,
+    and the Hessian of central differences of that gradient (several chunks,
+    weighted rows, at θ inside the bounds and with a zero diagonal element)."""
+    monkeypatch.setattr(first_term, "_CHUNK", 32)
+    rng = np.random.default_rng(60 + k)
+    crit = ProfiledCriterion(_design(100, k, rng), reml=reml, strategy="dense")
+    assert crit.has_hessian
+    for theta in _thetas(k, rng)[:2]:
+        value, grad, hessian = crit.value_gradient_hessian(theta)
+        expected_value, expected_grad = crit.value_and_gradient(theta)
+        assert value == pytest.approx(expected_value, rel=RTOL)
+        _close(grad, expected_grad)
+        step = 1e-5
+        expected = np.empty((len(theta), len(theta)))
+        for i in range(len(theta)):
+            e = np.zeros(len(theta))
+            e[i] = step
+            expected[:, i] = (
+                crit.value_and_gradient(theta + e)[1]
+                - crit.value_and_gradient(theta - e)[1]
+            ) / (2.0 * step)
+        scale = np.max(np.abs(expected))
+        np.testing.assert_allclose(hessian, expected, rtol=1e-6, atol=1e-7 * scale)
+        np.testing.assert_array_equal(hessian, hessian.T)
+
+
+def test_no_analytic_hessian_where_later_terms_or_stored_products_serve():
+    rng = np.random.default_rng(3)
+    crit = ProfiledCriterion(_design(100, 2, rng), strategy="outer")
+    assert not crit.has_hessian
+    with pytest.raises(ValueError, match="no analytic Hessian"):
+        crit.value_gradient_hessian(np.array([1.0, 0.0, 1.0]))

@@ -543,6 +543,12 @@ class ProfiledCriterion:
         weighted = Linv_T * self._column_weights
         gamma = weighted @ Linv_T.T
         levels = self._first_levels
+        grad = np.empty(self.n_theta)
+        theta1 = theta[self._slices[0]]
+        if not q and self.strategy == "dense" and k1 <= 2:
+            # K_j formed and used chunk by chunk (one pass over the levels)
+            grad[:] = levels.derivatives(theta1, gamma)[0]
+            return value, grad
         if not q and self.strategy == "outer":
             # the stored outer products give every level's g_j Γ g_jᵀ at once
             Kw = (gamma.ravel() @ self._P).reshape(-1, m1)
@@ -550,8 +556,6 @@ class ProfiledCriterion:
             Kw = levels.quadratic_pairs(gamma)
         else:
             Kw = levels.quadratic_pairs(gamma, g1.transpose(1, 2, 0))
-        grad = np.empty(self.n_theta)
-        theta1 = theta[self._slices[0]]
         first = levels.gradient(theta1, Kw)
         if q:
             X_pattern, rest_sums = rest.logdet_gradient_parts(lambdas, inverse)
@@ -579,6 +583,62 @@ class ProfiledCriterion:
                 grad[self._slices[i + 1]] = 2.0 * total[lcols, lrows]
         grad[self._slices[0]] = first
         return value, grad
+
+    @property
+    def has_hessian(self):
+        """Whether :meth:`value_gradient_hessian` is available: one term of
+        one or two columns on levels too many for stored outer products."""
+        return not self.design.q_rest and self._ks[0] <= 2 and self.strategy == "dense"
+
+    def value_gradient_hessian(self, theta):
+        """The criterion, its gradient and its Hessian at θ (one term of
+        k <= 2 columns, see :attr:`has_hessian`), in two passes over the
+        levels as :meth:`value_and_gradient` (which the Hessian costs about
+        one more: a forward difference of the gradient costs n_theta).
+
+        With ``S = L Lᵀ`` the Schur complement and ``G_i`` its
+        θ_i-derivative (up to sign, see :meth:`FirstTermLevels.derivatives`),
+        the criterion is ``Σ_j log|A_j| + α log|S_xx| + dof log|S|`` up to
+        constants (``α = 1 − dof`` for REML, ``−dof`` for ML), so that its
+        Hessian is the levels' part with Γ fixed, less
+        ``dof ⟨L⁻¹G_iL⁻ᵀ, L⁻¹G_lL⁻ᵀ⟩`` and ``α`` times the same on the
+        X block (the second derivative of ``log|S|`` is
+        ``−tr(S⁻¹ E S⁻¹ F)``; ``L_xx⁻¹`` is the X block of ``L⁻¹``).
+
+        Returns
+        -------
+        value : float
+            ``inf`` where the factorisation fails (gradient and Hessian NaN).
+        gradient : ndarray of shape (n_theta,)
+        hessian : ndarray of shape (n_theta, n_theta)
+        """
+        if not self.has_hessian:
+            raise ValueError("no analytic Hessian for this criterion")
+        theta = np.asarray(theta, dtype=np.float64)
+        n_theta, p = self.n_theta, self.design.p
+        T, logdet1 = self._schur(theta)
+        L, info = dpotrf(T, lower=1)
+        if info != 0 or not np.isfinite(logdet1):
+            return (
+                np.inf,
+                np.full(n_theta, np.nan),
+                np.full((n_theta, n_theta), np.nan),
+            )
+        value = self._value(logdet1, np.log(np.diagonal(L)))
+        Linv = solve_triangular(L, self._eye_p1, lower=True)
+        weighted = Linv.T * self._column_weights
+        gamma = weighted @ Linv
+        gradient, H, grams = self._first_levels.derivatives(
+            theta[self._slices[0]], gamma, hessian=True
+        )
+        whitened = Linv @ grams @ Linv.T  # (n_theta, p + 1, p + 1)
+        flat = whitened.reshape(n_theta, -1)
+        H -= self._dof * (flat @ flat.T)
+        alpha = (1.0 if self.reml else 0.0) - self._dof
+        if p:
+            flat_x = whitened[:, :p, :p].reshape(n_theta, -1)
+            H -= alpha * (flat_x @ flat_x.T)
+        return value, gradient, H
 
     def decompose(self, theta):
         """The factor at θ, with β, the spherical and conditional modes.

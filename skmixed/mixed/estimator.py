@@ -406,6 +406,9 @@ class MixedLMRegressor(GroupedRegressor):
                 batch=scaled.batch,
                 first_step=first_step,
                 close_start=close,
+                hessian=fit_criterion.value_gradient_hessian
+                if close is not None and fit_criterion.has_hessian
+                else None,
             )
         except FloatingPointError as exc:
             raise ValueError(

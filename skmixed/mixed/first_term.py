@@ -90,6 +90,38 @@ def coefficient_derivatives(theta1, k):
     return np.array(out)
 
 
+def coefficient_second_derivatives(theta1, k, h=0.125):
+    """``∂²K/∂θ_i∂θ_l``: (n_theta, n_theta, pairs + 1, 2 pairs).
+
+    K's entries are polynomials of degree at most 4 in θ, so their (exact,
+    complex-step) first derivatives are cubic: a central difference of
+    those, extrapolated from steps h and 2h (Richardson), is exact up to
+    rounding whatever h.
+    """
+    theta1 = np.asarray(theta1, dtype=np.float64)
+    n = len(theta1)
+
+    def central(l, step):
+        plus, minus = theta1.copy(), theta1.copy()
+        plus[l] += step
+        minus[l] -= step
+        change = coefficient_derivatives(plus, k) - coefficient_derivatives(minus, k)
+        return change / (2.0 * step)
+
+    out = np.empty((n, n) + coefficients(theta1.tolist(), k).shape)
+    for l in range(n):
+        out[:, l] = (4.0 * central(l, h) - central(l, 2.0 * h)) / 3.0
+    return out
+
+
+# The Hessian of |A| in A's pairs (a00, a01, a11), by k: |A| = a00 for k = 1,
+# a00 a11 - a01² for k = 2.
+_DET_HESSIAN = {
+    1: np.zeros((1, 1)),
+    2: np.array([[0.0, 0.0, 1.0], [0.0, -2.0, 0.0], [1.0, 0.0, 0.0]]),
+}
+
+
 def level_determinants(AW, k, derivatives=True):
     """``|A_j|`` and (if ``derivatives``) ``∂|A_j|/∂(a00, a01, a11)`` from
     the A rows of ``AW``."""
@@ -271,6 +303,121 @@ class FirstTermLevels:
         dK = coefficient_derivatives(theta1, k)
         return np.tensordot(dK, psi, axes=([1, 2], [1, 0]))
 
+    def derivatives(self, theta1, gamma, hessian=False):
+        """The first term's part of the criterion's gradient (and Hessian)
+        with one term of k <= 2 columns, in one pass over the levels.
+
+        Per level ``φ_j = log|A_j| − ⟨M_j, K_j⟩`` with
+        ``K_j = C_j Γ C_jᵀ`` (Γ the derivative of the rest of the criterion
+        with respect to the Schur complement; :meth:`quadratic_pairs`
+        and :meth:`gradient` fused, no per-level K kept). φ_j is a function
+        of ``e_j = [d_j 1] K`` (A_j's pairs and those of ``|A_j| M_j``,
+        :func:`coefficients`); its θ-derivatives are contracted with K's
+        derivatives after the pass, as in :meth:`gradient`.
+
+        With ``hessian``, also the second derivatives of ``Σ_j φ_j`` with K
+        held fixed (the chain rule through ``e_j``: a few sums of per-level
+        products, each a small product over the levels) and, per θ
+        element, ``Σ_j C_jᵀ (∂M_j/∂θ_i) C_j``, the Schur complement's
+        derivative (up to sign), from which the caller adds the curvature
+        of the rest of the criterion.
+
+        Returns
+        -------
+        gradient : ndarray of shape (n_theta,)
+        hessian : ndarray of shape (n_theta, n_theta) or None
+        grams : ndarray of shape (n_theta, r, r) or None
+        """
+        k, m = self.k, self.m
+        CT = self.CT
+        r = CT.shape[1]
+        npairs = len(self.pairs)
+        n_theta = len(theta1)
+        coef = coefficients(theta1.tolist(), k).T
+        dK = coefficient_derivatives(theta1, k)  # (n_theta, pairs + 1, 2 pairs)
+        psi = np.zeros((2 * npairs, npairs + 1))
+        if hessian:
+            # rows (i, entry): the entries' θ_i-derivatives from [d_j 1]
+            dcoef = dK.transpose(0, 2, 1).reshape(n_theta * 2 * npairs, npairs + 1)
+            # Σ_j s_j [d_j 1]ᵀ[d_j 1], Σ_j t_j ∂|A_j| ∂|A_j|ᵀ and the cross
+            # terms of ∂|A_j| with ⟨∂(|A_j| M_j), K_j⟩
+            weighted_d = np.zeros((npairs + 1, npairs + 1))
+            H = np.zeros((n_theta, n_theta))
+            # Σ_j U_jᵀ ⊗ V_j, blocks (a, b): (k r, k r)
+            outer = np.zeros((k * r, k * r))
+            lam = lambda_of(theta1, k)
+        for sl in chunks(m):
+            d = self.d[:, sl]
+            Cs = CT[:, :, sl]
+            n = d.shape[1]
+            # the pairs of K_j, off-diagonal doubled
+            CG = [gamma @ Cs[a] for a in range(k)]
+            Kw = np.empty((npairs, n))
+            for i, (a, b) in enumerate(self.pairs):
+                np.einsum("ij,ij->j", CG[a], Cs[b], out=Kw[i])
+                if a != b:
+                    Kw[i] *= 2.0
+            AW = coef @ d
+            det, ddet = level_determinants(AW, k)
+            inv_det = 1.0 / det
+            # q_j = ⟨|A_j| M_j, K_j⟩; φ_j = log|A_j| − q_j / |A_j|, so
+            # ∂φ_j/∂|A_j| = s_j, ∂φ_j/∂(|A_j| M_j) = −K_j / |A_j|
+            q = np.einsum("ij,ij->j", AW[npairs:], Kw)
+            s = q * inv_det
+            s += 1.0
+            s *= inv_det
+            factors = np.empty((2 * npairs, n))
+            np.multiply(ddet, s, out=factors[:npairs])
+            np.multiply(Kw, -inv_det, out=factors[npairs:])
+            psi += factors @ d.T
+            if not hessian:
+                continue
+            dAW = (dcoef @ d).reshape(n_theta, 2 * npairs, n)
+            dA, dN = dAW[:, :npairs], dAW[:, npairs:]
+            dD = np.einsum("ipj,pj->ij", dA, ddet)  # ∂|A_j|/∂θ_i
+            # ∂²φ_j/∂|A_j|² = −(1 + 2 q_j / |A_j|) / |A_j|²
+            inv_det2 = inv_det * inv_det
+            t = q * inv_det
+            t *= -2.0
+            t -= 1.0
+            t *= inv_det2
+            H += (dD * t) @ dD.T
+            # ∂²φ_j/∂|A_j|∂(|A_j| M_j) = K_j / |A_j|²
+            kn = np.einsum("ipj,pj->ij", dN, Kw)
+            cross = (dD * inv_det2) @ kn.T
+            H += cross
+            H += cross.T
+            weighted_d += (d * s) @ d.T
+            # ∂M_j/∂λ_ab = P_j E_ab N_j + its transpose, with P_j = I − M_j D_j
+            # and N_j = A_j⁻¹ λᵀ: C_jᵀ (∂M_j/∂λ_ab) C_j is the outer product
+            # of row a of U_j = P_jᵀ C_j and row b of V_j = N_j C_j (plus its
+            # transpose), summed over the levels by one product
+            P, N = _p_and_n(AW, d, inv_det, lam, k)
+            UV = np.empty((2 * k, r, n))
+            for a in range(k):
+                np.multiply(Cs[0], P[0][a], out=UV[a])
+                np.multiply(Cs[0], N[a][0], out=UV[k + a])
+                for c in range(1, k):
+                    UV[a] += Cs[c] * P[c][a]
+                    UV[k + a] += Cs[c] * N[a][c]
+            flat = UV.reshape(2 * k * r, n)
+            outer += flat[: k * r] @ flat[k * r :].T
+        gradient = np.tensordot(dK, psi, axes=([1, 2], [1, 0]))
+        if not hessian:
+            return gradient, None, None
+        # s_j ∂aᵀ (∂²|A|/∂a²) ∂a, and φ's gradient on K's second derivatives
+        dA_coef = dK[:, :, :npairs]
+        H += np.einsum(
+            "icp,pq,ldq,cd->il", dA_coef, _DET_HESSIAN[k], dA_coef, weighted_d
+        )
+        d2K = coefficient_second_derivatives(theta1, k)
+        H += np.tensordot(d2K, psi, axes=([2, 3], [1, 0]))
+        rows, cols = lower_triangle_indices(k)
+        blocks = outer.reshape(k, r, k, r)
+        grams = np.stack([blocks[a, :, b, :] for a, b in zip(rows, cols, strict=True)])
+        grams += grams.transpose(0, 2, 1)
+        return gradient, 0.5 * (H + H.T), grams
+
     def weight_derivatives(self, theta1):
         """``∂M_j/∂θ_i`` for every level and θ element: (m, n_theta, k, k)."""
         k = self.k
@@ -288,6 +435,30 @@ class FirstTermLevels:
             for p, (a, b) in enumerate(self.pairs):
                 out[:, i, a, b] = out[:, i, b, a] = dM[p]
         return out
+
+
+def _p_and_n(AW, d, inv_det, lam, k):
+    """Per level ``P_j = I − M_j D_j`` and ``N_j = A_j⁻¹ λᵀ`` (k <= 2) as
+    k x k nested lists of rows along the levels, from the entry-major rows
+    of ``A_j`` and ``|A_j| M_j`` (``AW``) and of ``D_j`` (``d``)."""
+    if k == 1:
+        # M = t² / a, D = d, N = t / a
+        return [[1.0 - AW[1] * inv_det * d[0]]], [[lam[0, 0] * inv_det]]
+    a00, a01, a11, n00, n01, n11 = AW
+    d00, d01, d11 = d[0], d[1], d[2]
+    # |A_j| P_j = |A_j| I − (|A_j| M_j) D_j
+    det = a00 * a11 - a01 * a01
+    P = [
+        [(det - n00 * d00 - n01 * d01) * inv_det, -(n00 * d01 + n01 * d11) * inv_det],
+        [-(n01 * d00 + n11 * d01) * inv_det, (det - n01 * d01 - n11 * d11) * inv_det],
+    ]
+    # A_j⁻¹ = adj(A_j) / |A_j|, adj = [[a11, −a01], [−a01, a00]]
+    adj = [[a11 * inv_det, -a01 * inv_det], [-a01 * inv_det, a00 * inv_det]]
+    N = [
+        [adj[b][0] * lam[c, 0] + adj[b][1] * lam[c, 1] for c in range(2)]
+        for b in range(2)
+    ]
+    return P, N
 
 
 def _batched_weight_derivatives(theta1, D1):

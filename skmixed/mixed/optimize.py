@@ -279,6 +279,7 @@ def minimize_theta(
     batch=None,
     first_step=None,
     close_start=None,
+    hessian=None,
 ):
     """Minimise ``fun`` over θ subject to ``θ >= lower``.
 
@@ -319,6 +320,9 @@ def minimize_theta(
         (:func:`_newton_near`) replace the optimiser and the polish; where
         they do not converge inside the bounds, the optimiser runs from
         ``x0`` as without it.
+    hessian : callable, optional
+        θ -> (value, gradient, Hessian), for the Newton steps from
+        ``close_start`` (instead of forward differences of the gradient).
 
     Returns
     -------
@@ -339,7 +343,9 @@ def minimize_theta(
         if opt is not None:
             return opt
     elif method == "auto" and close_start is not None and value_and_gradient:
-        opt, spent = _newton_near(fun, value_and_gradient, close_start, lower)
+        opt, spent = _newton_near(
+            fun, value_and_gradient, close_start, lower, hessian=hessian
+        )
         if opt is not None:
             return opt
     if method == "auto":
@@ -436,7 +442,9 @@ def _minimize_small(fun, x0, lower, batch, max_iter):
     return opt, opt.n_evaluations
 
 
-def _newton_near(fun, value_and_gradient, x0, lower, max_steps=_NEAR_STEPS):
+def _newton_near(
+    fun, value_and_gradient, x0, lower, max_steps=_NEAR_STEPS, hessian=None
+):
     """Newton steps from a start close to an optimum inside the bounds.
 
     The Hessian is a forward difference of the analytic gradient, kept for
@@ -455,6 +463,9 @@ def _newton_near(fun, value_and_gradient, x0, lower, max_steps=_NEAR_STEPS):
     criterion, heads for a bound or ends within ``_NEAR_BOUND`` of one, or
     the steps do not converge: the caller's optimiser then runs as
     without this start (it handles the boundary, lme4's way).
+
+    With ``hessian`` (θ -> value, gradient and Hessian) a fresh Hessian is
+    that evaluation's, counted as one.
     """
     counted = _CountedGradient(fun, value_and_gradient)
     x = np.asarray(x0, dtype=np.float64).copy()
@@ -464,12 +475,26 @@ def _newton_near(fun, value_and_gradient, x0, lower, max_steps=_NEAR_STEPS):
     def inside(theta):
         return bool(np.all(theta[bounded] - lower[bounded] >= _NEAR_BOUND))
 
+    def with_hessian(theta):
+        """(value, gradient, Hessian) at θ: analytic, or forward differences."""
+        if hessian is None:
+            value, grad = counted.both(theta)
+            if not value < 1e300:
+                return value, grad, None
+            return value, grad, _forward_hessian(counted.both, theta, grad, every)
+        counted.count += 1
+        value, grad, H = hessian(theta)
+        if not (math.isfinite(value) and np.all(np.isfinite(grad))):
+            return 1e300, grad, None
+        if value < counted.best_f:
+            counted.best_f, counted.best_x = value, np.array(theta, dtype=np.float64)
+        return value, grad, H
+
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        f, g = counted.both(x)
+        f, g, H = with_hessian(x)
         if not (f < 1e300 and inside(x)):
             return None, counted.count
-        H = _forward_hessian(counted.both, x, g, every)
         previous = None  # the length of the chord step before
         for steps in range(1, max_steps + 1):
             try:
@@ -497,13 +522,19 @@ def _newton_near(fun, value_and_gradient, x0, lower, max_steps=_NEAR_STEPS):
                     new, f, counted.count, True, message, "newton", g + Hd
                 )
                 return opt, counted.count
-            f_new, g_new = counted.both(new)
+            # slow chord steps (a start farther off): a fresh Hessian there
+            fresh = previous is not None and size > _NEAR_CONTRACTION * previous
+            if fresh and hessian is not None:
+                f_new, g_new, H_new = with_hessian(new)
+            else:
+                f_new, g_new = counted.both(new)
             if not f_new <= f + 1e-11 * max(1.0, abs(f)):
                 return None, counted.count
             x, f, g = new, f_new, g_new
-            if previous is not None and size > _NEAR_CONTRACTION * previous:
-                # slow chord steps (a start farther off): a fresh Hessian
-                H, previous = _forward_hessian(counted.both, x, g, every), None
+            if fresh:
+                if hessian is None:
+                    H_new = _forward_hessian(counted.both, x, g, every)
+                H, previous = H_new, None
             else:
                 previous = size
     return None, counted.count
