@@ -366,8 +366,14 @@ def labelled_sums(parts, spec, M=None, previous=None):
         # bucket, and summed in cache-sized runs of levels
         labels, codes = _dask.code_buckets(sources)
         m_previous = len(previous.labels) if carried else 0
-        sums = _coded_sums(spec, labels, codes[m_previous:], M, parts)
-        return _fold(sums, previous, codes[:m_previous]) if carried else sums
+        # the carried sums added bucket by bucket as the new ones are made
+        # (not the centred pass's, made by level)
+        fold_in = carried and previous.per_level is not None and spec[6] is None
+        into = previous if fold_in else None
+        sums = _coded_sums(spec, labels, codes[m_previous:], M, parts, into)
+        if not carried:
+            return sums
+        return _fold(sums, previous, codes[:m_previous], included=fold_in)
     head = [previous.labels.keys] if carried else []
     codes, distinct = _dask.code_keys(np.concatenate(head + [k.keys for k in keyed]))
     labels = _dask.LabelKeys(distinct, None, kind)
@@ -378,24 +384,17 @@ def labelled_sums(parts, spec, M=None, previous=None):
     return _fold(sums, previous)
 
 
-def _fold(sums, previous, positions=None):
+def _fold(sums, previous, positions=None, included=False):
     """``sums`` plus ``previous``, whose label j is label ``positions[j]`` of
-    ``sums`` (None: label j, its labels being the first of ``sums``')."""
+    ``sums`` (None: label j, its labels being the first of ``sums``').
+
+    ``included``: previous's per-level sums are in ``sums``' already.
+    """
     per_level = totals = None
     if sums.per_level is not None and previous.per_level is not None:
         per_level = sums.per_level
-        if positions is None:
-            per_level[: len(previous.labels)] += previous.per_level
-        elif previous.labels.bucket_counts is not None:
-            # both bucketed: the carried levels of a bucket are the first of
-            # its run in ``sums`` -- a contiguous add per bucket
-            src = np.concatenate([[0], np.cumsum(previous.labels.bucket_counts)])
-            dst = np.concatenate([[0], np.cumsum(sums.labels.bucket_counts)])
-            for j in np.flatnonzero(previous.labels.bucket_counts):
-                carried = previous.per_level[src[j] : src[j + 1]]
-                per_level[dst[j] : dst[j] + len(carried)] += carried
-        else:  # distinct positions: a fancy-index add adds every row once
-            per_level[positions] += previous.per_level
+        if not included:
+            _add_previous(per_level, sums.labels, previous, positions)
         totals = tuple(a + b for a, b in zip(sums.totals, previous.totals, strict=True))
     summary = sums.summary
     if summary is not None:
@@ -408,6 +407,22 @@ def _fold(sums, previous, positions=None):
         sums.missing + previous.missing,
         sums.n_rows + previous.n_rows,
     )
+
+
+def _add_previous(per_level, labels, previous, positions):
+    """Add ``previous``'s per-level sums into ``per_level`` (see _fold)."""
+    if positions is None:
+        per_level[: len(previous.labels)] += previous.per_level
+    elif previous.labels.bucket_counts is not None:
+        # both bucketed: the carried levels of a bucket are the first of
+        # its run in ``labels`` -- a contiguous add per bucket
+        src = np.concatenate([[0], np.cumsum(previous.labels.bucket_counts)])
+        dst = np.concatenate([[0], np.cumsum(labels.bucket_counts)])
+        for j in np.flatnonzero(previous.labels.bucket_counts):
+            carried = previous.per_level[src[j] : src[j + 1]]
+            per_level[dst[j] : dst[j] + len(carried)] += carried
+    else:  # distinct positions: a fancy-index add adds every row once
+        per_level[positions] += previous.per_level
 
 
 def _sums_by_own_labels(part, spec):
@@ -486,24 +501,33 @@ def _block_sums(codes, m, M, z_columns, w=None):
     return (A @ M).reshape(m, k * width)
 
 
-def _bucket_block_sums(codes, labels, M, z_columns, w, parts):
+def _bucket_block_sums(
+    codes, labels, M, z_columns, w, parts, carried=None, summed=None
+):
     """:func:`_block_sums` of rows grouped by bucket within each partition,
-    bucket by bucket.
+    bucket by bucket, plus ``carried`` sums.
 
     ``labels`` are bucketed LabelKeys (the levels of bucket j are one run
     of rows of the result) and every partition's rows (one after the other
     in ``M``) are grouped by bucket. A million levels take ~100 MB of sums,
     and a partition of a million rows gives each level about one row: in
-    partition order every row is a cache miss. A bucket's rows of all the
-    partitions, gathered (contiguous runs: a copy at memory speed), meet
-    only that bucket's few thousand levels, which stay in cache while
-    their rows are added.
+    partition order every row is a cache miss. Bucket by bucket, the rows
+    of that bucket in every partition (one contiguous run each, read where
+    they are) meet only its few thousand levels, which stay in cache while
+    their rows are added -- and while they are zeroed, summed and joined
+    by their carried sums, so that the result is made in one pass.
 
-    Every bucket's work arrays are views of buffers allocated once, and its
-    sums are added straight into the result: Dask's workers run with
-    ``MALLOC_TRIM_THRESHOLD_`` set, which keeps glibc from reusing freed
-    blocks of more than 128 kB, so a fresh array per bucket cost a page
-    fault per 4 kB page (twice the whole computation's time).
+    ``carried`` is a LabelledSums (bucketed) whose levels of each bucket
+    lead that bucket's run in ``labels``: its sums are added in. With
+    ``summed`` (a slice of the sums' columns), returns ``(sums, totals)``:
+    ``totals`` the sums of those columns over the levels, of these rows
+    alone.
+
+    Dask's workers run with ``MALLOC_TRIM_THRESHOLD_`` set, which keeps
+    glibc from reusing freed blocks of more than 128 kB, so a fresh array
+    per bucket cost a page fault per 4 kB page (twice the whole
+    computation's time): every bucket's work arrays are views of buffers
+    allocated once.
     """
     offsets = np.concatenate([[0], np.cumsum(labels.bucket_counts)])
     bounds, start = [], 0
@@ -511,41 +535,52 @@ def _bucket_block_sums(codes, labels, M, z_columns, w, parts):
         counts = part.labels.keys.bucket_counts
         bounds.append(start + np.concatenate([[0], np.cumsum(counts)]))
         start += len(part.labels.keys)
-    sizes = sum(np.diff(b) for b in bounds)  # rows per bucket
     k, columns = len(z_columns), M.shape[1]
-    out = np.zeros((len(labels), k * columns))
-    biggest = int(sizes.max(initial=0))
-    rows_buffer = np.empty((biggest, columns))
-    codes_buffer = np.empty(biggest, dtype=np.int64)
-    w_buffer = None if w is None else np.empty(biggest)
-    index_type = np.int32 if k * max(len(labels), biggest) < 2**31 else np.int64
+    m = len(labels)
+    out = np.empty((m, k * columns))
+    if carried is not None:
+        kept = carried.labels.bucket_counts
+        source = np.concatenate([[0], np.cumsum(kept)])
+    run_sizes = [np.diff(b) for b in bounds]
+    biggest = int(max((r.max(initial=0) for r in run_sizes), default=0))
+    # a row's entries index rows of its bucket's sums viewed as (k m_j) x
+    # columns
+    index_type = np.int32 if k * max(m, 1) < 2**31 else np.int64
     data_buffer = np.empty((biggest, k))
     index_buffer = np.empty((biggest, k), dtype=index_type)
     indptr = np.arange(0, k * biggest + 1, k, dtype=index_type)
+    ones = None if summed is None else np.ones(int(labels.bucket_counts.max(initial=0)))
+    totals = None
+    if summed is not None:
+        totals = np.zeros(len(range(*summed.indices(out.shape[1]))))
     for j in np.flatnonzero(labels.bucket_counts):
-        m_j, n_j = int(labels.bucket_counts[j]), int(sizes[j])
-        if not n_j:  # levels of carried sums only
-            continue
-        runs = [slice(b[j], b[j + 1]) for b in bounds if b[j + 1] > b[j]]
-
-        def gather(values, buffer, runs=runs, n_j=n_j):
-            return np.concatenate([values[run] for run in runs], out=buffer[:n_j])
-
-        rows = gather(M, rows_buffer)
-        local = gather(codes, codes_buffer)
-        local -= offsets[j]
-        data = data_buffer[:n_j]
-        for a, column in enumerate(z_columns):
-            data[:, a] = rows[:, column]
-        if w is not None:
-            data *= gather(w, w_buffer)[:, None]
-        indices = index_buffer[:n_j]
-        np.multiply(local, k, out=indices[:, 0], casting="unsafe")
-        for a in range(1, k):
-            np.add(indices[:, 0], a, out=indices[:, a])
         target = out[offsets[j] : offsets[j + 1]]
-        _add_product(k * m_j, indptr[: n_j + 1], indices, data, rows, target)
-    return out
+        target[...] = 0.0
+        first_index = int(offsets[j]) * k
+        for b in bounds:
+            first, stop = int(b[j]), int(b[j + 1])
+            n_run = stop - first
+            if not n_run:
+                continue
+            rows = M[first:stop]
+            data = data_buffer[:n_run]
+            for a, column in enumerate(z_columns):
+                data[:, a] = rows[:, column]
+            if w is not None:
+                data *= w[first:stop, None]
+            indices = index_buffer[:n_run]
+            np.multiply(codes[first:stop], k, out=indices[:, 0], casting="unsafe")
+            indices[:, 0] -= first_index
+            for a in range(1, k):
+                np.add(indices[:, 0], a, out=indices[:, a])
+            _add_product(
+                k * len(target), indptr[: n_run + 1], indices, data, rows, target
+            )
+        if summed is not None:
+            totals += ones[: len(target)] @ target[:, summed]
+        if carried is not None and kept[j]:
+            target[: kept[j]] += carried.per_level[source[j] : source[j + 1]]
+    return out if summed is None else (out, totals)
 
 
 try:  # scipy's kernel Y += A X for a CSC matrix A, into a given Y
@@ -578,9 +613,11 @@ def _add_product(n_rows, indptr, indices, data, X, Y):
     Y += (A @ X).reshape(Y.shape)
 
 
-def _coded_sums(spec, labels, codes, M, parts):
+def _coded_sums(spec, labels, codes, M, parts, carried=None):
     """The :class:`LabelledSums` of partitions whose rows (``M``, one after
-    the other) are coded by ``labels``."""
+    the other) are coded by ``labels``, their per-level sums plus those of
+    ``carried`` (bucketed sums whose levels lead each bucket of ``labels``:
+    see :func:`_bucket_block_sums`) when given."""
     features, fit_intercept = spec[0], spec[3]
     centring, layout = spec[6], spec[7]
     m, n = len(labels), len(codes)
@@ -622,11 +659,17 @@ def _coded_sums(spec, labels, codes, M, parts):
     X = M[:, :y_column]
     if not bad:
         if isinstance(labels, _dask.LabelKeys) and labels.bucket_counts is not None:
-            per_level = _bucket_block_sums(codes, labels, M, layout.z_columns, w, parts)
+            per_level = _bucket_block_sums(
+                codes, labels, M, layout.z_columns, w, parts, carried, intercept_row
+            )
+            if intercept_row is not None:
+                per_level, column_sums = per_level
+                _ones_row(gram, column_sums, n)
         else:
             per_level = _block_sums(codes, m, M, layout.z_columns, w)
-        if intercept_row is not None:
-            _ones_row(gram, per_level, intercept_row, n)
+            if intercept_row is not None:
+                column_sums = np.ones(m) @ per_level[:, intercept_row]
+                _ones_row(gram, column_sums, n)
         sum_log_weights = 0.0 if w is None else float(np.log(w).sum())
         totals = (n, gram, sum_log_weights)
         if w is None and fit_intercept:
@@ -662,12 +705,12 @@ def _intercept_row(layout, fit_intercept):
     return slice(int(row[0]), int(row[-1]) + 1)
 
 
-def _ones_row(gram, per_level, intercept_row, n):
+def _ones_row(gram, column_sums, n):
     """Fill the row and column of ones of ``gram`` (``[1 X y]ᵀ[1 X y]``)
-    from the level sums: n and the column sums of X and y, each the sum
-    over levels of the levels' sums (one pass over the levels rather than
-    over the rows)."""
-    sums = np.ones(len(per_level)) @ per_level[:, intercept_row]
+    with n and the column sums of X and y (``column_sums``: the sums over
+    levels of the levels' sums of the intercept's row, one pass over the
+    levels rather than over the rows)."""
+    sums = np.array(column_sums, dtype=np.float64)
     sums[0] = n
     gram[0, :] = sums
     gram[:, 0] = sums
