@@ -190,3 +190,66 @@ def test_badly_scaled_column(scale):
     ours = model.conf_int(method="profile", parm="x1").to_numpy()[0] * scale
     ref = pd.DataFrame(CASES["poisson"]["profile_centred"]).set_index("term")
     np.testing.assert_allclose(ours, ref.loc["x1"].to_numpy(), atol=1e-4)
+
+
+def test_shifted_correlated_random_slope():
+    """y ~ x1 + (x1 | g), x1 = 1e4 + N(0, 1): fitted through the centred
+    and scaled slope column, θ and b mapped back. Before, PIRLS overflowed
+    exp(η) and the fit stopped singular, 0.34 below the maximum (glmer on
+    the data's columns too). Reference: glmer run to convergence on the
+    centred column, Σ mapped back: ours within 2e-9 in logLik, Σ within
+    5e-5, β within 5e-5 SE, SEs within 3e-6, fitted values within 1e-5."""
+    case = CASES["slope"]
+    assert case["raw"]["singular"]
+    ref = case["centred_tight"]
+    df = pd.read_csv(DATA / "poisson.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = MixedGLMRegressor("(x1 | g)", family="poisson").fit(
+            df[["x1", "g"]], df["y"]
+        )
+    assert case["raw"]["loglik"] < ref["loglik"] - 0.3
+    assert ref["loglik"] - 1e-8 <= model.loglik_ <= ref["loglik"] + 1e-6
+    assert model.converged_ and not model.is_singular_
+    lam = np.array([[model.theta_[0], 0.0], [model.theta_[1], model.theta_[2]]])
+    np.testing.assert_allclose(lam @ lam.T, ref["sigma"], rtol=2e-4)
+    vc = model.variance_components_["vcov"].to_numpy()
+    sigma = np.asarray(ref["sigma"])[[0, 1, 1], [0, 1, 0]]
+    np.testing.assert_allclose(vc, sigma, rtol=2e-4)
+    se = np.asarray(ref["se"])
+    beta = np.r_[model.intercept_, model.coef_]
+    assert np.max(np.abs(beta - ref["beta"]) / se) < 2e-4
+    np.testing.assert_allclose(np.sqrt(np.diag(model.vcov_)), se, rtol=1e-4)
+    np.testing.assert_allclose(model.fittedvalues_, ref["fitted"], rtol=5e-5)
+    # predictions add the user's-scale effects b = A b̃ to the user's X β
+    np.testing.assert_allclose(
+        model.predict(df[["x1", "g"]]), model.fittedvalues_, rtol=1e-10
+    )
+
+
+def test_small_uncorrelated_random_slope():
+    """y ~ x1 + (x1 || g), x1 = 1e-5 (x1 - mean): the slope's θ is 6e3.
+    Before, the fit stayed at the start θ = 1 (0.30 below the maximum,
+    with a ConvergenceWarning); glmer stays there too, silently. Reference:
+    glmer run to convergence on x1 - mean(x1), θ and β of the slope scaled
+    by 1e5: ours within 1e-8 in logLik, θ within 3e-5."""
+    case = CASES["small_slope"]
+    scale = case["scale"]
+    ref = case["unit_tight"]
+    assert case["raw"]["loglik"] < ref["loglik"] - 0.3
+    df = pd.read_csv(DATA / "poisson.csv")
+    df["x1"] = (df["x1"] - df["x1"].mean()) * scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = MixedGLMRegressor("(x1 || g)", family="poisson").fit(
+            df[["x1", "g"]], df["y"]
+        )
+    assert ref["loglik"] - 1e-8 <= model.loglik_ <= ref["loglik"] + 1e-6
+    divide = np.array([1.0, scale])
+    np.testing.assert_allclose(
+        model.theta_, np.asarray(ref["theta"]) / divide, rtol=1e-4
+    )
+    se = np.asarray(ref["se"]) / divide
+    beta = np.r_[model.intercept_, model.coef_]
+    assert np.max(np.abs(beta - np.asarray(ref["beta"]) / divide) / se) < 1e-3
+    np.testing.assert_allclose(np.sqrt(np.diag(model.vcov_)), se, rtol=1e-3)

@@ -39,6 +39,7 @@ from skmixed.glmm.optimize import (
 )
 from skmixed.glmm.pirls import GLMMProblem, glm_fit
 from skmixed.glmm.reporting import GLMMReporting
+from skmixed.glmm.slopes import SlopeScaling
 from skmixed.mixed.centring import FixedCentring, column_scales, shift_matrix
 from skmixed.mixed.estimator import (
     _lme4_order,
@@ -222,7 +223,12 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         _check_levels(designs, n)
         for term, columns in spanned_columns_of_rows(X, data.y, designs):
             warnings.warn(spanned_message(term, columns), UserWarning, stacklevel=4)
-        system = RandomEffects([Term(d.codes, d.m, d.Z) for d in designs])
+        # Random-slope columns far from 0 or badly scaled are fitted
+        # standardised (θ̃, b̃ mapped back; see skmixed.glmm.slopes)
+        self._slopes = slopes = SlopeScaling(designs)
+        system = RandomEffects(
+            [Term(d.codes, d.m, slopes.columns(i, d.Z)) for i, d in enumerate(designs)]
+        )
         # Columns far from 0 beside the intercept (x = 1e4 + N(0, 1), a
         # year) are fitted centred, and columns of a spread far from 1
         # scaled: the same model, but (β0, β1) of the data's columns are
@@ -255,7 +261,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         self._term_designs_fit = [
             (d.factor, d.group, list(d.names), np.asarray(d.levels)) for d in designs
         ]
-        self._set_results(fit.theta, beta_fit=fit.beta)
+        self._set_results(theta_fit=fit.theta, beta_fit=fit.beta)
         self.n_evaluations_ = int(fit.n_evaluations)
         self.n_iter_ = self.n_evaluations_
         problems = []
@@ -310,6 +316,8 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         beta, RX, mu, eta = glm_fit(X, y, prior, family)
         self._problem, self._designs, self._lower = None, [], np.zeros(0)
         self._centring = FixedCentring(np.eye(len(beta)))
+        self._slopes = SlopeScaling([])
+        self._theta_fit = np.zeros(0)
         self._term_designs_fit = []
         self._cache = {}
         self._mode = None
@@ -345,64 +353,72 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         self.aic_ = m2ll_reported + 2.0 * df
         self.bic_ = m2ll_reported + np.log(n) * df
 
-    def _set_results(self, theta, beta=None, *, beta_fit=None):
+    def _set_results(self, theta=None, beta=None, *, theta_fit=None, beta_fit=None):
         """Every fitted attribute at (θ, β); tables are built on first access.
 
-        β of the user's columns, or ``beta_fit`` of the fitted problem's
-        (centred) columns.
+        θ and β of the user's columns, or ``theta_fit`` and ``beta_fit`` of
+        the fitted problem's (standardised, centred) ones.
         """
         problem = self._problem
-        theta = np.asarray(theta, dtype=np.float64)
+        if theta_fit is None:
+            theta_fit = self._slopes.theta_fit(theta)
+        theta_fit = np.asarray(theta_fit, dtype=np.float64)
+        theta = self._slopes.theta(theta_fit)
         if beta_fit is None:
             beta_fit = self._centring.beta_centred(beta)
         beta_fit = np.asarray(beta_fit, dtype=np.float64)
         beta = self._centring.beta(beta_fit)
-        mode = problem.modes(theta, beta_fit)
+        mode = problem.modes(theta_fit, beta_fit)
         self._cache = {}
         self._mode = mode
         self._beta, self._beta_fit = beta, beta_fit
+        self._theta_fit = theta_fit
         self._eta, self._mu = mode.eta, mode.mu
         self.theta_ = theta.copy()
         self._set_coef(beta)
         n_agq = int(self.nAGQ)
         family = self._family_
-        absolute = self._objective_fit(theta, beta_fit)
+        absolute = self._objective_fit(theta_fit, beta_fit)
         # lme4 reports the nAGQ > 1 value relative to the saturated model
         reported = absolute - problem.saturated_m2ll if n_agq > 1 else absolute
         self._set_criteria(absolute, reported, len(theta) + len(beta))
         self.deviance_ = family.deviance(self._y, mode.mu, self._prior)
-        self.is_singular_ = is_singular(theta, self._lower)
+        # singular on the standardised scale (as the LMM: a slope of 1e6 x
+        # has θ ~ 1e-7)
+        self.is_singular_ = is_singular(theta_fit, self._lower)
         self.n_groups_ = {}
         for d in self._designs:
             self.n_groups_.setdefault(d.factor, d.m)
-        self._b = problem.system.b_from_u(mode.u, mode.lambdas)
+        self._b = self._slopes.effects(problem.system.b_from_u(mode.u, mode.lambdas))
 
     def _objective_at(self, theta, beta):
-        """-2 log L (absolute scale) at (θ, β), β of the user's columns."""
-        return self._objective_fit(theta, self._centring.beta_centred(beta))
+        """-2 log L (absolute scale) at (θ, β) of the user's columns."""
+        return self._objective_fit(
+            self._slopes.theta_fit(theta), self._centring.beta_centred(beta)
+        )
 
-    def _objective_fit(self, theta, beta_fit):
-        """-2 log L (absolute scale) at (θ, β̃), β̃ of the fitted problem's
+    def _objective_fit(self, theta_fit, beta_fit):
+        """-2 log L (absolute scale) at (θ̃, β̃) of the fitted problem's
         columns: Laplace or AGQ."""
-        mode = self._problem.modes(theta, beta_fit)
+        mode = self._problem.modes(theta_fit, beta_fit)
         if int(self.nAGQ) > 1:
             return agq_minus2_loglik(self._problem, mode, int(self.nAGQ))
         return mode.laplace
 
     def _restore_modes(self):
         """Leave PIRLS's warm start at the estimates."""
-        self._problem.modes(self.theta_, self._beta_fit)
+        self._problem.modes(self._theta_fit, self._beta_fit)
 
     def _derivatives(self):
-        """lme4's finite-difference gradient and Hessian (cached), in (θ, β̃)
+        """lme4's finite-difference gradient and Hessian (cached), in (θ̃, β̃)
         of the fitted problem's columns: centred and scaled where the
-        user's are shifted or badly scaled, so that a step in β̃ moves η by
-        the step times a spread near 1, not by the column's distance from
-        0 or its scale."""
+        user's are shifted or badly scaled, so that a step moves η by the
+        step times a spread near 1, not by the column's distance from 0 or
+        its scale."""
         cache = self._cache
         if "_derivs" not in cache:
             n_theta = len(self.theta_)
-            x = np.concatenate([self.theta_, self._beta_fit])
+            x = np.concatenate([self._theta_fit, self._beta_fit])
             lower = np.concatenate([self._lower, np.full(len(self._beta), -np.inf)])
 
             def fun(z):
@@ -537,10 +553,12 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         the conditional modes.
         """
         inv = self._mode.factor.inverse_diagonal_blocks()
-        covs = [
-            np.einsum("ab,mbc,dc->mad", lam, block, lam)
-            for lam, block in zip(self._mode.lambdas, inv, strict=True)
-        ]
+        covs = self._slopes.covariances(
+            [
+                np.einsum("ab,mbc,dc->mad", lam, block, lam)
+                for lam, block in zip(self._mode.lambdas, inv, strict=True)
+            ]
+        )
         out = {}
         for factor, (_, blocks) in self._per_factor(covs).items():
             out[factor] = _block_diag(blocks)

@@ -54,9 +54,11 @@ class _Profiler:
         self.n_theta = n_theta = len(model.theta_)
         centring = model._centring
         n_beta = len(model._beta)
-        # x: (θ, β̃) of the fitted problem; the user's parameters are A x
-        self.x_hat = np.concatenate([model.theta_, model._beta_fit])
+        # x: (θ̃, β̃) of the fitted problem; the user's parameters are A x
+        # (scalar terms only: a standardised slope's θ = a θ̃)
+        self.x_hat = np.concatenate([model._theta_fit, model._beta_fit])
         self.A = np.eye(n_theta + n_beta)
+        self.A[:n_theta, :n_theta] = np.diag(model._slopes.theta_scales())
         self.A[n_theta:, n_theta:] = centring.T
         self.lower = np.concatenate([model._lower, np.full(n_beta, -np.inf)])
         cov_fit = model._vcov_rx_fit()

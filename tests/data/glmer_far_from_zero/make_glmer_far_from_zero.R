@@ -29,6 +29,15 @@
 # by 1e6 and by 1e-6: a column whose spread is far from 1 (glmer stops with
 # a PIRLS error at 1e6 and warns at 1e-6). "beta_fit" and
 # "se_fit" are the fitted columns' own (unmapped) estimates.
+# "slope" (Poisson): y ~ x1 + (x1 | g), the shifted column a correlated
+# random slope too. glmer on the data's columns ("raw") ends at a singular
+# fit 0.34 below the maximum; "centred_tight" is glmer run to convergence on
+# x1 - mean(x1), its random-effects covariance mapped back
+# (Σ = A Σ̃ Aᵀ, A = [[1, -mean], [0, 1]]), with its fitted values (the
+# conditional means, the same under either parametrisation).
+# "small_slope" (Poisson): y ~ x1 + (x1 || g) with x1 = 1e-5 (x1 - mean):
+# glmer on that column ("raw"), and run to convergence on x1 - mean(x1)
+# ("unit_tight"; θ of the slope is 1e5 times the small column's).
 # Run from tests/data/glmer_far_from_zero:  Rscript make_glmer_far_from_zero.R
 # Numbers are exact doubles (jsonlite digits = NA).
 suppressMessages({
@@ -105,7 +114,50 @@ fit_case <- function(data_file, columns, family, profile = FALSE) {
   }
   out
 }
+slope_case <- function() {
+  d <- read.csv("poisson.csv")
+  d$g <- factor(d$g)
+  raw <- glmer(y ~ x1 + (x1 | g), d, family = poisson)
+  dc <- d
+  dc$x1 <- d$x1 - mean(d$x1)
+  tight <- glmerControl(
+    optimizer = "nloptwrap", tolPwrss = 1e-12,
+    optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, maxeval = 1e5)
+  )
+  m <- glmer(y ~ x1 + (x1 | g), dc, family = poisson, control = tight)
+  M <- diag(2)
+  M[1, 2] <- -mean(d$x1)
+  sigma <- M %*% as.matrix(VarCorr(m)$g) %*% t(M)
+  list(
+    formula = "y ~ x1 + (x1 | g)",
+    raw = list(loglik = as.numeric(logLik(raw)),
+               singular = isSingular(raw),
+               warnings = as.list(raw@optinfo$conv$lme4$messages)),
+    centred_tight = c(summarise(m, M),
+                      list(sigma = unname(sigma), fitted = unname(fitted(m))))
+  )
+}
+small_slope_case <- function() {
+  d <- read.csv("poisson.csv")
+  d$g <- factor(d$g)
+  d$x1 <- d$x1 - mean(d$x1)
+  tight <- glmerControl(
+    optimizer = "nloptwrap", tolPwrss = 1e-12,
+    optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, maxeval = 1e5)
+  )
+  unit <- glmer(y ~ x1 + (x1 || g), d, family = poisson, control = tight)
+  ds <- d
+  ds$x1 <- d$x1 * 1e-5
+  raw <- glmer(y ~ x1 + (x1 || g), ds, family = poisson)
+  list(
+    formula = "y ~ x1 + (x1 || g)", scale = 1e-5,
+    raw = summarise(raw, diag(2)),
+    unit_tight = summarise(unit, diag(2))
+  )
+}
 out <- list(
+  slope = slope_case(),
+  small_slope = small_slope_case(),
   poisson = fit_case("poisson.csv", "x1", "poisson", profile = TRUE),
   binary = fit_case("binary.csv", c("year", "x2"), "binomial")
 )
