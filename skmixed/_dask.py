@@ -830,7 +830,10 @@ def label_keys(column):
     packed = [_packed_bytes(chunk) for chunk in chunks]
     if any(p is None for p in packed):
         return None
-    keys = np.concatenate([k for k, _ in packed]) if packed else np.zeros(0, np.uint64)
+    if len(packed) == 1:
+        keys = packed[0][0]
+    else:
+        keys = np.concatenate([k for k, _ in packed] or [np.zeros(0, np.uint64)])
     present = None
     if arrow.null_count:  # (a chunk without nulls has no mask of its own)
         present = np.concatenate(
@@ -883,7 +886,7 @@ def _packed_bytes(chunk):
     padded[: len(raw)] = raw
     padded[len(raw) :] = 0
     words = np.ndarray((len(raw) + 1,), dtype=">u8", buffer=padded, strides=(1,))
-    starts = np.minimum(offsets[:-1] - first, len(raw))
+    starts = offsets[:-1] - first if first else offsets[:-1]  # within raw + 1
     word = words[starts].astype(np.uint64)
     word &= _LENGTH_MASKS[length]
     word |= length.astype(np.uint64)

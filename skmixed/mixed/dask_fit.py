@@ -508,7 +508,7 @@ def _block_sums(codes, m, M, z_columns, w=None):
 
 
 def _bucket_block_sums(
-    codes, labels, M, z_columns, w, parts, carried=None, summed=None
+    codes, labels, M, z_columns, w, parts, carried=None, summed=None, crossed=None
 ):
     """:func:`_block_sums` of rows grouped by bucket within each partition,
     bucket by bucket, plus ``carried`` sums.
@@ -524,10 +524,13 @@ def _bucket_block_sums(
     by their carried sums, so that the result is made in one pass.
 
     ``carried`` is a LabelledSums (bucketed) whose levels of each bucket
-    lead that bucket's run in ``labels``: its sums are added in. With
-    ``summed`` (a slice of the sums' columns), returns ``(sums, totals)``:
-    ``totals`` the sums of those columns over the levels, of these rows
-    alone.
+    lead that bucket's run in ``labels``: its sums are added in. Returns
+    ``(sums, totals, gram)``: with ``summed`` (a slice of the sums'
+    columns), ``totals`` are the sums of those columns over the levels, of
+    these rows alone; with ``crossed`` (a slice of M's columns), ``gram``
+    is their cross-products ``M[:, crossed]ᵀ M[:, crossed]``, run by run
+    while the rows are in cache (a third less time than one product of
+    the whole batch, which reads it from memory); else None.
 
     Dask's workers run with ``MALLOC_TRIM_THRESHOLD_`` set, which keeps
     glibc from reusing freed blocks of more than 128 kB, so a fresh array
@@ -556,9 +559,12 @@ def _bucket_block_sums(
     index_buffer = np.empty((biggest, k), dtype=index_type)
     indptr = np.arange(0, k * biggest + 1, k, dtype=index_type)
     ones = None if summed is None else np.ones(int(labels.bucket_counts.max(initial=0)))
-    totals = None
+    totals = gram = None
     if summed is not None:
         totals = np.zeros(len(range(*summed.indices(out.shape[1]))))
+    if crossed is not None:
+        p = len(range(*crossed.indices(columns)))
+        gram = np.zeros((p, p))
     for j in np.flatnonzero(labels.bucket_counts):
         target = out[offsets[j] : offsets[j + 1]]
         target[...] = 0.0
@@ -582,11 +588,14 @@ def _bucket_block_sums(
             _add_product(
                 k * len(target), indptr[: n_run + 1], indices, data, rows, target
             )
+            if crossed is not None:
+                chosen = rows[:, crossed]
+                gram += chosen.T @ chosen
         if summed is not None:
             totals += ones[: len(target)] @ target[:, summed]
         if carried is not None and kept[j]:
             target[: kept[j]] += carried.per_level[source[j] : source[j + 1]]
-    return out if summed is None else (out, totals)
+    return out, totals, gram
 
 
 try:  # scipy's kernel Y += A X for a CSC matrix A, into a given Y
@@ -638,18 +647,29 @@ def _coded_sums(spec, labels, codes, M, parts, carried=None):
     # the term's intercept, when it is X's: the level sums of its row add
     # up to X's column sums (see _ones_row)
     intercept_row = _intercept_row(layout, fit_intercept) if w is None else None
+    bucketed = isinstance(labels, _dask.LabelKeys) and labels.bucket_counts is not None
+    per_level = None
     if intercept_row is None:
         XY = M[:, : y_column + 1]
         gram = XY.T @ XY if w is None else XY.T @ (XY * w[:, None])
     else:
         # [X y]ᵀ[X y] without multiplying the column of ones: its row (n and
-        # the column sums) comes from the level sums, once they are made
-        # (36 products a row for 6 columns rather than 49; in OpenBLAS the
-        # 6 columns of a 7-wide matrix take 2/3 of the time of all 7)
-        FY = M[:, start : y_column + 1]
+        # the column sums) comes from the level sums (36 products a row for
+        # 6 columns rather than 49; in OpenBLAS the 6 columns of a 7-wide
+        # matrix take 2/3 of the time of all 7). Bucketed rows: made in the
+        # same pass as the level sums, before the rows are checked (bad
+        # rows fail the fit: their sums are dropped)
         gram = np.zeros((y_column + 1, y_column + 1))
-        gram[start:, start:] = FY.T @ FY
-        gram[0, 0] = n
+        FY = slice(start, y_column + 1)
+        if bucketed:
+            z = layout.z_columns
+            per_level, column_sums, gram[FY, FY] = _bucket_block_sums(
+                codes, labels, M, z, None, parts, carried, intercept_row, FY
+            )
+            _ones_row(gram, column_sums, n)
+        else:
+            gram[FY, FY] = M[:, FY].T @ M[:, FY]
+            gram[0, 0] = n
     # a NaN or inf makes its column's sum of squares NaN or inf: only then
     # are the rows searched
     finite = np.isfinite(np.diagonal(gram)).all()
@@ -661,17 +681,17 @@ def _coded_sums(spec, labels, codes, M, parts, carried=None):
     weight_counts = {k: sum(p.checks[1][k] for p in parts) for k in parts[0].checks[1]}
     bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
     bad = bad_x.any() or bad_y.any() or bad_weights  # then the fit fails
-    per_level = totals = None
+    totals = None
     X = M[:, :y_column]
-    if not bad:
-        if isinstance(labels, _dask.LabelKeys) and labels.bucket_counts is not None:
-            per_level = _bucket_block_sums(
-                codes, labels, M, layout.z_columns, w, parts, carried, intercept_row
+    if bad:
+        per_level = None
+        x_sums = _moments(X)
+    else:
+        if per_level is None and bucketed:  # (not made with the gram)
+            per_level, _, _ = _bucket_block_sums(
+                codes, labels, M, layout.z_columns, w, parts, carried
             )
-            if intercept_row is not None:
-                per_level, column_sums = per_level
-                _ones_row(gram, column_sums, n)
-        else:
+        elif per_level is None:
             per_level = _block_sums(codes, m, M, layout.z_columns, w)
             if intercept_row is not None:
                 column_sums = np.ones(m) @ per_level[:, intercept_row]
@@ -684,8 +704,6 @@ def _coded_sums(spec, labels, codes, M, parts, carried=None):
             x_sums = np.stack([X.sum(axis=0), np.diagonal(gram)[:y_column]], 1)
         else:
             x_sums = _moments(X)
-    else:
-        x_sums = _moments(X)
     negatives = [p.checks[2] for p in parts if p.checks[2]]
     summary = RowSummary(
         sum(p.checks[0] for p in parts),
