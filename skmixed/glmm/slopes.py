@@ -6,14 +6,14 @@ exp(η) and the optimiser stopped at a singular fit 0.34 below the maximum of
 the log-likelihood (glmer's own fit stops there too). As in the linear
 model (:class:`skmixed.mixed.estimator._Centring`), the term with ``Z A``
 (columns centred and scaled, A from
-:func:`skmixed.mixed.estimator._slope_transform`) is the same model, with
+:func:`skmixed.mixed.centring.slope_transform`) is the same model, with
 ``b = A b̃`` and ``Λ Λᵀ = A Λ̃ Λ̃ᵀ Aᵀ``: the GLMM is fitted in θ̃ and its θ,
 b and conditional covariances mapped back.
 """
 
 import numpy as np
 
-from skmixed.mixed.estimator import _lower_factor, _slope_transform
+from skmixed.mixed.centring import lower_factor, slope_transform
 from skmixed.mixed.first_term import lambda_of, lower_triangle_indices
 
 
@@ -27,7 +27,7 @@ class SlopeScaling:
     """
 
     def __init__(self, designs):
-        self.transforms = [_slope_transform(d) for d in designs]
+        self.transforms = [slope_transform(d) for d in designs]
         self.ks = [d.k for d in designs]
         #: whether some term is standardised (else every map is the identity)
         self.active = any(A is not None for A in self.transforms)
@@ -54,7 +54,7 @@ class SlopeScaling:
             if A is not None:
                 lam = lambda_of(piece, k)
                 factor = A @ lam if forward else np.linalg.solve(A, lam)
-                piece = _lower_factor(factor)[lower_triangle_indices(k)]
+                piece = lower_factor(factor)[lower_triangle_indices(k)]
             parts.append(piece)
         return np.concatenate(parts) if parts else np.zeros(0)
 

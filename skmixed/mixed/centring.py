@@ -1,4 +1,5 @@
-"""Fixed-effect columns far from 0 relative to their spread, centred.
+"""Columns far from 0 relative to their spread, or badly scaled: centred
+and scaled for the fit, with the maps back.
 
 A column such as ``1e4 + N(0, 1)`` or a year (2000..2020) beside the
 intercept is nearly collinear with it: the cross-products of the data's own
@@ -16,7 +17,14 @@ lme4's finite-difference check in (θ, β) take steps of fixed size in β̃,
 which at the data's scale moved η by 100 per step (a spurious "Hessian not
 positive definite") or by 1e-10 (a Hessian of rounding noise and standard
 errors 100 times too small, without a warning).
+
+Random-slope columns: :func:`slope_transform` gives per term the A with
+``Z A`` standardised (``b = A b̃``, ``ΛΛᵀ = A Λ̃Λ̃ᵀ Aᵀ``), used by the
+linear model's ``_StandardisedTheta`` and ``_Centring`` and by
+:mod:`skmixed.glmm.slopes`.
 """
+
+import math
 
 import numpy as np
 
@@ -132,3 +140,55 @@ class FixedCentring:
         if not self.active:
             return cov_centred
         return self.T @ cov_centred @ self.T.T
+
+
+# -- random-slope columns ----------------------------------------------------
+def slope_transform(term):
+    """Upper-triangular A with ``Z A`` the term's standardised columns, or None.
+
+    With an intercept in the term a slope column is centred and scaled (the
+    unstructured covariance makes that the same model); without, scaled.
+    """
+    if term.Z is None and term.moments is None:
+        return None
+    k = term.k
+    has_intercept = term.names[0] == "(Intercept)"
+    A = None
+    for j in range(k):
+        if term.names[j] == "(Intercept)":
+            continue
+        if term.Z is not None:
+            mean, sd = mean_sd(term.Z[:, j])
+        else:  # a design from chunks of rows: the moments from their sums
+            mean, sd = (float(v) for v in term.moments[j])
+        rms = math.sqrt(mean * mean + sd * sd)
+        # standardised when its root mean square is outside [1e-2, 1e2] or
+        # its mean exceeds 100 standard deviations
+        low, high, ratio = WELL_SCALED
+        if rms == 0.0 or (low <= rms <= high and abs(mean) <= ratio * sd):
+            continue
+        A = np.eye(k) if A is None else A
+        if has_intercept and sd > 0.0:
+            A[j, j], A[0, j] = 1.0 / sd, -mean / sd
+        else:
+            A[j, j] = 1.0 / rms
+    if A is not None and np.array_equal(A, np.eye(k)):
+        return None
+    return A
+
+
+def mean_sd(column):
+    """``column.mean()`` and ``column.std()`` (the same sums, fewer calls)."""
+    n = column.shape[0]
+    mean = column.sum() / n
+    deviation = column - mean
+    deviation *= deviation
+    return float(mean), math.sqrt(deviation.sum() / n)
+
+
+def lower_factor(B):
+    """Lower-triangular L, non-negative diagonal, with ``L Lᵀ = B Bᵀ`` (by QR)."""
+    r = np.linalg.qr(B.T, mode="r")
+    L = r.T
+    signs = np.sign(np.diagonal(L))
+    return L * np.where(signs == 0.0, 1.0, signs)

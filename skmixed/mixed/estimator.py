@@ -7,7 +7,6 @@ cross-products once (``design``), minimise the profiled criterion over θ
 and the conditional modes as fitted attributes.
 """
 
-import math
 import warnings
 from dataclasses import dataclass, replace
 from numbers import Integral
@@ -27,7 +26,7 @@ from skmixed._groups import (
     level_positions,
 )
 from skmixed._linalg import least_squares
-from skmixed.mixed.centring import WELL_SCALED, shift_matrix
+from skmixed.mixed.centring import lower_factor, shift_matrix, slope_transform
 from skmixed.mixed.cost import announce, estimate_cost
 from skmixed.mixed.criterion import (
     ProfiledCriterion,
@@ -1169,57 +1168,6 @@ def _lme4_sorted_terms(terms, fitted):
     return out
 
 
-def _slope_transform(term):
-    """Upper-triangular A with ``Z A`` the term's standardised columns, or None.
-
-    With an intercept in the term a slope column is centred and scaled (the
-    unstructured covariance makes that the same model); without, scaled.
-    """
-    if term.Z is None and term.moments is None:
-        return None
-    k = term.k
-    has_intercept = term.names[0] == "(Intercept)"
-    A = None
-    for j in range(k):
-        if term.names[j] == "(Intercept)":
-            continue
-        if term.Z is not None:
-            mean, sd = _mean_sd(term.Z[:, j])
-        else:  # a design from chunks of rows: the moments from their sums
-            mean, sd = (float(v) for v in term.moments[j])
-        rms = math.sqrt(mean * mean + sd * sd)
-        # standardised when its root mean square is outside [1e-2, 1e2] or
-        # its mean exceeds 100 standard deviations
-        low, high, ratio = WELL_SCALED
-        if rms == 0.0 or (low <= rms <= high and abs(mean) <= ratio * sd):
-            continue
-        A = np.eye(k) if A is None else A
-        if has_intercept and sd > 0.0:
-            A[j, j], A[0, j] = 1.0 / sd, -mean / sd
-        else:
-            A[j, j] = 1.0 / rms
-    if A is not None and np.array_equal(A, np.eye(k)):
-        return None
-    return A
-
-
-def _mean_sd(column):
-    """``column.mean()`` and ``column.std()`` (the same sums, fewer calls)."""
-    n = column.shape[0]
-    mean = column.sum() / n
-    deviation = column - mean
-    deviation *= deviation
-    return float(mean), math.sqrt(deviation.sum() / n)
-
-
-def _lower_factor(B):
-    """Lower-triangular L, non-negative diagonal, with ``L Lᵀ = B Bᵀ`` (by QR)."""
-    r = np.linalg.qr(B.T, mode="r")
-    L = r.T
-    signs = np.sign(np.diagonal(L))
-    return L * np.where(signs == 0.0, 1.0, signs)
-
-
 class _StandardisedTheta:
     """The criterion as a function of θ̃, θ of standardised slope columns.
 
@@ -1233,9 +1181,9 @@ class _StandardisedTheta:
 
     def __init__(self, criterion, transforms=None):
         self.criterion = criterion
-        # transforms: the terms' _slope_transform results, when known already
+        # transforms: the terms' slope_transform results, when known already
         if transforms is None:
-            transforms = [_slope_transform(t) for t in criterion.design.terms]
+            transforms = [slope_transform(t) for t in criterion.design.terms]
         self.transforms = transforms
         self.identity = all(A is None for A in self.transforms)
         # small one-factor models: the criterion at a stack of θ at once
@@ -1254,7 +1202,7 @@ class _StandardisedTheta:
             return np.asarray(theta_tilde, dtype=np.float64)
         parts = []
         for lam, A in zip(self.lambdas(theta_tilde), self.transforms, strict=True):
-            factor = lam if A is None else _lower_factor(A @ lam)
+            factor = lam if A is None else lower_factor(A @ lam)
             rows, cols = lower_triangle_indices(lam.shape[0])
             parts.append(factor[rows, cols])
         return np.concatenate(parts)
@@ -1304,7 +1252,7 @@ class _Centring:
     def __init__(self, X, x_names, designs, x_moments=None, gram=None):
         # every term's standardising transform (None: well scaled), and the
         # shifted ones, which the centred design takes
-        self.slope_transforms = [_slope_transform(d) for d in designs]
+        self.slope_transforms = [slope_transform(d) for d in designs]
         self.transforms = []
         for A in self.slope_transforms:
             shifted = A is not None and np.any(A[0, 1:] != 0.0)
@@ -1359,7 +1307,7 @@ class _MappedDecomposition:
         self._dec, self._transforms = dec, transforms
         self.lambdas, parts = [], []
         for lam, A in zip(dec.lambdas, transforms, strict=True):
-            lam = lam if A is None else _lower_factor(A @ lam)
+            lam = lam if A is None else lower_factor(A @ lam)
             rows, cols = lower_triangle_indices(lam.shape[0])
             self.lambdas.append(lam)
             parts.append(lam[rows, cols])
