@@ -39,6 +39,7 @@ from scipy.linalg.lapack import dpotrf, dtrtrs
 
 from skmixed.mixed.first_term import (
     FirstTermLevels,
+    chunks,
     coefficients,
     lower_triangle_indices,
     pairs_of,
@@ -766,26 +767,27 @@ class ProfiledCriterion:
         )
         logs = np.log(np.diagonal(L))
         lam = self.lambdas(theta)[0]
-        # g_j = [C_jX c_jy] [−β; 1]: one product over CX's contiguous rows
-        g = (design.CX.reshape(m * k, p + 1) @ np.append(-beta, 1.0)).reshape(m, k)
-        v = g @ lam  # λᵀ g_j per level
+        residual = np.append(-beta, 1.0)
         if not outer:
-            A1, b, u = _modes_by_entries(
-                coefficients(theta.tolist(), k).T @ self._first_levels.d, g, v
-            )
-        elif k == 1:
-            A1 = AW[:, :1].reshape(m, 1, 1).copy()
-            b = M * g
-            u = v / AW[:, :1]
+            A1, b, u = self._modes_by_chunks(theta, lam, residual)
         else:
-            # per level A_j, |A_j| M_j and adj(A_j) as 2 x 2 matrices (one
-            # take): b_j = M_j g_j and u_j = A_j⁻¹ λᵀ g_j = adj(A_j) v_j / |A_j|
-            blocks = (AW.take(_SYMMETRIC_2, axis=1) * _SYMMETRIC_2_SIGNS).reshape(
-                m, 3, 2, 2
-            )
-            A1 = blocks[:, 0]
-            b = np.einsum("mij,mj->mi", blocks[:, 1], g) / det[:, None]
-            u = np.einsum("mij,mj->mi", blocks[:, 2], v) / det[:, None]
+            # g_j = [C_jX c_jy] [−β; 1]: one product over CX's contiguous rows
+            g = (design.CX.reshape(m * k, p + 1) @ residual).reshape(m, k)
+            v = g @ lam  # λᵀ g_j per level
+            if k == 1:
+                A1 = AW[:, :1].reshape(m, 1, 1).copy()
+                b = M * g
+                u = v / AW[:, :1]
+            else:
+                # per level A_j, |A_j| M_j and adj(A_j) as 2 x 2 matrices
+                # (one take): b_j = M_j g_j and u_j = A_j⁻¹ λᵀ g_j =
+                # adj(A_j) v_j / |A_j|
+                blocks = (AW.take(_SYMMETRIC_2, axis=1) * _SYMMETRIC_2_SIGNS).reshape(
+                    m, 3, 2, 2
+                )
+                A1 = blocks[:, 0]
+                b = np.einsum("mij,mj->mi", blocks[:, 1], g) / det[:, None]
+                u = np.einsum("mij,mj->mi", blocks[:, 2], v) / det[:, None]
         return Decomposition(
             theta,
             [lam],
@@ -798,6 +800,20 @@ class ProfiledCriterion:
             [u],
             [b],
         )
+
+    def _modes_by_chunks(self, theta, lam, residual):
+        """:meth:`_decompose_small`'s ``A_j``, ``b_j`` and ``u_j`` (no stored
+        products), by chunks of levels: every temporary stays in cache (a
+        million levels' are tens of MB each)."""
+        design, k = self.design, self._ks[0]
+        m, r = design.terms[0].m, design.p + 1
+        entries, d = coefficients(theta.tolist(), k).T, self._first_levels.d
+        A1, b, u = np.empty((m, k, k)), np.empty((m, k)), np.empty((m, k))
+        for sl in chunks(m):
+            # g_j = [C_jX c_jy] [−β; 1]: one product over CX's contiguous rows
+            g = (design.CX[sl].reshape(-1, r) @ residual).reshape(-1, k)
+            A1[sl], b[sl], u[sl] = _modes_by_entries(entries @ d[:, sl], g, g @ lam)
+        return A1, b, u
 
 
 # A two-column term's pairs (00, 01, 11) of A_j, then of |A_j| M_j, as the

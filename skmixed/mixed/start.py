@@ -18,6 +18,8 @@ import math
 import numpy as np
 from scipy.linalg.lapack import dposv
 
+from skmixed.mixed.first_term import chunks
+
 # a component estimated at or below 0 starts at this fraction of σ² (not on
 # the bound, where L-BFGS-B's first steps would stay)
 _SMALLEST_RATIO = 0.01
@@ -170,36 +172,52 @@ def _two_column_start(design):
         return None
     beta, rss = fit
     m = design.D1.shape[0]
-    # r_l = Z_lᵀ y − Z_lᵀ X β̂: one product over CX's contiguous rows
     coef = np.append(-beta, 1.0)
-    r = (design.CX.reshape(2 * m, p + 1) @ coef).reshape(m, 2)
-    D = design.D1.reshape(m, 4)
-    l0 = np.sqrt(D[:, 0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        l1 = D[:, 1] / l0
-        l2_squared = D[:, 3] - l1 * l1
+    # by chunks of levels (every temporary in cache): Σ_l of the products
+    # of l0, l1, l2 (the Cholesky factors' entries) and of u0, u1 over the
     # levels whose two columns differ (others have no information on Σ's
-    # second direction)
-    good = (D[:, 0] > 0.0) & (l2_squared > 1e-8 * D[:, 3])
-    m_good = int(np.count_nonzero(good))
+    # second direction; their terms are set to 0)
+    sums = np.zeros(9)  # l0l0 l0l1 l1l1 l0l2 l1l2 l2l2 u0u0 u0u1 u1u1
+    m_good = 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for sl in chunks(m):
+            # r_l = Z_lᵀ y − Z_lᵀ X β̂: one product over CX's contiguous rows
+            r = (design.CX[sl].reshape(-1, p + 1) @ coef).reshape(-1, 2)
+            D = design.D1[sl].reshape(-1, 4)
+            l0 = np.sqrt(D[:, 0])
+            l1 = D[:, 1] / l0
+            l2 = D[:, 3] - l1 * l1
+            good = (D[:, 0] > 0.0) & (l2 > 1e-8 * D[:, 3])
+            m_good += int(np.count_nonzero(good))
+            np.sqrt(l2, out=l2)
+            u0 = r[:, 0] / l0
+            u1 = (r[:, 1] - l1 * u0) / l2
+            rows = np.stack([l0, l1, l2, u0, u1])
+            rows[:, ~good] = 0.0
+            l0, l1, l2, u0, u1 = rows
+            sums += [
+                l0 @ l0,
+                l0 @ l1,
+                l1 @ l1,
+                l0 @ l2,
+                l1 @ l2,
+                l2 @ l2,
+                u0 @ u0,
+                u0 @ u1,
+                u1 @ u1,
+            ]
     if m_good < 3 or n - 2 * m_good <= 0:
         return None
-    if m_good < m:
-        l0, l1, l2_squared, r = l0[good], l1[good], l2_squared[good], r[good]
-    l2 = np.sqrt(l2_squared)
-    u0 = r[:, 0] / l0
-    u1 = (r[:, 1] - l1 * u0) / l2
-    uu = [float(u0 @ u0), float(u0 @ u1), float(u1 @ u1)]
+    s = sums.tolist()
+    uu = s[6:]
     sigma2 = (float(rss) - uu[0] - uu[2]) / (n - 2 * m_good)
     if not (math.isfinite(sigma2) and sigma2 > 0.0):
         return None
-    # Σ_l L_lᵀ Σ L_l for Σ = [[a, b], [b, c]], entries (00, 01, 11):
-    # l0² a + 2 l0 l1 b + l1² c,  l0 l2 b + l1 l2 c,  l2² c
     A = np.array(
         [
-            [float(l0 @ l0), 2.0 * float(l0 @ l1), float(l1 @ l1)],
-            [0.0, float(l0 @ l2), float(l1 @ l2)],
-            [0.0, 0.0, float(l2 @ l2)],
+            [s[0], 2.0 * s[1], s[2]],
+            [0.0, s[3], s[4]],
+            [0.0, 0.0, s[5]],
         ]
     )
     rhs = np.array([uu[0] - m_good * sigma2, uu[1], uu[2] - m_good * sigma2])
