@@ -14,8 +14,10 @@ and when the last task of the process that asked for it ends, puts the
 worker's settings back and hands the free memory back to the system
 (``malloc_trim``), as those settings intend. The thresholds are the
 process's: a task of another library running in the same worker meanwhile
-keeps its freed memory too, until then. It does nothing elsewhere (another
-C library, or a process without that variable: the threaded scheduler).
+keeps its freed memory too, until then. :func:`keep_until_released` keeps
+them raised from one task to the next, until :func:`release` (the end of a
+pass, run on every worker). They do nothing elsewhere (another C library,
+or a process without that variable: the threaded scheduler).
 """
 
 import ctypes
@@ -47,6 +49,62 @@ def _worker_settings():
     return libc, trim, mmap
 
 
+_held = False
+
+
+def _enter(settings):
+    global _users
+    libc = settings[0]
+    with _lock:
+        _users += 1
+        if _users == 1:
+            libc.mallopt(_M_MMAP_THRESHOLD, _KEEP)
+            libc.mallopt(_M_TRIM_THRESHOLD, _KEEP)
+
+
+def _leave(settings):
+    global _users
+    libc, trim, mmap = settings
+    with _lock:
+        _users -= 1
+        if _users == 0:
+            libc.mallopt(_M_TRIM_THRESHOLD, trim)
+            libc.mallopt(_M_MMAP_THRESHOLD, mmap)
+            libc.malloc_trim(0)
+
+
+def keep_until_released():
+    """Keep freed memory for reuse from now until :func:`release` (once per
+    process, however often called), between tasks too.
+
+    A pass of the fit runs several tasks in a row on each worker (the
+    batches of a lane): handing the memory back after each, as
+    :func:`reusing_freed_memory` does, made the next one fault in its ~100
+    MB of sums and work arrays again (a page fault per 4 kB page, ~60,000
+    a batch of 7 partitions).
+    """
+    global _held
+    settings = _worker_settings()
+    if settings is None:
+        return
+    with _lock:
+        if _held:
+            return
+        _held = True
+    _enter(settings)
+
+
+def release():
+    """End :func:`keep_until_released` (a no-op without it)."""
+    global _held
+    settings = _worker_settings()
+    with _lock:
+        if not _held or settings is None:
+            return
+        _held = False
+    _leave(settings)
+
+
 @contextmanager
 def reusing_freed_memory():
     """Inside: freed memory is reused (see the module's docstring).
@@ -58,18 +116,8 @@ def reusing_freed_memory():
     if settings is None:
         yield
         return
-    libc, trim, mmap = settings
-    with _lock:
-        _users += 1
-        if _users == 1:
-            libc.mallopt(_M_MMAP_THRESHOLD, _KEEP)
-            libc.mallopt(_M_TRIM_THRESHOLD, _KEEP)
+    _enter(settings)
     try:
         yield
     finally:
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                libc.mallopt(_M_TRIM_THRESHOLD, trim)
-                libc.mallopt(_M_MMAP_THRESHOLD, mmap)
-                libc.malloc_trim(0)
+        _leave(settings)

@@ -59,3 +59,46 @@ def test_no_op_without_the_worker_setting(monkeypatch):
 
     assert task(1) == 2
     assert task.__name__ == "task"  # pickled by reference in a Dask graph
+
+
+#: keep_until_released: freed memory kept across tasks until release(),
+#: however often it is asked for; release() hands it back once.
+_HELD = """
+import os
+import numpy as np
+from skmixed import _malloc
+
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+def kept():
+    before = resident()
+    np.ones(8 * 2**20)  # made, touched, freed
+    return resident() - before
+
+_malloc.keep_until_released()
+_malloc.keep_until_released()  # a second batch of the same pass
+with _malloc.reusing_freed_memory():  # a task starts and ends meanwhile
+    pass
+held = kept()
+before = resident()
+_malloc.release()
+after = resident() - before
+_malloc.release()  # again: nothing to do
+print(held, after, kept())
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="glibc's malloc settings"
+)
+def test_freed_memory_is_kept_between_tasks_until_released():
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    out = subprocess.run(
+        [sys.executable, "-c", _HELD], env=env, check=True, capture_output=True
+    )
+    held, after, outside = map(float, out.stdout.split())
+    assert held > 48  # kept, though the task in between has ended
+    assert after < -48  # handed back on release
+    assert outside < 16  # and the worker's own setting is back

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
-from skmixed import _dask
+from skmixed import _dask, _malloc
 from skmixed._inputs import _FIT_HINT
 from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.design import (
@@ -799,9 +799,11 @@ def _rows_buffer(rows, width):
 
 
 def release_buffers():
-    """Free the batch buffers of every thread of this process."""
+    """Free the batch buffers of every thread of this process, and hand
+    the memory freed meanwhile back (see :func:`accumulate_batch`)."""
     with _BUFFERS_LOCK:
         _BUFFERS.clear()
+    _malloc.release()
 
 
 @reusing_freed_memory()
@@ -819,6 +821,8 @@ def accumulate_batch(batch, meta, spec, previous=None):
     """
     from dask.local import get_sync
 
+    # freed memory kept for the lane's next batch, until the pass ends
+    _malloc.keep_until_released()
     width = _rows_width(spec)
     capacity = max(1, batch.max_bytes // (8 * width))
     buffer, rows, filled = None, [], 0
