@@ -1333,3 +1333,42 @@ def _register_sizes():
 
 
 _register_sizes()
+
+
+def _serialize_labelled(sums):
+    """Dask's serialisation of :class:`LabelledSums`: the table of sums as a
+    numpy array (Dask's own serializer), the rest pickled.
+
+    Pickled whole, the table was a pickle buffer, which took 2-4x as long
+    to reach the client (1M levels: ~0.5 against ~0.15 s, load ~4).
+    """
+    from distributed.protocol import serialize
+
+    rest = replace(sums, per_level=None)
+    rest_header, rest_frames = serialize(rest, serializers=("pickle",))
+    table_header, table_frames = serialize(
+        sums.per_level, serializers=("dask", "pickle")
+    )
+    header = {"rest": rest_header, "table": table_header, "split": len(rest_frames)}
+    return header, rest_frames + table_frames
+
+
+def _deserialize_labelled(header, frames):
+    from distributed.protocol import deserialize
+
+    split = header["split"]
+    sums = deserialize(header["rest"], frames[:split])
+    sums.per_level = deserialize(header["table"], frames[split:])
+    return sums
+
+
+def _register_serializers():
+    try:
+        from distributed.protocol import dask_deserialize, dask_serialize
+    except ImportError:  # pragma: no cover - distributed is an optional extra
+        return
+    dask_serialize.register(LabelledSums)(_serialize_labelled)
+    dask_deserialize.register(LabelledSums)(_deserialize_labelled)
+
+
+_register_serializers()
