@@ -981,10 +981,13 @@ def code_buckets(sources):
     (bucket by bucket, each bucket's keys in order of first appearance
     across the sources: the first source's distinct keys keep their order)
     and the row of ``union`` of every key of the sources, one source after
-    the other (one array).
+    the other (one array, int32 unless the keys are too many for it).
     """
     bounds = [np.concatenate([[0], np.cumsum(s.bucket_counts)]) for s in sources]
-    flat = np.empty(sum(len(s) for s in sources), dtype=np.int64)
+    # int32 codes (Arrow's own): writing them is half the memory traffic of
+    # int64 (and no cast of every piece: 6 -> 2.5 ms a partition of 1M rows)
+    total = sum(len(s) for s in sources)
+    flat = np.empty(total, dtype=np.int32 if total < 2**31 else np.int64)
     starts = np.cumsum([0] + [len(s) for s in sources])
     codes = [flat[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
     distinct, counts, offset = [], np.zeros(N_BUCKETS, dtype=np.int64), 0

@@ -581,7 +581,13 @@ def _bucket_block_sums(
             if w is not None:
                 data *= w[first:stop, None]
             indices = index_buffer[:n_run]
-            np.multiply(codes[first:stop], k, out=indices[:, 0], casting="unsafe")
+            np.multiply(
+                codes[first:stop],
+                k,
+                out=indices[:, 0],
+                dtype=index_type,
+                casting="unsafe",
+            )
             indices[:, 0] -= first_index
             for a in range(1, k):
                 np.add(indices[:, 0], a, out=indices[:, a])
