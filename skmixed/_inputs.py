@@ -864,9 +864,10 @@ def _check_response(y, n_samples):
     if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
         y = y.iloc[:, 0]
     if isinstance(y, pd.Series):
-        if not _is_numeric(y.dtype):
-            raise ValueError(f"y must be numeric; got dtype {y.dtype}.")
-        if isinstance(y.dtype, np.dtype) and y.dtype == np.float64:
+        dtype = y.dtype  # (read once: a Series' dtype goes through its manager)
+        if not _is_numeric(dtype):
+            raise ValueError(f"y must be numeric; got dtype {dtype}.")
+        if isinstance(dtype, np.dtype) and dtype == np.float64:
             y = y.to_numpy()  # numpy's float64: as it is (NaN checked later)
         else:
             y = y.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -231,9 +231,12 @@ class ProfiledCriterion:
     def __init__(self, design, reml=True, strategy=None, rest_structure=None):
         self.design = design
         self.reml = bool(reml)
-        self._ks = [t.k for t in design.terms]
-        self._tri = [lower_triangle_indices(k) for k in self._ks]
-        self._slices, diagonal = _theta_layout(tuple(self._ks))
+        # tuples (not lists): a fitted model keeps its criterion, and a
+        # tuple of untracked items leaves the garbage collector's lists,
+        # which a loop of small fits otherwise walks again and again
+        self._ks = tuple(t.k for t in design.terms)
+        self._tri = tuple(lower_triangle_indices(k) for k in self._ks)
+        self._slices, diagonal = _theta_layout(self._ks)
         self.n_theta = len(diagonal)
         self.theta_lower = np.where(diagonal, 0.0, -np.inf)
         self.theta_start = np.where(diagonal, 1.0, 0.0)
@@ -255,7 +258,7 @@ class ProfiledCriterion:
         if self.reml:
             self._column_weights[:-1] = 1.0
         m1, r = design.terms[0].m, design.r
-        self._pairs = pairs_of(self._ks[0])
+        self._pairs = tuple(pairs_of(self._ks[0]))
         if strategy is None:
             strategy = self._choose_strategy(m1, r)
         elif strategy not in ("outer", "sparse", "dense"):
@@ -766,8 +769,11 @@ class ProfiledCriterion:
             else np.zeros(0)
         )
         logs = np.log(np.diagonal(L))
-        lam = self.lambdas(theta)[0]
-        residual = np.append(-beta, 1.0)
+        lam = _small_lambda(theta.tolist(), k)
+        # [−β; 1] (filled in place: np.append costs a few µs)
+        residual = np.empty(p + 1)
+        np.negative(beta, out=residual[:p])
+        residual[p] = 1.0
         if not outer:
             A1, b, u = self._modes_by_chunks(theta, lam, residual)
         else:
@@ -814,6 +820,15 @@ class ProfiledCriterion:
             g = (design.CX[sl].reshape(-1, r) @ residual).reshape(-1, k)
             A1[sl], b[sl], u[sl] = _modes_by_entries(entries @ d[:, sl], g, g @ lam)
         return A1, b, u
+
+
+def _small_lambda(theta1, k):
+    """λ of a one-term θ (a list) of one or two columns: what
+    :meth:`ProfiledCriterion.lambdas` gives, in one call."""
+    if k == 1:
+        return np.array([[theta1[0]]])
+    t0, t1, t2 = theta1
+    return np.array([[t0, 0.0], [t1, t2]])
 
 
 # A two-column term's pairs (00, 01, 11) of A_j, then of |A_j| M_j, as the

@@ -608,6 +608,8 @@ def design_from_cross_products(sums, term_designs, X=None, y=None, weights=None)
     """
     p = sums.CX.shape[2] - 1
     offsets, q_rest = _rest_layout(term_designs[1:])
+    # the later terms' blocks and offsets as tuples (read only; a fitted
+    # model keeps its design, and tuples leave the garbage collector's lists)
     return Design(
         sums.n,
         p,
@@ -616,11 +618,11 @@ def design_from_cross_products(sums, term_designs, X=None, y=None, weights=None)
         y,
         sums.D1,
         sums.CX,
-        sums.blocks,
+        tuple(sums.blocks),
         sums.Bzz,
         sums.Bzx,
         sums.Bxx,
-        offsets,
+        tuple(offsets),
         q_rest,
         weights=weights,
         sum_log_weights=sums.sum_log_weights,

@@ -1264,7 +1264,8 @@ class _Centring:
         # a shifted fixed-effect column alone (x = 1e4 + N(0, 1) beside
         # (1 | g)) costs XᵀX the same digits: its criterion varied by 2e-7
         # relative when the rows were permuted, and θ by 1e-3
-        self.active = self.slopes_centred or bool(np.any(self.M[0, 1:] != 0.0))
+        # (any() of the Python floats: NaN counts, as != 0 would)
+        self.active = self.slopes_centred or any(self.M[0, 1:].tolist())
 
     def design_inputs(self, X, designs):
         """X M and the terms with Z A, both computed from the data."""

@@ -751,7 +751,8 @@ def check_convergence(fun, x, fx, tol=2e-3, gradient=None):
     analytic gradient at ``x`` when known, replaces lme4's central
     differences (``2 n`` evaluations) for that first test.
     """
-    if gradient is not None and np.max(np.abs(gradient)) <= tol:
+    # (in Python floats: a few elements; NaN fails the test, as in numpy)
+    if gradient is not None and all(abs(g) <= tol for g in np.ravel(gradient).tolist()):
         return []
     grad, plus, minus = finite_difference_gradient(fun, x)
     if np.max(np.abs(grad)) <= tol:

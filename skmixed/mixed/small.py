@@ -484,7 +484,11 @@ class BatchCriterion:
             D = criterion._dpairs1  # (d00, d01, d11, 1) per level
             self._polynomials = _level_polynomials()
             self._value_polynomials = _level_value_polynomials()
-            self._basis = np.vstack([D.T, D[:, 0] * D[:, 2] - D[:, 1] * D[:, 1]])
+            basis = np.empty((5, self.m))
+            basis[:4] = D.T
+            np.multiply(D[:, 0], D[:, 2], out=basis[4])
+            basis[4] -= D[:, 1] * D[:, 1]
+            self._basis = basis
         else:
             raise ValueError(f"a term of {self.k} columns: one or two only")
 
