@@ -133,7 +133,7 @@ class Decomposition:
     Attributes
     ----------
     theta : ndarray
-    lambdas : list of ndarray
+    lambdas : list or tuple of ndarray
         Per term, the ``k x k`` lower-triangular relative covariance factor.
     A1 : ndarray of shape (m1, k1, k1)
         The first term's diagonal blocks ``λᵀ D_j λ + I``.
@@ -147,9 +147,9 @@ class Decomposition:
         Conditional estimate of the fixed effects.
     RX : ndarray of shape (p, p)
         Upper triangular, ``vcov(β) = σ² (RXᵀ RX)⁻¹``.
-    u : list of ndarray
+    u : list or tuple of ndarray
         Per term, spherical random effects, shape (m, k).
-    b : list of ndarray
+    b : list or tuple of ndarray
         Per term, conditional modes ``Λ u``, shape (m, k).
     """
 
@@ -268,23 +268,28 @@ class ProfiledCriterion:
         self.strategy = strategy
         self._rest = None
         self._levels = None
+        self._dpairs1_value = None
         if self.strategy == "outer":
             self._P = _outer_products(design.C, self._pairs)
             self._B_flat = design.B.ravel()
         elif self.strategy == "sparse":
             self._rest = RestBlock(design, self._pairs, rest_structure)
 
-    @cached_property
+    @property
     def _dpairs1(self):
         """The first block's distinct entries per level and a column of
         ones (see :func:`first_term.coefficients`): (m1, pairs + 1). Built
         on first use: a million levels' copy is ~0.1 s that a large
-        two-column fit does not need."""
-        design, k1 = self.design, self._ks[0]
-        m1 = design.D1.shape[0]
-        dpairs = np.ones((m1, len(self._pairs) + 1))
-        dpairs[:, :-1] = design.D1.reshape(m1, k1 * k1)[:, _flat_pairs(k1)]
-        return dpairs
+        two-column fit does not need. (Kept in an attribute set in
+        ``__init__``, not a cached_property: that would give every small
+        fit's criterion a dict of its own for the garbage collector.)"""
+        if self._dpairs1_value is None:
+            design, k1 = self.design, self._ks[0]
+            m1 = design.D1.shape[0]
+            dpairs = np.ones((m1, len(self._pairs) + 1))
+            dpairs[:, :-1] = design.D1.reshape(m1, k1 * k1)[:, _flat_pairs(k1)]
+            self._dpairs1_value = dpairs
+        return self._dpairs1_value
 
     @cached_property
     def _dpairs(self):
@@ -794,17 +799,19 @@ class ProfiledCriterion:
                 A1 = blocks[:, 0]
                 b = np.einsum("mij,mj->mi", blocks[:, 1], g) / det[:, None]
                 u = np.einsum("mij,mj->mi", blocks[:, 2], v) / det[:, None]
+        # (tuples of one array each: a fitted model keeps them, and unlike
+        # lists they leave the garbage collector's lists)
         return Decomposition(
             theta,
-            [lam],
+            (lam,),
             A1,
             float(logdet1),
             float(2.0 * logs[:p].sum()),
             float(L[p, p] ** 2),
             beta,
             L[:p, :p].T.copy(),
-            [u],
-            [b],
+            (u,),
+            (b,),
         )
 
     def _modes_by_chunks(self, theta, lam, residual):

@@ -533,9 +533,11 @@ class MixedLMRegressor(GroupedRegressor):
         self._set_criteria(value, n, p + criterion.n_theta + 1)
         self.nobs_ = n
         terms = design.terms
-        self._term_designs_fit = [
-            (t.factor, t.group, list(t.names), np.asarray(t.levels)) for t in terms
-        ]
+        # tuples throughout (names too): nothing in them is tracked by the
+        # garbage collector, which a loop of small fits would walk again
+        self._term_designs_fit = tuple(
+            (t.factor, t.group, tuple(t.names), np.asarray(t.levels)) for t in terms
+        )
         self._b = dec.b
         self.n_groups_ = {}
         for t in terms:
@@ -1162,7 +1164,7 @@ def _lme4_sorted_terms(terms, fitted):
     out = []
     for factor, _, names, _ in fitted:
         for i, term in enumerate(pool):
-            if term.factor == factor and term.names == names:
+            if term.factor == factor and list(term.names) == list(names):
                 out.append(pool.pop(i))
                 break
     return out
