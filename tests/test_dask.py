@@ -1085,3 +1085,19 @@ def test_y_with_another_index_is_refused_before_reading():
         fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], y_split)
     mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
     assert fitted.reml_criterion_ == pytest.approx(mem.reml_criterion_, rel=1e-10)
+
+
+def test_response_far_from_zero_equals_pandas(client):
+    # y = 1e8 + ...: fitted through y less a constant (its own cross-products
+    # lose its digits: the pandas fit's θ was wrong by 50%, the Dask fit's
+    # otherwise), by the centred pass: the shift is the middle of y's range
+    df = _data(seed=14)
+    cols = ["x1", "x2", "g"]
+    plain = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    df["y"] += 1e8
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    np.testing.assert_allclose(mem.theta_, plain.theta_, rtol=1e-7)
+    assert mem.loglik_ == pytest.approx(plain.loglik_, rel=1e-10)
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)

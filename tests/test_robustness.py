@@ -409,3 +409,44 @@ def test_mixed_shifted_fixed_column_matches_lme4(spec, key):
     assert model.is_singular_ == ref["singular"]
     se = np.sqrt(np.diag(model.vcov_.to_numpy()))
     np.testing.assert_allclose(se, ref["se"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_response_far_from_zero_is_the_same_model(reml):
+    """y = Reaction + 1e8 is Reaction's model with β0 + 1e8 (lme4 fits it
+    from the rows, by QR, to the unshifted fit's numbers). Its own [X y]ᵀ[X y]
+    lost y's digits: θ 0.972 for 0.967, σ 25.55 for 25.59 and a spurious
+    ConvergenceWarning; on other data θ wrong by 50% without one. The fit
+    subtracts a constant from y where the intercept absorbs it."""
+    df = load_sleepstudy()
+    X = df[["Days", "Subject"]]
+    spec = "(Days | Subject)"
+    plain = MixedLMRegressor(spec, reml=reml).fit(X, df["Reaction"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        shifted = MixedLMRegressor(spec, reml=reml).fit(X, df["Reaction"] + 1e8)
+    assert shifted.loglik_ == pytest.approx(plain.loglik_, rel=1e-10)
+    np.testing.assert_allclose(shifted.theta_, plain.theta_, rtol=1e-7)
+    assert shifted.sigma_ == pytest.approx(plain.sigma_, rel=1e-9)
+    beta = shifted.fixed_effects_.to_numpy() - [1e8, 0.0]
+    np.testing.assert_allclose(beta, plain.fixed_effects_.to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(shifted.vcov_, plain.vcov_, rtol=1e-7)
+    np.testing.assert_allclose(
+        shifted.random_effects_["Subject"], plain.random_effects_["Subject"], rtol=1e-6
+    )
+    np.testing.assert_allclose(shifted.predict(X) - 1e8, plain.predict(X), atol=1e-6)
+    if reml:
+        ref = json.loads(
+            (Path(__file__).parent / "data" / "ss_lmer_slope_reml.json").read_text()
+        )
+        np.testing.assert_allclose(shifted.theta_, ref["theta"]["values"], rtol=5e-5)
+    # Satterthwaite's tests on the centred fit, about the user's β0
+    got, want = shifted.summary().coefficients, plain.summary().coefficients
+    np.testing.assert_allclose(
+        got["estimate"] - [1e8, 0.0], want["estimate"], rtol=1e-9
+    )
+    np.testing.assert_allclose(got["df"], want["df"], rtol=1e-5)
+    np.testing.assert_allclose(got["std_error"], want["std_error"], rtol=1e-7)
+    # profiles need the data's own cross-products: refused, not wrong
+    with pytest.raises(NotImplementedError, match="y is far from 0"):
+        shifted.conf_int(method="profile")
