@@ -74,6 +74,27 @@ def shift_matrix(X, x_names, x_moments=None, gram=None):
     return M
 
 
+def response_shift(x_names, y_range):
+    """A constant to take from y before its cross-products are formed (0.0
+    if none), from y's range ``(min, max)``.
+
+    ``y = 1e8 + N(0, 1)`` loses its digits in ``yᵀy`` (the penalised
+    residual sum of squares is then the difference of numbers of 1e16 n):
+    θ, σ and the criterion came out wrong without a warning. With an
+    intercept, ``y − c`` is the same model (``β0`` less c, nothing else
+    changed), whatever c: the middle of the range, which a fit from sums
+    knows too. Only a model whose column 0 is ``"(Intercept)"`` can absorb
+    it.
+    """
+    if not x_names or x_names[0] != "(Intercept)":
+        return 0.0
+    low, high = (float(v) for v in y_range)
+    middle = 0.5 * (low + high)
+    if not (math.isfinite(middle) and 0.0 < 10.0 * (high - low) < abs(middle)):
+        return 0.0
+    return middle
+
+
 def column_scales(X, M):
     """Per column of ``X M``, 1 or the reciprocal of its spread where that
     is outside ``WELL_SCALED[:2]`` (sd of a centred column, else rms)."""

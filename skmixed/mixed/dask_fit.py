@@ -132,7 +132,7 @@ def accumulate_partition(part, index, meta, spec):
     if centring is not None:
         # the in-memory fit's centred columns, computed from the rows alike
         Xc, designs_c = centring.design_inputs(X[:, kept], designs)
-        sums = accumulate(Xc, y, designs_c, w)
+        sums = accumulate(Xc, centring.response(y), designs_c, w)
     else:
         if not bad:
             first_in_x = _columns_in_x(terms[0], fit_intercept)
@@ -755,7 +755,7 @@ def _centred_sums(spec, m, codes, M, w):
     X, F, y = M[:, :y_column], M[:, int(fit_intercept) : y_column], M[:, y_column]
     design = TermDesign(codes, range(m), _term_z(term, F), term.names, term.factor)
     Xc, (design_c,) = centring.design_inputs(X[:, kept], [design])
-    sums = accumulate(Xc, y, [design_c], w)
+    sums = accumulate(Xc, centring.response(y), [design_c], w)
     # (explicit widths: a batch of empty partitions has m = 0 levels)
     CX, D1 = sums.CX, sums.D1
     per_level = np.concatenate(
@@ -1216,6 +1216,7 @@ def fit(model, X, y, groups, sample_weight=None):
     x_moments = _mean_sd(summary.x_sums[kept_in_sums], n)
     design = design_from_cross_products(sums, ordered)
     design.x_means = x_moments[:, 0]
+    design.y_range = (low, high)
     model._dask_input = inp
     model._dask_weighted = sample_weight is not None
 

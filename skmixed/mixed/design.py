@@ -163,6 +163,8 @@ class Design:
         column ``offset + level * k + j``); ``q_rest`` columns in all.
     x_means : ndarray of shape (p,) or None
         Column means of X, for a design without its rows (X and y None).
+    y_range : tuple of float or None
+        y's (min, max), for a design without its rows.
     """
 
     n: int
@@ -179,6 +181,7 @@ class Design:
     offsets: list = field(default_factory=list)
     q_rest: int = 0
     x_means: np.ndarray | None = None
+    y_range: tuple | None = None
     _dense_C: np.ndarray | None = field(default=None, repr=False)
     #: Precision weights (R's prior weights) or None. X, y and the terms are
     #: the data's own; the cross-products are those of W^½ [Z X y].

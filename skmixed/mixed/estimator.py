@@ -26,7 +26,12 @@ from skmixed._groups import (
     level_positions,
 )
 from skmixed._linalg import least_squares
-from skmixed.mixed.centring import lower_factor, shift_matrix, slope_transform
+from skmixed.mixed.centring import (
+    lower_factor,
+    response_shift,
+    shift_matrix,
+    slope_transform,
+)
 from skmixed.mixed.cost import announce, estimate_cost
 from skmixed.mixed.criterion import (
     ProfiledCriterion,
@@ -339,7 +344,22 @@ class MixedLMRegressor(GroupedRegressor):
         :func:`_rank_screen`).
         """
         X, designs, x_names, n = design.X, design.terms, self._x_names, design.n
-        if fitted_exactly is None or design.weights is not None:
+        # the screen of shifted columns reads XᵀX where it is unweighted
+        gram = design.Bxx if X is not None and design.weights is None else None
+        y_range = design.y_range if X is None else (design.y.min(), design.y.max())
+        centring = _Centring(X, x_names, designs, x_moments, gram, y_range)
+        centred = None
+        if centring.active:
+            if X is None:  # the centred columns' sums, by another pass
+                centred = centred_design(centring)
+            else:
+                Xc, designs_c = centring.design_inputs(X, designs)
+                yc = centring.response(design.y)
+                centred = build_design(Xc, yc, designs_c, design.weights)
+        if centring.y_shift:
+            # the data's own [X y]ᵀ[X y] lost y's digits (see response_shift)
+            fitted_exactly = _fitted_exactly(centred)
+        elif fitted_exactly is None or design.weights is not None:
             fitted_exactly = _fitted_exactly(design)
         if fitted_exactly:
             raise ValueError(
@@ -357,16 +377,8 @@ class MixedLMRegressor(GroupedRegressor):
         # profiles (the digits lost there cost the optimiser its way, not
         # the value at a given θ). Otherwise the centred criterion is the
         # criterion itself: the identical old path.
-        # the screen of shifted columns reads XᵀX where it is unweighted
-        gram = design.Bxx if X is not None and design.weights is None else None
-        centring = _Centring(X, x_names, designs, x_moments, gram)
         fit_criterion = criterion
         if centring.active:
-            if X is None:  # the centred columns' sums, by another pass
-                centred = centred_design(centring)
-            else:
-                Xc, designs_c = centring.design_inputs(X, designs)
-                centred = build_design(Xc, design.y, designs_c, design.weights)
             fit_criterion = ProfiledCriterion(centred, reml=self.reml)
         # θ is optimised (and checked) through standardised slope columns
         # when some are badly scaled; the identity otherwise.
@@ -426,9 +438,16 @@ class MixedLMRegressor(GroupedRegressor):
         if centring.active:
             theta_c = scaled.to_theta(opt.x)
             dec_c = fit_criterion.decompose(theta_c)
-            # the tests of β run on the centred fit (see results.py)
+            # the tests of β run on the centred fit (see results.py), with
+            # y's shift in β̃0 (M's column 0 is e0: M β̃ then has it in β0)
+            beta_c = centring.with_y_shift(dec_c.beta)
             self._centred = _CentredFit(
-                fit_criterion, theta_c, dec_c.beta, centring.M, centring.slopes_centred
+                fit_criterion,
+                theta_c,
+                beta_c,
+                centring.M,
+                centring.slopes_centred,
+                centring.y_shift,
             )
             dec = centring.map_back(dec_c)
             self._results_at(dec.theta, dec)
@@ -1251,7 +1270,7 @@ class _Centring:
     (θ is then the data's own: ``slopes_centred`` False).
     """
 
-    def __init__(self, X, x_names, designs, x_moments=None, gram=None):
+    def __init__(self, X, x_names, designs, x_moments=None, gram=None, y_range=None):
         # every term's standardising transform (None: well scaled), and the
         # shifted ones, which the centred design takes
         self.slope_transforms = [slope_transform(d) for d in designs]
@@ -1267,7 +1286,12 @@ class _Centring:
         # (1 | g)) costs XᵀX the same digits: its criterion varied by 2e-7
         # relative when the rows were permuted, and θ by 1e-3
         # (any() of the Python floats: NaN counts, as != 0 would)
-        self.active = self.slopes_centred or any(self.M[0, 1:].tolist())
+        #: a constant taken from y (see centring.response_shift), given
+        #: back in β0
+        self.y_shift = 0.0 if y_range is None else response_shift(x_names, y_range)
+        self.active = (
+            self.slopes_centred or any(self.M[0, 1:].tolist()) or bool(self.y_shift)
+        )
 
     def design_inputs(self, X, designs):
         """X M and the terms with Z A, both computed from the data."""
@@ -1285,9 +1309,21 @@ class _Centring:
             out.append(replace(d, Z=np.ascontiguousarray(Z)))
         return Xc, out
 
+    def response(self, y):
+        """y less its shift, computed from the data (a copy when shifted)."""
+        return y - self.y_shift if self.y_shift else y
+
+    def with_y_shift(self, beta_centred):
+        """The centred fit's β̃ with y's shift given back in β̃0."""
+        if not self.y_shift:
+            return beta_centred
+        beta = np.array(beta_centred, dtype=np.float64)
+        beta[0] += self.y_shift
+        return beta
+
     def map_back(self, dec):
         """The centred fit's decomposition on the data's scale."""
-        return _MappedDecomposition(dec, self.transforms, self.M)
+        return _MappedDecomposition(dec, self.transforms, self.M, self.y_shift)
 
 
 @dataclass
@@ -1301,12 +1337,15 @@ class _CentredFit:
     #: a random-slope column was centred (else only fixed-effect columns,
     #: and θ is the data's own)
     slopes_centred: bool = True
+    #: the constant taken from y (its digits are lost in the data's own
+    #: cross-products: profiles and refits need the centred fit)
+    y_shift: float = 0.0
 
 
 class _MappedDecomposition:
     """What the fitted attributes read from a Decomposition, mapped back."""
 
-    def __init__(self, dec, transforms, M):
+    def __init__(self, dec, transforms, M, y_shift=0.0):
         self._dec, self._transforms = dec, transforms
         self.lambdas, parts = [], []
         for lam, A in zip(dec.lambdas, transforms, strict=True):
@@ -1319,6 +1358,8 @@ class _MappedDecomposition:
             b if A is None else b @ A.T for b, A in zip(dec.b, transforms, strict=True)
         ]
         self.beta = M @ dec.beta
+        if y_shift:
+            self.beta[0] += y_shift  # (M's column 0 is e0)
         # RXᵀRX = M⁻ᵀ R̃XᵀR̃X M⁻¹; M⁻¹ is unit upper triangular (row 0 negated)
         Minv = np.eye(M.shape[0])
         Minv[0, 1:] = -M[0, 1:]

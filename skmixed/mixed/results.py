@@ -6,6 +6,8 @@ derivatives behind Satterthwaite's df (and the Kenward-Roger adjustment)
 are computed on first use and cached on the model until it is refitted.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -87,11 +89,14 @@ def _fit_view(model):
 
 
 def _satterthwaite(model):
-    criterion, theta, _, M = _fit_view(model)
+    criterion, theta, beta, M = _fit_view(model)
     design = criterion.design
     result = Satterthwaite.compute(
         criterion, theta, model.sigma_, criterion.reml, design.n, design.p
     )
+    if M is not None:
+        # the centred fit's β̃ with y's shift given back (see _CentredFit)
+        result = replace(result, beta=np.asarray(beta, dtype=float))
     warn_messages(result.messages, stacklevel=5)
     return result if M is None else _FixedEffectsMap(result, M)
 
