@@ -450,3 +450,17 @@ def test_response_far_from_zero_is_the_same_model(reml):
     # profiles need the data's own cross-products: refused, not wrong
     with pytest.raises(NotImplementedError, match="y is far from 0"):
         shifted.conf_int(method="profile")
+
+
+def test_response_moderately_far_from_zero_keeps_its_profiles():
+    # y = Reaction + 1e4 (37 times its range) is fitted through y less a
+    # constant too; its own cross-products keep enough digits for profiles
+    df = load_sleepstudy()
+    X = df[["Days", "Subject"]]
+    plain = MixedLMRegressor("(Days | Subject)").fit(X, df["Reaction"])
+    shifted = MixedLMRegressor("(Days | Subject)").fit(X, df["Reaction"] + 1e4)
+    np.testing.assert_allclose(shifted.theta_, plain.theta_, rtol=1e-9)
+    got = shifted.conf_int(method="profile")
+    want = plain.conf_int(method="profile")
+    want.loc["(Intercept)"] += 1e4
+    np.testing.assert_allclose(got, want, rtol=1e-5)

@@ -102,13 +102,13 @@ def _check_not_centred(model):
             "model was fitted through centred columns): centre that column "
             "(x - mean) yourself and refit, or use method='wald'."
         )
-    if centred is not None and centred.y_shift:
+    if centred is not None and centred.y_far:
         raise NotImplementedError(
             "Profile intervals, bootstrap intervals and ML refits are not "
-            "available when y is far from 0 relative to its spread (the model "
-            f"was fitted to y - {centred.y_shift!r}, as y's own cross-products "
-            "lose its digits): subtract a constant from y yourself and refit, "
-            "or use method='wald'."
+            "available when y is far from 0 relative to its spread (more "
+            "than 1000 times its range: the model was fitted to y less a "
+            "constant, as y's own cross-products lose its digits): subtract "
+            "a constant from y yourself and refit, or use method='wald'."
         )
 
 
