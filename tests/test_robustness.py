@@ -464,3 +464,20 @@ def test_response_moderately_far_from_zero_keeps_its_profiles():
     want = plain.conf_int(method="profile")
     want.loc["(Intercept)"] += 1e4
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_response_far_from_zero_is_no_exact_fit():
+    # y = 1e8 + x1 + N(0, 1): its own [X y]ᵀ[X y] called y a combination of
+    # X's columns (an error) or gave σ 2.6 for 1.0; the fit equals that of
+    # y - 1e8
+    rng = np.random.default_rng(1)
+    g = rng.integers(0, 150, 600)
+    X = pd.DataFrame({"x1": rng.normal(size=600), "g": g})
+    noise = X["x1"] + rng.normal(size=600)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "boundary", UserWarning)
+        plain = MixedLMRegressor("(1 | g)").fit(X, noise)
+        shifted = MixedLMRegressor("(1 | g)").fit(X, 1e8 + noise)
+    assert shifted.sigma_ == pytest.approx(plain.sigma_, rel=1e-7)
+    assert shifted.loglik_ == pytest.approx(plain.loglik_, rel=1e-9)
+    np.testing.assert_allclose(shifted.theta_, plain.theta_, atol=1e-6)
