@@ -481,3 +481,31 @@ def test_response_far_from_zero_is_no_exact_fit():
     assert shifted.sigma_ == pytest.approx(plain.sigma_, rel=1e-7)
     assert shifted.loglik_ == pytest.approx(plain.loglik_, rel=1e-9)
     np.testing.assert_allclose(shifted.theta_, plain.theta_, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "reml, loglik, theta",
+    [
+        # lme4 1.1 (bobyqa, rhoend 1e-10) on these data, written as CSV
+        (True, -9996.29567514805, [0.0133433982, 0.0886396774, 0.0]),
+        (False, -9989.30905955829, [0.0132800260, 0.0878446375, 0.0]),
+    ],
+)
+def test_degenerate_stop_restarts_toward_a_rank_one_covariance(reml, loglik, theta):
+    # a slope variance ~1e-4 of the residual's on 2,300 levels: BOBYQA from
+    # lme4's start and from the ridge stopped with λ00 = 0 (the slope's
+    # variance alone) 0.056 below lme4's logLik, silently; lme4's optimum is
+    # the rank-one covariance with both variances (λ11 = 0)
+    rng = np.random.default_rng(12)
+    n, m = 7000, 2300
+    g = rng.integers(0, m, n)
+    x1 = rng.normal(size=n)
+    b = rng.normal(size=m) * 0.3
+    rng.normal(size=n)
+    y = 3.0 + x1 + rng.normal(size=n) + b[g] * 0.02
+    X = pd.DataFrame({"x1": x1, "g": np.char.add("L", g.astype(str))})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "boundary", UserWarning)
+        model = MixedLMRegressor("(x1 | g)", reml=reml).fit(X, y)
+    assert model.loglik_ >= loglik - 1e-7
+    np.testing.assert_allclose(model.theta_, theta, atol=1e-5)
