@@ -509,3 +509,34 @@ def test_degenerate_stop_restarts_toward_a_rank_one_covariance(reml, loglik, the
         model = MixedLMRegressor("(x1 | g)", reml=reml).fit(X, y)
     assert model.loglik_ >= loglik - 1e-7
     np.testing.assert_allclose(model.theta_, theta, atol=1e-5)
+
+
+def _no_intercept_data(offset):
+    # y = 2 x + b_g + e (60 groups of 10) plus an offset; fitted as lme4's
+    # y ~ 0 + x + (1 | g), where no fixed intercept can absorb the offset
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(60), 10)
+    x = rng.normal(size=600)
+    y = 2 * x + 2 * rng.normal(size=60)[g] + rng.normal(size=600) + offset
+    return pd.DataFrame({"x": x, "g": [f"g{i}" for i in g]}), y
+
+
+@pytest.mark.parametrize("offset", [1e6, 1e8])
+def test_precision_lost_to_a_response_far_from_zero_is_said(offset):
+    # lme4 (1.1, on these data): REML 3498.902 / 4051.522, σ 0.99697 /
+    # 0.99699 at offsets 1e6 / 1e8. yᵀy dwarfs the penalised residual sum of
+    # squares (1e12 times and more), so ours, formed from [X y]ᵀ[X y], gave
+    # 3498.710 / 6356.84 and σ 0.99452 / 9.61 without a word
+    X, y = _no_intercept_data(offset)
+    with pytest.warns(UserWarning, match="lost precision"):
+        MixedLMRegressor("(1 | g)", fit_intercept=False).fit(X, y)
+
+
+def test_a_response_near_zero_keeps_its_precision_silently():
+    # the same model at an offset of 1e4 keeps ~8 digits (lme4's REML
+    # 2946.283132, ours 2946.283177): no warning
+    X, y = _no_intercept_data(1e4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = MixedLMRegressor("(1 | g)", fit_intercept=False).fit(X, y)
+    assert model.reml_criterion_ == pytest.approx(2946.283132, rel=1e-7)
