@@ -453,6 +453,7 @@ class MixedLMRegressor(GroupedRegressor):
             self._results_at(dec.theta, dec)
         else:
             self._results_at(scaled.to_theta(opt.x))
+        _warn_lost_precision(fit_criterion.design, self._dec.pwrss)
         self.is_singular_ = singular
         self.n_evaluations_ = int(opt.n_evaluations)
         self.n_iter_ = self.n_evaluations_
@@ -1452,6 +1453,38 @@ def _rank_one_starts(lambdas):
             parts[t] = np.array([0.1 * r, sign * r, 0.1 * r])
             starts.append(np.concatenate(parts))
     return starts
+
+
+#: yᵀWy over the penalised residual sum of squares beyond which the fit
+#: says it lost precision: the PRSS, formed from [X y]ᵀW[X y], then keeps
+#: fewer than ~6 of its ~16 digits (σ, θ and the criterion with it).
+_LOST_PRECISION_RATIO = 1e10
+
+
+def _warn_lost_precision(design, pwrss):
+    """Warn when yᵀWy dwarfs the penalised residual sum of squares at the
+    optimum.
+
+    The PRSS is yᵀWy less a quadratic form of the cross-products: when y's
+    own size is many orders above what the model leaves unexplained, the
+    difference cancels most digits. A fit with an intercept takes a far
+    mean out of y first (see ``centring.response_shift``); without one
+    (``fit_intercept=False``, ``0 +``) nothing can, and lme4, which forms
+    the residuals from the rows, gets numbers ours would silently miss.
+    """
+    yty = float(design.Bxx[-1, -1])
+    if not (pwrss > 0.0 and yty / pwrss > _LOST_PRECISION_RATIO):
+        return
+    digits = max(0, int(np.floor(-np.log10(np.finfo(float).eps * yty / pwrss))))
+    warnings.warn(
+        f"The fit lost precision: y's sum of squares is {yty / pwrss:.1e} times "
+        "the penalised residual sum of squares, so σ, θ and the criterion keep "
+        f"only about {digits} significant digit(s). y is far from 0 relative to "
+        "what the model leaves unexplained: with no fixed intercept to absorb "
+        "its mean (fit_intercept=False or '0 +'), centre y or fit the intercept.",
+        UserWarning,
+        stacklevel=7,
+    )
 
 
 def _warn_rank_deficient(dropped):
