@@ -8,15 +8,11 @@ import pytest
 
 from skmixed._malloc import reusing_freed_memory
 
-#: In a process started as Dask starts its workers: the memory a freed
-#: 64 MB temporary leaves in the process (MB), outside the context, inside
-#: it, and after it.
-_KEPT = """
+#: How much memory a freed 64 MB temporary leaves in the process (MB),
+#: read from /proc: the start of each script below.
+_MEASURE = """
 import os
 import numpy as np
-from skmixed._malloc import _worker_settings, reusing_freed_memory
-
-assert _worker_settings() is not None
 
 def resident():
     with open("/proc/self/statm") as f:
@@ -26,6 +22,29 @@ def kept():
     before = resident()
     np.ones(8 * 2**20)  # made, touched, freed
     return resident() - before
+"""
+
+
+def _run_as_worker(script):
+    """The numbers ``script`` prints, run after :data:`_MEASURE` in a
+    process started as Dask starts its workers."""
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE + script],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return map(float, out.stdout.split())
+
+
+#: In a process started as Dask starts its workers: the memory a freed
+#: 64 MB temporary leaves in the process (MB), outside the context, inside
+#: it, and after it.
+_KEPT = """
+from skmixed._malloc import _worker_settings, reusing_freed_memory
+
+assert _worker_settings() is not None
 
 outside = kept()
 with reusing_freed_memory():
@@ -40,11 +59,7 @@ print(outside, inside, after)
     not sys.platform.startswith("linux"), reason="glibc's malloc settings"
 )
 def test_freed_memory_is_kept_inside_and_returned_after():
-    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
-    out = subprocess.run(
-        [sys.executable, "-c", _KEPT], env=env, check=True, capture_output=True
-    )
-    outside, inside, after = map(float, out.stdout.split())
+    outside, inside, after = _run_as_worker(_KEPT)
     assert outside < 16  # returned to the system at once (the worker's way)
     assert inside > 48  # kept for the next temporary
     assert after < -48  # handed back on leaving
@@ -64,18 +79,7 @@ def test_no_op_without_the_worker_setting(monkeypatch):
 #: keep_until_released: freed memory kept across tasks until release(),
 #: however often it is asked for; release() hands it back once.
 _HELD = """
-import os
-import numpy as np
 from skmixed import _malloc
-
-def resident():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-def kept():
-    before = resident()
-    np.ones(8 * 2**20)  # made, touched, freed
-    return resident() - before
 
 _malloc.keep_until_released()
 _malloc.keep_until_released()  # a second batch of the same pass
@@ -94,11 +98,7 @@ print(held, after, kept())
     not sys.platform.startswith("linux"), reason="glibc's malloc settings"
 )
 def test_freed_memory_is_kept_between_tasks_until_released():
-    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
-    out = subprocess.run(
-        [sys.executable, "-c", _HELD], env=env, check=True, capture_output=True
-    )
-    held, after, outside = map(float, out.stdout.split())
+    held, after, outside = _run_as_worker(_HELD)
     assert held > 48  # kept, though the task in between has ended
     assert after < -48  # handed back on release
     assert outside < 16  # and the worker's own setting is back
