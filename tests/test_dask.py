@@ -21,8 +21,6 @@ dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
-from sklearn.base import clone  # noqa: E402
-
 from skmixed import MixedLMRegressor  # noqa: E402
 
 RTOL = 1e-10
@@ -73,6 +71,18 @@ def _partitioned(df, cuts):
 def _unequal(df):
     n = len(df)
     return [0, 7, 7, n // 3, n // 3 + 1, n - 2, n]  # an empty partition, tiny ones
+
+
+def _fits_dropping(spec, df, ddf, cols, n_dropped, **options):
+    """The Dask and in-memory fits of ``spec`` with ``missing='drop'``, each
+    checked to warn that it dropped ``n_dropped`` rows."""
+    fits = []
+    for frame in (df, ddf):
+        with pytest.warns(UserWarning, match=f"dropped {n_dropped} row"):
+            model = MixedLMRegressor(spec, missing="drop", **options)
+            fits.append(model.fit(frame[cols], frame["y"]))
+    mem, fitted = fits
+    return fitted, mem
 
 
 def _assert_same_mixed(m_dask, m_mem, rtol=RTOL):
@@ -287,11 +297,8 @@ def test_level_of_dropped_rows_only_is_no_level(client):
     df.loc[[4, 800], "g"] = "lost"
     df.loc[[4, 800], "x2"] = np.nan
     cols = ["x1", "x2", "g"]
-    with pytest.warns(UserWarning, match="dropped 2 row"):
-        mem = MixedLMRegressor("(x1 | g)", missing="drop").fit(df[cols], df["y"])
     ddf = _partitioned(df, _unequal(df))
-    with pytest.warns(UserWarning, match="dropped 2 row"):
-        fitted = MixedLMRegressor("(x1 | g)", missing="drop").fit(ddf[cols], ddf["y"])
+    fitted, mem = _fits_dropping("(x1 | g)", df, ddf, cols, 2)
     assert "lost" not in fitted.random_effects_["g"].index
     _assert_same_mixed(fitted, mem)
 
@@ -372,11 +379,9 @@ def test_random_slope_outside_the_fixed_part_missing_values(client):
         MixedLMRegressor("(x1 + x2 | g)", fixed_effects=["x1"]).fit(df[cols], df["y"])
     with pytest.raises(ValueError, match="column 'x2': NaN in 2 row"):
         MixedLMRegressor("(x1 + x2 | g)", fixed_effects=["x1"]).fit(ddf[cols], ddf["y"])
-    options = dict(fixed_effects=["x1"], missing="drop")
-    with pytest.warns(UserWarning, match="dropped 2 row"):
-        mem = MixedLMRegressor("(x1 + x2 | g)", **options).fit(df[cols], df["y"])
-    with pytest.warns(UserWarning, match="dropped 2 row"):
-        fitted = MixedLMRegressor("(x1 + x2 | g)", **options).fit(ddf[cols], ddf["y"])
+    fitted, mem = _fits_dropping(
+        "(x1 + x2 | g)", df, ddf, cols, 2, fixed_effects=["x1"]
+    )
     _assert_same_mixed(fitted, mem)
 
 
@@ -454,10 +459,7 @@ def test_nan_policy_partition_by_partition(client):
     assert str(dask_error.value) == str(mem_error.value)
     with pytest.raises(ValueError, match="contains missing values"):
         MixedLMRegressor("(1 | g)").fit(ddf[cols], ddf["y"])
-    with pytest.warns(UserWarning, match="dropped 4 row"):
-        mem = MixedLMRegressor("(1 | g)", missing="drop").fit(df[cols], df["y"])
-    with pytest.warns(UserWarning, match="dropped 4 row"):
-        fitted = MixedLMRegressor("(1 | g)", missing="drop").fit(ddf[cols], ddf["y"])
+    fitted, mem = _fits_dropping("(1 | g)", df, ddf, cols, 4)
     _assert_same_mixed(fitted, mem)
     assert fitted.n_dropped_ == 4
 
@@ -865,10 +867,7 @@ def test_missing_label_in_one_chunk_of_a_partitions_strings(client):
     ddf = dd.from_delayed([dask.delayed(partition)(*p) for p in pairs], df.iloc[:0])
     with pytest.raises(ValueError, match="'g' contains missing values .* in 2 row"):
         MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
-    with pytest.warns(UserWarning, match="dropped 2 row"):
-        mem = MixedLMRegressor("(x1 | g)", missing="drop").fit(df[cols], df["y"])
-    with pytest.warns(UserWarning, match="dropped 2 row"):
-        fitted = MixedLMRegressor("(x1 | g)", missing="drop").fit(ddf[cols], ddf["y"])
+    fitted, mem = _fits_dropping("(x1 | g)", df, ddf, cols, 2)
     _assert_same_mixed(fitted, mem)
 
 
@@ -996,11 +995,8 @@ def test_nullable_labels_with_missing_dropped(client, dtype):
     df["g"] = (number if dtype == "Int64" else number % 3 == 0).astype(dtype)
     df.loc[[4, 700], "g"] = pd.NA
     cols = ["x1", "x2", "g"]
-    with pytest.warns(UserWarning, match="dropped 2 row"):
-        mem = MixedLMRegressor("(1 | g)", missing="drop").fit(df[cols], df["y"])
     ddf = _partitioned(df, _unequal(df))
-    with pytest.warns(UserWarning, match="dropped 2 row"):
-        fitted = MixedLMRegressor("(1 | g)", missing="drop").fit(ddf[cols], ddf["y"])
+    fitted, mem = _fits_dropping("(1 | g)", df, ddf, cols, 2)
     _assert_same_mixed(fitted, mem)
 
 
@@ -1013,13 +1009,9 @@ def test_categorical_level_order_kept_when_rows_are_dropped(client):
     df["g"] = pd.Categorical(df["g"], categories=categories)
     df.loc[[3, 800], "x2"] = np.nan
     cols = ["x1", "x2", "g", "h"]
-    model = MixedLMRegressor("(1 | g) + (1 | h)", missing="drop")
-    with pytest.warns(UserWarning, match="dropped 2 row"):
-        mem = clone(model).fit(df[cols], df["y"])
-    assert list(mem.random_effects_["g"].index) == categories
     ddf = _partitioned(df, _unequal(df))
-    with pytest.warns(UserWarning, match="dropped 2 row"):
-        fitted = clone(model).fit(ddf[cols], ddf["y"])
+    fitted, mem = _fits_dropping("(1 | g) + (1 | h)", df, ddf, cols, 2)
+    assert list(mem.random_effects_["g"].index) == categories
     _assert_same_mixed(fitted, mem)
 
 
