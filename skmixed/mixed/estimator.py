@@ -1283,10 +1283,6 @@ class _Centring:
         #: not the data's own; see intervals._check_not_centred)
         self.slopes_centred = any(A is not None for A in self.transforms)
         self.M = shift_matrix(X, x_names, x_moments, gram)
-        # a shifted fixed-effect column alone (x = 1e4 + N(0, 1) beside
-        # (1 | g)) costs XᵀX the same digits: its criterion varied by 2e-7
-        # relative when the rows were permuted, and θ by 1e-3
-        # (any() of the Python floats: NaN counts, as != 0 would)
         #: a constant taken from y (see centring.response_shift), given
         #: back in β0
         self.y_shift = 0.0 if y_range is None else response_shift(x_names, y_range)
@@ -1297,6 +1293,10 @@ class _Centring:
         self.y_far = bool(self.y_shift) and abs(self.y_shift) > 1e3 * float(
             np.ptp(np.asarray(y_range, dtype=np.float64))
         )
+        # a shifted fixed-effect column alone (x = 1e4 + N(0, 1) beside
+        # (1 | g)) costs XᵀX the same digits: its criterion varied by 2e-7
+        # relative when the rows were permuted, and θ by 1e-3
+        # (any() of the Python floats: NaN counts, as != 0 would)
         self.active = (
             self.slopes_centred or any(self.M[0, 1:].tolist()) or bool(self.y_shift)
         )
