@@ -119,6 +119,7 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             slope_names=tuple(self._slope_names()),
             groups_optional=self._groups_optional(reset),
             missing=getattr(self, "missing", "error"),
+            offset=getattr(self, "offset", None),
         )
 
     def _validate(

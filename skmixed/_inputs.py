@@ -15,9 +15,11 @@ reads X, y and ``groups`` once, in this order, and returns a
    :mod:`skmixed._formula`);
 4. the numeric columns the random part reads (random slopes);
 5. the precision weights (``sample_weight``, R's ``weights=``), at fit;
-6. rows with NaN or inf (or a missing group label or weight): an error
+6. the offset column a GLMM names (lme4's ``offset(...)``): never a
+   feature, read at fit and at predict;
+7. rows with NaN or inf (or a missing group label or weight): an error
    naming the column, or dropped with ``missing="drop"`` at fit;
-7. the labels coded as categoricals (:func:`skmixed._groups.as_factor`).
+8. the labels coded as categoricals (:func:`skmixed._groups.as_factor`).
 
 At fit it also returns the :class:`InputLayout` the estimator keeps, so that
 predict takes the same columns again, by name (or by position, with a
@@ -94,6 +96,10 @@ class InputRequest:
         The model can do without the grouping factors (no warning when none
         is given, no error for a name found nowhere).
     missing : {"error", "drop"}
+    offset : str, int or None
+        The column of X added to the linear predictor (a label, or a
+        position for a numpy X); never a feature unless ``fixed_effects``
+        names it.
     """
 
     estimator: str
@@ -102,6 +108,7 @@ class InputRequest:
     slope_names: tuple = ()
     groups_optional: bool = False
     missing: str = "error"
+    offset: object = None
 
 
 @dataclass
@@ -122,6 +129,8 @@ class InputLayout:
         The fitted formula of a string ``fixed_effects``.
     group_columns : list of str
         Grouping columns found in X at fit.
+    offset_column : str or None
+        The name of the offset column (``x<j>`` for a numpy X).
     """
 
     from_frame: bool
@@ -130,6 +139,7 @@ class InputLayout:
     feature_columns: list
     formula: object = None
     group_columns: list = field(default_factory=list)
+    offset_column: str | None = None
 
 
 @dataclass
@@ -163,6 +173,8 @@ class ModelInputs:
         What fit saw (at fit: the layout to keep).
     weights : ndarray of shape (n_samples,) or None
         Precision weights (R's ``weights=``), None when not given.
+    offset : ndarray of shape (n_samples,) or None
+        The offset column's values, None when the model has no offset.
     """
 
     X: np.ndarray
@@ -176,6 +188,7 @@ class ModelInputs:
     n_dropped: int = 0
     layout: InputLayout | None = None
     weights: np.ndarray | None = None
+    offset: np.ndarray | None = None
 
 
 # -- the input path --------------------------------------------------------------------
@@ -221,7 +234,10 @@ def prepare_inputs(
     raw_groups, group_columns = find_groups(frame, groups, request, n, stage)
     ignored = {}
     if stage == "fit":
-        fixed = _choose_features(frame, columns, from_frame, group_columns, request)
+        offset_column = offset_name(request, columns, group_columns)
+        fixed = _choose_features(
+            frame, columns, from_frame, group_columns, request, offset_column
+        )
         ignored = fixed.ignored
         warn_ignored(ignored, request)
         layout = InputLayout(
@@ -231,8 +247,10 @@ def prepare_inputs(
             fixed.columns,
             fixed.formula,
             group_columns,
+            offset_column,
         )
     else:
+        _check_offset_present(columns, layout, request, from_frame)
         _check_columns_present(frame, columns, layout, request, from_frame)
         fixed = _features_again(frame, layout)
     covariates = _covariates(frame, request.slope_names, group_columns, fixed, layout)
@@ -248,6 +266,7 @@ def prepare_inputs(
         0,
         layout,
         weights,
+        _offset_values(frame, columns, layout.offset_column, request.estimator),
     )
     _handle_missing(inputs, raw_groups, request.missing, stage, frame)
     if raw_groups is not None:
@@ -351,7 +370,10 @@ def _array_columns(array, layout, estimator):
 
 
 def _needed_columns(layout):
-    return list(dict.fromkeys([*layout.feature_columns, *layout.group_columns]))
+    offset = [layout.offset_column] if layout.offset_column is not None else []
+    return list(
+        dict.fromkeys([*layout.feature_columns, *layout.group_columns, *offset])
+    )
 
 
 def _closest(name, candidates):
@@ -622,13 +644,18 @@ def _as_float_array(array):
     )
 
 
-def _choose_features(frame, columns, from_frame, group_columns, request):
-    """At fit: the features ``fixed_effects`` chooses, and what is ignored."""
+def _choose_features(frame, columns, from_frame, group_columns, request, offset=None):
+    """At fit: the features ``fixed_effects`` chooses, and what is ignored.
+
+    ``offset``: the offset column's name (never a feature unless listed).
+    """
     if isinstance(request.fixed_effects, str):
-        return _formula_features(frame, columns, from_frame, group_columns, request)
+        features = _formula_features(frame, columns, from_frame, group_columns, request)
+        features.ignored.pop(offset, None)
+        return features
     read = {}
     labels, names, ignored = feature_columns(
-        frame, columns, from_frame, group_columns, request, read
+        frame, columns, from_frame, group_columns, request, read, offset
     )
     if not from_frame:
         array = _as_float_array(frame)
@@ -639,7 +666,9 @@ def _choose_features(frame, columns, from_frame, group_columns, request):
     return _Features(_float_columns(frame, labels, read), names, names, ignored)
 
 
-def feature_columns(frame, columns, from_frame, group_columns, request, read=None):
+def feature_columns(
+    frame, columns, from_frame, group_columns, request, read=None, offset=None
+):
     """Which columns are features, from the column names and dtypes only.
 
     For ``fixed_effects`` None or a list (a formula is read by formulaic).
@@ -647,12 +676,16 @@ def feature_columns(frame, columns, from_frame, group_columns, request, read=Non
     their names, and the ignored columns -> why. Reads no rows, so that it
     also serves a Dask collection's metadata. ``read`` (a dict), if given,
     keeps the columns whose dtype was read (see :func:`_not_numeric`).
+    ``offset``: the offset column's name, a feature only when listed.
     """
     choice = request.fixed_effects
     if choice is None:
         if not from_frame:
-            return list(columns), list(columns), {}
+            chosen = [c for c in columns if c != offset]
+            return chosen, chosen, {}
         grouping = set(group_columns)
+        if offset is not None:
+            grouping.add(offset)
         if _string_labels(frame.columns):
             # the labels are the names: no pass over the (Arrow-backed) Index
             candidates = [c for c in columns if c not in grouping]
@@ -672,7 +705,7 @@ def feature_columns(frame, columns, from_frame, group_columns, request, read=Non
     ignored = {
         c: "not listed in fixed_effects"
         for c in columns
-        if c not in chosen and c not in group_columns
+        if c not in chosen and c not in group_columns and c != offset
     }
     if not from_frame:
         return chosen, chosen, ignored
@@ -858,6 +891,85 @@ def _covariates(frame, slope_names, group_columns, fixed, layout):
     return covariates
 
 
+# -- the offset column (GLMMs) --------------------------------------------------------
+def offset_name(request, columns, group_columns):
+    """At fit: the name of the offset column ``request.offset``, or None.
+
+    A label of X's columns, or an int position (a numpy X's columns are
+    named ``x0, x1, ...``); a grouping column cannot be the offset.
+    """
+    choice = request.offset
+    if choice is None:
+        return None
+    if isinstance(choice, bool | np.bool_) or not isinstance(
+        choice, str | int | np.integer
+    ):
+        raise ValueError(
+            f"offset must be the name (or position) of a column of X; got {choice!r}."
+        )
+    if isinstance(choice, str):
+        if choice not in columns:
+            raise ValueError(
+                f"offset column {choice!r} of {request.estimator} is not a column "
+                f"of X (columns: {columns}).{_closest(choice, columns)} Keep the "
+                "offset (e.g. log(exposure)) as a column of X, so that it goes "
+                "with its rows through cross-validation and predict."
+            )
+        name = choice
+    else:
+        if not 0 <= int(choice) < len(columns):
+            raise ValueError(
+                f"offset={int(choice)} is not a column position of X, which has "
+                f"{len(columns)} column(s) (positions 0 to {len(columns) - 1})."
+            )
+        name = columns[int(choice)]
+    if name in group_columns:
+        raise ValueError(
+            f"offset column {name!r} is a grouping factor of the model; the "
+            "offset must be a numeric column of its own."
+        )
+    return name
+
+
+def _check_offset_present(columns, layout, request, from_frame):
+    """At predict: a pandas X has the offset column (read by name)."""
+    name = layout.offset_column
+    if name is None or not from_frame or name in columns:
+        return
+    raise ValueError(
+        f"X has no column {name!r}, the offset of {request.estimator}: "
+        "predictions need each row's offset (lme4's predict(newdata) reads "
+        "it from newdata too). Add the column (e.g. log(exposure)); for a "
+        "prediction per unit of exposure, set it to 0."
+    )
+
+
+def _offset_values(frame, columns, name, estimator):
+    """The offset column as a float array (NaN and inf checked later)."""
+    if name is None:
+        return None
+    if isinstance(frame, pd.DataFrame):
+        values = frame_column(frame, _labels(frame, [name])[0])
+        if not _is_numeric(values.dtype):
+            raise ValueError(
+                f"offset column {name!r} of X is not numeric (dtype "
+                f"{values.dtype}); the offset is added to the linear predictor "
+                f"of {estimator}: give numbers, such as log(exposure)."
+            )
+        if isinstance(values.dtype, np.dtype):
+            return np.asarray(values, dtype=np.float64)
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    column = np.asarray(frame)[:, columns.index(name)]
+    try:
+        return np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"offset column {name!r} of X (position {columns.index(name)}) is "
+            "not numeric; the offset is added to the linear predictor of "
+            f"{estimator}: give numbers, such as log(exposure)."
+        ) from None
+
+
 # -- 5. the response -------------------------------------------------------------------
 def _check_response(y, n_samples):
     """y as a 1-D float array of the right length (NaN checked later)."""
@@ -941,6 +1053,8 @@ def _all_finite(inputs):
         total += float(values.sum())
     if inputs.y is not None:
         total += float(inputs.y.sum())
+    if inputs.offset is not None:
+        total += float(inputs.offset.sum())
     return math.isfinite(total)
 
 
@@ -959,6 +1073,8 @@ def _handle_missing(inputs, raw_groups, missing, stage, frame=None):
         bad |= ~np.isfinite(values)
     if inputs.y is not None:
         bad |= ~np.isfinite(inputs.y)
+    if inputs.offset is not None:
+        bad |= ~np.isfinite(inputs.offset)
     if inputs.weights is not None:
         # NaN weights get here only with missing='drop' (na.omit drops them)
         bad |= np.isnan(inputs.weights)
@@ -982,6 +1098,9 @@ def _handle_missing(inputs, raw_groups, missing, stage, frame=None):
             names = list(inputs.covariates)
             stacked = np.column_stack([inputs.covariates[c] for c in names])
             _report_nonfinite(stacked, names, "X", hint)
+        if inputs.offset is not None:
+            name = inputs.layout.offset_column
+            _report_nonfinite(inputs.offset, [name], "X (offset column)", hint)
         if inputs.y is not None:
             _report_nonfinite(inputs.y, None, "y", hint)
         return
@@ -1002,6 +1121,8 @@ def _handle_missing(inputs, raw_groups, missing, stage, frame=None):
     inputs.covariates = {c: v[keep] for c, v in inputs.covariates.items()}
     if inputs.y is not None:
         inputs.y = inputs.y[keep]
+    if inputs.offset is not None:
+        inputs.offset = inputs.offset[keep]
     if inputs.weights is not None:
         inputs.weights = inputs.weights[keep]
     if raw_groups is not None:

@@ -318,6 +318,11 @@ def _glmm_fixed(model, data):
     return np.ascontiguousarray(X[:, model._kept])
 
 
+def _glmm_offset(data):
+    """The scored rows' own offsets (zeros for a model without one)."""
+    return np.zeros(data.X.shape[0]) if data.offset is None else data.offset
+
+
 def _glmm_conditional(model, X, y, groups, sample_weight):
     """Σ log p(y_i | μ_i), μ from the fixed effects and the conditional modes."""
     data = model._validate(X, None, groups, reset=False, stage="predict")
@@ -341,7 +346,7 @@ def _glmm_marginal(model, X, y, groups, sample_weight):
     X_fixed = _glmm_fixed(model, data)
     if not model._designs:
         # Fitted without groups (GroupsMissingWarning at fit): a GLM.
-        mu = family.link.inverse(X_fixed @ model._beta)
+        mu = family.link.inverse(_glmm_offset(data) + X_fixed @ model._beta)
         return float(np.sum(family.loglik_rows(y01, mu, prior)))
     if data.factors is None:
         # The GroupsMissingWarning has been issued: every row a new group.
@@ -349,7 +354,7 @@ def _glmm_marginal(model, X, y, groups, sample_weight):
     terms = _lme4_sorted_terms(model._terms(), model._term_designs_fit)
     designs = model._term_designs(terms, data, model._feature_names(data))
     system = RandomEffects([Term(d.codes, d.m, d.Z) for d in designs])
-    problem = GLMMProblem(X_fixed, y01, prior, family, system)
+    problem = GLMMProblem(X_fixed, y01, prior, family, system, _glmm_offset(data))
     n_agq = int(model.nAGQ)
     with blas_single_thread():
         mode = problem.modes(model.theta_, model._beta)

@@ -92,6 +92,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
     _parameter_constraints = {
         **COMMON_CONSTRAINTS,
         "random_effects": [str],
+        "offset": [None, str, Integral],
         "family": [str, Family],
         "link": [None, str],
         "fit_intercept": ["boolean"],
@@ -208,6 +209,9 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         self.link_ = family.link.name
         self._y, self._prior = data.y, prior
         n = X.shape[0]
+        # lme4's offset(...): added to η with coefficient 1 (zeros without)
+        offset = np.zeros(n) if data.offset is None else data.offset
+        self._offset = offset
         self.nobs_ = n
         if data.factors is None and data.X.shape[1] == 0:
             raise ValueError(
@@ -216,7 +220,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
                 "model needs its grouping column in X or groups=)."
             )
         if data.factors is None:
-            self._fit_glm(X, data.y, prior, family)
+            self._fit_glm(X, data.y, prior, family, offset)
             return
         terms = self._terms()
         designs = _lme4_order(self._term_designs(terms, data, names))
@@ -239,7 +243,9 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         # back to the user's (see skmixed.mixed.centring).
         shifts = shift_matrix(X, x_names)
         self._centring = FixedCentring(shifts, column_scales(X, shifts))
-        problem = GLMMProblem(self._centring.columns(X), data.y, prior, family, system)
+        problem = GLMMProblem(
+            self._centring.columns(X), data.y, prior, family, system, offset
+        )
         ks = system.ks
         n_agq = int(self.nAGQ)
         if n_agq > 1 and not (len(designs) == 1 and ks[0] == 1):
@@ -311,9 +317,9 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
 
     _term_designs = staticmethod(term_designs)
 
-    def _fit_glm(self, X, y, prior, family):
+    def _fit_glm(self, X, y, prior, family, offset):
         """No grouping factors reached fit: the GLM without random effects."""
-        beta, RX, mu, eta = glm_fit(X, y, prior, family)
+        beta, RX, mu, eta = glm_fit(X, y, prior, family, offset)
         self._problem, self._designs, self._lower = None, [], np.zeros(0)
         self._centring = FixedCentring(np.eye(len(beta)))
         self._slopes = SlopeScaling([])
@@ -576,12 +582,12 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
 
     @_lazy
     def fittedvalues_(self):
-        """Conditional means μ = g⁻¹(Xβ + Zb) (lme4's ``fitted``)."""
+        """Conditional means μ = g⁻¹(Xβ + Zb + offset) (lme4's ``fitted``)."""
         return self._mu.copy()
 
     @_lazy
     def linear_predictor_(self):
-        """Xβ + Zb (lme4's ``predict(m, type = "link")``)."""
+        """Xβ + Zb + offset (lme4's ``predict(m, type = "link")``)."""
         return self._eta.copy()
 
     def residuals(self, type="deviance"):
@@ -630,10 +636,12 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         float
         """
         check_is_fitted(self)
-        theta = self.theta_ if theta is None else np.asarray(theta, dtype=float)
-        beta = self._beta if beta is None else np.asarray(beta, dtype=float)
+        theta = (
+            self.theta_ if theta is None else np.atleast_1d(np.asarray(theta, float))
+        )
+        beta = self._beta if beta is None else np.atleast_1d(np.asarray(beta, float))
         if self._problem is None:
-            eta = self._X_glm @ beta
+            eta = self._offset + self._X_glm @ beta
             mu = self._family_.link.inverse(eta)
             return self._family_.minus2_loglik(self._y, mu, self._prior)
         with blas_single_thread():
@@ -644,6 +652,8 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
     # -- prediction ------------------------------------------------------------
     def _link_prediction(self, data, include_random):
         eta = data.X @ self.coef_ + self.intercept_
+        if data.offset is not None:  # the new rows' own offsets, as lme4's
+            eta += data.offset
         if not include_random or data.factors is None or not self._designs:
             return eta
         terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
@@ -696,6 +706,12 @@ class MixedGLMRegressor(_MixedGLMBase):
         The fixed-effect columns: every non-grouping column (None), the
         listed ones, or an R formula's right-hand side (as for
         :class:`skmixed.MixedLMRegressor`).
+    offset : str, int or None, default=None
+        A column of X added to the linear predictor with coefficient 1
+        (lme4's ``offset(log(exposure))``): its label, or its position in a
+        numpy X. It is not a feature (unless ``fixed_effects`` names it) and
+        travels with X, so ``fit``, ``predict``, ``score`` and
+        cross-validation all read each row's own offset.
     family : {"binomial", "poisson"}, default="binomial"
         Binomial: y is a proportion of successes in [0, 1] and
         ``sample_weight`` the number of trials (lme4's ``cbind(s, f)``
@@ -754,7 +770,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         Objective evaluations of both stages (those of a subsampled stage 1
         included).
     fittedvalues_, linear_predictor_ : ndarray
-        Conditional means (response scale) and Xβ + Zb.
+        Conditional means (response scale) and Xβ + Zb (+ the offset).
 
     Examples
     --------
@@ -775,6 +791,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         random_effects="(1 | groups)",
         *,
         fixed_effects=None,
+        offset=None,
         family="binomial",
         link=None,
         nAGQ=1,
@@ -786,6 +803,7 @@ class MixedGLMRegressor(_MixedGLMBase):
     ):
         self.random_effects = random_effects
         self.fixed_effects = fixed_effects
+        self.offset = offset
         self.family = family
         self.link = link
         self.nAGQ = nAGQ
@@ -838,7 +856,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         include_random : bool, default=True
             Add the conditional modes of levels seen at fit (unseen levels
             contribute 0); False gives the population-level ``Xβ`` (lme4's
-            ``re.form = NA``).
+            ``re.form = NA``). Both add the offset column of these rows.
         type : {"response", "link"}, default="response"
             The mean ``g⁻¹(η)`` or the linear predictor η (lme4's ``type``).
 
@@ -865,6 +883,10 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
     ----------
     random_effects : str, default="(1 | groups)"
     fixed_effects : None, list of str or str, default=None
+    offset : str, int or None, default=None
+        A column of X added to the linear predictor (see
+        :class:`MixedGLMRegressor`), e.g. ``log(time)`` at risk with the
+        cloglog link.
     link : {"logit", "probit", "cloglog"}, default="logit"
     nAGQ : int, default=1
     fit_intercept : bool, default=True
@@ -902,6 +924,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         random_effects="(1 | groups)",
         *,
         fixed_effects=None,
+        offset=None,
         link="logit",
         nAGQ=1,
         fit_intercept=True,
@@ -912,6 +935,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
     ):
         self.random_effects = random_effects
         self.fixed_effects = fixed_effects
+        self.offset = offset
         self.link = link
         self.nAGQ = nAGQ
         self.fit_intercept = fit_intercept

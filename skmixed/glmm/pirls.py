@@ -317,8 +317,10 @@ class GLMMProblem:
         return RX
 
 
-def glm_fit(X, y, prior, family, max_iter=100, tol=1e-10):
+def glm_fit(X, y, prior, family, offset=None, max_iter=100, tol=1e-10):
     """The GLM without random effects by IRLS, as R's ``glm.fit``.
+
+    ``offset`` (None: zeros) is added to η with coefficient 1.
 
     Each step is a weighted least-squares solve (QR of ``sqrt(W) X``, which
     survives weights that underflow on separated data), halved while the
@@ -326,8 +328,9 @@ def glm_fit(X, y, prior, family, max_iter=100, tol=1e-10):
     deviance below tol. Returns ``(beta, RX, mu, eta)``, RX upper triangular
     with ``RXᵀ RX = Xᵀ W X``.
     """
+    offset = np.zeros(X.shape[0]) if offset is None else offset
     beta = np.zeros(X.shape[1])
-    eta = X @ beta
+    eta = offset + X @ beta
     mu = family.link.inverse(eta)
     dev = family.deviance(y, mu, prior)
     for _ in range(max_iter):
@@ -337,7 +340,7 @@ def glm_fit(X, y, prior, family, max_iter=100, tol=1e-10):
         delta = np.linalg.lstsq(X * sw[:, None], z, rcond=None)[0]
         step = 1.0
         for _ in range(_MAX_HALVINGS):
-            eta_new = X @ (beta + step * delta)
+            eta_new = offset + X @ (beta + step * delta)
             mu_new = family.link.inverse(eta_new)
             dev_new = family.deviance(y, mu_new, prior)
             if dev_new <= dev + 1e-12 * abs(dev):

@@ -67,11 +67,14 @@ def formula(model):
     """lme4-style formula, e.g. ``incidence ~ period + (1 | herd)``.
 
     Built exactly as for the linear mixed model (a formula fixed part prints
-    as written, otherwise the coefficient names).
+    as written, otherwise the coefficient names), with the offset column
+    last as lme4 prints it: ``+ offset(log_exposure)``.
     """
     from skmixed.mixed.results import formula as mixed_formula
 
-    return mixed_formula(model)
+    text = mixed_formula(model)
+    offset = model._input_layout.offset_column
+    return text if offset is None else f"{text} + offset({offset})"
 
 
 def random_effects_frame(model):
@@ -173,7 +176,10 @@ def _null_model_intercept(model):
 
     problem = model._problem
     ones = np.ones((problem.n, 1))
-    null = GLMMProblem(ones, problem.y, problem.prior, problem.family, problem.system)
+    # with the model's offset, as insight's null_model keeps it
+    null = GLMMProblem(
+        ones, problem.y, problem.prior, problem.family, problem.system, problem.offset
+    )
     with blas_single_thread():
         fit = fit_two_stages(
             null,
@@ -227,7 +233,9 @@ def variance_parts(model):
     from skmixed.glmm.blocks import lambdas_from_theta
 
     problem = require_random(model)
-    fixed_pred = problem.X @ model._beta_fit  # X̃ β̃ = X β (the fitted columns)
+    # X̃ β̃ = X β (the fitted columns); without the offset, as insight's
+    # variance of the fixed effects (β times the model matrix)
+    fixed_pred = problem.X @ model._beta_fit
     var_fixed = float(np.var(fixed_pred, ddof=1)) if problem.n > 1 else 0.0
     designs = model._designs
     lambdas = lambdas_from_theta(model.theta_, [d.k for d in designs])
