@@ -283,3 +283,22 @@ def test_offset_errors_name_the_column():
     direct = model(offset="log_exposure").fit(X[keep], y[keep])
     np.testing.assert_allclose(dropped.fixed_effects_, direct.fixed_effects_)
     assert dropped.loglik_ == direct.loglik_
+
+
+def test_offset_listed_in_fixed_effects_is_also_a_feature():
+    """Listed, the offset column is a feature too: R's
+    ``y ~ x + log_e + offset(log_e)``, whose log_e coefficient is that of
+    ``y ~ x + log_e`` minus 1 (the same likelihood)."""
+    X, y = COUNTS[_POISSON], COUNTS["y"]
+    listed = MixedGLMRegressor(
+        "(1 | g)",
+        family="poisson",
+        offset="log_exposure",
+        fixed_effects=["x", "log_exposure"],
+    ).fit(X, y)
+    free = MixedGLMRegressor(
+        "(1 | g)", family="poisson", fixed_effects=["x", "log_exposure"]
+    ).fit(X, y)
+    assert list(listed.fixed_effects_.index) == ["(Intercept)", "x", "log_exposure"]
+    assert listed.loglik_ == pytest.approx(free.loglik_, abs=1e-7)
+    assert listed.coef_[1] == pytest.approx(free.coef_[1] - 1.0, abs=1e-4)
