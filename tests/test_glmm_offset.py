@@ -7,11 +7,12 @@ predict, score and cross-validation.
 References (tests/data/glmer_offset, made by make_glmer_offset.R): glmer
 run to convergence ("tight": tolPwrss = 1e-14, nloptwrap xtol_abs = 1e-12)
 on simulated Poisson counts with exposures (600 rows, 30 groups) and
-binary events in a time at risk (500 rows, 25 groups). At the same
-(θ, β) glmer's deviance function and ours agree to 5e-10. Measured
-differences: (1 | g) Poisson logLik 8e-11, θ 1.3e-7, β 1.2e-6, Hessian
-SEs 4e-7 relative; nAGQ = 10 logLik 5e-10, θ 1.7e-6; cloglog / logit
-logLik 5e-9, θ 2e-6, SEs 2e-5; (1 + x | g): glmer's optimiser stops 9.5e-7
+binary events in a time at risk (500 rows, 25 groups; the cloglog, logit
+and probit links). At the same (θ, β) glmer's deviance function and ours
+agree to 5e-10. Measured differences: (1 | g) Poisson logLik 8e-11,
+θ 1.3e-7, β 1.2e-6, Hessian SEs 4e-7 relative; nAGQ = 10 logLik 5e-10,
+θ 1.7e-6; cloglog / logit / probit logLik 5e-9 / 4e-9 / 2.5e-8 above
+glmer's, θ 2e-6, SEs 2e-5; (1 + x | g): glmer's optimiser stops 9.5e-7
 below our maximum (θ 9e-5 apart, SEs 6e-5 relative). Asserted: our logLik
 at most 1e-8 below glmer's and at most 2e-6 above, and the tolerances of
 _TOL.
@@ -44,6 +45,7 @@ _TOL = {  # θ (abs), β (in SEs), SEs (rel), link predictions and modes (abs)
     "pois_slope": dict(theta=3e-4, beta=1e-3, se=2e-4, pred=2e-4),
     "cloglog": dict(theta=1e-5, beta=1e-4, se=1e-4, pred=1e-5),
     "logit": dict(theta=1e-5, beta=1e-4, se=1e-4, pred=1e-5),
+    "probit": dict(theta=1e-5, beta=1e-4, se=1e-4, pred=1e-5),
 }
 
 
@@ -59,7 +61,7 @@ def _case(name):
             "(1 + x | g)", family="poisson", offset="log_exposure"
         )
     else:
-        link = "cloglog" if name == "cloglog" else "logit"
+        link = name
         model = MixedLogisticRegression("(1 | h)", link=link, offset="log_time")
         return model, EVENTS[_EVENTS], EVENTS["y"], NEW[_EVENTS]
     return model, COUNTS[_POISSON], COUNTS["y"], NEW[_POISSON]

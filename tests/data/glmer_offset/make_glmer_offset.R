@@ -21,6 +21,7 @@
 #   pois_agq:   y ~ x + (1 | g) + offset(log_exposure), poisson, nAGQ = 10
 #   cloglog:    y ~ x + (1 | h) + offset(log_time), binomial(cloglog)
 #   logit:      y ~ x + (1 | h) + offset(log_time), binomial(logit)
+#   probit:     y ~ x + (1 | h) + offset(log_time), binomial(probit)
 #   glm:        glm(y ~ x + offset(log_exposure), poisson) on counts.csv
 # Each: logLik, AIC, BIC, deviance(m), theta, beta, vcov (Hessian, lme4's
 # default) and vcov(use.hessian = FALSE), conditional modes and condsd of
@@ -128,6 +129,8 @@ out$cloglog <- fit_both(y ~ x + (1 | h) + offset(log_time), events,
                         binomial(link = "cloglog"), "h")
 out$logit <- fit_both(y ~ x + (1 | h) + offset(log_time), events,
                       binomial, "h")
+out$probit <- fit_both(y ~ x + (1 | h) + offset(log_time), events,
+                       binomial(link = "probit"), "h")
 g <- glm(y ~ x + offset(log_exposure), counts, family = poisson,
          control = glm.control(epsilon = 1e-14, maxit = 100))
 out$glm <- list(
