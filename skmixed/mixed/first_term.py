@@ -209,22 +209,24 @@ class FirstTermLevels:
     def schur_update(self, theta1):
         """``Σ_j C_jᵀ M_j C_j`` and ``Σ_j log|A_j|``.
 
-        By chunks of levels, as ``Σ_a Y_a C_aᵀ`` with ``Y_a = Σ_b M_ab C_b``
-        formed entry-major (elementwise along the levels) and ``C_a``, the
-        chunk's entry-major rows already in cache (3-4x faster than syrk
-        of the whitened rows, whose 7 x 7 result OpenBLAS's syrk handles
-        poorly; reading the level-major C for the product instead read the
-        cross-products twice: ~1.35x slower on a million levels at load ~6).
+        By chunks of levels, elementwise along the levels on the chunk's
+        entry-major rows (in cache), then r x r products: for two columns
+        ``Y_0 = m00 C_0 + 2 m01 C_1`` and ``Y_1 = m11 C_1`` give
+        ``Y_0 C_0ᵀ + Y_1 C_1ᵀ``, whose symmetric part is the sum (four
+        passes along the levels instead of six for ``Σ_a (Σ_b M_ab C_b)
+        C_aᵀ``). 3-4x faster than syrk of the whitened rows, whose 7 x 7
+        result OpenBLAS's syrk handles poorly; reading the level-major C
+        for the product instead read the cross-products twice: ~1.35x
+        slower on a million levels at load ~6.
         """
         k = self.k
         if k > 2:
             return _batched_gram(lambda_of(theta1, k), self.design.D1, self.design.C)
         CT = self.CT
         r, npairs = CT.shape[1], len(self.pairs)
-        index = {}
-        for i, (a, b) in enumerate(self.pairs):
-            index[a, b] = index[b, a] = i
         coef = coefficients(theta1.tolist(), k).T
+        if k == 2:
+            coef[npairs + 1] *= 2.0  # 2 |A_j| m01: exact (a power of 2)
         gram = np.zeros((r, r))
         logdet = 0.0
         for sl in chunks(self.m):
@@ -234,15 +236,16 @@ class FirstTermLevels:
             M = AW[npairs:]
             M /= det
             Cs = CT[:, :, sl]
-            Y = np.empty_like(Cs[0])
-            buf = np.empty_like(Y)
-            for a in range(k):
-                np.multiply(Cs[0], M[index[a, 0]], out=Y)
-                for b in range(1, k):
-                    np.multiply(Cs[b], M[index[a, b]], out=buf)
-                    Y += buf
-                gram += Y @ Cs[a].T
-        # symmetric to rounding: made exactly so for the Cholesky
+            Y = np.multiply(Cs[0], M[0])
+            if k == 2:
+                buf = np.multiply(Cs[1], M[1])
+                Y += buf
+                gram += Y @ Cs[0].T
+                np.multiply(Cs[1], M[2], out=Y)
+                gram += Y @ Cs[1].T
+            else:
+                gram += Y @ Cs[0].T
+        # the symmetric part (also exactly symmetric, for the Cholesky)
         gram += gram.T
         gram *= 0.5
         return gram, logdet
@@ -344,23 +347,16 @@ class FirstTermLevels:
             # terms of ∂|A_j| with ⟨∂(|A_j| M_j), K_j⟩
             weighted_d = np.zeros((npairs + 1, npairs + 1))
             H = np.zeros((n_theta, n_theta))
-            # Σ_j U_jᵀ ⊗ V_j, blocks (a, b): (k r, k r)
-            outer = np.zeros((k * r, k * r))
+            grams = np.zeros((n_theta, r, r))
             lam = lambda_of(theta1, k)
         for sl in chunks(m):
             d = self.d[:, sl]
             Cs = CT[:, :, sl]
             n = d.shape[1]
             # the pairs of K_j, off-diagonal doubled
-            CG = [gamma @ Cs[a] for a in range(k)]
-            Kw = np.empty((npairs, n))
-            for i, (a, b) in enumerate(self.pairs):
-                np.einsum("ij,ij->j", CG[a], Cs[b], out=Kw[i])
-                if a != b:
-                    Kw[i] *= 2.0
+            Kw = _quadratic_chunk(gamma, Cs, self.pairs)
             AW = coef @ d
-            det, ddet = level_determinants(AW, k)
-            inv_det = 1.0 / det
+            det, inv_det = _determinants(AW, k)
             # q_j = ⟨|A_j| M_j, K_j⟩; φ_j = log|A_j| − q_j / |A_j|, so
             # ∂φ_j/∂|A_j| = s_j, ∂φ_j/∂(|A_j| M_j) = −K_j / |A_j|
             q = np.einsum("ij,ij->j", AW[npairs:], Kw)
@@ -368,14 +364,16 @@ class FirstTermLevels:
             s += 1.0
             s *= inv_det
             factors = np.empty((2 * npairs, n))
-            np.multiply(ddet, s, out=factors[:npairs])
+            _times_det_gradient(AW, k, s, out=factors[:npairs])
             np.multiply(Kw, -inv_det, out=factors[npairs:])
             psi += factors @ d.T
             if not hessian:
                 continue
             dAW = (dcoef @ d).reshape(n_theta, 2 * npairs, n)
-            dA, dN = dAW[:, :npairs], dAW[:, npairs:]
-            dD = np.einsum("ipj,pj->ij", dA, ddet)  # ∂|A_j|/∂θ_i
+            # ∂|A_j|/∂θ_i = Σ_p (∂|A_j|/∂a_p) ∂a_p/∂θ_i
+            dD = np.empty((n_theta, n))
+            for i in range(n_theta):
+                _times_det_gradient(AW, k, dAW[i], out=dD[i], summed=True)
             # ∂²φ_j/∂|A_j|² = −(1 + 2 q_j / |A_j|) / |A_j|²
             inv_det2 = inv_det * inv_det
             t = q * inv_det
@@ -384,25 +382,12 @@ class FirstTermLevels:
             t *= inv_det2
             H += (dD * t) @ dD.T
             # ∂²φ_j/∂|A_j|∂(|A_j| M_j) = K_j / |A_j|²
-            kn = np.einsum("ipj,pj->ij", dN, Kw)
+            kn = np.einsum("ipj,pj->ij", dAW[:, npairs:], Kw)
             cross = (dD * inv_det2) @ kn.T
             H += cross
             H += cross.T
             weighted_d += (d * s) @ d.T
-            # ∂M_j/∂λ_ab = P_j E_ab N_j + its transpose, with P_j = I − M_j D_j
-            # and N_j = A_j⁻¹ λᵀ: C_jᵀ (∂M_j/∂λ_ab) C_j is the outer product
-            # of row a of U_j = P_jᵀ C_j and row b of V_j = N_j C_j (plus its
-            # transpose), summed over the levels by one product
-            P, N = _p_and_n(AW, d, inv_det, lam, k)
-            UV = np.empty((2 * k, r, n))
-            for a in range(k):
-                np.multiply(Cs[0], P[0][a], out=UV[a])
-                np.multiply(Cs[0], N[a][0], out=UV[k + a])
-                for c in range(1, k):
-                    UV[a] += Cs[c] * P[c][a]
-                    UV[k + a] += Cs[c] * N[a][c]
-            flat = UV.reshape(2 * k * r, n)
-            outer += flat[: k * r] @ flat[k * r :].T
+            _add_weight_derivative_grams(grams, AW, d, inv_det, lam, Cs)
         gradient = np.tensordot(dK, psi, axes=([1, 2], [1, 0]))
         if not hessian:
             return gradient, None, None
@@ -413,9 +398,6 @@ class FirstTermLevels:
         )
         d2K = coefficient_second_derivatives(theta1, k)
         H += np.tensordot(d2K, psi, axes=([2, 3], [1, 0]))
-        rows, cols = lower_triangle_indices(k)
-        blocks = outer.reshape(k, r, k, r)
-        grams = np.stack([blocks[a, :, b, :] for a, b in zip(rows, cols, strict=True)])
         grams += grams.transpose(0, 2, 1)
         return gradient, 0.5 * (H + H.T), grams
 
@@ -438,28 +420,115 @@ class FirstTermLevels:
         return out
 
 
-def _p_and_n(AW, d, inv_det, lam, k):
-    """Per level ``P_j = I − M_j D_j`` and ``N_j = A_j⁻¹ λᵀ`` (k <= 2) as
-    k x k nested lists of rows along the levels, from the entry-major rows
-    of ``A_j`` and ``|A_j| M_j`` (``AW``) and of ``D_j`` (``d``)."""
+def _quadratic_chunk(gamma, Cs, pairs):
+    """Per level of a chunk the pairs of ``C_j Γ C_jᵀ``, off-diagonal
+    doubled: (pairs, n), from the chunk's entry-major ``C`` (k, r, n)."""
+    CG = [gamma @ Cs[a] for a in range(Cs.shape[0])]
+    Kw = np.empty((len(pairs), Cs.shape[2]))
+    for i, (a, b) in enumerate(pairs):
+        np.einsum("ij,ij->j", CG[a], Cs[b], out=Kw[i])
+        if a != b:
+            Kw[i] *= 2.0
+    return Kw
+
+
+def _determinants(AW, k):
+    """``|A_j|`` and ``1 / |A_j|`` from the A rows of ``AW`` (k <= 2)."""
     if k == 1:
-        # M = t² / a, D = d, N = t / a
-        return [[1.0 - AW[1] * inv_det * d[0]]], [[lam[0, 0] * inv_det]]
+        det = AW[0]
+    else:
+        det = AW[0] * AW[2]
+        det -= AW[1] * AW[1]
+    return det, 1.0 / det
+
+
+def _times_det_gradient(AW, k, rows, out, summed=False):
+    """``∂|A_j|/∂a_p`` times the rows ``rows`` (pairs, n) or, with
+    ``summed``, times ``rows`` (pairs, n) and summed over the pairs; or
+    times one row (n,) per pair: ``∂|A|/∂(a00, a01, a11) = (a11, −2 a01,
+    a00)`` for k = 2, 1 for k = 1. No stacked copy of the derivative."""
+    if k == 1:
+        if summed:
+            out[:] = rows[0]
+        else:
+            out[0] = rows
+        return out
+    a00, a01, a11 = AW[0], AW[1], AW[2]
+    if summed:
+        np.multiply(a11, rows[0], out=out)
+        out += a00 * rows[2]
+        out -= 2.0 * (a01 * rows[1])
+        return out
+    np.multiply(a11, rows, out=out[0])
+    np.multiply(a01, rows, out=out[1])
+    out[1] *= -2.0
+    np.multiply(a00, rows, out=out[2])
+    return out
+
+
+def _add_weight_derivative_grams(grams, AW, d, inv_det, lam, Cs):
+    """Add per θ element ``Σ_j C_jᵀ P_j E_ab N_j C_j`` of the chunk to
+    ``grams`` (n_theta, r, r): the outer product of row a of
+    ``U_j = P_jᵀ C_j`` and row b of ``V_j = N_j C_j`` (``P_j = I − M_j D_j``,
+    ``N_j = A_j⁻¹ λᵀ``; ``∂M_j/∂λ_ab`` is that plus its transpose), one
+    r x r product per θ element (only the (a, b) of θ's elements: a single
+    product of all rows with all rows would form a block more, and
+    OpenBLAS handles r x r results best)."""
+    if Cs.shape[0] == 1:
+        # P = 1 − M d = 1 / a, N = t / a (a = t² d + 1, M = t² / a)
+        U = Cs[0] * inv_det
+        grams[0] += U @ (U * lam[0, 0]).T
+        return
+    U, V = _uv_rows(AW, d, inv_det, lam, Cs)
+    grams[0] += U[0] @ V[0].T
+    grams[1] += U[1] @ V[0].T
+    grams[2] += U[1] @ V[1].T
+
+
+def _uv_rows(AW, d, inv_det, lam, Cs):
+    """``U_j = P_jᵀ C_j`` and ``V_j = N_j C_j`` of a two-column term, each
+    (2, r, n), from the entry-major rows of ``A_j`` and ``|A_j| M_j``
+    (``AW``), of ``D_j`` (``d``) and of ``C_j`` (``Cs``, (2, r, n)).
+
+    ``P_j = I − M_j D_j`` and ``N_j = A_j⁻¹ λᵀ = adj(A_j) λᵀ / |A_j|``
+    entry by entry along the levels; the off-diagonal entries are formed
+    with the opposite sign and subtracted (no negation pass).
+    """
     a00, a01, a11, n00, n01, n11 = AW
     d00, d01, d11 = d[0], d[1], d[2]
-    # |A_j| P_j = |A_j| I − (|A_j| M_j) D_j
-    det = a00 * a11 - a01 * a01
-    P = [
-        [(det - n00 * d00 - n01 * d01) * inv_det, -(n00 * d01 + n01 * d11) * inv_det],
-        [-(n01 * d00 + n11 * d01) * inv_det, (det - n01 * d01 - n11 * d11) * inv_det],
-    ]
-    # A_j⁻¹ = adj(A_j) / |A_j|, adj = [[a11, −a01], [−a01, a00]]
-    adj = [[a11 * inv_det, -a01 * inv_det], [-a01 * inv_det, a00 * inv_det]]
-    N = [
-        [adj[b][0] * lam[c, 0] + adj[b][1] * lam[c, 1] for c in range(2)]
-        for b in range(2)
-    ]
-    return P, N
+    t0, t1, t2 = float(lam[0, 0]), float(lam[1, 0]), float(lam[1, 1])
+    m00, m01, m11 = n00 * inv_det, n01 * inv_det, n11 * inv_det
+    shared = m01 * d01
+    p00 = m00 * d00
+    p00 += shared
+    np.subtract(1.0, p00, out=p00)
+    p11 = m11 * d11
+    p11 += shared
+    np.subtract(1.0, p11, out=p11)
+    minus_p01 = m00 * d01
+    minus_p01 += m01 * d11
+    minus_p10 = m01 * d00
+    minus_p10 += m11 * d01
+    # adj(A_j) / |A_j| times λᵀ = [[t0, t1], [0, t2]]
+    i00, i01, i11 = a00 * inv_det, a01 * inv_det, a11 * inv_det
+    n_00 = i11 * t0
+    minus_n10 = i01 * t0
+    n_01 = i11 * t1
+    n_01 -= i01 * t2
+    n_11 = i00 * t2
+    n_11 -= i01 * t1
+    C0, C1 = Cs[0], Cs[1]
+    U, V = np.empty(Cs.shape), np.empty(Cs.shape)
+    buf = np.empty(C0.shape)
+    np.multiply(C0, p00, out=U[0])
+    U[0] -= np.multiply(C1, minus_p10, out=buf)
+    np.multiply(C1, p11, out=U[1])
+    U[1] -= np.multiply(C0, minus_p01, out=buf)
+    np.multiply(C0, n_00, out=V[0])
+    V[0] += np.multiply(C1, n_01, out=buf)
+    np.multiply(C1, n_11, out=V[1])
+    V[1] -= np.multiply(C0, minus_n10, out=buf)
+    return U, V
 
 
 def _batched_weight_derivatives(theta1, D1):
