@@ -163,7 +163,8 @@ def test_gradient_with_more_levels_than_a_chunk_equals_finite_differences():
 
 @pytest.mark.parametrize("k", [1, 2])
 def test_one_term_decomposition_agrees_across_strategies(k, monkeypatch):
-    """β, the conditional modes and the criterion's parts, chunked or not."""
+    """β, the conditional modes and covariances, the spherical modes and the
+    criterion's parts, chunked or not."""
     monkeypatch.setattr(first_term, "_CHUNK", 32)
     rng = np.random.default_rng(40 + k)
     design = _design(100, k, rng)
@@ -175,6 +176,16 @@ def test_one_term_decomposition_agrees_across_strategies(k, monkeypatch):
     _close(dense.beta, outer.beta)
     _close(dense.b[0], outer.b[0])
     _close(dense.RX, outer.RX)
+    # formed on first access where chunked
+    _close(dense.u[0], outer.u[0])
+    _close(dense.A1, outer.A1)
+    covariances = zip(
+        dense.conditional_covariances(1.3),
+        outer.conditional_covariances(1.3),
+        strict=True,
+    )
+    for a, b in covariances:
+        _close(a, b)
 
 
 @pytest.mark.parametrize("k", [1, 2])

@@ -31,7 +31,7 @@ closed forms over all levels at once (:mod:`skmixed.mixed.first_term`).
 
 import math
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from itertools import accumulate
 
 import numpy as np
@@ -126,6 +126,14 @@ def _theta_layout(ks):
     return slices, diagonal
 
 
+class _Deferred:
+    """A :class:`Decomposition` attribute formed on first access, by
+    ``make()`` (picklable where ``make`` is: a partial of a method)."""
+
+    def __init__(self, make):
+        self.make = make
+
+
 @dataclass
 class Decomposition:
     """The blocked factor at one θ and what follows from it.
@@ -151,6 +159,9 @@ class Decomposition:
         Per term, spherical random effects, shape (m, k).
     b : list or tuple of ndarray
         Per term, conditional modes ``Λ u``, shape (m, k).
+
+    ``A1`` and ``u`` may be formed on first access (one term on many
+    levels: a fit reads neither).
     """
 
     theta: np.ndarray
@@ -186,6 +197,29 @@ class Decomposition:
             # X is Λ̃ S_zz⁻¹ Λ̃ᵀ already: its blocks are λ [A⁻¹]_ll λᵀ
             out_rest = [sigma**2 * b for b in self.rest.diagonal_blocks(X)]
         return [sigma**2 * (lam1 @ ainv1 @ lam1.T)] + out_rest
+
+
+def _deferred_field(name):
+    """A :class:`Decomposition` field that may be given as :class:`_Deferred`
+    and is then formed on first access (a million levels' ``A1`` and ``u``
+    are ~50 MB that a fit does not read)."""
+    private = "_" + name
+
+    def get(self):
+        value = self.__dict__[private]
+        if type(value) is _Deferred:
+            value = self.__dict__[private] = value.make()
+        return value
+
+    def set(self, value):
+        self.__dict__[private] = value
+
+    return property(get, set)
+
+
+# (installed after the dataclass has made its __init__, which assigns them)
+Decomposition.A1 = _deferred_field("A1")
+Decomposition.u = _deferred_field("u")
 
 
 class ProfiledCriterion:
@@ -810,23 +844,53 @@ class ProfiledCriterion:
             float(L[p, p] ** 2),
             beta,
             L[:p, :p].T.copy(),
-            (u,),
+            u if type(u) is _Deferred else (u,),
             (b,),
         )
 
     def _modes_by_chunks(self, theta, lam, residual):
-        """:meth:`_decompose_small`'s ``A_j``, ``b_j`` and ``u_j`` (no stored
-        products), by chunks of levels: every temporary stays in cache (a
-        million levels' are tens of MB each)."""
-        design, k = self.design, self._ks[0]
-        m, r = design.terms[0].m, design.p + 1
-        entries, d = coefficients(theta.tolist(), k).T, self._first_levels.d
-        A1, b, u = np.empty((m, k, k)), np.empty((m, k)), np.empty((m, k))
+        """:meth:`_decompose_small`'s ``b_j = M_j g_j`` (no stored products),
+        and ``A_j`` and ``u_j`` deferred to first access (see
+        :class:`_Deferred`), by chunks of levels: every temporary stays in
+        cache (a million levels' are tens of MB each). ``g_j = [C_jX c_jy]
+        [−β; 1]`` from the entry-major cross-products, one row per column
+        of the term (contiguous along the levels, as the per-level
+        entries)."""
+        k, m = self._ks[0], self.design.terms[0].m
+        levels = self._first_levels
+        entries, d, CT = coefficients(theta.tolist(), k).T, levels.d, levels.CT
+        b = np.empty((m, k))
         for sl in chunks(m):
-            # g_j = [C_jX c_jy] [−β; 1]: one product over CX's contiguous rows
-            g = (design.CX[sl].reshape(-1, r) @ residual).reshape(-1, k)
-            A1[sl], b[sl], u[sl] = _modes_by_entries(entries @ d[:, sl], g, g @ lam)
+            g = residual @ CT[:, :, sl]  # (k, n)
+            _conditional_modes(entries @ d[:, sl], g, b[sl])
+        A1 = _Deferred(partial(self._first_blocks, theta))
+        u = _Deferred(partial(self._spherical_modes, theta, lam, residual))
         return A1, b, u
+
+    def _first_blocks(self, theta):
+        """The first term's ``A_j = λᵀ D_j λ + I``: (m, k, k) (k <= 2)."""
+        k, m = self._ks[0], self.design.terms[0].m
+        rows = (
+            coefficients(theta.tolist(), k).T[: len(self._pairs)] @ self._first_levels.d
+        )
+        A1 = np.empty((m, k, k))
+        for i, (a, c) in enumerate(self._pairs):
+            A1[:, a, c] = rows[i]
+            A1[:, c, a] = rows[i]
+        return A1
+
+    def _spherical_modes(self, theta, lam, residual):
+        """The first term's ``u_j = A_j⁻¹ λᵀ g_j``, as the one-element tuple
+        of :attr:`Decomposition.u`: (m, k) (k <= 2), by chunks of levels as
+        :meth:`_modes_by_chunks`."""
+        k, m = self._ks[0], self.design.terms[0].m
+        levels = self._first_levels
+        entries, d, CT = coefficients(theta.tolist(), k).T, levels.d, levels.CT
+        u = np.empty((m, k))
+        for sl in chunks(m):
+            g = residual @ CT[:, :, sl]
+            _spherical_by_entries(entries @ d[:, sl], g, lam, u[sl])
+        return (u,)
 
 
 def _small_lambda(theta1, k):
@@ -845,27 +909,46 @@ _SYMMETRIC_2 = np.array([0, 1, 1, 2, 3, 4, 4, 5, 2, 1, 1, 0])
 _SYMMETRIC_2_SIGNS = np.array([1.0] * 8 + [1.0, -1.0, -1.0, 1.0])
 
 
-def _modes_by_entries(entries, g, v):
-    """Per level ``A_j``, ``b_j = M_j g_j`` and ``u_j = A_j⁻¹ v_j`` from the
-    entry-major rows of ``A_j`` and ``|A_j| M_j`` (``[d_j 1] K`` of
-    :func:`coefficients`, (2 pairs, m)): elementwise along the levels, for
-    many levels (numpy's stacked 2 x 2 products and solves cost ~0.4 s on
-    a million). Returns (A1 (m, k, k), b (m, k), u (m, k))."""
-    m, k = g.shape
-    if k == 1:
+def _conditional_modes(entries, g, b):
+    """Per level ``b_j = M_j g_j`` from the entry-major rows of ``A_j`` and
+    ``|A_j| M_j`` (``[d_j 1] K`` of :func:`coefficients`, (2 pairs, n)) and
+    of ``g_j`` ((k, n)), into ``b`` (n, k): elementwise along the levels
+    (numpy's stacked 2 x 2 products and solves cost ~0.4 s on a million)."""
+    if len(g) == 1:
         a, numerator = entries
-        return a.reshape(m, 1, 1).copy(), (numerator / a)[:, None] * g, v / a[:, None]
+        np.multiply(numerator / a, g[0], out=b[:, 0])
+        return
     a00, a01, a11, n00, n01, n11 = entries
     inverse_det = a00 * a11
     inverse_det -= a01 * a01
     np.divide(1.0, inverse_det, out=inverse_det)
-    g0, g1, v0, v1 = g[:, 0], g[:, 1], v[:, 0], v[:, 1]
-    b, u = np.empty((m, 2)), np.empty((m, 2))
-    b[:, 0] = (n00 * g0 + n01 * g1) * inverse_det
-    b[:, 1] = (n01 * g0 + n11 * g1) * inverse_det
-    # A_j⁻¹ = adj(A_j) / |A_j|
-    u[:, 0] = (a11 * v0 - a01 * v1) * inverse_det
-    u[:, 1] = (a00 * v1 - a01 * v0) * inverse_det
-    A1 = np.empty((m, 2, 2))
-    A1[:, 0, 0], A1[:, 0, 1], A1[:, 1, 0], A1[:, 1, 1] = a00, a01, a01, a11
-    return A1, b, u
+    g0, g1 = g
+    b0 = n00 * g0
+    b0 += n01 * g1
+    np.multiply(b0, inverse_det, out=b[:, 0])
+    b1 = n01 * g0
+    b1 += n11 * g1
+    np.multiply(b1, inverse_det, out=b[:, 1])
+
+
+def _spherical_by_entries(entries, g, lam, u):
+    """Per level ``u_j = A_j⁻¹ λᵀ g_j`` into ``u`` (n, k), as
+    :func:`_conditional_modes` (``A_j⁻¹ = adj(A_j) / |A_j|``)."""
+    if len(g) == 1:
+        np.divide(g[0] * lam[0, 0], entries[0], out=u[:, 0])
+        return
+    a00, a01, a11 = entries[:3]
+    inverse_det = a00 * a11
+    inverse_det -= a01 * a01
+    np.divide(1.0, inverse_det, out=inverse_det)
+    g0, g1 = g
+    # v = λᵀ g (λ lower triangular)
+    v0 = g0 * lam[0, 0]
+    v0 += g1 * lam[1, 0]
+    v1 = g1 * lam[1, 1]
+    u0 = a11 * v0
+    u0 -= a01 * v1
+    np.multiply(u0, inverse_det, out=u[:, 0])
+    u1 = a00 * v1
+    u1 -= a01 * v0
+    np.multiply(u1, inverse_det, out=u[:, 1])
