@@ -19,6 +19,7 @@ _PUBLIC = {
     "MixedGLMRegressor": "skmixed.glmm.estimator",
     "MixedLogisticRegression": "skmixed.glmm.estimator",
     "anova": "skmixed._anova",
+    "glmer": "skmixed._model_formula",
     "hausman": "skmixed._hausman",
     "lm": "skmixed._model_formula",
     "lmer": "skmixed._model_formula",

@@ -10,7 +10,10 @@ goes into a grid search like any other.
 
 :func:`lmer` and :func:`lm` are the R-style entry points: they split the
 formula, fit on ``data`` and return the fitted estimator, whose
-``summary()`` prints the formula as R does.
+``summary()`` prints the formula as R does. :func:`glmer` does the same
+for lme4's generalized models: its response may be ``cbind(s, f)`` or an
+expression (``s/n``), and ``offset(expr)`` terms become the estimator's
+``offset=`` (see :func:`split_glmer_formula`).
 """
 
 from dataclasses import dataclass
@@ -19,12 +22,17 @@ from skmixed._rsyntax import r_deparse, tokens
 
 __all__ = [
     "ModelFormula",
+    "GLMMFormula",
     "fixed_effects_from_formula",
+    "glmer",
+    "glmm_from_formula",
     "lm",
     "lmer",
     "mixed_from_formula",
     "pooled_from_formula",
     "split_formula",
+    "split_glmer_formula",
+    "with_offset_column",
 ]
 
 
@@ -157,6 +165,211 @@ def _is_random_term(summand):
     return any(kind == "op" and tok in ("|", "||") for kind, tok in found)
 
 
+# -- glmer's formulas: cbind(s, f) and offset(...) ---------------------------------
+@dataclass(frozen=True)
+class GLMMFormula:
+    """An lme4 ``glmer`` formula: the response and offsets taken apart.
+
+    Attributes
+    ----------
+    text : str
+        The formula with R's spacing, offsets and all.
+    response : str
+        The left-hand side as R prints it (``"y"``, ``"s/n"``,
+        ``"cbind(s, n - s)"``).
+    cbind : tuple of str or None
+        The successes and failures expressions of a ``cbind(s, f)`` response.
+    offsets : tuple of str
+        The expressions of the ``offset(...)`` terms, in order.
+    model : ModelFormula
+        The formula without its offsets (its ``fixed`` and ``random`` parts
+        are the estimator's parameters).
+    """
+
+    text: str
+    response: str
+    cbind: tuple | None
+    offsets: tuple
+    model: ModelFormula
+
+    @property
+    def offset(self):
+        """The estimator's ``offset``: the offsets' sum (None without)."""
+        return " + ".join(self.offsets) if self.offsets else None
+
+
+def split_glmer_formula(formula):
+    """Split a ``glmer`` formula: response, offsets, fixed and random parts.
+
+    Parameters
+    ----------
+    formula : str
+
+    Returns
+    -------
+    GLMMFormula
+
+    Examples
+    --------
+    >>> f = split_glmer_formula(
+    ...     "cbind(s, n-s) ~ x + (1|g) + offset(log(e))")
+    >>> f.response, f.cbind, f.offset, f.model.fixed, f.model.random
+    ('cbind(s, n - s)', ('s', 'n - s'), 'log(e)', 'x', '(1 | g)')
+    """
+    if not isinstance(formula, str) or formula.count("~") != 1:
+        split_formula(formula)  # its error names the problem
+    lhs, rhs = (part.strip() for part in formula.split("~"))
+    if not lhs:
+        raise ValueError(f"The formula {formula!r} has no response (left of '~').")
+    if not rhs:
+        raise ValueError(f"The formula {formula!r} has no right-hand side.")
+    rest, offsets = [], []
+    for sign, summand in _summands(rhs, formula):
+        inside = _call_argument(summand, "offset")
+        if inside is None:
+            rest.append((sign, summand))
+        elif sign == "-":
+            raise ValueError(f"An offset cannot be subtracted: {formula!r}.")
+        else:
+            offsets.append(r_deparse(inside))
+    rest_text = "".join(
+        (f" {sign} " if k else ("-" if sign == "-" else "")) + text
+        for k, (sign, text) in enumerate(rest)
+    )
+    model = split_formula(f"y ~ {rest_text or '1'}")
+    inside = _call_argument(lhs, "cbind")
+    cbind = None
+    if inside is not None:
+        cbind = tuple(r_deparse(arg) for arg in _top_level_split(inside, ","))
+        if len(cbind) != 2 or not all(cbind):
+            raise ValueError(
+                f"The response of {formula!r} must be cbind(successes, failures), "
+                f"two expressions; got {r_deparse(lhs)!r}."
+            )
+    return GLMMFormula(
+        text=r_deparse(formula),
+        response=r_deparse(lhs),
+        cbind=cbind,
+        offsets=tuple(offsets),
+        model=model,
+    )
+
+
+def _call_argument(text, function):
+    """The text inside ``function(...)`` when ``text`` is that one call, else None."""
+    found = tokens(text)
+    if len(found) < 3 or found[0] != ("name", function) or found[1] != ("op", "("):
+        return None
+    if found[-1] != ("op", ")"):
+        return None
+    depth = 0
+    for k, (kind, tok) in enumerate(found[1:], start=1):
+        if kind == "op" and tok in ("(", "[", "{"):
+            depth += 1
+        elif kind == "op" and tok in (")", "]", "}"):
+            depth -= 1
+            if depth == 0 and k < len(found) - 1:
+                return None  # "offset(a) * b": the call is not the whole term
+    start = text.index("(") + 1
+    return text[start : text.rindex(")")].strip()
+
+
+def _top_level_split(text, separator):
+    """``text`` split at ``separator`` outside brackets."""
+    pieces, depth, current = [], 0, []
+    for kind, tok in tokens(text):
+        if kind == "op" and tok in ("(", "[", "{"):
+            depth += 1
+        elif kind == "op" and tok in (")", "]", "}"):
+            depth -= 1
+        if depth == 0 and kind == "op" and tok == separator:
+            pieces.append(" ".join(current))
+            current = []
+        else:
+            current.append(tok)
+    pieces.append(" ".join(current))
+    return [p.strip() for p in pieces]
+
+
+def _is_column_name(expr):
+    found = tokens(expr)
+    return len(found) == 1 and found[0][0] in ("name", "backtick")
+
+
+def evaluate_expression(expr, data, what):
+    """An R expression over ``data``'s columns as a float array (R's arithmetic).
+
+    ``what`` names the expression's role in error messages (``"the offset"``).
+    """
+    import numpy as np
+
+    if _is_column_name(expr):
+        name = expr.strip("`")
+        if name not in data.columns:
+            raise ValueError(
+                f"{what.capitalize()} {expr!r} is not a column of data (columns: "
+                f"{[str(c) for c in data.columns]})."
+            )
+        column = data[name]
+        try:
+            return column.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{what.capitalize()} {expr!r} is not numeric (dtype {column.dtype})."
+            ) from None
+    from skmixed._formula import FixedFormula
+
+    found = tokens(expr)
+    names = [
+        tok.strip("`")
+        for k, (kind, tok) in enumerate(found)
+        if kind in ("name", "backtick")
+        and found[k + 1 : k + 2] != [("op", "(")]  # log( is a function
+        and tok not in ("pi", "TRUE", "FALSE", "T", "F")
+    ]
+    missing = [n for n in names if n not in data.columns]
+    if missing:
+        raise ValueError(
+            f"{what.capitalize()} {expr!r} uses column(s) not in data: "
+            f"{missing} (columns: {[str(c) for c in data.columns]})."
+        )
+    try:
+        matrix, _ = FixedFormula(f"0 + I({expr})").fit_transform(data)
+    except ValueError as exc:
+        raise ValueError(f"Cannot compute {what} {expr!r}: {exc}") from None
+    values = np.asarray(matrix, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != 1:
+        raise ValueError(
+            f"{what.capitalize()} {expr!r} does not give one number per row."
+        )
+    return values[:, 0]
+
+
+def with_offset_column(X, offset):
+    """``X`` with the column of an offset expression (``"log(exposure)"``) added.
+
+    A GLMM's ``offset`` names a column of X; an R expression over X's
+    columns, as lme4's ``offset(log(exposure))``, is computed from the rows
+    it is given, at fit and at predict alike (a column of that name in X is
+    used as it is). Anything else is returned unchanged.
+    """
+    import pandas as pd
+
+    if (
+        not isinstance(offset, str)
+        or not isinstance(X, pd.DataFrame)
+        or offset in X.columns
+    ):
+        return X
+    try:
+        if _is_column_name(offset):
+            return X  # a missing column: the input checks name it
+    except ValueError:
+        return X
+    values = evaluate_expression(offset, X, "the offset")
+    return X.assign(**{offset: values})
+
+
 # -- from_formula -----------------------------------------------------------------
 def _check_params(cls, params, taken):
     clash = [name for name in taken if name in params]
@@ -177,6 +390,27 @@ def mixed_from_formula(cls, formula, params):
         )
     _check_params(cls, params, ("random_effects", "fixed_effects"))
     model = cls(random_effects=f.random, fixed_effects=f.fixed, **params)
+    model._formula_text = f.text
+    return model
+
+
+def glmm_from_formula(cls, formula, params):
+    """``MixedGLMRegressor`` parameters from a glmer formula (unfitted model).
+
+    The response is the caller's (fit's ``y``); ``offset(...)`` terms give
+    ``offset``, their sum when there are several.
+    """
+    f = split_glmer_formula(formula)
+    if f.model.random is None:
+        raise ValueError(
+            f"{formula!r} has no random-effects term such as (1 | g); glmer "
+            "needs at least one."
+        )
+    taken = ("random_effects", "fixed_effects") + (("offset",) if f.offsets else ())
+    _check_params(cls, params, taken)
+    if f.offsets:
+        params = {**params, "offset": f.offset}
+    model = cls(random_effects=f.model.random, fixed_effects=f.model.fixed, **params)
     model._formula_text = f.text
     return model
 
@@ -281,8 +515,9 @@ def model_formula_text(model, response):
     random = format_random_effects(random) if isinstance(random, str) else None
     stored = getattr(model, "_formula_text", None)
     if stored is not None:
-        f = split_formula(stored)
-        if (f.response, f.fixed, f.random) == (response, fixed, random):
+        f = split_glmer_formula(stored)
+        said = (f.response, f.model.fixed, f.model.random, f.offset)
+        if said == (response, fixed, random, getattr(model, "offset", None)):
             return f.text
     return f"{response} ~ {' + '.join([fixed] + ([random] if random else []))}"
 
@@ -401,7 +636,176 @@ def lm(formula, data, weights=None, **params):
     return _fit_on(model, formula, data, weights)
 
 
+#: glmer's families here (a Gaussian response is lmer's model).
+_GLMER_FAMILIES = ("binomial", "poisson")
+
+
+def glmer(
+    formula, data, family="binomial", weights=None, nAGQ=1, offset=None, **params
+):  # noqa: N803 (R's name)
+    """Fit a generalized linear mixed model from a formula, as ``lme4::glmer``.
+
+    Parameters
+    ----------
+    formula : str
+        lme4's formula, e.g. ``"cbind(incidence, size - incidence) ~ period
+        + (1 | herd)"`` or ``"y ~ x + (1 | g) + offset(log(exposure))"``. The
+        fixed part is an R formula, as for :func:`lmer` (R's treatment
+        contrasts for factors, interactions, ``0 +``). The response, as
+        glmer takes it: for ``"binomial"`` a 0/1 column, a two-level factor
+        or bool (the second level, or True, is the success), a proportion
+        with the trials in ``weights``, or ``cbind(successes, failures)``
+        (columns or expressions such as ``n - s``), fitted as the
+        proportion ``s / (s + f)`` with ``s + f`` trials; counts for
+        ``"poisson"``. ``offset(expr)`` terms are added to the linear
+        predictor with coefficient 1.
+    data : pandas.DataFrame
+        Holds the response and every column the formula uses.
+    family : {"binomial", "poisson"}, default="binomial"
+        The response distribution (its link is ``link=``, e.g.
+        ``link="probit"``).
+    weights : str or array-like, default=None
+        Prior weights (the estimator's ``sample_weight``): the numbers of
+        trials of a binomial proportion. A column of ``data`` or one per row.
+    nAGQ : int, default=1
+        1 = Laplace; more: adaptive Gauss-Hermite quadrature (one scalar
+        random-effects term).
+    offset : str, default=None
+        lme4's ``offset=`` argument: a column of ``data`` or an expression
+        of its columns (``"log(exposure)"``), added to the formula's
+        ``offset(...)`` terms.
+    **params
+        Other parameters of :class:`~skmixed.MixedGLMRegressor` (``link``,
+        ``vcov_method``, ``missing``, ...).
+
+    Returns
+    -------
+    MixedGLMRegressor
+        The fitted model. Its ``offset`` is the offset expression, computed
+        again from the columns of the rows given to ``predict``.
+
+    Examples
+    --------
+    >>> import skmixed
+    >>> from skmixed.datasets import load_cbpp
+    >>> m = skmixed.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...                   load_cbpp(), family="binomial")
+    >>> round(m.loglik_, 2)
+    -92.03
+    >>> m.fixed_effects_.round(3).to_dict()
+    {'(Intercept)': -1.399, 'period2': -0.992, 'period3': -1.129, 'period4': -1.58}
+    """
+    from skmixed.glmm.estimator import MixedGLMRegressor
+
+    if isinstance(family, str) and family.lower() not in _GLMER_FAMILIES:
+        hint = (
+            " (for a Gaussian response use skmixed.lmer)"
+            if family.lower()
+            in (
+                "gaussian",
+                "normal",
+            )
+            else ""
+        )
+        raise ValueError(
+            f"family={family!r} is not supported by glmer; expected one of "
+            f"{list(_GLMER_FAMILIES)}{hint}."
+        )
+    _check_data(data)
+    f = split_glmer_formula(formula)
+    offsets = list(f.offsets)
+    if offset is not None:
+        if not isinstance(offset, str):
+            raise ValueError(
+                "offset must name a column of data or be an expression of its "
+                f"columns, e.g. 'log(exposure)'; got {type(offset).__name__}."
+            )
+        offsets.append(r_deparse(offset))
+    model = MixedGLMRegressor.from_formula(formula, family=family, nAGQ=nAGQ, **params)
+    if offsets:
+        model.set_params(offset=" + ".join(offsets))
+        evaluate_expression(model.offset, data, "the offset")  # its errors now
+    weights = _weights_of(weights, data)
+    y, weights = _glmer_response(f, data, family, weights, formula)
+    return model.fit(data, y, sample_weight=weights)
+
+
+def _glmer_response(f, data, family, weights, formula):
+    """glmer's response as the estimator's y (named as R prints it) and weights."""
+    import numpy as np
+    import pandas as pd
+
+    index = data.index
+    if f.cbind is not None:
+        if weights is not None:
+            raise ValueError(
+                f"{formula!r}: a cbind(successes, failures) response gives the "
+                "numbers of trials; do not pass weights as well."
+            )
+        s_text, f_text = f.cbind
+        s = evaluate_expression(s_text, data, "the successes")
+        fail = evaluate_expression(f_text, data, "the failures")
+        for name, values in ((s_text, s), (f_text, fail)):
+            bad = np.flatnonzero(values < 0)
+            if bad.size:
+                raise ValueError(
+                    f"{f.response}: {name} is negative in {bad.size} row(s) (first: "
+                    f"row {index[bad[0]]!r}, {values[bad[0]]:g}); successes and "
+                    "failures are counts."
+                )
+        trials = s + fail
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(trials > 0, s / np.where(trials > 0, trials, 1.0), 0.0)
+        y = np.where(np.isnan(trials), np.nan, y)
+        return pd.Series(y, index=index, name=f.response), trials
+    if _is_column_name(f.response):
+        name = f.response.strip("`")
+        if name not in data.columns:
+            raise ValueError(
+                f"The response {name!r} of {formula!r} is not a column of data."
+            )
+        y = data[name]
+        if str(family).lower() == "binomial":
+            y = _binary_as_numbers(y, name)
+        return y.rename(f.response), weights
+    values = evaluate_expression(f.response, data, "the response")
+    return pd.Series(values, index=index, name=f.response), weights
+
+
+def _binary_as_numbers(y, name):
+    """A bool or two-level factor response as 0/1 (R: the first level fails)."""
+    import numpy as np
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(y.dtype):
+        return y.astype(np.float64)
+    if pd.api.types.is_numeric_dtype(y.dtype):
+        return y
+    if isinstance(y.dtype, pd.CategoricalDtype):
+        levels = [c for c in y.cat.categories if (y == c).any()]
+    else:
+        levels = sorted(y.dropna().unique().tolist())
+    if len(levels) != 2:
+        raise ValueError(
+            f"The binomial response {name!r} has {len(levels)} level(s) "
+            f"{levels[:5]}; a factor response needs two (the first is failure, "
+            "the second success)."
+        )
+    out = (y == levels[1]).astype(np.float64)
+    return out.where(y.notna(), np.nan)
+
+
 def _fit_on(model, formula, data, weights=None):
+    _check_data(data)
+    response = split_formula(formula).response
+    if response not in data.columns:
+        raise ValueError(
+            f"The response {response!r} of {formula!r} is not a column of data."
+        )
+    return model.fit(data, data[response], sample_weight=_weights_of(weights, data))
+
+
+def _check_data(data):
     import pandas as pd
 
     if not isinstance(data, pd.DataFrame):
@@ -409,13 +813,12 @@ def _fit_on(model, formula, data, weights=None):
             f"data must be a pandas DataFrame holding the formula's columns; got "
             f"{type(data).__name__}."
         )
-    response = split_formula(formula).response
-    if response not in data.columns:
-        raise ValueError(
-            f"The response {response!r} of {formula!r} is not a column of data."
-        )
+
+
+def _weights_of(weights, data):
+    """lme4's ``weights=``: a column of ``data`` (by name) or the values."""
     if isinstance(weights, str):
         if weights not in data.columns:
             raise ValueError(f"weights={weights!r} is not a column of data.")
         weights = data[weights]
-    return model.fit(data, data[response], sample_weight=weights)
+    return weights

@@ -137,6 +137,14 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
                 f"stage of every fit); got {n_agq}."
             )
 
+    def _validate(self, X, y=None, groups=None, **kwargs):
+        # An offset given as an R expression ("log(exposure)", glmer's
+        # offset(log(exposure))) is computed from these rows' columns.
+        from skmixed._model_formula import with_offset_column
+
+        X = with_offset_column(X, self.offset)
+        return super()._validate(X, y, groups, **kwargs)
+
     def _refuse_dask(self, *inputs):
         """PIRLS reweights every row at each step: no one-pass Dask fit yet."""
         from skmixed._dask import any_dask
@@ -817,6 +825,40 @@ class MixedGLMRegressor(_MixedGLMBase):
         tags = super().__sklearn_tags__()
         tags.target_tags.positive_only = True
         return tags
+
+    @classmethod
+    def from_formula(cls, formula, **params):
+        """A model from glmer's formula, e.g. ``"y ~ x + (1 | g) + offset(log(e))"``.
+
+        The bar terms give ``random_effects``, the rest ``fixed_effects``
+        (an R formula) and the ``offset(...)`` terms ``offset`` (an
+        expression of X's columns, computed at fit and at predict). Fit it
+        on a DataFrame holding the formula's columns, with the response as
+        ``y`` (a ``cbind(s, f)`` response as ``y = s / (s + f)`` and
+        ``sample_weight = s + f``; :func:`skmixed.glmer` does this).
+
+        Parameters
+        ----------
+        formula : str
+        **params
+            Other parameters (``family``, ``link``, ``nAGQ``, ...).
+
+        Returns
+        -------
+        MixedGLMRegressor
+            Unfitted.
+
+        Examples
+        --------
+        >>> from skmixed import MixedGLMRegressor
+        >>> m = MixedGLMRegressor.from_formula(
+        ...     "y ~ x + (1 | g) + offset(log(e))", family="poisson")
+        >>> m.random_effects, m.fixed_effects, m.offset
+        ('(1 | g)', 'x', 'log(e)')
+        """
+        from skmixed._model_formula import glmm_from_formula
+
+        return glmm_from_formula(cls, formula, params)
 
     def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the GLMM by maximum likelihood (Laplace or AGQ).

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
+from skmixed._rsyntax import r_deparse
 from skmixed.mixed.r2 import SINGULAR_TOL, icc_from_parts, r2_from_parts
 
 _BINOMIAL_VARIANCE = {
@@ -74,7 +75,10 @@ def formula(model):
 
     text = mixed_formula(model)
     offset = model._input_layout.offset_column
-    return text if offset is None else f"{text} + offset({offset})"
+    stored = getattr(model, "_formula_text", None)
+    if offset is None or (stored is not None and text == r_deparse(stored)):
+        return text  # glmer's formula as given holds its offset(...) terms
+    return f"{text} + offset({offset})"
 
 
 def random_effects_frame(model):
