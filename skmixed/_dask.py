@@ -1089,8 +1089,13 @@ def _coder_of_keys(name, column, labels, dtype):
     """
     import pyarrow as pa
 
-    order = np.argsort(labels.keys)
-    values = key_labels(labels.keys[order], labels.kind)
+    keys = labels.keys
+    if np.all(keys[1:] > keys[:-1]):  # sorted already (merged in key ranges)
+        order = np.arange(len(keys))
+    else:
+        order = np.argsort(keys)
+        keys = keys[order]
+    values = key_labels(keys, labels.kind)
     if labels.kind == "bytes":
         for start in range(0, len(values), 1024):
             chunk = values.slice(start, 1024).to_pylist()

@@ -1093,3 +1093,110 @@ def test_response_far_from_zero_equals_pandas(client):
     ddf = _partitioned(df, _unequal(df))
     fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
+
+
+def _lane(keys, kind, rng):
+    """A lane's LabelledSums: distinct ``keys``, bucketed, with random sums."""
+    from skmixed._dask import LabelKeys, bucket_order
+    from skmixed.mixed.dask_fit import LabelledSums
+
+    keys = np.asarray(keys, dtype=np.uint64)
+    order, counts = bucket_order(keys)
+    keys = keys[order]
+    per_level = rng.normal(size=(len(keys), 5))
+    n = len(keys)
+    totals = (n, np.full((2, 2), float(n)), 0.0)
+    return LabelledSums(
+        LabelKeys(keys, None, kind, counts), per_level, totals, None, 1, n
+    )
+
+
+@pytest.mark.parametrize("layout", ["overlapping", "disjoint", "one lane empty"])
+def test_lanes_merged_in_bucket_ranges_where_they_are(client, layout):
+    """Each lane merges one range of buckets where it is, from the others'
+    rows in it: the ranges, joined, are the lanes' sums added by key, in
+    key order, with the lanes' counts and totals added once."""
+    from skmixed.mixed import dask_ranges
+    from skmixed.mixed.dask_fit import merge_labelled
+
+    rng = np.random.default_rng(31)
+    pool = np.unique(rng.integers(0, 2**64 - 1, 3100, dtype=np.uint64))[:3000]
+    pool = rng.permutation(pool)
+    chosen = {
+        "overlapping": [pool[:2000], pool[1000:]],
+        "disjoint": [np.sort(pool)[:1500], np.sort(pool)[1500:]],
+        "one lane empty": [pool[:0], pool],
+    }[layout]
+    lanes = [_lane(keys, "bytes", rng) for keys in chosen]
+    ranges = dask.compute(
+        *dask_ranges.merged_in_ranges([dask.delayed(x) for x in lanes])
+    )
+    assert all(len(r.labels) for r in ranges)  # each lane merged its range
+    joined = dask_ranges.join_ranges(ranges)
+    expected = merge_labelled(*lanes)
+    order = np.argsort(expected.labels.keys)
+    np.testing.assert_array_equal(joined.labels.keys, expected.labels.keys[order])
+    np.testing.assert_allclose(joined.per_level, expected.per_level[order])
+    assert joined.totals[0] == expected.totals[0]
+    np.testing.assert_array_equal(joined.totals[1], expected.totals[1])
+    assert (joined.missing, joined.n_rows) == (2, expected.n_rows)
+
+
+def test_bucket_range_without_keys_and_lanes_not_split(client):
+    # keys of one bucket only: the other range has no level (its merge, of
+    # empty rows, gives an empty table); a lane whose keys are not bucketed
+    # leaves the lanes whole, merged by range 0 as before
+    from skmixed import _dask
+    from skmixed.mixed import dask_ranges
+
+    rng = np.random.default_rng(32)
+    candidates = np.arange(20_000, dtype=np.uint64)
+    buckets = (candidates * _dask._FIBONACCI) >> np.uint64(56)
+    low = candidates[buckets == 3]  # all in the first range of two
+    lanes = [_lane(low[:40], "int", rng), _lane(low[20:], "int", rng)]
+    ranges = dask.compute(
+        *dask_ranges.merged_in_ranges([dask.delayed(x) for x in lanes])
+    )
+    assert len(ranges[1].labels) == 0 and ranges[1].per_level.shape == (0, 5)
+    joined = dask_ranges.join_ranges(ranges)
+    np.testing.assert_array_equal(joined.labels.keys, np.sort(low))
+    expected = np.zeros((len(low), 5))
+    for lane in lanes:
+        expected[np.searchsorted(np.sort(low), lane.labels.keys)] += lane.per_level
+    np.testing.assert_allclose(joined.per_level, expected)
+    assert (joined.totals[0], joined.missing, joined.n_rows) == (
+        len(low) + 20,
+        2,
+        len(low) + 20,
+    )
+    lanes[1].labels.bucket_counts = None  # (its keys are still distinct)
+    ranges = dask.compute(
+        *dask_ranges.merged_in_ranges([dask.delayed(x) for x in lanes])
+    )
+    assert ranges[1] is None
+    whole = dask_ranges.join_ranges(ranges)
+    order = np.argsort(whole.labels.keys)
+    np.testing.assert_array_equal(whole.labels.keys[order], np.sort(low))
+    np.testing.assert_allclose(whole.per_level[order], expected)
+
+
+@pytest.mark.parametrize(
+    "labels", ["dense", "negative", "sparse", "beyond 2**53"], ids=str
+)
+def test_integer_labels_in_r_order_from_key_ranges(client, labels):
+    # integer group labels of any spread come out in R's (numeric) order;
+    # labels that R, ordering them as floats, cannot tell apart (beyond
+    # 2**53) take the general path, as in memory
+    df = _data(seed=33, n_groups=30)
+    number = df["g"].str[1:].astype(np.int64)
+    df["g"] = {
+        "dense": number + 1,
+        "negative": number - 15,
+        "sparse": (number - 12) * 10**14 + 7,
+        "beyond 2**53": number + 2**60,
+    }[labels]
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)

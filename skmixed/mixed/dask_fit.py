@@ -934,7 +934,9 @@ def _in_level_order(merged, coder, layout):
     if merged.per_level is None:
         return None
     m, width = len(coder.levels), layout.cx.shape[1]
-    if merged.per_level.shape[0] == m:  # one label per level
+    if np.array_equal(coder.distinct_codes, np.arange(m)):  # in level order
+        rows = merged.per_level
+    elif merged.per_level.shape[0] == m:  # one label per level
         order = np.empty(m, dtype=np.int64)
         order[coder.distinct_codes] = np.arange(m)
         rows = np.take(merged.per_level, order, axis=0)  # (~4x fancy indexing)
@@ -1063,6 +1065,7 @@ def fit(model, X, y, groups, sample_weight=None):
     """Fit ``model`` (a MixedLMRegressor) on Dask collections."""
     import dask
 
+    from skmixed.mixed import dask_ranges
     from skmixed.mixed.estimator import _lme4_order, _warn_rank_deficient
 
     missing = model.missing
@@ -1123,10 +1126,17 @@ def fit(model, X, y, groups, sample_weight=None):
                 layout,
             )
             parts = _labelled_tasks(inp.frame, meta, task)
+            # lanes merged range by range of buckets where they are;
+            # partitions that are no lanes (see _labelled_tasks) merged in a
+            # tree first
+            while len(parts) > dask_ranges.MAX_RANGES:
+                parts = [
+                    dask.delayed(merge_labelled)(*parts[i : i + LABEL_SPLIT])
+                    for i in range(0, len(parts), LABEL_SPLIT)
+                ]
             try:
-                merged = _dask.tree_reduce(
-                    parts, None, combine_many=merge_labelled, split_every=LABEL_SPLIT
-                ).compute()
+                ranges = dask.compute(*dask_ranges.merged_in_ranges(parts))
+                merged = dask_ranges.join_ranges(ranges)
             finally:
                 _dask.run_everywhere(release_buffers)
             if merged.missing:
