@@ -122,6 +122,49 @@ def test_responses_as_glmer_takes_them(fits):
     assert m.loglik_ == pytest.approx(fits["offset"].loglik_, abs=1e-9)
 
 
+def test_formula_parts_as_lmer_takes_them(fits):
+    """0 + (a cell-means coding), nAGQ and link go through to the estimator."""
+    m = skmixed.glmer(
+        "count ~ 0 + f + x + (1 | g) + offset(log(exposure))", SIM, "poisson"
+    )
+    assert list(m.fixed_effects_.index) == ["fa", "fb", "fc", "x"]
+    assert m.loglik_ == pytest.approx(fits["offset"].loglik_, abs=1e-9)
+    beta = fits["offset"].fixed_effects_
+    assert m.fixed_effects_["fb"] == pytest.approx(
+        beta["(Intercept)"] + beta["fb"], abs=1e-5
+    )
+    formula = "count ~ x + (1 | g) + offset(log(exposure))"
+    agq = skmixed.glmer(formula, SIM, "poisson", nAGQ=5)
+    direct = MixedGLMRegressor(
+        "(1 | g)", fixed_effects="x", offset="log(exposure)", family="poisson", nAGQ=5
+    ).fit(SIM, SIM["count"])
+    assert agq.nAGQ == 5
+    assert agq.loglik_ == pytest.approx(direct.loglik_, abs=1e-12)
+    assert skmixed.glmer("resp ~ x + (1 | g)", SIM, link="probit").link_ == "probit"
+
+
+def test_from_formula_is_an_ordinary_estimator():
+    """Unfitted, it clones and takes set_params; the summary keeps the formula."""
+    m = MixedGLMRegressor.from_formula(
+        "count ~ x + (1 | g) + offset(log(exposure))", family="poisson"
+    )
+    assert (m.random_effects, m.fixed_effects, m.offset) == (
+        "(1 | g)",
+        "x",
+        "log(exposure)",
+    )
+    fitted = clone(m).fit(SIM, SIM["count"].rename("count"))
+    text = str(fitted.summary())
+    assert "Formula: count ~ x + (1 | g) + offset(log(exposure))" in text
+    # changed parameters: the formula printed is the model's, not the old text
+    changed = clone(m).set_params(fixed_effects="x + f").fit(SIM, SIM["count"])
+    assert "count ~ x + f + (1 | g) + offset(log(exposure))" in str(changed.summary())
+    with pytest.raises(TypeError, match="offset"):
+        MixedGLMRegressor.from_formula(
+            "y ~ x + (1 | g) + offset(log(e))", offset="log_e"
+        )
+
+
 def test_offset_of_a_column_and_split():
     f = skmixed._model_formula.split_glmer_formula(
         "cbind(s, n-s) ~ offset(a) + x - 1 + (1|g) + offset(log(e))"

@@ -719,7 +719,11 @@ class MixedGLMRegressor(_MixedGLMBase):
         (lme4's ``offset(log(exposure))``): its label, or its position in a
         numpy X. It is not a feature (unless ``fixed_effects`` names it) and
         travels with X, so ``fit``, ``predict``, ``score`` and
-        cross-validation all read each row's own offset.
+        cross-validation all read each row's own offset. For a pandas X it
+        may also be an R expression of X's columns, ``"log(exposure)"``,
+        computed from the rows given (at fit and at predict); the columns
+        it uses are features as any other, so give ``fixed_effects`` (as
+        :meth:`from_formula` and :func:`skmixed.glmer` do).
     family : {"binomial", "poisson"}, default="binomial"
         Binomial: y is a proportion of successes in [0, 1] and
         ``sample_weight`` the number of trials (lme4's ``cbind(s, f)``
