@@ -404,7 +404,9 @@ class MixedLMRegressor(GroupedRegressor):
         elif scaled.batch is None and scaled.identity and self.optimizer == "auto":
             # one term on many levels: Newton from moment estimates where
             # they are close to an optimum inside the bounds
-            close = interior_start(fit_criterion.design)
+            close = interior_start(
+                fit_criterion.design, fit_criterion.first_term_levels
+            )
         try:
             opt = minimize_theta(
                 scaled,

@@ -341,8 +341,8 @@ class FirstTermLevels:
         dK = coefficient_derivatives(theta1, k)  # (n_theta, pairs + 1, 2 pairs)
         psi = np.zeros((2 * npairs, npairs + 1))
         if hessian:
-            # rows (i, entry): the entries' θ_i-derivatives from [d_j 1]
-            dcoef = dK.transpose(0, 2, 1).reshape(n_theta * 2 * npairs, npairs + 1)
+            # per θ_i, rows (entry): the entries' θ_i-derivatives from [d_j 1]
+            dcoef = dK.transpose(0, 2, 1).copy()
             # Σ_j s_j [d_j 1]ᵀ[d_j 1], Σ_j t_j ∂|A_j| ∂|A_j|ᵀ and the cross
             # terms of ∂|A_j| with ⟨∂(|A_j| M_j), K_j⟩
             weighted_d = np.zeros((npairs + 1, npairs + 1))
@@ -369,11 +369,14 @@ class FirstTermLevels:
             psi += factors @ d.T
             if not hessian:
                 continue
-            dAW = (dcoef @ d).reshape(n_theta, 2 * npairs, n)
-            # ∂|A_j|/∂θ_i = Σ_p (∂|A_j|/∂a_p) ∂a_p/∂θ_i
-            dD = np.empty((n_theta, n))
+            # per θ_i (one θ element's rows at a time: all of them would
+            # outgrow the cache), ∂|A_j|/∂θ_i = Σ_p (∂|A_j|/∂a_p) ∂a_p/∂θ_i
+            # and kn_ij = ⟨∂(|A_j| M_j)/∂θ_i, K_j⟩
+            dD, kn = np.empty((n_theta, n)), np.empty((n_theta, n))
             for i in range(n_theta):
-                _times_det_gradient(AW, k, dAW[i], out=dD[i], summed=True)
+                dAW = dcoef[i] @ d
+                _times_det_gradient(AW, k, dAW, out=dD[i], summed=True)
+                np.einsum("pj,pj->j", dAW[npairs:], Kw, out=kn[i])
             # ∂²φ_j/∂|A_j|² = −(1 + 2 q_j / |A_j|) / |A_j|²
             inv_det2 = inv_det * inv_det
             t = q * inv_det
@@ -382,7 +385,6 @@ class FirstTermLevels:
             t *= inv_det2
             H += (dD * t) @ dD.T
             # ∂²φ_j/∂|A_j|∂(|A_j| M_j) = K_j / |A_j|²
-            kn = np.einsum("ipj,pj->ij", dAW[:, npairs:], Kw)
             cross = (dD * inv_det2) @ kn.T
             H += cross
             H += cross.T

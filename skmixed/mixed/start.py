@@ -18,7 +18,7 @@ import math
 import numpy as np
 from scipy.linalg.lapack import dposv
 
-from skmixed.mixed.first_term import chunks
+from skmixed.mixed.first_term import FirstTermLevels, chunks
 
 # a component estimated at or below 0 starts at this fraction of σ² (not on
 # the bound, where L-BFGS-B's first steps would stay)
@@ -123,7 +123,7 @@ def _add_crossings(design, A, inverse_d):
     np.add.at(A, (term_row[across], term_col[across]), weights)
 
 
-def interior_start(design):
+def interior_start(design, levels=None):
     """θ from moment estimates for one random-effects term of one or two
     columns, when they put the optimum inside the bounds; else None.
 
@@ -144,6 +144,9 @@ def interior_start(design):
     Parameters
     ----------
     design : Design
+    levels : FirstTermLevels, optional
+        The first term's entry-major per-level arrays (a criterion's, to
+        share them); formed from ``design`` when None.
 
     Returns
     -------
@@ -156,7 +159,7 @@ def interior_start(design):
         if ratios is None or not ratios[0] >= _SMALLEST_INTERIOR:
             return None
         return np.sqrt(ratios)
-    return _two_column_start(design)
+    return _two_column_start(design, levels or FirstTermLevels(design))
 
 
 # the smallest relative variance (an eigenvalue of Σ / σ²) that
@@ -164,37 +167,44 @@ def interior_start(design):
 _SMALLEST_INTERIOR = 1e-4
 
 
-def _two_column_start(design):
+def _two_column_start(design, levels):
     """:func:`interior_start` for a term of two columns."""
-    p, n = design.p, design.n
+    n = design.n
     fit = ordinary_least_squares(design)
     if fit is None:
         return None
     beta, rss = fit
-    m = design.D1.shape[0]
     coef = np.append(-beta, 1.0)
-    # by chunks of levels (every temporary in cache): Σ_l of the products
-    # of l0, l1, l2 (the Cholesky factors' entries) and of u0, u1 over the
-    # levels whose two columns differ (others have no information on Σ's
-    # second direction; their terms are set to 0)
+    # by chunks of levels (every temporary in cache), along the levels'
+    # entry-major rows: Σ_l of the products of l0, l1, l2 (the Cholesky
+    # factors' entries) and of u0, u1 over the levels whose two columns
+    # differ (others have no information on Σ's second direction; their
+    # terms are set to 0)
     sums = np.zeros(9)  # l0l0 l0l1 l1l1 l0l2 l1l2 l2l2 u0u0 u0u1 u1u1
     m_good = 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        for sl in chunks(m):
-            # r_l = Z_lᵀ y − Z_lᵀ X β̂: one product over CX's contiguous rows
-            r = (design.CX[sl].reshape(-1, p + 1) @ coef).reshape(-1, 2)
-            D = design.D1[sl].reshape(-1, 4)
-            l0 = np.sqrt(D[:, 0])
-            l1 = D[:, 1] / l0
-            l2 = D[:, 3] - l1 * l1
-            good = (D[:, 0] > 0.0) & (l2 > 1e-8 * D[:, 3])
-            m_good += int(np.count_nonzero(good))
-            np.sqrt(l2, out=l2)
-            u0 = r[:, 0] / l0
-            u1 = (r[:, 1] - l1 * u0) / l2
-            rows = np.stack([l0, l1, l2, u0, u1])
-            rows[:, ~good] = 0.0
+        for sl in chunks(levels.m):
+            d00, d01, d11 = levels.d[:3, sl]
+            # r_l = Z_lᵀ y − Z_lᵀ X β̂ (einsum: BLAS's gemv of a vector of
+            # 7 with rows of thousands is ~3x slower)
+            r = np.einsum("i,aij->aj", coef, levels.CT[:, :, sl])
+            rows = np.empty((5, len(d00)))
             l0, l1, l2, u0, u1 = rows
+            np.sqrt(d00, out=l0)
+            np.divide(d01, l0, out=l1)
+            np.multiply(l1, l1, out=l2)
+            np.subtract(d11, l2, out=l2)
+            good = (d00 > 0.0) & (l2 > 1e-8 * d11)
+            good_here = int(np.count_nonzero(good))
+            m_good += good_here
+            np.sqrt(l2, out=l2)
+            np.divide(r[0], l0, out=u0)
+            np.multiply(l1, u0, out=u1)
+            np.subtract(r[1], u1, out=u1)
+            u1 /= l2
+            if good_here < len(good):
+                rows[:, ~good] = 0.0
+            # (dots: numpy's rows @ rows.T goes to syrk, ~5x slower here)
             sums += [
                 l0 @ l0,
                 l0 @ l1,
@@ -208,19 +218,18 @@ def _two_column_start(design):
             ]
     if m_good < 3 or n - 2 * m_good <= 0:
         return None
-    s = sums.tolist()
-    uu = s[6:]
-    sigma2 = (float(rss) - uu[0] - uu[2]) / (n - 2 * m_good)
+    s0, s1, s2, s3, s4, s5, uu0, uu1, uu2 = sums.tolist()
+    sigma2 = (float(rss) - uu0 - uu2) / (n - 2 * m_good)
     if not (math.isfinite(sigma2) and sigma2 > 0.0):
         return None
     A = np.array(
         [
-            [s[0], 2.0 * s[1], s[2]],
-            [0.0, s[3], s[4]],
-            [0.0, 0.0, s[5]],
+            [s0, 2.0 * s1, s2],
+            [0.0, s3, s4],
+            [0.0, 0.0, s5],
         ]
     )
-    rhs = np.array([uu[0] - m_good * sigma2, uu[1], uu[2] - m_good * sigma2])
+    rhs = np.array([uu0 - m_good * sigma2, uu1, uu2 - m_good * sigma2])
     try:
         a, b, c = (np.linalg.solve(A, rhs) / sigma2).tolist()
     except np.linalg.LinAlgError:
