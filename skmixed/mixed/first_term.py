@@ -375,7 +375,7 @@ class FirstTermLevels:
             # the pairs of K_j, off-diagonal doubled
             Kw = _quadratic_chunk(gamma, Cs, self.pairs)
             AW = coef @ d
-            det, inv_det = _determinants(AW, k)
+            _, inv_det = _determinants(AW, k)
             # q_j = ⟨|A_j| M_j, K_j⟩; φ_j = log|A_j| − q_j / |A_j|, so
             # ∂φ_j/∂|A_j| = s_j, ∂φ_j/∂(|A_j| M_j) = −K_j / |A_j|
             q = np.einsum("ij,ij->j", AW[npairs:], Kw)
@@ -464,10 +464,11 @@ def _determinants(AW, k):
 
 
 def _times_det_gradient(AW, k, rows, out, summed=False):
-    """``∂|A_j|/∂a_p`` times the rows ``rows`` (pairs, n) or, with
-    ``summed``, times ``rows`` (pairs, n) and summed over the pairs; or
-    times one row (n,) per pair: ``∂|A|/∂(a00, a01, a11) = (a11, −2 a01,
-    a00)`` for k = 2, 1 for k = 1. No stacked copy of the derivative."""
+    """Per level the gradient of ``|A_j|`` in A's pairs, ``(a11, −2 a01,
+    a00)`` for k = 2 and 1 for k = 1 (from the A rows of ``AW``), times
+    one row ``rows`` (n,) into ``out`` (pairs, n); or, with ``summed``,
+    contracted with ``rows`` (pairs, n) into ``out`` (n,). No stacked copy
+    of the gradient."""
     if k == 1:
         if summed:
             out[:] = rows[0]
