@@ -1200,3 +1200,44 @@ def test_integer_labels_in_r_order_from_key_ranges(client, labels):
     ddf = _partitioned(df, _unequal(df))
     fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
+
+
+def test_levels_of_short_labels_made_from_their_keys():
+    # the levels of short labels come from their keys' bytes as numpy
+    # strings (no Python string per level): the same strings as Arrow's;
+    # labels that numpy's strings cannot hold (non-ASCII, a trailing NUL)
+    # take Arrow's; rows are coded by the levels alike
+    from skmixed import _dask
+
+    labels = ["b", "", "ab", "a\x00b", "zzzzzzz", "Z", "a b", "g123456"]
+    keys = np.sort(_dask.label_keys(pd.Series(labels, dtype="str")).keys)
+    levels = _dask._ascii_levels(keys)
+    assert levels.tolist() == _dask.key_labels(keys, "bytes").to_pylist()
+    for other in (["é", "a"], ["a\x00", "a"]):
+        other_keys = np.sort(_dask.label_keys(pd.Series(other, dtype="str")).keys)
+        assert _dask._ascii_levels(other_keys) is None
+    coder = _dask.coder_of_labels(
+        "g", "g", _dask.LabelKeys(keys[::-1].copy(), None, "bytes"), "str"
+    )
+    assert coder.levels.tolist() == sorted(labels)
+    rows = pd.DataFrame({"g": pd.Series(["ab", "new", "", "g123456"], dtype="str")})
+    expected = [sorted(labels).index(x) if x in labels else -1 for x in rows["g"]]
+    assert coder.row_codes(rows).tolist() == expected
+
+
+def test_model_fitted_on_many_short_labels_predicts_and_pickles(client):
+    # levels held as numpy strings: random effects, predictions (an unseen
+    # level too) and a pickled copy as those of the in-memory fit
+    import pickle
+
+    df = _data(seed=34, n=3000, n_groups=600)
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+    new = df[cols].iloc[:50].copy()
+    new.loc[new.index[:5], "g"] = "unseen"
+    copy = pickle.loads(pickle.dumps(fitted))
+    for model in (fitted, copy):
+        np.testing.assert_allclose(model.predict(new), mem.predict(new), rtol=RTOL)
