@@ -304,3 +304,28 @@ def test_offset_listed_in_fixed_effects_is_also_a_feature():
     assert list(listed.fixed_effects_.index) == ["(Intercept)", "x", "log_exposure"]
     assert listed.loglik_ == pytest.approx(free.loglik_, abs=1e-7)
     assert listed.coef_[1] == pytest.approx(free.coef_[1] - 1.0, abs=1e-4)
+
+
+def test_columns_an_offset_expression_reads_are_no_features():
+    # offset="log(exposure)" with the default fixed_effects: exposure is the
+    # offset's input, as a column named by offset= is -- not a feature too
+    X = COUNTS[["x", "g"]].assign(exposure=np.exp(COUNTS["log_exposure"]))
+    y = COUNTS["y"]
+    by_name = MixedGLMRegressor("(1 | g)", family="poisson", offset="log_exposure")
+    by_name.fit(COUNTS[_POISSON], y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor is it said to be ignored
+        for fixed in (None, ["x"]):
+            model = MixedGLMRegressor(
+                "(1 | g)", family="poisson", offset="log(exposure)", fixed_effects=fixed
+            ).fit(X, y)
+            assert list(model.fixed_effects_.index) == ["(Intercept)", "x"]
+            assert model.loglik_ == pytest.approx(by_name.loglik_, abs=1e-9)
+    # listed, it is a feature as well (R's y ~ x + exposure + offset(log(exposure)))
+    both = MixedGLMRegressor(
+        "(1 | g)",
+        family="poisson",
+        offset="log(exposure)",
+        fixed_effects=["x", "exposure"],
+    ).fit(X, y)
+    assert list(both.fixed_effects_.index) == ["(Intercept)", "x", "exposure"]
