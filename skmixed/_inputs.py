@@ -236,7 +236,12 @@ def prepare_inputs(
     if stage == "fit":
         offset_column = offset_name(request, columns, group_columns)
         fixed = _choose_features(
-            frame, columns, from_frame, group_columns, request, offset_column
+            frame,
+            columns,
+            from_frame,
+            group_columns,
+            request,
+            _offset_columns(request, offset_column, columns),
         )
         ignored = fixed.ignored
         warn_ignored(ignored, request)
@@ -644,14 +649,16 @@ def _as_float_array(array):
     )
 
 
-def _choose_features(frame, columns, from_frame, group_columns, request, offset=None):
+def _choose_features(frame, columns, from_frame, group_columns, request, offset=()):
     """At fit: the features ``fixed_effects`` chooses, and what is ignored.
 
-    ``offset``: the offset column's name (never a feature unless listed).
+    ``offset``: the columns of the offset (see :func:`_offset_columns`),
+    never features unless listed.
     """
     if isinstance(request.fixed_effects, str):
         features = _formula_features(frame, columns, from_frame, group_columns, request)
-        features.ignored.pop(offset, None)
+        for name in offset:
+            features.ignored.pop(name, None)
         return features
     read = {}
     labels, names, ignored = feature_columns(
@@ -667,7 +674,7 @@ def _choose_features(frame, columns, from_frame, group_columns, request, offset=
 
 
 def feature_columns(
-    frame, columns, from_frame, group_columns, request, read=None, offset=None
+    frame, columns, from_frame, group_columns, request, read=None, offset=()
 ):
     """Which columns are features, from the column names and dtypes only.
 
@@ -676,16 +683,14 @@ def feature_columns(
     their names, and the ignored columns -> why. Reads no rows, so that it
     also serves a Dask collection's metadata. ``read`` (a dict), if given,
     keeps the columns whose dtype was read (see :func:`_not_numeric`).
-    ``offset``: the offset column's name, a feature only when listed.
+    ``offset``: the columns of the offset, features only when listed.
     """
     choice = request.fixed_effects
     if choice is None:
         if not from_frame:
-            chosen = [c for c in columns if c != offset]
+            chosen = [c for c in columns if c not in offset]
             return chosen, chosen, {}
-        grouping = set(group_columns)
-        if offset is not None:
-            grouping.add(offset)
+        grouping = set(group_columns) | set(offset)
         if _string_labels(frame.columns):
             # the labels are the names: no pass over the (Arrow-backed) Index
             candidates = [c for c in columns if c not in grouping]
@@ -705,7 +710,7 @@ def feature_columns(
     ignored = {
         c: "not listed in fixed_effects"
         for c in columns
-        if c not in chosen and c not in group_columns and c != offset
+        if c not in chosen and c not in group_columns and c not in offset
     }
     if not from_frame:
         return chosen, chosen, ignored
@@ -912,8 +917,9 @@ def offset_name(request, columns, group_columns):
             raise ValueError(
                 f"offset column {choice!r} of {request.estimator} is not a column "
                 f"of X (columns: {columns}).{_closest(choice, columns)} Keep the "
-                "offset (e.g. log(exposure)) as a column of X, so that it goes "
-                "with its rows through cross-validation and predict."
+                "offset as a column of X, or give it as an R expression of X's "
+                "columns (offset='log(exposure)'), so that it goes with its rows "
+                "through cross-validation and predict."
             )
         name = choice
     else:
@@ -929,6 +935,28 @@ def offset_name(request, columns, group_columns):
             "offset must be a numeric column of its own."
         )
     return name
+
+
+def _offset_columns(request, name, columns):
+    """The columns of the offset ``name``: itself and, for an R expression
+    (``log(exposure)``, computed into X by the GLMM), the columns it reads.
+
+    Like a column named by ``offset=``, the input of an offset expression
+    is no feature unless ``fixed_effects`` lists it: a model given
+    ``offset="log(exposure)"`` does not also fit a slope of exposure.
+    """
+    if name is None:
+        return ()
+    reads = []
+    if isinstance(request.offset, str):
+        from skmixed._model_formula import _is_column_name, expression_columns
+
+        try:
+            if not _is_column_name(request.offset):
+                reads = expression_columns(request.offset)
+        except ValueError:  # not R syntax: a plain label
+            reads = []
+    return (name, *(c for c in reads if c in columns and c != name))
 
 
 def _check_offset_present(columns, layout, request, from_frame):

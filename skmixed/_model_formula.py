@@ -296,6 +296,18 @@ def _is_column_name(expr):
     return len(found) == 1 and found[0][0] in ("name", "backtick")
 
 
+def expression_columns(expr):
+    """The column names an R expression reads (``log(exposure)``: exposure)."""
+    found = tokens(expr)
+    return [
+        tok.strip("`")
+        for k, (kind, tok) in enumerate(found)
+        if kind in ("name", "backtick")
+        and found[k + 1 : k + 2] != [("op", "(")]  # log( is a function
+        and tok not in ("pi", "TRUE", "FALSE", "T", "F")
+    ]
+
+
 def evaluate_expression(expr, data, what):
     """An R expression over ``data``'s columns as a float array (R's arithmetic).
 
@@ -319,15 +331,7 @@ def evaluate_expression(expr, data, what):
             ) from None
     from skmixed._formula import FixedFormula
 
-    found = tokens(expr)
-    names = [
-        tok.strip("`")
-        for k, (kind, tok) in enumerate(found)
-        if kind in ("name", "backtick")
-        and found[k + 1 : k + 2] != [("op", "(")]  # log( is a function
-        and tok not in ("pi", "TRUE", "FALSE", "T", "F")
-    ]
-    missing = [n for n in names if n not in data.columns]
+    missing = [n for n in expression_columns(expr) if n not in data.columns]
     if missing:
         raise ValueError(
             f"{what.capitalize()} {expr!r} uses column(s) not in data: "

@@ -722,8 +722,8 @@ class MixedGLMRegressor(_MixedGLMBase):
         cross-validation all read each row's own offset. For a pandas X it
         may also be an R expression of X's columns, ``"log(exposure)"``,
         computed from the rows given (at fit and at predict); the columns
-        it uses are features as any other, so give ``fixed_effects`` (as
-        :meth:`from_formula` and :func:`skmixed.glmer` do).
+        it reads are no features either, unless ``fixed_effects`` names
+        them (R's ``y ~ x + exposure + offset(log(exposure))``).
     family : {"binomial", "poisson"}, default="binomial"
         Binomial: y is a proportion of successes in [0, 1] and
         ``sample_weight`` the number of trials (lme4's ``cbind(s, f)``
