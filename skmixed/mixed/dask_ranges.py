@@ -127,9 +127,9 @@ def merge_bucket_range(own, split, r, n_ranges, *others):
     # order, a random place, took twice as long), then put in key order
     union, codes = _dask.code_buckets([p.labels for p in parts])
     m = len(union)
-    per_level = np.zeros((m, own.per_level.shape[1]))
-    start = 0
-    for part in parts:
+    per_level = _led_by(union, parts[0])
+    start = len(parts[0].labels)
+    for part in parts[1:]:
         n = len(part.labels)
         if n:  # each part's keys are distinct: one entry per row
             _add_product(
@@ -159,6 +159,24 @@ def merge_bucket_range(own, split, r, n_ranges, *others):
         sum(p.missing for p in counted),
         sum(p.n_rows for p in counted),
     )
+
+
+def _led_by(union, first):
+    """A table of ``union``'s levels holding ``first``'s sums, 0 elsewhere.
+
+    The first source's keys lead every bucket of the union
+    (:func:`skmixed._dask.code_buckets`): its rows are copied bucket by
+    bucket, a contiguous block each, rather than added one by one.
+    """
+    per_level = np.empty((len(union), first.per_level.shape[1]))
+    ends = np.cumsum(union.bucket_counts)
+    source = np.concatenate([[0], np.cumsum(first.labels.bucket_counts)])
+    for j in np.flatnonzero(union.bucket_counts):
+        start, stop = ends[j] - union.bucket_counts[j], ends[j]
+        led = start + source[j + 1] - source[j]
+        per_level[start:led] = first.per_level[source[j] : source[j + 1]]
+        per_level[led:stop] = 0.0
+    return per_level
 
 
 def join_ranges(ranges):
