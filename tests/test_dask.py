@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -1077,6 +1078,31 @@ def test_y_with_another_index_is_refused_before_reading():
         fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], y_split)
     mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
     assert fitted.reml_criterion_ == pytest.approx(mem.reml_criterion_, rel=1e-10)
+
+
+def test_response_far_from_zero_without_an_intercept_is_said(client):
+    # y ~ 0 + x + (1 | g) with y moved by 1e6: no intercept absorbs the
+    # offset. In memory the residual sum of squares comes from the rows
+    # (lme4's numbers, silently); from Dask partitions only the sums reach
+    # the client, whose difference keeps ~4 digits: it says so, and what to do
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(60), 10)
+    x = rng.normal(size=600)
+    y = 2 * x + 2 * rng.normal(size=60)[g] + rng.normal(size=600) + 1e6
+    df = pd.DataFrame({"x": x, "g": [f"g{i}" for i in g], "y": y})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mem = MixedLMRegressor("(1 | g)", fit_intercept=False).fit(
+            df[["x", "g"]], df["y"]
+        )
+    # lme4's optimum (tests/data/no_intercept, exact.json: 3498.902063634042)
+    assert mem.reml_criterion_ == pytest.approx(3498.902063634042, rel=1e-12)
+    ddf = _partitioned(df, _unequal(df))
+    with pytest.warns(UserWarning, match="far from 0") as record:
+        MixedLMRegressor("(1 | g)", fit_intercept=False).fit(ddf[["x", "g"]], ddf["y"])
+    message = " ".join(str(w.message) for w in record)
+    for remedy in ("Fit the intercept", "centre y", "in-memory data"):
+        assert remedy in message
 
 
 def test_response_far_from_zero_equals_pandas(client):

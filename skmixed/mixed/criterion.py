@@ -262,6 +262,11 @@ class ProfiledCriterion:
     True
     """
 
+    #: whether :meth:`decompose` may go on where only y's pivot fails (its
+    #: r² left 0): y far from 0, whose r² comes from the rows instead
+    #: (:mod:`skmixed.mixed.rows`)
+    response_pivot_may_fail = False
+
     def __init__(self, design, reml=True, strategy=None, rest_structure=None):
         self.design = design
         self.reml = bool(reml)
@@ -708,7 +713,7 @@ class ProfiledCriterion:
         failed = factored is None
         if not failed:
             logdet_z, T, solve, inverse, Szx = factored
-            L, info = dpotrf(T, lower=1)
+            L, info = _factor_xy(T, self.response_pivot_may_fail)
             failed = info != 0
         if failed:
             raise np.linalg.LinAlgError(
@@ -797,7 +802,7 @@ class ProfiledCriterion:
             logdet1 = float(np.log(det).sum())
         else:
             T, logdet1 = self._schur(theta)
-        L, info = dpotrf(T, lower=1)
+        L, info = _factor_xy(T, self.response_pivot_may_fail)
         if info != 0:
             raise np.linalg.LinAlgError(
                 "The fixed-effects model matrix is (numerically) rank deficient "
@@ -895,6 +900,19 @@ class ProfiledCriterion:
             g = np.einsum("i,aij->aj", residual, CT[:, :, sl])
             _spherical_by_entries(entries @ d[:, sl], g, lam, u[sl])
         return (u,)
+
+
+def _factor_xy(T, response_may_fail):
+    """Cholesky factor of the ``[X y]`` block T, and LAPACK's info. Where
+    ``response_may_fail`` and only y's (the last) pivot fails, the factor
+    of X and y's row below it, with r² ~ 0 (the smallest positive pivot,
+    info 0): y's digits are lost in T, not β's."""
+    L, info = dpotrf(T, lower=1)
+    p = T.shape[0] - 1
+    if response_may_fail and info == p + 1:
+        L[p, :p] = solve_triangular(L[:p, :p], T[:p, p], lower=True) if p else 0.0
+        L[p, p], info = np.finfo(np.float64).tiny, 0
+    return L, info
 
 
 def _small_lambda(theta1, k):

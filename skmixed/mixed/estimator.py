@@ -7,6 +7,7 @@ cross-products once (``design``), minimise the profiled criterion over θ
 and the conditional modes as fitted attributes.
 """
 
+import math
 import warnings
 from dataclasses import dataclass, replace
 from numbers import Integral
@@ -46,6 +47,7 @@ from skmixed.mixed.optimize import (
     is_singular,
     minimize_theta,
 )
+from skmixed.mixed.rows import RowsCriterion, SinhTheta, needs_rows
 from skmixed.mixed.small import batch_criterion
 from skmixed.mixed.start import interior_start, moment_start
 from skmixed.mixed.terms import (
@@ -380,11 +382,22 @@ class MixedLMRegressor(GroupedRegressor):
         fit_criterion = criterion
         if centring.active:
             fit_criterion = ProfiledCriterion(centred, reml=self.reml)
+        # y far from 0 and no intercept to take it out: r² from the rows
+        # (its cross-product form keeps too few digits; see rows.py), and
+        # the inference code evaluates the same
+        from_rows = X is not None and needs_rows(x_names, y_range)
+        if from_rows:
+            criterion = RowsCriterion(criterion)
+            fit_criterion = (
+                RowsCriterion(fit_criterion) if centring.active else criterion
+            )
         # θ is optimised (and checked) through standardised slope columns
         # when some are badly scaled; the identity otherwise.
         scaled = _StandardisedTheta(
             fit_criterion, None if centring.active else centring.slope_transforms
         )
+        if from_rows:  # θ of y's offset's size: relative steps (see SinhTheta)
+            scaled = SinhTheta(scaled)
         # said before minutes of work, never after (memory: MemoryError
         # from the set-up above)
         self.fit_cost_ = estimate_cost(
@@ -401,7 +414,12 @@ class MixedLMRegressor(GroupedRegressor):
             moments = moment_start(fit_criterion.design)
             if moments is not None:
                 start, first_step = moments, 0.1 * max(1.0, float(moments.max()))
-        elif scaled.batch is None and scaled.identity and self.optimizer == "auto":
+        elif (
+            scaled.batch is None
+            and scaled.identity
+            and self.optimizer == "auto"
+            and not from_rows
+        ):
             # one term on many levels: Newton from moment estimates where
             # they are close to an optimum inside the bounds
             close = interior_start(
@@ -414,7 +432,9 @@ class MixedLMRegressor(GroupedRegressor):
                 scaled.theta_lower,
                 method=self.optimizer,
                 max_iter=self.max_iter,
-                value_and_gradient=scaled.value_and_gradient,
+                value_and_gradient=scaled.value_and_gradient
+                if scaled.gradient
+                else None,
                 prefer_gradient=fit_criterion.gradient_pays,
                 batch=scaled.batch,
                 first_step=first_step,
@@ -455,7 +475,12 @@ class MixedLMRegressor(GroupedRegressor):
             self._results_at(dec.theta, dec)
         else:
             self._results_at(scaled.to_theta(opt.x))
-        _warn_lost_precision(fit_criterion.design, self._dec.pwrss)
+        if not from_rows:
+            _warn_lost_precision(
+                fit_criterion.design,
+                self._dec.pwrss,
+                from_sums=X is None and needs_rows(x_names, y_range),
+            )
         self.is_singular_ = singular
         self.n_evaluations_ = int(opt.n_evaluations)
         self.n_iter_ = self.n_evaluations_
@@ -1210,8 +1235,13 @@ class _StandardisedTheta:
             transforms = [slope_transform(t) for t in criterion.design.terms]
         self.transforms = transforms
         self.identity = all(A is None for A in self.transforms)
+        #: whether there is an analytic gradient (not with r² from the rows)
+        self.gradient = not isinstance(criterion, RowsCriterion)
         # small one-factor models: the criterion at a stack of θ at once
-        self.batch = batch_criterion(criterion) if self.identity else None
+        # (from the cross-products: not with r² from the rows)
+        self.batch = (
+            batch_criterion(criterion) if self.identity and self.gradient else None
+        )
         self.theta_lower = criterion.theta_lower
         self.theta_start = criterion.theta_start
         self.n_theta = criterion.n_theta
@@ -1219,6 +1249,11 @@ class _StandardisedTheta:
     def lambdas(self, theta_tilde):
         """Per term, Λ̃ (the standardised relative covariance factor)."""
         return self.criterion.lambdas(theta_tilde)
+
+    @staticmethod
+    def coordinates(theta_tilde):
+        """The optimiser's coordinates of a θ̃: θ̃ itself (see rows.SinhTheta)."""
+        return theta_tilde
 
     def to_theta(self, theta_tilde):
         """θ on the data's scale (lme4's θ) from θ̃."""
@@ -1300,7 +1335,9 @@ class _Centring:
         # relative when the rows were permuted, and θ by 1e-3
         # (any() of the Python floats: NaN counts, as != 0 would)
         self.active = (
-            self.slopes_centred or any(self.M[0, 1:].tolist()) or bool(self.y_shift)
+            self.slopes_centred
+            or any(self.M[:1, 1:].ravel().tolist())
+            or bool(self.y_shift)
         )
 
     def design_inputs(self, X, designs):
@@ -1412,6 +1449,7 @@ def _restart_off_a_degenerate_boundary(criterion, opt, method, max_iter):
         rows, cols = lower_triangle_indices(k)
         start.append(factor[rows, cols])
     starts = [np.concatenate(start)] + _rank_one_starts(lambdas)
+    starts = [criterion.coordinates(x0) for x0 in starts]
     best, spent = opt, opt.n_evaluations
     for x0 in starts:
         other = minimize_theta(
@@ -1420,7 +1458,9 @@ def _restart_off_a_degenerate_boundary(criterion, opt, method, max_iter):
             criterion.theta_lower,
             method=method,
             max_iter=max_iter,
-            value_and_gradient=criterion.value_and_gradient,
+            value_and_gradient=criterion.value_and_gradient
+            if criterion.gradient
+            else None,
             prefer_gradient=criterion.criterion.gradient_pays,
             batch=criterion.batch,
         )
@@ -1463,27 +1503,44 @@ def _rank_one_starts(lambdas):
 _LOST_PRECISION_RATIO = 1e10
 
 
-def _warn_lost_precision(design, pwrss):
+def _warn_lost_precision(design, pwrss, from_sums=False):
     """Warn when yᵀWy dwarfs the penalised residual sum of squares at the
-    optimum.
+    optimum, or (``from_sums``) when a fit from Dask partitions has y far
+    from 0 and no intercept.
 
     The PRSS is yᵀWy less a quadratic form of the cross-products: when y's
     own size is many orders above what the model leaves unexplained, the
     difference cancels most digits. A fit with an intercept takes a far
     mean out of y first (see ``centring.response_shift``); without one
-    (``fit_intercept=False``, ``0 +``) nothing can, and lme4, which forms
-    the residuals from the rows, gets numbers ours would silently miss.
+    (``fit_intercept=False``, ``0 +``) an in-memory fit forms the PRSS from
+    the rows (see rows.py), as lme4 does; a fit from Dask partitions has
+    only the sums on the client, so it says so.
     """
     yty = float(design.Bxx[-1, -1])
-    if not (pwrss > 0.0 and yty / pwrss > _LOST_PRECISION_RATIO):
+    ratio = yty / pwrss if pwrss > 0.0 else math.inf
+    digits = max(0, int(np.floor(-np.log10(np.finfo(float).eps * ratio))))
+    if from_sums:
+        warnings.warn(
+            "y is far from 0 relative to its range and the model has no fixed "
+            "intercept to absorb its mean (fit_intercept=False or '0 +'): "
+            "fitted from Dask partitions, the penalised residual sum of "
+            f"squares is a difference of the sums, {ratio:.1e} times smaller "
+            f"than y's sum of squares, so σ, θ and the criterion keep only "
+            f"about {digits} significant digit(s). Fit the intercept, or centre "
+            "y if the model of the centred y is the one you mean, or fit from "
+            "in-memory data (pandas or numpy), where it is formed from the rows.",
+            UserWarning,
+            stacklevel=7,
+        )
         return
-    digits = max(0, int(np.floor(-np.log10(np.finfo(float).eps * yty / pwrss))))
+    if not ratio > _LOST_PRECISION_RATIO:
+        return
     warnings.warn(
-        f"The fit lost precision: y's sum of squares is {yty / pwrss:.1e} times "
+        f"The fit lost precision: y's sum of squares is {ratio:.1e} times "
         "the penalised residual sum of squares, so σ, θ and the criterion keep "
-        f"only about {digits} significant digit(s). y is far from 0 relative to "
-        "what the model leaves unexplained: with no fixed intercept to absorb "
-        "its mean (fit_intercept=False or '0 +'), centre y or fit the intercept.",
+        f"only about {digits} significant digit(s). The model leaves very "
+        "little of y unexplained (a nearly exact fit): check that y is not "
+        "(almost) a function of the predictors.",
         UserWarning,
         stacklevel=7,
     )

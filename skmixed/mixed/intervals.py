@@ -23,6 +23,7 @@ from skmixed.mixed.bootstrap import percentile_interval, simulate_and_refit
 from skmixed.mixed.criterion import ProfiledCriterion
 from skmixed.mixed.optimize import minimize_theta
 from skmixed.mixed.profile import Profiler, parameters
+from skmixed.mixed.rows import RowsCriterion, minimize_in_asinh
 
 METHODS = ("wald", "profile", "bootstrap")
 
@@ -112,6 +113,21 @@ def _check_not_centred(model):
         )
 
 
+def _check_not_from_rows(model):
+    """Profiles and the bootstrap's refits evaluate the criterion from the
+    cross-products: with y far from 0 and no intercept they lose its digits
+    (the fit and its ML refit form r² from the rows, see rows.py)."""
+    if isinstance(getattr(model, "_criterion", None), RowsCriterion):
+        raise NotImplementedError(
+            "Profile and bootstrap intervals are not available when y is far "
+            "from 0 relative to its range in a model without a fixed "
+            "intercept (more than 10 times its range: the fit forms the "
+            "residual sum of squares from the rows, which the profiles and "
+            "the bootstrap's refits do not): use method='wald', or fit the "
+            "intercept."
+        )
+
+
 def ml_theta(model):
     """θ̂ of the ML fit of the model (the model's own θ̂ if it is an ML fit).
 
@@ -125,6 +141,9 @@ def ml_theta(model):
         return criterion, np.asarray(model.theta_, dtype=float)
     ml = ProfiledCriterion(criterion.design, reml=False)
     method = getattr(model, "optimizer", "auto")
+    if isinstance(criterion, RowsCriterion):  # y far from 0, no intercept
+        ml = RowsCriterion(ml)
+        return ml, minimize_in_asinh(ml, (model.theta_, ml.theta_start), method)
     best = None
     for start in (model.theta_, ml.theta_start):
         opt = minimize_theta(ml, start, ml.theta_lower, method=method)
@@ -151,6 +170,7 @@ def profile(model, level=0.95, parm=None):
         Columns ``lower`` and ``upper``.
     """
     _check_level(level)
+    _check_not_from_rows(model)
     criterion, theta = ml_theta(model)
     profiler = Profiler(criterion, theta, list(model.fixed_effects_.index))
     wanted = {p.name for p in _select(profiler.params, parm)}
@@ -194,6 +214,7 @@ def bootstrap(
     if int(n_boot) != n_boot or n_boot < 2:
         raise ValueError(f"n_boot must be an integer >= 2; got {n_boot!r}.")
     _check_not_centred(model)
+    _check_not_from_rows(model)
     params = _select(
         parameters(model._criterion, list(model.fixed_effects_.index)), parm
     )
