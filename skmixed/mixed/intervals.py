@@ -114,17 +114,16 @@ def _check_not_centred(model):
 
 
 def _check_not_from_rows(model):
-    """Profiles and the bootstrap's refits evaluate the criterion from the
-    cross-products: with y far from 0 and no intercept they lose its digits
-    (the fit and its ML refit form r² from the rows, see rows.py)."""
+    """The bootstrap's refits evaluate the criterion from the cross-products:
+    with y far from 0 and no intercept they lose its digits (the fit, its ML
+    refit and the profiles form r² from the rows, see rows.py)."""
     if isinstance(getattr(model, "_criterion", None), RowsCriterion):
         raise NotImplementedError(
-            "Profile and bootstrap intervals are not available when y is far "
-            "from 0 relative to its range in a model without a fixed "
-            "intercept (more than 10 times its range: the fit forms the "
-            "residual sum of squares from the rows, which the profiles and "
-            "the bootstrap's refits do not): use method='wald', or fit the "
-            "intercept."
+            "Bootstrap intervals are not available when y is far from 0 "
+            "relative to its range in a model without a fixed intercept (more "
+            "than 10 times its range: the fit forms the residual sum of "
+            "squares from the rows, which the bootstrap's refits do not): use "
+            "method='profile' or 'wald', or fit the intercept."
         )
 
 
@@ -170,7 +169,6 @@ def profile(model, level=0.95, parm=None):
         Columns ``lower`` and ``upper``.
     """
     _check_level(level)
-    _check_not_from_rows(model)
     criterion, theta = ml_theta(model)
     profiler = Profiler(criterion, theta, list(model.fixed_effects_.index))
     wanted = {p.name for p in _select(profiler.params, parm)}
