@@ -144,6 +144,29 @@ def test_several_terms_and_slopes_meet_lme4s_optimum(
         _assert_matches(model, ref, 10 * rtol_theta, 10 * rtol)
 
 
+@pytest.mark.parametrize(
+    "key", ["slope_1e+06_reml", "slope_1e+06_ml", "slope_1e+08_ml"]
+)
+def test_a_random_slope_far_from_zero_meets_lme4s_optimum(key):
+    # (1 + x | g) where the intercepts take an offset of 1e6 / 1e8: β and
+    # λ10 trade along a nearly flat ridge (λ10 / λ00 ≈ −0.086), which
+    # lme4's fit left up to 1,000 above its optimum and ours, before a
+    # restart from its first stop, 3.0 above at 1e8 (ML); both now within
+    # lme4's evaluation noise of it, θ and β to the ridge's 3e-4
+    model, lme4 = _fit(key), REFS[key]["polished"]
+    assert _criterion(model) == pytest.approx(lme4["criterion"], abs=2e-6)
+    _assert_matches(model, lme4, rtol_theta=5e-4, rtol=5e-4)
+
+
+def test_a_random_slope_at_1e8_reml_goes_below_lme4s_stop():
+    # lme4's REML fit at 1e8 stopped 1,650 above, and polishing it from
+    # there ends on another point of the ridge (λ10 = −175 where the ML fit
+    # and every lower offset have λ10 / λ00 ≈ −0.086): 2.97 above ours
+    model, lme4 = _fit("slope_1e+08_reml"), REFS["slope_1e+08_reml"]["polished"]
+    assert _criterion(model) < lme4["criterion"] - 2.9
+    assert model.theta_[1] / model.theta_[0] == pytest.approx(-0.0861, abs=1e-3)
+
+
 @pytest.mark.parametrize("offset", ["0e+00", "1e+04", "1e+06", "1e+08"])
 def test_satterthwaite_df_as_lmertest(offset):
     # lmerTest 542.87 at 0, 539.0 at 1e4; from 1e6 on both it and ours find
