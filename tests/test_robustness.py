@@ -521,6 +521,21 @@ def _no_intercept_data(offset):
     return pd.DataFrame({"x": x, "g": [f"g{i}" for i in g]}), y
 
 
+def test_precision_lost_to_random_intercepts_of_a_vast_variance_is_said():
+    # y ~ x + (1 | g) with intercepts of sd 1e6 (σ 1): yᵀy is ~1e12 times
+    # the penalised RSS, which the cross-products then keep to ~3 digits
+    # (lme4, from the rows, stops with a gradient warning at σ 0.9975; its
+    # RX loses the same digits to the intercept). The warning says how few
+    # digits are left and names the random effects
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(60), 10)
+    x = rng.normal(size=600)
+    y = 2 * x + 1e6 * rng.normal(size=60)[g] + rng.normal(size=600)
+    X = pd.DataFrame({"x": x, "g": [f"g{i}" for i in g]})
+    with pytest.warns(UserWarning, match="lost precision.*random effects"):
+        MixedLMRegressor("(1 | g)").fit(X, y)
+
+
 def test_a_response_near_zero_keeps_its_precision_silently():
     # y ~ 0 + x + (1 | g) at an offset of 1e4: the cross-products kept ~8
     # digits (2946.283177 for lme4's 2946.283132); r² formed from the rows

@@ -1554,9 +1554,12 @@ def _warn_lost_precision(design, pwrss, from_sums=False):
     warnings.warn(
         f"The fit lost precision: y's sum of squares is {ratio:.1e} times "
         "the penalised residual sum of squares, so σ, θ and the criterion keep "
-        f"only about {digits} significant digit(s). The model leaves very "
-        "little of y unexplained (a nearly exact fit): check that y is not "
-        "(almost) a function of the predictors.",
+        f"only about {digits} significant digit(s). Almost all of y's size is "
+        "explained: by random effects whose variance dwarfs the residual's (a "
+        "random intercept with a standard deviation ~1e6 times σ, when y "
+        "varies so much between groups), or by the fixed effects (a nearly "
+        "exact fit): the numbers are uncertain beyond those digits; check that "
+        "y is not (almost) a function of the predictors.",
         UserWarning,
         stacklevel=7,
     )
