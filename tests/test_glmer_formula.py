@@ -216,3 +216,23 @@ def test_offset_of_a_column_and_split():
 def test_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_cbind_response_of_a_poisson_model_is_refused():
+    # glmer(cbind(s, f) ~ ..., family = poisson) stops in R; the proportion
+    # s / (s + f) with s + f as weights is no Poisson count
+    with pytest.raises(ValueError, match="cbind.*binomial"):
+        skmixed.glmer("cbind(s, n - s) ~ x + (1 | g)", SIM, family="poisson")
+    from skmixed.glmm.families import Poisson
+
+    with pytest.raises(ValueError, match="cbind.*binomial"):
+        skmixed.glmer("cbind(s, n - s) ~ x + (1 | g)", SIM, family=Poisson())
+
+
+def test_family_object_takes_a_factor_response():
+    # family=Binomial() reads a two-level factor response as family="binomial"
+    from skmixed.glmm.families import Binomial
+
+    by_name = skmixed.glmer("resp ~ x + (1 | g)", SIM)
+    by_object = skmixed.glmer("resp ~ x + (1 | g)", SIM, family=Binomial())
+    assert by_object.loglik_ == pytest.approx(by_name.loglik_, abs=1e-10)
