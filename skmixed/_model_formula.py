@@ -730,7 +730,8 @@ def glmer(
         model.set_params(offset=" + ".join(offsets))
         evaluate_expression(model.offset, data, "the offset")  # its errors now
     weights = _weights_of(weights, data)
-    y, weights = _glmer_response(f, data, family, weights, formula)
+    family_name = family if isinstance(family, str) else getattr(family, "name", "")
+    y, weights = _glmer_response(f, data, family_name.lower(), weights, formula)
     return model.fit(data, y, sample_weight=weights)
 
 
@@ -741,6 +742,12 @@ def _glmer_response(f, data, family, weights, formula):
 
     index = data.index
     if f.cbind is not None:
+        if family != "binomial":
+            raise ValueError(
+                f"{formula!r}: a cbind(successes, failures) response is binomial "
+                f"(as in glmer); family {family!r} takes one response column "
+                "(counts for 'poisson')."
+            )
         if weights is not None:
             raise ValueError(
                 f"{formula!r}: a cbind(successes, failures) response gives the "
@@ -769,7 +776,7 @@ def _glmer_response(f, data, family, weights, formula):
                 f"The response {name!r} of {formula!r} is not a column of data."
             )
         y = data[name]
-        if str(family).lower() == "binomial":
+        if family == "binomial":
             y = _binary_as_numbers(y, name)
         return y.rename(f.response), weights
     values = evaluate_expression(f.response, data, "the response")
