@@ -528,6 +528,16 @@ def _columns_in_order(text, parsed):
 
 def _missing_column_message(missing, columns, rhs):
     columns = [str(c) for c in columns]
+    if "offset" in missing and re.search(r"\boffset\s*\(", rhs):
+        # lme4's offset(...) term: not a column, and no fixed effect
+        return (
+            f"The fixed_effects formula {rhs!r} has an offset(...) term, which "
+            "this formula does not take. For a GLMM give it as the estimator's "
+            "offset= (offset='log(exposure)'), or pass the whole glmer formula "
+            "to MixedGLMRegressor.from_formula or skmixed.glmer, which read "
+            "offset(...) terms; a linear mixed model takes no offset here: "
+            "subtract it from y."
+        )
     parts = []
     for name in missing:
         close = difflib.get_close_matches(name, columns, n=1)
