@@ -236,3 +236,20 @@ def test_family_object_takes_a_factor_response():
     by_name = skmixed.glmer("resp ~ x + (1 | g)", SIM)
     by_object = skmixed.glmer("resp ~ x + (1 | g)", SIM, family=Binomial())
     assert by_object.loglik_ == pytest.approx(by_name.loglik_, abs=1e-10)
+
+
+def test_offset_column_whose_name_is_not_a_plain_name():
+    # a column named "log e": offset="log e" (glmer's argument) and the
+    # formula's offset(`log e`) both read it, as offset(log(exposure)) does
+    data = SIM.assign(**{"log e": np.log(SIM["exposure"])})
+    expected = skmixed.glmer(
+        "count ~ x + (1 | g) + offset(log(exposure))", data, "poisson"
+    ).loglik_
+    by_argument = skmixed.glmer("count ~ x + (1 | g)", data, "poisson", offset="log e")
+    by_term = skmixed.glmer("count ~ x + (1 | g) + offset(`log e`)", data, "poisson")
+    for m in (by_argument, by_term):
+        assert m.loglik_ == pytest.approx(expected, abs=1e-9)
+        assert list(m.fixed_effects_.index) == ["(Intercept)", "x"]
+    assert by_term.predict(data.head(3)) == pytest.approx(
+        by_argument.predict(data.head(3)), rel=1e-12
+    )
