@@ -913,6 +913,9 @@ def offset_name(request, columns, group_columns):
             f"offset must be the name (or position) of a column of X; got {choice!r}."
         )
     if isinstance(choice, str):
+        quoted = len(choice) > 2 and choice[0] == choice[-1] == "`"
+        if quoted and choice not in columns and choice[1:-1] in columns:
+            choice = choice[1:-1]  # glmer's offset(`log e`): the column "log e"
         if choice not in columns:
             raise ValueError(
                 f"offset column {choice!r} of {request.estimator} is not a column "

@@ -291,6 +291,15 @@ def _top_level_split(text, separator):
     return [p.strip() for p in pieces]
 
 
+def _plain_name(text):
+    """Whether text is one plain R name (no backticks needed)."""
+    try:
+        found = tokens(text)
+    except ValueError:
+        return False
+    return len(found) == 1 and found[0] == ("name", text)
+
+
 def _is_column_name(expr):
     found = tokens(expr)
     return len(found) == 1 and found[0][0] in ("name", "backtick")
@@ -724,7 +733,13 @@ def glmer(
                 "offset must name a column of data or be an expression of its "
                 f"columns, e.g. 'log(exposure)'; got {type(offset).__name__}."
             )
-        offsets.append(r_deparse(offset))
+        # a column whose name is no plain name ("log e") in backticks, as
+        # the formula's offset(`log e`); otherwise an expression
+        offsets.append(
+            f"`{offset}`"
+            if offset in data.columns and not _plain_name(offset)
+            else r_deparse(offset)
+        )
     model = MixedGLMRegressor.from_formula(formula, family=family, nAGQ=nAGQ, **params)
     if offsets:
         model.set_params(offset=" + ".join(offsets))
