@@ -345,3 +345,18 @@ def test_offset_term_in_a_fixed_effects_formula_is_explained():
         model.fit(X, y)
     with pytest.raises(ValueError, match=r"offset\(\.\.\.\)"):
         skmixed.lmer("y ~ x + offset(log_exposure) + (1 | g)", COUNTS)
+
+
+def test_an_offset_expression_keeps_the_callers_feature_metadata():
+    # scikit-learn's n_features_in_ / feature_names_in_ are the caller's X:
+    # the column computed for offset="log(exposure)" is not one of them
+    X = COUNTS[["x", "g"]].assign(exposure=np.exp(COUNTS["log_exposure"]))
+    model = MixedGLMRegressor("(1 | g)", family="poisson", offset="log(exposure)")
+    model.fit(X, COUNTS["y"])
+    assert model.n_features_in_ == 3
+    assert list(model.feature_names_in_) == ["x", "g", "exposure"]
+    assert "log(exposure)" not in X.columns  # the caller's X is left as it was
+    np.testing.assert_allclose(model.predict(X), model.fittedvalues_, rtol=1e-12)
+    # a numpy X has no names to compute the expression from: said plainly
+    with pytest.raises(ValueError, match=r"log\(exposure\).*pandas DataFrame"):
+        model.predict(X.to_numpy())
