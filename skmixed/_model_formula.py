@@ -364,20 +364,26 @@ def with_offset_column(X, offset):
     A GLMM's ``offset`` names a column of X; an R expression over X's
     columns, as lme4's ``offset(log(exposure))``, is computed from the rows
     it is given, at fit and at predict alike (a column of that name in X is
-    used as it is). Anything else is returned unchanged.
+    used as it is); an X without column names cannot hold its inputs and is
+    refused. Anything else is returned unchanged.
     """
     import pandas as pd
 
-    if (
-        not isinstance(offset, str)
-        or not isinstance(X, pd.DataFrame)
-        or offset in X.columns
+    if not isinstance(offset, str) or (
+        isinstance(X, pd.DataFrame) and offset in X.columns
     ):
         return X
     try:
         if _is_column_name(offset):
             return X  # a missing column: the input checks name it
     except ValueError:
+        return X
+    if not hasattr(X, "columns"):  # (Dask frames are refused later)
+        raise ValueError(
+            f"The offset {offset!r} is an R expression of X's columns, so X "
+            f"must be a pandas DataFrame holding them (got {type(X).__name__})."
+        )
+    if not isinstance(X, pd.DataFrame):
         return X
     values = evaluate_expression(offset, X, "the offset")
     return X.assign(**{offset: values})

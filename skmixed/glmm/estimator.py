@@ -20,7 +20,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
+from skmixed._base import (
+    COMMON_CONSTRAINTS,
+    GroupedRegressor,
+    _reset_feature_names,
+    fixed_intercept,
+)
 from skmixed._linalg import least_squares
 from skmixed.glmm.agq import agq_minus2_loglik
 from skmixed.glmm.blocks import (
@@ -142,8 +147,13 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         # offset(log(exposure))) is computed from these rows' columns.
         from skmixed._model_formula import with_offset_column
 
-        X = with_offset_column(X, self.offset)
-        return super()._validate(X, y, groups, **kwargs)
+        with_offset = with_offset_column(X, self.offset)
+        data = super()._validate(with_offset, y, groups, **kwargs)
+        if with_offset is not X and kwargs.get("reset"):
+            # scikit-learn's n_features_in_ / feature_names_in_ describe the
+            # caller's X, not the column computed for the offset
+            _reset_feature_names(self, X)
+        return data
 
     def _refuse_dask(self, *inputs):
         """PIRLS reweights every row at each step: no one-pass Dask fit yet."""
