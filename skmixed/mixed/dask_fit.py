@@ -396,22 +396,33 @@ def _fold(sums, previous, positions=None, included=False):
 
     ``included``: previous's per-level sums are in ``sums``' already.
     """
-    per_level = totals = None
+    per_level = None
     if sums.per_level is not None and previous.per_level is not None:
         per_level = sums.per_level
         if not included:
             _add_previous(per_level, sums.labels, previous, positions)
-        totals = tuple(a + b for a, b in zip(sums.totals, previous.totals, strict=True))
-    summary = sums.summary
-    if summary is not None:
-        summary = summary.add(previous.summary)
-    return LabelledSums(
-        sums.labels,
-        per_level,
+    return LabelledSums(sums.labels, per_level, *added_counts([sums, previous]))
+
+
+def added_counts(parts):
+    """What several parts' :class:`LabelledSums` count, added: ``(totals,
+    summary, missing, n_rows)``.
+
+    The totals are None unless every part has them (a part with bad rows
+    has no sums), the row summaries None in the centred pass.
+    """
+    totals = None
+    if all(p.totals is not None for p in parts):
+        totals = tuple(sum(t) for t in zip(*(p.totals for p in parts), strict=True))
+    summary = parts[0].summary
+    for part in parts[1:]:
+        if summary is not None:
+            summary = summary.add(part.summary)
+    return (
         totals,
         summary,
-        sums.missing + previous.missing,
-        sums.n_rows + previous.n_rows,
+        sum(p.missing for p in parts),
+        sum(p.n_rows for p in parts),
     )
 
 
@@ -887,7 +898,7 @@ def merge_labelled(*parts):
     times slower.
     """
     union, positions = _dask.union_labels([p.labels for p in parts])
-    per_level = totals = None
+    per_level = None
     if all(p.per_level is not None for p in parts):
         m = len(union)
         per_level = np.zeros((m, parts[0].per_level.shape[1]))
@@ -908,24 +919,7 @@ def merge_labelled(*parts):
                 np.ascontiguousarray(part.per_level),
                 per_level,
             )
-        totals = (
-            sum(p.totals[0] for p in parts),
-            sum(p.totals[1] for p in parts),
-            sum(p.totals[2] for p in parts),
-        )
-    summary = None
-    if parts[0].summary is not None:
-        summary = parts[0].summary
-        for part in parts[1:]:
-            summary = summary.add(part.summary)
-    return LabelledSums(
-        union,
-        per_level,
-        totals,
-        summary,
-        sum(p.missing for p in parts),
-        sum(p.n_rows for p in parts),
-    )
+    return LabelledSums(union, per_level, *added_counts(parts))
 
 
 def _in_level_order(merged, coder, layout):

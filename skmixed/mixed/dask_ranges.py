@@ -29,7 +29,12 @@ import numpy as np
 
 from skmixed import _dask
 from skmixed._malloc import reusing_freed_memory
-from skmixed.mixed.dask_fit import LabelledSums, _add_product, merge_labelled
+from skmixed.mixed.dask_fit import (
+    LabelledSums,
+    _add_product,
+    added_counts,
+    merge_labelled,
+)
 
 #: Ranges at most (each lane sends a task to every other: their square).
 MAX_RANGES = 16
@@ -144,21 +149,11 @@ def merge_bucket_range(own, split, r, n_ranges, *others):
     order = np.argsort(union.keys)
     per_level = np.take(per_level, order, axis=0)
     labels = _dask.LabelKeys(union.keys[order], None, union.kind)
+    # the lanes' counts come with their rows of range 0 only (added once)
     counted = [p for p in parts if p.totals is not None]
     if not counted:
         return LabelledSums(labels, per_level, None, None, 0, 0)
-    totals = tuple(sum(t) for t in zip(*(p.totals for p in counted), strict=True))
-    summary = counted[0].summary
-    for part in counted[1:]:
-        summary = summary.add(part.summary) if summary is not None else None
-    return LabelledSums(
-        labels,
-        per_level,
-        totals,
-        summary,
-        sum(p.missing for p in counted),
-        sum(p.n_rows for p in counted),
-    )
+    return LabelledSums(labels, per_level, *added_counts(counted))
 
 
 def _led_by(union, first):
