@@ -950,15 +950,9 @@ def _offset_columns(request, name, columns):
     """
     if name is None:
         return ()
-    reads = []
-    if isinstance(request.offset, str):
-        from skmixed._model_formula import _is_column_name, expression_columns
+    from skmixed._model_formula import offset_expression_columns
 
-        try:
-            if not _is_column_name(request.offset):
-                reads = expression_columns(request.offset)
-        except ValueError:  # not R syntax: a plain label
-            reads = []
+    reads = offset_expression_columns(request.offset) or []
     return (name, *(c for c in reads if c in columns and c != name))
 
 

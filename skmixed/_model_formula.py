@@ -358,6 +358,20 @@ def evaluate_expression(expr, data, what):
     return values[:, 0]
 
 
+def offset_expression_columns(offset):
+    """The columns an offset given as an R expression reads
+    (``"log(exposure)"``: ``["exposure"]``), or None when ``offset`` is no
+    expression: a column's label or position, or not R syntax."""
+    if not isinstance(offset, str):
+        return None
+    try:
+        if _is_column_name(offset):
+            return None
+    except ValueError:  # not R syntax: a plain label
+        return None
+    return expression_columns(offset)
+
+
 def with_offset_column(X, offset):
     """``X`` with the column of an offset expression (``"log(exposure)"``) added.
 
@@ -369,15 +383,10 @@ def with_offset_column(X, offset):
     """
     import pandas as pd
 
-    if not isinstance(offset, str) or (
+    if offset_expression_columns(offset) is None or (
         isinstance(X, pd.DataFrame) and offset in X.columns
     ):
-        return X
-    try:
-        if _is_column_name(offset):
-            return X  # a missing column: the input checks name it
-    except ValueError:
-        return X
+        return X  # (a missing column: the input checks name it)
     if not hasattr(X, "columns"):  # (Dask frames are refused later)
         raise ValueError(
             f"The offset {offset!r} is an R expression of X's columns, so X "
