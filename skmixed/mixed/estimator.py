@@ -1534,7 +1534,12 @@ def _warn_lost_precision(design, pwrss, from_sums=False):
     """
     yty = float(design.Bxx[-1, -1])
     ratio = yty / pwrss if pwrss > 0.0 else math.inf
-    digits = max(0, int(np.floor(-np.log10(np.finfo(float).eps * ratio))))
+    if not from_sums and not (pwrss > 0.0 and ratio > _LOST_PRECISION_RATIO):
+        return
+    # (a PRSS cancelled to 0 or below keeps no digit: no log of infinity)
+    digits = 0
+    if math.isfinite(ratio):
+        digits = max(0, int(np.floor(-np.log10(np.finfo(float).eps * ratio))))
     if from_sums:
         warnings.warn(
             "y is far from 0 relative to its range and the model has no fixed "
@@ -1548,8 +1553,6 @@ def _warn_lost_precision(design, pwrss, from_sums=False):
             UserWarning,
             stacklevel=7,
         )
-        return
-    if not ratio > _LOST_PRECISION_RATIO:
         return
     warnings.warn(
         f"The fit lost precision: y's sum of squares is {ratio:.1e} times "
