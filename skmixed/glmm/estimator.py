@@ -1016,7 +1016,8 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         ----------
         X : array-like or pandas.DataFrame of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
-            Two classes of any type.
+            Two classes of any type. A missing label (NaN, None, pd.NA)
+            is an error, or with ``missing="drop"`` its row is dropped.
         groups : array-like, pandas.Series or pandas.DataFrame, default=None
         sample_weight : array-like of shape (n_samples,), default=None
             Prior weights (frequency weights of the rows).
@@ -1030,14 +1031,23 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
                 f"{type(self).__name__} requires y to be passed, but the target "
                 "y is None."
             )
+        self._validate_params()
         self._refuse_dask(X, y, groups, sample_weight)
         name = getattr(y, "name", None)
-        labels = column_or_1d(y, warn=True)
-        check_classification_targets(labels)
-        if pd.isna(pd.Series(labels)).any():
+        all_labels = column_or_1d(y, warn=True)
+        # Missing labels are found before the classes: None or pd.NA among
+        # strings cannot be sorted, and NaN is no class. missing='drop'
+        # drops their rows with the others (as R's na.omit).
+        unlabelled = np.asarray(pd.isna(all_labels), dtype=bool)
+        if unlabelled.any() and self.missing != "drop":
             raise ValueError(
-                "Input y contains NaN (missing labels): remove those rows."
+                f"y has a missing label (NaN/None) in {int(unlabelled.sum())} "
+                f"row(s), e.g. row {int(np.flatnonzero(unlabelled)[0])}: remove "
+                "those rows, or use missing='drop' to drop them as R's na.omit "
+                "does."
             )
+        labels = all_labels[~unlabelled]
+        check_classification_targets(labels)
         classes = np.unique(labels)
         y_type = type_of_target(labels, input_name="y")
         if len(classes) > 2 or y_type not in ("binary", "unknown"):
@@ -1056,8 +1066,8 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
                 f"class: {classes[:1].tolist()[0]!r}."
             )
         self.classes_ = classes
-        y01 = (labels == classes[1]).astype(np.float64)
-        self._validate_params()
+        y01 = np.full(all_labels.shape[0], np.nan)
+        y01[~unlabelled] = labels == classes[1]
         data = self._validate_fit(X, y01, groups, sample_weight)
         prior = self._prior_for(data, sample_weight, len(data.y))
         weighted = np.unique(data.y[prior > 0])
