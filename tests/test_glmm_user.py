@@ -134,3 +134,27 @@ def test_glmer_numbers_on_simulated_data(
     np.testing.assert_allclose(
         m.predict(new, include_random=False), ref["predict_population"], atol=est
     )
+
+
+def _separated_data():
+    # Two classes apart along x0 (as scikit-learn's estimator checks use):
+    # the fitted probabilities reach 0 and 1.
+    rng = np.random.default_rng(0)
+    x0 = np.r_[rng.normal(-3, 0.5, 15), rng.normal(3, 0.5, 15)]
+    X = pd.DataFrame({"x0": x0, "x1": rng.normal(0, 0.5, 30)})
+    return X, np.repeat([0, 1], 15)
+
+
+def test_probit_on_separated_classes_fits_as_r_glm_does():
+    # R's glm(y ~ x0 + x1, binomial("probit")) warns "fitted probabilities
+    # numerically 0 or 1 occurred" and returns finite coefficients: the
+    # probit's inverse link keeps mu eps away from 0 and 1 (eta clipped at
+    # -qnorm(eps) = 8.13), so no working weight divides by 0.
+    X, y = _separated_data()
+    clf = MixedLogisticRegression(link="probit", fit_intercept=True)
+    with pytest.warns(skmixed.GroupsMissingWarning):
+        clf.fit(X, y)
+    assert np.all(np.isfinite(clf.fixed_effects_))
+    proba = clf.predict_proba(X)
+    assert np.all(np.isfinite(proba)) and np.all((proba > 0) & (proba < 1))
+    np.testing.assert_array_equal(clf.predict(X), y)
