@@ -21,6 +21,7 @@ from scipy.special import expit, gammaln, log_ndtr, ndtr, xlogy
 _EPS = np.finfo(np.float64).eps
 _THRESH = 30.0
 _MAX_LOG = np.log(np.finfo(np.float64).max) - 1.0
+_PROBIT_THRESH = 8.125890664701906  # R's -qnorm(.Machine$double.eps)
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,9 @@ class Link:
             mu = expit(eta)
             return np.clip(mu, _EPS, 1.0 - _EPS)
         if self.name == "probit":
-            thresh = -np.sqrt(2.0) * 8.125890664701906  # R's -qnorm(eps)
-            return ndtr(np.clip(eta, thresh, -thresh))
+            # R's: eta clipped at ±(-qnorm(eps)), so mu stays eps away from
+            # 0 and 1 and V(mu) = mu (1 - mu) never reaches 0
+            return ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH))
         if self.name == "cloglog":
             mu = -np.expm1(-np.exp(np.minimum(eta, 700.0)))
             return np.clip(mu, _EPS, 1.0 - _EPS)
