@@ -46,11 +46,7 @@ def _is_mixed(model):
 
 
 def _formula(model):
-    if _is_glmm(model):
-        from skmixed.glmm.reporting import formula
-
-        return formula(model)
-    if _is_mixed(model):
+    if _is_glmm(model) or _is_mixed(model):
         from skmixed.mixed.results import formula
 
         return formula(model)
@@ -88,8 +84,10 @@ def _responses(model):
     if _is_glmm(model):
         return model._y * model._prior
     criterion = getattr(model, "_criterion", None)
-    if criterion is not None:
-        return criterion.design.y
+    if criterion is not None:  # fitted to y - offset: y itself compared
+        from skmixed.mixed.estimator import _plus_offset
+
+        return _plus_offset(criterion.design.y, model._offset)
     if hasattr(model, "fittedvalues_") and hasattr(model, "residuals_"):
         return np.asarray(model.fittedvalues_) + np.asarray(model.residuals_)
     return None

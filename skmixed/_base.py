@@ -126,10 +126,19 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         self, X, y=None, groups=None, *, reset, stage=None, sample_weight=None
     ):
         """The validated bundle of X, y and groups (at fit: keep the layout)."""
+        from skmixed._model_formula import with_offset_column
+
         request = self._input_request(reset)
+        # An offset given as an R expression ("log(exposure)", lme4's
+        # offset(log(exposure))) is computed from these rows' columns.
+        with_offset = with_offset_column(X, request.offset)
         if reset:
             X = _as_two_dimensional(X)
+            # scikit-learn's n_features_in_ / feature_names_in_ describe the
+            # caller's X, not the column computed for the offset
             names = _reset_feature_names(self, X)
+            if with_offset is not X:
+                X, names = with_offset, None
             inputs = prepare_inputs(
                 X, y, groups, request, sample_weight=sample_weight, column_names=names
             )
@@ -141,7 +150,9 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             elif hasattr(self, "group_columns_in_"):
                 del self.group_columns_in_
             return inputs
-        return prepare_inputs(X, y, groups, request, layout=self._input_layout)
+        return prepare_inputs(
+            with_offset, y, groups, request, layout=self._input_layout
+        )
 
     # -- public API ---------------------------------------------------------
     def fit(self, X, y, groups=None, sample_weight=None):

@@ -532,11 +532,10 @@ def _missing_column_message(missing, columns, rhs):
         # lme4's offset(...) term: not a column, and no fixed effect
         return (
             f"The fixed_effects formula {rhs!r} has an offset(...) term, which "
-            "this formula does not take. For a GLMM give it as the estimator's "
-            "offset= (offset='log(exposure)'), or pass the whole glmer formula "
-            "to MixedGLMRegressor.from_formula or skmixed.glmer, which read "
-            "offset(...) terms; a linear mixed model takes no offset here: "
-            "subtract it from y."
+            "this formula does not take. Give it as the estimator's offset= "
+            "(offset='log(exposure)'), or pass the whole lme4 formula to "
+            "from_formula, skmixed.lmer or skmixed.glmer, which read "
+            "offset(...) terms."
         )
     parts = []
     for name in missing:

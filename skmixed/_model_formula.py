@@ -25,7 +25,6 @@ __all__ = [
     "GLMMFormula",
     "fixed_effects_from_formula",
     "glmer",
-    "glmm_from_formula",
     "lm",
     "lmer",
     "mixed_from_formula",
@@ -408,31 +407,24 @@ def _check_params(cls, params, taken):
         )
 
 
-def mixed_from_formula(cls, formula, params):
-    """``MixedLMRegressor`` parameters from an lme4 formula (unfitted model)."""
-    f = split_formula(formula)
-    if f.random is None:
-        raise ValueError(
-            f"{formula!r} has no random-effects term such as (1 | g): for lm's "
-            "formula use PooledRegressor.from_formula or skmixed.lm."
-        )
-    _check_params(cls, params, ("random_effects", "fixed_effects"))
-    model = cls(random_effects=f.random, fixed_effects=f.fixed, **params)
-    model._formula_text = f.text
-    return model
+def mixed_from_formula(cls, formula, params, glmer=False):
+    """Mixed-model parameters from an lme4 formula (unfitted model).
 
-
-def glmm_from_formula(cls, formula, params):
-    """``MixedGLMRegressor`` parameters from a glmer formula (unfitted model).
-
-    The response is the caller's (fit's ``y``); ``offset(...)`` terms give
+    The response is the caller's (fit's ``y``): one column for lmer, as
+    glmer takes it with ``glmer=True``; ``offset(...)`` terms give
     ``offset``, their sum when there are several.
     """
+    if not glmer:
+        split_formula(formula)  # lmer's response is one column: said here
     f = split_glmer_formula(formula)
     if f.model.random is None:
+        hint = (
+            "; glmer needs at least one."
+            if glmer
+            else ": for lm's formula use PooledRegressor.from_formula or skmixed.lm."
+        )
         raise ValueError(
-            f"{formula!r} has no random-effects term such as (1 | g); glmer "
-            "needs at least one."
+            f"{formula!r} has no random-effects term such as (1 | g){hint}"
         )
     taken = ("random_effects", "fixed_effects") + (("offset",) if f.offsets else ())
     _check_params(cls, params, taken)
@@ -588,7 +580,7 @@ def _same_lm_model(model, stored, response):
 
 
 # -- R-style entry points -----------------------------------------------------------
-def lmer(formula, data, REML=True, weights=None, **params):  # noqa: N803 (R's name)
+def lmer(formula, data, REML=True, weights=None, offset=None, **params):  # noqa: N803
     """Fit a linear mixed model from an lme4 formula, as ``lme4::lmer`` does.
 
     Parameters
@@ -597,7 +589,8 @@ def lmer(formula, data, REML=True, weights=None, **params):  # noqa: N803 (R's n
         lme4's formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``. The
         fixed part is an R formula (categorical columns get R's treatment
         contrasts; see :class:`~skmixed.MixedLMRegressor`'s
-        ``fixed_effects``).
+        ``fixed_effects``). ``offset(expr)`` terms are known parts of the
+        response: the model is fitted to y minus their sum.
     data : pandas.DataFrame
         Holds the response and every column the formula uses.
     REML : bool, default=True
@@ -605,6 +598,10 @@ def lmer(formula, data, REML=True, weights=None, **params):  # noqa: N803 (R's n
     weights : str or array-like, default=None
         Prior (precision) weights, lme4's ``weights=``: a column of ``data``
         or one weight per row (the estimator's ``sample_weight``).
+    offset : str, default=None
+        lme4's ``offset=`` argument: a column of ``data`` or an expression
+        of its columns (``"log(e)"``), added to the formula's
+        ``offset(...)`` terms.
     **params
         Other parameters of :class:`~skmixed.MixedLMRegressor`
         (``optimizer``, ``missing``, ...).
@@ -612,7 +609,8 @@ def lmer(formula, data, REML=True, weights=None, **params):  # noqa: N803 (R's n
     Returns
     -------
     MixedLMRegressor
-        The fitted model.
+        The fitted model. Its ``offset`` is the offset expression, computed
+        again from the columns of the rows given to ``predict``.
 
     Examples
     --------
@@ -624,7 +622,9 @@ def lmer(formula, data, REML=True, weights=None, **params):  # noqa: N803 (R's n
     """
     from skmixed.mixed import MixedLMRegressor
 
+    _check_data(data)
     model = MixedLMRegressor.from_formula(formula, reml=REML, **params)
+    _set_offset(model, split_glmer_formula(formula).offsets, offset, data)
     return _fit_on(model, formula, data, weights)
 
 
@@ -741,7 +741,19 @@ def glmer(
         )
     _check_data(data)
     f = split_glmer_formula(formula)
-    offsets = list(f.offsets)
+    model = MixedGLMRegressor.from_formula(formula, family=family, nAGQ=nAGQ, **params)
+    _set_offset(model, f.offsets, offset, data)
+    weights = _weights_of(weights, data)
+    family_name = family if isinstance(family, str) else getattr(family, "name", "")
+    y, weights = _glmer_response(f, data, family_name.lower(), weights, formula)
+    return model.fit(data, y, sample_weight=weights)
+
+
+def _set_offset(model, formula_offsets, offset, data):
+    """The model's ``offset``: the formula's ``offset(...)`` terms plus
+    lme4's ``offset=`` argument (a column of ``data`` or an expression),
+    checked against ``data`` now."""
+    offsets = list(formula_offsets)
     if offset is not None:
         if not isinstance(offset, str):
             raise ValueError(
@@ -755,14 +767,9 @@ def glmer(
             if offset in data.columns and not _plain_name(offset)
             else r_deparse(offset)
         )
-    model = MixedGLMRegressor.from_formula(formula, family=family, nAGQ=nAGQ, **params)
     if offsets:
         model.set_params(offset=" + ".join(offsets))
         evaluate_expression(model.offset, data, "the offset")  # its errors now
-    weights = _weights_of(weights, data)
-    family_name = family if isinstance(family, str) else getattr(family, "name", "")
-    y, weights = _glmer_response(f, data, family_name.lower(), weights, formula)
-    return model.fit(data, y, sample_weight=weights)
 
 
 def _glmer_response(f, data, family, weights, formula):

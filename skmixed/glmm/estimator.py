@@ -23,7 +23,6 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skmixed._base import (
     COMMON_CONSTRAINTS,
     GroupedRegressor,
-    _reset_feature_names,
     fixed_intercept,
 )
 from skmixed._linalg import least_squares
@@ -141,19 +140,6 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
                 f"nAGQ must be >= 1 (1 = Laplace; lme4's nAGQ = 0 is the first "
                 f"stage of every fit); got {n_agq}."
             )
-
-    def _validate(self, X, y=None, groups=None, **kwargs):
-        # An offset given as an R expression ("log(exposure)", glmer's
-        # offset(log(exposure))) is computed from these rows' columns.
-        from skmixed._model_formula import with_offset_column
-
-        with_offset = with_offset_column(X, self.offset)
-        data = super()._validate(with_offset, y, groups, **kwargs)
-        if with_offset is not X and kwargs.get("reset"):
-            # scikit-learn's n_features_in_ / feature_names_in_ describe the
-            # caller's X, not the column computed for the offset
-            _reset_feature_names(self, X)
-        return data
 
     def _refuse_dask(self, *inputs):
         """PIRLS reweights every row at each step: no one-pass Dask fit yet."""
@@ -870,9 +856,9 @@ class MixedGLMRegressor(_MixedGLMBase):
         >>> m.random_effects, m.fixed_effects, m.offset
         ('(1 | g)', 'x', 'log(e)')
         """
-        from skmixed._model_formula import glmm_from_formula
+        from skmixed._model_formula import mixed_from_formula
 
-        return glmm_from_formula(cls, formula, params)
+        return mixed_from_formula(cls, formula, params, glmer=True)
 
     def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the GLMM by maximum likelihood (Laplace or AGQ).

@@ -30,7 +30,6 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
-from skmixed._rsyntax import r_deparse
 from skmixed.mixed.r2 import SINGULAR_TOL, icc_from_parts, r2_from_parts
 
 _BINOMIAL_VARIANCE = {
@@ -64,23 +63,6 @@ def require_random(model):
 
 
 # -- the summary ---------------------------------------------------------------------
-def formula(model):
-    """lme4-style formula, e.g. ``incidence ~ period + (1 | herd)``.
-
-    Built exactly as for the linear mixed model (a formula fixed part prints
-    as written, otherwise the coefficient names), with the offset column
-    last as lme4 prints it: ``+ offset(log_exposure)``.
-    """
-    from skmixed.mixed.results import formula as mixed_formula
-
-    text = mixed_formula(model)
-    offset = model._input_layout.offset_column
-    stored = getattr(model, "_formula_text", None)
-    if offset is None or (stored is not None and text == r_deparse(stored)):
-        return text  # glmer's formula as given holds its offset(...) terms
-    return f"{text} + offset({offset})"
-
-
 def random_effects_frame(model):
     """The summary's variance table: one row per component, no Residual row."""
     from skmixed.glmm.blocks import lambdas_from_theta
@@ -143,6 +125,8 @@ def summary(model, correlation=None, vcov_method=None):
     notes = []
     if not model.converged_:
         notes.append("Model failed to converge: see the ConvergenceWarning at fit.")
+    from skmixed.mixed.results import formula
+
     return GLMMSummary(
         family=model.family_,
         link=model.link_,

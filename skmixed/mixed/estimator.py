@@ -127,6 +127,19 @@ class MixedLMRegressor(GroupedRegressor):
         R formula (``"nitro + Variety"``, ``"age * Sex"``), with R's treatment
         contrasts and coefficient names. For a numpy X the columns are named
         ``x0, x1, ...``.
+    offset : str, int or None, default=None
+        A column of X with known values added to the model with coefficient
+        1 (lme4's ``lmer(..., offset = o)`` and ``offset(o)`` terms): the
+        model is ``y = offset + X β + Z b + ε``, fitted as lme4 fits it, to
+        ``y - offset``. Its label, or its position in a numpy X. It is not a
+        feature (unless ``fixed_effects`` names it) and travels with X, so
+        ``fit``, ``predict``, ``score`` and cross-validation all read each
+        row's own offset, and ``fittedvalues_`` and predictions include it
+        (as lme4's ``fitted`` and ``predict``, ``re.form = NA`` too). For a
+        pandas X it may also be an R expression of X's columns,
+        ``"log(e)"`` or ``"log(e) + o"``, computed from the rows given (at
+        fit and at predict); the columns it reads are no features either,
+        unless ``fixed_effects`` names them.
     reml : bool, default=True
         Restricted maximum likelihood (lme4's default) or maximum likelihood.
     fit_intercept : bool, default=True
@@ -187,7 +200,8 @@ class MixedLMRegressor(GroupedRegressor):
     random_effects_cov_ : dict of ndarray
         Factor name -> (n_levels, k, k) conditional covariances (``condVar``).
     fittedvalues_, residuals_ : ndarray of shape (n_samples,)
-        Conditional fitted values ``Xβ + Zb`` and ``y`` minus them.
+        Conditional fitted values ``Xβ + Zb`` (plus the offset) and ``y``
+        minus them.
 
     Examples
     --------
@@ -205,6 +219,7 @@ class MixedLMRegressor(GroupedRegressor):
     _parameter_constraints = {
         **COMMON_CONSTRAINTS,
         "random_effects": [str],
+        "offset": [None, str, Integral],
         "reml": ["boolean"],
         "fit_intercept": ["boolean"],
         "handle_unknown": [StrOptions(set(_HANDLE_UNKNOWN))],
@@ -217,6 +232,7 @@ class MixedLMRegressor(GroupedRegressor):
         random_effects="(1 | groups)",
         *,
         fixed_effects=None,
+        offset=None,
         reml=True,
         fit_intercept=True,
         handle_unknown="population",
@@ -226,6 +242,7 @@ class MixedLMRegressor(GroupedRegressor):
     ):
         self.random_effects = random_effects
         self.fixed_effects = fixed_effects
+        self.offset = offset
         self.reml = reml
         self.fit_intercept = fit_intercept
         self.handle_unknown = handle_unknown
@@ -241,8 +258,9 @@ class MixedLMRegressor(GroupedRegressor):
     def from_formula(cls, formula, **params):
         """A model from lme4's formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
 
-        The formula is split into ``random_effects`` (the bar terms) and
-        ``fixed_effects`` (the rest, an R formula), stored as given: the
+        The formula is split into ``random_effects`` (the bar terms),
+        ``offset`` (the ``offset(...)`` terms, summed) and ``fixed_effects``
+        (the rest, an R formula), stored as given: the
         model clones and searches like any other. Fit it on a DataFrame that
         holds the formula's columns, with the response as ``y``; its
         ``summary()`` prints the formula as lme4 does.
@@ -295,7 +313,10 @@ class MixedLMRegressor(GroupedRegressor):
                 "model needs its grouping column in X or groups=)."
             )
         names = self._feature_names(data)
-        X, x_names, kept, exact = self._fixed_design(data.X, names, data.y)
+        # lme4 fits y - offset; fitted values and predictions add it back
+        self._offset = data.offset
+        y = data.y if data.offset is None else data.y - data.offset
+        X, x_names, kept, exact = self._fixed_design(data.X, names, y)
         self._x_names, self._kept = x_names, kept
         n = X.shape[0]
         if n <= X.shape[1]:
@@ -315,13 +336,14 @@ class MixedLMRegressor(GroupedRegressor):
             )
         self._weights = weights
         if data.factors is None:
-            self._fit_pooled(X, data.y, weights)
+            self._fit_pooled(X, y, weights)
             return
-        if data.y.min() == data.y.max():
+        if y.min() == y.max():
             # σ = 0: the criterion is log(0) plus rounding noise, so any θ
             # "fits" (lme4 returns one with convergence warnings).
+            said = "y" if data.offset is None else "y - offset"
             raise ValueError(
-                f"y is constant (every value is {float(data.y[0])!r}): the "
+                f"{said} is constant (every value is {float(y[0])!r}): the "
                 "residual and random-effect variances are 0 and not estimable. "
                 "A mixed model needs a response that varies."
             )
@@ -329,7 +351,7 @@ class MixedLMRegressor(GroupedRegressor):
         self._check_levels(designs, n)
         designs = _lme4_order(designs)
         first_in_x = _columns_in_x(designs[0], X, x_names)
-        design = build_design(X, data.y, designs, weights, first_in_x)
+        design = build_design(X, y, designs, weights, first_in_x)
         self._fit_design(design, fitted_exactly=exact)
 
     def _fit_design(
@@ -658,7 +680,7 @@ class MixedLMRegressor(GroupedRegressor):
 
     @_lazy_attribute
     def fittedvalues_(self):
-        """Conditional fitted values ``Xβ + Zb``."""
+        """Conditional fitted values ``Xβ + Zb`` (+ the offset, as lme4's)."""
         design = self._criterion.design
         if design.X is None:  # fitted from Dask partitions: another pass
             from skmixed import _dask
@@ -667,7 +689,7 @@ class MixedLMRegressor(GroupedRegressor):
         fitted = design.X @ self._dec.beta
         for term, b in zip(design.terms, self._dec.b, strict=True):
             fitted += _row_effects(term.Z, b, term.codes)
-        return fitted
+        return _plus_offset(fitted, self._offset)
 
     @_lazy_attribute
     def residuals_(self):
@@ -676,7 +698,10 @@ class MixedLMRegressor(GroupedRegressor):
             from skmixed import _dask
 
             return _dask.residuals(self)
-        return self._criterion.design.y - self.fittedvalues_
+        # the design's response is y - offset
+        return _plus_offset(self._criterion.design.y, self._offset) - (
+            self.fittedvalues_
+        )
 
     def _fit_pooled(self, X, y, weights=None):
         """No grouping factors reached fit: the fixed-effects-only model."""
@@ -703,9 +728,11 @@ class MixedLMRegressor(GroupedRegressor):
             "variance_components_": _variance_components([], [], sigma),
             "random_effects_": {},
             "random_effects_cov_": {},
-            "fittedvalues_": X @ beta,
+            "fittedvalues_": _plus_offset(X @ beta, self._offset),
         }
-        self._lazy["residuals_"] = y - self._lazy["fittedvalues_"]
+        self._lazy["residuals_"] = (
+            _plus_offset(y, self._offset) - (self._lazy["fittedvalues_"])
+        )
         self.theta_ = np.zeros(0)
         self.sigma_ = sigma
         self._set_coef(beta)
@@ -731,7 +758,8 @@ class MixedLMRegressor(GroupedRegressor):
         include_random : bool, default=True
             Add the conditional modes of the levels seen at fit (lme4's
             default); False gives the population-level prediction ``Xβ``
-            (lme4's ``re.form = NA``).
+            (lme4's ``re.form = NA``). Both include the offset of these
+            rows, as lme4's ``predict(newdata)``.
 
         Returns
         -------
@@ -749,7 +777,7 @@ class MixedLMRegressor(GroupedRegressor):
         return self._predict(data)
 
     def _population(self, data):
-        return data.X @ self.coef_ + self.intercept_
+        return _plus_offset(data.X @ self.coef_ + self.intercept_, data.offset)
 
     def _predict(self, data):
         out = self._population(data)
@@ -825,7 +853,14 @@ class MixedLMRegressor(GroupedRegressor):
             from skmixed.mixed import dask_fit
 
             self._validate_params()
-            self._weights = None
+            if self.offset is not None:
+                raise NotImplementedError(
+                    f"MixedLMRegressor(offset={self.offset!r}) does not fit from "
+                    "Dask collections yet; fit on data in memory (X.compute()), "
+                    "or subtract the offset from y (lme4 fits y - offset) and "
+                    "add it to the predictions."
+                )
+            self._weights, self._offset = None, None
             self._weights_name = weights_name(sample_weight)
             with blas_single_thread():
                 dask_fit.fit(self, X, y, groups, sample_weight)
@@ -1060,6 +1095,11 @@ class MixedLMRegressor(GroupedRegressor):
 
 
 # -- helpers ---------------------------------------------------------------------
+def _plus_offset(values, offset):
+    """``values`` plus the offset (lme4's ``offset``), or as they are without."""
+    return values if offset is None else values + offset
+
+
 def _term_columns(term, covariates, names):
     """The term's Z columns: None for intercept-only, else [1, slopes...].
 

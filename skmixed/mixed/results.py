@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from skmixed._rsyntax import r_deparse
 from skmixed.mixed import kenward_roger
 from skmixed.mixed.inference import (
     Satterthwaite,
@@ -203,9 +204,19 @@ def formula(model):
 
     With a formula fixed part, the formula the model was made from (as
     lme4 prints it) when its parameters still say the same, else the
-    formula rebuilt from the parameters.
+    formula rebuilt from the parameters, with the offset column last as
+    lme4 prints an offset term: ``+ offset(log_exposure)``.
     """
     response = getattr(model, "response_name_", None) or "y"
+    text = _formula_without_offset(model, response)
+    offset = model._input_layout.offset_column
+    stored = getattr(model, "_formula_text", None)
+    if offset is None or (stored is not None and text == r_deparse(stored)):
+        return text  # lme4's formula as given holds its offset(...) terms
+    return f"{text} + offset({offset})"
+
+
+def _formula_without_offset(model, response):
     if isinstance(getattr(model, "fixed_effects", None), str):
         from skmixed._model_formula import model_formula_text
 
