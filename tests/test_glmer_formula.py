@@ -19,6 +19,7 @@ in θ: 1.8e-7 of logLik moves θ by 1.7e-5).
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +254,18 @@ def test_offset_column_whose_name_is_not_a_plain_name():
     assert by_term.predict(data.head(3)) == pytest.approx(
         by_argument.predict(data.head(3)), rel=1e-12
     )
+
+
+def test_non_integer_responses_warn_as_r_does():
+    # R: glmer's binomial family warns "non-integer #successes in a binomial
+    # glm!" for proportions without weights; poisson's dpois warns
+    # "non-integer x = 2.500000". The fits keep their numbers.
+    data = SIM.assign(p=SIM["s"] / SIM["n"], half=SIM["count"] + 0.5)
+    with pytest.warns(UserWarning, match="non-integer #successes in a binomial glm!"):
+        skmixed.glmer("p ~ x + (1 | g)", data)
+    with warnings.catch_warnings():  # with the trials as weights: whole numbers
+        warnings.filterwarnings("error", message="non-integer")
+        skmixed.glmer("p ~ x + (1 | g)", data, weights="n")
+    with pytest.warns(UserWarning, match="non-integer"):
+        counts = skmixed.glmer("half ~ x + (1 | g)", data, family="poisson")
+    assert np.isfinite(counts.loglik_)
