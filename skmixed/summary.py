@@ -648,6 +648,8 @@ class MixedLMSummary(Summary):
         if len(self.coefficients):
             out += ["", "Fixed effects:", self.coef_table()]
             out += self._correlation_block()
+        else:  # y ~ 0 + (1 | g), or an offset only: lme4's words
+            out += ["No fixed effect coefficients"]
         if self.singular:
             out += ["boundary (singular) fit: see help('isSingular')", ""]
         out += self.notes
@@ -755,4 +757,5 @@ class GLMMSummary(MixedLMSummary):
 
     def blocks(self):
         """lme4's blocks, then which vcov gave the standard errors."""
-        return [*super().blocks(), self.vcov_note]
+        note = [self.vcov_note] if len(self.coefficients) else []
+        return [*super().blocks(), *note]

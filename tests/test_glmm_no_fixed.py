@@ -73,4 +73,4 @@ def test_offset_only_estimator_forms():
         assert m.loglik_ == pytest.approx(formula.loglik_, abs=1e-9)
         assert m.coef_.shape == (0,) and m.intercept_ == 0.0
         assert m.vcov_.shape == (0, 0)
-    assert by_formula.conf_int().index.tolist() == [".sig01"]
+    assert by_formula.conf_int().shape == (0, 2)  # Wald: the fixed effects

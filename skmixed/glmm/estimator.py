@@ -300,11 +300,8 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
             all_names = ["(Intercept)"] + list(names)
         else:
             X, all_names = np.ascontiguousarray(features), list(names)
-        if X.shape[1] == 0:
-            raise ValueError(
-                "The model has no fixed effects (fit_intercept=False and no "
-                "feature columns); a GLMM needs at least one."
-            )
+        # p = 0 (y ~ 0 + offset(log(e)) + (1 | g)) is a model too, as in
+        # lme4; without grouping factors _fit_pinned has refused it already
         kept = ~least_squares(X[used], y[used]).aliased
         if not kept.all():
             dropped = [nm for nm, k in zip(all_names, kept, strict=True) if not k]
