@@ -30,7 +30,12 @@ Categorical columns
 R syntax
     ``^`` inside a function is a power (``I(x^2)``, as in R; formulaic
     alone would read it as Python's XOR); ``(a + b)^2`` is the interaction
-    power. ``0 + x`` and ``x - 1`` drop the intercept.
+    power. ``0 + x`` and ``x - 1`` drop the intercept. R's dotted names
+    (``exp.time``) are columns; R's ``log(x, base = 2)``, ``log1p``,
+    ``expm1``, ``ifelse``, ``pi``, ``TRUE``/``FALSE`` are evaluated as in R.
+    A call of a function not available is an error naming it, and a term
+    that reads no column (``I(2)``) is refused, as R's ``model.frame``
+    refuses it.
 
 Known difference from R
     An interaction whose margins are absent *and* an intercept
@@ -45,6 +50,7 @@ Missing values
     are NaN, for the estimator's ``missing=`` rule to report or drop.
 """
 
+import builtins
 import difflib
 import re
 import warnings
@@ -56,11 +62,37 @@ from skmixed._groups import _r_level_order
 from skmixed._rsyntax import r_deparse, to_python, tokens
 from skmixed._type3 import aliased_columns, type3_contrasts
 
-__all__ = ["FixedFormula", "resolve_intercept"]
+__all__ = ["FixedFormula", "check_calls", "resolve_intercept"]
 
 _INTERCEPT = "(Intercept)"
-# R functions that formulaic's default namespace lacks.
-_CONTEXT = {"sqrt": np.sqrt}
+
+
+def _r_log(x, base=None):
+    """R's ``log(x, base = exp(1))``."""
+    return np.log(x) if base is None else np.log(x) / np.log(base)
+
+
+def _r_ifelse(test, yes, no):
+    """R's ``ifelse(test, yes, no)`` (rows with a missing value are left out
+    before a formula is evaluated, so the test is never NA here)."""
+    return np.where(np.asarray(test, dtype=bool), yes, no)
+
+
+# R's functions and constants that formulaic's default namespace lacks or
+# spells differently (its log takes no base).
+_CONTEXT = {
+    "sqrt": np.sqrt,
+    "log": _r_log,
+    "log1p": np.log1p,
+    "expm1": np.expm1,
+    "ifelse": _r_ifelse,
+    "pi": np.pi,
+    "TRUE": True,
+    "FALSE": False,
+}
+# The R functions a formula may call, named in the error for any other.
+R_FUNCTIONS = ("log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "abs")
+R_FUNCTIONS += ("ifelse", "I", "factor", "scale", "poly")
 # Names in a formula that are constants, not columns.
 _NOT_COLUMNS = {"True", "False", "None", "TRUE", "FALSE", "pi", "np", "T", "F"}
 
@@ -122,6 +154,7 @@ class FixedFormula:
         except Exception as exc:  # formulaic's parse errors have many types
             raise ValueError(f"Cannot read the formula {rhs!r}: {exc}") from None
         written_terms = list(parsed)
+        _check_constant_terms(rhs, written_terms)
         self.has_intercept = any(str(t) == "1" for t in written_terms)
         self.columns_used = _columns_in_order(self._python_rhs, parsed)
         # R orders the variables of an interaction by their first appearance
@@ -168,8 +201,14 @@ class FixedFormula:
                     output="sparse",
                 )
         except Exception as exc:
+            why = str(exc)
+            if "object has no attribute 'shape'" in why:  # max(x): one number
+                why = (
+                    "a term gives one number, not one value per row (R's "
+                    "model.frame refuses it too: variable lengths differ)"
+                )
             raise ValueError(
-                f"Cannot evaluate the formula {self.rhs!r}: {exc}"
+                f"Cannot evaluate the formula {self.rhs!r}: {why}"
             ) from exc
         self._spec = matrix.model_spec
         self._layout()
@@ -485,6 +524,71 @@ def resolve_intercept(formula, fit_intercept, estimator):
 
 
 # -- small helpers ---------------------------------------------------------------
+def check_calls(text, what):
+    """Refuse a call of a function formulas cannot evaluate, naming it.
+
+    ``what`` says whose text it is (``"The offset"``, ``"The fixed_effects
+    formula"``). R's functions a formula evaluates are :data:`R_FUNCTIONS`
+    (with formulaic's transforms, numpy's ``np.`` functions and Python's
+    builtins); any other would otherwise be looked up as a column.
+    """
+    from formulaic.transforms import TRANSFORMS
+
+    found = tokens(text) + [(None, None)]
+    for (kind, tok), following in zip(found[:-1], found[1:], strict=True):
+        if kind != "name" or following != ("op", "("):
+            continue
+        head = tok.split(".")[0]
+        if (
+            tok in _CONTEXT
+            or tok in ("factor", "offset")  # factor: C; offset: explained later
+            or head in TRANSFORMS
+            or hasattr(builtins, tok)
+        ):
+            continue
+        raise ValueError(
+            f"{what} {text!r} calls {tok}(), which is not available here: "
+            "formulas are evaluated by formulaic, with R's "
+            f"{', '.join(R_FUNCTIONS)}, formulaic's transforms (C, bs, "
+            "center, ...) and numpy's as np.name(). Compute the column in "
+            f"the data first (data.assign(...)) and use its name."
+        )
+
+
+def _check_constant_terms(rhs, terms):
+    """A term that reads no column (``I(2)``) is one number, not a column.
+
+    R's model.frame refuses it ("variable lengths differ"); formulaic fails
+    inside with "'int' object has no attribute 'shape'".
+    """
+    for term in terms:
+        if str(term) in ("0", "1"):
+            continue
+        if all(not _names_read(factor.expr) for factor in term.factors):
+            raise ValueError(
+                f"The fixed_effects formula {rhs!r} has the term "
+                f"{r_deparse(str(term))!r}, which reads no column: a "
+                "constant, not one value per row (R's model.frame refuses it "
+                "too: variable lengths differ). The intercept is '1'."
+            )
+
+
+def _names_read(text):
+    """The names an expression reads (not called, no keyword, no constant)."""
+    found = tokens(text) + [(None, None)]
+    return [
+        tok.strip("`")
+        for (kind, tok), (_, after) in zip(found[:-1], found[1:], strict=True)
+        if kind == "backtick"
+        or (
+            kind == "name"
+            and after not in ("(", "=")
+            and tok not in _NOT_COLUMNS
+            and not tok.startswith(("np.", "contr."))
+        )
+    ]
+
+
 def _checked_rhs(rhs):
     """The formula text for formulaic, after checks that name the problem."""
     if not isinstance(rhs, str) or not rhs.strip():
@@ -502,6 +606,9 @@ def _checked_rhs(rhs):
             f"fixed_effects {rhs!r} holds a random-effects term (a '|'); "
             "those go in random_effects, e.g. random_effects='(1 | g)'."
         )
+    if re.search(r"\boffset\s*\(", rhs):
+        raise ValueError(_OFFSET_TERM.format(rhs=rhs))
+    check_calls(rhs, "The fixed_effects formula")
     return to_python(rhs)
 
 
@@ -509,34 +616,38 @@ def _columns_in_order(text, parsed):
     """Data columns the formula refers to, in order of appearance.
 
     Every plain name that is neither called (``log(``), nor an argument's
-    keyword (``base=``), nor dotted (``contr.sum``, ``np.pi``) is a column;
-    formulaic's own list is added (it misses the arguments of stateful
-    transforms such as ``scale(x)``).
+    keyword (``base=``), nor dotted (``contr.sum``, ``np.pi``; R's dotted
+    names come backticked from ``to_python``) is a column; formulaic's own
+    list is added (it misses the arguments of stateful transforms such as
+    ``scale(x)``), without the functions it would look up there.
     """
     found = list(tokens(text)) + [(None, None)]
-    ordered = []
+    ordered, called = [], set(_CONTEXT)
     for (kind, tok), (_, after) in zip(found[:-1], found[1:], strict=True):
         name = tok.strip("`") if kind == "backtick" else tok
         plain = kind == "backtick" or (kind == "name" and "." not in tok)
+        if after == "(":
+            called.add(name)
         if not plain or after in ("(", "=") or name in _NOT_COLUMNS:
             continue
         if name not in ordered:
             ordered.append(name)
-    extra = sorted(set(parsed.required_variables) - set(ordered))
+    extra = sorted(set(parsed.required_variables) - set(ordered) - called)
     return ordered + extra
+
+
+# lme4's offset(...) term: not a column, and no fixed effect
+_OFFSET_TERM = (
+    "The fixed_effects formula {rhs!r} has an offset(...) term, which "
+    "this formula does not take. Give it as the estimator's offset= "
+    "(offset='log(exposure)'), or pass the whole lme4 formula to "
+    "from_formula, skmixed.lmer or skmixed.glmer, which read "
+    "offset(...) terms."
+)
 
 
 def _missing_column_message(missing, columns, rhs):
     columns = [str(c) for c in columns]
-    if "offset" in missing and re.search(r"\boffset\s*\(", rhs):
-        # lme4's offset(...) term: not a column, and no fixed effect
-        return (
-            f"The fixed_effects formula {rhs!r} has an offset(...) term, which "
-            "this formula does not take. Give it as the estimator's offset= "
-            "(offset='log(exposure)'), or pass the whole lme4 formula to "
-            "from_formula, skmixed.lmer or skmixed.glmer, which read "
-            "offset(...) terms."
-        )
     parts = []
     for name in missing:
         close = difflib.get_close_matches(name, columns, n=1)

@@ -305,14 +305,23 @@ def _is_column_name(expr):
 
 
 def expression_columns(expr):
-    """The column names an R expression reads (``log(exposure)``: exposure)."""
+    """The column names an R expression reads (``log(exposure)``: exposure).
+
+    Not a function called (``log(``), an argument's keyword (``base =``),
+    R's constants or numpy's names (``np.pi``); R's dotted names
+    (``exp.time``) are columns.
+    """
     found = tokens(expr)
     return [
         tok.strip("`")
         for k, (kind, tok) in enumerate(found)
-        if kind in ("name", "backtick")
-        and found[k + 1 : k + 2] != [("op", "(")]  # log( is a function
-        and tok not in ("pi", "TRUE", "FALSE", "T", "F")
+        if kind == "backtick"
+        or (
+            kind == "name"
+            and found[k + 1 : k + 2] not in ([("op", "(")], [("op", "=")])
+            and tok not in ("pi", "TRUE", "FALSE", "T", "F")
+            and not tok.startswith("np.")
+        )
     ]
 
 
@@ -337,13 +346,22 @@ def evaluate_expression(expr, data, what):
             raise ValueError(
                 f"{what.capitalize()} {expr!r} is not numeric (dtype {column.dtype})."
             ) from None
-    from skmixed._formula import FixedFormula
+    from skmixed._formula import FixedFormula, check_calls
 
-    missing = [n for n in expression_columns(expr) if n not in data.columns]
+    check_calls(expr, what.capitalize())
+    used = expression_columns(expr)
+    missing = [n for n in used if n not in data.columns]
     if missing:
         raise ValueError(
             f"{what.capitalize()} {expr!r} uses column(s) not in data: "
             f"{missing} (columns: {[str(c) for c in data.columns]})."
+        )
+    if not used:
+        raise ValueError(
+            f"{what.capitalize()} {expr!r} reads no column: a constant, not one "
+            "value per row (R's model.frame refuses it too: variable lengths "
+            "differ). A constant offset only shifts the intercept; to add it "
+            "anyway, put it in a column of the data."
         )
     try:
         matrix, _ = FixedFormula(f"0 + I({expr})").fit_transform(data)

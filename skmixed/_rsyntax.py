@@ -25,6 +25,13 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 
+# A syntactic R name (R deparses it without backticks) and R's reserved words.
+_SYNTACTIC = re.compile(r"^(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*$")
+_RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break"}
+_RESERVED |= {"TRUE", "FALSE", "NULL", "Inf", "NaN", "NA", "in"}
+# Dotted names formulaic reads as attribute access: numpy's and its contrasts.
+_NAMESPACES = ("np.", "contr.")
+
 # R's deparse puts spaces around these binary operators...
 _SPACED = {"+", "-", "*", "|", "||", "~", "==", "!=", "<=", ">=", "<", ">", "&"}
 _SPACED |= {"&&", "=", "%in%"}
@@ -87,6 +94,8 @@ def r_deparse(text):
             tok = "^"
         if kind == "string" and tok.startswith("'"):
             tok = '"' + tok[1:-1].replace('"', '\\"') + '"'
+        if kind == "backtick" and _is_syntactic(tok[1:-1]):
+            tok = tok[1:-1]  # R writes `exp.time` as exp.time
         if kind == "op" and tok in ("+", "-", "!") and _is_unary(previous):
             out.append(tok)
         elif kind == "op" and (tok in _SPACED or tok.startswith("%")):
@@ -112,9 +121,12 @@ def to_python(text):
     --------
     >>> to_python("(a + b)^2 + I(x^2) + factor(g)")
     '(a + b)^2 + I(x ** 2) + C(g)'
+    >>> to_python("log(exp.time) + C(f, contr.sum)")
+    'log(`exp.time`) + C(f, contr.sum)'
     """
     pieces, calls, previous = [], [], None
-    for kind, tok in tokens(text):
+    found = tokens(text)
+    for k, (kind, tok) in enumerate(found):
         if kind == "op" and tok == "(":
             calls.append(previous is not None and previous[0] in ("name", "backtick"))
         elif kind == "op" and tok == ")" and calls:
@@ -123,6 +135,9 @@ def to_python(text):
             tok = "**"
         if kind == "name" and tok == "factor":
             tok = "C"
+        if _is_dotted_name(kind, tok, found[k + 1 : k + 2]):
+            # R's exp.time is one name; formulaic would read exp's attribute
+            kind, tok = "backtick", f"`{tok}`"
         pieces.append((kind, tok))
         previous = (kind, tok)
     return _join(pieces)
@@ -140,3 +155,19 @@ def _join(pieces):
             out.append(tok)
     text = "".join(out)
     return re.sub(r" {2,}", " ", text).strip()
+
+
+def _is_syntactic(name):
+    """Whether R writes ``name`` without backticks."""
+    return bool(_SYNTACTIC.match(name)) and name not in _RESERVED
+
+
+def _is_dotted_name(kind, tok, after):
+    """A name with a dot that formulaic would read as attribute access."""
+    return (
+        kind == "name"
+        and "." in tok
+        and tok != "."
+        and not tok.startswith(_NAMESPACES)
+        and after != [("op", "(")]
+    )
