@@ -776,6 +776,8 @@ def _learn_factors(inp, factor_components, features, drop):
 #: Labels of at most this many UTF-8 bytes are packed into one 64-bit key.
 _PACKED_BYTES = 7
 _SIGN = np.uint64(1 << 63)
+#: The kinds of LabelKeys whose keys are integer labels (ordered by value).
+_INTEGER_KINDS = ("int", "uint")
 
 
 @dataclass
@@ -784,10 +786,11 @@ class LabelKeys:
 
     Hashing and merging integers costs a fraction of hashing strings, and a
     key array travels between processes as one buffer. ``kind`` is
-    ``"int"`` (integer labels: the value, sign bit flipped, so that unsigned
-    order is numeric order) or ``"bytes"`` (strings of at most 7 UTF-8
-    bytes: the bytes big-endian in the top 7 bytes, the length in the
-    lowest, so that unsigned order is byte order, R's C-locale order).
+    ``"int"`` (signed integer labels: the value, sign bit flipped, so that
+    unsigned order is numeric order), ``"uint"`` (uint64 labels: the value
+    itself) or ``"bytes"`` (strings of at most 7 UTF-8 bytes: the bytes
+    big-endian in the top 7 bytes, the length in the lowest, so that
+    unsigned order is byte order, R's C-locale order).
     """
 
     keys: np.ndarray  # uint64, one per row
@@ -804,7 +807,8 @@ class LabelKeys:
 def label_keys(column):
     """The :class:`LabelKeys` of a partition's label column, or None.
 
-    Integer columns and Arrow-backed strings of at most 7 bytes have keys;
+    Integer columns (any width, signed or not, nullable too) and
+    Arrow-backed strings of at most 7 bytes have keys;
     other labels (categoricals, floats, objects, longer strings) take the
     general path of :func:`local_codes`.
     """
@@ -812,17 +816,20 @@ def label_keys(column):
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
         return None
     if pd.api.types.is_integer_dtype(dtype):
-        if np.dtype(getattr(dtype, "numpy_dtype", dtype)) == np.uint64:
-            return None  # beyond int64: no order-preserving signed key
+        # uint64 values beyond int64's range keep their order as they are
+        unsigned = np.dtype(getattr(dtype, "numpy_dtype", dtype)) == np.uint64
+        values_type = np.uint64 if unsigned else np.int64
         present = None
         if isinstance(dtype, pd.api.extensions.ExtensionDtype):
             mask = np.asarray(pd.isna(column), dtype=bool)
             present = ~mask if mask.any() else None
-            values = column.to_numpy(dtype=np.int64, na_value=0)
+            values = column.to_numpy(dtype=values_type, na_value=0)
         else:
             values = column.to_numpy()
-        keys = values.astype(np.int64, copy=False).view(np.uint64) ^ _SIGN
-        return LabelKeys(keys, present, "int")
+        values = values.astype(values_type, copy=False)
+        if unsigned:
+            return LabelKeys(values, present, "uint")
+        return LabelKeys(values.view(np.uint64) ^ _SIGN, present, "int")
     arrow = _arrow_strings(column)
     if arrow is None:
         return None
@@ -896,10 +903,13 @@ def _packed_bytes(chunk):
 
 
 def key_labels(keys, kind):
-    """The labels of keys: an Arrow string array (bytes) or int64 values."""
+    """The labels of keys: an Arrow string array (bytes), int64 values (int)
+    or uint64 values (uint)."""
     keys = np.asarray(keys, dtype=np.uint64)
     if kind == "int":
         return (keys ^ _SIGN).view(np.int64)
+    if kind == "uint":
+        return keys
     import pyarrow as pa
 
     length = (keys & np.uint64(0xFF)).astype(np.int64)
@@ -1044,7 +1054,7 @@ def _labels_of(labels):
     if not isinstance(labels, LabelKeys):
         return labels
     values = key_labels(labels.keys, labels.kind)
-    return pd.Series(values) if labels.kind == "int" else values
+    return pd.Series(values) if labels.kind in _INTEGER_KINDS else values
 
 
 def _union_of_labels(labels):

@@ -177,6 +177,12 @@ def test_label_keys_sort_as_r_orders_levels():
     keyed = _dask.label_keys(ints)
     values = _dask.key_labels(np.sort(keyed.keys), "int")
     assert [str(v) for v in values] == list(as_factor(ints, "g").categories)
+    for dtype in ("uint64", "UInt64"):  # beyond int64 too
+        unsigned = pd.Series([2**64 - 1, 3, 2**63, 0, 2**63 - 1], dtype=dtype)
+        keyed = _dask.label_keys(unsigned)
+        assert keyed.kind == "uint" and keyed.present is None
+        values = _dask.key_labels(np.sort(keyed.keys), "uint")
+        assert [str(v) for v in values] == list(as_factor(unsigned, "g").categories)
     with_missing = _dask.label_keys(pd.Series(["a", None, "b"], dtype="str"))
     assert with_missing.present.tolist() == [True, False, True]
 
@@ -987,13 +993,13 @@ def test_partitions_scattered_to_the_cluster(client):
     _assert_same_mixed(fitted, mem)
 
 
-@pytest.mark.parametrize("dtype", ["Int64", "boolean"])
+@pytest.mark.parametrize("dtype", ["Int64", "UInt64", "boolean"])
 def test_nullable_labels_with_missing_dropped(client, dtype):
-    """missing='drop' drops the rows whose nullable Int64 or boolean label
+    """missing='drop' drops the rows whose nullable integer or boolean label
     is pd.NA, in memory as from Dask (in memory they were an error)."""
     df = _data(seed=33)
     number = df["g"].str[1:].astype(int)
-    df["g"] = (number if dtype == "Int64" else number % 3 == 0).astype(dtype)
+    df["g"] = (number if dtype != "boolean" else number % 3 == 0).astype(dtype)
     df.loc[[4, 700], "g"] = pd.NA
     cols = ["x1", "x2", "g"]
     ddf = _partitioned(df, _unequal(df))
@@ -1207,19 +1213,41 @@ def test_bucket_range_without_keys_and_lanes_not_split(client):
 
 
 @pytest.mark.parametrize(
-    "labels", ["dense", "negative", "sparse", "beyond 2**53"], ids=str
+    "labels",
+    [
+        "dense",
+        "negative",
+        "sparse",
+        "beyond 2**53",
+        "int64 limits",
+        "int32",
+        "uint64 beyond 2**63",
+        "uint8",
+    ],
+    ids=str,
 )
 def test_integer_labels_in_r_order_from_key_ranges(client, labels):
-    # integer group labels of any spread come out in R's (numeric) order;
-    # labels that R, ordering them as floats, cannot tell apart (beyond
-    # 2**53) take the general path, as in memory
+    # integer group labels of any spread and integer dtype come out in R's
+    # (numeric) order; labels that R, ordering them as floats, cannot tell
+    # apart (beyond 2**53) take the general path, as in memory
     df = _data(seed=33, n_groups=30)
     number = df["g"].str[1:].astype(np.int64)
+    spread = number.to_numpy().astype(np.uint64) * np.uint64(2**20)
     df["g"] = {
         "dense": number + 1,
         "negative": number - 15,
         "sparse": (number - 12) * 10**14 + 7,
         "beyond 2**53": number + 2**60,
+        # the first and last int64 values, floats apart
+        "int64 limits": np.where(
+            number % 2 == 0, -(2**63) + number * 2**20, 2**63 - 1 - number * 2**20
+        ),
+        "int32": (number - 15).astype(np.int32),
+        # below and above 2**63 (no int64 holds the latter)
+        "uint64 beyond 2**63": np.where(
+            number % 2 == 0, spread, np.uint64(2**64 - 1) - spread
+        ),
+        "uint8": number.astype(np.uint8),
     }[labels]
     cols = ["x1", "x2", "g"]
     mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
