@@ -1143,7 +1143,9 @@ def _lane(keys, kind, rng):
     )
 
 
-@pytest.mark.parametrize("layout", ["overlapping", "disjoint", "one lane empty"])
+@pytest.mark.parametrize(
+    "layout", ["overlapping", "disjoint", "one lane empty", "dense integers"]
+)
 def test_lanes_merged_in_bucket_ranges_where_they_are(client, layout):
     """Each lane merges one range of buckets where it is, from the others'
     rows in it: the ranges, joined, are the lanes' sums added by key, in
@@ -1153,13 +1155,18 @@ def test_lanes_merged_in_bucket_ranges_where_they_are(client, layout):
 
     rng = np.random.default_rng(31)
     pool = np.unique(rng.integers(0, 2**64 - 1, 3100, dtype=np.uint64))[:3000]
+    if layout == "dense integers":  # ids -1500..1499 with gaps: put in order
+        ids = rng.permutation(np.arange(-1500, 1500))[:2600]  # by counting
+        pool = ids.view(np.uint64) ^ np.uint64(2**63)
     pool = rng.permutation(pool)
     chosen = {
         "overlapping": [pool[:2000], pool[1000:]],
         "disjoint": [np.sort(pool)[:1500], np.sort(pool)[1500:]],
         "one lane empty": [pool[:0], pool],
+        "dense integers": [pool[:1800], pool[900:]],
     }[layout]
-    lanes = [_lane(keys, "bytes", rng) for keys in chosen]
+    kind = "int" if layout == "dense integers" else "bytes"
+    lanes = [_lane(keys, kind, rng) for keys in chosen]
     ranges = dask.compute(
         *dask_ranges.merged_in_ranges([dask.delayed(x) for x in lanes])
     )
@@ -1174,6 +1181,18 @@ def test_lanes_merged_in_bucket_ranges_where_they_are(client, layout):
     assert (joined.missing, joined.n_rows) == (2, expected.n_rows)
 
 
+@pytest.mark.parametrize(
+    "keys",
+    [[5, 3, 4, 9], [2**64 - 1, 0, 2**63, 7], [2**64 - 1, 2**64 - 3], [1], []],
+    ids=["dense", "sparse", "dense at the top", "one", "none"],
+)
+def test_key_order_sorts_dense_and_sparse_keys(keys):
+    from skmixed import _dask
+
+    keys = np.array(keys, dtype=np.uint64)
+    np.testing.assert_array_equal(_dask.key_order(keys), np.argsort(keys))
+
+
 def test_bucket_range_without_keys_and_lanes_not_split(client):
     # keys of one bucket only: the other range has no level (its merge, of
     # empty rows, gives an empty table); a lane whose keys are not bucketed
@@ -1183,7 +1202,7 @@ def test_bucket_range_without_keys_and_lanes_not_split(client):
 
     rng = np.random.default_rng(32)
     candidates = np.arange(20_000, dtype=np.uint64)
-    buckets = (candidates * _dask._FIBONACCI) >> np.uint64(56)
+    buckets = (candidates * _dask._BUCKET_MULTIPLIER) >> np.uint64(56)
     low = candidates[buckets == 3]  # all in the first range of two
     lanes = [_lane(low[:40], "int", rng), _lane(low[20:], "int", rng)]
     ranges = dask.compute(

@@ -146,7 +146,7 @@ def merge_bucket_range(own, split, r, n_ranges, *others):
                 per_level,
             )
         start += n
-    order = np.argsort(union.keys)
+    order = _dask.key_order(union.keys)  # (linear for dense integer labels)
     per_level = np.take(per_level, order, axis=0)
     labels = _dask.LabelKeys(union.keys[order], None, union.kind)
     # the lanes' counts come with their rows of range 0 only (added once)
