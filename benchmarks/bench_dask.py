@@ -5,6 +5,8 @@ Usage::
     python ../shared/bench/make_data.py slopes-100m DATA_DIR   # once, ~6 GB
     python benchmarks/bench_dask.py DATA_DIR [--parts 10,50,100] [--repeat 1]
                                     [--memory-limit 3GiB] [--no-in-memory]
+                                    [--int-groups int64|uint64|Int64]
+                                    [--int-dir DIR]
 
 For each number of partitions (files of 1,000,000 rows, 1,000,000 groups,
 ``y ~ x1..x5 + (1 + x1 | g)``), a fresh ``distributed.LocalCluster`` of two
@@ -24,15 +26,23 @@ the median times, their ratio, the CPU seconds of the workers
 the REML criterion. Last, the in-memory fit of the first 10
 files (10M rows) in a separate process, for comparison. The machine's load
 average is printed with every row: other processes distort the times.
+
+``--int-groups DTYPE`` runs the same on integer group ids (label ``g123``
+read as the number 123, of that dtype), as most large data identify users:
+a copy of the files with ``g`` so converted is written first (untimed, ~1 s
+a file) to ``--int-dir`` (files already there are reused) or to a temporary
+folder removed afterwards, and both the floor and the fit read the copy.
 """
 
 import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,6 +60,30 @@ def _files(folder, n_parts):
     if len(files) < n_parts:
         raise SystemExit(f"{folder} has {len(files)} partitions, fewer than {n_parts}")
     return [str(f) for f in files[:n_parts]]
+
+
+def _integer_copy(folder, n_parts, dtype, out):
+    """Write the first ``n_parts`` files of ``folder`` to ``out`` with the
+    labels ``g123`` as the integers 123 of ``dtype`` (files already in
+    ``out`` are kept)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    arrow_type = {"int64": pa.int64(), "uint64": pa.uint64(), "Int64": pa.int64()}
+    out.mkdir(parents=True, exist_ok=True)
+    for name in _files(folder, n_parts):
+        target = out / Path(name).name
+        if target.exists():
+            continue
+        table = pq.read_table(name)
+        column = table.schema.get_field_index("g")
+        ids = pc.cast(pc.utf8_slice_codeunits(table["g"], 1), arrow_type[dtype])
+        frame = table.set_column(column, "g", ids).to_pandas()
+        if dtype == "Int64":  # pandas' nullable Int64 (kept in the file's metadata)
+            frame["g"] = frame["g"].astype("Int64")
+        frame.to_parquet(target.with_suffix(".tmp"), index=False)
+        os.replace(target.with_suffix(".tmp"), target)  # no half-written file
 
 
 def _workers_cpu(client):
@@ -160,11 +194,35 @@ def main():
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--memory-limit", default="3GiB")
     parser.add_argument("--no-in-memory", action="store_true")
+    parser.add_argument(
+        "--int-groups",
+        choices=["int64", "uint64", "Int64"],
+        help="fit on integer group ids of this dtype (a converted copy)",
+    )
+    parser.add_argument("--int-dir", help="where the integer copy is kept")
     parser.add_argument("--in-memory-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.in_memory_worker:
         print(json.dumps(in_memory(args.folder, args.in_memory_worker)))
         return
+    if args.int_groups:
+        temporary = args.int_dir is None
+        out = Path(args.int_dir or tempfile.mkdtemp(prefix="bench_dask_int_"))
+        most = max(
+            [int(p) for p in args.parts.split(",")] + [0 if args.no_in_memory else 10]
+        )
+        try:
+            _integer_copy(args.folder, most, args.int_groups, out)
+            print(f"group ids as {args.int_groups}, read from {out}", flush=True)
+            _run(argparse.Namespace(**{**vars(args), "folder": str(out)}))
+        finally:
+            if temporary:
+                shutil.rmtree(out, ignore_errors=True)
+        return
+    _run(args)
+
+
+def _run(args):
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
