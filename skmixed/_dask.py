@@ -37,8 +37,12 @@ from skmixed._groups import _is_number, as_factor
 from skmixed._inputs import (
     _FIT_HINT,
     InputLayout,
+    _offset_columns,
+    _offset_values,
+    _report_nonfinite,
     feature_columns,
     find_groups,
+    offset_name,
     warn_ignored,
 )
 
@@ -91,6 +95,9 @@ class DaskInput:
     intercept: bool | None = None
     #: Random-slope columns that are not features (read by the fit only).
     slope_columns: list = field(default_factory=list)
+    #: The offset's column label (lme4's offset): y in ``frame`` is then
+    #: y - offset, the response the fit reads.
+    offset: object = None
 
     @property
     def names(self):
@@ -288,6 +295,8 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     """
     from sklearn.utils.validation import validate_data
 
+    from skmixed._model_formula import with_offset_column
+
     frame, columns, names = _as_frame(X)
     meta = frame._meta
     if reset:
@@ -298,6 +307,17 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
             reset=True,
         )
     request = estimator._input_request(reset)
+    if reset and request.offset is not None:
+        # an offset expression (log(e)) computed in each partition from its
+        # own columns, as in memory (an array X is refused there)
+        with_offset_column(X, request.offset)
+        computed = with_offset_column(meta, request.offset)
+        if computed is not meta:
+            frame = frame.map_partitions(
+                with_offset_column, request.offset, meta=computed
+            )
+            frame, columns, names = _as_frame(frame)
+            meta = frame._meta
     formula_rhs = (
         request.fixed_effects if isinstance(request.fixed_effects, str) else None
     )
@@ -314,6 +334,13 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     x_meta = meta if names is not None else pd.DataFrame(columns=columns)
     # the in-memory rules (skmixed._inputs), applied to the metadata
     factors, x_columns = find_groups(x_meta, groups_meta, request, 0, stage)
+    offset, offset_columns = None, ()
+    if reset and request.offset is not None:
+        positional = [f"x{j}" for j in range(len(columns))]
+        offset = offset_name(request, names or positional, list(x_columns))
+        offset_columns = _offset_columns(request, offset, names or positional)
+        if names is not None:  # (an array X is float) its dtype, as in memory
+            _offset_values(meta, names, offset, type(estimator).__name__)
     resolved = {}
     if factors is not None:
         for name in factors:
@@ -351,12 +378,14 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     elif names is not None:
         all_names = names
         features, chosen, ignored = feature_columns(
-            meta, names, True, x_columns, request
+            meta, names, True, x_columns, request, offset=offset_columns
         )
         feature_names = chosen
     else:
         all_names = [f"x{j}" for j in range(len(columns))]
-        _, chosen, ignored = feature_columns(meta, all_names, False, [], request)
+        _, chosen, ignored = feature_columns(
+            meta, all_names, False, [], request, offset=offset_columns
+        )
         features = [columns[all_names.index(c)] for c in chosen]
         feature_names = None
     if reset:
@@ -370,6 +399,7 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
             chosen,
             formula,
             list(x_columns),
+            offset,
         )
     if y is not None:
         dtype = _as_column(y, _Y)._meta.dtype
@@ -378,6 +408,16 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         ):
             raise ValueError(f"y must be numeric; got dtype {dtype}.")
         frame = _with_column(frame, X, y, _Y, "y")
+    offset_label = None
+    if offset is not None and y is not None:
+        offset_label = columns[all_names.index(offset)]
+        frame = frame.map_partitions(
+            _minus_offset,
+            offset_label,
+            offset,
+            estimator.missing == "drop",
+            meta=frame._meta.astype({_Y: np.float64}),
+        )
     if sample_weight is not None:
         dtype = _as_column(sample_weight, _W)._meta.dtype
         if not pd.api.types.is_numeric_dtype(dtype):
@@ -385,7 +425,25 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         frame = _with_column(frame, X, sample_weight, _W, "sample_weight")
     if reset and x_columns:
         estimator.group_columns_in_ = list(x_columns)
-    return DaskInput(frame, features, feature_names, resolved, intercept)
+    return DaskInput(
+        frame, features, feature_names, resolved, intercept, offset=offset_label
+    )
+
+
+def _minus_offset(part, label, name, drop):
+    """The partition with y - offset as its response (lme4 fits that); a
+    missing offset is an error naming its column, or with missing='drop'
+    makes the response missing, so that the row is dropped."""
+    offset = part[label].to_numpy(dtype=np.float64, na_value=np.nan)
+    if not drop:
+        _report_nonfinite(offset, [name], "X (offset column)", _FIT_HINT)
+    y = part[_Y].to_numpy(dtype=np.float64, na_value=np.nan)
+    return part.assign(**{_Y: y - offset})
+
+
+def _response(inp, frame):
+    """y of the fit's rows: the frame holds y - offset when there is one."""
+    return frame[_Y] if inp.offset is None else frame[_Y] + frame[inp.offset]
 
 
 # -- a formula's state, learned from every partition -------------------------------
@@ -1356,13 +1414,13 @@ def fitted_values(model):
 def residuals(model):
     """Residuals of a model fitted from Dask input (a lazy dask Series)."""
     inp, frame = _training_rows(model)
-    return frame[_Y] - fitted_values(model)
+    return _response(inp, frame) - fitted_values(model)
 
 
 def pearson_residuals(model):
     """``sqrt(w) (y - fitted)`` (the residuals without weights), lazily."""
     inp, frame = _training_rows(model)
-    out = frame[_Y] - fitted_values(model)
+    out = _response(inp, frame) - fitted_values(model)
     if _W in frame.columns:
         out = out * np.sqrt(frame[_W])
     return out
@@ -1544,7 +1602,7 @@ def scaled_residuals(model):
     (and so their quantiles) are the same.
     """
     inp, frame = _training_rows(model)
-    scaled = (frame[_Y] - fitted_values(model)) / model.sigma_
+    scaled = (_response(inp, frame) - fitted_values(model)) / model.sigma_
     if _W in frame.columns:
         scaled = np.sqrt(frame[_W]) * scaled
     return scaled

@@ -1314,3 +1314,39 @@ def test_model_fitted_on_many_short_labels_predicts_and_pickles(client):
     copy = pickle.loads(pickle.dumps(fitted))
     for model in (fitted, copy):
         np.testing.assert_allclose(model.predict(new), mem.predict(new), rtol=RTOL)
+
+
+@pytest.mark.parametrize(
+    "spec, offset", [("(x1 | g)", "o"), ("(1 | g) + (1 | h)", "log(e) + o")]
+)
+def test_offset_partition_by_partition_equals_pandas(client, spec, offset):
+    """lme4's lmer offset: each partition fits y - offset from its own rows."""
+    df = _data(seed=8)
+    rng = np.random.default_rng(8)
+    df["o"], df["e"] = rng.normal(3, 2, len(df)), rng.uniform(0.5, 10, len(df))
+    df["y"] += df["o"]
+    cols = ["x1", "x2", "g", "h", "o", "e"]
+    ddf = _partitioned(df, _unequal(df))
+    mem = MixedLMRegressor(spec, offset=offset).fit(df[cols], df["y"])
+    model = MixedLMRegressor(spec, offset=offset).fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(model, mem)
+    assert "o" not in model.fixed_effects_.index  # the offset is no feature
+    assert list(model.feature_names_in_) == cols
+    np.testing.assert_allclose(
+        model.fittedvalues_.compute().to_numpy(), mem.fittedvalues_, rtol=RTOL
+    )
+    np.testing.assert_allclose(
+        model.residuals_.compute().to_numpy(), mem.residuals_, rtol=1e-8, atol=1e-10
+    )
+    assert str(model.summary()) == str(mem.summary())
+    np.testing.assert_allclose(
+        model.predict(ddf[cols]).compute().to_numpy(), mem.predict(df[cols]), rtol=RTOL
+    )
+    # a missing offset is named, or its row dropped as R's na.omit drops it
+    bad = df.copy()
+    bad.loc[[5, 700], "o"] = np.nan
+    dbad = _partitioned(bad, _unequal(bad))
+    with pytest.raises(ValueError, match=r"offset column\) .*o': NaN in \d row"):
+        MixedLMRegressor(spec, offset=offset).fit(dbad[cols], dbad["y"])
+    fitted, mem = _fits_dropping(spec, bad, dbad, cols, 2, offset=offset)
+    _assert_same_mixed(fitted, mem)

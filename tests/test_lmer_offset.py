@@ -224,11 +224,3 @@ def test_lmer_offset_argument_and_formula_agree():
     assert formula.reml_criterion_ == pytest.approx(REF["col_reml"]["criterion"])
     assert argument.reml_criterion_ == formula.reml_criterion_
     np.testing.assert_allclose(argument.predict(NEW), formula.predict(NEW))
-
-
-def test_offset_on_dask_input_is_refused_not_ignored():
-    dd = pytest.importorskip("dask.dataframe")
-    frame = dd.from_pandas(RATES[["x", "o", "g", "y"]], npartitions=2)
-    model = MixedLMRegressor("(1 | g)", offset="o")
-    with pytest.raises(NotImplementedError, match="offset='o'.* Dask"):
-        model.fit(frame[["x", "o", "g"]], frame["y"])

@@ -139,7 +139,8 @@ class MixedLMRegressor(GroupedRegressor):
         pandas X it may also be an R expression of X's columns,
         ``"log(e)"`` or ``"log(e) + o"``, computed from the rows given (at
         fit and at predict); the columns it reads are no features either,
-        unless ``fixed_effects`` names them.
+        unless ``fixed_effects`` names them. From Dask collections each
+        partition computes it from its own rows.
     reml : bool, default=True
         Restricted maximum likelihood (lme4's default) or maximum likelihood.
     fit_intercept : bool, default=True
@@ -853,13 +854,7 @@ class MixedLMRegressor(GroupedRegressor):
             from skmixed.mixed import dask_fit
 
             self._validate_params()
-            if self.offset is not None:
-                raise NotImplementedError(
-                    f"MixedLMRegressor(offset={self.offset!r}) does not fit from "
-                    "Dask collections yet; fit on data in memory (X.compute()), "
-                    "or subtract the offset from y (lme4 fits y - offset) and "
-                    "add it to the predictions."
-                )
+            # (the partitions fit y - offset: skmixed._dask.dask_input)
             self._weights, self._offset = None, None
             self._weights_name = weights_name(sample_weight)
             with blas_single_thread():
