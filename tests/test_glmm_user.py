@@ -158,3 +158,19 @@ def test_probit_on_separated_classes_fits_as_r_glm_does():
     proba = clf.predict_proba(X)
     assert np.all(np.isfinite(proba)) and np.all((proba > 0) & (proba < 1))
     np.testing.assert_array_equal(clf.predict(X), y)
+
+
+def test_family_object_and_a_different_link_are_refused():
+    # family=Binomial("probit") with link="logit" fitted the probit model
+    # and said nothing; the same link, or link=None, is fine.
+    from skmixed.glmm.families import Binomial
+
+    X, y = _binary_data(5)
+    y01 = (y == "yes").astype(float)
+    with pytest.raises(ValueError, match=r"link='logit'.*family=.*probit"):
+        skmixed.MixedGLMRegressor(
+            "(1 | g)", family=Binomial("probit"), link="logit"
+        ).fit(X, y01)
+    for link in (None, "probit"):
+        m = skmixed.MixedGLMRegressor("(1 | g)", family=Binomial("probit"), link=link)
+        assert m.fit(X, y01).link_ == "probit"
