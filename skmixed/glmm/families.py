@@ -355,6 +355,11 @@ _FAMILIES = {"binomial": Binomial, "poisson": Poisson}
 def get_family(family, link=None):
     """A :class:`Family` from its name (``"binomial"``, ``"poisson"``)."""
     if isinstance(family, Family):
+        if link is not None and str(link) != family.link.name:
+            raise ValueError(
+                f"link={link!r} differs from the link of family={family!r}; "
+                "give the link once (link=None with a family object)."
+            )
         return family
     name = str(family).lower()
     if name not in _FAMILIES:
