@@ -174,3 +174,21 @@ def test_family_object_and_a_different_link_are_refused():
     for link in (None, "probit"):
         m = skmixed.MixedGLMRegressor("(1 | g)", family=Binomial("probit"), link=link)
         assert m.fit(X, y01).link_ == "probit"
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (pd.Series(np.ones(300)).where(np.arange(300) != 2), r"NaN in 1 row.*'drop'"),
+        (np.r_[-1.0, np.ones(299)], r"1 negative weight.*row 0"),
+        (np.array(["a"] * 300), "sample_weight must be numeric"),
+    ],
+    ids=["nan", "negative", "strings"],
+)
+def test_bad_sample_weight_is_named(weights, message):
+    # As the linear models say it: how many rows, which, and what to do
+    # (was "sample_weight must be finite and non-negative." for the first
+    # two and numpy's "could not convert string to float" for the last).
+    X, y = _binary_data(6)
+    with pytest.raises(ValueError, match=message):
+        MixedLogisticRegression("(1 | g)").fit(X, y, sample_weight=weights)
