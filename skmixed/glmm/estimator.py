@@ -25,6 +25,7 @@ from skmixed._base import (
     GroupedRegressor,
     fixed_intercept,
 )
+from skmixed._inputs import check_sample_weight
 from skmixed._linalg import least_squares
 from skmixed.glmm.agq import agq_minus2_loglik
 from skmixed.glmm.blocks import (
@@ -159,7 +160,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
 
         Rows dropped for NaN/inf (or a missing weight, as R's na.omit drops
         it) lose their weight too; without dropping the weights are checked
-        by :meth:`_prior_weights` (their messages name the GLMM's meaning).
+        by :meth:`_prior_weights`.
         """
         carry = sample_weight is not None and self.missing == "drop"
         return self._validate(
@@ -180,20 +181,9 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         return self._prior_weights(sample_weight, n)
 
     def _prior_weights(self, sample_weight, n):
-        w = np.asarray(sample_weight, dtype=np.float64)
-        if w.ndim != 1 or w.shape[0] != n:
-            raise ValueError(
-                f"sample_weight has shape {w.shape}; expected ({n},), one weight "
-                "per row of X."
-            )
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError("sample_weight must be finite and non-negative.")
-        if not np.any(w > 0):
-            raise ValueError(
-                "Every sample_weight is zero: there is nothing to fit (at least "
-                "one row needs a positive weight)."
-            )
-        return w
+        # the linear models' checks and messages (rows named, missing='drop'
+        # suggested for NaN); all zero is refused there too
+        return check_sample_weight(sample_weight, n)
 
     # -- fit -------------------------------------------------------------------
     def _fit_glmm(self, data, prior):
