@@ -320,14 +320,17 @@ def summary(model, ddf="satterthwaite", show_correlation=None):
     names = list(model.fixed_effects_.index)
     correlation = pd.DataFrame(vcov / np.outer(sd, sd), index=names, columns=names)
     design = model._criterion.design
-    if model.reml:
+    # without fixed effects the REML criterion is the deviance, and lme4
+    # reports such a fit as ML (y ~ 0 + (1 | g): isREML() is FALSE)
+    reml = bool(model.reml) and len(names) > 0
+    if reml:
         criteria = {"REML": model.reml_criterion_}
     else:
         criteria = {
             "AIC": model.aic_,
             "BIC": model.bic_,
             "logLik": model.loglik_,
-            "deviance": model.deviance_,
+            "deviance": -2.0 * model.loglik_,
             "df.resid": design.n - design.p - model._criterion.n_theta - 1,
         }
     frame = random_effects_frame(model)
@@ -346,7 +349,7 @@ def summary(model, ddf="satterthwaite", show_correlation=None):
         weights=(getattr(model, "_weights_name", None) or "sample_weight")
         if weighted
         else None,
-        reml=bool(model.reml),
+        reml=reml,
         ddf=_DDF_LABELS[key],
         formula=formula(model),
         criteria=criteria,
