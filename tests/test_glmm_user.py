@@ -95,6 +95,8 @@ _CASES = [
 ]
 
 
+# performance warns as we do for the Poisson case's mean count of 1.4
+@pytest.mark.filterwarnings("ignore:mu of 1.4 is too close to zero")
 @pytest.mark.parametrize(
     ("case", "formula", "data", "newdata", "kwargs", "tol"),
     _CASES,
@@ -133,6 +135,14 @@ def test_glmer_numbers_on_simulated_data(
     )
     np.testing.assert_allclose(
         m.predict(new, include_random=False), ref["predict_population"], atol=est
+    )
+    # performance's r2_nakagawa() and icc() (latent scale)
+    r2, icc = m.r2_nakagawa(), m.icc()
+    np.testing.assert_allclose(
+        [r2["conditional"], r2["marginal"]], ref["r2_nakagawa"], rtol=10 * est
+    )
+    np.testing.assert_allclose(
+        [icc["adjusted"], icc["conditional"]], ref["icc"], rtol=10 * est
     )
 
 

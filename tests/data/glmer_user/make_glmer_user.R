@@ -1,7 +1,7 @@
 # References for tests/test_glmm_user.py: glmer on two small simulated data
 # sets, as a user would fit them. Run from this folder:
 #   Rscript make_glmer_user.R
-suppressPackageStartupMessages({library(lme4); library(jsonlite)})
+suppressPackageStartupMessages({library(lme4); library(jsonlite); library(performance)})
 set.seed(20261130)
 
 # 1. Binomial proportions (cbind) with a correlated random slope
@@ -57,6 +57,8 @@ summarise <- function(m, newdata) {
        predict_response = unname(predict(m, newdata, type = "response", allow.new.levels = TRUE)),
        predict_link = unname(predict(m, newdata, type = "link", allow.new.levels = TRUE)),
        predict_population = unname(predict(m, newdata, type = "response", re.form = NA)),
+       r2_nakagawa = suppressWarnings(unlist(unname(r2_nakagawa(m)))),
+       icc = suppressWarnings(unlist(icc(m))[c("ICC_adjusted", "ICC_conditional")]),
        warnings = m@optinfo$conv$lme4$messages)
 }
 out <- list()
