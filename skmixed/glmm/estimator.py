@@ -767,6 +767,15 @@ class MixedGLMRegressor(_MixedGLMBase):
     fittedvalues_, linear_predictor_ : ndarray
         Conditional means (response scale) and Xβ + Zb (+ the offset).
 
+    Notes
+    -----
+    ``score`` is the R² of :meth:`predict` (the conditional mean on the
+    response scale), as for every scikit-learn regressor: higher is better,
+    weighted by ``sample_weight`` only when it is passed to ``score``. For a
+    likelihood-based choice, score with ``"neg_mean_poisson_deviance"``, or
+    with :func:`skmixed.metrics.marginal_log_likelihood` when the test
+    groups are new (``GroupKFold``).
+
     Examples
     --------
     >>> import numpy as np, pandas as pd
@@ -1056,6 +1065,13 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
 
     def decision_function(self, X, groups=None, *, include_random=True):
         """The linear predictor η (log-odds for the logit link).
+
+        For the logit and probit links η > 0 is where :meth:`predict` gives
+        ``classes_[1]`` (probability above 0.5), as scikit-learn expects of
+        a decision function. For the cloglog link the probability is 0.5 at
+        η = log(log 2) ≈ -0.367, not at 0: threshold :meth:`predict_proba`
+        instead (e.g. ``FixedThresholdClassifier(response_method=
+        "predict_proba")``).
 
         Parameters
         ----------
