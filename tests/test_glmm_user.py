@@ -3,6 +3,7 @@ and numbers against lme4's glmer on small simulated data
 (tests/data/glmer_user, made by make_glmer_user.R there)."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,18 @@ def test_bad_sample_weight_is_named(weights, message):
     X, y = _binary_data(6)
     with pytest.raises(ValueError, match=message):
         MixedLogisticRegression("(1 | g)").fit(X, y, sample_weight=weights)
+
+
+def test_poisson_with_large_counts_fits_without_numpy_overflow_warnings():
+    # Counts of about a thousand: PIRLS's first step from beta = 0 overshoots,
+    # its step halving recovers, and numpy's "overflow encountered in
+    # matmul" from the trial step reached the user (2-4 times a fit).
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(30), 20)
+    x = rng.standard_normal(g.size)
+    y = rng.poisson(np.exp(7.0 + 0.3 * x + rng.normal(0, 0.3, 30)[g]))
+    X = pd.DataFrame({"x": x, "g": g})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        m = skmixed.MixedGLMRegressor("(1 | g)", family="poisson").fit(X, y)
+    assert m.fixed_effects_["x"] == pytest.approx(0.3, abs=0.02)
