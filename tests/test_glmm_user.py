@@ -217,4 +217,7 @@ def test_poisson_with_large_counts_fits_without_numpy_overflow_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         m = skmixed.MixedGLMRegressor("(1 | g)", family="poisson").fit(X, y)
+        with pytest.warns(skmixed.GroupsMissingWarning):  # the GLM's IRLS too
+            glm = skmixed.MixedGLMRegressor(family="poisson").fit(X[["x"]], y)
     assert m.fixed_effects_["x"] == pytest.approx(0.3, abs=0.02)
+    assert glm.fixed_effects_["x"] == pytest.approx(0.3, abs=0.02)

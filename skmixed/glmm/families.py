@@ -161,8 +161,10 @@ class Family:
         raise NotImplementedError
 
     def deviance(self, y, mu, prior):
-        """Sum of the weighted unit deviances."""
-        return float(np.sum(self.unit_deviance(y, mu, prior)))
+        """Sum of the weighted unit deviances (inf past the float range, as
+        for a rejected trial step of IRLS, without a numpy warning)."""
+        with np.errstate(over="ignore"):
+            return float(np.sum(self.unit_deviance(y, mu, prior)))
 
     def minus2_loglik(self, y, mu, prior):
         """``-2 Σ log p(y_i | mu_i)`` with every normalising constant."""
@@ -281,8 +283,13 @@ class Poisson(Family):
 
     @staticmethod
     def kernel(y, mu, prior):
-        """``Σ w [y log mu - mu]``."""
-        return float(prior @ (y * np.log(mu) - mu))
+        """``Σ w [y log mu - mu]``.
+
+        -inf when the means overflow the sum (a trial step far too large,
+        which PIRLS's step halving then rejects): no numpy warning for it.
+        """
+        with np.errstate(over="ignore"):
+            return float(prior @ (y * np.log(mu) - mu))
 
     @staticmethod
     def loglik_rows(y, mu, prior):
