@@ -221,3 +221,22 @@ def test_poisson_with_large_counts_fits_without_numpy_overflow_warnings():
             glm = skmixed.MixedGLMRegressor(family="poisson").fit(X[["x"]], y)
     assert m.fixed_effects_["x"] == pytest.approx(0.3, abs=0.02)
     assert glm.fixed_effects_["x"] == pytest.approx(0.3, abs=0.02)
+
+
+def test_classifier_from_formula_as_its_regressor_sibling():
+    # MixedLMRegressor and MixedGLMRegressor take lme4's formula; the
+    # classifier, the one an lme4 user puts in cross_val_score, did not
+    # (AttributeError).
+    X, y = _binary_data(7)
+    X["z"] = np.random.default_rng(7).standard_normal(len(X))
+    clf = MixedLogisticRegression.from_formula("y ~ x + (1 | g)", link="probit")
+    assert (clf.random_effects, clf.fixed_effects, clf.link) == (
+        "(1 | g)",
+        "x",
+        "probit",
+    )
+    clf.fit(X, y)
+    assert list(clf.fixed_effects_.index) == ["(Intercept)", "x"]  # z unused
+    by_hand = MixedLogisticRegression("(1 | g)", fixed_effects="x", link="probit")
+    np.testing.assert_allclose(clf.fixed_effects_, by_hand.fit(X, y).fixed_effects_)
+    assert "Formula: y ~ x + (1 | g)" in str(clf.summary())
