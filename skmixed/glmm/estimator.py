@@ -991,6 +991,37 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
     def _family(self):
         return get_family("binomial", self.link)
 
+    @classmethod
+    def from_formula(cls, formula, **params):
+        """A classifier from glmer's formula, e.g. ``"y ~ x + (1 | g)"``.
+
+        As :meth:`MixedGLMRegressor.from_formula`: the bar terms give
+        ``random_effects``, the rest ``fixed_effects`` and ``offset(...)``
+        terms ``offset``. Fit it on a DataFrame holding the formula's
+        columns, with the labels as ``y``.
+
+        Parameters
+        ----------
+        formula : str
+        **params
+            Other parameters (``link``, ``nAGQ``, ...).
+
+        Returns
+        -------
+        MixedLogisticRegression
+            Unfitted.
+
+        Examples
+        --------
+        >>> from skmixed import MixedLogisticRegression
+        >>> clf = MixedLogisticRegression.from_formula("y ~ x + (1 | g)")
+        >>> clf.random_effects, clf.fixed_effects
+        ('(1 | g)', 'x')
+        """
+        from skmixed._model_formula import mixed_from_formula
+
+        return mixed_from_formula(cls, formula, params, glmer=True)
+
     def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the model to binary labels.
 
