@@ -1298,22 +1298,29 @@ def test_levels_of_short_labels_made_from_their_keys():
     assert coder.row_codes(rows).tolist() == expected
 
 
-def test_model_fitted_on_many_short_labels_predicts_and_pickles(client):
-    # levels held as numpy strings: random effects, predictions (an unseen
-    # level too) and a pickled copy as those of the in-memory fit
+@pytest.mark.parametrize("labels", ["short strings", "integers"])
+def test_model_fitted_on_many_short_labels_predicts_and_pickles(client, labels):
+    # levels held as numpy strings (of integers: their decimals): random
+    # effects, predictions (an unseen level too) and a pickled copy as
+    # those of the in-memory fit
     import pickle
 
     df = _data(seed=34, n=3000, n_groups=600)
+    unseen = "unseen"
+    if labels == "integers":  # ids with negatives, 1 to 4 digits
+        df["g"] = df["g"].str[1:].astype(np.int64) * 13 - 300
+        unseen = 7  # (13 k - 300 is never 7)
     cols = ["x1", "x2", "g"]
     mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
     ddf = _partitioned(df, _unequal(df))
     fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
     new = df[cols].iloc[:50].copy()
-    new.loc[new.index[:5], "g"] = "unseen"
+    new.loc[new.index[:5], "g"] = unseen
     copy = pickle.loads(pickle.dumps(fitted))
     for model in (fitted, copy):
         np.testing.assert_allclose(model.predict(new), mem.predict(new), rtol=RTOL)
+    assert list(copy.random_effects_["g"].index) == list(mem.random_effects_["g"].index)
 
 
 @pytest.mark.parametrize(
