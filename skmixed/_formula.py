@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from skmixed._groups import _r_level_order
-from skmixed._rsyntax import r_deparse, to_python, tokens
+from skmixed._rsyntax import names_read, r_deparse, to_python, tokens
 from skmixed._type3 import aliased_columns, type3_contrasts
 
 __all__ = ["FixedFormula", "check_calls", "resolve_intercept"]
@@ -564,29 +564,13 @@ def _check_constant_terms(rhs, terms):
     for term in terms:
         if str(term) in ("0", "1"):
             continue
-        if all(not _names_read(factor.expr) for factor in term.factors):
+        if all(not names_read(factor.expr) for factor in term.factors):
             raise ValueError(
                 f"The fixed_effects formula {rhs!r} has the term "
                 f"{r_deparse(str(term))!r}, which reads no column: a "
                 "constant, not one value per row (R's model.frame refuses it "
                 "too: variable lengths differ). The intercept is '1'."
             )
-
-
-def _names_read(text):
-    """The names an expression reads (not called, no keyword, no constant)."""
-    found = tokens(text) + [(None, None)]
-    return [
-        tok.strip("`")
-        for (kind, tok), (_, after) in zip(found[:-1], found[1:], strict=True)
-        if kind == "backtick"
-        or (
-            kind == "name"
-            and after not in ("(", "=")
-            and tok not in _NOT_COLUMNS
-            and not tok.startswith(("np.", "contr."))
-        )
-    ]
 
 
 def _checked_rhs(rhs):

@@ -18,7 +18,7 @@ expression (``s/n``), and ``offset(expr)`` terms become the estimator's
 
 from dataclasses import dataclass
 
-from skmixed._rsyntax import r_deparse, tokens
+from skmixed._rsyntax import names_read, r_deparse, tokens
 
 __all__ = [
     "ModelFormula",
@@ -305,24 +305,8 @@ def _is_column_name(expr):
 
 
 def expression_columns(expr):
-    """The column names an R expression reads (``log(exposure)``: exposure).
-
-    Not a function called (``log(``), an argument's keyword (``base =``),
-    R's constants or numpy's names (``np.pi``); R's dotted names
-    (``exp.time``) are columns.
-    """
-    found = tokens(expr)
-    return [
-        tok.strip("`")
-        for k, (kind, tok) in enumerate(found)
-        if kind == "backtick"
-        or (
-            kind == "name"
-            and found[k + 1 : k + 2] not in ([("op", "(")], [("op", "=")])
-            and tok not in ("pi", "TRUE", "FALSE", "T", "F")
-            and not tok.startswith("np.")
-        )
-    ]
+    """The column names an R expression reads (``log(exposure)``: exposure)."""
+    return names_read(expr)
 
 
 def evaluate_expression(expr, data, what):

@@ -11,7 +11,7 @@ power, not XOR; ``factor(g)`` is formulaic's ``C(g)``).
 
 import re
 
-__all__ = ["r_deparse", "to_python", "tokens"]
+__all__ = ["names_read", "r_deparse", "to_python", "tokens"]
 
 _TOKEN = re.compile(
     r"""
@@ -171,3 +171,34 @@ def _is_dotted_name(kind, tok, after):
         and not tok.startswith(_NAMESPACES)
         and after != [("op", "(")]
     )
+
+
+# Names that are R's (or Python's) constants, not columns.
+_CONSTANTS = {"pi", "TRUE", "FALSE", "T", "F", "True", "False", "None", "np"}
+
+
+def names_read(text):
+    """The column names an expression reads, in order (repeats kept).
+
+    Not a function called (``log(``), an argument's keyword (``base =``),
+    a constant (``pi``, ``TRUE``) or numpy's and formulaic's dotted names
+    (``np.pi``, ``contr.sum``); R's dotted names (``exp.time``) and
+    backticked names are columns.
+
+    Examples
+    --------
+    >>> names_read("log(exp.time, base = 2) + ifelse(x > pi, 1, 0)")
+    ['exp.time', 'x']
+    """
+    found = tokens(text) + [(None, None)]
+    return [
+        tok.strip("`")
+        for (kind, tok), following in zip(found[:-1], found[1:], strict=True)
+        if kind == "backtick"
+        or (
+            kind == "name"
+            and following not in (("op", "("), ("op", "="))
+            and tok not in _CONSTANTS
+            and not tok.startswith(_NAMESPACES)
+        )
+    ]

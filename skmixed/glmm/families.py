@@ -312,8 +312,9 @@ class Poisson(Family):
             import warnings
 
             warnings.warn(
-                f"non-integer counts y in a poisson glm: {int(fractional.sum())} "
-                f"row(s), e.g. {float(y[fractional][0])!r}. R's dpois gives them "
+                f"non-integer x = {float(y[fractional][0]):f} (as R's dpois "
+                f"warns): non-integer counts y in a poisson glm, "
+                f"{int(fractional.sum())} row(s). R's dpois gives them "
                 "likelihood 0 (lme4's logLik is then -Inf); here the "
                 "log-likelihood extends to them through lgamma, so logLik, AIC "
                 "and the fit are not R's.",
