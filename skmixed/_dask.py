@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from skmixed._formula import resolve_intercept
-from skmixed._groups import _is_number, as_factor
+from skmixed._groups import _is_number, as_factor, missing_groups_error
 from skmixed._inputs import (
     _FIT_HINT,
     InputLayout,
@@ -674,10 +674,7 @@ def _merge_levels(*parts):
 
 
 def raise_missing_groups(name, count):
-    raise ValueError(
-        f"Grouping factor {name!r} contains missing values "
-        f"(NaN/None) in {count} row(s); drop or fill them."
-    )
+    raise missing_groups_error(name, count)
 
 
 class FactorCoder:

@@ -283,13 +283,19 @@ def _dict_codes(labels):
     return codes, list(index)
 
 
+def missing_groups_error(name, count):
+    """The error for ``count`` rows without a label of grouping factor
+    ``name`` (in memory as from Dask)."""
+    return ValueError(
+        f"Grouping factor {name!r} contains missing values "
+        f"(NaN/None) in {count} row(s); drop or fill them, or "
+        "fit with missing='drop' to drop those rows as R's na.omit does."
+    )
+
+
 def _check_no_missing(missing, name):
     if missing.any():
-        raise ValueError(
-            f"Grouping factor {name!r} contains missing values "
-            f"(NaN/None) in {int(missing.sum())} row(s); drop or fill them, or "
-            "fit with missing='drop' to drop those rows as R's na.omit does."
-        )
+        raise missing_groups_error(name, int(missing.sum()))
 
 
 def _categorical_factor(series, name):

@@ -1003,6 +1003,12 @@ def test_nullable_labels_with_missing_dropped(client, dtype):
     df.loc[[4, 700], "g"] = pd.NA
     cols = ["x1", "x2", "g"]
     ddf = _partitioned(df, _unequal(df))
+    errors = []  # by default (missing='error'): the same error, counting them
+    for frame in (df, ddf):
+        with pytest.raises(ValueError, match="'g' contains missing .* 2 row") as e:
+            MixedLMRegressor("(1 | g)").fit(frame[cols], frame["y"])
+        errors.append(str(e.value))
+    assert errors[0] == errors[1]
     fitted, mem = _fits_dropping("(1 | g)", df, ddf, cols, 2)
     _assert_same_mixed(fitted, mem)
 
