@@ -500,12 +500,11 @@ class MixedLMRegressor(GroupedRegressor):
             self._results_at(dec.theta, dec)
         else:
             self._results_at(scaled.to_theta(opt.x))
-        if not from_rows:
-            _warn_lost_precision(
-                fit_criterion.design,
-                self._dec.pwrss,
-                from_sums=X is None and needs_rows(x_names, y_range),
-            )
+        if X is None and needs_rows(x_names, y_range):
+            # from Dask partitions only the sums are here, not the rows
+            _warn_far_y_from_sums(fit_criterion.design, self._dec.pwrss)
+        elif not from_rows:
+            _warn_lost_precision(fit_criterion.design, self._dec.pwrss)
         self.is_singular_ = singular
         self.n_evaluations_ = int(opt.n_evaluations)
         self.n_iter_ = self.n_evaluations_
@@ -1554,40 +1553,32 @@ def _rank_one_starts(lambdas):
 _LOST_PRECISION_RATIO = 1e10
 
 
-def _warn_lost_precision(design, pwrss, from_sums=False):
+def _precision_ratio(design, pwrss):
+    """yᵀWy over the PRSS, and about how many significant digits the PRSS
+    keeps (0 for a PRSS cancelled to 0 or below: no log of infinity)."""
+    yty = float(design.Bxx[-1, -1])
+    ratio = yty / pwrss if pwrss > 0.0 else math.inf
+    digits = 0
+    if math.isfinite(ratio):
+        digits = max(0, int(np.floor(-np.log10(np.finfo(float).eps * ratio))))
+    return ratio, digits
+
+
+def _warn_lost_precision(design, pwrss):
     """Warn when yᵀWy dwarfs the penalised residual sum of squares at the
-    optimum, or (``from_sums``) when a fit from Dask partitions has y far
-    from 0 and no intercept.
+    optimum.
 
     The PRSS is yᵀWy less a quadratic form of the cross-products: when y's
     own size is many orders above what the model leaves unexplained, the
     difference cancels most digits. A fit with an intercept takes a far
     mean out of y first (see ``centring.response_shift``); without one
     (``fit_intercept=False``, ``0 +``) an in-memory fit forms the PRSS from
-    the rows (see rows.py), as lme4 does; a fit from Dask partitions has
-    only the sums on the client, so it says so.
+    the rows (see rows.py), as lme4 does, and does not come here.
     """
-    yty = float(design.Bxx[-1, -1])
-    ratio = yty / pwrss if pwrss > 0.0 else math.inf
-    if not from_sums and not (pwrss > 0.0 and ratio > _LOST_PRECISION_RATIO):
+    if not pwrss > 0.0:
         return
-    # (a PRSS cancelled to 0 or below keeps no digit: no log of infinity)
-    digits = 0
-    if math.isfinite(ratio):
-        digits = max(0, int(np.floor(-np.log10(np.finfo(float).eps * ratio))))
-    if from_sums:
-        warnings.warn(
-            "y is far from 0 relative to its range and the model has no fixed "
-            "intercept to absorb its mean (fit_intercept=False or '0 +'): "
-            "fitted from Dask partitions, the penalised residual sum of "
-            f"squares is a difference of the sums, {ratio:.1e} times smaller "
-            f"than y's sum of squares, so σ, θ and the criterion keep only "
-            f"about {digits} significant digit(s). Fit the intercept, or centre "
-            "y if the model of the centred y is the one you mean, or fit from "
-            "in-memory data (pandas or numpy), where it is formed from the rows.",
-            UserWarning,
-            stacklevel=7,
-        )
+    ratio, digits = _precision_ratio(design, pwrss)
+    if ratio <= _LOST_PRECISION_RATIO:
         return
     warnings.warn(
         f"The fit lost precision: y's sum of squares is {ratio:.1e} times "
@@ -1598,6 +1589,29 @@ def _warn_lost_precision(design, pwrss, from_sums=False):
         "varies so much between groups), or by the fixed effects (a nearly "
         "exact fit): the numbers are uncertain beyond those digits; check that "
         "y is not (almost) a function of the predictors.",
+        UserWarning,
+        stacklevel=7,
+    )
+
+
+def _warn_far_y_from_sums(design, pwrss):
+    """Warn that a fit from Dask partitions, with y far from 0 and no fixed
+    intercept, formed its PRSS as a difference of sums.
+
+    In memory such a fit forms the PRSS from the rows (see rows.py); from
+    partitions the client has only the sums, so it says how many digits
+    the difference kept and how to keep them all.
+    """
+    ratio, digits = _precision_ratio(design, pwrss)
+    warnings.warn(
+        "y is far from 0 relative to its range and the model has no fixed "
+        "intercept to absorb its mean (fit_intercept=False or '0 +'): "
+        "fitted from Dask partitions, the penalised residual sum of "
+        f"squares is a difference of the sums, {ratio:.1e} times smaller "
+        f"than y's sum of squares, so σ, θ and the criterion keep only "
+        f"about {digits} significant digit(s). Fit the intercept, or centre "
+        "y if the model of the centred y is the one you mean, or fit from "
+        "in-memory data (pandas or numpy), where it is formed from the rows.",
         UserWarning,
         stacklevel=7,
     )
