@@ -22,7 +22,7 @@ dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
-from skmixed import MixedLMRegressor  # noqa: E402
+from skmixed import MixedLMRegressor, PooledRegressor  # noqa: E402
 
 RTOL = 1e-10
 
@@ -536,8 +536,6 @@ def _assert_same_lm(m_dask, m_mem, rtol=1e-10):
     ],
 )
 def test_pooled_fit_equals_pandas(client, options):
-    from skmixed import PooledRegressor
-
     df = _data(seed=9)
     df["x3"] = df["x1"] + df["x2"]  # aliased, as R reports it
     cols = ["x1", "x2", "x3", "g"]
@@ -1363,3 +1361,24 @@ def test_offset_partition_by_partition_equals_pandas(client, spec, offset):
         MixedLMRegressor(spec, offset=offset).fit(dbad[cols], dbad["y"])
     fitted, mem = _fits_dropping(spec, bad, dbad, cols, 2, offset=offset)
     _assert_same_mixed(fitted, mem)
+
+
+def test_dask_names_the_response_as_memory_does(client):
+    # a NaN in a named response: the in-memory message, column named
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame(
+        {
+            "x": rng.normal(size=120),
+            "g": rng.integers(0, 8, 120).astype(str),
+            "count": rng.poisson(2.0, 120).astype(float),
+        }
+    )
+    d.loc[[5, 9], "count"] = np.nan
+    ddf = dd.from_pandas(d, npartitions=3)
+    for model in (MixedLMRegressor("(1 | g)"), PooledRegressor()):
+        with pytest.raises(ValueError) as in_memory:
+            model.fit(d[["x", "g"]], d["count"])
+        with pytest.raises(ValueError) as from_dask:
+            model.fit(ddf[["x", "g"]], ddf["count"])
+        assert "column 'count'" in str(in_memory.value)
+        assert str(from_dask.value) == str(in_memory.value)
