@@ -43,6 +43,7 @@ from skmixed._inputs import (
     feature_columns,
     find_groups,
     offset_name,
+    response_name,
     warn_ignored,
 )
 
@@ -98,12 +99,19 @@ class DaskInput:
     #: The offset's column label (lme4's offset): y in ``frame`` is then
     #: y - offset, the response the fit reads.
     offset: object = None
+    #: y's name (a named Series: lmer's ``count``), for messages; or None.
+    y_name: str | None = None
 
     @property
     def names(self):
         if self.feature_names is not None:
             return list(self.feature_names)
         return [f"x{j}" for j in range(len(self.features))]
+
+    @property
+    def y_names(self):
+        """``names`` for messages about y: its name as a list, or None."""
+        return None if self.y_name is None else [self.y_name]
 
 
 def shared(obj):
@@ -426,7 +434,13 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     if reset and x_columns:
         estimator.group_columns_in_ = list(x_columns)
     return DaskInput(
-        frame, features, feature_names, resolved, intercept, offset=offset_label
+        frame,
+        features,
+        feature_names,
+        resolved,
+        intercept,
+        offset=offset_label,
+        y_name=response_name(y),
     )
 
 

@@ -218,7 +218,7 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
     ]
     total = _dask.tree_reduce(parts, _add_partials).compute()
     _dask.raise_nonfinite(total.nonfinite_x, inp.names, "X", _FIT_HINT)
-    _dask.raise_nonfinite(total.nonfinite_y, None, "y", _FIT_HINT)
+    _dask.raise_nonfinite(total.nonfinite_y, inp.y_names, "y", _FIT_HINT)
     _dask.check_weights(total.weights, total.first_negative)
     model.n_dropped_ = total.n_dropped
     if total.n_dropped:

@@ -273,7 +273,7 @@ def prepare_inputs(
         weights,
         _offset_values(frame, columns, layout.offset_column, request.estimator),
     )
-    _handle_missing(inputs, raw_groups, request.missing, stage, frame)
+    _handle_missing(inputs, raw_groups, request.missing, stage, frame, response_name(y))
     if raw_groups is not None:
         inputs.factors = {
             name: as_factor(column, name) for name, column in raw_groups.items()
@@ -1083,7 +1083,15 @@ def _all_finite(inputs):
     return math.isfinite(total)
 
 
-def _handle_missing(inputs, raw_groups, missing, stage, frame=None):
+def response_name(y):
+    """The name of a named response (a pandas or Dask Series' name, as a
+    string), or None: messages then name its column (``lmer``'s ``count``)
+    rather than "y"."""
+    name = getattr(y, "name", None)
+    return None if name is None else str(name)
+
+
+def _handle_missing(inputs, raw_groups, missing, stage, frame=None, y_name=None):
     """Raise on NaN/inf, or (missing='drop', at fit) drop those rows in place.
 
     A missing group label is reported by :func:`as_factor` when rows are not
@@ -1127,7 +1135,8 @@ def _handle_missing(inputs, raw_groups, missing, stage, frame=None):
             name = inputs.layout.offset_column
             _report_nonfinite(inputs.offset, [name], "X (offset column)", hint)
         if inputs.y is not None:
-            _report_nonfinite(inputs.y, None, "y", hint)
+            names = None if y_name is None else [y_name]
+            _report_nonfinite(inputs.y, names, "y", hint)
         return
     if unlabelled.all():
         raise ValueError("Every row has a missing group label; nothing left to fit.")

@@ -437,7 +437,9 @@ def test_pd_na_in_nullable_response(sleep, name):
     X, y = _xy(sleep)
     y = y.astype("Float64")
     y.iloc[3] = pd.NA
-    with pytest.raises(ValueError, match=r"y contains NaN or inf \(y: NaN in 1 row"):
+    with pytest.raises(
+        ValueError, match=r"y contains NaN or inf \(column 'Reaction': NaN in 1 row"
+    ):
         clone(ESTIMATORS[name]).fit(X, y)
 
 
