@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 from skmixed.mixed.criterion import ProfiledCriterion
 from skmixed.mixed.optimize import minimize_theta
 from skmixed.mixed.profile import parameter_values
+from skmixed.mixed.rows import row_effects
 from skmixed.mixed.small import batch_criterion
 
 # Show progress for runs expected to last longer than this (seconds).
@@ -74,10 +75,7 @@ def _random_part(design, lambdas, sigma, rng):
     out = np.zeros(design.n)
     for term, lam in zip(design.terms, lambdas, strict=True):
         b = sigma * rng.standard_normal((term.m, term.k)) @ lam.T
-        if term.Z is None:
-            out += b[term.codes, 0]
-        else:
-            out += np.einsum("ij,ij->i", term.Z, b[term.codes])
+        out += row_effects(term.Z, b, term.codes)
     return out
 
 

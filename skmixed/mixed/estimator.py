@@ -47,7 +47,7 @@ from skmixed.mixed.optimize import (
     is_singular,
     minimize_theta,
 )
-from skmixed.mixed.rows import RowsCriterion, SinhTheta, needs_rows
+from skmixed.mixed.rows import RowsCriterion, SinhTheta, needs_rows, row_effects
 from skmixed.mixed.small import batch_criterion
 from skmixed.mixed.start import interior_start, moment_start
 from skmixed.mixed.terms import (
@@ -408,7 +408,8 @@ class MixedLMRegressor(GroupedRegressor):
         # y far from 0 and no intercept to take it out: r² from the rows
         # (its cross-product form keeps too few digits; see rows.py), and
         # the inference code evaluates the same
-        from_rows = X is not None and needs_rows(x_names, y_range)
+        far_y = needs_rows(x_names, y_range)
+        from_rows = X is not None and far_y
         if from_rows:
             criterion = RowsCriterion(criterion)
             fit_criterion = (
@@ -500,7 +501,7 @@ class MixedLMRegressor(GroupedRegressor):
             self._results_at(dec.theta, dec)
         else:
             self._results_at(scaled.to_theta(opt.x))
-        if X is None and needs_rows(x_names, y_range):
+        if X is None and far_y:
             # from Dask partitions only the sums are here, not the rows
             _warn_far_y_from_sums(fit_criterion.design, self._dec.pwrss)
         elif not from_rows:
@@ -688,7 +689,7 @@ class MixedLMRegressor(GroupedRegressor):
             return _dask.fitted_values(self)
         fitted = design.X @ self._dec.beta
         for term, b in zip(design.terms, self._dec.b, strict=True):
-            fitted += _row_effects(term.Z, b, term.codes)
+            fitted += row_effects(term.Z, b, term.codes)
         return _plus_offset(fitted, self._offset)
 
     @_lazy_attribute
@@ -1210,16 +1211,9 @@ def random_part(terms, b_per_term, fitted_designs, data, names):
         codes = cache[factor]
         Z = _term_columns(term, data.covariates, names)
         known = codes >= 0
-        effect = _row_effects(Z, b, np.where(known, codes, 0))
+        effect = row_effects(Z, b, np.where(known, codes, 0))
         effects += np.where(known, effect, 0.0)
     return effects, unseen
-
-
-def _row_effects(Z, b, codes):
-    """Per row, Z_i · b[level_i]."""
-    if Z is None:
-        return b[codes, 0]
-    return np.einsum("ij,ij->i", Z, b[codes])
 
 
 def _lme4_order(designs):
