@@ -864,12 +864,10 @@ class ProfiledCriterion:
         entries)."""
         k, m = self._ks[0], self.design.terms[0].m
         levels = self.first_term_levels
-        entries, d, CT = coefficients(theta.tolist(), k).T, levels.d, levels.CT
+        entries, d = coefficients(theta.tolist(), k).T, levels.d
         b = np.empty((m, k))
         for sl in chunks(m):
-            # (einsum: BLAS's gemv of a vector of p + 1 with rows of
-            # thousands is ~3x slower)
-            g = np.einsum("i,aij->aj", residual, CT[:, :, sl])  # (k, n)
+            g = levels.combined(residual, sl)  # (k, n)
             _conditional_modes(entries @ d[:, sl], g, b[sl])
         A1 = _Deferred(partial(self._first_blocks, theta))
         u = _Deferred(partial(self._spherical_modes, theta, lam, residual))
@@ -894,10 +892,10 @@ class ProfiledCriterion:
         :meth:`_modes_by_chunks`."""
         k, m = self._ks[0], self.design.terms[0].m
         levels = self.first_term_levels
-        entries, d, CT = coefficients(theta.tolist(), k).T, levels.d, levels.CT
+        entries, d = coefficients(theta.tolist(), k).T, levels.d
         u = np.empty((m, k))
         for sl in chunks(m):
-            g = np.einsum("i,aij->aj", residual, CT[:, :, sl])
+            g = levels.combined(residual, sl)
             _spherical_by_entries(entries @ d[:, sl], g, lam, u[sl])
         return (u,)
 

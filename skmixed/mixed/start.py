@@ -185,9 +185,7 @@ def _two_column_start(design, levels):
     with np.errstate(divide="ignore", invalid="ignore"):
         for sl in chunks(levels.m):
             d00, d01, d11 = levels.d[:3, sl]
-            # r_l = Z_lᵀ y − Z_lᵀ X β̂ (einsum: BLAS's gemv of a vector of
-            # 7 with rows of thousands is ~3x slower)
-            r = np.einsum("i,aij->aj", coef, levels.CT[:, :, sl])
+            r = levels.combined(coef, sl)  # r_l = Z_lᵀ y − Z_lᵀ X β̂
             rows = np.empty((5, len(d00)))
             l0, l1, l2, u0, u1 = rows
             np.sqrt(d00, out=l0)
