@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from skmixed._groups import _r_level_order
-from skmixed._rsyntax import names_read, r_deparse, to_python, tokens
+from skmixed._rsyntax import CONSTANTS, names_read, r_deparse, to_python, tokens
 from skmixed._type3 import aliased_columns, type3_contrasts
 
 __all__ = ["FixedFormula", "check_calls", "resolve_intercept"]
@@ -93,8 +93,6 @@ _CONTEXT = {
 # The R functions a formula may call, named in the error for any other.
 R_FUNCTIONS = ("log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "abs")
 R_FUNCTIONS += ("ifelse", "I", "factor", "scale", "poly")
-# Names in a formula that are constants, not columns.
-_NOT_COLUMNS = {"True", "False", "None", "TRUE", "FALSE", "pi", "np", "T", "F"}
 
 
 def _formulaic():
@@ -612,7 +610,7 @@ def _columns_in_order(text, parsed):
         plain = kind == "backtick" or (kind == "name" and "." not in tok)
         if after == "(":
             called.add(name)
-        if not plain or after in ("(", "=") or name in _NOT_COLUMNS:
+        if not plain or after in ("(", "=") or name in CONSTANTS:
             continue
         if name not in ordered:
             ordered.append(name)

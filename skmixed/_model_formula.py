@@ -304,11 +304,6 @@ def _is_column_name(expr):
     return len(found) == 1 and found[0][0] in ("name", "backtick")
 
 
-def expression_columns(expr):
-    """The column names an R expression reads (``log(exposure)``: exposure)."""
-    return names_read(expr)
-
-
 def evaluate_expression(expr, data, what):
     """An R expression over ``data``'s columns as a float array (R's arithmetic).
 
@@ -333,7 +328,7 @@ def evaluate_expression(expr, data, what):
     from skmixed._formula import FixedFormula, check_calls
 
     check_calls(expr, what.capitalize())
-    used = expression_columns(expr)
+    used = names_read(expr)
     missing = [n for n in used if n not in data.columns]
     if missing:
         raise ValueError(
@@ -370,7 +365,7 @@ def offset_expression_columns(offset):
             return None
     except ValueError:  # not R syntax: a plain label
         return None
-    return expression_columns(offset)
+    return names_read(offset)
 
 
 def with_offset_column(X, offset):

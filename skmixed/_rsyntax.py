@@ -11,7 +11,7 @@ power, not XOR; ``factor(g)`` is formulaic's ``C(g)``).
 
 import re
 
-__all__ = ["names_read", "r_deparse", "to_python", "tokens"]
+__all__ = ["CONSTANTS", "names_read", "r_deparse", "to_python", "tokens"]
 
 _TOKEN = re.compile(
     r"""
@@ -173,8 +173,9 @@ def _is_dotted_name(kind, tok, after):
     )
 
 
-# Names that are R's (or Python's) constants, not columns.
-_CONSTANTS = {"pi", "TRUE", "FALSE", "T", "F", "True", "False", "None", "np"}
+#: Names that are R's (or Python's) constants, not columns (also read by
+#: the formula's list of columns, skmixed._formula).
+CONSTANTS = frozenset({"pi", "TRUE", "FALSE", "T", "F", "True", "False", "None", "np"})
 
 
 def names_read(text):
@@ -198,7 +199,7 @@ def names_read(text):
         or (
             kind == "name"
             and following not in (("op", "("), ("op", "="))
-            and tok not in _CONSTANTS
+            and tok not in CONSTANTS
             and not tok.startswith(_NAMESPACES)
         )
     ]
