@@ -440,7 +440,7 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         resolved,
         intercept,
         offset=offset_label,
-        y_name=response_name(y),
+        y_name=response_name(y, None),
     )
 
 
@@ -1319,34 +1319,6 @@ def tree_reduce(parts, combine, split_every=SPLIT_EVERY, combine_many=None):
             for i in range(0, len(parts), split_every)
         ]
     return parts[0]
-
-
-# -- NaN and inf -------------------------------------------------------------------
-def _nonfinite_counts(values):
-    """Per column, (rows with NaN, rows with inf)."""
-    if np.isfinite(values).all():  # the usual case: one cheap pass
-        return np.zeros((values.shape[1], 2), dtype=np.int64)
-    nan = np.isnan(values)
-    inf = np.isinf(values)
-    return np.stack([nan.sum(axis=0), inf.sum(axis=0)], axis=1)
-
-
-def raise_nonfinite(counts, names, what, hint):
-    """The in-memory fit's message for NaN/inf, from summed per-column counts."""
-    columns = np.flatnonzero(counts.sum(axis=1))
-    if columns.size == 0:
-        return
-    parts = []
-    for j in columns[:5]:
-        n_nan, n_inf = int(counts[j, 0]), int(counts[j, 1])
-        kinds = " and ".join(
-            f"{kind} in {count} row(s)"
-            for kind, count in (("NaN", n_nan), ("inf", n_inf))
-            if count
-        )
-        where = f"column {names[j]!r}" if names is not None else what
-        parts.append(f"{where}: {kinds}")
-    raise ValueError(f"Input {what} contains NaN or inf ({'; '.join(parts)}). {hint}")
 
 
 def _slim(model):

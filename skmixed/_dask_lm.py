@@ -19,9 +19,14 @@ import numpy as np
 
 from skmixed import _dask
 from skmixed._base import weights_name
-from skmixed._inputs import _FIT_HINT
+from skmixed._inputs import (
+    _FIT_HINT,
+    nonfinite_counts,
+    raise_nonfinite,
+    response_name,
+)
 from skmixed._linalg import least_squares
-from skmixed._lm import lm_statistics_from_sums, response_name
+from skmixed._lm import lm_statistics_from_sums
 from skmixed.fixed import _dummy_design
 from skmixed.pooled import groups_label
 
@@ -140,8 +145,8 @@ def lm_partition(part, index, meta, spec):
         part, index, meta, features, group_columns, drop
     )
     n_rows = len(part)
-    bad_x = _dask._nonfinite_counts(F)
-    bad_y = _dask._nonfinite_counts(y[:, None])
+    bad_x = nonfinite_counts(F)
+    bad_y = nonfinite_counts(y[:, None])
     w = None
     if _dask._W in part.columns:
         w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -217,8 +222,8 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
         for i, part in enumerate(inp.frame.to_delayed())
     ]
     total = _dask.tree_reduce(parts, _add_partials).compute()
-    _dask.raise_nonfinite(total.nonfinite_x, inp.names, "X", _FIT_HINT)
-    _dask.raise_nonfinite(total.nonfinite_y, inp.y_names, "y", _FIT_HINT)
+    raise_nonfinite(total.nonfinite_x, inp.names, "X", _FIT_HINT)
+    raise_nonfinite(total.nonfinite_y, inp.y_names, "y", _FIT_HINT)
     _dask.check_weights(total.weights, total.first_negative)
     model.n_dropped_ = total.n_dropped
     if total.n_dropped:

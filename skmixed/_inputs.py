@@ -273,7 +273,9 @@ def prepare_inputs(
         weights,
         _offset_values(frame, columns, layout.offset_column, request.estimator),
     )
-    _handle_missing(inputs, raw_groups, request.missing, stage, frame, response_name(y))
+    _handle_missing(
+        inputs, raw_groups, request.missing, stage, frame, response_name(y, None)
+    )
     if raw_groups is not None:
         inputs.factors = {
             name: as_factor(column, name) for name, column in raw_groups.items()
@@ -1032,19 +1034,25 @@ def _check_response(y, n_samples):
 
 
 # -- 6. rows with NaN or inf -----------------------------------------------------------
-def _report_nonfinite(array, names, what, hint=_FIT_HINT):
-    """Raise a ValueError naming the column(s) and row counts with NaN or inf."""
-    bad = ~np.isfinite(array)
-    if array.ndim == 1:
-        bad = bad[:, None]
-        array = array[:, None]
-    columns = np.flatnonzero(bad.any(axis=0))
+def nonfinite_counts(values):
+    """Per column of a 2-D array, (rows with NaN, rows with inf)."""
+    if np.isfinite(values).all():  # the usual case: one cheap pass
+        return np.zeros((values.shape[1], 2), dtype=np.int64)
+    nan = np.isnan(values)
+    inf = np.isinf(values)
+    return np.stack([nan.sum(axis=0), inf.sum(axis=0)], axis=1)
+
+
+def raise_nonfinite(counts, names, what, hint):
+    """Raise a ValueError naming the column(s) and row counts with NaN or inf,
+    from per-column counts (:func:`nonfinite_counts`; summed over
+    partitions for Dask input)."""
+    columns = np.flatnonzero(counts.sum(axis=1))
     if columns.size == 0:
         return
     parts = []
     for j in columns[:5]:
-        n_nan = int(np.isnan(array[:, j]).sum())
-        n_inf = int(bad[:, j].sum()) - n_nan
+        n_nan, n_inf = int(counts[j, 0]), int(counts[j, 1])
         kinds = " and ".join(
             f"{kind} in {count} row(s)"
             for kind, count in (("NaN", n_nan), ("inf", n_inf))
@@ -1053,6 +1061,12 @@ def _report_nonfinite(array, names, what, hint=_FIT_HINT):
         where = f"column {names[j]!r}" if names is not None else what
         parts.append(f"{where}: {kinds}")
     raise ValueError(f"Input {what} contains NaN or inf ({'; '.join(parts)}). {hint}")
+
+
+def _report_nonfinite(array, names, what, hint=_FIT_HINT):
+    """Raise a ValueError naming the column(s) and row counts with NaN or inf."""
+    values = array[:, None] if array.ndim == 1 else array
+    raise_nonfinite(nonfinite_counts(values), names, what, hint)
 
 
 def _unlabelled_rows(raw_groups, n):
@@ -1083,12 +1097,15 @@ def _all_finite(inputs):
     return math.isfinite(total)
 
 
-def response_name(y):
-    """The name of a named response (a pandas or Dask Series' name, as a
-    string), or None: messages then name its column (``lmer``'s ``count``)
-    rather than "y"."""
+def response_name(y, default="y"):
+    """The response's name (a pandas or Dask Series' name, a one-column
+    DataFrame's column, as a string), else ``default``: the formula's
+    left-hand side, and the column a message about y names (``lmer``'s
+    ``count``; ``default=None`` there: an unnamed y is "y")."""
     name = getattr(y, "name", None)
-    return None if name is None else str(name)
+    if name is None and isinstance(y, pd.DataFrame) and y.shape[1] == 1:
+        name = y.columns[0]
+    return str(name) if name is not None else default
 
 
 def _handle_missing(inputs, raw_groups, missing, stage, frame=None, y_name=None):

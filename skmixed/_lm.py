@@ -130,14 +130,6 @@ def r_formula(response, terms):
     return f"{response} ~ {' + '.join(terms) if terms else '1'}"
 
 
-def response_name(y):
-    """The response's name for formulas: a Series' name, else ``"y"``."""
-    name = getattr(y, "name", None)
-    if name is None and isinstance(y, pd.DataFrame) and y.shape[1] == 1:
-        name = y.columns[0]
-    return str(name) if name is not None else "y"
-
-
 def feature_names(data):
     """Feature names of validated data (``x0, x1, ...`` for an array)."""
     if data.feature_names is not None:

@@ -25,7 +25,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
 from skmixed._groups import level_positions
-from skmixed._inputs import GROUPS_ARGUMENT
+from skmixed._inputs import GROUPS_ARGUMENT, response_name
 from skmixed._linalg import (
     ALIAS_TOL,
     demean,
@@ -40,7 +40,6 @@ from skmixed._lm import (
     lm_statistics,
     lm_statistics_from_sums,
     r_formula,
-    response_name,
     weighted_design,
 )
 from skmixed.pooled import groups_label, warn_aliased

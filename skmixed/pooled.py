@@ -8,7 +8,7 @@ from scipy import stats
 from sklearn.utils._param_validation import StrOptions
 
 from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
-from skmixed._inputs import GROUPS_ARGUMENT
+from skmixed._inputs import GROUPS_ARGUMENT, response_name
 from skmixed._linalg import group_sums, least_squares
 from skmixed._lm import (
     LMResultsMixin,
@@ -16,7 +16,6 @@ from skmixed._lm import (
     fit_rows,
     lm_statistics,
     r_formula,
-    response_name,
     weighted_design,
 )
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from skmixed import _dask, _malloc
-from skmixed._inputs import _FIT_HINT
+from skmixed._inputs import _FIT_HINT, nonfinite_counts, raise_nonfinite
 from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.design import (
     _NO_LATER_TERMS,
@@ -115,7 +115,7 @@ def accumulate_partition(part, index, meta, spec):
     for j, column in enumerate(features + [_dask._Y]):
         XY[:, start + j] = part[column].to_numpy(dtype=np.float64, na_value=np.nan)
     X, F, y = XY[:, :-1], XY[:, start:-1], XY[:, -1]
-    bad_x, bad_y = _dask._nonfinite_counts(F), _dask._nonfinite_counts(y[:, None])
+    bad_x, bad_y = nonfinite_counts(F), nonfinite_counts(y[:, None])
     w = None
     if _dask._W in part.columns:
         w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -693,8 +693,8 @@ def _coded_sums(spec, labels, codes, M, parts, carried=None):
     bad_x = np.zeros((len(features), 2), dtype=np.int64)
     bad_y = np.zeros((1, 2), dtype=np.int64)
     if not finite:
-        bad_x = _dask._nonfinite_counts(M[:, start:y_column])
-        bad_y = _dask._nonfinite_counts(M[:, y_column : y_column + 1])
+        bad_x = nonfinite_counts(M[:, start:y_column])
+        bad_y = nonfinite_counts(M[:, y_column : y_column + 1])
     weight_counts = {k: sum(p.checks[1][k] for p in parts) for k in parts[0].checks[1]}
     bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
     bad = bad_x.any() or bad_y.any() or bad_weights  # then the fit fails
@@ -1182,8 +1182,8 @@ def fit(model, X, y, groups, sample_weight=None):
 
         _, _, sums, summary = reduce()
     clock.append(time.perf_counter())
-    _dask.raise_nonfinite(summary.nonfinite_x, names, "X", _FIT_HINT)
-    _dask.raise_nonfinite(summary.nonfinite_y, inp.y_names, "y", _FIT_HINT)
+    raise_nonfinite(summary.nonfinite_x, names, "X", _FIT_HINT)
+    raise_nonfinite(summary.nonfinite_y, inp.y_names, "y", _FIT_HINT)
     _check_weights(summary)
     model.n_dropped_ = summary.n_dropped
     if summary.n_dropped:
