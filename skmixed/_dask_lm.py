@@ -13,7 +13,7 @@ of every group present in both are stacked under the two factors -- so no
 demeaned copy of the data is ever made.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -60,8 +60,39 @@ class Partial:
     log_weights: float = 0.0  # Σ log w over the fitted rows
     counts: np.ndarray | None = None  # within: weight (rows) per group
     means: np.ndarray | None = None  # within: per group (weighted) means
+    # the constant y less which R, the moments (within: the means) were
+    # formed, None if no intercept absorbs one: a partition's mean of y
+    shift: float | None = None
+
+    def shifted(self, shift):
+        """The same sums of y less ``shift`` (rather than ``self.shift``).
+
+        With the intercept as column 0 of the design, ``[D | y - c']`` is
+        ``[D | y - c] - (c' - c) D[:, 0]``, and R's column 0 is zero below
+        its first row: only ``R[0, -1]`` changes, the rows that carry the
+        residual sum of squares keep every digit. Within, R holds no
+        constant: only the group means of y change.
+        """
+        if self.shift is None or shift == self.shift:
+            return self
+        by = shift - self.shift
+        R, means, moments = self.R, self.means, self.moments.copy()
+        moments[1] -= by
+        if means is None:
+            R = R.copy()
+            R[0, -1] -= by * R[0, 0]
+        else:
+            means = means.copy()
+            means[self.counts > 0, -1] -= by
+        return replace(self, R=R, means=means, moments=moments, shift=shift)
 
     def add(self, other):
+        if self.shift is not None:
+            # both less one partition's mean of y: y = 1e8 + ... stacked as
+            # it is loses ~8 digits of the residuals in the QR, and the
+            # difference of two means of 1e8 those of the total sum of squares
+            shift = self.shift if self.moments[0] > 0 else other.shift
+            self, other = self.shifted(shift), other.shifted(shift)
         extra = []
         counts = means = None
         if self.counts is not None:
@@ -94,6 +125,7 @@ class Partial:
             self.log_weights + other.log_weights,
             counts,
             means,
+            self.shift,
         )
 
 
@@ -165,6 +197,11 @@ def lm_partition(part, index, meta, spec):
         design, y, w = design[rows], y[rows], w[rows]
         codes = None if codes is None else codes[rows]
     weights = np.ones(len(y)) if w is None else w
+    shift = None
+    if within is not None or build.intercept_first:
+        shift = _y_moments(y, weights)[1]  # a constant the intercept absorbs
+        y = y - shift
+    moments = _y_moments(y, weights)
     augmented = np.column_stack([design, y])
     squares = weights @ (design * design)
     counts = means = None
@@ -180,7 +217,7 @@ def lm_partition(part, index, meta, spec):
         augmented = augmented * np.sqrt(w)[:, None]
     return Partial(
         _r_factor(augmented),
-        _y_moments(y, weights),
+        moments,
         squares,
         bad_x,
         bad_y,
@@ -193,6 +230,7 @@ def lm_partition(part, index, meta, spec):
         0.0 if w is None else float(np.log(w).sum()),
         counts,
         means,
+        shift,
     )
 
 
@@ -201,6 +239,7 @@ class _Intercept:
 
     def __init__(self, fit_intercept):
         self.fit_intercept = fit_intercept
+        self.intercept_first = bool(fit_intercept)
 
     def __call__(self, part, F):
         if not self.fit_intercept:
@@ -221,7 +260,9 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
         dask.delayed(lm_partition)(part, i, meta, spec)
         for i, part in enumerate(inp.frame.to_delayed())
     ]
-    total = _dask.tree_reduce(parts, _add_partials).compute()
+    # the sums of y itself: the fit's intercept (the groups' means) get the
+    # shift back, only R's intercept row changes (see Partial.shifted)
+    total = _dask.tree_reduce(parts, _add_partials).compute().shifted(0.0)
     raise_nonfinite(total.nonfinite_x, inp.names, "X", _FIT_HINT)
     raise_nonfinite(total.nonfinite_y, inp.y_names, "y", _FIT_HINT)
     _dask.check_weights(total.weights, total.first_negative)
@@ -340,6 +381,8 @@ def _cluster_scores(model, inp, build, fit):
 
 class _DummyDesign:
     """The dummy-variable design of FixedEffectsRegressor, row by row."""
+
+    intercept_first = True  # column 0: the intercept
 
     def __init__(self, coder, ref, levels, slope_idx, names, label):
         self.coder, self.ref, self.levels = coder, ref, levels

@@ -13,6 +13,8 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
+from skmixed._linalg import least_squares
+from skmixed.mixed.centring import response_shift
 from skmixed.summary import LMSummary, coefficient_frame
 
 
@@ -123,6 +125,29 @@ def weighted_design(design, y, weights, rows):
         design, y, weights = design[rows], y[rows], weights[rows]
     root = np.sqrt(weights)
     return design * root[:, None], y * root
+
+
+def intercept_shift(y, has_intercept):
+    """The constant taken from y before a least-squares fit with an
+    intercept (0.0 if none): the middle of y's range when y is far from 0
+    relative to it (:func:`skmixed.mixed.centring.response_shift`).
+
+    ``y = 1e8 + ...`` keeps ~8 digits of the residual sum of squares in a QR
+    of ``[X | y]``; ``y - c`` is the same model, the intercept less c.
+    """
+    if not has_intercept or not len(y):
+        return 0.0
+    return response_shift(["(Intercept)"], (np.min(y), np.max(y)))
+
+
+def shifted_least_squares(design, y, weights, rows, *, has_intercept, order=None):
+    """:func:`least_squares` of (weighted) y on a design whose column 0 is
+    the intercept (when ``has_intercept``), fitted as y less
+    :func:`intercept_shift`, which the intercept's coefficient gets back."""
+    shift = intercept_shift(y, has_intercept)
+    fit = least_squares(*weighted_design(design, y - shift, weights, rows), order=order)
+    fit.coef[0] += shift
+    return fit
 
 
 def r_formula(response, terms):

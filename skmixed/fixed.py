@@ -30,17 +30,17 @@ from skmixed._linalg import (
     ALIAS_TOL,
     demean,
     group_sums,
-    least_squares,
     tall_least_squares,
 )
 from skmixed._lm import (
     LMResultsMixin,
     feature_names,
     fit_rows,
+    intercept_shift,
     lm_statistics,
     lm_statistics_from_sums,
     r_formula,
-    weighted_design,
+    shifted_least_squares,
 )
 from skmixed.pooled import groups_label, warn_aliased
 
@@ -361,7 +361,9 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         design = np.column_stack([np.ones(n), data.X])
         columns = ["(Intercept)", *names]
         rows = fit_rows(data.weights)
-        fit = least_squares(*weighted_design(design, data.y, data.weights, rows))
+        fit = shifted_least_squares(
+            design, data.y, data.weights, rows, has_intercept=True
+        )
         warn_aliased(
             [c for c, a in zip(columns, fit.aliased, strict=True) if a],
             "FixedEffectsRegressor",
@@ -416,8 +418,8 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
             data.X, codes, ref, self.levels_, self._slope_idx, names, label
         )
         rows = fit_rows(data.weights)
-        fit = least_squares(
-            *weighted_design(design, data.y, data.weights, rows), order=order
+        fit = shifted_least_squares(
+            design, data.y, data.weights, rows, has_intercept=True, order=order
         )
         coef = np.where(fit.aliased, 0.0, fit.coef)
         self._finish(data, design @ coef, fit, columns, has_group_rank=0)
@@ -467,7 +469,8 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         # [X_rest | y], column-major: every column pass below is contiguous.
         values = np.empty((X.shape[0], len(rest) + 1), order="F")
         values[:, :-1] = X[:, rest]
-        values[:, -1] = y
+        shift = intercept_shift(y, has_intercept=True)  # the groups absorb it
+        values[:, -1] = y - shift
         scaled = values[:, :-1] if root is None else values[:, :-1] * root[:, None]
         norms = np.sqrt(np.einsum("ij,ij->j", scaled, scaled))
         basis = _GroupBasis(codes, n_groups, counts, X[:, slope_idx], weights)
@@ -490,7 +493,7 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         beta = np.where(fit.aliased, 0.0, fit.coef)
         if basis.k == 0:
             # Group means of y - X b, without another pass over the rows.
-            intercepts = means[:, -1] - means[:, :-1] @ beta
+            intercepts = means[:, -1] - means[:, :-1] @ beta + shift
             slopes = np.zeros((n_groups, 0))
         else:
             intercepts, slopes = basis.recover(y - X[:, rest] @ beta, ref)

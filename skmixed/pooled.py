@@ -9,14 +9,14 @@ from sklearn.utils._param_validation import StrOptions
 
 from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
 from skmixed._inputs import GROUPS_ARGUMENT, response_name
-from skmixed._linalg import group_sums, least_squares
+from skmixed._linalg import group_sums
 from skmixed._lm import (
     LMResultsMixin,
     feature_names,
     fit_rows,
     lm_statistics,
     r_formula,
-    weighted_design,
+    shifted_least_squares,
 )
 
 _COV_TYPES = ("nonrobust", "cluster")
@@ -231,7 +231,9 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
             design[:, 0] = 1.0
         design[:, int(intercept) :] = data.X
         weights, rows = data.weights, fit_rows(data.weights)
-        fit = least_squares(*weighted_design(design, data.y, weights, rows))
+        fit = shifted_least_squares(
+            design, data.y, weights, rows, has_intercept=intercept
+        )
         fitted = design[:, ~fit.aliased] @ fit.coef[~fit.aliased]
         residuals = data.y - fitted
         y_fit, w_fit = data.y, weights

@@ -27,22 +27,6 @@ from skmixed import MixedLMRegressor, PooledRegressor  # noqa: E402
 RTOL = 1e-10
 
 
-@pytest.fixture(scope="session")
-def client():
-    """Two worker processes with little memory, for the whole session."""
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit="1GiB",
-        dashboard_address=":0",
-        silence_logs=50,
-    )
-    with distributed.Client(cluster, timeout="60s") as c:
-        yield c
-    cluster.close(timeout=30)
-
-
 def _data(seed=0, n=1200, n_groups=40):
     """General floats: the sums of partitions differ from those of all the
     rows in their last bits, as they do for a permutation of the rows."""

@@ -1,0 +1,76 @@
+"""A data scientist's calls on Dask collections, each compared with the same
+call on the computed (pandas) frame: the numbers to 1e-10 relative, the
+error messages word for word.
+
+Runs on the real LocalCluster fixture of ``test_dask``.
+"""
+
+import numpy as np
+import pytest
+
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+pytest.importorskip("distributed")
+
+from test_dask import _data, _partitioned, _unequal  # noqa: E402
+
+from skmixed import (  # noqa: E402
+    FixedEffectsRegressor,
+    MixedLMRegressor,
+    PooledRegressor,
+)
+
+RTOL = 1e-10
+
+
+def _same_lm_numbers(got, want, rtol=RTOL):
+    for name in ("sigma_", "rsquared_", "rsquared_adj_", "fvalue_", "loglik_"):
+        np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=rtol)
+    np.testing.assert_allclose(
+        np.asarray(got.params_, dtype=float),
+        np.asarray(want.params_, dtype=float),
+        rtol=rtol,
+    )
+    np.testing.assert_allclose(
+        np.asarray(got.vcov_, dtype=float),
+        np.asarray(want.vcov_, dtype=float),
+        rtol=rtol,
+    )
+
+
+@pytest.mark.parametrize(
+    "estimator, options, weighted",
+    [
+        (PooledRegressor, {"group": "g"}, False),
+        (PooledRegressor, {"group": "g"}, True),
+        (FixedEffectsRegressor, {"group": "g", "method": "dummy"}, False),
+        (FixedEffectsRegressor, {"group": "g", "method": "dummy"}, True),
+        (FixedEffectsRegressor, {"group": "g", "method": "within"}, False),
+    ],
+)
+def test_lm_response_far_from_zero_equals_pandas(client, estimator, options, weighted):
+    # y + 1e8: the same model as y, the intercept 1e8 larger. The residual
+    # sum of squares from a QR of [X | y] kept only ~8 digits of sigma, in
+    # memory and from Dask each differently (1e-9 apart), and so did the
+    # Dask fit's total sum of squares; both are now fitted as y less a
+    # constant that the intercept absorbs
+    df = _data(seed=9)
+    df["w"] = np.random.default_rng(9).uniform(0.3, 3.0, len(df))
+    df["y"] = (df["y"] + 1e8) - 1e8  # y's digits that y + 1e8 keeps, exactly
+    cols = ["x1", "x2", "g"]
+    weights = (lambda frame: frame["w"]) if weighted else (lambda frame: None)
+    plain = estimator(**options).fit(df[cols], df["y"], sample_weight=weights(df))
+    df["y"] += 1e8  # exact
+    mem = estimator(**options).fit(df[cols], df["y"], sample_weight=weights(df))
+    ddf = _partitioned(df, _unequal(df))
+    fitted = estimator(**options).fit(ddf[cols], ddf["y"], sample_weight=weights(ddf))
+    _same_lm_numbers(fitted, mem)
+    # and both are the fit of the same rows of y, less the intercept's 1e8
+    for name in ("sigma_", "rsquared_", "fvalue_", "loglik_"):
+        np.testing.assert_allclose(getattr(mem, name), getattr(plain, name), rtol=RTOL)
+    slopes = [c for c in plain.params_.index if c != "(Intercept)"]
+    np.testing.assert_allclose(mem.params_[slopes], plain.params_[slopes], rtol=RTOL)
+    # a residual of y + 1e8 is known to 1e8's last bit, ~1.5e-8
+    np.testing.assert_allclose(
+        fitted.residuals_.compute().to_numpy(), plain.residuals_, atol=1e-7
+    )
