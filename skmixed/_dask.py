@@ -39,10 +39,11 @@ from skmixed._inputs import (
     InputLayout,
     _offset_columns,
     _offset_values,
-    _report_nonfinite,
     feature_columns,
     find_groups,
+    nonfinite_counts,
     offset_name,
+    raise_nonfinite,
     response_name,
     warn_ignored,
 )
@@ -101,6 +102,8 @@ class DaskInput:
     offset: object = None
     #: y's name (a named Series: lmer's ``count``), for messages; or None.
     y_name: str | None = None
+    #: The offset's name in messages (its column, or its expression).
+    offset_name: str | None = None
 
     @property
     def names(self):
@@ -422,8 +425,6 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         frame = frame.map_partitions(
             _minus_offset,
             offset_label,
-            offset,
-            estimator.missing == "drop",
             meta=frame._meta.astype({_Y: np.float64}),
         )
     if sample_weight is not None:
@@ -441,18 +442,42 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         intercept,
         offset=offset_label,
         y_name=response_name(y, None),
+        offset_name=offset,
     )
 
 
-def _minus_offset(part, label, name, drop):
+def _minus_offset(part, label):
     """The partition with y - offset as its response (lme4 fits that); a
-    missing offset is an error naming its column, or with missing='drop'
-    makes the response missing, so that the row is dropped."""
+    missing offset makes the response missing: with missing='drop' the row
+    is dropped, otherwise :func:`raise_nonfinite_response` names the offset."""
     offset = part[label].to_numpy(dtype=np.float64, na_value=np.nan)
-    if not drop:
-        _report_nonfinite(offset, [name], "X (offset column)", _FIT_HINT)
     y = part[_Y].to_numpy(dtype=np.float64, na_value=np.nan)
     return part.assign(**{_Y: y - offset})
+
+
+def _nonfinite_offsets(part, label):
+    offset = part[label].to_numpy(dtype=np.float64, na_value=np.nan)
+    return nonfinite_counts(offset[:, None])
+
+
+def raise_nonfinite_response(inp, counts):
+    """The in-memory error for NaN or inf in the response the fit read
+    (``counts``, summed over the partitions), or first in the offset.
+
+    That response is y - offset: a missing offset made it missing. Only
+    then one more pass counts the offset's rows in every partition, for
+    the in-memory message (which names the offset before y).
+    """
+    if inp.offset is not None and counts.any():
+        import dask
+
+        parts = [
+            dask.delayed(_nonfinite_offsets)(part, inp.offset)
+            for part in inp.frame.to_delayed()
+        ]
+        offsets = tree_reduce(parts, np.add).compute()
+        raise_nonfinite(offsets, [inp.offset_name], "X (offset column)", _FIT_HINT)
+    raise_nonfinite(counts, inp.y_names, "y", _FIT_HINT)
 
 
 def _response(inp, frame):

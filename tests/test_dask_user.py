@@ -74,3 +74,19 @@ def test_lm_response_far_from_zero_equals_pandas(client, estimator, options, wei
     np.testing.assert_allclose(
         fitted.residuals_.compute().to_numpy(), plain.residuals_, atol=1e-7
     )
+
+
+def test_offset_nan_message_counts_all_rows_as_in_memory(client):
+    # a NaN in two rows of the offset, in two partitions: "NaN in 2 row(s)"
+    df = _data(seed=8)
+    df["o"] = np.random.default_rng(8).normal(3, 2, len(df))
+    df.loc[[5, 700], "o"] = np.nan
+    cols = ["x1", "x2", "g", "o"]
+    ddf = _partitioned(df, _unequal(df))
+    for offset in ("o", "log(exp(o))"):
+        with pytest.raises(ValueError) as in_memory:
+            MixedLMRegressor("(1 | g)", offset=offset).fit(df[cols], df["y"])
+        with pytest.raises(ValueError) as from_dask:
+            MixedLMRegressor("(1 | g)", offset=offset).fit(ddf[cols], ddf["y"])
+        assert "NaN in 2 row(s)" in str(in_memory.value)
+        assert str(from_dask.value) == str(in_memory.value)

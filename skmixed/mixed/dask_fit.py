@@ -1183,7 +1183,7 @@ def fit(model, X, y, groups, sample_weight=None):
         _, _, sums, summary = reduce()
     clock.append(time.perf_counter())
     raise_nonfinite(summary.nonfinite_x, names, "X", _FIT_HINT)
-    raise_nonfinite(summary.nonfinite_y, inp.y_names, "y", _FIT_HINT)
+    _dask.raise_nonfinite_response(inp, summary.nonfinite_y)
     _check_weights(summary)
     model.n_dropped_ = summary.n_dropped
     if summary.n_dropped:
