@@ -619,7 +619,7 @@ def lmer(formula, data, REML=True, weights=None, offset=None, **params):  # noqa
     """
     from skmixed.mixed import MixedLMRegressor
 
-    _check_data(data)
+    _check_data(data, dask=True)
     model = MixedLMRegressor.from_formula(formula, reml=REML, **params)
     _set_offset(model, split_glmer_formula(formula).offsets, offset, data)
     return _fit_on(model, formula, data, weights)
@@ -736,7 +736,7 @@ def glmer(
             f"family={family!r} is not supported by glmer; expected one of "
             f"{list(_GLMER_FAMILIES)}{hint}."
         )
-    _check_data(data)
+    _check_data(data, glmer=True)
     f = split_glmer_formula(formula)
     model = MixedGLMRegressor.from_formula(formula, family=family, nAGQ=nAGQ, **params)
     _set_offset(model, f.offsets, offset, data)
@@ -766,7 +766,8 @@ def _set_offset(model, formula_offsets, offset, data):
         )
     if offsets:
         model.set_params(offset=" + ".join(offsets))
-        evaluate_expression(model.offset, data, "the offset")  # its errors now
+        # its errors now (on a Dask DataFrame: from its columns, unread)
+        evaluate_expression(model.offset, getattr(data, "_meta", data), "the offset")
 
 
 def _glmer_response(f, data, family, weights, formula):
@@ -841,7 +842,7 @@ def _binary_as_numbers(y, name):
 
 
 def _fit_on(model, formula, data, weights=None):
-    _check_data(data)
+    _check_data(data, dask=True)
     response = split_formula(formula).response
     if response not in data.columns:
         raise ValueError(
@@ -850,9 +851,21 @@ def _fit_on(model, formula, data, weights=None):
     return model.fit(data, data[response], sample_weight=_weights_of(weights, data))
 
 
-def _check_data(data):
+def _check_data(data, dask=False, glmer=False):
+    """``data`` is a pandas DataFrame (or, with ``dask``, a Dask one)."""
     import pandas as pd
 
+    from skmixed._dask import is_dask_collection
+
+    if is_dask_collection(data) and hasattr(data, "columns"):
+        if dask:
+            return
+        if glmer:
+            raise NotImplementedError(
+                "glmer does not fit from Dask collections yet (MixedGLMRegressor "
+                "cannot use the one-pass sums of the linear models). Fit on data "
+                "in memory, data.compute(), or use lmer for a Gaussian response."
+            )
     if not isinstance(data, pd.DataFrame):
         raise ValueError(
             f"data must be a pandas DataFrame holding the formula's columns; got "

@@ -2,11 +2,14 @@
 call on the computed (pandas) frame: the numbers to 1e-10 relative, the
 error messages word for word.
 
-Runs on the real LocalCluster fixture of ``test_dask``.
+Runs on the real LocalCluster fixture (tests/conftest.py).
 """
 
 import numpy as np
+import pandas as pd
 import pytest
+
+import skmixed
 
 dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
@@ -90,3 +93,50 @@ def test_offset_nan_message_counts_all_rows_as_in_memory(client):
             MixedLMRegressor("(1 | g)", offset=offset).fit(ddf[cols], ddf["y"])
         assert "NaN in 2 row(s)" in str(in_memory.value)
         assert str(from_dask.value) == str(in_memory.value)
+
+
+def _formula_data(seed=5):
+    """_data with a factor, an integer id, a exposure and a nested level."""
+    df = _data(seed=seed)
+    rng = np.random.default_rng(seed)
+    df["f"] = np.array(["a", "b", "c"])[rng.integers(0, 3, len(df))]
+    df["k"] = rng.integers(0, 4, len(df))
+    df["e"] = rng.uniform(0.5, 5, len(df))
+    df["gi"] = rng.integers(0, 30, len(df))
+    df["hs"] = "h" + df["h"].astype(str)
+    return df
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda data: skmixed.lmer("y ~ C(f) + x1 * x2 + (1 | g)", data),
+        lambda data: skmixed.lmer(
+            "y ~ f:x1 + x2 + offset(log(e)) + (1 | g)", data, weights="e"
+        ),
+        lambda data: skmixed.lmer("y ~ x1 + (x1 | g)", data, offset="log(e)"),
+        lambda data: skmixed.lmer("y ~ x1 + (1 | hs/g)", data, REML=False),
+        lambda data: skmixed.lmer("y ~ x1 + (1 | gi) + (1 | hs)", data),
+        lambda data: skmixed.lm("y ~ C(f) * x1 + x2", data),
+        lambda data: skmixed.lm("y ~ 0 + f + x1", data, weights="e"),
+    ],
+)
+def test_lmer_and_lm_on_a_dask_dataframe_equal_pandas(client, call):
+    # the docs' formula entry points take the Dask DataFrame as data (they
+    # said "data must be a pandas DataFrame ...; got DataFrame")
+    df = _formula_data()
+    mem = call(df)
+    fitted = call(_partitioned(df, _unequal(df)))
+    for name in ("sigma_", "loglik_"):
+        np.testing.assert_allclose(getattr(fitted, name), getattr(mem, name), rtol=RTOL)
+    coef = "fixed_effects_" if hasattr(mem, "fixed_effects_") else "params_"
+    pd.testing.assert_series_equal(getattr(fitted, coef), getattr(mem, coef), rtol=RTOL)
+    assert str(fitted.summary()) == str(mem.summary())
+
+
+def test_glmer_refuses_a_dask_dataframe_clearly():
+    df = _formula_data()
+    df["yes"] = (df["y"] > df["y"].median()).astype(float)
+    data = dd.from_pandas(df, npartitions=2)
+    with pytest.raises(NotImplementedError, match="glmer does not fit from Dask"):
+        skmixed.glmer("yes ~ x1 + (1 | g)", data)
