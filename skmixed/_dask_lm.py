@@ -28,7 +28,7 @@ from skmixed._inputs import (
 from skmixed._linalg import least_squares
 from skmixed._lm import lm_statistics_from_sums
 from skmixed.fixed import _dummy_design
-from skmixed.pooled import groups_label
+from skmixed.pooled import check_some_column, groups_label
 
 _MISSING_OPTIONS = ("error", "drop")
 
@@ -301,11 +301,8 @@ def fit_pooled(model, X, y, groups, sample_weight=None):
     fit_intercept = model.fit_intercept if inp.intercept is None else inp.intercept
     model._has_intercept = bool(fit_intercept)
     names = inp.names
-    if not names:
-        raise ValueError(
-            "0 feature(s) (shape=(n, 0)) while a minimum of 1 is "
-            "required (X is empty, or held only the group column)."
-        )
+    # (the rows are not counted for the message)
+    check_some_column(len(names), fit_intercept, model.fixed_effects, "(n, 0)")
     build = _Intercept(fit_intercept)
     total = _reduce(model, inp, inp.features, build, inp.groups.values())
     fit = least_squares(total.R[:, :-1], total.R[:, -1])

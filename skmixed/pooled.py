@@ -34,6 +34,17 @@ def warn_aliased(names, estimator):
         )
 
 
+def check_some_column(n_features, intercept, fixed_effects, shape):
+    """An lm needs a column: a feature, or the intercept asked for by name
+    (``fixed_effects=[]``, R's ``y ~ 1``). ``shape`` is X's, as it prints."""
+    if n_features == 0 and (not intercept or fixed_effects is None):
+        raise ValueError(
+            f"0 feature(s) (shape={shape}) while a minimum of 1 is "
+            "required (X is empty, or held only the group column). For "
+            "the intercept-only model say so: fixed_effects=[]."
+        )
+
+
 def groups_label(groups, default="group"):
     """Name of a grouping factor given as ``groups=``: its name, else ``default``."""
     if isinstance(groups, pd.Series) and groups.name is not None:
@@ -220,12 +231,7 @@ class PooledRegressor(LMResultsMixin, GroupedRegressor):
         intercept = fixed_intercept(self.fit_intercept, data, type(self).__name__)
         self._has_intercept = intercept
         n, p = data.X.shape
-        if p == 0 and (not intercept or self.fixed_effects is None):
-            raise ValueError(
-                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
-                "required (X is empty, or held only the group column). For "
-                "the intercept-only model say so: fixed_effects=[]."
-            )
+        check_some_column(p, intercept, self.fixed_effects, data.X.shape)
         design = np.empty((n, p + int(intercept)))
         if intercept:
             design[:, 0] = 1.0

@@ -140,3 +140,40 @@ def test_glmer_refuses_a_dask_dataframe_clearly():
     data = dd.from_pandas(df, npartitions=2)
     with pytest.raises(NotImplementedError, match="glmer does not fit from Dask"):
         skmixed.glmer("yes ~ x1 + (1 | g)", data)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda data: PooledRegressor(fixed_effects=[]).fit(
+            data[["x1", "g"]], data["y"]
+        ),
+        lambda data: skmixed.lm("y ~ 1", data),
+    ],
+)
+def test_intercept_only_lm_on_dask_equals_pandas(client, call):
+    # R's lm(y ~ 1): in memory it fits; from Dask it said "0 feature(s)"
+    df = _data(seed=2)
+    mem = call(df)
+    fitted = call(_partitioned(df, _unequal(df)))
+    assert list(fitted.params_.index) == ["(Intercept)"]
+    _same_lm_numbers(fitted, mem)
+    assert str(fitted.summary()) == str(mem.summary())
+
+
+def test_no_feature_without_an_intercept_is_refused_as_in_memory(client):
+    df = _data(seed=2)
+    ddf = dd.from_pandas(df, npartitions=2)
+    for fit in (
+        lambda data: PooledRegressor().fit(data[["g"]], data["y"]),
+        lambda data: PooledRegressor(fixed_effects=[], fit_intercept=False).fit(
+            data[["x1"]], data["y"]
+        ),
+    ):
+        with pytest.raises(ValueError) as in_memory:
+            fit(df)
+        with pytest.raises(ValueError) as from_dask:
+            fit(ddf)
+        # the same words; Dask does not count the rows to say so
+        want = str(in_memory.value).replace(f"({len(df)}, 0)", "(n, 0)")
+        assert str(from_dask.value) == want
