@@ -1462,28 +1462,35 @@ def _score_partition(part, model, spec, has_weight):
     y = part[_Y].to_numpy(dtype=np.float64)
     w = part[_W].to_numpy(np.float64) if has_weight else np.ones(len(y))
     if len(part) == 0:
-        return np.zeros(4)
+        return np.zeros(5)
     pred = model.predict(X, groups=groups)
     total = w.sum()
-    mean = (w @ y) / total if total > 0 else 0.0
-    return np.array([total, mean, w @ (y - mean) ** 2, w @ (y - pred) ** 2])
+    # y less its mean here (the shift), whose mean is then ~0: partitions'
+    # means of y = 1e8 + ... differ in digits a merge of them would lose
+    shift = (w @ y) / total if total > 0 else 0.0
+    centred = y - shift
+    mean = (w @ centred) / total if total > 0 else 0.0
+    sst = w @ (centred - mean) ** 2
+    return np.array([total, shift, mean, sst, w @ (y - pred) ** 2])
 
 
 def _merge_moments(a, b):
-    """Chan's update of (weight, mean, centred sum of squares, sse)."""
+    """Chan's update of (weight, shift, mean less the shift, centred sum of
+    squares, sse), in a's shift: the difference of the shifts is exact."""
     wa, wb = a[0], b[0]
     if wa == 0:
         return b
     if wb == 0:
         return a
     w = wa + wb
-    delta = b[1] - a[1]
-    mean = a[1] + delta * wb / w
-    return np.array([w, mean, a[2] + b[2] + delta * delta * wa * wb / w, a[3] + b[3]])
+    delta = (b[2] + (b[1] - a[1])) - a[2]
+    mean = a[2] + delta * wb / w
+    sst = a[3] + b[3] + delta * delta * wa * wb / w
+    return np.array([w, a[1], mean, sst, a[4] + b[4]])
 
 
 def _r2(moments):
-    _, _, sst, sse = moments
+    _, _, _, sst, sse = moments
     return float(1.0 - sse / sst) if sst > 0 else (1.0 if sse == 0 else 0.0)
 
 

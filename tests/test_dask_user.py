@@ -177,3 +177,30 @@ def test_no_feature_without_an_intercept_is_refused_as_in_memory(client):
         # the same words; Dask does not count the rows to say so
         want = str(in_memory.value).replace(f"({len(df)}, 0)", "(n, 0)")
         assert str(from_dask.value) == want
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        lambda: MixedLMRegressor("(x1 | g)"),
+        lambda: PooledRegressor(),
+        lambda: FixedEffectsRegressor(group="g"),
+    ],
+)
+def test_score_of_a_response_far_from_zero_equals_pandas(client, estimator):
+    # R² of y + 1e8 from Dask: the partitions' means of y were merged as
+    # numbers of 1e8 (1.2e-10 relative off the in-memory score, weighted)
+    df = _data(seed=4)
+    df["y"] += 1e8
+    df["w"] = np.random.default_rng(4).uniform(0.5, 2.0, len(df))
+    cols = ["x1", "x2", "g"]
+    model = estimator().fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    for weights in (None, "w"):
+        want = model.score(
+            df[cols], df["y"], sample_weight=None if weights is None else df[weights]
+        )
+        got = model.score(
+            ddf[cols], ddf["y"], sample_weight=None if weights is None else ddf[weights]
+        )
+        assert got.compute() == pytest.approx(want, rel=1e-13)
