@@ -1391,11 +1391,30 @@ def _call_spec(inp):
     return x_columns, from_groups, inp.feature_names is None
 
 
-def _predict_partition(part, model, spec, method, options):
-    X, groups = _in_memory_call(part, spec)
-    if len(part) == 0:
-        return pd.Series(np.zeros(0), index=part.index, dtype=np.float64)
-    values = getattr(model, method)(X, groups=groups, **options)
+class _InPartition:
+    """Names the partition in a ValueError its rows raise: a lazy predict or
+    score finds a NaN or an unseen level when it is computed, and counts
+    only that partition's rows (the in-memory message counts them all)."""
+
+    def __init__(self, number, n_partitions):
+        self.where = f"Partition {number} of {n_partitions} of X"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if isinstance(error, ValueError) and type(error) is ValueError:
+            raise ValueError(f"{self.where}: {error}") from error
+        return False
+
+
+def _predict_partition(part, model, spec, method, options, n, partition_info=None):
+    number = "?" if partition_info is None else partition_info["number"]
+    with _InPartition(number, n):
+        X, groups = _in_memory_call(part, spec)
+        if len(part) == 0:
+            return pd.Series(np.zeros(0), index=part.index, dtype=np.float64)
+        values = getattr(model, method)(X, groups=groups, **options)
     return pd.Series(values, index=part.index, dtype=np.float64)
 
 
@@ -1407,7 +1426,13 @@ def predict(model, X, groups=None, **options):
     spec = _call_spec(inp)
     slim = dask.delayed(_slim(model), traverse=False)
     out = inp.frame.map_partitions(
-        _predict_partition, slim, spec, "predict", options, meta=(None, "f8")
+        _predict_partition,
+        slim,
+        spec,
+        "predict",
+        options,
+        inp.frame.npartitions,
+        meta=(None, "f8"),
     )
     return out if _is_frame(X) else out.to_dask_array()
 
@@ -1438,7 +1463,13 @@ def fitted_values(model):
     spec = _call_spec(inp)
     slim = dask.delayed(_slim(model), traverse=False)
     return frame.map_partitions(
-        _predict_partition, slim, spec, "predict", {}, meta=(None, "f8")
+        _predict_partition,
+        slim,
+        spec,
+        "predict",
+        {},
+        frame.npartitions,
+        meta=(None, "f8"),
     )
 
 
@@ -1457,13 +1488,14 @@ def pearson_residuals(model):
     return out
 
 
-def _score_partition(part, model, spec, has_weight):
-    X, groups = _in_memory_call(part, spec)
-    y = part[_Y].to_numpy(dtype=np.float64)
-    w = part[_W].to_numpy(np.float64) if has_weight else np.ones(len(y))
-    if len(part) == 0:
-        return np.zeros(5)
-    pred = model.predict(X, groups=groups)
+def _score_partition(part, model, spec, has_weight, where):
+    with where:
+        X, groups = _in_memory_call(part, spec)
+        y = part[_Y].to_numpy(dtype=np.float64)
+        w = part[_W].to_numpy(np.float64) if has_weight else np.ones(len(y))
+        if len(part) == 0:
+            return np.zeros(5)
+        pred = model.predict(X, groups=groups)
     total = w.sum()
     # y less its mean here (the shift), whose mean is then ~0: partitions'
     # means of y = 1e8 + ... differ in digits a merge of them would lose
@@ -1505,8 +1537,14 @@ def score(model, X, y, groups=None, sample_weight=None):
     spec = _call_spec(inp)
     slim = dask.delayed(_slim(model), traverse=False)
     parts = [
-        dask.delayed(_score_partition)(part, slim, spec, sample_weight is not None)
-        for part in frame.to_delayed()
+        dask.delayed(_score_partition)(
+            part,
+            slim,
+            spec,
+            sample_weight is not None,
+            _InPartition(i, frame.npartitions),
+        )
+        for i, part in enumerate(frame.to_delayed())
     ]
     return dask.delayed(_r2)(tree_reduce(parts, _merge_moments))
 

@@ -5,6 +5,8 @@ error messages word for word.
 Runs on the real LocalCluster fixture (tests/conftest.py).
 """
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -204,3 +206,31 @@ def test_score_of_a_response_far_from_zero_equals_pandas(client, estimator):
             ddf[cols], ddf["y"], sample_weight=None if weights is None else ddf[weights]
         )
         assert got.compute() == pytest.approx(want, rel=1e-13)
+
+
+def test_predict_errors_say_which_partition_they_count(client):
+    # predict and score are lazy: a partition that finds a NaN feature or
+    # an unseen level raises when computed, counting its own rows only. It
+    # said "NaN in 1 row(s)" of two, as if for all; it now names its
+    # partition before the in-memory message of its rows
+    df = _data(seed=4)
+    cols = ["x1", "x2", "g"]
+    model = FixedEffectsRegressor(group="g").fit(df[cols], df["y"])
+    test = df.iloc[:60].copy()
+    test.loc[test.index[[3, 40]], "x1"] = np.nan
+    unseen = df.iloc[:60].copy()
+    unseen.loc[unseen.index[[5, 45]], "g"] = ["new1", "new2"]
+    for rows in (test, unseen):
+        data = dd.from_pandas(rows, npartitions=2)  # rows 0-29 and 30-59
+        with pytest.raises(ValueError) as in_memory:
+            model.predict(rows.iloc[:30][cols])
+        for call in (
+            lambda data: model.predict(data[cols]).compute(),
+            lambda data: model.score(data[cols], data["y"]).compute(),
+        ):
+            with pytest.raises(ValueError) as from_dask:
+                call(data)
+            message = str(from_dask.value)
+            assert re.match(r"Partition [01] of 2 of X: \S", message)
+            if message.startswith("Partition 0"):
+                assert message.endswith(str(in_memory.value))
