@@ -586,10 +586,28 @@ def _check_dtypes(part, meta, index):
         ):
             continue  # dd.read_parquet's categoricals: each partition's own
         raise ValueError(
-            f"Column {column!r} has dtype {part[column].dtype} in partition "
+            f"Column {_shown(column)!r} has dtype {part[column].dtype} in partition "
             f"{index} but {meta[column].dtype} in the collection's metadata: "
             "every partition must have the same dtypes."
         )
+
+
+def _shown(column):
+    """The name a message gives a column of the assembled frame: the
+    user's, not the label the assembly gave y, weights, groups= or the
+    columns of an array X or of a formula's design."""
+    if column == _Y:
+        return "y"
+    if column == _W:
+        return "sample_weight"
+    named = ((_GROUP, "groups= {}"), (_FEATURE, "x{}"), (_DESIGN, "formula column {}"))
+    if not isinstance(column, str):
+        return column
+    for template, shown in named:
+        head, tail = template.split("{}")
+        if column.startswith(head) and column.endswith(tail):
+            return shown.format(column[len(head) : len(column) - len(tail)])
+    return column
 
 
 def _unknown_categories(dtype):

@@ -234,3 +234,36 @@ def test_predict_errors_say_which_partition_they_count(client):
             assert re.match(r"Partition [01] of 2 of X: \S", message)
             if message.startswith("Partition 0"):
                 assert message.endswith(str(in_memory.value))
+
+
+def _two_partitions(first, second):
+    """A Dask DataFrame of two pandas partitions, dtypes unchecked."""
+    parts = [dask.delayed(first.copy)(), dask.delayed(second.copy)()]
+    return dd.from_delayed(parts, meta=first.iloc[:0], verify_meta=False)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        lambda: MixedLMRegressor("(1 | g)"),
+        lambda: PooledRegressor(),
+        lambda: FixedEffectsRegressor(group="g"),
+    ],
+)
+def test_partition_dtype_of_y_and_weights_named_as_the_user_knows_them(
+    client, estimator
+):
+    # Parquet files whose y is float in one and int in another: the error
+    # named skmixed's internal column '__skmixed_y__'
+    df = _data(seed=6)
+    df["y"] = np.round(df["y"])
+    df["w"] = 1.0
+    cols = ["x1", "x2", "g"]
+    second = df.iloc[600:].astype({"y": np.int64})
+    ddf = _two_partitions(df.iloc[:600], second)
+    with pytest.raises(ValueError, match="^Column 'y' has dtype int64 in partition 1"):
+        estimator().fit(ddf[cols], ddf["y"])
+    second = df.iloc[600:].astype({"w": np.int64})
+    ddf = _two_partitions(df.iloc[:600], second)
+    with pytest.raises(ValueError, match="^Column 'sample_weight' has dtype int64"):
+        estimator().fit(ddf[cols], ddf["y"], sample_weight=ddf["w"])
