@@ -31,14 +31,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.utils import check_array
 
 from skmixed._formula import resolve_intercept
 from skmixed._groups import _is_number, as_factor, missing_groups_error
 from skmixed._inputs import (
     _FIT_HINT,
+    _PREDICT_HINT,
     InputLayout,
     _offset_columns,
     _offset_values,
+    _report_nonfinite,
     feature_columns,
     find_groups,
     nonfinite_counts,
@@ -1509,11 +1512,17 @@ def pearson_residuals(model):
 def _score_partition(part, model, spec, has_weight, where):
     with where:
         X, groups = _in_memory_call(part, spec)
-        y = part[_Y].to_numpy(dtype=np.float64)
-        w = part[_W].to_numpy(np.float64) if has_weight else np.ones(len(y))
+        y = part[_Y].to_numpy(dtype=np.float64, na_value=np.nan)
+        w = part[_W].to_numpy(np.float64, na_value=np.nan) if has_weight else None
         if len(part) == 0:
             return np.zeros(5)
+        # the in-memory score's checks, in its order (a NaN would be summed)
+        _report_nonfinite(y, None, "y", _PREDICT_HINT)
         pred = model.predict(X, groups=groups)
+        if w is None:
+            w = np.ones(len(y))
+        else:  # r2_score's check of the weights
+            check_array(w, ensure_2d=False, input_name="sample_weight")
     total = w.sum()
     # y less its mean here (the shift), whose mean is then ~0: partitions'
     # means of y = 1e8 + ... differ in digits a merge of them would lose

@@ -267,3 +267,21 @@ def test_partition_dtype_of_y_and_weights_named_as_the_user_knows_them(
     ddf = _two_partitions(df.iloc[:600], second)
     with pytest.raises(ValueError, match="^Column 'sample_weight' has dtype int64"):
         estimator().fit(ddf[cols], ddf["y"], sample_weight=ddf["w"])
+
+
+def test_score_with_a_missing_response_or_weight_is_refused_as_in_memory(client):
+    # from Dask the partitions summed NaN: R² came out 0.0, silently
+    df = _data(seed=5)
+    cols = ["x1", "x2", "g"]
+    model = MixedLMRegressor("(1 | g)").fit(df[cols], df["y"])
+    rows = df.iloc[:40].copy()
+    rows["w"] = 1.0
+    for column in ("y", "w"):
+        bad = rows.copy()
+        bad.loc[bad.index[3], column] = np.nan
+        data = dd.from_pandas(bad, npartitions=2)  # row 3: partition 0
+        with pytest.raises(ValueError) as in_memory:
+            model.score(bad[cols], bad["y"], sample_weight=bad["w"])
+        with pytest.raises(ValueError) as from_dask:
+            model.score(data[cols], data["y"], sample_weight=data["w"]).compute()
+        assert str(from_dask.value) == f"Partition 0 of 2 of X: {in_memory.value}"
