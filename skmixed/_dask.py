@@ -39,6 +39,8 @@ from skmixed._inputs import (
     _FIT_HINT,
     _PREDICT_HINT,
     InputLayout,
+    _check_columns_present,
+    _check_offset_present,
     _offset_columns,
     _offset_values,
     _report_nonfinite,
@@ -348,6 +350,8 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     x_meta = meta if names is not None else pd.DataFrame(columns=columns)
     # the in-memory rules (skmixed._inputs), applied to the metadata
     factors, x_columns = find_groups(x_meta, groups_meta, request, 0, stage)
+    if not reset and names is not None:
+        _check_predict_columns(estimator, meta, request)
     offset, offset_columns = None, ()
     if reset and request.offset is not None:
         positional = [f"x{j}" for j in range(len(columns))]
@@ -447,6 +451,18 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         y_name=response_name(y, None),
         offset_name=offset,
     )
+
+
+def _check_predict_columns(estimator, meta, request):
+    """The in-memory predict's checks that X has the offset and every column
+    fit read, on the metadata: before a partition is read."""
+    from skmixed._model_formula import with_offset_column
+
+    meta = with_offset_column(meta, request.offset)  # an expression's column
+    columns = [str(c) for c in meta.columns]
+    layout = estimator._input_layout
+    _check_offset_present(columns, layout, request, True)
+    _check_columns_present(meta, columns, layout, request, True)
 
 
 def _minus_offset(part, label):

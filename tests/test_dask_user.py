@@ -285,3 +285,29 @@ def test_score_with_a_missing_response_or_weight_is_refused_as_in_memory(client)
         with pytest.raises(ValueError) as from_dask:
             model.score(data[cols], data["y"], sample_weight=data["w"]).compute()
         assert str(from_dask.value) == f"Partition 0 of 2 of X: {in_memory.value}"
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        lambda: MixedLMRegressor("(x1 | g)"),
+        lambda: PooledRegressor(group="g"),
+        lambda: FixedEffectsRegressor(group="g"),
+    ],
+)
+def test_predict_without_a_fitted_column_fails_before_reading(client, estimator):
+    # from Dask the missing column was found by each partition, when
+    # computed, and said as if about that partition's rows
+    df = _data(seed=5)
+    model = estimator().fit(df[["x1", "x2", "g"]], df["y"])
+    rows = df.iloc[:40]
+    data = dd.from_pandas(rows, npartitions=2)
+    for call in (
+        lambda frame: model.predict(frame[["x1", "g"]]),
+        lambda frame: model.score(frame[["x1", "g"]], frame["y"]),
+    ):
+        with pytest.raises(ValueError) as in_memory:
+            call(rows)
+        with pytest.raises(ValueError) as from_dask:
+            call(data)  # not computed
+        assert str(from_dask.value) == str(in_memory.value)
