@@ -41,9 +41,11 @@ from skmixed._inputs import (
     InputLayout,
     _check_columns_present,
     _check_offset_present,
+    _labels,
     _offset_columns,
     _offset_values,
     _report_nonfinite,
+    check_features_numeric,
     feature_columns,
     find_groups,
     nonfinite_counts,
@@ -463,6 +465,8 @@ def _check_predict_columns(estimator, meta, request):
     layout = estimator._input_layout
     _check_offset_present(columns, layout, request, True)
     _check_columns_present(meta, columns, layout, request, True)
+    if layout.formula is None:
+        check_features_numeric(meta, _labels(meta, layout.feature_columns))
 
 
 def _minus_offset(part, label):

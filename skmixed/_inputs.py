@@ -812,6 +812,14 @@ def _check_columns_present(frame, columns, layout, request, from_frame):
     raise ValueError(message)
 
 
+def check_features_numeric(frame, labels, read=None):
+    """At predict: the fixed-effect columns (``labels`` of a DataFrame
+    ``frame``) are numeric, as at fit (columns read are kept in ``read``)."""
+    bad = [str(c) for c in _not_numeric(frame, labels, read)]
+    if bad:
+        _raise_not_numeric(bad, "fixed-effect features of the fitted model")
+
+
 def _features_again(frame, layout):
     """At predict: the fixed-effect columns fit chose, from this X."""
     if layout.formula is not None:
@@ -836,9 +844,7 @@ def _features_again(frame, layout):
         return _Features(array, layout.feature_names, layout.feature_columns)
     labels = _labels(frame, layout.feature_columns)
     read = {}
-    bad = [str(c) for c in _not_numeric(frame, labels, read)]
-    if bad:
-        _raise_not_numeric(bad, "fixed-effect features of the fitted model")
+    check_features_numeric(frame, labels, read)
     return _Features(
         _float_columns(frame, labels, read),
         layout.feature_names,

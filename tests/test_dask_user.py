@@ -295,16 +295,22 @@ def test_score_with_a_missing_response_or_weight_is_refused_as_in_memory(client)
         lambda: FixedEffectsRegressor(group="g"),
     ],
 )
-def test_predict_without_a_fitted_column_fails_before_reading(client, estimator):
+def test_predict_without_a_fitted_numeric_column_fails_before_reading(
+    client, estimator
+):
     # from Dask the missing column was found by each partition, when
     # computed, and said as if about that partition's rows
     df = _data(seed=5)
     model = estimator().fit(df[["x1", "x2", "g"]], df["y"])
-    rows = df.iloc[:40]
+    rows = df.iloc[:40].copy()
+    rows["text"] = rows["x2"].map("{:.3f}".format)  # x2 as strings
     data = dd.from_pandas(rows, npartitions=2)
     for call in (
         lambda frame: model.predict(frame[["x1", "g"]]),
         lambda frame: model.score(frame[["x1", "g"]], frame["y"]),
+        lambda frame: model.predict(
+            frame[["x1", "text", "g"]].rename(columns={"text": "x2"})
+        ),
     ):
         with pytest.raises(ValueError) as in_memory:
             call(rows)
