@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.utils import check_array
 
 from skmixed._formula import resolve_intercept
 from skmixed._groups import _is_number, as_factor, missing_groups_error
@@ -1542,6 +1541,8 @@ def _score_partition(part, model, spec, has_weight, where):
         if w is None:
             w = np.ones(len(y))
         else:  # r2_score's check of the weights
+            from sklearn.utils import check_array  # (workers load it only here)
+
             check_array(w, ensure_2d=False, input_name="sample_weight")
     total = w.sum()
     # y less its mean here (the shift), whose mean is then ~0: partitions'
