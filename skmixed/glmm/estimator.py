@@ -9,24 +9,19 @@ PIRLS -> two-stage optimisation -> fitted attributes).
 """
 
 import warnings
-from numbers import Integral
 
 import numpy as np
 import pandas as pd
 from scipy.linalg import solve_triangular
 from sklearn.base import ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from skmixed._base import (
-    COMMON_CONSTRAINTS,
-    GroupedRegressor,
-    fixed_intercept,
-)
+from skmixed._base import fixed_intercept
 from skmixed._inputs import check_sample_weight
-from skmixed._linalg import least_squares
+from skmixed._linalg import block_diagonal, least_squares
 from skmixed.glmm.agq import agq_minus2_loglik
 from skmixed.glmm.blocks import (
     RandomEffects,
@@ -47,47 +42,33 @@ from skmixed.glmm.reporting import GLMMReporting
 from skmixed.glmm.slopes import SlopeScaling
 from skmixed.mixed.centring import FixedCentring, column_scales, shift_matrix
 from skmixed.mixed.estimator import (
+    _HANDLE_UNKNOWN,
+    _SINGULAR_MESSAGE,
+    _lazy_attribute,
     _lme4_order,
     _lme4_sorted_terms,
+    _RandomEffectsModel,
     random_part,
-    term_designs,
 )
 from skmixed.mixed.identifiable import spanned_columns_of_rows, spanned_message
 from skmixed.mixed.optimize import blas_single_thread
-from skmixed.mixed.terms import grouping_columns, parse_random_effects, slope_columns
 
-_HANDLE_UNKNOWN = ("population", "warn", "error")
 _VCOV_METHODS = ("hessian", "rx")
 _PREDICT_TYPES = ("response", "link")
-_SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 # lme4 (glmerControl) checks the gradient for at most 1e4 rows; the
 # finite-difference Hessian costs O(n_par²) objective evaluations.
 _CHECK_NOBS_MAX = 10_000
 _CHECK_NPAR_MAX = 12
 
 
-class _lazy:
-    """A fitted attribute computed on first access and cached."""
+class _lazy(_lazy_attribute):
+    """A fitted attribute computed on first access, kept in ``_cache`` (with
+    the covariances and derivatives computed on demand)."""
 
-    def __init__(self, build):
-        self.build = build
-        self.name = build.__name__
-        self.__doc__ = build.__doc__
-
-    def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        cache = obj.__dict__.get("_cache")
-        if cache is None:
-            raise AttributeError(
-                f"'{type(obj).__name__}' object has no attribute '{self.name}'"
-            )
-        if self.name not in cache:
-            cache[self.name] = self.build(obj)
-        return cache[self.name]
+    store = "_cache"
 
 
-class _MixedGLMBase(GLMMReporting, GroupedRegressor):
+class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
     """Fitting and fitted attributes shared by the GLMM estimators."""
 
     # Parameters checked with scikit-learn's machinery, as the LMM's are
@@ -95,33 +76,15 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
     # the family (a name or a Family) and its link are checked together, and
     # nAGQ by hand, to explain lme4's nAGQ = 0.
     _parameter_constraints = {
-        **COMMON_CONSTRAINTS,
-        "random_effects": [str],
-        "offset": [None, str, Integral],
+        **_RandomEffectsModel._parameter_constraints,
         "family": [str, Family],
         "link": [None, str],
-        "fit_intercept": ["boolean"],
         "vcov_method": [StrOptions(set(_VCOV_METHODS))],
-        "handle_unknown": [StrOptions(set(_HANDLE_UNKNOWN))],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
     }
 
     # -- plumbing ------------------------------------------------------------
-    def _terms(self):
-        return parse_random_effects(self.random_effects)
-
-    def _group_names(self):
-        return grouping_columns(self._terms())
-
-    def _slope_names(self):
-        return slope_columns(self._terms())
-
     def _family(self):
         return get_family(self.family, self.link)
-
-    @staticmethod
-    def _feature_names(data):
-        return list(data.feature_names)
 
     def _check_params(self):
         if self.handle_unknown not in _HANDLE_UNKNOWN:
@@ -306,8 +269,6 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
             X = np.ascontiguousarray(X[:, kept])
         return X, [nm for nm, k in zip(all_names, kept, strict=True) if k], kept
 
-    _term_designs = staticmethod(term_designs)
-
     def _fit_glm(self, X, y, prior, family, offset):
         """No grouping factors reached fit: the GLM without random effects."""
         beta, RX, mu, eta = glm_fit(X, y, prior, family, offset)
@@ -331,16 +292,6 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         self.converged_ = True
         self.n_evaluations_ = 0
         self.n_iter_ = 1
-
-    def _set_coef(self, beta):
-        full = np.zeros(len(self._kept))
-        full[self._kept] = beta
-        if self._has_intercept:
-            self.intercept_ = float(full[0])
-            self.coef_ = full[1:]
-        else:
-            self.intercept_ = 0.0
-            self.coef_ = full
 
     def _set_criteria(self, m2ll_absolute, m2ll_reported, df):
         n = self.nobs_
@@ -558,7 +509,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         )
         out = {}
         for factor, (_, blocks) in self._per_factor(covs).items():
-            out[factor] = _block_diag(blocks)
+            out[factor] = block_diagonal(blocks)
         return out
 
     @_lazy
@@ -1198,17 +1149,3 @@ def _check_levels(designs, n):
                 f"(={d.m * d.k}) for term ({' + '.join(d.names)} | {d.factor}); "
                 "the random-effects parameters are probably unidentifiable"
             )
-
-
-def _block_diag(blocks):
-    if len(blocks) == 1:
-        return blocks[0]
-    m = blocks[0].shape[0]
-    size = sum(b.shape[1] for b in blocks)
-    out = np.zeros((m, size, size))
-    start = 0
-    for b in blocks:
-        k = b.shape[1]
-        out[:, start : start + k, start : start + k] = b
-        start += k
-    return out

@@ -26,7 +26,7 @@ from skmixed._groups import (
     interaction,
     level_positions,
 )
-from skmixed._linalg import least_squares
+from skmixed._linalg import block_diagonal, least_squares
 from skmixed.mixed.centring import (
     lower_factor,
     response_shift,
@@ -70,8 +70,12 @@ class _lazy_attribute:
     """A fitted attribute built on first access from the stored factorisation.
 
     Building pandas tables and O(n) arrays costs more than the whole fit on
-    small data; most uses of a fitted model need only some of them.
+    small data; most uses of a fitted model need only some of them. The
+    values are kept in the instance's dict named by ``store``, which each
+    fit replaces.
     """
+
+    store = "_lazy"
 
     def __init__(self, build):
         self.build = build
@@ -81,7 +85,7 @@ class _lazy_attribute:
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        cache = obj.__dict__.get("_lazy")
+        cache = obj.__dict__.get(self.store)
         if cache is None:
             raise AttributeError(
                 f"'{type(obj).__name__}' object has no attribute '{self.name}'"
@@ -99,7 +103,58 @@ class _PooledFit:
     RX: np.ndarray
 
 
-class MixedLMRegressor(GroupedRegressor):
+class _RandomEffectsModel(GroupedRegressor):
+    """What the linear and the generalized mixed models share.
+
+    The random-effects terms in lme4's syntax (``random_effects``), the
+    fixed-effect coefficients, and the prediction with the conditional
+    modes of the levels seen at fit (``handle_unknown`` for the others).
+    Subclasses set ``_b`` (the modes per term) and ``_term_designs_fit``
+    (the fitted terms, in lme4's order; empty without grouping factors).
+    """
+
+    _parameter_constraints = {
+        **COMMON_CONSTRAINTS,
+        "random_effects": [str],
+        "offset": [None, str, Integral],
+        "fit_intercept": ["boolean"],
+        "handle_unknown": [StrOptions(set(_HANDLE_UNKNOWN))],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    # -- plumbing ------------------------------------------------------------
+    def _terms(self):
+        return parse_random_effects(self.random_effects)
+
+    def _group_names(self):
+        return grouping_columns(self._terms())
+
+    def _slope_names(self):
+        return slope_columns(self._terms())
+
+    def _feature_names(self, data):
+        return list(data.feature_names)
+
+    @staticmethod
+    def _term_designs(terms, data, names):
+        """Per term: codes, levels and Z from validated data."""
+        return term_designs(terms, data, names)
+
+    # -- results ---------------------------------------------------------------
+    def _set_coef(self, beta):
+        """``intercept_`` and ``coef_`` from β of the kept columns (0 for
+        aliased ones, as R's NA)."""
+        full = np.zeros(len(self._kept))
+        full[self._kept] = beta
+        if self._has_intercept:
+            self.intercept_ = float(full[0])
+            self.coef_ = full[1:]
+        else:
+            self.intercept_ = 0.0
+            self.coef_ = full
+
+
+class MixedLMRegressor(_RandomEffectsModel):
     """Linear mixed model fitted by REML or ML, as lme4's ``lmer``.
 
     ``y = X β + Z b + ε`` with ``b ~ N(0, σ² Λθ Λθᵀ)`` and ``ε ~ N(0, σ² I)``
@@ -218,13 +273,8 @@ class MixedLMRegressor(GroupedRegressor):
     """
 
     _parameter_constraints = {
-        **COMMON_CONSTRAINTS,
-        "random_effects": [str],
-        "offset": [None, str, Integral],
+        **_RandomEffectsModel._parameter_constraints,
         "reml": ["boolean"],
-        "fit_intercept": ["boolean"],
-        "handle_unknown": [StrOptions(set(_HANDLE_UNKNOWN))],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(set(_OPTIMIZERS))],
     }
 
@@ -252,9 +302,6 @@ class MixedLMRegressor(GroupedRegressor):
         self.missing = missing
 
     # -- plumbing ------------------------------------------------------------
-    def _terms(self):
-        return parse_random_effects(self.random_effects)
-
     @classmethod
     def from_formula(cls, formula, **params):
         """A model from lme4's formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
@@ -287,15 +334,6 @@ class MixedLMRegressor(GroupedRegressor):
         from skmixed._model_formula import mixed_from_formula
 
         return mixed_from_formula(cls, formula, params)
-
-    def _group_names(self):
-        return grouping_columns(self._terms())
-
-    def _slope_names(self):
-        return slope_columns(self._terms())
-
-    def _feature_names(self, data):
-        return list(data.feature_names)
 
     # -- fit -------------------------------------------------------------------
     def _fit(self, data):
@@ -536,11 +574,6 @@ class MixedLMRegressor(GroupedRegressor):
         return X, x_names, kept, exact
 
     @staticmethod
-    def _term_designs(terms, data, names):
-        """Per term: codes, levels and Z from validated data."""
-        return term_designs(terms, data, names)
-
-    @staticmethod
     def _check_levels(designs, n):
         seen = {}
         for d in designs:
@@ -615,16 +648,6 @@ class MixedLMRegressor(GroupedRegressor):
         for t in terms:
             self.n_groups_.setdefault(t.factor, t.m)
 
-    def _set_coef(self, beta):
-        full = np.zeros(len(self._kept))
-        full[self._kept] = beta
-        if self._has_intercept:
-            self.intercept_ = float(full[0])
-            self.coef_ = full[1:]
-        else:
-            self.intercept_ = 0.0
-            self.coef_ = full
-
     def _set_criteria(self, value, n, df):
         if self.reml:
             self.reml_criterion_, self.deviance_ = value, None
@@ -676,7 +699,7 @@ class MixedLMRegressor(GroupedRegressor):
         covs = self._dec.conditional_covariances(self.sigma_)
         for factor in self.n_groups_:
             idx = [i for i, t in enumerate(terms) if t.factor == factor]
-            out[factor] = _block_diag([covs[i] for i in idx])
+            out[factor] = block_diagonal([covs[i] for i in idx])
         return out
 
     @_lazy_attribute
@@ -1715,21 +1738,6 @@ def _variance_components(terms, lambdas, sigma):
             )
     rows.append(("Residual", None, None, sigma**2, sigma))
     return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
-
-
-def _block_diag(blocks):
-    """(m, k_i, k_i) blocks -> (m, sum k, sum k) block-diagonal arrays."""
-    if len(blocks) == 1:
-        return blocks[0]
-    m = blocks[0].shape[0]
-    size = sum(b.shape[1] for b in blocks)
-    out = np.zeros((m, size, size))
-    start = 0
-    for b in blocks:
-        k = b.shape[1]
-        out[:, start : start + k, start : start + k] = b
-        start += k
-    return out
 
 
 __all__ = ["MixedLMRegressor"]
