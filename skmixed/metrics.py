@@ -327,7 +327,7 @@ def _glmm_conditional(model, X, y, groups, sample_weight):
     """Σ log p(y_i | μ_i), μ from the fixed effects and the conditional modes."""
     data = model._validate(X, None, groups, reset=False, stage="predict")
     y01, prior = _glmm_response(model, y, data.X.shape[0], sample_weight)
-    mu = model._family_.link.inverse(model._link_prediction(data, True))
+    mu = model._family_.link.inverse(model._linear_predictor(data))
     return float(np.sum(model._family_.loglik_rows(y01, mu, prior)))
 
 

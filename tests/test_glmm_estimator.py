@@ -15,6 +15,16 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skmixed import GroupsMissingWarning, MixedGLMRegressor, MixedLogisticRegression
 from skmixed.datasets import load_sleepstudy
 
+# MixedLMRegressor and the GLMM estimators word levels unseen at fit alike
+UNSEEN_WARNING = (
+    r"Levels not seen at fit get the population-level prediction "
+    r"\(random effect 0\): {}: \['{}'\]\."
+)
+UNSEEN_ERROR = (
+    r"Levels not seen at fit: {}: \['{}'\]\. Use handle_unknown='population' "
+    r"to predict them at population level \(random effect 0\)\."
+)
+
 
 @parametrize_with_checks(
     [MixedLogisticRegression(), MixedGLMRegressor(family="poisson")]
@@ -67,9 +77,13 @@ def test_unseen_levels_contribute_zero():
     np.testing.assert_allclose(
         clf.decision_function(new), clf.decision_function(new, include_random=False)
     )
-    with pytest.warns(UserWarning, match="never-seen"):
+    # the same words as MixedLMRegressor's, the warning at the caller's line
+    with pytest.warns(
+        UserWarning, match=UNSEEN_WARNING.format("g", "never-seen")
+    ) as seen:
         clf.set_params(handle_unknown="warn").decision_function(new)
-    with pytest.raises(ValueError, match="never-seen"):
+    assert seen[0].filename == __file__
+    with pytest.raises(ValueError, match=UNSEEN_ERROR.format("g", "never-seen")):
         clf.set_params(handle_unknown="error").decision_function(new)
 
 

@@ -26,6 +26,16 @@ from skmixed.mixed.design import TermDesign, build_design
 
 ROBUSTNESS = Path(__file__).parent / "data" / "robustness"
 
+# MixedLMRegressor and the GLMM estimators word levels unseen at fit alike
+UNSEEN_WARNING = (
+    r"Levels not seen at fit get the population-level prediction "
+    r"\(random effect 0\): {}: \['{}'\]\."
+)
+UNSEEN_ERROR = (
+    r"Levels not seen at fit: {}: \['{}'\]\. Use handle_unknown='population' "
+    r"to predict them at population level \(random effect 0\)\."
+)
+
 
 @pytest.fixture(scope="module")
 def sleep():
@@ -117,9 +127,13 @@ def test_unseen_levels(sleep):
     assert pred[1] == pytest.approx(population[1], rel=1e-12)
     b = model.random_effects_["Subject"].loc["308"]
     assert pred[0] == pytest.approx(population[0] + b["(Intercept)"], rel=1e-12)
-    with pytest.warns(UserWarning, match="999"):
+    # the same words as the GLMM estimators', the warning at the caller's line
+    with pytest.warns(
+        UserWarning, match=UNSEEN_WARNING.format("Subject", "999")
+    ) as seen:
         clone(model).set_params(handle_unknown="warn").fit(X, y).predict(new)
-    with pytest.raises(ValueError, match="999"):
+    assert seen[0].filename == __file__
+    with pytest.raises(ValueError, match=UNSEEN_ERROR.format("Subject", "999")):
         clone(model).set_params(handle_unknown="error").fit(X, y).predict(new)
 
 

@@ -46,9 +46,7 @@ from skmixed.mixed.estimator import (
     _SINGULAR_MESSAGE,
     _lazy_attribute,
     _lme4_order,
-    _lme4_sorted_terms,
     _RandomEffectsModel,
-    random_part,
 )
 from skmixed.mixed.identifiable import spanned_columns_of_rows, spanned_message
 from skmixed.mixed.optimize import blas_single_thread
@@ -592,39 +590,8 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
         return value
 
     # -- prediction ------------------------------------------------------------
-    def _link_prediction(self, data, include_random):
-        eta = data.X @ self.coef_ + self.intercept_
-        if data.offset is not None:  # the new rows' own offsets, as lme4's
-            eta += data.offset
-        if not include_random or data.factors is None or not self._designs:
-            return eta
-        terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
-        effects, unseen = random_part(
-            terms, self._b, self._term_designs_fit, data, self._feature_names(data)
-        )
-        if unseen:
-            self._report_unseen(unseen)
-        return eta + effects
-
-    def _report_unseen(self, unseen):
-        text = "; ".join(
-            f"{factor}: {levels[:5]}{' ...' if len(levels) > 5 else ''}"
-            for factor, levels in unseen.items()
-        )
-        if self.handle_unknown == "error":
-            raise ValueError(
-                f"Levels not seen at fit: {text}. Use handle_unknown='population' "
-                "to predict them with random effect 0."
-            )
-        if self.handle_unknown == "warn":
-            warnings.warn(
-                f"Levels not seen at fit get random effect 0: {text}.",
-                UserWarning,
-                stacklevel=4,
-            )
-
     def _predict(self, data):
-        return self._family_.link.inverse(self._link_prediction(data, True))
+        return self._family_.link.inverse(self._linear_predictor(data))
 
 
 class MixedGLMRegressor(_MixedGLMBase):
@@ -857,7 +824,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         if type not in _PREDICT_TYPES:
             raise ValueError(f"type must be one of {_PREDICT_TYPES}; got {type!r}.")
         data = self._validate(X, None, groups, reset=False, stage="predict")
-        eta = self._link_prediction(data, include_random)
+        eta = self._linear_predictor(data, include_random)
         return eta if type == "link" else self._family_.link.inverse(eta)
 
 
@@ -1067,7 +1034,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         """
         check_is_fitted(self)
         data = self._validate(X, None, groups, reset=False, stage="predict")
-        return self._link_prediction(data, include_random)
+        return self._linear_predictor(data, include_random)
 
     def predict_proba(self, X, groups=None, *, include_random=True):
         """Class probabilities: columns ``classes_``.

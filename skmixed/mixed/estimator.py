@@ -140,6 +140,46 @@ class _RandomEffectsModel(GroupedRegressor):
         """Per term: codes, levels and Z from validated data."""
         return term_designs(terms, data, names)
 
+    # -- prediction ------------------------------------------------------------
+    def _population(self, data):
+        """``Xβ`` plus these rows' offset (lme4's ``re.form = NA``)."""
+        return _plus_offset(data.X @ self.coef_ + self.intercept_, data.offset)
+
+    def _linear_predictor(self, data, include_random=True):
+        """η of these rows: :meth:`_population`, plus with ``include_random``
+        their random effects at the conditional modes (0 for levels not seen
+        at fit, reported as ``handle_unknown`` says)."""
+        eta = self._population(data)
+        if not include_random or data.factors is None or not self._term_designs_fit:
+            return eta
+        terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
+        effects, unseen = random_part(
+            terms, self._b, self._term_designs_fit, data, self._feature_names(data)
+        )
+        if unseen:
+            self._report_unseen(unseen)
+        return eta + effects
+
+    def _report_unseen(self, unseen):
+        """handle_unknown's error or warning for levels not seen at fit."""
+        text = "; ".join(
+            f"{factor}: {levels[:5]}{' ...' if len(levels) > 5 else ''}"
+            for factor, levels in unseen.items()
+        )
+        if self.handle_unknown == "error":
+            raise ValueError(
+                f"Levels not seen at fit: {text}. Use handle_unknown='population' "
+                "to predict them at population level (random effect 0)."
+            )
+        if self.handle_unknown == "warn":
+            # at the line that called predict (or decision_function)
+            warnings.warn(
+                "Levels not seen at fit get the population-level prediction "
+                f"(random effect 0): {text}.",
+                UserWarning,
+                stacklevel=4,
+            )
+
     # -- results ---------------------------------------------------------------
     def _set_coef(self, beta):
         """``intercept_`` and ``coef_`` from β of the kept columns (0 for
@@ -794,44 +834,11 @@ class MixedLMRegressor(_RandomEffectsModel):
 
         if _dask.any_dask(X, groups):
             return _dask.predict(self, X, groups, include_random=include_random)
-        if not include_random:
-            data = self._validate(X, None, groups, reset=False, stage="predict")
-            return self._population(data)
         data = self._validate(X, None, groups, reset=False, stage="predict")
-        return self._predict(data)
-
-    def _population(self, data):
-        return _plus_offset(data.X @ self.coef_ + self.intercept_, data.offset)
+        return self._linear_predictor(data, include_random)
 
     def _predict(self, data):
-        out = self._population(data)
-        if data.factors is None or not self._b:
-            return out
-        terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
-        effects, unseen = random_part(
-            terms, self._b, self._term_designs_fit, data, self._feature_names(data)
-        )
-        if unseen:
-            self._report_unseen(unseen)
-        return out + effects
-
-    def _report_unseen(self, unseen):
-        text = "; ".join(
-            f"{factor}: {levels[:5]}{' ...' if len(levels) > 5 else ''}"
-            for factor, levels in unseen.items()
-        )
-        if self.handle_unknown == "error":
-            raise ValueError(
-                f"Levels not seen at fit: {text}. Use handle_unknown='population' "
-                "to predict them at population level."
-            )
-        if self.handle_unknown == "warn":
-            warnings.warn(
-                f"Levels not seen at fit get the population-level prediction "
-                f"(random effect 0): {text}.",
-                UserWarning,
-                stacklevel=3,
-            )
+        return self._linear_predictor(data)
 
     def _random_design(self, data):
         """Per-term designs for validated data, with the levels present in it.
