@@ -219,3 +219,13 @@ def test_classifier_names_the_classes_it_refuses(labels, message):
     y = np.resize(np.array(labels), len(X))
     with pytest.raises(ValueError, match=message):
         MixedLogisticRegression("(1 | g)").fit(X, y)
+
+
+def test_aliased_column_dropped_with_lme4s_warning():
+    X, y = _binary_data(3)
+    with pytest.warns(UserWarning, match="rank deficient so dropping 1 column") as seen:
+        clf = MixedLogisticRegression("(1 | g)").fit(X.assign(x2=2 * X["x"]), y)
+    assert seen[0].filename == __file__  # at the call of fit, as the LMM's
+    assert list(clf.fixed_effects_.index) == ["(Intercept)", "x"]
+    reference = MixedLogisticRegression("(1 | g)").fit(X, y)
+    np.testing.assert_allclose(clf.coef_, [*reference.coef_, 0.0], rtol=1e-10)

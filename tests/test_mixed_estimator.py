@@ -163,8 +163,9 @@ def test_singular_fit_warns():
 
 def test_rank_deficient_columns_are_dropped(sleep):
     X = sleep[["Days", "Subject"]].assign(Days2=2 * sleep["Days"])
-    with pytest.warns(UserWarning, match="rank deficient so dropping 1 column"):
+    with pytest.warns(UserWarning, match="rank deficient so dropping 1 column") as seen:
         model = MixedLMRegressor("(1 | Subject)").fit(X, sleep["Reaction"])
+    assert seen[0].filename == __file__  # at the call of fit
     assert list(model.fixed_effects_.index) == ["(Intercept)", "Days"]
     assert model.coef_.tolist()[1] == 0.0
     ref = MixedLMRegressor("(1 | Subject)").fit(

@@ -157,7 +157,10 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
     def _fit_pinned(self, data, prior, family):
         self._has_intercept = fixed_intercept(self.fit_intercept, data)
         names = self._feature_names(data)
-        X, x_names, kept = self._fixed_design(data.X, names, data.y, prior > 0)
+        # stacklevel: the user's call of fit, 5 frames above _fixed_design
+        X, x_names, kept, _ = self._fixed_design(
+            data.X, names, data.y, prior > 0, stacklevel=5
+        )
         self._x_names, self._kept = x_names, kept
         self._family_ = family
         self.family_ = family.name
@@ -238,34 +241,12 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
         for problem_text in problems:
             warnings.warn(problem_text, ConvergenceWarning, stacklevel=4)
 
-    def _fixed_design(self, features, names, y, used):
-        """[1 | features] with R's rule for aliased columns (lme4 drops them).
-
-        Rows of zero weight do not count: they carry no information.
-        """
-        n = features.shape[0]
-        if self._has_intercept:
-            X = np.empty((n, features.shape[1] + 1))
-            X[:, 0] = 1.0
-            X[:, 1:] = features
-            all_names = ["(Intercept)"] + list(names)
-        else:
-            X, all_names = np.ascontiguousarray(features), list(names)
+    def _screen_columns(self, X, y, used):
+        """R's rule for aliased columns, on the rows of positive weight
+        (rows of zero weight carry no information)."""
         # p = 0 (y ~ 0 + offset(log(e)) + (1 | g)) is a model too, as in
         # lme4; without grouping factors _fit_pinned has refused it already
-        kept = ~least_squares(X[used], y[used]).aliased
-        if not kept.all():
-            dropped = [nm for nm, k in zip(all_names, kept, strict=True) if not k]
-            count = len(dropped)
-            warnings.warn(
-                f"fixed-effect model matrix is rank deficient so dropping {count} "
-                f"column{'s' if count > 1 else ''} / coefficient"
-                f"{'s' if count > 1 else ''}: {dropped}",
-                UserWarning,
-                stacklevel=5,
-            )
-            X = np.ascontiguousarray(X[:, kept])
-        return X, [nm for nm, k in zip(all_names, kept, strict=True) if k], kept
+        return ~least_squares(X[used], y[used]).aliased, None
 
     def _fit_glm(self, X, y, prior, family, offset):
         """No grouping factors reached fit: the GLM without random effects."""

@@ -180,6 +180,38 @@ class _RandomEffectsModel(GroupedRegressor):
                 stacklevel=4,
             )
 
+    # -- fit -------------------------------------------------------------------
+    def _fixed_design(self, features, names, y, used=None, *, stacklevel):
+        """[1 | features] without the columns R's rule finds aliased.
+
+        lme4 drops them, with its warning (``stacklevel``: that of the
+        user's call of fit, seen from here). ``_screen_columns(X, y, used)``
+        tells which (``used``: the rows that count, None for all).
+
+        Returns
+        -------
+        X, x_names, kept, screened
+            The kept columns and their names, the kept mask over
+            ``[1 | features]``, and what else the screen found.
+        """
+        n = features.shape[0]
+        if self._has_intercept:
+            X = np.empty((n, features.shape[1] + 1))
+            X[:, 0] = 1.0
+            X[:, 1:] = features
+            all_names = ["(Intercept)"] + list(names)
+        else:
+            X, all_names = np.ascontiguousarray(features), list(names)
+        kept, screened = self._screen_columns(X, y, used)
+        if not kept.all():
+            _warn_rank_deficient(
+                [nm for nm, k in zip(all_names, kept, strict=True) if not k],
+                stacklevel=stacklevel + 1,
+            )
+            X = np.ascontiguousarray(X[:, kept])
+        x_names = [nm for nm, k in zip(all_names, kept, strict=True) if k]
+        return X, x_names, kept, screened
+
     # -- results ---------------------------------------------------------------
     def _set_coef(self, beta):
         """``intercept_`` and ``coef_`` from β of the kept columns (0 for
@@ -395,7 +427,8 @@ class MixedLMRegressor(_RandomEffectsModel):
         # lme4 fits y - offset; fitted values and predictions add it back
         self._offset = data.offset
         y = data.y if data.offset is None else data.y - data.offset
-        X, x_names, kept, exact = self._fixed_design(data.X, names, y)
+        # stacklevel: the user's call of fit, 6 frames above _fixed_design
+        X, x_names, kept, exact = self._fixed_design(data.X, names, y, stacklevel=6)
         self._x_names, self._kept = x_names, kept
         n = X.shape[0]
         if n <= X.shape[1]:
@@ -593,25 +626,10 @@ class MixedLMRegressor(_RandomEffectsModel):
         for problem in problems:
             warnings.warn(problem, ConvergenceWarning, stacklevel=6)
 
-    def _fixed_design(self, features, names, y):
-        """[1 | features] with lme4's rank check; (X, names kept, kept mask,
-        whether y is fitted exactly: None where the screen did not tell)."""
-        n = features.shape[0]
-        if self._has_intercept:
-            X = np.empty((n, features.shape[1] + 1))
-            X[:, 0] = 1.0
-            X[:, 1:] = features
-            all_names = ["(Intercept)"] + list(names)
-        else:
-            X, all_names = np.ascontiguousarray(features), list(names)
-        kept, exact = _rank_screen(X, y)
-        if not kept.all():
-            _warn_rank_deficient(
-                [nm for nm, k in zip(all_names, kept, strict=True) if not k]
-            )
-            X = np.ascontiguousarray(X[:, kept])
-        x_names = [nm for nm, k in zip(all_names, kept, strict=True) if k]
-        return X, x_names, kept, exact
+    def _screen_columns(self, X, y, used=None):
+        """lme4's rank check (:func:`_rank_screen`): the kept mask, and
+        whether y is fitted exactly (None where the screen did not tell)."""
+        return _rank_screen(X, y)
 
     @staticmethod
     def _check_levels(designs, n):
@@ -1641,7 +1659,7 @@ def _warn_far_y_from_sums(design, pwrss):
     )
 
 
-def _warn_rank_deficient(dropped):
+def _warn_rank_deficient(dropped, stacklevel=5):
     """lme4's warning for fixed-effect columns dropped as aliased."""
     count = len(dropped)
     warnings.warn(
@@ -1649,7 +1667,7 @@ def _warn_rank_deficient(dropped):
         f"column{'s' if count > 1 else ''} / coefficient"
         f"{'s' if count > 1 else ''}: {dropped}",
         UserWarning,
-        stacklevel=5,
+        stacklevel=stacklevel,
     )
 
 
