@@ -12,7 +12,12 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skmixed import GroupsMissingWarning, MixedGLMRegressor, MixedLogisticRegression
+from skmixed import (
+    GroupsMissingWarning,
+    MixedGLMRegressor,
+    MixedLMRegressor,
+    MixedLogisticRegression,
+)
 from skmixed.datasets import load_sleepstudy
 
 # MixedLMRegressor and the GLMM estimators word levels unseen at fit alike
@@ -229,3 +234,34 @@ def test_aliased_column_dropped_with_lme4s_warning():
     assert list(clf.fixed_effects_.index) == ["(Intercept)", "x"]
     reference = MixedLogisticRegression("(1 | g)").fit(X, y)
     np.testing.assert_allclose(clf.coef_, [*reference.coef_, 0.0], rtol=1e-10)
+
+
+def test_lme4s_level_checks_glmer_allows_what_lmer_cannot():
+    # lme4's check.nobs.vs.nlev and check.nobs.vs.nRE: lmer's residual
+    # variance makes it refuse m * k = n random effects; glmer refuses more
+    rng = np.random.default_rng(4)
+    x, z = rng.standard_normal(60), rng.standard_normal(60)
+    X = pd.DataFrame({"x": x, "z": z, "g": np.repeat(np.arange(30), 2).astype(str)})
+    y = rng.poisson(np.exp(0.5 + 0.3 * x))
+    with pytest.raises(
+        ValueError,
+        match=r"number of observations \(=60\) <= number of random effects \(=60\) "
+        r"for term \(\(Intercept\) \+ x \| g\); the random-effects parameters and "
+        r"the residual variance \(or scale parameter\) are probably unidentifiable$",
+    ):
+        MixedLMRegressor("(x | g)").fit(X, y.astype(float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # singular, or not converged: no error
+        MixedGLMRegressor("(x | g)", family="poisson").fit(X, y)
+    with pytest.raises(
+        ValueError,
+        match=r"number of observations \(=60\) < number of random effects \(=90\) "
+        r"for term \(\(Intercept\) \+ x \+ z \| g\); the random-effects "
+        r"parameters are probably unidentifiable$",
+    ):
+        MixedGLMRegressor("(x + z | g)", family="poisson").fit(X, y)
+    one_per_row = X.assign(g=np.arange(60).astype(str))
+    with pytest.raises(ValueError, match=r"observations \(problems: g\)$"):
+        MixedGLMRegressor("(1 | g)", family="poisson").fit(one_per_row, y)
+    with pytest.raises(ValueError, match=r"\(problems: g\): with one observation"):
+        MixedLMRegressor("(1 | g)").fit(one_per_row, y.astype(float))

@@ -80,6 +80,9 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
         "vcov_method": [StrOptions(set(_VCOV_METHODS))],
     }
 
+    # no residual variance: glmer allows as many random effects as rows
+    _has_residual = False
+
     # -- plumbing ------------------------------------------------------------
     def _family(self):
         return get_family(self.family, self.link)
@@ -182,7 +185,7 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
             return
         terms = self._terms()
         designs = _lme4_order(self._term_designs(terms, data, names))
-        _check_levels(designs, n)
+        self._check_levels(designs, n)
         for term, columns in spanned_columns_of_rows(X, data.y, designs):
             warnings.warn(spanned_message(term, columns), UserWarning, stacklevel=4)
         # Random-slope columns far from 0 or badly scaled are fitted
@@ -1071,29 +1074,3 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         from sklearn.metrics import accuracy_score
 
         return accuracy_score(y, self.predict(X, groups), sample_weight=sample_weight)
-
-
-# -- helpers ---------------------------------------------------------------------
-def _check_levels(designs, n):
-    """lme4's checks of the grouping factors against the data (glmerControl)."""
-    seen = {}
-    for d in designs:
-        seen.setdefault(d.factor, d.m)
-    few = [f for f, m in seen.items() if m < 2]
-    if few:
-        raise ValueError(
-            f"grouping factors must have > 1 sampled level (problems: {', '.join(few)})"
-        )
-    many = [f for f, m in seen.items() if m >= n]
-    if many:
-        raise ValueError(
-            "number of levels of each grouping factor must be < number of "
-            f"observations (problems: {', '.join(many)})"
-        )
-    for d in designs:
-        if d.m * d.k > n:
-            raise ValueError(
-                f"number of observations (={n}) < number of random effects "
-                f"(={d.m * d.k}) for term ({' + '.join(d.names)} | {d.factor}); "
-                "the random-effects parameters are probably unidentifiable"
-            )

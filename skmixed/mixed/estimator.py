@@ -212,6 +212,51 @@ class _RandomEffectsModel(GroupedRegressor):
         x_names = [nm for nm, k in zip(all_names, kept, strict=True) if k]
         return X, x_names, kept, screened
 
+    #: The model has a residual variance (lmer; not glmer's binomial and
+    #: Poisson families): see :meth:`_check_levels`.
+    _has_residual = True
+
+    def _check_levels(self, designs, n):
+        """lme4's checks of the grouping factors against the data.
+
+        A residual variance makes lmer stricter than glmer: one observation
+        per level, or as many random effects as observations, leaves it
+        unidentifiable from the random effects.
+        """
+        seen = {}
+        for d in designs:
+            seen.setdefault(d.factor, d.m)
+        few = [f for f, m in seen.items() if m < 2]
+        if few:
+            raise ValueError(
+                f"grouping factors must have > 1 sampled level (problems: "
+                f"{', '.join(few)})"
+            )
+        many = [f for f, m in seen.items() if m >= n]
+        if many:
+            why = (
+                ": with one observation per level the random effect cannot be "
+                "told apart from the residual."
+                if self._has_residual
+                else ""
+            )
+            raise ValueError(
+                "number of levels of each grouping factor must be < number of "
+                f"observations (problems: {', '.join(many)}){why}"
+            )
+        for d in designs:
+            size = d.m * d.k
+            if size > n or (self._has_residual and size == n):
+                relation, parameters = "<", "the random-effects parameters"
+                if self._has_residual:
+                    relation = "<="
+                    parameters += " and the residual variance (or scale parameter)"
+                raise ValueError(
+                    f"number of observations (={n}) {relation} number of random "
+                    f"effects (={size}) for term ({' + '.join(d.names)} | "
+                    f"{d.factor}); {parameters} are probably unidentifiable"
+                )
+
     # -- results ---------------------------------------------------------------
     def _set_coef(self, beta):
         """``intercept_`` and ``coef_`` from β of the kept columns (0 for
@@ -630,34 +675,6 @@ class MixedLMRegressor(_RandomEffectsModel):
         """lme4's rank check (:func:`_rank_screen`): the kept mask, and
         whether y is fitted exactly (None where the screen did not tell)."""
         return _rank_screen(X, y)
-
-    @staticmethod
-    def _check_levels(designs, n):
-        seen = {}
-        for d in designs:
-            seen.setdefault(d.factor, d.m)
-        few = [f for f, m in seen.items() if m < 2]
-        if few:
-            raise ValueError(
-                f"grouping factors must have > 1 sampled level (problems: "
-                f"{', '.join(few)})"
-            )
-        many = [f for f, m in seen.items() if m >= n]
-        if many:
-            raise ValueError(
-                "number of levels of each grouping factor must be < number of "
-                f"observations (problems: {', '.join(many)}): with one "
-                "observation per level the random effect cannot be told apart "
-                "from the residual."
-            )
-        for d in designs:
-            if d.m * d.k >= n:
-                raise ValueError(
-                    f"number of observations (={n}) <= number of random effects "
-                    f"(={d.m * d.k}) for term ({' + '.join(d.names)} | {d.factor}); "
-                    "the random-effects parameters and the residual variance "
-                    "(or scale parameter) are probably unidentifiable"
-                )
 
     def _diagnose(self, criterion, opt, n, singular):
         """lme4's checks after the optimiser (``singular``: whether θ is on
