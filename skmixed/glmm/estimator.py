@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from skmixed._base import fixed_intercept
 from skmixed._inputs import check_sample_weight
-from skmixed._linalg import block_diagonal, least_squares
+from skmixed._linalg import least_squares
 from skmixed.glmm.agq import agq_minus2_loglik
 from skmixed.glmm.blocks import (
     RandomEffects,
@@ -47,6 +47,7 @@ from skmixed.mixed.estimator import (
     _lazy_attribute,
     _lme4_order,
     _RandomEffectsModel,
+    _variance_components,
 )
 from skmixed.mixed.identifiable import spanned_columns_of_rows, spanned_message
 from skmixed.mixed.optimize import blas_single_thread
@@ -439,41 +440,13 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
     @_lazy
     def variance_components_(self):
         """lme4's ``as.data.frame(VarCorr(m))`` without a Residual row."""
-        from skmixed.mixed.results import term_correlations
-
-        rows = []
         lambdas = lambdas_from_theta(self.theta_, [d.k for d in self._designs])
-        for d, lam in zip(self._designs, lambdas, strict=True):
-            cov = lam @ lam.T
-            sd = np.sqrt(np.diagonal(cov))
-            corr = term_correlations(d, cov)
-            group = d.group or d.factor
-            for a, name in enumerate(d.names):
-                rows.append((group, name, None, cov[a, a], sd[a]))
-            for j in range(len(d.names)):
-                for i in range(j + 1, len(d.names)):
-                    rows.append((group, d.names[j], d.names[i], cov[i, j], corr[i, j]))
-        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
-
-    def _per_factor(self, values):
-        """Per-term (m, k[, k]) arrays -> dict factor -> concatenated columns."""
-        out = {}
-        for factor in self.n_groups_:
-            idx = [i for i, d in enumerate(self._designs) if d.factor == factor]
-            out[factor] = (idx, [values[i] for i in idx])
-        return out
+        return _variance_components(self._designs, lambdas)
 
     @_lazy
     def random_effects_(self):
         """Conditional modes per factor (dict of DataFrames, lme4's ``ranef``)."""
-        out = {}
-        for factor, (idx, values) in self._per_factor(self._b).items():
-            columns = [nm for i in idx for nm in self._designs[i].names]
-            levels = pd.Index(self._designs[idx[0]].levels.astype(str), name=factor)
-            out[factor] = pd.DataFrame(
-                np.concatenate(values, axis=1), index=levels, columns=columns
-            )
-        return out
+        return self._modes_by_factor(self._designs, self._b)
 
     @_lazy
     def random_effects_cov_(self):
@@ -489,10 +462,7 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
                 for lam, block in zip(self._mode.lambdas, inv, strict=True)
             ]
         )
-        out = {}
-        for factor, (_, blocks) in self._per_factor(covs).items():
-            out[factor] = block_diagonal(blocks)
-        return out
+        return self._covariances_by_factor(self._designs, covs)
 
     @_lazy
     def random_effects_sd_(self):

@@ -140,6 +140,32 @@ class _RandomEffectsModel(GroupedRegressor):
         """Per term: codes, levels and Z from validated data."""
         return term_designs(terms, data, names)
 
+    # -- results per grouping factor -------------------------------------------
+    def _terms_by_factor(self, terms):
+        """Factor -> the positions of its terms (factors as in ``n_groups_``)."""
+        return {
+            factor: [i for i, t in enumerate(terms) if t.factor == factor]
+            for factor in self.n_groups_
+        }
+
+    def _modes_by_factor(self, terms, b):
+        """lme4's ``ranef``: per factor, its terms' modes ``b`` (per term,
+        (m, k)) side by side, one row per level."""
+        out = {}
+        for factor, idx in self._terms_by_factor(terms).items():
+            columns = [nm for i in idx for nm in terms[i].names]
+            values = np.concatenate([b[i] for i in idx], axis=1)
+            levels = pd.Index(terms[idx[0]].levels.astype(str), name=factor)
+            out[factor] = pd.DataFrame(values, index=levels, columns=columns)
+        return out
+
+    def _covariances_by_factor(self, terms, covs):
+        """Per factor, its terms' (m, k, k) covariances as one block diagonal."""
+        return {
+            factor: block_diagonal([covs[i] for i in idx])
+            for factor, idx in self._terms_by_factor(terms).items()
+        }
+
     # -- prediction ------------------------------------------------------------
     def _population(self, data):
         """``Xβ`` plus these rows' offset (lme4's ``re.form = NA``)."""
@@ -758,24 +784,13 @@ class MixedLMRegressor(_RandomEffectsModel):
     @_lazy_attribute
     def random_effects_(self):
         """Conditional modes per factor (dict of DataFrames, lme4's ``ranef``)."""
-        terms, out = self._criterion.design.terms, {}
-        for factor in self.n_groups_:
-            idx = [i for i, t in enumerate(terms) if t.factor == factor]
-            columns = [nm for i in idx for nm in terms[i].names]
-            values = np.concatenate([self._dec.b[i] for i in idx], axis=1)
-            levels = pd.Index(terms[idx[0]].levels.astype(str), name=factor)
-            out[factor] = pd.DataFrame(values, index=levels, columns=columns)
-        return out
+        return self._modes_by_factor(self._criterion.design.terms, self._dec.b)
 
     @_lazy_attribute
     def random_effects_cov_(self):
         """Conditional covariances per factor (dict of (m, k, k), ``condVar``)."""
-        terms, out = self._criterion.design.terms, {}
         covs = self._dec.conditional_covariances(self.sigma_)
-        for factor in self.n_groups_:
-            idx = [i for i, t in enumerate(terms) if t.factor == factor]
-            out[factor] = block_diagonal([covs[i] for i in idx])
-        return out
+        return self._covariances_by_factor(self._criterion.design.terms, covs)
 
     @_lazy_attribute
     def fittedvalues_(self):
@@ -1759,15 +1774,20 @@ def _rank_screen(X, y):
     return ~least_squares(X, y).aliased, None
 
 
-def _variance_components(terms, lambdas, sigma):
-    """lme4's ``as.data.frame(VarCorr(m), order = "cov.last")``."""
+def _variance_components(terms, lambdas, sigma=None):
+    """lme4's ``as.data.frame(VarCorr(m), order = "cov.last")``.
+
+    The covariance of a term is ``σ² λλᵀ``; a GLMM (``sigma=None``) has no
+    residual scale: ``λλᵀ``, and no Residual row.
+    """
     from skmixed.mixed.results import term_correlations
 
+    scale = 1.0 if sigma is None else sigma
     rows = []
     for term, lam in zip(terms, lambdas, strict=True):
-        cov = sigma**2 * (lam @ lam.T)
+        cov = scale**2 * (lam @ lam.T)
         sd = np.sqrt(np.diagonal(cov))
-        corr = term_correlations(term, cov, sigma)
+        corr = term_correlations(term, cov, scale)
         names = term.names
         for a, name in enumerate(names):
             rows.append((term.group or term.factor, name, None, cov[a, a], sd[a]))
@@ -1778,7 +1798,8 @@ def _variance_components(terms, lambdas, sigma):
             rows.append(
                 (term.group or term.factor, names[j], names[i], cov[i, j], corr[i, j])
             )
-    rows.append(("Residual", None, None, sigma**2, sigma))
+    if sigma is not None:
+        rows.append(("Residual", None, None, sigma**2, sigma))
     return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
 
 
