@@ -84,6 +84,45 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
     # no residual variance: glmer allows as many random effects as rows
     _has_residual = False
 
+    @classmethod
+    def from_formula(cls, formula, **params):
+        """A model from glmer's formula, e.g. ``"y ~ x + (1 | g) + offset(log(e))"``.
+
+        The bar terms give ``random_effects``, the rest ``fixed_effects``
+        (an R formula) and the ``offset(...)`` terms ``offset`` (an
+        expression of X's columns, computed at fit and at predict). Fit it
+        on a DataFrame holding the formula's columns, with the response as
+        ``y``: for :class:`MixedGLMRegressor` a ``cbind(s, f)`` response as
+        ``y = s / (s + f)`` and ``sample_weight = s + f``
+        (:func:`skmixed.glmer` does this), for
+        :class:`MixedLogisticRegression` the labels.
+
+        Parameters
+        ----------
+        formula : str
+        **params
+            Other parameters (``family``, ``link``, ``nAGQ``, ...).
+
+        Returns
+        -------
+        MixedGLMRegressor or MixedLogisticRegression
+            Unfitted, of the class it is called on.
+
+        Examples
+        --------
+        >>> from skmixed import MixedGLMRegressor, MixedLogisticRegression
+        >>> m = MixedGLMRegressor.from_formula(
+        ...     "y ~ x + (1 | g) + offset(log(e))", family="poisson")
+        >>> m.random_effects, m.fixed_effects, m.offset
+        ('(1 | g)', 'x', 'log(e)')
+        >>> clf = MixedLogisticRegression.from_formula("y ~ x + (1 | g)")
+        >>> clf.random_effects, clf.fixed_effects
+        ('(1 | g)', 'x')
+        """
+        from skmixed._model_formula import mixed_from_formula
+
+        return mixed_from_formula(cls, formula, params, glmer=True)
+
     # -- plumbing ------------------------------------------------------------
     def _family(self):
         return get_family(self.family, self.link)
@@ -694,40 +733,6 @@ class MixedGLMRegressor(_MixedGLMBase):
         tags.target_tags.positive_only = True
         return tags
 
-    @classmethod
-    def from_formula(cls, formula, **params):
-        """A model from glmer's formula, e.g. ``"y ~ x + (1 | g) + offset(log(e))"``.
-
-        The bar terms give ``random_effects``, the rest ``fixed_effects``
-        (an R formula) and the ``offset(...)`` terms ``offset`` (an
-        expression of X's columns, computed at fit and at predict). Fit it
-        on a DataFrame holding the formula's columns, with the response as
-        ``y`` (a ``cbind(s, f)`` response as ``y = s / (s + f)`` and
-        ``sample_weight = s + f``; :func:`skmixed.glmer` does this).
-
-        Parameters
-        ----------
-        formula : str
-        **params
-            Other parameters (``family``, ``link``, ``nAGQ``, ...).
-
-        Returns
-        -------
-        MixedGLMRegressor
-            Unfitted.
-
-        Examples
-        --------
-        >>> from skmixed import MixedGLMRegressor
-        >>> m = MixedGLMRegressor.from_formula(
-        ...     "y ~ x + (1 | g) + offset(log(e))", family="poisson")
-        >>> m.random_effects, m.fixed_effects, m.offset
-        ('(1 | g)', 'x', 'log(e)')
-        """
-        from skmixed._model_formula import mixed_from_formula
-
-        return mixed_from_formula(cls, formula, params, glmer=True)
-
     def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the GLMM by maximum likelihood (Laplace or AGQ).
 
@@ -862,37 +867,6 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
 
     def _family(self):
         return get_family("binomial", self.link)
-
-    @classmethod
-    def from_formula(cls, formula, **params):
-        """A classifier from glmer's formula, e.g. ``"y ~ x + (1 | g)"``.
-
-        As :meth:`MixedGLMRegressor.from_formula`: the bar terms give
-        ``random_effects``, the rest ``fixed_effects`` and ``offset(...)``
-        terms ``offset``. Fit it on a DataFrame holding the formula's
-        columns, with the labels as ``y``.
-
-        Parameters
-        ----------
-        formula : str
-        **params
-            Other parameters (``link``, ``nAGQ``, ...).
-
-        Returns
-        -------
-        MixedLogisticRegression
-            Unfitted.
-
-        Examples
-        --------
-        >>> from skmixed import MixedLogisticRegression
-        >>> clf = MixedLogisticRegression.from_formula("y ~ x + (1 | g)")
-        >>> clf.random_effects, clf.fixed_effects
-        ('(1 | g)', 'x')
-        """
-        from skmixed._model_formula import mixed_from_formula
-
-        return mixed_from_formula(cls, formula, params, glmer=True)
 
     def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the model to binary labels.
