@@ -967,11 +967,9 @@ class MixedLMRegressor(_RandomEffectsModel):
 
         Examples
         --------
-        >>> from skmixed import MixedLMRegressor
+        >>> import skmixed
         >>> from skmixed.datasets import load_sleepstudy
-        >>> df = load_sleepstudy()
-        >>> m = MixedLMRegressor("(Days | Subject)").fit(df[["Days", "Subject"]],
-        ...                                               df["Reaction"])
+        >>> m = skmixed.lmer("Reaction ~ Days + (Days | Subject)", load_sleepstudy())
         >>> m.summary().coefficients.round(3)
                      estimate  std_error    df  t_value  p_value
         term
@@ -1082,11 +1080,9 @@ class MixedLMRegressor(_RandomEffectsModel):
 
         Examples
         --------
-        >>> from skmixed import MixedLMRegressor
+        >>> import skmixed
         >>> from skmixed.datasets import load_sleepstudy
-        >>> df = load_sleepstudy()
-        >>> m = MixedLMRegressor("(1 | Subject)").fit(df[["Days", "Subject"]],
-        ...                                            df["Reaction"])
+        >>> m = skmixed.lmer("Reaction ~ Days + (1 | Subject)", load_sleepstudy())
         >>> m.conf_int().round(2)
                       lower   upper
         (Intercept)  232.30  270.51
@@ -1133,11 +1129,9 @@ class MixedLMRegressor(_RandomEffectsModel):
 
         Examples
         --------
-        >>> from skmixed import MixedLMRegressor
+        >>> import skmixed
         >>> from skmixed.datasets import load_sleepstudy
-        >>> df = load_sleepstudy()
-        >>> m = MixedLMRegressor("(Days | Subject)").fit(df[["Days", "Subject"]],
-        ...                                               df["Reaction"])
+        >>> m = skmixed.lmer("Reaction ~ Days + (Days | Subject)", load_sleepstudy())
         >>> {k: round(v, 4) for k, v in m.r2_nakagawa().items()}
         {'marginal': 0.2787, 'conditional': 0.7992}
         """
