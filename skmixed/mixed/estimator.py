@@ -166,6 +166,26 @@ class _RandomEffectsModel(GroupedRegressor):
             for factor, idx in self._terms_by_factor(terms).items()
         }
 
+    # -- the fitted terms on other rows ----------------------------------------
+    def _fitted_terms(self):
+        """The parsed random-effects terms in the fitted (lme4's) order."""
+        return _lme4_sorted_terms(self._terms(), self._term_designs_fit)
+
+    def _random_design(self, data):
+        """Per-term designs for validated data, with the levels present in it.
+
+        The terms come in the fitted order (that of ``theta_``); levels unseen
+        at fit are included.
+        """
+        if data.factors is None:
+            raise ValueError("The data have no grouping factors.")
+        designs = self._term_designs(
+            self._fitted_terms(), data, self._feature_names(data)
+        )
+        for d, (_, group, _, _) in zip(designs, self._term_designs_fit, strict=True):
+            d.group = group
+        return designs
+
     # -- prediction ------------------------------------------------------------
     def _population(self, data):
         """``Xβ`` plus these rows' offset (lme4's ``re.form = NA``)."""
@@ -178,9 +198,12 @@ class _RandomEffectsModel(GroupedRegressor):
         eta = self._population(data)
         if not include_random or data.factors is None or not self._term_designs_fit:
             return eta
-        terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
         effects, unseen = random_part(
-            terms, self._b, self._term_designs_fit, data, self._feature_names(data)
+            self._fitted_terms(),
+            self._b,
+            self._term_designs_fit,
+            data,
+            self._feature_names(data),
         )
         if unseen:
             self._report_unseen(unseen)
@@ -889,20 +912,6 @@ class MixedLMRegressor(_RandomEffectsModel):
 
     def _predict(self, data):
         return self._linear_predictor(data)
-
-    def _random_design(self, data):
-        """Per-term designs for validated data, with the levels present in it.
-
-        The terms come in the fitted order (that of ``theta_``); levels unseen
-        at fit are included.
-        """
-        if data.factors is None:
-            raise ValueError("The data have no grouping factors.")
-        terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
-        designs = self._term_designs(terms, data, self._feature_names(data))
-        for d, (_, group, _, _) in zip(designs, self._term_designs_fit, strict=True):
-            d.group = group
-        return designs
 
     # -- inference and reporting (skmixed.mixed.results; issue 4) -------------
     def fit(self, X, y, groups=None, sample_weight=None):
