@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import solve_triangular
 from sklearn.base import ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -43,8 +42,8 @@ from skmixed.glmm.slopes import SlopeScaling
 from skmixed.mixed.centring import FixedCentring, column_scales, shift_matrix
 from skmixed.mixed.estimator import (
     _HANDLE_UNKNOWN,
-    _SINGULAR_MESSAGE,
     _lazy_attribute,
+    _levels_per_factor,
     _lme4_order,
     _RandomEffectsModel,
     _variance_components,
@@ -214,12 +213,7 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
         offset = np.zeros(n) if data.offset is None else data.offset
         self._offset = offset
         self.nobs_ = n
-        if data.factors is None and data.X.shape[1] == 0:
-            raise ValueError(
-                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
-                "required when no grouping factor is given (an intercept-only "
-                "model needs its grouping column in X or groups=)."
-            )
+        self._require_columns(data)
         if data.factors is None:
             self._fit_glm(X, data.y, prior, family, offset)
             return
@@ -278,11 +272,7 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
         if not self.is_singular_ and n < _CHECK_NOBS_MAX and n_par <= _CHECK_NPAR_MAX:
             grad, hess = self._derivatives()
             problems += convergence_problems(grad, hess)
-        self.converged_ = not problems
-        if self.is_singular_:
-            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=4)
-        for problem_text in problems:
-            warnings.warn(problem_text, ConvergenceWarning, stacklevel=4)
+        self._report_fit(problems, stacklevel=4)
 
     def _screen_columns(self, X, y, used):
         """R's rule for aliased columns, on the rows of positive weight
@@ -316,12 +306,9 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
         self.n_iter_ = 1
 
     def _set_criteria(self, m2ll_absolute, m2ll_reported, df):
-        n = self.nobs_
-        self.loglik_ = -0.5 * m2ll_reported
+        self._set_information_criteria(m2ll_reported, self.nobs_, df)
         self.loglik_absolute_ = -0.5 * m2ll_absolute
         self.df_ = int(df)
-        self.aic_ = m2ll_reported + 2.0 * df
-        self.bic_ = m2ll_reported + np.log(n) * df
 
     def _set_results(self, theta=None, beta=None, *, theta_fit=None, beta_fit=None):
         """Every fitted attribute at (θ, β); tables are built on first access.
@@ -356,9 +343,7 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
         # singular on the standardised scale (as the LMM: a slope of 1e6 x
         # has θ ~ 1e-7)
         self.is_singular_ = is_singular(theta_fit, self._lower)
-        self.n_groups_ = {}
-        for d in self._designs:
-            self.n_groups_.setdefault(d.factor, d.m)
+        self.n_groups_ = _levels_per_factor(self._designs)
         self._b = self._slopes.effects(problem.system.b_from_u(mode.u, mode.lambdas))
 
     def _objective_at(self, theta, beta):

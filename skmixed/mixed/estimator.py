@@ -272,9 +272,7 @@ class _RandomEffectsModel(GroupedRegressor):
         per level, or as many random effects as observations, leaves it
         unidentifiable from the random effects.
         """
-        seen = {}
-        for d in designs:
-            seen.setdefault(d.factor, d.m)
+        seen = _levels_per_factor(designs)
         few = [f for f, m in seen.items() if m < 2]
         if few:
             raise ValueError(
@@ -306,7 +304,35 @@ class _RandomEffectsModel(GroupedRegressor):
                     f"{d.factor}); {parameters} are probably unidentifiable"
                 )
 
+    @staticmethod
+    def _require_columns(data):
+        """Without grouping factors a model needs a feature (scikit-learn's
+        minimum of 1) and says where the intercept-only model's groups go."""
+        if data.X.shape[1] == 0 and data.factors is None:
+            raise ValueError(
+                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
+                "required when no grouping factor is given (an intercept-only "
+                "model needs its grouping column in X or groups=)."
+            )
+
+    def _report_fit(self, problems, *, stacklevel):
+        """``converged_``, and lme4's warnings: a singular fit, and each of
+        the optimiser's ``problems`` (``stacklevel``: the user's call of fit,
+        seen from the caller)."""
+        self.converged_ = not problems
+        if self.is_singular_:
+            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=stacklevel + 1)
+        for problem in problems:
+            warnings.warn(problem, ConvergenceWarning, stacklevel=stacklevel + 1)
+
     # -- results ---------------------------------------------------------------
+    def _set_information_criteria(self, m2ll, n, df):
+        """``loglik_``, ``aic_`` and ``bic_`` from -2 log L, with ``df``
+        parameters and ``n`` rows (lme4's ``logLik``, ``AIC``, ``BIC``)."""
+        self.loglik_ = -0.5 * m2ll
+        self.aic_ = m2ll + 2.0 * df
+        self.bic_ = m2ll + np.log(n) * df
+
     def _set_coef(self, beta):
         """``intercept_`` and ``coef_`` from β of the kept columns (0 for
         aliased ones, as R's NA)."""
@@ -511,12 +537,7 @@ class MixedLMRegressor(_RandomEffectsModel):
             self.fit_intercept, data, type(self).__name__
         )
         terms = self._terms()
-        if data.X.shape[1] == 0 and data.factors is None:
-            raise ValueError(
-                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
-                "required when no grouping factor is given (an intercept-only "
-                "model needs its grouping column in X or groups=)."
-            )
+        self._require_columns(data)
         names = self._feature_names(data)
         # lme4 fits y - offset; fitted values and predictions add it back
         self._offset = data.offset
@@ -714,11 +735,7 @@ class MixedLMRegressor(_RandomEffectsModel):
         self.is_singular_ = singular
         self.n_evaluations_ = int(opt.n_evaluations)
         self.n_iter_ = self.n_evaluations_
-        self.converged_ = not problems
-        if self.is_singular_:
-            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=6)
-        for problem in problems:
-            warnings.warn(problem, ConvergenceWarning, stacklevel=6)
+        self._report_fit(problems, stacklevel=6)
 
     def _screen_columns(self, X, y, used=None):
         """lme4's rank check (:func:`_rank_screen`): the kept mask, and
@@ -768,18 +785,14 @@ class MixedLMRegressor(_RandomEffectsModel):
             (t.factor, t.group, tuple(t.names), np.asarray(t.levels)) for t in terms
         )
         self._b = dec.b
-        self.n_groups_ = {}
-        for t in terms:
-            self.n_groups_.setdefault(t.factor, t.m)
+        self.n_groups_ = _levels_per_factor(terms)
 
     def _set_criteria(self, value, n, df):
         if self.reml:
             self.reml_criterion_, self.deviance_ = value, None
         else:
             self.reml_criterion_, self.deviance_ = None, value
-        self.loglik_ = -0.5 * value
-        self.aic_ = value + 2.0 * df
-        self.bic_ = value + np.log(n) * df
+        self._set_information_criteria(value, n, df)
 
     # -- fitted attributes built on first access ----------------------------------
     @_lazy_attribute
@@ -1297,6 +1310,15 @@ def random_part(terms, b_per_term, fitted_designs, data, names):
         effect = row_effects(Z, b, np.where(known, codes, 0))
         effects += np.where(known, effect, 0.0)
     return effects, unseen
+
+
+def _levels_per_factor(terms):
+    """Factor -> its number of levels, in the terms' order (a factor's terms
+    share its levels)."""
+    levels = {}
+    for term in terms:
+        levels.setdefault(term.factor, term.m)
+    return levels
 
 
 def _lme4_order(designs):
