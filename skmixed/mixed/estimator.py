@@ -47,6 +47,7 @@ from skmixed.mixed.optimize import (
     is_singular,
     minimize_theta,
 )
+from skmixed.mixed.r2 import SINGULAR_TOL
 from skmixed.mixed.rows import RowsCriterion, SinhTheta, needs_rows, row_effects
 from skmixed.mixed.small import batch_criterion
 from skmixed.mixed.start import interior_start, moment_start
@@ -324,6 +325,73 @@ class _RandomEffectsModel(GroupedRegressor):
             warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=stacklevel + 1)
         for problem in problems:
             warnings.warn(problem, ConvergenceWarning, stacklevel=stacklevel + 1)
+
+    # -- Nakagawa's R² and the ICC ------------------------------------------------
+    def r2_nakagawa(self, tolerance=SINGULAR_TOL):
+        """Marginal and conditional R² (Nakagawa; performance::r2_nakagawa).
+
+        The variance of the fixed-effects predictions (marginal R²), plus
+        that of the random effects (conditional R²), over the total with the
+        residual variance: σ² for :class:`MixedLMRegressor`; for a GLMM, on
+        the latent scale, the distribution-specific one: π²/3 for the logit
+        link, 1 for probit, π²/6 for cloglog; for Poisson ``log(1 + 1/μ)``
+        with μ from the refitted intercept-only model (see
+        :mod:`skmixed.glmm.reporting`).
+
+        The same numbers as performance, except for uncorrelated terms
+        ``(x || g)`` of a linear mixed model: performance leaves their slope
+        variance out of the random part, we keep it (see
+        :mod:`skmixed.mixed.r2`).
+
+        Parameters
+        ----------
+        tolerance : float, default=1e-5
+            A fit with a relative standard deviation below this is singular:
+            warn and leave the random effects out, as performance does.
+
+        Returns
+        -------
+        dict
+            ``marginal`` and ``conditional``.
+
+        Examples
+        --------
+        >>> import skmixed
+        >>> from skmixed.datasets import load_sleepstudy
+        >>> m = skmixed.lmer("Reaction ~ Days + (Days | Subject)", load_sleepstudy())
+        >>> {k: round(v, 4) for k, v in m.r2_nakagawa().items()}
+        {'marginal': 0.2787, 'conditional': 0.7992}
+        """
+        check_is_fitted(self)
+        return self._variance_split().r2_nakagawa(self, tolerance)
+
+    def icc(self, tolerance=SINGULAR_TOL):
+        """Adjusted and conditional intraclass correlation (performance::icc).
+
+        From the variance parts of :meth:`r2_nakagawa` (for a GLMM on the
+        latent scale, with its distribution-specific residual variance), as
+        performance computes them, except for the uncorrelated terms
+        ``(x || g)`` of a linear mixed model, whose slope variance we keep
+        in the random part.
+
+        Parameters
+        ----------
+        tolerance : float, default=1e-5
+            As for :meth:`r2_nakagawa` (singular fits give NaN).
+
+        Returns
+        -------
+        dict
+            ``adjusted`` and ``conditional``.
+        """
+        check_is_fitted(self)
+        return self._variance_split().icc(self, tolerance)
+
+    @staticmethod
+    def _variance_split():
+        """The module that splits this kind of model's variance for
+        Nakagawa: its ``r2_nakagawa(model, tolerance)`` and ``icc``."""
+        raise NotImplementedError
 
     # -- results ---------------------------------------------------------------
     def _set_information_criteria(self, m2ll, n, df):
@@ -1131,58 +1199,11 @@ class MixedLMRegressor(_RandomEffectsModel):
             }
         return intervals.conf_int(self, level, method, parm, **options)
 
-    def r2_nakagawa(self, tolerance=1e-5):
-        """Marginal and conditional R² (Nakagawa; performance::r2_nakagawa).
-
-        The same numbers as performance, except for uncorrelated terms
-        ``(x || g)``: performance leaves their slope variance out of the
-        random part, we keep it (see :mod:`skmixed.mixed.r2`).
-
-        Parameters
-        ----------
-        tolerance : float, default=1e-5
-            A fit with a relative standard deviation below this is singular:
-            warn and leave the random effects out, as performance does.
-
-        Returns
-        -------
-        dict
-            ``marginal`` and ``conditional``.
-
-        Examples
-        --------
-        >>> import skmixed
-        >>> from skmixed.datasets import load_sleepstudy
-        >>> m = skmixed.lmer("Reaction ~ Days + (Days | Subject)", load_sleepstudy())
-        >>> {k: round(v, 4) for k, v in m.r2_nakagawa().items()}
-        {'marginal': 0.2787, 'conditional': 0.7992}
-        """
+    @staticmethod
+    def _variance_split():
         from skmixed.mixed import r2
 
-        check_is_fitted(self)
-        return r2.r2_nakagawa(self, tolerance)
-
-    def icc(self, tolerance=1e-5):
-        """Adjusted and conditional intraclass correlation (performance::icc).
-
-        As performance computes them, except for uncorrelated terms
-        ``(x || g)``, whose slope variance we keep in the random part (see
-        :meth:`r2_nakagawa`).
-
-        Parameters
-        ----------
-        tolerance : float, default=1e-5
-            As for :meth:`r2_nakagawa` (singular fits give NaN).
-
-        Returns
-        -------
-        dict
-            ``adjusted`` and ``conditional``.
-        """
-        from skmixed.mixed import r2
-
-        check_is_fitted(self)
-        return r2.icc(self, tolerance)
+        return r2
 
 
 # -- helpers ---------------------------------------------------------------------
