@@ -265,3 +265,23 @@ def test_lme4s_level_checks_glmer_allows_what_lmer_cannot():
         MixedGLMRegressor("(1 | g)", family="poisson").fit(one_per_row, y)
     with pytest.raises(ValueError, match=r"\(problems: g\): with one observation"):
         MixedLMRegressor("(1 | g)").fit(one_per_row, y.astype(float))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [MixedGLMRegressor("(1 | g)", family="poisson"), MixedLMRegressor("(1 | g)")],
+)
+def test_fitted_without_groups_has_no_random_effects(model):
+    # A numpy X carries no grouping column: both models fit without random
+    # effects (GroupsMissingWarning) and their tables say so, empty.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(50)
+    y = rng.poisson(np.exp(0.2 + 0.5 * x)).astype(float)
+    with pytest.warns(GroupsMissingWarning):
+        model.fit(x[:, None], y)
+    assert model.n_groups_ == {} and len(model.theta_) == 0
+    assert model.random_effects_ == {}
+    assert model.random_effects_cov_ == {}
+    assert list(model.variance_components_["group"]) in ([], ["Residual"])
+    if hasattr(model, "random_effects_sd_"):
+        assert model.random_effects_sd_ == {}

@@ -288,8 +288,10 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
         self._centring = FixedCentring(np.eye(len(beta)))
         self._slopes = SlopeScaling([])
         self._theta_fit = np.zeros(0)
-        self._term_designs_fit = []
-        self._cache = {}
+        self._term_designs_fit, self._b = [], []
+        # no PIRLS factor to read conditional covariances from: none, as
+        # MixedLMRegressor's pooled fit
+        self._cache = {"random_effects_cov_": {}}
         self._mode = None
         self._RX_glm, self._X_glm = RX, X
         self._beta = self._beta_fit = beta
