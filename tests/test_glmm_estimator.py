@@ -23,10 +23,10 @@ from skmixed.datasets import load_sleepstudy
 # MixedLMRegressor and the GLMM estimators word levels unseen at fit alike
 UNSEEN_WARNING = (
     r"Levels not seen at fit get the population-level prediction "
-    r"\(random effect 0\): {}: \['{}'\]\."
+    r"\(random effect 0\): g: \['never-seen'\]\."
 )
 UNSEEN_ERROR = (
-    r"Levels not seen at fit: {}: \['{}'\]\. Use handle_unknown='population' "
+    r"Levels not seen at fit: g: \['never-seen'\]\. Use handle_unknown='population' "
     r"to predict them at population level \(random effect 0\)\."
 )
 
@@ -83,13 +83,13 @@ def test_unseen_levels_contribute_zero():
         clf.decision_function(new), clf.decision_function(new, include_random=False)
     )
     # the same words as MixedLMRegressor's, the warning at the caller's line
-    with pytest.warns(
-        UserWarning, match=UNSEEN_WARNING.format("g", "never-seen")
-    ) as seen:
-        clf.set_params(handle_unknown="warn").decision_function(new)
-    assert seen[0].filename == __file__
-    with pytest.raises(ValueError, match=UNSEEN_ERROR.format("g", "never-seen")):
-        clf.set_params(handle_unknown="error").decision_function(new)
+    lmm = MixedLMRegressor("(1 | g)").fit(X, y.astype(float))
+    for model, call in ((clf, "decision_function"), (lmm, "predict")):
+        with pytest.warns(UserWarning, match=UNSEEN_WARNING) as seen:
+            getattr(model.set_params(handle_unknown="warn"), call)(new)
+        assert seen[0].filename == __file__
+        with pytest.raises(ValueError, match=UNSEEN_ERROR):
+            getattr(model.set_params(handle_unknown="error"), call)(new)
 
 
 @pytest.mark.parametrize(
