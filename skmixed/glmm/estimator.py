@@ -41,7 +41,6 @@ from skmixed.glmm.reporting import GLMMReporting
 from skmixed.glmm.slopes import SlopeScaling
 from skmixed.mixed.centring import FixedCentring, column_scales, shift_matrix
 from skmixed.mixed.estimator import (
-    _HANDLE_UNKNOWN,
     _lazy_attribute,
     _levels_per_factor,
     _lme4_order,
@@ -127,15 +126,8 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
         return get_family(self.family, self.link)
 
     def _check_params(self):
-        if self.handle_unknown not in _HANDLE_UNKNOWN:
-            raise ValueError(
-                f"handle_unknown must be one of {_HANDLE_UNKNOWN}; "
-                f"got {self.handle_unknown!r}."
-            )
-        if self.vcov_method not in _VCOV_METHODS:
-            raise ValueError(
-                f"vcov_method must be one of {_VCOV_METHODS}; got {self.vcov_method!r}."
-            )
+        # the others are checked by _parameter_constraints (fit validates
+        # them first); nAGQ here, to explain lme4's nAGQ = 0
         n_agq = self.nAGQ
         if not isinstance(n_agq, int | np.integer) or isinstance(n_agq, bool):
             raise ValueError(f"nAGQ must be a positive integer; got {n_agq!r}.")
