@@ -25,7 +25,7 @@ from skmixed._base import (
     GroupedRegressor,
     fixed_intercept,
 )
-from skmixed._inputs import check_sample_weight
+from skmixed._inputs import check_sample_weight, response_name
 from skmixed._linalg import least_squares
 from skmixed.glmm.agq import agq_minus2_loglik
 from skmixed.glmm.blocks import (
@@ -880,8 +880,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         prior = self._prior_for(data, sample_weight, len(data.y))
         self.n_dropped_ = data.n_dropped
         self._fit_glmm(data, prior)
-        name = getattr(y, "name", None)
-        self.response_name_ = str(name) if name is not None else "y"
+        self.response_name_ = response_name(y)
         return self
 
     def predict(self, X, groups=None, *, include_random=True, type="response"):
@@ -1046,7 +1045,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
             )
         self._validate_params()
         self._refuse_dask(X, y, groups, sample_weight)
-        name = getattr(y, "name", None)
+        name = response_name(y)
         all_labels = column_or_1d(y, warn=True)
         # Missing labels are found before the classes: None or pd.NA among
         # strings cannot be sorted, and NaN is no class. missing='drop'
@@ -1091,7 +1090,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
             )
         self.n_dropped_ = data.n_dropped
         self._fit_glmm(data, prior)
-        self.response_name_ = str(name) if name is not None else "y"
+        self.response_name_ = name
         return self
 
     def decision_function(self, X, groups=None, *, include_random=True):
