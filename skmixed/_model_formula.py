@@ -304,6 +304,26 @@ def _is_column_name(expr):
     return len(found) == 1 and found[0][0] in ("name", "backtick")
 
 
+def _refuse_text_column(column, expr, what):
+    """Numbers stored as text ("3") are not numbers: R's arithmetic refuses
+    them, where pandas' conversion to float would read them."""
+    import pandas as pd
+
+    from skmixed._inputs import first_text
+
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
+        column.dtype
+    ):
+        return
+    example = first_text(column)
+    if example is not None:
+        raise ValueError(
+            f"{what.capitalize()} {expr!r} is not numeric: text (dtype "
+            f"{column.dtype}, e.g. {example!r}). Convert numbers stored as text "
+            f"first: data[{expr.strip('`')!r}].astype(float)."
+        )
+
+
 def evaluate_expression(expr, data, what):
     """An R expression over ``data``'s columns as a float array (R's arithmetic).
 
@@ -319,6 +339,7 @@ def evaluate_expression(expr, data, what):
                 f"{[str(c) for c in data.columns]})."
             )
         column = data[name]
+        _refuse_text_column(column, expr, what)
         try:
             return column.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
@@ -677,8 +698,10 @@ def glmer(
         + (1 | herd)"`` or ``"y ~ x + (1 | g) + offset(log(exposure))"``. The
         fixed part is an R formula, as for :func:`lmer` (R's treatment
         contrasts for factors, interactions, ``0 +``). The response, as
-        glmer takes it: for ``"binomial"`` a 0/1 column, a two-level factor
-        or bool (the second level, or True, is the success), a proportion
+        glmer takes it: for ``"binomial"`` a 0/1 column, a two-level
+        categorical (R's factor) or bool (the second category, or True, is
+        the success; text is refused, as glmer refuses a character
+        response: ``.astype("category")`` makes labels a factor), a proportion
         with the trials in ``weights``, or ``cbind(successes, failures)``
         (columns or expressions such as ``n - s``), fitted as the
         proportion ``s / (s + f)`` with ``s + f`` trials; counts for
@@ -829,6 +852,7 @@ def _binary_as_numbers(y, name):
     if isinstance(y.dtype, pd.CategoricalDtype):
         levels = [c for c in y.cat.categories if (y == c).any()]
     else:
+        _refuse_text_response(y, name)
         levels = sorted(y.dropna().unique().tolist())
     if len(levels) != 2:
         raise ValueError(
@@ -838,6 +862,24 @@ def _binary_as_numbers(y, name):
         )
     out = (y == levels[1]).astype(np.float64)
     return out.where(y.notna(), np.nan)
+
+
+def _refuse_text_response(y, name):
+    """R's glmer refuses a character response ("response must be numeric or
+    factor"): which text is failure would otherwise be an accident of sort
+    order. A categorical says it (its first category fails)."""
+    from skmixed._inputs import first_text
+
+    example = first_text(y)
+    if example is None:
+        return
+    raise ValueError(
+        f"The binomial response {name!r} is text (dtype {y.dtype}, e.g. "
+        f"{example!r}); R's glmer refuses a character response too (\"response "
+        'must be numeric or factor"). Give numbers (0/1 stored as text: '
+        f"data[{name!r}].astype(float)), a bool, or labels as a categorical "
+        f"(data[{name!r}].astype('category'): its first category is failure)."
+    )
 
 
 def _fit_on(model, formula, data, weights=None):

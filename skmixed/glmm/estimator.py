@@ -822,6 +822,16 @@ class MixedGLMRegressor(_MixedGLMBase):
         tags.target_tags.positive_only = True
         return tags
 
+    def _response_hint(self):
+        # labels ("yes"/"no", "0"/"1") are a classifier's target, as R's
+        # glmer takes a factor response but refuses character
+        if self._family().name != "binomial":
+            return ""
+        return (
+            " A binomial MixedGLMRegressor takes 0/1 or proportions; for class "
+            "labels use MixedLogisticRegression, which takes them."
+        )
+
     @classmethod
     def from_formula(cls, formula, **params):
         """A model from glmer's formula, e.g. ``"y ~ x + (1 | g) + offset(log(e))"``.
