@@ -766,7 +766,12 @@ def glmer(
     weights = _weights_of(weights, data)
     family_name = family if isinstance(family, str) else getattr(family, "name", "")
     y, weights = _glmer_response(f, data, family_name.lower(), weights, formula)
-    return model.fit(data, y, sample_weight=weights)
+    model.fit(data, y, sample_weight=weights)
+    if f.cbind is not None:
+        # the trials are cbind's, not prior weights given: lme4's summary
+        # prints no Weights: line for them
+        model._weights_name = None
+    return model
 
 
 def _set_offset(model, formula_offsets, offset, data):

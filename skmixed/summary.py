@@ -689,6 +689,10 @@ class GLMMSummary(MixedLMSummary):
     notes : list of str, default=()
     digits : int, default=4
     show_correlation : bool or None, default=None
+    weights : str, default=None
+        Name of the prior weights given at fit, printed as lme4's
+        ``Weights:`` line (None: no line, as for the trials of
+        ``cbind(s, f)``, which lme4 does not print either).
     """
 
     def __init__(
@@ -710,8 +714,10 @@ class GLMMSummary(MixedLMSummary):
         notes=(),
         digits=4,
         show_correlation=None,
+        weights=None,
     ):
         super().__init__(
+            weights=weights,
             reml=False,
             ddf="",
             formula=formula,
@@ -753,6 +759,7 @@ class GLMMSummary(MixedLMSummary):
             f"{self.method_title} ['glmerMod']",
             f" Family: {self.family}  ( {self.link} )",
             f"Formula: {self.formula}",
+            *([f"Weights: {self.weights}"] if self.weights else []),
         ]
 
     def blocks(self):

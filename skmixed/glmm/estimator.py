@@ -24,6 +24,7 @@ from skmixed._base import (
     COMMON_CONSTRAINTS,
     GroupedRegressor,
     fixed_intercept,
+    weights_name,
 )
 from skmixed._inputs import check_sample_weight, response_name
 from skmixed._linalg import least_squares
@@ -891,6 +892,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         self.n_dropped_ = data.n_dropped
         self._fit_glmm(data, prior)
         self.response_name_ = response_name(y)
+        self._weights_name = weights_name(sample_weight)
         return self
 
     def predict(self, X, groups=None, *, include_random=True, type="response"):
@@ -1101,6 +1103,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         self.n_dropped_ = data.n_dropped
         self._fit_glmm(data, prior)
         self.response_name_ = name
+        self._weights_name = weights_name(sample_weight)
         return self
 
     def decision_function(self, X, groups=None, *, include_random=True):

@@ -1,0 +1,91 @@
+"""summary(glmer) prints "Weights: <the weights argument>" when glmer was
+given weights=, and not for the trials of cbind(s, f) (they are the
+response's): tests/data/glmer_weights_line (make_glmer_weights_line.R)
+holds R's headers for each way of giving trials and prior weights.
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import skmixed
+from skmixed import MixedGLMRegressor, MixedLogisticRegression
+
+_DATA = Path(__file__).parent / "data" / "glmer_weights_line"
+_R = json.loads((_DATA / "weights_line.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def data():
+    return pd.read_csv(_DATA / "weights_line.csv")
+
+
+def _header(model):
+    """The summary's lines before the criteria table, as R's header."""
+    lines = str(model.summary()).splitlines()
+    return lines[: next(i for i, line in enumerate(lines) if "AIC" in line)]
+
+
+def _r_weights_line(case):
+    lines = [line for line in _R[case]["header"] if line.startswith("Weights:")]
+    return lines[0] if lines else None
+
+
+def _our_weights_line(model):
+    lines = [line for line in _header(model) if line.startswith("Weights:")]
+    assert len(lines) <= 1
+    return lines[0] if lines else None
+
+
+@pytest.mark.parametrize(
+    "case, call",
+    [
+        ("cbind", lambda d: skmixed.glmer("cbind(s, n - s) ~ x + (1 | g)", d)),
+        (
+            "proportion_weights",
+            lambda d: skmixed.glmer("p ~ x + (1 | g)", d, weights="n"),
+        ),
+        (
+            "poisson_weights",
+            lambda d: skmixed.glmer("count ~ x + (1 | g)", d, "poisson", weights="w"),
+        ),
+        (
+            "poisson_offset_term",
+            lambda d: skmixed.glmer(
+                "count ~ x + (1 | g) + offset(log(e))", d, "poisson"
+            ),
+        ),
+    ],
+)
+def test_weights_line_as_glmer_prints_it(data, case, call):
+    model = call(data)
+    assert _our_weights_line(model) == _r_weights_line(case)
+    # the same fit as R's (glmer with tight PIRLS: measured within 2e-9)
+    assert model.loglik_ == pytest.approx(_R[case]["logLik"], abs=1e-7)
+
+
+def test_estimator_names_the_weights_by_the_series(data):
+    # MixedGLMRegressor(...).fit(X, p, sample_weight=d["n"]) is glmer's
+    # weights = n: the line names the Series, as lmer's summary does
+    X = data[["x", "g"]]
+    model = MixedGLMRegressor("(1 | g)").fit(X, data["p"], sample_weight=data["n"])
+    assert _our_weights_line(model) == _r_weights_line("proportion_weights")
+    unnamed = MixedGLMRegressor("(1 | g)").fit(
+        X, data["p"], sample_weight=data["n"].to_numpy()
+    )
+    assert _our_weights_line(unnamed) == "Weights: sample_weight"
+    plain = MixedGLMRegressor("(1 | g)").fit(X, data["p"].round())
+    assert _our_weights_line(plain) is None
+
+
+def test_classifier_prints_its_weights_too(data):
+    X = data[["x", "g"]]
+    y = np.where(data["s"] > data["n"] / 2, "more", "fewer")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a singular fit is fine here
+        model = MixedLogisticRegression("(1 | g)").fit(X, y, sample_weight=data["w"])
+    assert _our_weights_line(model) == "Weights: w"
