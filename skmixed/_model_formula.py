@@ -16,6 +16,7 @@ expression (``s/n``), and ``offset(expr)`` terms become the estimator's
 ``offset=`` (see :func:`split_glmer_formula`).
 """
 
+import warnings
 from dataclasses import dataclass
 
 from skmixed._rsyntax import names_read, r_deparse, tokens
@@ -766,7 +767,13 @@ def glmer(
     weights = _weights_of(weights, data)
     family_name = family if isinstance(family, str) else getattr(family, "name", "")
     y, weights = _glmer_response(f, data, family_name.lower(), weights, formula)
-    model.fit(data, y, sample_weight=weights)
+    with warnings.catch_warnings():
+        if f.cbind is not None:
+            # cbind's counts were checked in R's words for them (see
+            # _warn_fractional_counts); the proportion times its trials is
+            # then the same rows again
+            warnings.filterwarnings("ignore", message="non-integer #successes")
+        model.fit(data, y, sample_weight=weights)
     if f.cbind is not None:
         # the trials are cbind's, not prior weights given: lme4's summary
         # prints no Weights: line for them
@@ -826,6 +833,7 @@ def _glmer_response(f, data, family, weights, formula):
                     f"row {index[bad[0]]!r}, {values[bad[0]]:g}); successes and "
                     "failures are counts."
                 )
+        _warn_fractional_counts(f.response, ((s_text, s), (f_text, fail)))
         trials = s + fail
         with np.errstate(invalid="ignore", divide="ignore"):
             y = np.where(trials > 0, s / np.where(trials > 0, trials, 1.0), 0.0)
@@ -843,6 +851,26 @@ def _glmer_response(f, data, family, weights, formula):
         return y.rename(f.response), weights
     values = evaluate_expression(f.response, data, "the response")
     return pd.Series(values, index=index, name=f.response), weights
+
+
+def _warn_fractional_counts(response, counts):
+    """R's binomial()$initialize for a two-column response: counts off a
+    whole number by more than 0.001 warn "non-integer counts in a binomial
+    glm!" (a proportion times its weights says "#successes" instead)."""
+    import numpy as np
+
+    parts = []
+    for name, values in counts:
+        fractional = np.abs(values - np.round(values)) > 1e-3
+        if fractional.any():
+            parts.append(f"{name} in {int(fractional.sum())} row(s)")
+    if parts:
+        warnings.warn(
+            f"non-integer counts in a binomial glm! ({response}: not whole "
+            f"numbers: {'; '.join(parts)})",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _binary_as_numbers(y, name):
