@@ -4,23 +4,20 @@ them: "non-integer counts in a binomial glm!" for cbind(s, f), "non-integer
 (tests/data/binomial_counts, make_binomial_counts.R: glmer and glm say the
 same)."""
 
-import json
 import warnings
-from pathlib import Path
 
-import pandas as pd
 import pytest
+from _r_outputs import r_data, r_output
 
 import skmixed
 from skmixed import MixedGLMRegressor
 
-_DATA = Path(__file__).parent / "data" / "binomial_counts"
-_R = json.loads((_DATA / "binomial_counts.json").read_text())
+_R = r_output("binomial_counts", "binomial_counts")
 
 
 @pytest.fixture(scope="module")
 def data():
-    return pd.read_csv(_DATA / "binomial_counts.csv")
+    return r_data("binomial_counts", "binomial_counts")
 
 
 def _count_warnings(call):

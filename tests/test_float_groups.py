@@ -3,23 +3,20 @@ significant digits, so 0.1 * 3 and 3 / 10 (different doubles) are one
 group "0.3", as lme4 has them (tests/data/float_groups,
 make_float_groups.R: 16 distinct doubles, 12 levels)."""
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from _r_outputs import r_data, r_output
 
 from skmixed import MixedLMRegressor
 from skmixed._groups import as_factor
 
-_DATA = Path(__file__).parent / "data" / "float_groups"
-_R = json.loads((_DATA / "float_groups.json").read_text())
+_R = r_output("float_groups", "float_groups")
 
 
 @pytest.fixture(scope="module")
 def data():
-    d = pd.read_csv(_DATA / "float_groups.csv")
+    d = r_data("float_groups", "float_groups")
     # the labels as R computed them (the CSV would have rounded them)
     d["g"] = np.where(d["how"] == "times", d["k"] * 0.1, d["k"] / 10)
     return d

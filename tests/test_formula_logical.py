@@ -7,22 +7,18 @@ lmer's coefficients and names on 120 simulated rows. ``&&``/``||`` compare
 one value in R (a warning in R 4.2, an error from R 4.3): refused here.
 """
 
-import json
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
+from _r_outputs import r_data, r_output
 
 import skmixed
 
-_DATA = Path(__file__).parent / "data" / "logical_ops"
-_R = json.loads((_DATA / "logical_ops.json").read_text())
+_R = r_output("logical_ops", "logical_ops")
 
 
 @pytest.fixture(scope="module")
 def data():
-    return pd.read_csv(_DATA / "logical_ops.csv")
+    return r_data("logical_ops", "logical_ops")
 
 
 @pytest.mark.parametrize("case", _R["lm"], ids=lambda c: c["formula"])

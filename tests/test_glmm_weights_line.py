@@ -4,24 +4,21 @@ response's): tests/data/glmer_weights_line (make_glmer_weights_line.R)
 holds R's headers for each way of giving trials and prior weights.
 """
 
-import json
 import warnings
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from _r_outputs import r_data, r_output
 
 import skmixed
 from skmixed import MixedGLMRegressor, MixedLogisticRegression
 
-_DATA = Path(__file__).parent / "data" / "glmer_weights_line"
-_R = json.loads((_DATA / "weights_line.json").read_text())
+_R = r_output("glmer_weights_line", "weights_line")
 
 
 @pytest.fixture(scope="module")
 def data():
-    return pd.read_csv(_DATA / "weights_line.csv")
+    return r_data("glmer_weights_line", "weights_line")
 
 
 def _header(model):

@@ -7,12 +7,10 @@ make_text_response.R there): glmer says "response must be numeric or
 factor" (binomial) and "response must be numeric" (poisson, lmer).
 """
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from _r_outputs import r_data, r_output
 
 import skmixed
 from skmixed import (
@@ -23,8 +21,7 @@ from skmixed import (
     PooledRegressor,
 )
 
-_DATA = Path(__file__).parent / "data" / "text_response"
-_R = json.loads((_DATA / "text_response.json").read_text())
+_R = r_output("text_response", "text_response")
 # glmer's estimates (bobyqa, tight PIRLS) against ours: measured within
 # 4e-6 of each other.
 _TOL = {"rtol": 0, "atol": 2e-5}
@@ -32,7 +29,7 @@ _TOL = {"rtol": 0, "atol": 2e-5}
 
 @pytest.fixture(scope="module")
 def data():
-    return pd.read_csv(_DATA / "text_response.csv")
+    return r_data("text_response", "text_response")
 
 
 def _as_text(values, form):
