@@ -643,8 +643,10 @@ def lmer(formula, data, REML=True, weights=None, offset=None, **params):  # noqa
 
     _check_data(data)
     model = MixedLMRegressor.from_formula(formula, reml=REML, **params)
-    _set_offset(model, split_glmer_formula(formula).offsets, offset, data)
-    return _fit_on(model, formula, data, weights)
+    argument = _set_offset(model, split_glmer_formula(formula).offsets, offset, data)
+    _fit_on(model, formula, data, weights)
+    model._offset_argument = argument
+    return model
 
 
 def lm(formula, data, weights=None, **params):
@@ -763,7 +765,7 @@ def glmer(
     _check_data(data)
     f = split_glmer_formula(formula)
     model = MixedGLMRegressor.from_formula(formula, family=family, nAGQ=nAGQ, **params)
-    _set_offset(model, f.offsets, offset, data)
+    argument = _set_offset(model, f.offsets, offset, data)
     weights = _weights_of(weights, data)
     family_name = family if isinstance(family, str) else getattr(family, "name", "")
     y, weights = _glmer_response(f, data, family_name.lower(), weights, formula)
@@ -778,13 +780,17 @@ def glmer(
         # the trials are cbind's, not prior weights given: lme4's summary
         # prints no Weights: line for them
         model._weights_name = None
+    # lme4 prints offset= as the summary's " Offset:" line (the formula's
+    # offset(...) terms stay in its formula line)
+    model._offset_argument = argument
     return model
 
 
 def _set_offset(model, formula_offsets, offset, data):
     """The model's ``offset``: the formula's ``offset(...)`` terms plus
     lme4's ``offset=`` argument (a column of ``data`` or an expression),
-    checked against ``data`` now."""
+    checked against ``data`` now. Returns the argument as R prints it in
+    the summary's ``Offset:`` line (None without one)."""
     offsets = list(formula_offsets)
     if offset is not None:
         if not isinstance(offset, str):
@@ -802,6 +808,7 @@ def _set_offset(model, formula_offsets, offset, data):
     if offsets:
         model.set_params(offset=" + ".join(offsets))
         evaluate_expression(model.offset, data, "the offset")  # its errors now
+    return offsets[-1] if offset is not None else None
 
 
 def _glmer_response(f, data, family, weights, formula):

@@ -24,7 +24,10 @@ def data():
 def _header(model):
     """The summary's lines before the criteria table, as R's header."""
     lines = str(model.summary()).splitlines()
-    return lines[: next(i for i, line in enumerate(lines) if "AIC" in line)]
+    criteria = ("AIC", "REML criterion")
+    return lines[
+        : next(i for i, line in enumerate(lines) if line.strip().startswith(criteria))
+    ]
 
 
 def _r_weights_line(case):
@@ -86,3 +89,49 @@ def test_classifier_prints_its_weights_too(data):
         warnings.simplefilter("ignore", UserWarning)  # a singular fit is fine here
         model = MixedLogisticRegression("(1 | g)").fit(X, y, sample_weight=data["w"])
     assert _our_weights_line(model) == "Weights: w"
+
+
+def _r_offset_line(case):
+    lines = [line for line in _R[case]["header"] if line.startswith(" Offset:")]
+    return lines[0] if lines else None
+
+
+def _our_offset_line(model):
+    lines = [line for line in _header(model) if line.startswith(" Offset:")]
+    assert len(lines) <= 1
+    return lines[0] if lines else None
+
+
+@pytest.mark.parametrize(
+    "case, call",
+    [
+        (
+            "poisson_offset_arg",
+            lambda d: skmixed.glmer(
+                "count ~ x + (1 | g)", d, "poisson", offset="log(e)"
+            ),
+        ),
+        (
+            "poisson_offset_term",
+            lambda d: skmixed.glmer(
+                "count ~ x + (1 | g) + offset(log(e))", d, "poisson"
+            ),
+        ),
+        (
+            "lmer_offset_arg",
+            lambda d: skmixed.lmer("yc ~ x + (1 | g)", d, offset="log(e)"),
+        ),
+        (
+            "lmer_offset_term",
+            lambda d: skmixed.lmer("yc ~ x + (1 | g) + offset(log(e))", d),
+        ),
+    ],
+)
+def test_offset_line_as_lme4_prints_it(data, case, call):
+    # lme4 prints offset= as an " Offset:" line under the formula, and an
+    # offset(...) term in the formula only
+    model = call(data)
+    assert _our_offset_line(model) == _r_offset_line(case)
+    formula = next(line for line in _R[case]["header"] if line.startswith("Formula:"))
+    assert formula in _header(model)
+    assert model.loglik_ == pytest.approx(_R[case]["logLik"], abs=1e-6)

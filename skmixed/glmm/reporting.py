@@ -144,6 +144,7 @@ def summary(model, correlation=None, vcov_method=None):
         notes=notes,
         show_correlation=correlation,
         weights=getattr(model, "_weights_name", None),
+        offset=getattr(model, "_offset_argument", None),
     )
 
 

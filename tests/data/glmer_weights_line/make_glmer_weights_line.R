@@ -1,8 +1,9 @@
-# When summary(glmer) prints its "Weights:" line, for
+# When summary(glmer) prints its "Weights:" and " Offset:" lines, for
 # tests/test_glmm_weights_line.py: the header of the summary for each way of
-# giving binomial trials and prior weights. Run from this folder:
+# giving binomial trials, prior weights and offsets (and lmer's, through
+# lmerTest, for its offset= argument). Run from this folder:
 #   Rscript make_glmer_weights_line.R
-suppressPackageStartupMessages({library(lme4); library(jsonlite)})
+suppressPackageStartupMessages({library(lme4); library(lmerTest); library(jsonlite)})
 set.seed(20261130)
 G <- 15
 d <- data.frame(g = sprintf("g%02d", rep(1:G, each = 8)))
@@ -32,6 +33,15 @@ fits <- list(
   poisson_offset_term = glmer(count ~ x + (1 | g) + offset(log(e)), d, poisson, control = ctl),
   poisson_weights_vector = glmer(count ~ x + (1 | g), d, poisson, weights = d$w, control = ctl)
 )
+d$yc <- round(d$x + log(d$e) + rnorm(G)[rep(1:G, each = 8)] + rnorm(n_rows), 4)
+write.csv(d, "weights_line.csv", row.names = FALSE)
+fits$lmer_offset_arg <- lmer(yc ~ x + (1 | g), d, offset = log(e))
+fits$lmer_offset_term <- lmer(yc ~ x + (1 | g) + offset(log(e)), d)
+header <- function(m) {
+  lines <- capture.output(print(summary(m)))
+  # the lines before the criteria ("     AIC ..." or "REML criterion ...")
+  lines[seq_len(which(grepl("^ +AIC|^REML criterion", lines))[1] - 1)]
+}
 out <- lapply(fits, function(m) list(header = header(m), logLik = as.numeric(logLik(m)),
                                        fixef = as.list(fixef(m))))
 out$software <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")))
