@@ -827,7 +827,10 @@ def _glmer_response(f, data, family, weights, formula):
         if weights is not None:
             raise ValueError(
                 f"{formula!r}: a cbind(successes, failures) response gives the "
-                "numbers of trials; do not pass weights as well."
+                "numbers of trials; do not pass weights as well. (R's glmer "
+                "multiplies the trials by them: the proportion s / (s + f) with "
+                "weights = w * (s + f) has the same estimates, its "
+                "log-likelihood counting w * (s + f) trials.)"
             )
         s_text, f_text = f.cbind
         s = evaluate_expression(s_text, data, "the successes")

@@ -135,3 +135,15 @@ def test_offset_line_as_lme4_prints_it(data, case, call):
     formula = next(line for line in _R[case]["header"] if line.startswith("Formula:"))
     assert formula in _header(model)
     assert model.loglik_ == pytest.approx(_R[case]["logLik"], abs=1e-6)
+
+
+def test_cbind_with_weights_is_refused_naming_its_equivalent(data):
+    # R's glmer takes them (the weights multiply the trials, and its logLik
+    # sums w * log dbinom(s, n)); the message's equivalent has R's estimates
+    with pytest.raises(ValueError, match=r"do not pass weights.*w \* \(s \+ f\)"):
+        skmixed.glmer("cbind(s, n - s) ~ x + (1 | g)", data, weights="w")
+    same = skmixed.glmer(
+        "I(s / n) ~ x + (1 | g)", data.assign(wn=data["w"] * data["n"]), weights="wn"
+    )
+    fixef = list(_R["cbind_weights"]["fixef"].values())
+    np.testing.assert_allclose(same.fixed_effects_, fixef, atol=1e-5)
