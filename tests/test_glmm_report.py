@@ -100,7 +100,7 @@ def _our_lines(summary):
     assert lines[-1].startswith("Std. errors: ")
     # R's text is of glmer's cbind(...) call; the estimator's proportion with
     # sample_weight is glmer's weights= call, which adds a Weights: line
-    # (tests/test_glmm_weights_line.py)
+    # (tests/test_summary_call_lines.py)
     dropped = ("Formula:", "Weights:")
     return [line for line in lines[:-1] if not line.startswith(dropped)]
 

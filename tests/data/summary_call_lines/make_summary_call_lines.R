@@ -1,8 +1,8 @@
 # When summary(glmer) prints its "Weights:" and " Offset:" lines, for
-# tests/test_glmm_weights_line.py: the header of the summary for each way of
+# tests/test_summary_call_lines.py: the header of the summary for each way of
 # giving binomial trials, prior weights and offsets (and lmer's, through
 # lmerTest, for its offset= argument). Run from this folder:
-#   Rscript make_glmer_weights_line.R
+#   Rscript make_summary_call_lines.R
 suppressPackageStartupMessages({library(lme4); library(lmerTest); library(jsonlite)})
 set.seed(20261130)
 G <- 15

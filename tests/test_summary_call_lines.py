@@ -1,7 +1,10 @@
-"""summary(glmer) prints "Weights: <the weights argument>" when glmer was
-given weights=, and not for the trials of cbind(s, f) (they are the
-response's): tests/data/glmer_weights_line (make_glmer_weights_line.R)
-holds R's headers for each way of giving trials and prior weights.
+"""The summary's lines of lme4's call under the formula: summary(glmer)
+prints "Weights: <the weights argument>" when glmer was given weights=, and
+not for the trials of cbind(s, f) (they are the response's); lmer and
+glmer print " Offset: <the offset argument>" for offset= (an offset(...)
+term stays in the formula line). tests/data/summary_call_lines
+(make_summary_call_lines.R) holds R's headers for each way of giving
+trials, prior weights and offsets.
 """
 
 import warnings
@@ -13,12 +16,12 @@ from _r_outputs import r_data, r_output
 import skmixed
 from skmixed import MixedGLMRegressor, MixedLogisticRegression
 
-_R = r_output("glmer_weights_line", "weights_line")
+_R = r_output("summary_call_lines", "weights_line")
 
 
 @pytest.fixture(scope="module")
 def data():
-    return r_data("glmer_weights_line", "weights_line")
+    return r_data("summary_call_lines", "weights_line")
 
 
 def _header(model):
