@@ -34,7 +34,9 @@ R syntax
     (``exp.time``) are columns; R's ``log(x, base = 2)``, ``log1p``,
     ``expm1``, ``ifelse``, ``pi``, ``TRUE``/``FALSE`` are evaluated as in R,
     and so are ``&``, ``|`` and ``!`` inside a call
-    (``ifelse(x > 0 & z < 1, 1, 0)``; ``&&``/``||`` are refused). A call
+    (``ifelse(x > 0 & z < 1, 1, 0)``; ``&&``/``||`` are refused); a logical
+    ``I(x > 0)`` is a factor, as R codes a logical (column
+    ``I(x > 0)TRUE``). A call
     of a function not available is an error naming it, and a term that
     reads no column (``I(2)``) is refused, as R's ``model.frame``
     refuses it.
@@ -88,9 +90,21 @@ def _r_ifelse(test, yes, no):
     return np.where(np.asarray(test, dtype=bool), yes, no)
 
 
+def _r_as_is(values):
+    """R's ``I(...)``: the values as they are, except that a logical result
+    is a factor (levels FALSE, TRUE), as R's model.matrix codes a logical:
+    ``I(x > 0)`` gives the column ``I(x > 0)TRUE``."""
+    array = np.asarray(values)
+    if array.dtype != bool:
+        return values
+    factor = pd.Categorical(array, categories=[False, True])
+    return pd.Series(factor, index=getattr(values, "index", None))
+
+
 # R's functions and constants that formulaic's default namespace lacks or
 # spells differently (its log takes no base).
 _CONTEXT = {
+    "I": _r_as_is,
     "sqrt": np.sqrt,
     "log": _r_log,
     "log1p": np.log1p,

@@ -325,6 +325,16 @@ def _refuse_text_column(column, expr, what):
         )
 
 
+def _is_logical_pair(names):
+    """Whether columns are one logical's FALSE and TRUE (``0 + I(x > 0)``)."""
+    return (
+        len(names) == 2
+        and names[0].endswith("FALSE")
+        and names[1].endswith("TRUE")
+        and names[0][: -len("FALSE")] == names[1][: -len("TRUE")]
+    )
+
+
 def evaluate_expression(expr, data, what):
     """An R expression over ``data``'s columns as a float array (R's arithmetic).
 
@@ -365,10 +375,12 @@ def evaluate_expression(expr, data, what):
             "anyway, put it in a column of the data."
         )
     try:
-        matrix, _ = FixedFormula(f"0 + I({expr})").fit_transform(data)
+        matrix, names = FixedFormula(f"0 + I({expr})").fit_transform(data)
     except ValueError as exc:
         raise ValueError(f"Cannot compute {what} {expr!r}: {exc}") from None
     values = np.asarray(matrix, dtype=np.float64)
+    if _is_logical_pair(names):
+        values = values[:, 1:]  # a logical (I()'s factor, as R's): TRUE as 1
     if values.ndim != 2 or values.shape[1] != 1:
         raise ValueError(
             f"{what.capitalize()} {expr!r} does not give one number per row."

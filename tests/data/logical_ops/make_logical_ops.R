@@ -15,7 +15,12 @@ formulas <- c(
   "y ~ ifelse(x > 0 | z < -1, 1, 0)",
   "y ~ ifelse(!(x > 0), 1, 0)",
   "y ~ ifelse(!x > 0 & z > 0 | x > 1, 2, -1) + z",
-  "y ~ x + I(ifelse((x > 0 | z > 0) & !(z > 1), x, 0))"
+  "y ~ x + I(ifelse((x > 0 | z > 0) & !(z > 1), x, 0))",
+  # a logical column is a factor in model.matrix (levels FALSE, TRUE)
+  "y ~ I(x > 0)",
+  "y ~ z + I(x > 0 & z < 1)",
+  "y ~ z * I(x > 0)",
+  "y ~ 0 + I(!(x > 0))"
 )
 fits <- lapply(formulas, function(f) {
   m <- lm(as.formula(f), d)
