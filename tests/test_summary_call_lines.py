@@ -33,15 +33,19 @@ def _header(model):
     ]
 
 
+def _line(lines, start):
+    """The one line that starts with ``start`` (None when there is none)."""
+    found = [line for line in lines if line.startswith(start)]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
 def _r_weights_line(case):
-    lines = [line for line in _R[case]["header"] if line.startswith("Weights:")]
-    return lines[0] if lines else None
+    return _line(_R[case]["header"], "Weights:")
 
 
 def _our_weights_line(model):
-    lines = [line for line in _header(model) if line.startswith("Weights:")]
-    assert len(lines) <= 1
-    return lines[0] if lines else None
+    return _line(_header(model), "Weights:")
 
 
 @pytest.mark.parametrize(
@@ -95,14 +99,11 @@ def test_classifier_prints_its_weights_too(data):
 
 
 def _r_offset_line(case):
-    lines = [line for line in _R[case]["header"] if line.startswith(" Offset:")]
-    return lines[0] if lines else None
+    return _line(_R[case]["header"], " Offset:")
 
 
 def _our_offset_line(model):
-    lines = [line for line in _header(model) if line.startswith(" Offset:")]
-    assert len(lines) <= 1
-    return lines[0] if lines else None
+    return _line(_header(model), " Offset:")
 
 
 @pytest.mark.parametrize(
