@@ -40,12 +40,12 @@ def _line(lines, start):
     return found[0] if found else None
 
 
-def _r_weights_line(case):
-    return _line(_R[case]["header"], "Weights:")
+def _r_line(case, start):
+    return _line(_R[case]["header"], start)
 
 
-def _our_weights_line(model):
-    return _line(_header(model), "Weights:")
+def _our_line(model, start):
+    return _line(_header(model), start)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def _our_weights_line(model):
 )
 def test_weights_line_as_glmer_prints_it(data, case, call):
     model = call(data)
-    assert _our_weights_line(model) == _r_weights_line(case)
+    assert _our_line(model, "Weights:") == _r_line(case, "Weights:")
     # the same fit as R's (glmer with tight PIRLS: measured within 2e-9)
     assert model.loglik_ == pytest.approx(_R[case]["logLik"], abs=1e-7)
 
@@ -80,13 +80,13 @@ def test_estimator_names_the_weights_by_the_series(data):
     # weights = n: the line names the Series, as lmer's summary does
     X = data[["x", "g"]]
     model = MixedGLMRegressor("(1 | g)").fit(X, data["p"], sample_weight=data["n"])
-    assert _our_weights_line(model) == _r_weights_line("proportion_weights")
+    assert _our_line(model, "Weights:") == _r_line("proportion_weights", "Weights:")
     unnamed = MixedGLMRegressor("(1 | g)").fit(
         X, data["p"], sample_weight=data["n"].to_numpy()
     )
-    assert _our_weights_line(unnamed) == "Weights: sample_weight"
+    assert _our_line(unnamed, "Weights:") == "Weights: sample_weight"
     plain = MixedGLMRegressor("(1 | g)").fit(X, data["p"].round())
-    assert _our_weights_line(plain) is None
+    assert _our_line(plain, "Weights:") is None
 
 
 def test_classifier_prints_its_weights_too(data):
@@ -95,15 +95,7 @@ def test_classifier_prints_its_weights_too(data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a singular fit is fine here
         model = MixedLogisticRegression("(1 | g)").fit(X, y, sample_weight=data["w"])
-    assert _our_weights_line(model) == "Weights: w"
-
-
-def _r_offset_line(case):
-    return _line(_R[case]["header"], " Offset:")
-
-
-def _our_offset_line(model):
-    return _line(_header(model), " Offset:")
+    assert _our_line(model, "Weights:") == "Weights: w"
 
 
 @pytest.mark.parametrize(
@@ -135,7 +127,7 @@ def test_offset_line_as_lme4_prints_it(data, case, call):
     # lme4 prints offset= as an " Offset:" line under the formula, and an
     # offset(...) term in the formula only
     model = call(data)
-    assert _our_offset_line(model) == _r_offset_line(case)
+    assert _our_line(model, " Offset:") == _r_line(case, " Offset:")
     formula = next(line for line in _R[case]["header"] if line.startswith("Formula:"))
     assert formula in _header(model)
     assert model.loglik_ == pytest.approx(_R[case]["logLik"], abs=1e-6)
