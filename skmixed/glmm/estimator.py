@@ -18,8 +18,11 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from skmixed._base import fixed_intercept
-from skmixed._inputs import check_sample_weight
+from skmixed._base import (
+    fixed_intercept,
+    weights_name,
+)
+from skmixed._inputs import check_sample_weight, response_name
 from skmixed._linalg import least_squares
 from skmixed.glmm.agq import agq_minus2_loglik
 from skmixed.glmm.blocks import (
@@ -712,6 +715,16 @@ class MixedGLMRegressor(_MixedGLMBase):
         tags.target_tags.positive_only = True
         return tags
 
+    def _response_hint(self):
+        # labels ("yes"/"no", "0"/"1") are a classifier's target, as R's
+        # glmer takes a factor response but refuses character
+        if self._family().name != "binomial":
+            return ""
+        return (
+            " A binomial MixedGLMRegressor takes 0/1 or proportions; for class "
+            "labels use MixedLogisticRegression, which takes them."
+        )
+
     def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the GLMM by maximum likelihood (Laplace or AGQ).
 
@@ -736,8 +749,8 @@ class MixedGLMRegressor(_MixedGLMBase):
         prior = self._prior_for(data, sample_weight, len(data.y))
         self.n_dropped_ = data.n_dropped
         self._fit_glmm(data, prior)
-        name = getattr(y, "name", None)
-        self.response_name_ = str(name) if name is not None else "y"
+        self.response_name_ = response_name(y)
+        self._weights_name = weights_name(sample_weight)
         return self
 
     def predict(self, X, groups=None, *, include_random=True, type="response"):
@@ -871,7 +884,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
             )
         self._validate_params()
         self._refuse_dask(X, y, groups, sample_weight)
-        name = getattr(y, "name", None)
+        name = response_name(y)
         all_labels = column_or_1d(y, warn=True)
         # Missing labels are found before the classes: None or pd.NA among
         # strings cannot be sorted, and NaN is no class. missing='drop'
@@ -916,7 +929,8 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
             )
         self.n_dropped_ = data.n_dropped
         self._fit_glmm(data, prior)
-        self.response_name_ = str(name) if name is not None else "y"
+        self.response_name_ = name
+        self._weights_name = weights_name(sample_weight)
         return self
 
     def decision_function(self, X, groups=None, *, include_random=True):

@@ -143,6 +143,8 @@ def summary(model, correlation=None, vcov_method=None):
         vcov_note=vcov_note(model, vcov_method),
         notes=notes,
         show_correlation=correlation,
+        weights=getattr(model, "_weights_name", None),
+        offset=getattr(model, "_offset_argument", None),
     )
 
 

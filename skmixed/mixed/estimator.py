@@ -26,6 +26,7 @@ from skmixed._groups import (
     interaction,
     level_positions,
 )
+from skmixed._inputs import response_name
 from skmixed._linalg import block_diagonal, least_squares
 from skmixed.mixed.centring import (
     lower_factor,
@@ -1031,8 +1032,7 @@ class MixedLMRegressor(_RandomEffectsModel):
                 dask_fit.fit(self, X, y, groups, sample_weight)
         else:
             super().fit(X, y, groups, sample_weight)
-        name = getattr(y, "name", None)
-        self.response_name_ = str(name) if name is not None else "y"
+        self.response_name_ = response_name(y)
         return self
 
     def summary(self, ddf="satterthwaite", correlation=None):
