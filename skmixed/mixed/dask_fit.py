@@ -1129,7 +1129,7 @@ def fit(model, X, y, groups, sample_weight=None):
                     for i in range(0, len(parts), LABEL_SPLIT)
                 ]
             try:
-                ranges = dask.compute(*dask_ranges.merged_in_ranges(parts))
+                ranges = _dask.compute_to_client(*dask_ranges.merged_in_ranges(parts))
                 merged = dask_ranges.join_ranges(ranges)
             finally:
                 _dask.run_everywhere(release_buffers)
