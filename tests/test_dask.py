@@ -106,6 +106,14 @@ def _assert_same_mixed(m_dask, m_mem, rtol=RTOL):
         )
 
 
+def _assert_fit_on_unequal_partitions_equals_pandas(df, cols, spec="(x1 | g)"):
+    """The Dask fit of ``df`` cut in unequal partitions is the pandas fit."""
+    mem = MixedLMRegressor(spec).fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor(spec).fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+
+
 @pytest.mark.parametrize(
     "spec",
     ["(x1 | g)", "(1 | g) + (1 | h)", "(1 | h/g)", "(x1 || g)"],
@@ -129,12 +137,7 @@ def test_one_factor_sums_gathered_directly_or_through_the_scheduler(
 
     monkeypatch.setattr(client, "direct_to_workers", None if direct else False)
     assert _dask._gathers_directly(client) is direct
-    df = _data(seed=6)
-    cols = ["x1", "x2", "g"]
-    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
-    ddf = _partitioned(df, _unequal(df))
-    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
-    _assert_same_mixed(fitted, mem)
+    _assert_fit_on_unequal_partitions_equals_pandas(_data(seed=6), ["x1", "x2", "g"])
 
 
 def test_worker_addresses_on_this_machine_are_local():
@@ -1299,11 +1302,7 @@ def test_integer_labels_in_r_order_from_key_ranges(client, labels):
         ),
         "uint8": number.astype(np.uint8),
     }[labels]
-    cols = ["x1", "x2", "g"]
-    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
-    ddf = _partitioned(df, _unequal(df))
-    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
-    _assert_same_mixed(fitted, mem)
+    _assert_fit_on_unequal_partitions_equals_pandas(df, ["x1", "x2", "g"])
 
 
 def test_levels_of_short_labels_made_from_their_keys():
