@@ -6,7 +6,7 @@ Usage::
     python benchmarks/bench_dask.py DATA_DIR [--parts 10,50,100] [--repeat 1]
                                     [--memory-limit 3GiB] [--no-in-memory]
                                     [--int-groups int64|uint64|Int64]
-                                    [--int-dir DIR]
+                                    [--int-dir DIR] [--timeline]
 
 For each number of partitions (files of 1,000,000 rows, 1,000,000 groups,
 ``y ~ x1..x5 + (1 + x1 | g)``), a fresh ``distributed.LocalCluster`` of two
@@ -32,10 +32,16 @@ read as the number 123, of that dtype), as most large data identify users:
 a copy of the files with ``g`` so converted is written first (untimed, ~1 s
 a file) to ``--int-dir`` (files already there are reused) or to a temporary
 folder removed afterwards, and both the floor and the fit read the copy.
+
+``--timeline`` adds, per row, the medians of the fit's stages (from Dask's
+task stream and the fit's clock: submission, lanes, exchange of the
+ranges' rows, merge, gather, the client's part of the sums, the client's
+fit; see ``_stages``).
 """
 
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
@@ -100,19 +106,83 @@ def _floor(dd, files, client):
     return time.perf_counter() - start, _workers_cpu(client) - cpu
 
 
-def _fit(dd, files, client):
+def _fit(dd, files, client, timeline=False):
+    import contextlib
+
+    import distributed
+
     from skmixed import MixedLMRegressor
 
     frame = dd.read_parquet(files)
     cpu, start = _workers_cpu(client), time.perf_counter()
     client_cpu = time.process_time()
-    model = MixedLMRegressor(SPEC).fit(frame[[*FEATURES, "g"]], frame["y"])
+    stream = distributed.get_task_stream(client) if timeline else None
+    began = time.time()  # (the task stream's clock)
+    with stream or contextlib.nullcontext():
+        model = MixedLMRegressor(SPEC).fit(frame[[*FEATURES, "g"]], frame["y"])
     seconds = time.perf_counter() - start
     cpu = (_workers_cpu(client) - cpu, time.process_time() - client_cpu)
+    if timeline:
+        model._timeline = _stages(stream.data, began, seconds, model._dask_seconds)
     return seconds, cpu, model
 
 
-def run_partitions(folder, n_parts, repeat, memory_limit):
+#: The one-factor fit's tasks, by the stage they belong to.
+_STAGE_OF_TASK = {
+    "accumulate_batch": "lanes",
+    "merge_bucket_range": "merge",
+    "merge_labelled": "merge",
+}
+
+
+def _stages(tasks, began, total, seconds):
+    """Where a one-factor fit's wall time went, from Dask's task stream
+    (``tasks``, times since ``began``, the fit's start; it took ``total``)
+    and the fit's own clock (``seconds``): the stages one after the other,
+    in seconds.
+
+    - ``to_first_task``: input assembly, graph, submission;
+    - ``lanes``: the batches read, coded and summed (first start to last end);
+    - ``exchange``: from the lanes' end to the last merge's start (the small
+      tasks, the transfers of the ranges' rows);
+    - ``merge``: the ranges merged (last merge's start to its end);
+    - ``gather``: the merged ranges to the client (to the compute's return);
+    - ``sums_on_client``: their order, levels and labels on the client;
+    - ``client``: the client's optimisation and results.
+    """
+    spans = {}
+    for task in tasks:
+        name = task["key"][0] if isinstance(task["key"], tuple) else task["key"]
+        stage = next((v for k, v in _STAGE_OF_TASK.items() if k in str(name)), None)
+        for part in task["startstops"]:
+            if stage and part["action"] == "compute":
+                low, high = spans.get(stage, (math.inf, -math.inf))
+                spans[stage] = (min(low, part["start"]), max(high, part["stop"]))
+    if "lanes" not in spans or "merge" not in spans:
+        return None
+    lanes, merge = spans["lanes"], spans["merge"]
+    last_merge_start = max(
+        p["start"]
+        for t in tasks
+        for p in t["startstops"]
+        if p["action"] == "compute" and "merge" in str(t["key"])
+    )
+    on_client = seconds.get("sums_on_client", 0.0)
+    stages = {
+        "to_first_task": lanes[0] - began,
+        "lanes": lanes[1] - lanes[0],
+        "exchange": last_merge_start - lanes[1],
+        "merge": merge[1] - last_merge_start,
+    }
+    # the fit ends with the client's stages
+    stages["gather"] = total - seconds["client"] - on_client - (merge[1] - began)
+    stages["sums_on_client"] = on_client
+    stages["client"] = seconds["client"]
+    stages["total"] = total
+    return {k: round(v, 3) for k, v in stages.items()}
+
+
+def run_partitions(folder, n_parts, repeat, memory_limit, timeline=False):
     """One row of the table, on a fresh cluster (so peaks are this run's)."""
     import dask.dataframe as dd
     import distributed
@@ -134,17 +204,25 @@ def run_partitions(folder, n_parts, repeat, memory_limit):
         # inflate the floor of a single repeat (the fit runs on warm workers)
         _floor(dd, files, client)
         floors, fits, model = [], [], None
-        floor_cpus, fit_cpus, client_cpus = [], [], []
+        floor_cpus, fit_cpus, client_cpus, timelines = [], [], [], []
         for _ in range(repeat):
             seconds, cpu = _floor(dd, files, client)
             floors.append(seconds)
             floor_cpus.append(cpu)
-            seconds, (cpu, client_cpu), model = _fit(dd, files, client)
+            seconds, (cpu, client_cpu), model = _fit(dd, files, client, timeline)
             fits.append(seconds)
             fit_cpus.append(cpu)
             client_cpus.append(client_cpu)
+            if timeline and model._timeline:
+                timelines.append(model._timeline)
         workers = client.run(_peak_rss_gb)
     floor, fit = statistics.median(floors), statistics.median(fits)
+    stages = None
+    if timelines:  # each stage's median over the repeats
+        stages = {
+            k: round(statistics.median(t[k] for t in timelines), 3)
+            for k in timelines[0]
+        }
     return {
         "partitions": n_parts,
         "rows": n_parts * 1_000_000,
@@ -163,6 +241,8 @@ def run_partitions(folder, n_parts, repeat, memory_limit):
         "n_evaluations": model.n_evaluations_,
         # levels pass (0: none), sums pass, the client's optimiser
         "seconds": getattr(model, "_dask_seconds", None),
+        # --timeline: the stages' medians (see _stages)
+        **({"stages": stages} if stages else {}),
         "load": round(os.getloadavg()[0], 1),
     }
 
@@ -200,6 +280,11 @@ def main():
         help="fit on integer group ids of this dtype (a converted copy)",
     )
     parser.add_argument("--int-dir", help="where the integer copy is kept")
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="the fit's stages from Dask's task stream (medians)",
+    )
     parser.add_argument("--in-memory-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.in_memory_worker:
@@ -228,7 +313,9 @@ def _run(args):
     threadpool_limits(1)
     rows = []
     for n_parts in [int(p) for p in args.parts.split(",")]:
-        result = run_partitions(args.folder, n_parts, args.repeat, args.memory_limit)
+        result = run_partitions(
+            args.folder, n_parts, args.repeat, args.memory_limit, args.timeline
+        )
         rows.append(result)
         print(json.dumps(result), flush=True)
     per_row = [r["fit_s"] / r["rows"] * 1e8 for r in rows]

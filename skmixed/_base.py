@@ -110,6 +110,10 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         """Whether missing groups are expected (no GroupsMissingWarning)."""
         return False
 
+    def _response_hint(self):
+        """What to say after refusing a y that is not numbers."""
+        return ""
+
     def _input_request(self, reset):
         """What this model asks of its input (see :class:`InputRequest`)."""
         return InputRequest(
@@ -120,6 +124,7 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             groups_optional=self._groups_optional(reset),
             missing=getattr(self, "missing", "error"),
             offset=getattr(self, "offset", None),
+            response_hint=self._response_hint(),
         )
 
     def _validate(

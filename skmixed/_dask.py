@@ -149,6 +149,47 @@ def _client():
     return client if hasattr(client, "scatter") else None
 
 
+def compute_to_client(*collections):
+    """``dask.compute(*collections)``, the results fetched straight from the
+    workers that hold them when a distributed Client computes them on this
+    machine.
+
+    A Client's gather otherwise asks the scheduler, which fetches the
+    results from the workers and sends them on: a second copy through a
+    socket. A one-factor fit's merged sums are ~110 MB for a million
+    levels: fetched directly, about half the wall time and a third of the
+    client's CPU time (2 local workers, 2 x 56 MB).
+    """
+    import dask
+
+    client = _client()
+    if client is None or not _gathers_directly(client):
+        return dask.compute(*collections)
+    return dask.compute(*collections, direct=True)
+
+
+def _gathers_directly(client):
+    """Whether results are fetched from the workers themselves: as the
+    user's ``distributed.client.direct-to-workers`` says, else when every
+    worker is on this machine (in this process, or listening on the
+    loopback interface, as a LocalCluster's do), which the client surely
+    reaches (remote workers may sit behind the scheduler)."""
+    if client.direct_to_workers is not None:
+        return bool(client.direct_to_workers)
+    addresses = list(client.nthreads())
+    return bool(addresses) and all(_is_local(a) for a in addresses)
+
+
+def _is_local(address):
+    """Whether a worker's address is in this process or on the loopback."""
+    from distributed.comm import get_address_host, parse_address
+
+    if parse_address(address)[0] == "inproc":
+        return True
+    host = get_address_host(address)
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def run_everywhere(function):
     """Call ``function()`` in every worker process (and in this one)."""
     client = _client()

@@ -32,9 +32,13 @@ R syntax
     alone would read it as Python's XOR); ``(a + b)^2`` is the interaction
     power. ``0 + x`` and ``x - 1`` drop the intercept. R's dotted names
     (``exp.time``) are columns; R's ``log(x, base = 2)``, ``log1p``,
-    ``expm1``, ``ifelse``, ``pi``, ``TRUE``/``FALSE`` are evaluated as in R.
-    A call of a function not available is an error naming it, and a term
-    that reads no column (``I(2)``) is refused, as R's ``model.frame``
+    ``expm1``, ``ifelse``, ``pi``, ``TRUE``/``FALSE`` are evaluated as in R,
+    and so are ``&``, ``|`` and ``!`` inside a call
+    (``ifelse(x > 0 & z < 1, 1, 0)``; ``&&``/``||`` are refused); a logical
+    ``I(x > 0)`` is a factor, as R codes a logical (column
+    ``I(x > 0)TRUE``). A call
+    of a function not available is an error naming it, and a term that
+    reads no column (``I(2)``) is refused, as R's ``model.frame``
     refuses it.
 
 Known difference from R
@@ -59,7 +63,15 @@ import numpy as np
 import pandas as pd
 
 from skmixed._groups import _r_level_order
-from skmixed._rsyntax import CONSTANTS, names_read, r_deparse, to_python, tokens
+from skmixed._rsyntax import (
+    CONSTANTS,
+    LOGICAL_CALLS,
+    PAREN_CALL,
+    names_read,
+    r_deparse,
+    to_python,
+    tokens,
+)
 from skmixed._type3 import aliased_columns, type3_contrasts
 
 __all__ = ["FixedFormula", "check_calls", "resolve_intercept"]
@@ -78,14 +90,31 @@ def _r_ifelse(test, yes, no):
     return np.where(np.asarray(test, dtype=bool), yes, no)
 
 
+def _r_as_is(values):
+    """R's ``I(...)``: the values as they are, except that a logical result
+    is a factor (levels FALSE, TRUE), as R's model.matrix codes a logical:
+    ``I(x > 0)`` gives the column ``I(x > 0)TRUE``."""
+    array = np.asarray(values)
+    if array.dtype != bool:
+        return values
+    factor = pd.Categorical(array, categories=[False, True])
+    return pd.Series(factor, index=getattr(values, "index", None))
+
+
 # R's functions and constants that formulaic's default namespace lacks or
 # spells differently (its log takes no base).
 _CONTEXT = {
+    "I": _r_as_is,
     "sqrt": np.sqrt,
     "log": _r_log,
     "log1p": np.log1p,
     "expm1": np.expm1,
     "ifelse": _r_ifelse,
+    # R's elementwise &, | and ! (skmixed._rsyntax.to_python's calls)
+    LOGICAL_CALLS["&"]: np.logical_and,
+    LOGICAL_CALLS["|"]: np.logical_or,
+    LOGICAL_CALLS["!"]: np.logical_not,
+    PAREN_CALL: lambda value: value,
     "pi": np.pi,
     "TRUE": True,
     "FALSE": False,
@@ -583,7 +612,10 @@ def _checked_rhs(rhs):
             f"{rhs!r}. For a whole formula use from_formula(), skmixed.lmer() "
             "or skmixed.lm()."
         )
-    if re.search(r"\|", rhs):
+    # a '|' inside a call is R's 'or' (to_python makes it a call); any other
+    # is a random-effects bar
+    python = to_python(rhs)
+    if "|" in python:
         raise ValueError(
             f"fixed_effects {rhs!r} holds a random-effects term (a '|'); "
             "those go in random_effects, e.g. random_effects='(1 | g)'."
@@ -591,7 +623,7 @@ def _checked_rhs(rhs):
     if re.search(r"\boffset\s*\(", rhs):
         raise ValueError(_OFFSET_TERM.format(rhs=rhs))
     check_calls(rhs, "The fixed_effects formula")
-    return to_python(rhs)
+    return python
 
 
 def _columns_in_order(text, parsed):

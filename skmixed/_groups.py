@@ -62,25 +62,46 @@ def _r_level_order(labels):
     return unique
 
 
+def _float_label(value):
+    """A float as R's factor() labels it, as.character's 15 significant
+    digits (1 -> "1", 0.1 * 3 -> "0.3", 1/3 -> "0.333333333333333").
+
+    Each value on its own, whatever the other values: a label that depended
+    on them would not match the fit's levels when predicting on other rows.
+    """
+    if value.is_integer():
+        return str(int(value))
+    return f"{value:.15g}"
+
+
 def _label_strings(values):
     """String labels for a 1-D array of non-missing group values."""
     values = np.asarray(values)
     if values.dtype.kind == "f":
-        # each value as R prints it (1 -> "1", 1.5 -> "1.5") whatever the
-        # other values: a label that depended on them would not match the
-        # fit's levels when predicting on rows with other values
-        return np.array(
-            [str(int(v)) if v.is_integer() else repr(v) for v in values.tolist()],
-            dtype=object,
-        )
+        return np.array([_float_label(v) for v in values.tolist()], dtype=object)
     if values.dtype.kind == "b":
         return np.where(values, "TRUE", "FALSE").astype(object)
-    # booleans held as objects (pandas' nullable boolean) named as numpy's
-    named = {True: "TRUE", False: "FALSE"}
-    return np.array(
-        [named[v] if type(v) is bool else str(v) for v in values.tolist()],
-        dtype=object,
-    )
+    return np.array([_object_label(v) for v in values.tolist()], dtype=object)
+
+
+def _object_label(value):
+    """The label of one value of an object column: booleans (pandas'
+    nullable boolean) and floats named as in numpy columns."""
+    if type(value) is bool:
+        return "TRUE" if value else "FALSE"
+    if type(value) is float:
+        return _float_label(value)
+    return str(value)
+
+
+def _merged(codes, labels):
+    """Codes and labels with equal labels made one level: distinct floats
+    that R's 15 digits spell alike (0.1 * 3 and 0.3) are one group in R."""
+    if len(set(labels)) == len(labels):
+        return codes, labels
+    distinct, inverse = np.unique(labels.astype(str), return_inverse=True)
+    codes = np.where(codes >= 0, inverse[np.maximum(codes, 0)], codes)
+    return codes, distinct.astype(object)
 
 
 def as_factor(values, name):
@@ -166,7 +187,7 @@ def _factorized(raw, name):
     uniques = np.asarray(uniques)
     if uniques.dtype.kind == "f" and not np.all(np.isfinite(uniques)):
         raise ValueError(f"Grouping factor {name!r} contains inf values.")
-    return _string_factor(codes, _label_strings(uniques))
+    return _string_factor(*_merged(codes, _label_strings(uniques)))
 
 
 def _string_factor(codes, labels):

@@ -100,6 +100,9 @@ class InputRequest:
         The column of X added to the linear predictor (a label, or a
         position for a numpy X); never a feature unless ``fixed_effects``
         names it.
+    response_hint : str
+        Ends the message refusing a y that is not numbers (the estimator's
+        pointer to what takes such a y).
     """
 
     estimator: str
@@ -109,6 +112,7 @@ class InputRequest:
     groups_optional: bool = False
     missing: str = "error"
     offset: object = None
+    response_hint: str = ""
 
 
 @dataclass
@@ -227,7 +231,7 @@ def prepare_inputs(
     X = _as_two_dimensional(X)
     frame, columns, from_frame = _columns_of(X, layout, request.estimator, column_names)
     n = _num_samples(X)
-    y_array = _check_response(y, n) if y is not None else None
+    y_array = _check_response(y, n, request.response_hint) if y is not None else None
     weights = None
     if sample_weight is not None:
         weights = check_sample_weight(sample_weight, n, request.missing)
@@ -1004,14 +1008,19 @@ def _offset_values(frame, columns, name, estimator):
 
 
 # -- 5. the response -------------------------------------------------------------------
-def _check_response(y, n_samples):
-    """y as a 1-D float array of the right length (NaN checked later)."""
+def _check_response(y, n_samples, hint=""):
+    """y as a 1-D float array of the right length (NaN checked later).
+
+    Text is refused, numbers stored as text ("0", "3") too, as R's lmer and
+    glmer refuse a character response; ``hint`` ends that message (the
+    estimator's pointer, e.g. to a classifier for labels).
+    """
     if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
         y = y.iloc[:, 0]
     if isinstance(y, pd.Series):
         dtype = y.dtype  # (read once: a Series' dtype goes through its manager)
         if not _is_numeric(dtype):
-            raise ValueError(f"y must be numeric; got dtype {dtype}.")
+            raise ValueError(_non_numeric_response(y, dtype, hint))
         if isinstance(dtype, np.dtype) and dtype == np.float64:
             y = y.to_numpy()  # numpy's float64: as it is (NaN checked later)
         else:
@@ -1019,6 +1028,9 @@ def _check_response(y, n_samples):
     if not (isinstance(y, np.ndarray) and y.dtype == np.float64 and y.ndim == 1):
         from sklearn.utils.validation import check_array
 
+        values = np.asarray(y)
+        if _holds_text(values):
+            raise ValueError(_non_numeric_response(values, values.dtype, hint))
         y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False)
     if y.ndim == 2 and y.shape[1] == 1:
         from sklearn.exceptions import DataConversionWarning
@@ -1037,6 +1049,32 @@ def _check_response(y, n_samples):
             f"X has {n_samples} rows but y has {y.shape[0]}; they must match."
         )
     return y
+
+
+def first_text(values):
+    """The first string (or bytes) among ``values``, else None."""
+    cells = np.asarray(values, dtype=object).ravel()
+    return next((v for v in cells if isinstance(v, (str, bytes))), None)
+
+
+def _holds_text(values):
+    """Whether a numpy array holds strings (scikit-learn's check_array would
+    read "3" as 3.0); an object array of numbers is numbers."""
+    return values.dtype.kind in "SUO" and first_text(values) is not None
+
+
+def _non_numeric_response(values, dtype, hint):
+    """The message for a y that is not numbers: what it is, with an example."""
+    name = getattr(values, "name", None)
+    named = f" ({str(name)!r})" if name is not None else ""
+    example = first_text(values)
+    got, convert = f"dtype {dtype}", ""
+    if isinstance(dtype, pd.CategoricalDtype):
+        got = f"labels (dtype category, e.g. {example!r})"
+    elif example is not None:
+        got = f"text (dtype {dtype}, e.g. {example!r})"
+        convert = " Convert numbers stored as text first: y.astype(float)."
+    return f"y{named} must be numeric (numbers or bools); got {got}.{convert}{hint}"
 
 
 # -- 6. rows with NaN or inf -----------------------------------------------------------

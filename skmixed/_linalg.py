@@ -236,3 +236,22 @@ def demean(codes, n_groups, values, counts=None, weights=None):
         sums = group_sums(codes, n_groups, values)
     means = sums / counts[:, None]
     return values - means[codes], means
+
+
+def block_diagonal(blocks):
+    """(m, k_i, k_i) blocks -> (m, sum k, sum k) block-diagonal arrays.
+
+    Per level, the blocks of a factor's terms side by side (the
+    conditional covariances of a factor with several terms).
+    """
+    if len(blocks) == 1:
+        return blocks[0]
+    m = blocks[0].shape[0]
+    size = sum(b.shape[1] for b in blocks)
+    out = np.zeros((m, size, size))
+    start = 0
+    for b in blocks:
+        k = b.shape[1]
+        out[:, start : start + k, start : start + k] = b
+        start += k
+    return out

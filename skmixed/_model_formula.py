@@ -16,6 +16,7 @@ expression (``s/n``), and ``offset(expr)`` terms become the estimator's
 ``offset=`` (see :func:`split_glmer_formula`).
 """
 
+import warnings
 from dataclasses import dataclass
 
 from skmixed._rsyntax import names_read, r_deparse, tokens
@@ -304,6 +305,36 @@ def _is_column_name(expr):
     return len(found) == 1 and found[0][0] in ("name", "backtick")
 
 
+def _refuse_text_column(column, expr, what):
+    """Numbers stored as text ("3") are not numbers: R's arithmetic refuses
+    them, where pandas' conversion to float would read them."""
+    import pandas as pd
+
+    from skmixed._inputs import first_text
+
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
+        column.dtype
+    ):
+        return
+    example = first_text(column)
+    if example is not None:
+        raise ValueError(
+            f"{what.capitalize()} {expr!r} is not numeric: text (dtype "
+            f"{column.dtype}, e.g. {example!r}). Convert numbers stored as text "
+            f"first: data[{expr.strip('`')!r}].astype(float)."
+        )
+
+
+def _is_logical_pair(names):
+    """Whether columns are one logical's FALSE and TRUE (``0 + I(x > 0)``)."""
+    return (
+        len(names) == 2
+        and names[0].endswith("FALSE")
+        and names[1].endswith("TRUE")
+        and names[0][: -len("FALSE")] == names[1][: -len("TRUE")]
+    )
+
+
 def evaluate_expression(expr, data, what):
     """An R expression over ``data``'s columns as a float array (R's arithmetic).
 
@@ -319,6 +350,7 @@ def evaluate_expression(expr, data, what):
                 f"{[str(c) for c in data.columns]})."
             )
         column = data[name]
+        _refuse_text_column(column, expr, what)
         try:
             return column.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
@@ -343,10 +375,12 @@ def evaluate_expression(expr, data, what):
             "anyway, put it in a column of the data."
         )
     try:
-        matrix, _ = FixedFormula(f"0 + I({expr})").fit_transform(data)
+        matrix, names = FixedFormula(f"0 + I({expr})").fit_transform(data)
     except ValueError as exc:
         raise ValueError(f"Cannot compute {what} {expr!r}: {exc}") from None
     values = np.asarray(matrix, dtype=np.float64)
+    if _is_logical_pair(names):
+        values = values[:, 1:]  # a logical (I()'s factor, as R's): TRUE as 1
     if values.ndim != 2 or values.shape[1] != 1:
         raise ValueError(
             f"{what.capitalize()} {expr!r} does not give one number per row."
@@ -621,8 +655,10 @@ def lmer(formula, data, REML=True, weights=None, offset=None, **params):  # noqa
 
     _check_data(data, dask=True)
     model = MixedLMRegressor.from_formula(formula, reml=REML, **params)
-    _set_offset(model, split_glmer_formula(formula).offsets, offset, data)
-    return _fit_on(model, formula, data, weights)
+    argument = _set_offset(model, split_glmer_formula(formula).offsets, offset, data)
+    _fit_on(model, formula, data, weights)
+    model._offset_argument = argument
+    return model
 
 
 def lm(formula, data, weights=None, **params):
@@ -677,8 +713,10 @@ def glmer(
         + (1 | herd)"`` or ``"y ~ x + (1 | g) + offset(log(exposure))"``. The
         fixed part is an R formula, as for :func:`lmer` (R's treatment
         contrasts for factors, interactions, ``0 +``). The response, as
-        glmer takes it: for ``"binomial"`` a 0/1 column, a two-level factor
-        or bool (the second level, or True, is the success), a proportion
+        glmer takes it: for ``"binomial"`` a 0/1 column, a two-level
+        categorical (R's factor) or bool (the second category, or True, is
+        the success; text is refused, as glmer refuses a character
+        response: ``.astype("category")`` makes labels a factor), a proportion
         with the trials in ``weights``, or ``cbind(successes, failures)``
         (columns or expressions such as ``n - s``), fitted as the
         proportion ``s / (s + f)`` with ``s + f`` trials; counts for
@@ -739,17 +777,32 @@ def glmer(
     _check_data(data, glmer=True)
     f = split_glmer_formula(formula)
     model = MixedGLMRegressor.from_formula(formula, family=family, nAGQ=nAGQ, **params)
-    _set_offset(model, f.offsets, offset, data)
+    argument = _set_offset(model, f.offsets, offset, data)
     weights = _weights_of(weights, data)
     family_name = family if isinstance(family, str) else getattr(family, "name", "")
     y, weights = _glmer_response(f, data, family_name.lower(), weights, formula)
-    return model.fit(data, y, sample_weight=weights)
+    with warnings.catch_warnings():
+        if f.cbind is not None:
+            # cbind's counts were checked in R's words for them (see
+            # _warn_fractional_counts); the proportion times its trials is
+            # then the same rows again
+            warnings.filterwarnings("ignore", message="non-integer #successes")
+        model.fit(data, y, sample_weight=weights)
+    if f.cbind is not None:
+        # the trials are cbind's, not prior weights given: lme4's summary
+        # prints no Weights: line for them
+        model._weights_name = None
+    # lme4 prints offset= as the summary's " Offset:" line (the formula's
+    # offset(...) terms stay in its formula line)
+    model._offset_argument = argument
+    return model
 
 
 def _set_offset(model, formula_offsets, offset, data):
     """The model's ``offset``: the formula's ``offset(...)`` terms plus
     lme4's ``offset=`` argument (a column of ``data`` or an expression),
-    checked against ``data`` now."""
+    checked against ``data`` now. Returns the argument as R prints it in
+    the summary's ``Offset:`` line (None without one)."""
     offsets = list(formula_offsets)
     if offset is not None:
         if not isinstance(offset, str):
@@ -768,6 +821,7 @@ def _set_offset(model, formula_offsets, offset, data):
         model.set_params(offset=" + ".join(offsets))
         # its errors now (on a Dask DataFrame: from its columns, unread)
         evaluate_expression(model.offset, getattr(data, "_meta", data), "the offset")
+    return offsets[-1] if offset is not None else None
 
 
 def _glmer_response(f, data, family, weights, formula):
@@ -786,7 +840,10 @@ def _glmer_response(f, data, family, weights, formula):
         if weights is not None:
             raise ValueError(
                 f"{formula!r}: a cbind(successes, failures) response gives the "
-                "numbers of trials; do not pass weights as well."
+                "numbers of trials; do not pass weights as well. (R's glmer "
+                "multiplies the trials by them: the proportion s / (s + f) with "
+                "weights = w * (s + f) has the same estimates, its "
+                "log-likelihood counting w * (s + f) trials.)"
             )
         s_text, f_text = f.cbind
         s = evaluate_expression(s_text, data, "the successes")
@@ -799,6 +856,7 @@ def _glmer_response(f, data, family, weights, formula):
                     f"row {index[bad[0]]!r}, {values[bad[0]]:g}); successes and "
                     "failures are counts."
                 )
+        _warn_fractional_counts(f.response, ((s_text, s), (f_text, fail)))
         trials = s + fail
         with np.errstate(invalid="ignore", divide="ignore"):
             y = np.where(trials > 0, s / np.where(trials > 0, trials, 1.0), 0.0)
@@ -818,6 +876,26 @@ def _glmer_response(f, data, family, weights, formula):
     return pd.Series(values, index=index, name=f.response), weights
 
 
+def _warn_fractional_counts(response, counts):
+    """R's binomial()$initialize for a two-column response: counts off a
+    whole number by more than 0.001 warn "non-integer counts in a binomial
+    glm!" (a proportion times its weights says "#successes" instead)."""
+    import numpy as np
+
+    parts = []
+    for name, values in counts:
+        fractional = np.abs(values - np.round(values)) > 1e-3
+        if fractional.any():
+            parts.append(f"{name} in {int(fractional.sum())} row(s)")
+    if parts:
+        warnings.warn(
+            f"non-integer counts in a binomial glm! ({response}: not whole "
+            f"numbers: {'; '.join(parts)})",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 def _binary_as_numbers(y, name):
     """A bool or two-level factor response as 0/1 (R: the first level fails)."""
     import numpy as np
@@ -830,6 +908,7 @@ def _binary_as_numbers(y, name):
     if isinstance(y.dtype, pd.CategoricalDtype):
         levels = [c for c in y.cat.categories if (y == c).any()]
     else:
+        _refuse_text_response(y, name)
         levels = sorted(y.dropna().unique().tolist())
     if len(levels) != 2:
         raise ValueError(
@@ -839,6 +918,24 @@ def _binary_as_numbers(y, name):
         )
     out = (y == levels[1]).astype(np.float64)
     return out.where(y.notna(), np.nan)
+
+
+def _refuse_text_response(y, name):
+    """R's glmer refuses a character response ("response must be numeric or
+    factor"): which text is failure would otherwise be an accident of sort
+    order. A categorical says it (its first category fails)."""
+    from skmixed._inputs import first_text
+
+    example = first_text(y)
+    if example is None:
+        return
+    raise ValueError(
+        f"The binomial response {name!r} is text (dtype {y.dtype}, e.g. "
+        f"{example!r}); R's glmer refuses a character response too (\"response "
+        'must be numeric or factor"). Give numbers (0/1 stored as text: '
+        f"data[{name!r}].astype(float)), a bool, or labels as a categorical "
+        f"(data[{name!r}].astype('category'): its first category is failure)."
+    )
 
 
 def _fit_on(model, formula, data, weights=None):

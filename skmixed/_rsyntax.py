@@ -11,7 +11,15 @@ power, not XOR; ``factor(g)`` is formulaic's ``C(g)``).
 
 import re
 
-__all__ = ["CONSTANTS", "names_read", "r_deparse", "to_python", "tokens"]
+__all__ = [
+    "CONSTANTS",
+    "LOGICAL_CALLS",
+    "PAREN_CALL",
+    "names_read",
+    "r_deparse",
+    "to_python",
+    "tokens",
+]
 
 _TOKEN = re.compile(
     r"""
@@ -89,7 +97,7 @@ def r_deparse(text):
     'yield ~ 0 + nitro + (1 | Block/Variety)'
     """
     out, previous = [], None
-    for kind, tok in tokens(text):
+    for kind, tok in _logical_as_operators(tokens(text)):
         if kind == "op" and tok == "**":
             tok = "^"
         if kind == "string" and tok.startswith("'"):
@@ -115,7 +123,9 @@ def to_python(text):
     Inside a function call (``I(x^2)``, ``log(x^2)``), ``^`` is a power and
     becomes ``**``; outside, it is the formula's own interaction power
     (``(a + b)^2``) and stays. ``factor(g)`` becomes ``C(g)``, formulaic's
-    categorical encoding.
+    categorical encoding. Inside a call R's elementwise ``&``, ``|`` and
+    ``!`` become calls (see :data:`LOGICAL_CALLS`), grouped by R's
+    precedence; ``&&`` and ``||`` are refused.
 
     Examples
     --------
@@ -123,6 +133,8 @@ def to_python(text):
     '(a + b)^2 + I(x ** 2) + C(g)'
     >>> to_python("log(exp.time) + C(f, contr.sum)")
     'log(`exp.time`) + C(f, contr.sum)'
+    >>> to_python("ifelse(!x > 0 & z < 1, 1, 0)")
+    'ifelse(_r_and_(_r_not_(x > 0), z < 1), 1, 0)'
     """
     pieces, calls, previous = [], [], None
     found = tokens(text)
@@ -140,7 +152,139 @@ def to_python(text):
             kind, tok = "backtick", f"`{tok}`"
         pieces.append((kind, tok))
         previous = (kind, tok)
-    return _join(pieces)
+    return _join(_logical_as_calls(pieces, text))
+
+
+# R's elementwise logical operators, as calls of functions formulaic is given
+# (skmixed._formula's namespace): Python's & and | bind tighter than its
+# comparisons (x > 0 & z < 1 would be x > (0 & z) < 1) and its ``not`` is
+# no elementwise negation. No R name starts with "_": r_deparse prints
+# these calls back as R's operators.
+LOGICAL_CALLS = {"|": "_r_or_", "&": "_r_and_", "!": "_r_not_"}
+_OPERATOR_OF = {call: op for op, call in LOGICAL_CALLS.items()}
+#: Brackets around an operand of those (``!(x > 0)``), which formulaic would
+#: drop from the column's name and R keeps: an identity call.
+PAREN_CALL = "_r_paren_"
+
+
+def _logical_as_calls(found, text, inside=False):
+    """Tokens with ``&``, ``|`` and ``!`` inside calls as helper calls.
+
+    Outside every call a ``|`` is the random-effects bar and stays; inside
+    one (``inside``), a bracketed group is an R expression too.
+    """
+    out, i = [], 0
+    while i < len(found):
+        kind, tok = found[i]
+        call = kind in ("name", "backtick") and found[i + 1 : i + 2] == [("op", "(")]
+        group = inside and (kind, tok) == ("op", "(")
+        if not (call or group):
+            out.append(found[i])
+            i += 1
+            continue
+        start = i + 2 if call else i + 1
+        end = _closing(found, start - 1)
+        out += found[i:start]
+        for k, argument in enumerate(_split_top(found[start:end], ",")):
+            if k:
+                out.append(("op", ","))
+            out += _logical_expression(argument, text)
+        out.append(("op", ")"))
+        i = end + 1
+    return out
+
+
+def _logical_expression(found, text):
+    """One R expression: ``|`` binds loosest, then ``&``, then ``!`` (all
+    below the comparisons, which stay Python's)."""
+    for op in ("||", "&&"):
+        if ("op", op) in found:
+            raise ValueError(
+                f"{text!r} uses {op!r}, which in R compares one value (the first "
+                f"row's; an error from R 4.3), not each row. Use {op[0]!r} for "
+                "an elementwise condition, as in ifelse(x > 0 & z < 1, 1, 0)."
+            )
+    for op in ("|", "&"):
+        parts = _split_top(found, op)
+        if len(parts) > 1:
+            # left to right, as R groups a & b & c
+            joined = _operand(parts[0], text)
+            for part in parts[1:]:
+                right = _operand(part, text)
+                joined = _helper_call(LOGICAL_CALLS[op], joined, right)
+            return joined
+    if found[:1] == [("op", "!")] and len(found) > 1:
+        return _helper_call(LOGICAL_CALLS["!"], _operand(found[1:], text))
+    return _logical_as_calls(found, text, inside=True)
+
+
+def _operand(found, text):
+    """An operand of a logical operator, its own brackets kept as a call."""
+    bracketed = found[:1] == [("op", "(")] and _closing(found, 0) == len(found) - 1
+    if bracketed:
+        return _helper_call(PAREN_CALL, _logical_expression(found[1:-1], text))
+    return _logical_expression(found, text)
+
+
+def _helper_call(name, *arguments):
+    out = [("name", name), ("op", "(")]
+    for k, argument in enumerate(arguments):
+        out += [("op", ",")] * (k > 0) + argument
+    return out + [("op", ")")]
+
+
+def _closing(found, opening):
+    """The index of the bracket closing the one at ``opening``."""
+    depth = 0
+    for k in range(opening, len(found)):
+        if found[k] in (("op", "("), ("op", "["), ("op", "{")):
+            depth += 1
+        elif found[k] in (("op", ")"), ("op", "]"), ("op", "}")):
+            depth -= 1
+            if depth == 0:
+                return k
+    raise ValueError(f"Unbalanced brackets in {_join(found)!r}.")
+
+
+def _split_top(found, separator):
+    """Tokens split at ``separator`` outside brackets."""
+    parts, depth = [[]], 0
+    for token in found:
+        if token[0] == "op" and token[1] in ("(", "[", "{"):
+            depth += 1
+        elif token[0] == "op" and token[1] in (")", "]", "}"):
+            depth -= 1
+        if depth == 0 and token == ("op", separator):
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    return parts
+
+
+def _logical_as_operators(found):
+    """The inverse of :func:`_logical_as_calls`, for R's printing."""
+    out, i = [], 0
+    while i < len(found):
+        kind, tok = found[i]
+        if not (kind == "name" and (tok in _OPERATOR_OF or tok == PAREN_CALL)):
+            out.append(found[i])
+            i += 1
+            continue
+        end = _closing(found, i + 1)
+        arguments = [
+            _logical_as_operators(a) for a in _split_top(found[i + 2 : end], ",")
+        ]
+        if tok == PAREN_CALL:
+            out += [("op", "(")] + arguments[0] + [("op", ")")]
+            i = end + 1
+            continue
+        op = ("op", _OPERATOR_OF[tok])
+        if len(arguments) == 1:
+            out += [op] + arguments[0]
+        else:
+            out += arguments[0] + [op] + arguments[1]
+        i = end + 1
+    return out
 
 
 def _join(pieces):

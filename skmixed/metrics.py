@@ -327,7 +327,7 @@ def _glmm_conditional(model, X, y, groups, sample_weight):
     """Σ log p(y_i | μ_i), μ from the fixed effects and the conditional modes."""
     data = model._validate(X, None, groups, reset=False, stage="predict")
     y01, prior = _glmm_response(model, y, data.X.shape[0], sample_weight)
-    mu = model._family_.link.inverse(model._link_prediction(data, True))
+    mu = model._family_.link.inverse(model._linear_predictor(data))
     return float(np.sum(model._family_.loglik_rows(y01, mu, prior)))
 
 
@@ -336,7 +336,6 @@ def _glmm_marginal(model, X, y, groups, sample_weight):
     from skmixed.glmm.agq import agq_minus2_loglik
     from skmixed.glmm.blocks import RandomEffects, Term
     from skmixed.glmm.pirls import GLMMProblem
-    from skmixed.mixed.estimator import _lme4_sorted_terms
     from skmixed.mixed.optimize import blas_single_thread
 
     data = model._validate(X, None, groups, reset=False, stage="predict")
@@ -351,8 +350,7 @@ def _glmm_marginal(model, X, y, groups, sample_weight):
     if data.factors is None:
         # The GroupsMissingWarning has been issued: every row a new group.
         data.factors = _each_row_its_own_level(model, n)
-    terms = _lme4_sorted_terms(model._terms(), model._term_designs_fit)
-    designs = model._term_designs(terms, data, model._feature_names(data))
+    designs = model._random_design(data)
     system = RandomEffects([Term(d.codes, d.m, d.Z) for d in designs])
     problem = GLMMProblem(X_fixed, y01, prior, family, system, _glmm_offset(data))
     n_agq = int(model.nAGQ)

@@ -24,6 +24,7 @@ from scipy import stats
 
 from skmixed._base import fitted_weights
 from skmixed._groups import as_factor
+from skmixed._inputs import response_name
 
 __all__ = ["plot_group_fits", "plot_random_effects", "plot_residuals"]
 
@@ -142,11 +143,6 @@ def _group_colors(n):
     return [colorsys.hls_to_rgb(i / n, 0.45, 0.7) for i in range(n)]
 
 
-def _response_label(y):
-    name = getattr(y, "name", None)
-    return str(name) if name is not None else "y"
-
-
 # -- plot_group_fits ---------------------------------------------------------
 def plot_group_fits(model, X, y, groups=None, *, feature=None, col_wrap=None, ax=None):
     """Observed points and each group's fitted line.
@@ -232,7 +228,7 @@ def plot_group_fits(model, X, y, groups=None, *, feature=None, col_wrap=None, ax
     levels = list(factor.categories)
     codes = np.asarray(factor.codes)
     colors = _group_colors(len(levels))
-    y_label = _response_label(y)
+    y_label = response_name(y)
     style_handles = [
         _legend_line(color="0.25", ls=style, lw=1.6, label=str(label))
         for label, style in zip(models, _LINE_STYLES, strict=False)

@@ -522,6 +522,9 @@ class MixedLMSummary(Summary):
         says why not).
     weights : str, default=None
         Name of the prior weights, printed as lme4's ``Weights:`` line.
+    offset : str, default=None
+        lme4's ``offset=`` argument, printed as its `` Offset:`` line (an
+        ``offset(...)`` term is in the formula instead).
     """
 
     #: lme4 prints the correlation of the fixed effects up to this many.
@@ -545,10 +548,11 @@ class MixedLMSummary(Summary):
         digits=4,
         show_correlation=None,
         weights=None,
+        offset=None,
     ):
         self.reml, self.ddf, self.formula = reml, ddf, formula
         self.show_correlation = show_correlation
-        self.weights = weights
+        self.weights, self.offset = weights, offset
         self.criteria = dict(criteria)
         if not isinstance(scaled_residuals, ResidualQuantiles):
             scaled_residuals = np.asarray(scaled_residuals, dtype=float)
@@ -623,7 +627,14 @@ class MixedLMSummary(Summary):
             f"Linear mixed model fit by {fit}. t-tests use {self.ddf}'s method "
             "['lmerModLmerTest']",
             f"Formula: {self.formula}",
+            *self._call_lines(),
+        ]
+
+    def _call_lines(self):
+        """lme4's ``Weights:`` and `` Offset:`` lines, for a fit given them."""
+        return [
             *([f"Weights: {self.weights}"] if self.weights else []),
+            *([f" Offset: {self.offset}"] if self.offset else []),
         ]
 
     def blocks(self):
@@ -689,6 +700,12 @@ class GLMMSummary(MixedLMSummary):
     notes : list of str, default=()
     digits : int, default=4
     show_correlation : bool or None, default=None
+    weights : str, default=None
+        Name of the prior weights given at fit, printed as lme4's
+        ``Weights:`` line (None: no line, as for the trials of
+        ``cbind(s, f)``, which lme4 does not print either).
+    offset : str, default=None
+        glmer's ``offset=`` argument, printed as its `` Offset:`` line.
     """
 
     def __init__(
@@ -710,8 +727,12 @@ class GLMMSummary(MixedLMSummary):
         notes=(),
         digits=4,
         show_correlation=None,
+        weights=None,
+        offset=None,
     ):
         super().__init__(
+            weights=weights,
+            offset=offset,
             reml=False,
             ddf="",
             formula=formula,
@@ -753,6 +774,7 @@ class GLMMSummary(MixedLMSummary):
             f"{self.method_title} ['glmerMod']",
             f" Family: {self.family}  ( {self.link} )",
             f"Formula: {self.formula}",
+            *self._call_lines(),
         ]
 
     def blocks(self):

@@ -90,6 +90,14 @@ def _assert_same_mixed(m_dask, m_mem, rtol=RTOL):
         )
 
 
+def _assert_fit_on_unequal_partitions_equals_pandas(df, cols, spec="(x1 | g)"):
+    """The Dask fit of ``df`` cut in unequal partitions is the pandas fit."""
+    mem = MixedLMRegressor(spec).fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor(spec).fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+
+
 @pytest.mark.parametrize(
     "spec",
     ["(x1 | g)", "(1 | g) + (1 | h)", "(1 | h/g)", "(x1 || g)"],
@@ -101,6 +109,28 @@ def test_mixed_fit_on_unequal_partitions_equals_pandas(client, spec):
     ddf = _partitioned(df, _unequal(df))
     fitted = MixedLMRegressor(spec).fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, mem)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_one_factor_sums_gathered_directly_or_through_the_scheduler(
+    client, monkeypatch, direct
+):
+    # the merged sums come straight from the local workers unless the
+    # client is told not to (distributed.client.direct-to-workers: False)
+    from skmixed import _dask
+
+    monkeypatch.setattr(client, "direct_to_workers", None if direct else False)
+    assert _dask._gathers_directly(client) is direct
+    _assert_fit_on_unequal_partitions_equals_pandas(_data(seed=6), ["x1", "x2", "g"])
+
+
+def test_worker_addresses_on_this_machine_are_local():
+    from skmixed._dask import _is_local
+
+    assert _is_local("tcp://127.0.0.1:40575")
+    assert _is_local("tcp://[::1]:40575")
+    assert not _is_local("tcp://10.2.3.4:40575")
+    assert not _is_local("tls://worker-7.example.org:8786")
 
 
 @pytest.mark.parametrize("spec", ["(x1 | g)", "(1 | g)"])
@@ -1256,11 +1286,7 @@ def test_integer_labels_in_r_order_from_key_ranges(client, labels):
         ),
         "uint8": number.astype(np.uint8),
     }[labels]
-    cols = ["x1", "x2", "g"]
-    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
-    ddf = _partitioned(df, _unequal(df))
-    fitted = MixedLMRegressor("(x1 | g)").fit(ddf[cols], ddf["y"])
-    _assert_same_mixed(fitted, mem)
+    _assert_fit_on_unequal_partitions_equals_pandas(df, ["x1", "x2", "g"])
 
 
 def test_levels_of_short_labels_made_from_their_keys():

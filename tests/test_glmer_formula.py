@@ -33,7 +33,9 @@ from skmixed import MixedGLMRegressor
 DATA = Path(__file__).parent / "data" / "glmer_formula"
 REF = json.loads((DATA / "glmer_formula.json").read_text())
 CBPP = pd.read_csv(DATA / "cbpp.csv", dtype={"herd": str, "period": str})
-SIM = pd.read_csv(DATA / "sim.csv")
+# resp "no"/"yes" is a factor, as make_glmer_formula.R makes it (glmer, and
+# skmixed.glmer, refuse a text response)
+SIM = pd.read_csv(DATA / "sim.csv", dtype={"resp": "category"})
 
 CALLS = {
     "cbind": lambda: skmixed.glmer(
@@ -203,7 +205,11 @@ def test_offset_of_a_column_and_split():
             "nope",
         ),
         (lambda: skmixed.glmer("count ~ x", SIM, "poisson"), "no random-effects"),
-        (lambda: skmixed.glmer("f ~ x + (1 | g)", SIM), "3 level"),
+        (lambda: skmixed.glmer("f ~ x + (1 | g)", SIM), "'f' is text"),
+        (
+            lambda: skmixed.glmer("f ~ x + (1 | g)", SIM.astype({"f": "category"})),
+            "3 level",
+        ),
         (
             lambda: skmixed.glmer("cbind(s) ~ x + (1 | g)", SIM),
             "cbind\\(successes, failures\\)",

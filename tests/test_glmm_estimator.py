@@ -12,8 +12,23 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skmixed import GroupsMissingWarning, MixedGLMRegressor, MixedLogisticRegression
+from skmixed import (
+    GroupsMissingWarning,
+    MixedGLMRegressor,
+    MixedLMRegressor,
+    MixedLogisticRegression,
+)
 from skmixed.datasets import load_sleepstudy
+
+# MixedLMRegressor and the GLMM estimators word levels unseen at fit alike
+UNSEEN_WARNING = (
+    r"Levels not seen at fit get the population-level prediction "
+    r"\(random effect 0\): g: \['never-seen'\]\."
+)
+UNSEEN_ERROR = (
+    r"Levels not seen at fit: g: \['never-seen'\]\. Use handle_unknown='population' "
+    r"to predict them at population level \(random effect 0\)\."
+)
 
 
 @parametrize_with_checks(
@@ -67,10 +82,14 @@ def test_unseen_levels_contribute_zero():
     np.testing.assert_allclose(
         clf.decision_function(new), clf.decision_function(new, include_random=False)
     )
-    with pytest.warns(UserWarning, match="never-seen"):
-        clf.set_params(handle_unknown="warn").decision_function(new)
-    with pytest.raises(ValueError, match="never-seen"):
-        clf.set_params(handle_unknown="error").decision_function(new)
+    # the same words as MixedLMRegressor's, the warning at the caller's line
+    lmm = MixedLMRegressor("(1 | g)").fit(X, y.astype(float))
+    for model, call in ((clf, "decision_function"), (lmm, "predict")):
+        with pytest.warns(UserWarning, match=UNSEEN_WARNING) as seen:
+            getattr(model.set_params(handle_unknown="warn"), call)(new)
+        assert seen[0].filename == __file__
+        with pytest.raises(ValueError, match=UNSEEN_ERROR):
+            getattr(model.set_params(handle_unknown="error"), call)(new)
 
 
 @pytest.mark.parametrize(
@@ -205,3 +224,64 @@ def test_classifier_names_the_classes_it_refuses(labels, message):
     y = np.resize(np.array(labels), len(X))
     with pytest.raises(ValueError, match=message):
         MixedLogisticRegression("(1 | g)").fit(X, y)
+
+
+def test_aliased_column_dropped_with_lme4s_warning():
+    X, y = _binary_data(3)
+    with pytest.warns(UserWarning, match="rank deficient so dropping 1 column") as seen:
+        clf = MixedLogisticRegression("(1 | g)").fit(X.assign(x2=2 * X["x"]), y)
+    assert seen[0].filename == __file__  # at the call of fit, as the LMM's
+    assert list(clf.fixed_effects_.index) == ["(Intercept)", "x"]
+    reference = MixedLogisticRegression("(1 | g)").fit(X, y)
+    np.testing.assert_allclose(clf.coef_, [*reference.coef_, 0.0], rtol=1e-10)
+
+
+def test_lme4s_level_checks_glmer_allows_what_lmer_cannot():
+    # lme4's check.nobs.vs.nlev and check.nobs.vs.nRE: lmer's residual
+    # variance makes it refuse m * k = n random effects; glmer refuses more
+    rng = np.random.default_rng(4)
+    x, z = rng.standard_normal(60), rng.standard_normal(60)
+    X = pd.DataFrame({"x": x, "z": z, "g": np.repeat(np.arange(30), 2).astype(str)})
+    y = rng.poisson(np.exp(0.5 + 0.3 * x))
+    with pytest.raises(
+        ValueError,
+        match=r"number of observations \(=60\) <= number of random effects \(=60\) "
+        r"for term \(\(Intercept\) \+ x \| g\); the random-effects parameters and "
+        r"the residual variance \(or scale parameter\) are probably unidentifiable$",
+    ):
+        MixedLMRegressor("(x | g)").fit(X, y.astype(float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # singular, or not converged: no error
+        MixedGLMRegressor("(x | g)", family="poisson").fit(X, y)
+    with pytest.raises(
+        ValueError,
+        match=r"number of observations \(=60\) < number of random effects \(=90\) "
+        r"for term \(\(Intercept\) \+ x \+ z \| g\); the random-effects "
+        r"parameters are probably unidentifiable$",
+    ):
+        MixedGLMRegressor("(x + z | g)", family="poisson").fit(X, y)
+    one_per_row = X.assign(g=np.arange(60).astype(str))
+    with pytest.raises(ValueError, match=r"observations \(problems: g\)$"):
+        MixedGLMRegressor("(1 | g)", family="poisson").fit(one_per_row, y)
+    with pytest.raises(ValueError, match=r"\(problems: g\): with one observation"):
+        MixedLMRegressor("(1 | g)").fit(one_per_row, y.astype(float))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [MixedGLMRegressor("(1 | g)", family="poisson"), MixedLMRegressor("(1 | g)")],
+)
+def test_fitted_without_groups_has_no_random_effects(model):
+    # A numpy X carries no grouping column: both models fit without random
+    # effects (GroupsMissingWarning) and their tables say so, empty.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(50)
+    y = rng.poisson(np.exp(0.2 + 0.5 * x)).astype(float)
+    with pytest.warns(GroupsMissingWarning):
+        model.fit(x[:, None], y)
+    assert model.n_groups_ == {} and len(model.theta_) == 0
+    assert model.random_effects_ == {}
+    assert model.random_effects_cov_ == {}
+    assert list(model.variance_components_["group"]) in ([], ["Residual"])
+    if hasattr(model, "random_effects_sd_"):
+        assert model.random_effects_sd_ == {}

@@ -27,7 +27,8 @@ from skmixed import MixedGLMRegressor
 
 DATA = Path(__file__).parent / "data"
 REF = json.loads((DATA / "glmer_edge" / "glmer_edge.json").read_text())
-SIM = pd.read_csv(DATA / "glmer_formula" / "sim.csv")
+# resp "no"/"yes" as the factor R made of it (text is refused, as by glmer)
+SIM = pd.read_csv(DATA / "glmer_formula" / "sim.csv", dtype={"resp": "category"})
 NEW = pd.read_csv(DATA / "glmer_edge" / "newdata.csv")
 OFFSET_ONLY = "count ~ 0 + offset(log(exposure)) + (1 | g)"
 

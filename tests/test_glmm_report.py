@@ -98,7 +98,11 @@ def _r_lines(text):
 def _our_lines(summary):
     lines = str(summary).split("\n")
     assert lines[-1].startswith("Std. errors: ")
-    return [line for line in lines[:-1] if not line.startswith("Formula:")]
+    # R's text is of glmer's cbind(...) call; the estimator's proportion with
+    # sample_weight is glmer's weights= call, which adds a Weights: line
+    # (tests/test_summary_call_lines.py)
+    dropped = ("Formula:", "Weights:")
+    return [line for line in lines[:-1] if not line.startswith(dropped)]
 
 
 _NUMBER = re.compile(r"-?\d+\.?\d*(?:e-?\d+)?")

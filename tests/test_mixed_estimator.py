@@ -117,8 +117,10 @@ def test_unseen_levels(sleep):
     assert pred[1] == pytest.approx(population[1], rel=1e-12)
     b = model.random_effects_["Subject"].loc["308"]
     assert pred[0] == pytest.approx(population[0] + b["(Intercept)"], rel=1e-12)
-    with pytest.warns(UserWarning, match="999"):
+    # the warning at the caller's line (its words: test_glmm_estimator.py)
+    with pytest.warns(UserWarning, match="999") as seen:
         clone(model).set_params(handle_unknown="warn").fit(X, y).predict(new)
+    assert seen[0].filename == __file__
     with pytest.raises(ValueError, match="999"):
         clone(model).set_params(handle_unknown="error").fit(X, y).predict(new)
 
@@ -149,8 +151,9 @@ def test_singular_fit_warns():
 
 def test_rank_deficient_columns_are_dropped(sleep):
     X = sleep[["Days", "Subject"]].assign(Days2=2 * sleep["Days"])
-    with pytest.warns(UserWarning, match="rank deficient so dropping 1 column"):
+    with pytest.warns(UserWarning, match="rank deficient so dropping 1 column") as seen:
         model = MixedLMRegressor("(1 | Subject)").fit(X, sleep["Reaction"])
+    assert seen[0].filename == __file__  # at the call of fit
     assert list(model.fixed_effects_.index) == ["(Intercept)", "Days"]
     assert model.coef_.tolist()[1] == 0.0
     ref = MixedLMRegressor("(1 | Subject)").fit(

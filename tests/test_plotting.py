@@ -92,6 +92,12 @@ def slope_fit():
 
 
 # -- plot_group_fits -----------------------------------------------------------
+def test_group_fits_names_the_y_axis_by_a_one_column_frame(sleep, slope_fit):
+    # y as a one-column DataFrame labels the axis by its column, as a Series
+    ax = plot_group_fits(slope_fit, sleep[["Days", "Subject"]], sleep[["Reaction"]])
+    assert ax.get_ylabel() == "Reaction"
+
+
 def test_group_fits_one_axis_draws_points_and_line_per_group(sleep, slope_fit):
     ax = plot_group_fits(slope_fit, sleep[["Days", "Subject"]], sleep["Reaction"])
     assert len(ax.collections) == 18  # one scatter per subject

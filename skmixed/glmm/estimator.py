@@ -9,23 +9,20 @@ PIRLS -> two-stage optimisation -> fitted attributes).
 """
 
 import warnings
-from numbers import Integral
 
 import numpy as np
 import pandas as pd
 from scipy.linalg import solve_triangular
 from sklearn.base import ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from skmixed._base import (
-    COMMON_CONSTRAINTS,
-    GroupedRegressor,
     fixed_intercept,
+    weights_name,
 )
-from skmixed._inputs import check_sample_weight
+from skmixed._inputs import check_sample_weight, response_name
 from skmixed._linalg import least_squares
 from skmixed.glmm.agq import agq_minus2_loglik
 from skmixed.glmm.blocks import (
@@ -47,47 +44,31 @@ from skmixed.glmm.reporting import GLMMReporting
 from skmixed.glmm.slopes import SlopeScaling
 from skmixed.mixed.centring import FixedCentring, column_scales, shift_matrix
 from skmixed.mixed.estimator import (
+    _lazy_attribute,
+    _levels_per_factor,
     _lme4_order,
-    _lme4_sorted_terms,
-    random_part,
-    term_designs,
+    _RandomEffectsModel,
+    _variance_components,
 )
 from skmixed.mixed.identifiable import spanned_columns_of_rows, spanned_message
 from skmixed.mixed.optimize import blas_single_thread
-from skmixed.mixed.terms import grouping_columns, parse_random_effects, slope_columns
 
-_HANDLE_UNKNOWN = ("population", "warn", "error")
 _VCOV_METHODS = ("hessian", "rx")
 _PREDICT_TYPES = ("response", "link")
-_SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 # lme4 (glmerControl) checks the gradient for at most 1e4 rows; the
 # finite-difference Hessian costs O(n_par²) objective evaluations.
 _CHECK_NOBS_MAX = 10_000
 _CHECK_NPAR_MAX = 12
 
 
-class _lazy:
-    """A fitted attribute computed on first access and cached."""
+class _lazy(_lazy_attribute):
+    """A fitted attribute computed on first access, kept in ``_cache`` (with
+    the covariances and derivatives computed on demand)."""
 
-    def __init__(self, build):
-        self.build = build
-        self.name = build.__name__
-        self.__doc__ = build.__doc__
-
-    def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        cache = obj.__dict__.get("_cache")
-        if cache is None:
-            raise AttributeError(
-                f"'{type(obj).__name__}' object has no attribute '{self.name}'"
-            )
-        if self.name not in cache:
-            cache[self.name] = self.build(obj)
-        return cache[self.name]
+    store = "_cache"
 
 
-class _MixedGLMBase(GLMMReporting, GroupedRegressor):
+class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
     """Fitting and fitted attributes shared by the GLMM estimators."""
 
     # Parameters checked with scikit-learn's machinery, as the LMM's are
@@ -95,44 +76,61 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
     # the family (a name or a Family) and its link are checked together, and
     # nAGQ by hand, to explain lme4's nAGQ = 0.
     _parameter_constraints = {
-        **COMMON_CONSTRAINTS,
-        "random_effects": [str],
-        "offset": [None, str, Integral],
+        **_RandomEffectsModel._parameter_constraints,
         "family": [str, Family],
         "link": [None, str],
-        "fit_intercept": ["boolean"],
         "vcov_method": [StrOptions(set(_VCOV_METHODS))],
-        "handle_unknown": [StrOptions(set(_HANDLE_UNKNOWN))],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
     }
 
+    # no residual variance: glmer allows as many random effects as rows
+    _has_residual = False
+
+    @classmethod
+    def from_formula(cls, formula, **params):
+        """A model from glmer's formula, e.g. ``"y ~ x + (1 | g) + offset(log(e))"``.
+
+        The bar terms give ``random_effects``, the rest ``fixed_effects``
+        (an R formula) and the ``offset(...)`` terms ``offset`` (an
+        expression of X's columns, computed at fit and at predict). Fit it
+        on a DataFrame holding the formula's columns, with the response as
+        ``y``: for :class:`MixedGLMRegressor` a ``cbind(s, f)`` response as
+        ``y = s / (s + f)`` and ``sample_weight = s + f``
+        (:func:`skmixed.glmer` does this), for
+        :class:`MixedLogisticRegression` the labels.
+
+        Parameters
+        ----------
+        formula : str
+        **params
+            Other parameters (``family``, ``link``, ``nAGQ``, ...).
+
+        Returns
+        -------
+        MixedGLMRegressor or MixedLogisticRegression
+            Unfitted, of the class it is called on.
+
+        Examples
+        --------
+        >>> from skmixed import MixedGLMRegressor, MixedLogisticRegression
+        >>> m = MixedGLMRegressor.from_formula(
+        ...     "y ~ x + (1 | g) + offset(log(e))", family="poisson")
+        >>> m.random_effects, m.fixed_effects, m.offset
+        ('(1 | g)', 'x', 'log(e)')
+        >>> clf = MixedLogisticRegression.from_formula("y ~ x + (1 | g)")
+        >>> clf.random_effects, clf.fixed_effects
+        ('(1 | g)', 'x')
+        """
+        from skmixed._model_formula import mixed_from_formula
+
+        return mixed_from_formula(cls, formula, params, glmer=True)
+
     # -- plumbing ------------------------------------------------------------
-    def _terms(self):
-        return parse_random_effects(self.random_effects)
-
-    def _group_names(self):
-        return grouping_columns(self._terms())
-
-    def _slope_names(self):
-        return slope_columns(self._terms())
-
     def _family(self):
         return get_family(self.family, self.link)
 
-    @staticmethod
-    def _feature_names(data):
-        return list(data.feature_names)
-
     def _check_params(self):
-        if self.handle_unknown not in _HANDLE_UNKNOWN:
-            raise ValueError(
-                f"handle_unknown must be one of {_HANDLE_UNKNOWN}; "
-                f"got {self.handle_unknown!r}."
-            )
-        if self.vcov_method not in _VCOV_METHODS:
-            raise ValueError(
-                f"vcov_method must be one of {_VCOV_METHODS}; got {self.vcov_method!r}."
-            )
+        # the others are checked by _parameter_constraints (fit validates
+        # them first); nAGQ here, to explain lme4's nAGQ = 0
         n_agq = self.nAGQ
         if not isinstance(n_agq, int | np.integer) or isinstance(n_agq, bool):
             raise ValueError(f"nAGQ must be a positive integer; got {n_agq!r}.")
@@ -196,7 +194,10 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
     def _fit_pinned(self, data, prior, family):
         self._has_intercept = fixed_intercept(self.fit_intercept, data)
         names = self._feature_names(data)
-        X, x_names, kept = self._fixed_design(data.X, names, data.y, prior > 0)
+        # stacklevel: the user's call of fit, 5 frames above _fixed_design
+        X, x_names, kept, _ = self._fixed_design(
+            data.X, names, data.y, prior > 0, stacklevel=5
+        )
         self._x_names, self._kept = x_names, kept
         self._family_ = family
         self.family_ = family.name
@@ -207,18 +208,13 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         offset = np.zeros(n) if data.offset is None else data.offset
         self._offset = offset
         self.nobs_ = n
-        if data.factors is None and data.X.shape[1] == 0:
-            raise ValueError(
-                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
-                "required when no grouping factor is given (an intercept-only "
-                "model needs its grouping column in X or groups=)."
-            )
+        self._require_columns(data)
         if data.factors is None:
             self._fit_glm(X, data.y, prior, family, offset)
             return
         terms = self._terms()
         designs = _lme4_order(self._term_designs(terms, data, names))
-        _check_levels(designs, n)
+        self._check_levels(designs, n)
         for term, columns in spanned_columns_of_rows(X, data.y, designs):
             warnings.warn(spanned_message(term, columns), UserWarning, stacklevel=4)
         # Random-slope columns far from 0 or badly scaled are fitted
@@ -271,42 +267,14 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         if not self.is_singular_ and n < _CHECK_NOBS_MAX and n_par <= _CHECK_NPAR_MAX:
             grad, hess = self._derivatives()
             problems += convergence_problems(grad, hess)
-        self.converged_ = not problems
-        if self.is_singular_:
-            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=4)
-        for problem_text in problems:
-            warnings.warn(problem_text, ConvergenceWarning, stacklevel=4)
+        self._report_fit(problems, stacklevel=4)
 
-    def _fixed_design(self, features, names, y, used):
-        """[1 | features] with R's rule for aliased columns (lme4 drops them).
-
-        Rows of zero weight do not count: they carry no information.
-        """
-        n = features.shape[0]
-        if self._has_intercept:
-            X = np.empty((n, features.shape[1] + 1))
-            X[:, 0] = 1.0
-            X[:, 1:] = features
-            all_names = ["(Intercept)"] + list(names)
-        else:
-            X, all_names = np.ascontiguousarray(features), list(names)
+    def _screen_columns(self, X, y, used):
+        """R's rule for aliased columns, on the rows of positive weight
+        (rows of zero weight carry no information)."""
         # p = 0 (y ~ 0 + offset(log(e)) + (1 | g)) is a model too, as in
         # lme4; without grouping factors _fit_pinned has refused it already
-        kept = ~least_squares(X[used], y[used]).aliased
-        if not kept.all():
-            dropped = [nm for nm, k in zip(all_names, kept, strict=True) if not k]
-            count = len(dropped)
-            warnings.warn(
-                f"fixed-effect model matrix is rank deficient so dropping {count} "
-                f"column{'s' if count > 1 else ''} / coefficient"
-                f"{'s' if count > 1 else ''}: {dropped}",
-                UserWarning,
-                stacklevel=5,
-            )
-            X = np.ascontiguousarray(X[:, kept])
-        return X, [nm for nm, k in zip(all_names, kept, strict=True) if k], kept
-
-    _term_designs = staticmethod(term_designs)
+        return ~least_squares(X[used], y[used]).aliased, None
 
     def _fit_glm(self, X, y, prior, family, offset):
         """No grouping factors reached fit: the GLM without random effects."""
@@ -315,8 +283,10 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         self._centring = FixedCentring(np.eye(len(beta)))
         self._slopes = SlopeScaling([])
         self._theta_fit = np.zeros(0)
-        self._term_designs_fit = []
-        self._cache = {}
+        self._term_designs_fit, self._b = [], []
+        # no PIRLS factor to read conditional covariances from: none, as
+        # MixedLMRegressor's pooled fit
+        self._cache = {"random_effects_cov_": {}}
         self._mode = None
         self._RX_glm, self._X_glm = RX, X
         self._beta = self._beta_fit = beta
@@ -332,23 +302,10 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         self.n_evaluations_ = 0
         self.n_iter_ = 1
 
-    def _set_coef(self, beta):
-        full = np.zeros(len(self._kept))
-        full[self._kept] = beta
-        if self._has_intercept:
-            self.intercept_ = float(full[0])
-            self.coef_ = full[1:]
-        else:
-            self.intercept_ = 0.0
-            self.coef_ = full
-
     def _set_criteria(self, m2ll_absolute, m2ll_reported, df):
-        n = self.nobs_
-        self.loglik_ = -0.5 * m2ll_reported
+        self._set_information_criteria(m2ll_reported, self.nobs_, df)
         self.loglik_absolute_ = -0.5 * m2ll_absolute
         self.df_ = int(df)
-        self.aic_ = m2ll_reported + 2.0 * df
-        self.bic_ = m2ll_reported + np.log(n) * df
 
     def _set_results(self, theta=None, beta=None, *, theta_fit=None, beta_fit=None):
         """Every fitted attribute at (θ, β); tables are built on first access.
@@ -383,9 +340,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         # singular on the standardised scale (as the LMM: a slope of 1e6 x
         # has θ ~ 1e-7)
         self.is_singular_ = is_singular(theta_fit, self._lower)
-        self.n_groups_ = {}
-        for d in self._designs:
-            self.n_groups_.setdefault(d.factor, d.m)
+        self.n_groups_ = _levels_per_factor(self._designs)
         self._b = self._slopes.effects(problem.system.b_from_u(mode.u, mode.lambdas))
 
     def _objective_at(self, theta, beta):
@@ -506,41 +461,13 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
     @_lazy
     def variance_components_(self):
         """lme4's ``as.data.frame(VarCorr(m))`` without a Residual row."""
-        from skmixed.mixed.results import term_correlations
-
-        rows = []
         lambdas = lambdas_from_theta(self.theta_, [d.k for d in self._designs])
-        for d, lam in zip(self._designs, lambdas, strict=True):
-            cov = lam @ lam.T
-            sd = np.sqrt(np.diagonal(cov))
-            corr = term_correlations(d, cov)
-            group = d.group or d.factor
-            for a, name in enumerate(d.names):
-                rows.append((group, name, None, cov[a, a], sd[a]))
-            for j in range(len(d.names)):
-                for i in range(j + 1, len(d.names)):
-                    rows.append((group, d.names[j], d.names[i], cov[i, j], corr[i, j]))
-        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
-
-    def _per_factor(self, values):
-        """Per-term (m, k[, k]) arrays -> dict factor -> concatenated columns."""
-        out = {}
-        for factor in self.n_groups_:
-            idx = [i for i, d in enumerate(self._designs) if d.factor == factor]
-            out[factor] = (idx, [values[i] for i in idx])
-        return out
+        return _variance_components(self._designs, lambdas)
 
     @_lazy
     def random_effects_(self):
         """Conditional modes per factor (dict of DataFrames, lme4's ``ranef``)."""
-        out = {}
-        for factor, (idx, values) in self._per_factor(self._b).items():
-            columns = [nm for i in idx for nm in self._designs[i].names]
-            levels = pd.Index(self._designs[idx[0]].levels.astype(str), name=factor)
-            out[factor] = pd.DataFrame(
-                np.concatenate(values, axis=1), index=levels, columns=columns
-            )
-        return out
+        return self._modes_by_factor(self._designs, self._b)
 
     @_lazy
     def random_effects_cov_(self):
@@ -556,10 +483,7 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
                 for lam, block in zip(self._mode.lambdas, inv, strict=True)
             ]
         )
-        out = {}
-        for factor, (_, blocks) in self._per_factor(covs).items():
-            out[factor] = _block_diag(blocks)
-        return out
+        return self._covariances_by_factor(self._designs, covs)
 
     @_lazy
     def random_effects_sd_(self):
@@ -641,39 +565,8 @@ class _MixedGLMBase(GLMMReporting, GroupedRegressor):
         return value
 
     # -- prediction ------------------------------------------------------------
-    def _link_prediction(self, data, include_random):
-        eta = data.X @ self.coef_ + self.intercept_
-        if data.offset is not None:  # the new rows' own offsets, as lme4's
-            eta += data.offset
-        if not include_random or data.factors is None or not self._designs:
-            return eta
-        terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
-        effects, unseen = random_part(
-            terms, self._b, self._term_designs_fit, data, self._feature_names(data)
-        )
-        if unseen:
-            self._report_unseen(unseen)
-        return eta + effects
-
-    def _report_unseen(self, unseen):
-        text = "; ".join(
-            f"{factor}: {levels[:5]}{' ...' if len(levels) > 5 else ''}"
-            for factor, levels in unseen.items()
-        )
-        if self.handle_unknown == "error":
-            raise ValueError(
-                f"Levels not seen at fit: {text}. Use handle_unknown='population' "
-                "to predict them with random effect 0."
-            )
-        if self.handle_unknown == "warn":
-            warnings.warn(
-                f"Levels not seen at fit get random effect 0: {text}.",
-                UserWarning,
-                stacklevel=4,
-            )
-
     def _predict(self, data):
-        return self._family_.link.inverse(self._link_prediction(data, True))
+        return self._family_.link.inverse(self._linear_predictor(data))
 
 
 class MixedGLMRegressor(_MixedGLMBase):
@@ -822,39 +715,15 @@ class MixedGLMRegressor(_MixedGLMBase):
         tags.target_tags.positive_only = True
         return tags
 
-    @classmethod
-    def from_formula(cls, formula, **params):
-        """A model from glmer's formula, e.g. ``"y ~ x + (1 | g) + offset(log(e))"``.
-
-        The bar terms give ``random_effects``, the rest ``fixed_effects``
-        (an R formula) and the ``offset(...)`` terms ``offset`` (an
-        expression of X's columns, computed at fit and at predict). Fit it
-        on a DataFrame holding the formula's columns, with the response as
-        ``y`` (a ``cbind(s, f)`` response as ``y = s / (s + f)`` and
-        ``sample_weight = s + f``; :func:`skmixed.glmer` does this).
-
-        Parameters
-        ----------
-        formula : str
-        **params
-            Other parameters (``family``, ``link``, ``nAGQ``, ...).
-
-        Returns
-        -------
-        MixedGLMRegressor
-            Unfitted.
-
-        Examples
-        --------
-        >>> from skmixed import MixedGLMRegressor
-        >>> m = MixedGLMRegressor.from_formula(
-        ...     "y ~ x + (1 | g) + offset(log(e))", family="poisson")
-        >>> m.random_effects, m.fixed_effects, m.offset
-        ('(1 | g)', 'x', 'log(e)')
-        """
-        from skmixed._model_formula import mixed_from_formula
-
-        return mixed_from_formula(cls, formula, params, glmer=True)
+    def _response_hint(self):
+        # labels ("yes"/"no", "0"/"1") are a classifier's target, as R's
+        # glmer takes a factor response but refuses character
+        if self._family().name != "binomial":
+            return ""
+        return (
+            " A binomial MixedGLMRegressor takes 0/1 or proportions; for class "
+            "labels use MixedLogisticRegression, which takes them."
+        )
 
     def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the GLMM by maximum likelihood (Laplace or AGQ).
@@ -880,8 +749,8 @@ class MixedGLMRegressor(_MixedGLMBase):
         prior = self._prior_for(data, sample_weight, len(data.y))
         self.n_dropped_ = data.n_dropped
         self._fit_glmm(data, prior)
-        name = getattr(y, "name", None)
-        self.response_name_ = str(name) if name is not None else "y"
+        self.response_name_ = response_name(y)
+        self._weights_name = weights_name(sample_weight)
         return self
 
     def predict(self, X, groups=None, *, include_random=True, type="response"):
@@ -906,7 +775,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         if type not in _PREDICT_TYPES:
             raise ValueError(f"type must be one of {_PREDICT_TYPES}; got {type!r}.")
         data = self._validate(X, None, groups, reset=False, stage="predict")
-        eta = self._link_prediction(data, include_random)
+        eta = self._linear_predictor(data, include_random)
         return eta if type == "link" else self._family_.link.inverse(eta)
 
 
@@ -991,37 +860,6 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
     def _family(self):
         return get_family("binomial", self.link)
 
-    @classmethod
-    def from_formula(cls, formula, **params):
-        """A classifier from glmer's formula, e.g. ``"y ~ x + (1 | g)"``.
-
-        As :meth:`MixedGLMRegressor.from_formula`: the bar terms give
-        ``random_effects``, the rest ``fixed_effects`` and ``offset(...)``
-        terms ``offset``. Fit it on a DataFrame holding the formula's
-        columns, with the labels as ``y``.
-
-        Parameters
-        ----------
-        formula : str
-        **params
-            Other parameters (``link``, ``nAGQ``, ...).
-
-        Returns
-        -------
-        MixedLogisticRegression
-            Unfitted.
-
-        Examples
-        --------
-        >>> from skmixed import MixedLogisticRegression
-        >>> clf = MixedLogisticRegression.from_formula("y ~ x + (1 | g)")
-        >>> clf.random_effects, clf.fixed_effects
-        ('(1 | g)', 'x')
-        """
-        from skmixed._model_formula import mixed_from_formula
-
-        return mixed_from_formula(cls, formula, params, glmer=True)
-
     def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the model to binary labels.
 
@@ -1046,7 +884,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
             )
         self._validate_params()
         self._refuse_dask(X, y, groups, sample_weight)
-        name = getattr(y, "name", None)
+        name = response_name(y)
         all_labels = column_or_1d(y, warn=True)
         # Missing labels are found before the classes: None or pd.NA among
         # strings cannot be sorted, and NaN is no class. missing='drop'
@@ -1091,7 +929,8 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
             )
         self.n_dropped_ = data.n_dropped
         self._fit_glmm(data, prior)
-        self.response_name_ = str(name) if name is not None else "y"
+        self.response_name_ = name
+        self._weights_name = weights_name(sample_weight)
         return self
 
     def decision_function(self, X, groups=None, *, include_random=True):
@@ -1116,7 +955,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         """
         check_is_fitted(self)
         data = self._validate(X, None, groups, reset=False, stage="predict")
-        return self._link_prediction(data, include_random)
+        return self._linear_predictor(data, include_random)
 
     def predict_proba(self, X, groups=None, *, include_random=True):
         """Class probabilities: columns ``classes_``.
@@ -1172,43 +1011,3 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         from sklearn.metrics import accuracy_score
 
         return accuracy_score(y, self.predict(X, groups), sample_weight=sample_weight)
-
-
-# -- helpers ---------------------------------------------------------------------
-def _check_levels(designs, n):
-    """lme4's checks of the grouping factors against the data (glmerControl)."""
-    seen = {}
-    for d in designs:
-        seen.setdefault(d.factor, d.m)
-    few = [f for f, m in seen.items() if m < 2]
-    if few:
-        raise ValueError(
-            f"grouping factors must have > 1 sampled level (problems: {', '.join(few)})"
-        )
-    many = [f for f, m in seen.items() if m >= n]
-    if many:
-        raise ValueError(
-            "number of levels of each grouping factor must be < number of "
-            f"observations (problems: {', '.join(many)})"
-        )
-    for d in designs:
-        if d.m * d.k > n:
-            raise ValueError(
-                f"number of observations (={n}) < number of random effects "
-                f"(={d.m * d.k}) for term ({' + '.join(d.names)} | {d.factor}); "
-                "the random-effects parameters are probably unidentifiable"
-            )
-
-
-def _block_diag(blocks):
-    if len(blocks) == 1:
-        return blocks[0]
-    m = blocks[0].shape[0]
-    size = sum(b.shape[1] for b in blocks)
-    out = np.zeros((m, size, size))
-    start = 0
-    for b in blocks:
-        k = b.shape[1]
-        out[:, start : start + k, start : start + k] = b
-        start += k
-    return out

@@ -143,6 +143,8 @@ def summary(model, correlation=None, vcov_method=None):
         vcov_note=vcov_note(model, vcov_method),
         notes=notes,
         show_correlation=correlation,
+        weights=getattr(model, "_weights_name", None),
+        offset=getattr(model, "_offset_argument", None),
     )
 
 
@@ -294,7 +296,8 @@ def _select_rows(table, parm):
 
 
 class GLMMReporting:
-    """``summary``, ``conf_int``, ``r2_nakagawa`` and ``icc`` of a GLMM."""
+    """``summary`` and ``conf_int`` of a GLMM (and its variance split for
+    Nakagawa's R² and the ICC)."""
 
     def summary(self, correlation=None, vcov_method=None):
         """lme4's ``summary(glmer(...))``: print it, or read its tables.
@@ -356,42 +359,10 @@ class GLMMReporting:
             return profile_intervals(self, level, parm)
         raise ValueError(f"method must be 'wald' or 'profile'; got {method!r}.")
 
-    def r2_nakagawa(self, tolerance=SINGULAR_TOL):
-        """Marginal and conditional R² on the latent scale (performance's).
+    @staticmethod
+    def _variance_split():
+        """This module: Nakagawa's variance parts of a GLMM, for the
+        ``r2_nakagawa`` and ``icc`` methods every mixed model shares."""
+        import skmixed.glmm.reporting
 
-        The residual variance is the distribution-specific one: π²/3 for
-        the logit link, 1 for probit, π²/6 for cloglog; for Poisson,
-        ``log(1 + 1/μ)`` with μ from the refitted intercept-only model (see
-        :mod:`skmixed.glmm.reporting`).
-
-        Parameters
-        ----------
-        tolerance : float, default=1e-5
-            A fit with a relative standard deviation below this is singular:
-            warn and leave the random effects out, as performance does.
-
-        Returns
-        -------
-        dict
-            ``marginal`` and ``conditional``.
-        """
-        check_is_fitted(self)
-        return r2_nakagawa(self, tolerance)
-
-    def icc(self, tolerance=SINGULAR_TOL):
-        """Adjusted and conditional intraclass correlation (performance::icc).
-
-        On the latent scale, with the distribution-specific residual
-        variance of :meth:`r2_nakagawa`.
-
-        Parameters
-        ----------
-        tolerance : float, default=1e-5
-
-        Returns
-        -------
-        dict
-            ``adjusted`` and ``conditional``.
-        """
-        check_is_fitted(self)
-        return icc(self, tolerance)
+        return skmixed.glmm.reporting

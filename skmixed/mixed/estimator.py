@@ -26,7 +26,8 @@ from skmixed._groups import (
     interaction,
     level_positions,
 )
-from skmixed._linalg import least_squares
+from skmixed._inputs import response_name
+from skmixed._linalg import block_diagonal, least_squares
 from skmixed.mixed.centring import (
     lower_factor,
     response_shift,
@@ -47,6 +48,7 @@ from skmixed.mixed.optimize import (
     is_singular,
     minimize_theta,
 )
+from skmixed.mixed.r2 import SINGULAR_TOL
 from skmixed.mixed.rows import RowsCriterion, SinhTheta, needs_rows, row_effects
 from skmixed.mixed.small import batch_criterion
 from skmixed.mixed.start import interior_start, moment_start
@@ -70,8 +72,12 @@ class _lazy_attribute:
     """A fitted attribute built on first access from the stored factorisation.
 
     Building pandas tables and O(n) arrays costs more than the whole fit on
-    small data; most uses of a fitted model need only some of them.
+    small data; most uses of a fitted model need only some of them. The
+    values are kept in the instance's dict named by ``store``, which each
+    fit replaces.
     """
+
+    store = "_lazy"
 
     def __init__(self, build):
         self.build = build
@@ -81,7 +87,7 @@ class _lazy_attribute:
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        cache = obj.__dict__.get("_lazy")
+        cache = obj.__dict__.get(self.store)
         if cache is None:
             raise AttributeError(
                 f"'{type(obj).__name__}' object has no attribute '{self.name}'"
@@ -99,7 +105,317 @@ class _PooledFit:
     RX: np.ndarray
 
 
-class MixedLMRegressor(GroupedRegressor):
+class _RandomEffectsModel(GroupedRegressor):
+    """What the linear and the generalized mixed models share.
+
+    The random-effects terms in lme4's syntax (``random_effects``), the
+    fixed-effect coefficients, and the prediction with the conditional
+    modes of the levels seen at fit (``handle_unknown`` for the others).
+    Subclasses set ``_b`` (the modes per term) and ``_term_designs_fit``
+    (the fitted terms, in lme4's order; empty without grouping factors).
+    """
+
+    _parameter_constraints = {
+        **COMMON_CONSTRAINTS,
+        "random_effects": [str],
+        "offset": [None, str, Integral],
+        "fit_intercept": ["boolean"],
+        "handle_unknown": [StrOptions(set(_HANDLE_UNKNOWN))],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    # -- plumbing ------------------------------------------------------------
+    def _terms(self):
+        return parse_random_effects(self.random_effects)
+
+    def _group_names(self):
+        return grouping_columns(self._terms())
+
+    def _slope_names(self):
+        return slope_columns(self._terms())
+
+    def _feature_names(self, data):
+        return list(data.feature_names)
+
+    @staticmethod
+    def _term_designs(terms, data, names):
+        """Per term: codes, levels and Z from validated data."""
+        return term_designs(terms, data, names)
+
+    # -- results per grouping factor -------------------------------------------
+    def _terms_by_factor(self, terms):
+        """Factor -> the positions of its terms (factors as in ``n_groups_``)."""
+        return {
+            factor: [i for i, t in enumerate(terms) if t.factor == factor]
+            for factor in self.n_groups_
+        }
+
+    def _modes_by_factor(self, terms, b):
+        """lme4's ``ranef``: per factor, its terms' modes ``b`` (per term,
+        (m, k)) side by side, one row per level."""
+        out = {}
+        for factor, idx in self._terms_by_factor(terms).items():
+            columns = [nm for i in idx for nm in terms[i].names]
+            values = np.concatenate([b[i] for i in idx], axis=1)
+            levels = pd.Index(terms[idx[0]].levels.astype(str), name=factor)
+            out[factor] = pd.DataFrame(values, index=levels, columns=columns)
+        return out
+
+    def _covariances_by_factor(self, terms, covs):
+        """Per factor, its terms' (m, k, k) covariances as one block diagonal."""
+        return {
+            factor: block_diagonal([covs[i] for i in idx])
+            for factor, idx in self._terms_by_factor(terms).items()
+        }
+
+    # -- the fitted terms on other rows ----------------------------------------
+    def _fitted_terms(self):
+        """The parsed random-effects terms in the fitted (lme4's) order."""
+        return _lme4_sorted_terms(self._terms(), self._term_designs_fit)
+
+    def _random_design(self, data):
+        """Per-term designs for validated data, with the levels present in it.
+
+        The terms come in the fitted order (that of ``theta_``); levels unseen
+        at fit are included.
+        """
+        if data.factors is None:
+            raise ValueError("The data have no grouping factors.")
+        designs = self._term_designs(
+            self._fitted_terms(), data, self._feature_names(data)
+        )
+        for d, (_, group, _, _) in zip(designs, self._term_designs_fit, strict=True):
+            d.group = group
+        return designs
+
+    # -- prediction ------------------------------------------------------------
+    def _population(self, data):
+        """``Xβ`` plus these rows' offset (lme4's ``re.form = NA``)."""
+        return _plus_offset(data.X @ self.coef_ + self.intercept_, data.offset)
+
+    def _linear_predictor(self, data, include_random=True):
+        """η of these rows: :meth:`_population`, plus with ``include_random``
+        their random effects at the conditional modes (0 for levels not seen
+        at fit, reported as ``handle_unknown`` says)."""
+        eta = self._population(data)
+        if not include_random or data.factors is None or not self._term_designs_fit:
+            return eta
+        effects, unseen = random_part(
+            self._fitted_terms(),
+            self._b,
+            self._term_designs_fit,
+            data,
+            self._feature_names(data),
+        )
+        if unseen:
+            self._report_unseen(unseen)
+        return eta + effects
+
+    def _report_unseen(self, unseen):
+        """handle_unknown's error or warning for levels not seen at fit."""
+        text = "; ".join(
+            f"{factor}: {levels[:5]}{' ...' if len(levels) > 5 else ''}"
+            for factor, levels in unseen.items()
+        )
+        if self.handle_unknown == "error":
+            raise ValueError(
+                f"Levels not seen at fit: {text}. Use handle_unknown='population' "
+                "to predict them at population level (random effect 0)."
+            )
+        if self.handle_unknown == "warn":
+            # at the line that called predict (or decision_function)
+            warnings.warn(
+                "Levels not seen at fit get the population-level prediction "
+                f"(random effect 0): {text}.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    # -- fit -------------------------------------------------------------------
+    def _fixed_design(self, features, names, y, used=None, *, stacklevel):
+        """[1 | features] without the columns R's rule finds aliased.
+
+        lme4 drops them, with its warning (``stacklevel``: that of the
+        user's call of fit, seen from here). ``_screen_columns(X, y, used)``
+        tells which (``used``: the rows that count, None for all).
+
+        Returns
+        -------
+        X, x_names, kept, screened
+            The kept columns and their names, the kept mask over
+            ``[1 | features]``, and what else the screen found.
+        """
+        n = features.shape[0]
+        if self._has_intercept:
+            X = np.empty((n, features.shape[1] + 1))
+            X[:, 0] = 1.0
+            X[:, 1:] = features
+            all_names = ["(Intercept)"] + list(names)
+        else:
+            X, all_names = np.ascontiguousarray(features), list(names)
+        kept, screened = self._screen_columns(X, y, used)
+        if not kept.all():
+            _warn_rank_deficient(
+                [nm for nm, k in zip(all_names, kept, strict=True) if not k],
+                stacklevel=stacklevel + 1,
+            )
+            X = np.ascontiguousarray(X[:, kept])
+        x_names = [nm for nm, k in zip(all_names, kept, strict=True) if k]
+        return X, x_names, kept, screened
+
+    #: The model has a residual variance (lmer; not glmer's binomial and
+    #: Poisson families): see :meth:`_check_levels`.
+    _has_residual = True
+
+    def _check_levels(self, designs, n):
+        """lme4's checks of the grouping factors against the data.
+
+        A residual variance makes lmer stricter than glmer: one observation
+        per level, or as many random effects as observations, leaves it
+        unidentifiable from the random effects.
+        """
+        seen = _levels_per_factor(designs)
+        few = [f for f, m in seen.items() if m < 2]
+        if few:
+            raise ValueError(
+                f"grouping factors must have > 1 sampled level (problems: "
+                f"{', '.join(few)})"
+            )
+        many = [f for f, m in seen.items() if m >= n]
+        if many:
+            why = (
+                ": with one observation per level the random effect cannot be "
+                "told apart from the residual."
+                if self._has_residual
+                else ""
+            )
+            raise ValueError(
+                "number of levels of each grouping factor must be < number of "
+                f"observations (problems: {', '.join(many)}){why}"
+            )
+        for d in designs:
+            size = d.m * d.k
+            if size > n or (self._has_residual and size == n):
+                relation, parameters = "<", "the random-effects parameters"
+                if self._has_residual:
+                    relation = "<="
+                    parameters += " and the residual variance (or scale parameter)"
+                raise ValueError(
+                    f"number of observations (={n}) {relation} number of random "
+                    f"effects (={size}) for term ({' + '.join(d.names)} | "
+                    f"{d.factor}); {parameters} are probably unidentifiable"
+                )
+
+    @staticmethod
+    def _require_columns(data):
+        """Without grouping factors a model needs a feature (scikit-learn's
+        minimum of 1) and says where the intercept-only model's groups go."""
+        if data.X.shape[1] == 0 and data.factors is None:
+            raise ValueError(
+                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
+                "required when no grouping factor is given (an intercept-only "
+                "model needs its grouping column in X or groups=)."
+            )
+
+    def _report_fit(self, problems, *, stacklevel):
+        """``converged_``, and lme4's warnings: a singular fit, and each of
+        the optimiser's ``problems`` (``stacklevel``: the user's call of fit,
+        seen from the caller)."""
+        self.converged_ = not problems
+        if self.is_singular_:
+            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=stacklevel + 1)
+        for problem in problems:
+            warnings.warn(problem, ConvergenceWarning, stacklevel=stacklevel + 1)
+
+    # -- Nakagawa's R² and the ICC ------------------------------------------------
+    def r2_nakagawa(self, tolerance=SINGULAR_TOL):
+        """Marginal and conditional R² (Nakagawa; performance::r2_nakagawa).
+
+        The variance of the fixed-effects predictions (marginal R²), plus
+        that of the random effects (conditional R²), over the total with the
+        residual variance: σ² for :class:`MixedLMRegressor`; for a GLMM, on
+        the latent scale, the distribution-specific one: π²/3 for the logit
+        link, 1 for probit, π²/6 for cloglog; for Poisson ``log(1 + 1/μ)``
+        with μ from the refitted intercept-only model (see
+        :mod:`skmixed.glmm.reporting`).
+
+        The same numbers as performance, except for uncorrelated terms
+        ``(x || g)`` of a linear mixed model: performance leaves their slope
+        variance out of the random part, we keep it (see
+        :mod:`skmixed.mixed.r2`).
+
+        Parameters
+        ----------
+        tolerance : float, default=1e-5
+            A fit with a relative standard deviation below this is singular:
+            warn and leave the random effects out, as performance does.
+
+        Returns
+        -------
+        dict
+            ``marginal`` and ``conditional``.
+
+        Examples
+        --------
+        >>> import skmixed
+        >>> from skmixed.datasets import load_sleepstudy
+        >>> m = skmixed.lmer("Reaction ~ Days + (Days | Subject)", load_sleepstudy())
+        >>> {k: round(v, 4) for k, v in m.r2_nakagawa().items()}
+        {'marginal': 0.2787, 'conditional': 0.7992}
+        """
+        check_is_fitted(self)
+        return self._variance_split().r2_nakagawa(self, tolerance)
+
+    def icc(self, tolerance=SINGULAR_TOL):
+        """Adjusted and conditional intraclass correlation (performance::icc).
+
+        From the variance parts of :meth:`r2_nakagawa` (for a GLMM on the
+        latent scale, with its distribution-specific residual variance), as
+        performance computes them, except for the uncorrelated terms
+        ``(x || g)`` of a linear mixed model, whose slope variance we keep
+        in the random part.
+
+        Parameters
+        ----------
+        tolerance : float, default=1e-5
+            As for :meth:`r2_nakagawa` (singular fits give NaN).
+
+        Returns
+        -------
+        dict
+            ``adjusted`` and ``conditional``.
+        """
+        check_is_fitted(self)
+        return self._variance_split().icc(self, tolerance)
+
+    @staticmethod
+    def _variance_split():
+        """The module that splits this kind of model's variance for
+        Nakagawa: its ``r2_nakagawa(model, tolerance)`` and ``icc``."""
+        raise NotImplementedError
+
+    # -- results ---------------------------------------------------------------
+    def _set_information_criteria(self, m2ll, n, df):
+        """``loglik_``, ``aic_`` and ``bic_`` from -2 log L, with ``df``
+        parameters and ``n`` rows (lme4's ``logLik``, ``AIC``, ``BIC``)."""
+        self.loglik_ = -0.5 * m2ll
+        self.aic_ = m2ll + 2.0 * df
+        self.bic_ = m2ll + np.log(n) * df
+
+    def _set_coef(self, beta):
+        """``intercept_`` and ``coef_`` from β of the kept columns (0 for
+        aliased ones, as R's NA)."""
+        full = np.zeros(len(self._kept))
+        full[self._kept] = beta
+        if self._has_intercept:
+            self.intercept_ = float(full[0])
+            self.coef_ = full[1:]
+        else:
+            self.intercept_ = 0.0
+            self.coef_ = full
+
+
+class MixedLMRegressor(_RandomEffectsModel):
     """Linear mixed model fitted by REML or ML, as lme4's ``lmer``.
 
     ``y = X β + Z b + ε`` with ``b ~ N(0, σ² Λθ Λθᵀ)`` and ``ε ~ N(0, σ² I)``
@@ -218,13 +534,8 @@ class MixedLMRegressor(GroupedRegressor):
     """
 
     _parameter_constraints = {
-        **COMMON_CONSTRAINTS,
-        "random_effects": [str],
-        "offset": [None, str, Integral],
+        **_RandomEffectsModel._parameter_constraints,
         "reml": ["boolean"],
-        "fit_intercept": ["boolean"],
-        "handle_unknown": [StrOptions(set(_HANDLE_UNKNOWN))],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(set(_OPTIMIZERS))],
     }
 
@@ -252,9 +563,6 @@ class MixedLMRegressor(GroupedRegressor):
         self.missing = missing
 
     # -- plumbing ------------------------------------------------------------
-    def _terms(self):
-        return parse_random_effects(self.random_effects)
-
     @classmethod
     def from_formula(cls, formula, **params):
         """A model from lme4's formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
@@ -288,15 +596,6 @@ class MixedLMRegressor(GroupedRegressor):
 
         return mixed_from_formula(cls, formula, params)
 
-    def _group_names(self):
-        return grouping_columns(self._terms())
-
-    def _slope_names(self):
-        return slope_columns(self._terms())
-
-    def _feature_names(self, data):
-        return list(data.feature_names)
-
     # -- fit -------------------------------------------------------------------
     def _fit(self, data):
         with blas_single_thread():
@@ -307,17 +606,13 @@ class MixedLMRegressor(GroupedRegressor):
             self.fit_intercept, data, type(self).__name__
         )
         terms = self._terms()
-        if data.X.shape[1] == 0 and data.factors is None:
-            raise ValueError(
-                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
-                "required when no grouping factor is given (an intercept-only "
-                "model needs its grouping column in X or groups=)."
-            )
+        self._require_columns(data)
         names = self._feature_names(data)
         # lme4 fits y - offset; fitted values and predictions add it back
         self._offset = data.offset
         y = data.y if data.offset is None else data.y - data.offset
-        X, x_names, kept, exact = self._fixed_design(data.X, names, y)
+        # stacklevel: the user's call of fit, 6 frames above _fixed_design
+        X, x_names, kept, exact = self._fixed_design(data.X, names, y, stacklevel=6)
         self._x_names, self._kept = x_names, kept
         n = X.shape[0]
         if n <= X.shape[1]:
@@ -509,64 +804,12 @@ class MixedLMRegressor(GroupedRegressor):
         self.is_singular_ = singular
         self.n_evaluations_ = int(opt.n_evaluations)
         self.n_iter_ = self.n_evaluations_
-        self.converged_ = not problems
-        if self.is_singular_:
-            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=6)
-        for problem in problems:
-            warnings.warn(problem, ConvergenceWarning, stacklevel=6)
+        self._report_fit(problems, stacklevel=6)
 
-    def _fixed_design(self, features, names, y):
-        """[1 | features] with lme4's rank check; (X, names kept, kept mask,
-        whether y is fitted exactly: None where the screen did not tell)."""
-        n = features.shape[0]
-        if self._has_intercept:
-            X = np.empty((n, features.shape[1] + 1))
-            X[:, 0] = 1.0
-            X[:, 1:] = features
-            all_names = ["(Intercept)"] + list(names)
-        else:
-            X, all_names = np.ascontiguousarray(features), list(names)
-        kept, exact = _rank_screen(X, y)
-        if not kept.all():
-            _warn_rank_deficient(
-                [nm for nm, k in zip(all_names, kept, strict=True) if not k]
-            )
-            X = np.ascontiguousarray(X[:, kept])
-        x_names = [nm for nm, k in zip(all_names, kept, strict=True) if k]
-        return X, x_names, kept, exact
-
-    @staticmethod
-    def _term_designs(terms, data, names):
-        """Per term: codes, levels and Z from validated data."""
-        return term_designs(terms, data, names)
-
-    @staticmethod
-    def _check_levels(designs, n):
-        seen = {}
-        for d in designs:
-            seen.setdefault(d.factor, d.m)
-        few = [f for f, m in seen.items() if m < 2]
-        if few:
-            raise ValueError(
-                f"grouping factors must have > 1 sampled level (problems: "
-                f"{', '.join(few)})"
-            )
-        many = [f for f, m in seen.items() if m >= n]
-        if many:
-            raise ValueError(
-                "number of levels of each grouping factor must be < number of "
-                f"observations (problems: {', '.join(many)}): with one "
-                "observation per level the random effect cannot be told apart "
-                "from the residual."
-            )
-        for d in designs:
-            if d.m * d.k >= n:
-                raise ValueError(
-                    f"number of observations (={n}) <= number of random effects "
-                    f"(={d.m * d.k}) for term ({' + '.join(d.names)} | {d.factor}); "
-                    "the random-effects parameters and the residual variance "
-                    "(or scale parameter) are probably unidentifiable"
-                )
+    def _screen_columns(self, X, y, used=None):
+        """lme4's rank check (:func:`_rank_screen`): the kept mask, and
+        whether y is fitted exactly (None where the screen did not tell)."""
+        return _rank_screen(X, y)
 
     def _diagnose(self, criterion, opt, n, singular):
         """lme4's checks after the optimiser (``singular``: whether θ is on
@@ -611,28 +854,14 @@ class MixedLMRegressor(GroupedRegressor):
             (t.factor, t.group, tuple(t.names), np.asarray(t.levels)) for t in terms
         )
         self._b = dec.b
-        self.n_groups_ = {}
-        for t in terms:
-            self.n_groups_.setdefault(t.factor, t.m)
-
-    def _set_coef(self, beta):
-        full = np.zeros(len(self._kept))
-        full[self._kept] = beta
-        if self._has_intercept:
-            self.intercept_ = float(full[0])
-            self.coef_ = full[1:]
-        else:
-            self.intercept_ = 0.0
-            self.coef_ = full
+        self.n_groups_ = _levels_per_factor(terms)
 
     def _set_criteria(self, value, n, df):
         if self.reml:
             self.reml_criterion_, self.deviance_ = value, None
         else:
             self.reml_criterion_, self.deviance_ = None, value
-        self.loglik_ = -0.5 * value
-        self.aic_ = value + 2.0 * df
-        self.bic_ = value + np.log(n) * df
+        self._set_information_criteria(value, n, df)
 
     # -- fitted attributes built on first access ----------------------------------
     @_lazy_attribute
@@ -660,24 +889,13 @@ class MixedLMRegressor(GroupedRegressor):
     @_lazy_attribute
     def random_effects_(self):
         """Conditional modes per factor (dict of DataFrames, lme4's ``ranef``)."""
-        terms, out = self._criterion.design.terms, {}
-        for factor in self.n_groups_:
-            idx = [i for i, t in enumerate(terms) if t.factor == factor]
-            columns = [nm for i in idx for nm in terms[i].names]
-            values = np.concatenate([self._dec.b[i] for i in idx], axis=1)
-            levels = pd.Index(terms[idx[0]].levels.astype(str), name=factor)
-            out[factor] = pd.DataFrame(values, index=levels, columns=columns)
-        return out
+        return self._modes_by_factor(self._criterion.design.terms, self._dec.b)
 
     @_lazy_attribute
     def random_effects_cov_(self):
         """Conditional covariances per factor (dict of (m, k, k), ``condVar``)."""
-        terms, out = self._criterion.design.terms, {}
         covs = self._dec.conditional_covariances(self.sigma_)
-        for factor in self.n_groups_:
-            idx = [i for i, t in enumerate(terms) if t.factor == factor]
-            out[factor] = _block_diag([covs[i] for i in idx])
-        return out
+        return self._covariances_by_factor(self._criterion.design.terms, covs)
 
     @_lazy_attribute
     def fittedvalues_(self):
@@ -771,58 +989,11 @@ class MixedLMRegressor(GroupedRegressor):
 
         if _dask.any_dask(X, groups):
             return _dask.predict(self, X, groups, include_random=include_random)
-        if not include_random:
-            data = self._validate(X, None, groups, reset=False, stage="predict")
-            return self._population(data)
         data = self._validate(X, None, groups, reset=False, stage="predict")
-        return self._predict(data)
-
-    def _population(self, data):
-        return _plus_offset(data.X @ self.coef_ + self.intercept_, data.offset)
+        return self._linear_predictor(data, include_random)
 
     def _predict(self, data):
-        out = self._population(data)
-        if data.factors is None or not self._b:
-            return out
-        terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
-        effects, unseen = random_part(
-            terms, self._b, self._term_designs_fit, data, self._feature_names(data)
-        )
-        if unseen:
-            self._report_unseen(unseen)
-        return out + effects
-
-    def _report_unseen(self, unseen):
-        text = "; ".join(
-            f"{factor}: {levels[:5]}{' ...' if len(levels) > 5 else ''}"
-            for factor, levels in unseen.items()
-        )
-        if self.handle_unknown == "error":
-            raise ValueError(
-                f"Levels not seen at fit: {text}. Use handle_unknown='population' "
-                "to predict them at population level."
-            )
-        if self.handle_unknown == "warn":
-            warnings.warn(
-                f"Levels not seen at fit get the population-level prediction "
-                f"(random effect 0): {text}.",
-                UserWarning,
-                stacklevel=3,
-            )
-
-    def _random_design(self, data):
-        """Per-term designs for validated data, with the levels present in it.
-
-        The terms come in the fitted order (that of ``theta_``); levels unseen
-        at fit are included.
-        """
-        if data.factors is None:
-            raise ValueError("The data have no grouping factors.")
-        terms = _lme4_sorted_terms(self._terms(), self._term_designs_fit)
-        designs = self._term_designs(terms, data, self._feature_names(data))
-        for d, (_, group, _, _) in zip(designs, self._term_designs_fit, strict=True):
-            d.group = group
-        return designs
+        return self._linear_predictor(data)
 
     # -- inference and reporting (skmixed.mixed.results; issue 4) -------------
     def fit(self, X, y, groups=None, sample_weight=None):
@@ -861,8 +1032,7 @@ class MixedLMRegressor(GroupedRegressor):
                 dask_fit.fit(self, X, y, groups, sample_weight)
         else:
             super().fit(X, y, groups, sample_weight)
-        name = getattr(y, "name", None)
-        self.response_name_ = str(name) if name is not None else "y"
+        self.response_name_ = response_name(y)
         return self
 
     def summary(self, ddf="satterthwaite", correlation=None):
@@ -887,11 +1057,9 @@ class MixedLMRegressor(GroupedRegressor):
 
         Examples
         --------
-        >>> from skmixed import MixedLMRegressor
+        >>> import skmixed
         >>> from skmixed.datasets import load_sleepstudy
-        >>> df = load_sleepstudy()
-        >>> m = MixedLMRegressor("(Days | Subject)").fit(df[["Days", "Subject"]],
-        ...                                               df["Reaction"])
+        >>> m = skmixed.lmer("Reaction ~ Days + (Days | Subject)", load_sleepstudy())
         >>> m.summary().coefficients.round(3)
                      estimate  std_error    df  t_value  p_value
         term
@@ -1002,11 +1170,9 @@ class MixedLMRegressor(GroupedRegressor):
 
         Examples
         --------
-        >>> from skmixed import MixedLMRegressor
+        >>> import skmixed
         >>> from skmixed.datasets import load_sleepstudy
-        >>> df = load_sleepstudy()
-        >>> m = MixedLMRegressor("(1 | Subject)").fit(df[["Days", "Subject"]],
-        ...                                            df["Reaction"])
+        >>> m = skmixed.lmer("Reaction ~ Days + (1 | Subject)", load_sleepstudy())
         >>> m.conf_int().round(2)
                       lower   upper
         (Intercept)  232.30  270.51
@@ -1033,60 +1199,11 @@ class MixedLMRegressor(GroupedRegressor):
             }
         return intervals.conf_int(self, level, method, parm, **options)
 
-    def r2_nakagawa(self, tolerance=1e-5):
-        """Marginal and conditional R² (Nakagawa; performance::r2_nakagawa).
-
-        The same numbers as performance, except for uncorrelated terms
-        ``(x || g)``: performance leaves their slope variance out of the
-        random part, we keep it (see :mod:`skmixed.mixed.r2`).
-
-        Parameters
-        ----------
-        tolerance : float, default=1e-5
-            A fit with a relative standard deviation below this is singular:
-            warn and leave the random effects out, as performance does.
-
-        Returns
-        -------
-        dict
-            ``marginal`` and ``conditional``.
-
-        Examples
-        --------
-        >>> from skmixed import MixedLMRegressor
-        >>> from skmixed.datasets import load_sleepstudy
-        >>> df = load_sleepstudy()
-        >>> m = MixedLMRegressor("(Days | Subject)").fit(df[["Days", "Subject"]],
-        ...                                               df["Reaction"])
-        >>> {k: round(v, 4) for k, v in m.r2_nakagawa().items()}
-        {'marginal': 0.2787, 'conditional': 0.7992}
-        """
+    @staticmethod
+    def _variance_split():
         from skmixed.mixed import r2
 
-        check_is_fitted(self)
-        return r2.r2_nakagawa(self, tolerance)
-
-    def icc(self, tolerance=1e-5):
-        """Adjusted and conditional intraclass correlation (performance::icc).
-
-        As performance computes them, except for uncorrelated terms
-        ``(x || g)``, whose slope variance we keep in the random part (see
-        :meth:`r2_nakagawa`).
-
-        Parameters
-        ----------
-        tolerance : float, default=1e-5
-            As for :meth:`r2_nakagawa` (singular fits give NaN).
-
-        Returns
-        -------
-        dict
-            ``adjusted`` and ``conditional``.
-        """
-        from skmixed.mixed import r2
-
-        check_is_fitted(self)
-        return r2.icc(self, tolerance)
+        return r2
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -1214,6 +1331,15 @@ def random_part(terms, b_per_term, fitted_designs, data, names):
         effect = row_effects(Z, b, np.where(known, codes, 0))
         effects += np.where(known, effect, 0.0)
     return effects, unseen
+
+
+def _levels_per_factor(terms):
+    """Factor -> its number of levels, in the terms' order (a factor's terms
+    share its levels)."""
+    levels = {}
+    for term in terms:
+        levels.setdefault(term.factor, term.m)
+    return levels
 
 
 def _lme4_order(designs):
@@ -1611,7 +1737,7 @@ def _warn_far_y_from_sums(design, pwrss):
     )
 
 
-def _warn_rank_deficient(dropped):
+def _warn_rank_deficient(dropped, stacklevel=5):
     """lme4's warning for fixed-effect columns dropped as aliased."""
     count = len(dropped)
     warnings.warn(
@@ -1619,7 +1745,7 @@ def _warn_rank_deficient(dropped):
         f"column{'s' if count > 1 else ''} / coefficient"
         f"{'s' if count > 1 else ''}: {dropped}",
         UserWarning,
-        stacklevel=5,
+        stacklevel=stacklevel,
     )
 
 
@@ -1694,15 +1820,20 @@ def _rank_screen(X, y):
     return ~least_squares(X, y).aliased, None
 
 
-def _variance_components(terms, lambdas, sigma):
-    """lme4's ``as.data.frame(VarCorr(m), order = "cov.last")``."""
+def _variance_components(terms, lambdas, sigma=None):
+    """lme4's ``as.data.frame(VarCorr(m), order = "cov.last")``.
+
+    The covariance of a term is ``σ² λλᵀ``; a GLMM (``sigma=None``) has no
+    residual scale: ``λλᵀ``, and no Residual row.
+    """
     from skmixed.mixed.results import term_correlations
 
+    scale = 1.0 if sigma is None else sigma
     rows = []
     for term, lam in zip(terms, lambdas, strict=True):
-        cov = sigma**2 * (lam @ lam.T)
+        cov = scale**2 * (lam @ lam.T)
         sd = np.sqrt(np.diagonal(cov))
-        corr = term_correlations(term, cov, sigma)
+        corr = term_correlations(term, cov, scale)
         names = term.names
         for a, name in enumerate(names):
             rows.append((term.group or term.factor, name, None, cov[a, a], sd[a]))
@@ -1713,23 +1844,9 @@ def _variance_components(terms, lambdas, sigma):
             rows.append(
                 (term.group or term.factor, names[j], names[i], cov[i, j], corr[i, j])
             )
-    rows.append(("Residual", None, None, sigma**2, sigma))
+    if sigma is not None:
+        rows.append(("Residual", None, None, sigma**2, sigma))
     return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
-
-
-def _block_diag(blocks):
-    """(m, k_i, k_i) blocks -> (m, sum k, sum k) block-diagonal arrays."""
-    if len(blocks) == 1:
-        return blocks[0]
-    m = blocks[0].shape[0]
-    size = sum(b.shape[1] for b in blocks)
-    out = np.zeros((m, size, size))
-    start = 0
-    for b in blocks:
-        k = b.shape[1]
-        out[:, start : start + k, start : start + k] = b
-        start += k
-    return out
 
 
 __all__ = ["MixedLMRegressor"]

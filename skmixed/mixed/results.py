@@ -349,6 +349,7 @@ def summary(model, ddf="satterthwaite", show_correlation=None):
         weights=(getattr(model, "_weights_name", None) or "sample_weight")
         if weighted
         else None,
+        offset=getattr(model, "_offset_argument", None),
         reml=reml,
         ddf=_DDF_LABELS[key],
         formula=formula(model),

@@ -133,13 +133,14 @@ def interior_start(design, levels=None):
     ``u_l = L_l⁻¹ r_l`` has ``E[u_l u_lᵀ] ≈ L_lᵀ Σ L_l + σ² I`` whatever
     the conditioning of ``D_l`` (the noise in ``u_l`` is white), so that
     ``Σ_l L_lᵀ Σ L_l = Σ_l u_l u_lᵀ − m σ² I`` is three linear equations in
-    Σ's entries; σ² is the residual variance within levels. Levels weigh
-    in by their information (no ``D_l⁻¹``, which a level of two or three
-    rows makes huge). On 1M levels of ~10 rows each, the start is within
-    ~1e-4 of the optimum. None where ``Σ / σ²`` has an eigenvalue below
-    1e-4 (the optimum is then likely on the boundary, where the caller's
-    derivative-free search is the one to trust) or the estimate is not
-    finite.
+    Σ's entries (a level whose two columns are proportional, one row say,
+    is in the first only); σ² is the residual variance within levels.
+    Levels weigh in by their information (no ``D_l⁻¹``, which a level of
+    two or three rows makes huge). On 1M levels of ~10 rows each, the
+    start is within ~1e-4 of the optimum (of two rows each, ~1e-3). None
+    where ``Σ / σ²`` has an eigenvalue below 1e-4 (the optimum is then
+    likely on the boundary, where the caller's derivative-free search is
+    the one to trust) or the estimate is not finite.
 
     Parameters
     ----------
@@ -178,10 +179,10 @@ def _two_column_start(design, levels):
     # by chunks of levels (every temporary in cache), along the levels'
     # entry-major rows: Σ_l of the products of l0, l1, l2 (the Cholesky
     # factors' entries) and of u0, u1 over the levels whose two columns
-    # differ (others have no information on Σ's second direction; their
-    # terms are set to 0)
+    # differ; a level whose columns do not (one row, say) has no second
+    # direction, and only its l0, l1, u0 count
     sums = np.zeros(9)  # l0l0 l0l1 l1l1 l0l2 l1l2 l2l2 u0u0 u0u1 u1u1
-    m_good = 0
+    m_good = m_seen = 0  # levels with both directions, with the first
     with np.errstate(divide="ignore", invalid="ignore"):
         for sl in chunks(levels.m):
             d00, d01, d11 = levels.d[:3, sl]
@@ -192,16 +193,23 @@ def _two_column_start(design, levels):
             np.divide(d01, l0, out=l1)
             np.multiply(l1, l1, out=l2)
             np.subtract(d11, l2, out=l2)
-            good = (d00 > 0.0) & (l2 > 1e-8 * d11)
+            seen = d00 > 0.0
+            good = seen & (l2 > 1e-8 * d11)
             good_here = int(np.count_nonzero(good))
             m_good += good_here
+            m_seen += int(np.count_nonzero(seen))
             np.sqrt(l2, out=l2)
             np.divide(r[0], l0, out=u0)
             np.multiply(l1, u0, out=u1)
             np.subtract(r[1], u1, out=u1)
             u1 /= l2
             if good_here < len(good):
-                rows[:, ~good] = 0.0
+                # E[u0²] = l0² Σ00 + 2 l0 l1 Σ01 + l1² Σ11 + σ² holds for
+                # those too: left out, their residuals (a third of the rows
+                # at two rows a level) made σ² seem larger and Σ / σ²
+                # smaller, far from the optimum or below the bound
+                rows[2:5:2, ~good] = 0.0
+                rows[:, ~seen] = 0.0
             # (dots: numpy's rows @ rows.T goes to syrk, ~5x slower here)
             sums += [
                 l0 @ l0,
@@ -214,10 +222,13 @@ def _two_column_start(design, levels):
                 u0 @ u1,
                 u1 @ u1,
             ]
-    if m_good < 3 or n - 2 * m_good <= 0:
+    # σ²'s degrees of freedom: the rows less the directions of every level
+    # (a level of one row, whose whole residual is its u0, takes its row)
+    dof = n - m_good - m_seen
+    if m_good < 3 or dof <= 0:
         return None
     s0, s1, s2, s3, s4, s5, uu0, uu1, uu2 = sums.tolist()
-    sigma2 = (float(rss) - uu0 - uu2) / (n - 2 * m_good)
+    sigma2 = (float(rss) - uu0 - uu2) / dof
     if not (math.isfinite(sigma2) and sigma2 > 0.0):
         return None
     A = np.array(
@@ -227,7 +238,7 @@ def _two_column_start(design, levels):
             [0.0, 0.0, s5],
         ]
     )
-    rhs = np.array([uu0 - m_good * sigma2, uu1, uu2 - m_good * sigma2])
+    rhs = np.array([uu0 - m_seen * sigma2, uu1, uu2 - m_good * sigma2])
     try:
         a, b, c = (np.linalg.solve(A, rhs) / sigma2).tolist()
     except np.linalg.LinAlgError:
