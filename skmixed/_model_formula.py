@@ -713,9 +713,10 @@ def glmer(
         + (1 | herd)"`` or ``"y ~ x + (1 | g) + offset(log(exposure))"``. The
         fixed part is an R formula, as for :func:`lmer` (R's treatment
         contrasts for factors, interactions, ``0 +``). The response, as
-        glmer takes it: for ``"binomial"`` a 0/1 column, a two-level
-        categorical (R's factor) or bool (the second category, or True, is
-        the success; text is refused, as glmer refuses a character
+        glmer takes it: for ``"binomial"`` a 0/1 column, a categorical
+        (R's factor) or bool (the first category that occurs is the failure
+        and every other the success, as R's binomial family; True is the
+        success; text is refused, as glmer refuses a character
         response: ``.astype("category")`` makes labels a factor), a proportion
         with the trials in ``weights``, or ``cbind(successes, failures)``
         (columns or expressions such as ``n - s``), fitted as the
@@ -897,7 +898,7 @@ def _warn_fractional_counts(response, counts):
 
 
 def _binary_as_numbers(y, name):
-    """A bool or two-level factor response as 0/1 (R: the first level fails)."""
+    """A bool or factor response as 0/1 (R: the first level fails, others succeed)."""
     import numpy as np
     import pandas as pd
 
@@ -910,13 +911,16 @@ def _binary_as_numbers(y, name):
     else:
         _refuse_text_response(y, name)
         levels = sorted(y.dropna().unique().tolist())
-    if len(levels) != 2:
+    # R's binomial()$initialize: y != levels(y)[1], so a factor of any number
+    # of levels fits (the first fails, every other succeeds); lme4 drops
+    # unused levels first, hence the levels that occur.
+    if len(levels) < 2:
         raise ValueError(
             f"The binomial response {name!r} has {len(levels)} level(s) "
-            f"{levels[:5]}; a factor response needs two (the first is failure, "
-            "the second success)."
+            f"{levels[:5]}; a factor response needs at least two (the first is "
+            "failure, every other success)."
         )
-    out = (y == levels[1]).astype(np.float64)
+    out = (y != levels[0]).astype(np.float64)
     return out.where(y.notna(), np.nan)
 
 
