@@ -194,6 +194,23 @@ class FixedFormula:
             kind == "name" and tok == "factor" for kind, tok in tokens(rhs)
         )
 
+    def _refuse_one_level_factors(self):
+        """R's contrasts() needs two levels: a factor column of one level in
+        the fixed part is an error in lm and lmer ("contrasts can be applied
+        only to factors with 2 or more levels"), not an aliased coefficient.
+        A logical column always has its two levels (FALSE, TRUE), as in R."""
+        used = self._spec.encoder_state
+        for name, (kind, categories) in self._kinds.items():
+            factor = name in used and str(used[name][0].value) == "categorical"
+            if kind == "categorical" and factor and len(categories) < 2:
+                raise ValueError(
+                    f"The factor {name!r} in the formula {self.rhs!r} has "
+                    f"{len(categories)} level(s) {categories}; contrasts need "
+                    "2 or more (R: contrasts can be applied only to factors "
+                    "with 2 or more levels). Drop the term or give rows of "
+                    "another level."
+                )
+
     # -- fit / transform ------------------------------------------------------
     def fit_transform(self, frame):
         """Learn the formula's state from ``frame`` and return the design.
@@ -238,6 +255,7 @@ class FixedFormula:
                 f"Cannot evaluate the formula {self.rhs!r}: {why}"
             ) from exc
         self._spec = matrix.model_spec
+        self._refuse_one_level_factors()
         self._layout()
         full = self._place(matrix, complete)
         self._type3 = self._type3_contrasts(data, full[complete])
