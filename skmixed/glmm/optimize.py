@@ -36,9 +36,14 @@ from skmixed.glmm.gradient import (
 )
 from skmixed.mixed.criterion import _theta_layout
 from skmixed.mixed.first_term import lower_triangle_indices
-from skmixed.mixed.optimize import _Counted, _CountedGradient, _inward_probe
+from skmixed.mixed.optimize import (
+    SINGULAR_TOL,
+    _Counted,
+    _CountedGradient,
+    _inward_probe,
+    is_singular,
+)
 
-SINGULAR_TOL = 1e-4
 # L-BFGS-B stops on the projected gradient: loosely in stage 1 (a start
 # for stage 2; its PIRLS also stops at a looser step), tightly in stage 2,
 # where the gradient is in scaled coordinates (see lbfgsb) and 1e-5 leaves
@@ -501,12 +506,6 @@ def _check_boundary(problem, theta, beta, fun, lower, n_agq, tol=1e-5):
     if value <= fun:
         return trial, beta, value, 1
     return theta, beta, fun, 1
-
-
-def is_singular(theta, lower, tol=SINGULAR_TOL):
-    """lme4's ``isSingular``: a diagonal element of Λ within tol of 0."""
-    bounded = np.isfinite(lower)
-    return bool(np.any(theta[bounded] < tol))
 
 
 def finite_difference_hessian(fun, x, fx, lower=None, delta=1e-4):

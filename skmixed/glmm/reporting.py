@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
+from skmixed.mixed.optimize import is_singular
 from skmixed.mixed.r2 import SINGULAR_TOL, icc_from_parts, r2_from_parts
 
 _BINOMIAL_VARIANCE = {
@@ -248,9 +249,7 @@ def variance_parts(model):
 
 
 def _singular(model, tolerance):
-    lower = model._lower
-    bounded = np.isfinite(lower)
-    return bool(np.any(np.abs(model.theta_[bounded] - lower[bounded]) < tolerance))
+    return is_singular(model.theta_, model._lower, tolerance)
 
 
 def r2_nakagawa(model, tolerance=SINGULAR_TOL):

@@ -702,10 +702,16 @@ def _check_boundary(fun, x, f, lower):
 
 
 def is_singular(theta, lower, tol=SINGULAR_TOL):
-    """lme4's ``isSingular``: a bounded θ element within ``tol`` of its bound."""
+    """lme4's ``isSingular``: any θ element with lower bound 0 below ``tol``.
+
+    The one rule for every singularity test in skmixed (LMM and GLMM fits,
+    profiles, performance's r2/icc with their own tolerance): lme4's
+    ``any(theta[lower == 0] < tol)``. Off-diagonal elements (bound -inf)
+    never count.
+    """
     # in Python floats: a few elements, where numpy's calls cost more
-    gaps = map(operator.sub, np.asarray(theta).tolist(), np.asarray(lower).tolist())
-    return any(gap < tol for gap in gaps)
+    pairs = zip(np.asarray(theta).tolist(), np.asarray(lower).tolist(), strict=True)
+    return any(bound == 0.0 and value < tol for value, bound in pairs)
 
 
 def finite_difference_derivatives(fun, x, fx, delta=1e-4, *, plus=None, minus=None):

@@ -33,6 +33,8 @@ import warnings
 
 import numpy as np
 
+from skmixed.mixed.optimize import is_singular
+
 #: performance's tolerance for a variance component "equal to zero".
 SINGULAR_TOL = 1e-5
 
@@ -113,9 +115,7 @@ def _term_gram(design, t):
 
 
 def _singular(model, tolerance):
-    lower = model._criterion.theta_lower
-    bounded = np.isfinite(lower)
-    return bool(np.any(np.abs(model.theta_[bounded] - lower[bounded]) < tolerance))
+    return is_singular(model.theta_, model._criterion.theta_lower, tolerance)
 
 
 def r2_nakagawa(model, tolerance=SINGULAR_TOL):
