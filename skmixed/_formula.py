@@ -700,7 +700,7 @@ def _is_numeric(column):
 def _column_kind(column, name):
     """("numeric", None) or ("categorical", levels) for a data column."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return "categorical", list(column.cat.categories)
+        return "categorical", _used_categories(column)
     if pd.api.types.is_bool_dtype(column.dtype):
         return "categorical", ["FALSE", "TRUE"]
     if _is_numeric(column):
@@ -715,6 +715,20 @@ def _column_kind(column, name):
         f"Column {name!r} has dtype {column.dtype}, which a formula can use "
         "neither as a number nor as a factor."
     )
+
+
+def _used_categories(column):
+    """A categorical's categories that label some row, in their order.
+
+    R's model.frame drops a factor's unused levels (``drop.unused.levels``
+    in lm and lmer), and a subset of a pandas categorical keeps every
+    category of the whole: a declared category without rows would be an
+    all-zero column, an aliased coefficient R does not have.
+    """
+    codes = column.cat.codes.to_numpy()
+    categories = column.cat.categories
+    used = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
+    return [c for c, u in zip(categories, used, strict=True) if u]
 
 
 def _coded(column, categories):
