@@ -53,6 +53,7 @@ from skmixed._inputs import (
     response_name,
     warn_ignored,
 )
+from skmixed._stacklevel import user_stacklevel
 
 #: Column names the input assembly gives y and the groups= columns.
 _Y = "__skmixed_y__"
@@ -1442,7 +1443,7 @@ def _warn_dropped(n_dropped, n_kept):
         f"missing='drop': dropped {n_dropped} row(s) with NaN or inf or a "
         f"missing group label ({n_kept} rows remain), as R's na.omit does.",
         UserWarning,
-        stacklevel=4,
+        stacklevel=user_stacklevel(),
     )
 
 

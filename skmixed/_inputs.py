@@ -41,6 +41,7 @@ from skmixed._groups import (
     _renamed_column_hint,
     as_factor,
 )
+from skmixed._stacklevel import user_stacklevel
 
 #: The grouping name that stands for the ``groups=`` argument itself
 #: (``"(1 | groups)"``, ``FixedEffectsRegressor(group=None)``).
@@ -336,7 +337,7 @@ def _columns_of(X, layout, estimator, column_names=None):
                 f"X has feature names, but {estimator} was fitted without "
                 "feature names; its columns are taken by position.",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=user_stacklevel(),
             )
             return _array_columns(X.to_numpy(), layout, estimator)
         if column_names is not None:
@@ -362,7 +363,7 @@ def _columns_of(X, layout, estimator, column_names=None):
             f"with feature names; its columns are taken by position as "
             f"{layout.columns}.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=user_stacklevel(),
         )
         frame = pd.DataFrame(array, columns=layout.columns)
         return frame.infer_objects(), list(layout.columns), True
@@ -548,7 +549,7 @@ def _warn_groups_missing(frame, request, stage):
     warnings.warn(
         f"No grouping factor given for {names} at {stage}; {action}. {_fix_hint()}",
         GroupsMissingWarning,
-        stacklevel=5,
+        stacklevel=user_stacklevel(),
     )
 
 
@@ -793,7 +794,7 @@ def warn_ignored(ignored, request):
             "the features with fixed_effects= (a list of columns, or a formula "
             "such as 'x + Variety' for categorical features).",
             IgnoredColumnsWarning,
-            stacklevel=5,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -1039,7 +1040,7 @@ def _check_response(y, n_samples, hint=""):
             "A column-vector y was passed when a 1d array was expected; "
             "using y.ravel().",
             DataConversionWarning,
-            stacklevel=6,
+            stacklevel=user_stacklevel(),
         )
         y = y[:, 0]
     if y.ndim != 1:
@@ -1210,7 +1211,7 @@ def _handle_missing(inputs, raw_groups, missing, stage, frame=None, y_name=None)
         f"missing weight or a missing group label ({int(keep.sum())} rows "
         "remain), as R's na.omit does.",
         UserWarning,
-        stacklevel=5,
+        stacklevel=user_stacklevel(),
     )
     inputs.X = inputs.X[keep]
     inputs.covariates = {c: v[keep] for c, v in inputs.covariates.items()}

@@ -20,6 +20,7 @@ import warnings
 from dataclasses import dataclass
 
 from skmixed._rsyntax import names_read, r_deparse, tokens
+from skmixed._stacklevel import user_stacklevel
 
 __all__ = [
     "ModelFormula",
@@ -782,13 +783,13 @@ def glmer(
     weights = _weights_of(weights, data)
     family_name = family if isinstance(family, str) else getattr(family, "name", "")
     y, weights = _glmer_response(f, data, family_name.lower(), weights, formula)
-    # cbind's counts were checked in R's words for them (see
-    # _warn_fractional_counts); the proportion times its trials is then the
-    # same rows again
-    said = ("non-integer #successes",) if f.cbind is not None else ()
-    _fit_warning_caller(
-        lambda: model.fit(data, y, sample_weight=weights), stacklevel=3, said=said
-    )
+    with warnings.catch_warnings():
+        if f.cbind is not None:
+            # cbind's counts were checked in R's words for them (see
+            # _warn_fractional_counts); the proportion times its trials is
+            # then the same rows again
+            warnings.filterwarnings("ignore", message="non-integer #successes")
+        model.fit(data, y, sample_weight=weights)
     if f.cbind is not None:
         # the trials are cbind's, not prior weights given: lme4's summary
         # prints no Weights: line for them
@@ -893,7 +894,7 @@ def _warn_fractional_counts(response, counts):
             f"non-integer counts in a binomial glm! ({response}: not whole "
             f"numbers: {'; '.join(parts)})",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -949,28 +950,7 @@ def _fit_on(model, formula, data, weights=None):
         raise ValueError(
             f"The response {response!r} of {formula!r} is not a column of data."
         )
-    weights = _weights_of(weights, data)
-    return _fit_warning_caller(
-        lambda: model.fit(data, data[response], sample_weight=weights), stacklevel=4
-    )
-
-
-def _fit_warning_caller(fit, stacklevel, said=()):
-    """``fit()``, its warnings issued again at the user's call of lm, lmer or
-    glmer (``stacklevel`` frames up from here).
-
-    The estimators point their warnings (singular fit, convergence, rank)
-    at the line that called ``fit``, which for the formula functions is a
-    line of this module; the user's own line is what a warning should show.
-    Warnings starting with one of ``said`` are dropped (already issued).
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = fit()
-    for w in caught:
-        if not str(w.message).startswith(said):
-            warnings.warn(w.message, w.category, stacklevel=stacklevel)
-    return result
+    return model.fit(data, data[response], sample_weight=_weights_of(weights, data))
 
 
 def _check_data(data, dask=False, glmer=False):

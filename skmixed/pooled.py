@@ -18,6 +18,7 @@ from skmixed._lm import (
     r_formula,
     shifted_least_squares,
 )
+from skmixed._stacklevel import user_stacklevel
 
 _COV_TYPES = ("nonrobust", "cluster")
 
@@ -30,7 +31,7 @@ def warn_aliased(names, estimator):
             f"defined because of singularities (aliased, set to NaN as R's NA): "
             f"{', '.join(names)}.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=user_stacklevel(),
         )
 
 

@@ -24,6 +24,7 @@ from skmixed._base import (
 )
 from skmixed._inputs import check_sample_weight, response_name
 from skmixed._linalg import least_squares
+from skmixed._stacklevel import user_stacklevel
 from skmixed.glmm.agq import agq_minus2_loglik
 from skmixed.glmm.blocks import (
     RandomEffects,
@@ -194,10 +195,7 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
     def _fit_pinned(self, data, prior, family):
         self._has_intercept = fixed_intercept(self.fit_intercept, data)
         names = self._feature_names(data)
-        # stacklevel: the user's call of fit, 5 frames above _fixed_design
-        X, x_names, kept, _ = self._fixed_design(
-            data.X, names, data.y, prior > 0, stacklevel=5
-        )
+        X, x_names, kept, _ = self._fixed_design(data.X, names, data.y, prior > 0)
         self._x_names, self._kept = x_names, kept
         self._family_ = family
         self.family_ = family.name
@@ -216,7 +214,11 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
         designs = _lme4_order(self._term_designs(terms, data, names))
         self._check_levels(designs, n)
         for term, columns in spanned_columns_of_rows(X, data.y, designs):
-            warnings.warn(spanned_message(term, columns), UserWarning, stacklevel=4)
+            warnings.warn(
+                spanned_message(term, columns),
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         # Random-slope columns far from 0 or badly scaled are fitted
         # standardised (θ̃, b̃ mapped back; see skmixed.glmm.slopes)
         self._slopes = slopes = SlopeScaling(designs)
@@ -267,7 +269,7 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
         if not self.is_singular_ and n < _CHECK_NOBS_MAX and n_par <= _CHECK_NPAR_MAX:
             grad, hess = self._derivatives()
             problems += convergence_problems(grad, hess)
-        self._report_fit(problems, stacklevel=4)
+        self._report_fit(problems)
 
     def _screen_columns(self, X, y, used):
         """R's rule for aliased columns, on the rows of positive weight

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, gammaln, log_ndtr, ndtr, xlogy
 
+from skmixed._stacklevel import user_stacklevel
+
 # mu is kept this far from the boundary of its range, as R's families do
 # (binomial's linkinv clamps eta; the log link's mu is floored).
 _EPS = np.finfo(np.float64).eps
@@ -253,7 +255,7 @@ class Binomial(Family):
                 "non-integer #successes in a binomial glm! (y * sample_weight is "
                 "not a whole number of successes)",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
 
 
@@ -319,7 +321,7 @@ class Poisson(Family):
                 "log-likelihood extends to them through lgamma, so logLik, AIC "
                 "and the fit are not R's.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
 
 

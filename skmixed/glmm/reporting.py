@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
+from skmixed._stacklevel import user_stacklevel
 from skmixed.mixed.optimize import is_singular
 from skmixed.mixed.r2 import SINGULAR_TOL, icc_from_parts, r2_from_parts
 
@@ -206,7 +207,7 @@ def poisson_variance(intercept):
             f"mu of {mu:.1f} is too close to zero, estimate of random effect "
             "variances may be unreliable.",
             UserWarning,
-            stacklevel=6,  # the user's call of r2_nakagawa() or icc()
+            stacklevel=user_stacklevel(),
         )
     return math.log1p(1.0 / mu)
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import stats
 from sklearn.utils import check_random_state
 
+from skmixed._stacklevel import user_stacklevel
 from skmixed.mixed.criterion import ProfiledCriterion
 from skmixed.mixed.optimize import minimize_theta
 from skmixed.mixed.profile import parameter_values
@@ -145,7 +146,7 @@ def simulate_and_refit(model, params, n_boot, random_state=None, progress="auto"
         warnings.warn(
             f"{failed} of {n_boot} bootstrap refits failed and were left out.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return out
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from sklearn.exceptions import EfficiencyWarning
 
+from skmixed._stacklevel import user_stacklevel
 from skmixed.mixed.schur import describe_factors
 
 logger = logging.getLogger("skmixed")
@@ -253,5 +254,5 @@ def announce(cost):
             "the later grouping factors (or fewer crossings between them) "
             "make the later-factor block smaller.",
             EfficiencyWarning,
-            stacklevel=7,  # the user's fit() (as the estimator's warnings)
+            stacklevel=user_stacklevel(),
         )

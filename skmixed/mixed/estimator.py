@@ -28,6 +28,7 @@ from skmixed._groups import (
 )
 from skmixed._inputs import response_name
 from skmixed._linalg import block_diagonal, least_squares
+from skmixed._stacklevel import user_stacklevel
 from skmixed.mixed.centring import (
     lower_factor,
     response_shift,
@@ -228,15 +229,14 @@ class _RandomEffectsModel(GroupedRegressor):
                 "Levels not seen at fit get the population-level prediction "
                 f"(random effect 0): {text}.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
 
     # -- fit -------------------------------------------------------------------
-    def _fixed_design(self, features, names, y, used=None, *, stacklevel):
+    def _fixed_design(self, features, names, y, used=None):
         """[1 | features] without the columns R's rule finds aliased.
 
-        lme4 drops them, with its warning (``stacklevel``: that of the
-        user's call of fit, seen from here). ``_screen_columns(X, y, used)``
+        lme4 drops them, with its warning. ``_screen_columns(X, y, used)``
         tells which (``used``: the rows that count, None for all).
 
         Returns
@@ -256,8 +256,7 @@ class _RandomEffectsModel(GroupedRegressor):
         kept, screened = self._screen_columns(X, y, used)
         if not kept.all():
             _warn_rank_deficient(
-                [nm for nm, k in zip(all_names, kept, strict=True) if not k],
-                stacklevel=stacklevel + 1,
+                [nm for nm, k in zip(all_names, kept, strict=True) if not k]
             )
             X = np.ascontiguousarray(X[:, kept])
         x_names = [nm for nm, k in zip(all_names, kept, strict=True) if k]
@@ -317,15 +316,14 @@ class _RandomEffectsModel(GroupedRegressor):
                 "model needs its grouping column in X or groups=)."
             )
 
-    def _report_fit(self, problems, *, stacklevel):
+    def _report_fit(self, problems):
         """``converged_``, and lme4's warnings: a singular fit, and each of
-        the optimiser's ``problems`` (``stacklevel``: the user's call of fit,
-        seen from the caller)."""
+        the optimiser's ``problems``."""
         self.converged_ = not problems
         if self.is_singular_:
-            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=stacklevel + 1)
+            warnings.warn(_SINGULAR_MESSAGE, UserWarning, stacklevel=user_stacklevel())
         for problem in problems:
-            warnings.warn(problem, ConvergenceWarning, stacklevel=stacklevel + 1)
+            warnings.warn(problem, ConvergenceWarning, stacklevel=user_stacklevel())
 
     # -- Nakagawa's R² and the ICC ------------------------------------------------
     def r2_nakagawa(self, tolerance=SINGULAR_TOL):
@@ -611,8 +609,7 @@ class MixedLMRegressor(_RandomEffectsModel):
         # lme4 fits y - offset; fitted values and predictions add it back
         self._offset = data.offset
         y = data.y if data.offset is None else data.y - data.offset
-        # stacklevel: the user's call of fit, 6 frames above _fixed_design
-        X, x_names, kept, exact = self._fixed_design(data.X, names, y, stacklevel=6)
+        X, x_names, kept, exact = self._fixed_design(data.X, names, y)
         self._x_names, self._kept = x_names, kept
         n = X.shape[0]
         if n <= X.shape[1]:
@@ -688,7 +685,11 @@ class MixedLMRegressor(_RandomEffectsModel):
                 "random-effect variances are 0 and not estimable."
             )
         for term, columns in spanned_columns(design):
-            warnings.warn(spanned_message(term, columns), UserWarning, stacklevel=6)
+            warnings.warn(
+                spanned_message(term, columns),
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         criterion = ProfiledCriterion(design, reml=self.reml)
         # Shifted slope columns: fit the centred design (see _Centring) and
         # map the results back. self._criterion stays the data's own: the
@@ -804,7 +805,7 @@ class MixedLMRegressor(_RandomEffectsModel):
         self.is_singular_ = singular
         self.n_evaluations_ = int(opt.n_evaluations)
         self.n_iter_ = self.n_evaluations_
-        self._report_fit(problems, stacklevel=6)
+        self._report_fit(problems)
 
     def _screen_columns(self, X, y, used=None):
         """lme4's rank check (:func:`_rank_screen`): the kept mask, and
@@ -1710,7 +1711,7 @@ def _warn_lost_precision(design, pwrss):
         "exact fit): the numbers are uncertain beyond those digits; check that "
         "y is not (almost) a function of the predictors.",
         UserWarning,
-        stacklevel=7,
+        stacklevel=user_stacklevel(),
     )
 
 
@@ -1733,11 +1734,11 @@ def _warn_far_y_from_sums(design, pwrss):
         "y if the model of the centred y is the one you mean, or fit from "
         "in-memory data (pandas or numpy), where it is formed from the rows.",
         UserWarning,
-        stacklevel=7,
+        stacklevel=user_stacklevel(),
     )
 
 
-def _warn_rank_deficient(dropped, stacklevel=5):
+def _warn_rank_deficient(dropped):
     """lme4's warning for fixed-effect columns dropped as aliased."""
     count = len(dropped)
     warnings.warn(
@@ -1745,7 +1746,7 @@ def _warn_rank_deficient(dropped, stacklevel=5):
         f"column{'s' if count > 1 else ''} / coefficient"
         f"{'s' if count > 1 else ''}: {dropped}",
         UserWarning,
-        stacklevel=stacklevel,
+        stacklevel=user_stacklevel(),
     )
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+from skmixed._stacklevel import user_stacklevel
 from skmixed.mixed import _numderiv
 
 # lmerTest's tolerance for "zero" eigenvalues of the Hessian.
@@ -302,6 +303,6 @@ def contrast_label(row, names):
     return text + "".join(f" {sign} {term}" for sign, term in parts[1:])
 
 
-def warn_messages(messages, stacklevel=3):
+def warn_messages(messages):
     for message in messages:
-        warnings.warn(message, UserWarning, stacklevel=stacklevel)
+        warnings.warn(message, UserWarning, stacklevel=user_stacklevel())

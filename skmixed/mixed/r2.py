@@ -33,6 +33,7 @@ import warnings
 
 import numpy as np
 
+from skmixed._stacklevel import user_stacklevel
 from skmixed.mixed.optimize import is_singular
 
 #: performance's tolerance for a variance component "equal to zero".
@@ -147,7 +148,7 @@ def r2_from_parts(parts, singular):
         warnings.warn(
             _SINGULAR_WARNING + " Returned R2 does not account for random effects.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
         return {"marginal": vf / (vf + ve), "conditional": float("nan")}
     total = vf + vr + ve
@@ -177,6 +178,6 @@ def icc_from_parts(parts, singular):
     """Adjusted and conditional ICC from the variance parts (LMM and GLMM)."""
     vf, vr, ve = parts["fixed"], parts["random"], parts["residual"]
     if singular:
-        warnings.warn(_SINGULAR_WARNING, UserWarning, stacklevel=4)
+        warnings.warn(_SINGULAR_WARNING, UserWarning, stacklevel=user_stacklevel())
         return {"adjusted": float("nan"), "conditional": float("nan")}
     return {"adjusted": vr / (vr + ve), "conditional": vr / (vf + vr + ve)}

@@ -98,7 +98,7 @@ def _satterthwaite(model):
     if M is not None:
         # the centred fit's β̃ with y's shift given back (see _CentredFit)
         result = replace(result, beta=np.asarray(beta, dtype=float))
-    warn_messages(result.messages, stacklevel=5)
+    warn_messages(result.messages)
     return result if M is None else _FixedEffectsMap(result, M)
 
 
