@@ -1485,7 +1485,7 @@ class _InPartition:
         return self
 
     def __exit__(self, kind, error, traceback):
-        if isinstance(error, ValueError) and type(error) is ValueError:
+        if type(error) is ValueError:  # (not a subclass: its type is its meaning)
             raise ValueError(f"{self.where}: {error}") from error
         return False
 

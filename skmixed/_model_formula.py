@@ -313,9 +313,7 @@ def _refuse_text_column(column, expr, what):
 
     from skmixed._inputs import first_text
 
-    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
-        column.dtype
-    ):
+    if pd.api.types.is_numeric_dtype(column.dtype):  # bools included
         return
     example = first_text(column)
     if example is not None:
