@@ -62,7 +62,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from skmixed._groups import _r_level_order
+from skmixed._groups import _float_label, _r_level_order
 from skmixed._rsyntax import (
     CONSTANTS,
     LOGICAL_CALLS,
@@ -755,11 +755,12 @@ def _coded(column, categories):
 
 
 def _label_string(value):
-    """A label as R's factor() would spell it (1.0 -> "1", True -> "TRUE")."""
+    """A label as R's factor() would spell it (1.0 -> "1", 1e5 -> "1e+05",
+    True -> "TRUE")."""
     if isinstance(value, bool | np.bool_):
         return "TRUE" if value else "FALSE"
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return _float_label(float(value))  # 1e+05, 0.3: as.character's
     return str(value)
 
 

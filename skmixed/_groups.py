@@ -63,15 +63,29 @@ def _r_level_order(labels):
 
 
 def _float_label(value):
-    """A float as R's factor() labels it, as.character's 15 significant
-    digits (1 -> "1", 0.1 * 3 -> "0.3", 1/3 -> "0.333333333333333").
+    """A float as R's factor() labels it: as.character's 15 significant
+    digits, in fixed or scientific notation, whichever R prints narrower
+    (1 -> "1", 0.1 * 3 -> "0.3", 1/3 -> "0.333333333333333",
+    100000 -> "1e+05", 123456 -> "123456", 0.0001 -> "1e-04").
 
     Each value on its own, whatever the other values: a label that depended
     on them would not match the fit's levels when predicting on other rows.
     """
-    if value.is_integer():
-        return str(int(value))
-    return f"{value:.15g}"
+    if value == 0:
+        return "0"  # R prints -0 as 0
+    # 15 significant digits, trailing zeros dropped: R's significant digits
+    mantissa, exponent = f"{abs(value):.14e}".split("e")
+    digits = mantissa.replace(".", "").rstrip("0") or "0"
+    power = int(exponent)
+    sign = "-" if value < 0 else ""
+    decimals = max(0, len(digits) - 1 - power)
+    fixed_width = max(power, 0) + 1 + (decimals + 1 if decimals else 0)
+    mantissa_width = len(digits) + (1 if len(digits) > 1 else 0)
+    scientific_width = mantissa_width + (4 if abs(power) < 100 else 5)
+    # R (scipen = 0) prints fixed unless it is wider than scientific
+    if fixed_width <= scientific_width:
+        return f"{sign}{abs(value):.{decimals}f}"
+    return f"{sign}{abs(value):.{len(digits) - 1}e}"
 
 
 def _label_strings(values):

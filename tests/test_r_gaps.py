@@ -1,0 +1,57 @@
+"""Formula and level details where skmixed followed R only in part, against
+R's own output (tests/data/r_gaps, make_r_gaps.R; R 4.2.2, lme4 1.1-31):
+levels of a factor among the rows R uses (after na.omit), factor() of a
+one-valued column, glmer's constant response, R's labels of doubles
+(``1e+05``) and ``!`` in formula terms."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from _r_outputs import r_data, r_output
+
+import skmixed
+
+_R = r_output("r_gaps", "r_gaps")
+
+
+@pytest.fixture
+def data():
+    d = r_data("r_gaps", "r_gaps")
+    d["f"] = np.tile([1e5, 2e5, 0.1 + 0.2], len(d) // 3)  # R's doubles
+    return d
+
+
+def _quiet(fit, *args, **kwargs):
+    """A fit with missing='drop' (R's na.omit), its drop warning silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "missing='drop'")
+        return fit(*args, missing="drop", **kwargs)
+
+
+# -- R's labels of doubles: as.character's -----------------------------------------
+def test_double_group_levels_are_r_labels(data):
+    # R: rownames(ranef(lmer(y ~ x + (1 | g), d))$g)
+    model = _quiet(skmixed.lmer, "y ~ x + (1 | g)", data)
+    modes = model.random_effects_["g"]
+    assert list(modes.index) == _R["ranef_levels"]  # "1e+05", "150000", ...
+    np.testing.assert_allclose(modes.iloc[:, 0], _R["ranef"], atol=1e-5)
+    np.testing.assert_allclose(
+        model.fixed_effects_, list(_R["lmer_fixef"].values()), atol=1e-6
+    )
+
+
+def test_predict_finds_a_double_level(data):
+    model = _quiet(skmixed.lmer, "y ~ x + (1 | g)", data)
+    new = pd.DataFrame({"x": [0.0], "g": [1e5]})
+    shift = model.predict(new) - model.predict(new, include_random=False)
+    assert shift[0] == pytest.approx(_R["ranef"][1], abs=1e-5)
+
+
+def test_factor_of_doubles_names_coefficients_as_r(data):
+    # R: coef(lm(y ~ x + factor(f), d)), f in 1e5, 2e5, 0.1 + 0.2
+    model = _quiet(skmixed.lm, "y ~ x + factor(f)", data)
+    r = _R["lm_factor_double"]
+    assert list(model.params_.index) == list(r)  # factor(f)1e+05, ...
+    np.testing.assert_allclose(model.params_, list(r.values()), atol=1e-10)
