@@ -781,6 +781,7 @@ def glmer(
     weights = _weights_of(weights, data)
     family_name = family if isinstance(family, str) else getattr(family, "name", "")
     y, weights = _glmer_response(f, data, family_name.lower(), weights, formula)
+    _refuse_constant_response(f, data, y, formula)
     with warnings.catch_warnings():
         if f.cbind is not None:
             # cbind's counts were checked in R's words for them (see
@@ -876,6 +877,39 @@ def _glmer_response(f, data, family, weights, formula):
     return pd.Series(values, index=index, name=f.response), weights
 
 
+def _refuse_constant_response(f, data, y, formula):
+    """lme4's glmer refuses a response of one value ("Response is constant",
+    its checkResponse): every row a failure (or a success, or one count) has
+    no estimable intercept. A cbind response is constant when every row has
+    the same (successes, failures) pair, as R's unique() of its matrix."""
+    import numpy as np
+
+    if f.cbind is not None:
+        pairs = [evaluate_expression(t, data, "the response") for t in f.cbind]
+        values = np.column_stack(pairs)
+        values = values[~np.isnan(values).any(axis=1)]
+        distinct = np.unique(values, axis=0)
+    else:
+        values = np.asarray(y, dtype=np.float64)
+        distinct = np.unique(values[~np.isnan(values)])
+    if len(distinct) == 1:
+        raise ValueError(
+            f"The response {f.response} of {formula!r} is constant (every row "
+            f"{_row_value(distinct[0])}): glmer refuses it, as lme4's glmer does "
+            "(Response is constant). A model of one outcome has no estimable "
+            "intercept."
+        )
+
+
+def _row_value(value):
+    """One response value (a number or a (successes, failures) pair) in words."""
+    import numpy as np
+
+    if np.ndim(value):
+        return "cbind(" + ", ".join(f"{v:g}" for v in value) + ")"
+    return f"{value:g}"
+
+
 def _warn_fractional_counts(response, counts):
     """R's binomial()$initialize for a two-column response: counts off a
     whole number by more than 0.001 warn "non-integer counts in a binomial
@@ -917,7 +951,8 @@ def _binary_as_numbers(y, name):
         raise ValueError(
             f"The binomial response {name!r} has {len(levels)} level(s) "
             f"{levels[:5]}; a factor response needs at least two (the first is "
-            "failure, every other success)."
+            "failure, every other success). lme4's glmer refuses it too "
+            "(Response is constant)."
         )
     out = (y != levels[0]).astype(np.float64)
     return out.where(y.notna(), np.nan)

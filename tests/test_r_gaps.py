@@ -55,3 +55,38 @@ def test_factor_of_doubles_names_coefficients_as_r(data):
     r = _R["lm_factor_double"]
     assert list(model.params_.index) == list(r)  # factor(f)1e+05, ...
     np.testing.assert_allclose(model.params_, list(r.values()), atol=1e-10)
+
+
+# -- glmer: a constant response is refused, as lme4's checkResponse does --------------
+@pytest.mark.parametrize(
+    ("case", "column", "family", "match"),
+    [
+        ("glmer_factor_one_level", "yes", "binomial", r"1 level\(s\) \['yes'\]"),
+        ("glmer_factor_one_used", "yes2", "binomial", r"1 level\(s\) \['yes'\]"),
+        ("glmer_all_zero", "zero", "binomial", "is constant .every row 0"),
+        ("glmer_poisson_zero", "zero", "poisson", "is constant .every row 0"),
+    ],
+)
+def test_glmer_refuses_a_constant_response(data, case, column, family, match):
+    assert _R[case] == "Response is constant"
+    data = data.dropna()
+    data["yes"] = pd.Categorical(["yes"] * len(data))
+    data["yes2"] = pd.Categorical(["yes"] * len(data), categories=["no", "yes"])
+    data["zero"] = 0.0
+    with pytest.raises(ValueError, match=match) as caught:
+        skmixed.glmer(f"{column} ~ x + (1 | g)", data, family=family)
+    assert "Response is constant" in str(caught.value)
+
+
+def test_glmer_refuses_a_constant_cbind_response(data):
+    assert _R["glmer_cbind_constant"] == "Response is constant"
+    data = data.dropna().assign(s=2.0, n=5.0)
+    with pytest.raises(ValueError, match=r"constant .every row cbind\(2, 3\)"):
+        skmixed.glmer("cbind(s, n - s) ~ x + (1 | g)", data)
+
+
+def test_glmer_fits_a_response_of_two_values(data):
+    data = data.dropna()
+    data["yes"] = (data["y"] > data["y"].median()).astype(float)
+    model = skmixed.glmer("yes ~ x + (1 | g)", data)
+    assert np.isfinite(model.loglik_)

@@ -47,6 +47,8 @@ d$zero <- 0
 out$glmer_factor_one_level <- msg(quote(glmer(yes ~ x + (1 | g), d, family = binomial)))
 out$glmer_factor_one_used <- msg(quote(glmer(yes2 ~ x + (1 | g), d, family = binomial)))
 out$glmer_all_zero <- msg(quote(glmer(zero ~ x + (1 | g), d, family = binomial)))
+d$s <- 2; d$n <- 5
+out$glmer_cbind_constant <- msg(quote(glmer(cbind(s, n - s) ~ x + (1 | g), d, family = binomial)))
 out$glmer_poisson_zero <- msg(quote(glmer(zero ~ x + (1 | g), d, family = poisson)))
 out$software <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "r_gaps.json")
