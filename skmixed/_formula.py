@@ -195,30 +195,65 @@ class FixedFormula:
         )
 
     def _refuse_one_level_factors(self):
-        """R's contrasts() needs two levels: a factor column of one level in
-        the fixed part is an error in lm and lmer ("contrasts can be applied
-        only to factors with 2 or more levels"), not an aliased coefficient.
+        """R's contrasts() needs two levels: a factor of one level in the
+        fixed part, a column or ``factor(g)`` / ``C(g)`` of a one-valued
+        column, is an error in lm and lmer ("contrasts can be applied only
+        to factors with 2 or more levels"), not an aliased coefficient.
         A logical column always has its two levels (FALSE, TRUE), as in R."""
-        used = self._spec.encoder_state
-        for name, (kind, categories) in self._kinds.items():
-            factor = name in used and str(used[name][0].value) == "categorical"
-            if kind == "categorical" and factor and len(categories) < 2:
-                raise ValueError(
-                    f"The factor {name!r} in the formula {self.rhs!r} has "
-                    f"{len(categories)} level(s) {categories}; contrasts need "
-                    "2 or more (R: contrasts can be applied only to factors "
-                    "with 2 or more levels). Drop the term or give rows of "
-                    "another level."
-                )
+        for expr, (kind, state) in self._spec.encoder_state.items():
+            if str(kind.value) != "categorical":
+                continue
+            if expr in self._kinds:
+                levels = self._kinds[expr][1]
+                if self._kinds[expr][0] != "categorical":
+                    continue
+            else:
+                levels = [_label_string(c) for c in state.get("categories", [])]
+            if len(levels) < 2:
+                self._raise_one_level(self._r_expr(expr), levels)
+
+    def _raise_one_level(self, name, levels=None):
+        found = "one level" if levels is None else f"{len(levels)} level(s) {levels}"
+        raise ValueError(
+            f"The factor {name!r} in the formula {self.rhs!r} has {found} "
+            "among the rows used; contrasts "
+            "need 2 or more (R: contrasts can be applied only to factors "
+            "with 2 or more levels). Drop the term or give rows of another "
+            "level."
+        )
+
+    def _refuse_one_level_among(self, design):
+        """The one-level rule on the rows the model uses (``design``'s),
+        for ``factor(g)`` / ``C(g)``, whose levels formulaic learned from
+        rows the model may drop: a main-effect term of one such factor whose
+        columns take one pattern on every row codes one level."""
+        if not design.shape[0]:
+            return
+        encoder = self._spec.encoder_state
+        for label, columns in self.terms.items():
+            variables = self._term_variables[label]
+            expr = next(iter(variables)) if len(variables) == 1 else None
+            if expr is None or expr in self._kinds or expr not in encoder:
+                continue  # a data column's levels are the used rows' already
+            kind, state = encoder[expr]
+            if str(kind.value) != "categorical" or _is_logical(state):
+                continue
+            if np.unique(design[:, columns], axis=0).shape[0] == 1:
+                self._raise_one_level(label)
 
     # -- fit / transform ------------------------------------------------------
-    def fit_transform(self, frame):
+    def fit_transform(self, frame, rows=None):
         """Learn the formula's state from ``frame`` and return the design.
 
         Parameters
         ----------
         frame : pandas.DataFrame
             Holds every column the formula uses (others are ignored).
+        rows : ndarray of bool, default=None
+            The rows the model keeps for what the formula does not see (a
+            response, weight or group label present): a factor's levels are
+            those of the rows used, as R's model.frame drops the levels left
+            without a row by na.omit. None: every row.
 
         Returns
         -------
@@ -229,7 +264,7 @@ class FixedFormula:
             R's column names.
         """
         self._kinds = {}
-        data, complete = self._prepare(frame, fitting=True)
+        data, complete = self._prepare(frame, fitting=True, rows=rows)
         formulaic = _formulaic()
         try:
             with warnings.catch_warnings():
@@ -258,6 +293,8 @@ class FixedFormula:
         self._refuse_one_level_factors()
         self._layout()
         full = self._place(matrix, complete)
+        if rows is not None:
+            self._refuse_one_level_among(full[complete & np.asarray(rows, bool)])
         self._type3 = self._type3_contrasts(data, full[complete])
         return full, list(self.names)
 
@@ -349,8 +386,11 @@ class FixedFormula:
         return out
 
     # -- helpers ---------------------------------------------------------------
-    def _prepare(self, frame, fitting):
-        """The used columns, coded for formulaic, and the complete rows."""
+    def _prepare(self, frame, fitting, rows=None):
+        """The used columns, coded for formulaic, and the complete rows.
+
+        At fit, a categorical column's levels are those of the rows used:
+        ``rows`` and no missing value in any column the formula reads."""
         if not isinstance(frame, pd.DataFrame):
             raise ValueError(
                 f"A formula for the fixed effects ({self.rhs!r}) needs X as a "
@@ -361,8 +401,9 @@ class FixedFormula:
         if missing:
             raise ValueError(_missing_column_message(missing, frame.columns, self.rhs))
         columns, complete = {}, np.ones(frame.shape[0], dtype=bool)
+        used = _rows_used(frame, self.columns_used, rows) if fitting else None
         for name in self.columns_used:
-            values, present = self._code_column(frame[name], name, fitting)
+            values, present = self._code_column(frame[name], name, fitting, used)
             columns[name] = values
             complete &= present
         data = pd.DataFrame(columns, index=pd.RangeIndex(frame.shape[0]))
@@ -370,12 +411,15 @@ class FixedFormula:
             data = data.loc[complete].reset_index(drop=True)
         return data, complete
 
-    def _code_column(self, column, name, fitting):
-        """One column as formulaic should see it, and its non-missing rows."""
+    def _code_column(self, column, name, fitting, used=None):
+        """One column as formulaic should see it, and its non-missing rows
+        (at fit, its levels are those of the ``used`` rows)."""
         if isinstance(column, pd.DataFrame):
             raise ValueError(f"X has several columns named {name!r}.")
         if fitting:
-            self._kinds[name] = _column_kind(column, name)
+            self._kinds[name] = _column_kind(
+                column if used is None or used.all() else column[used], name
+            )
         kind, categories = self._kinds[name]
         if kind == "numeric":
             if not _is_numeric(column):
@@ -715,6 +759,29 @@ def _column_kind(column, name):
         f"Column {name!r} has dtype {column.dtype}, which a formula can use "
         "neither as a number nor as a factor."
     )
+
+
+def _is_logical(state):
+    """Whether formulaic's categorical state is a logical's (FALSE, TRUE),
+    which R codes with both levels even when one value occurs."""
+    categories = list(state.get("categories", []))
+    return all(isinstance(c, bool | np.bool_) for c in categories)
+
+
+def _rows_used(frame, names, rows):
+    """The rows a fit uses: ``rows`` (all if None) with a value in every
+    column the formula reads (finite numbers), as R's na.omit keeps them."""
+    used = np.ones(frame.shape[0], dtype=bool) if rows is None else np.array(rows)
+    for name in names:
+        column = frame[name]
+        if isinstance(column, pd.DataFrame):
+            continue  # reported by _code_column
+        if _is_numeric(column):
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            used &= np.isfinite(values)
+        else:
+            used &= column.notna().to_numpy()
+    return used
 
 
 def _used_categories(column):

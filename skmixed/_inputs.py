@@ -247,6 +247,7 @@ def prepare_inputs(
             group_columns,
             request,
             _offset_columns(request, offset_column, columns),
+            _rows_kept(request, y_array, weights, raw_groups, n),
         )
         ignored = fixed.ignored
         warn_ignored(ignored, request)
@@ -656,14 +657,20 @@ def _as_float_array(array):
     )
 
 
-def _choose_features(frame, columns, from_frame, group_columns, request, offset=()):
+def _choose_features(
+    frame, columns, from_frame, group_columns, request, offset=(), rows=None
+):
     """At fit: the features ``fixed_effects`` chooses, and what is ignored.
 
     ``offset``: the columns of the offset (see :func:`_offset_columns`),
-    never features unless listed.
+    never features unless listed. ``rows``: the rows missing='drop' keeps
+    for y, the weights and the group labels (None: all), whose levels are
+    a formula's factor levels.
     """
     if isinstance(request.fixed_effects, str):
-        features = _formula_features(frame, columns, from_frame, group_columns, request)
+        features = _formula_features(
+            frame, columns, from_frame, group_columns, request, rows
+        )
         for name in offset:
             features.ignored.pop(name, None)
         return features
@@ -752,7 +759,21 @@ def _listed_columns(choice, columns, group_columns):
     return chosen
 
 
-def _formula_features(frame, columns, from_frame, group_columns, request):
+def _rows_kept(request, y, weights, groups, n):
+    """At fit with missing='drop', the rows that y, the weights and the
+    group labels keep (R's na.omit, before a formula's factor levels are
+    taken); None when nothing is dropped for them."""
+    if request.missing != "drop" or not isinstance(request.fixed_effects, str):
+        return None
+    keep = ~_unlabelled_rows(groups, n)
+    if y is not None:
+        keep &= np.isfinite(y)
+    if weights is not None:
+        keep &= ~np.isnan(weights)
+    return None if keep.all() else keep
+
+
+def _formula_features(frame, columns, from_frame, group_columns, request, rows=None):
     """A formula's right-hand side, through skmixed._formula."""
     try:
         from skmixed._formula import FixedFormula
@@ -763,7 +784,7 @@ def _formula_features(frame, columns, from_frame, group_columns, request):
 
     data = frame if from_frame else pd.DataFrame(frame, columns=columns)
     formula = FixedFormula(request.fixed_effects)
-    matrix, names = formula.fit_transform(data)
+    matrix, names = formula.fit_transform(data, rows=rows)
     # A formula may use a grouping column, as R's does: Variety is both a
     # fixed effect and part of the factor Block:Variety in Oats'
     # yield ~ nitro + Variety + (1 | Block/Variety).

@@ -30,7 +30,7 @@ def _quiet(fit, *args, **kwargs):
         return fit(*args, missing="drop", **kwargs)
 
 
-# -- R's labels of doubles: as.character's -----------------------------------------
+# -- R's labels of doubles: as.character's -------------------------------------------
 def test_double_group_levels_are_r_labels(data):
     # R: rownames(ranef(lmer(y ~ x + (1 | g), d))$g)
     model = _quiet(skmixed.lmer, "y ~ x + (1 | g)", data)
@@ -57,7 +57,7 @@ def test_factor_of_doubles_names_coefficients_as_r(data):
     np.testing.assert_allclose(model.params_, list(r.values()), atol=1e-10)
 
 
-# -- glmer: a constant response is refused, as lme4's checkResponse does --------------
+# -- glmer: a constant response is refused, as lme4's checkResponse does ------------
 @pytest.mark.parametrize(
     ("case", "column", "family", "match"),
     [
@@ -90,3 +90,49 @@ def test_glmer_fits_a_response_of_two_values(data):
     data["yes"] = (data["y"] > data["y"].median()).astype(float)
     model = skmixed.glmer("yes ~ x + (1 | g)", data)
     assert np.isfinite(model.loglik_)
+
+
+# -- a factor with one level among the rows R uses -----------------------------------
+@pytest.mark.parametrize(
+    ("case", "fit", "formula", "categorical"),
+    [
+        ("lm_text_one_used", skmixed.lm, "y ~ x + h", False),
+        ("lm_factor_one_used", skmixed.lm, "y ~ x + h", True),
+        ("lmer_factor_one_used", skmixed.lmer, "y ~ x + h + (1 | g)", True),
+        ("lm_factor_call_one_used", skmixed.lm, "y ~ x + factor(h)", False),
+    ],
+)
+def test_factor_with_one_level_among_complete_rows_is_refused(
+    data, case, fit, formula, categorical
+):
+    # h has levels u and v; the rows of v miss x or y, so na.omit leaves u
+    assert _R[case].startswith("contrasts can be applied only to factors")
+    if categorical:
+        data["h"] = pd.Categorical(data["h"])
+    with pytest.raises(ValueError, match=r"'(factor\()?h\)?' .* 1 level\(s\) \['u'\]"):
+        _quiet(fit, formula, data)
+
+
+@pytest.mark.parametrize("call", ["factor", "C"])
+def test_factor_call_of_one_valued_column_is_refused(data, call):
+    assert _R["lm_factor_call_one"].startswith("contrasts can be applied only")
+    with pytest.raises(ValueError, match=rf"'{call}\(one\)' .* 1 level\(s\) \['1'\]"):
+        _quiet(skmixed.lm, f"y ~ x + {call}(one)", data)
+
+
+def test_factor_call_of_a_number_seen_only_on_dropped_rows_is_refused(data):
+    # factor(k): 0 on every row but the one whose y is missing
+    data["k"] = np.where(data["y"].isna(), 1.0, 0.0)
+    assert data["k"].nunique() == 2
+    with pytest.raises(ValueError, match=r"'factor\(k\)' .* one level"):
+        _quiet(skmixed.lm, "y ~ x + factor(k)", data)
+
+
+def test_factor_keeps_the_levels_of_complete_rows(data):
+    # a third level w only on a row whose y is missing: R drops the level
+    data.loc[data["y"].isna(), "h"] = "w"
+    data.loc[:10, "h"] = "v"
+    model = _quiet(skmixed.lm, "y ~ x + h", data)
+    r = _R["lm_level_on_dropped_row"]
+    assert list(model.params_.index) == list(r)  # no hw
+    np.testing.assert_allclose(model.params_, list(r.values()), atol=1e-10)

@@ -40,6 +40,11 @@ out <- list(
   # 6. factor() of a double: level names are as.character's
   lm_factor_double = coefs(lm(y ~ x + factor(f), d))
 )
+# a level only on a row that na.omit drops is no level (no coefficient)
+d3 <- d
+d3$h[is.na(d3$y)] <- "w"
+d3$h[1:11] <- "v"
+out$lm_level_on_dropped_row <- coefs(lm(y ~ x + h, d3))
 # 3. glmer refuses a constant response (lme4's checkResponse)
 d$yes <- factor(rep("yes", n))
 d$yes2 <- factor(rep("yes", n), levels = c("no", "yes"))
