@@ -36,7 +36,9 @@ R syntax
     and so are ``&``, ``|`` and ``!`` inside a call
     (``ifelse(x > 0 & z < 1, 1, 0)``; ``&&``/``||`` are refused); a logical
     ``I(x > 0)`` is a factor, as R codes a logical (column
-    ``I(x > 0)TRUE``). A call
+    ``I(x > 0)TRUE``), and so is the term ``!b`` (``x + !b``, ``(!b) + x``:
+    column ``!bTRUE``; ``!b + x``, which R reads as ``!(b + x)``, is
+    refused). A call
     of a function not available is an error naming it, and a term that
     reads no column (``I(2)``) is refused, as R's ``model.frame``
     refuses it.
@@ -66,6 +68,7 @@ from skmixed._groups import _float_label, _r_level_order
 from skmixed._rsyntax import (
     CONSTANTS,
     LOGICAL_CALLS,
+    NOT_TERM_CALL,
     PAREN_CALL,
     names_read,
     r_deparse,
@@ -84,10 +87,41 @@ def _r_log(x, base=None):
     return np.log(x) if base is None else np.log(x) / np.log(base)
 
 
+def _r_logical(values):
+    """Values as R's logical vector: a logical column reaches a formula as
+    the factor (FALSE, TRUE) it is in R's model.matrix, whose labels are
+    text ("FALSE" is no False); numbers and bool arrays as they are."""
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, pd.CategoricalDtype) and set(map(str, dtype.categories)) <= {
+        "FALSE",
+        "TRUE",
+    }:
+        return np.asarray(values.astype(str)) == "TRUE"
+    return np.asarray(values)
+
+
 def _r_ifelse(test, yes, no):
     """R's ``ifelse(test, yes, no)`` (rows with a missing value are left out
     before a formula is evaluated, so the test is never NA here)."""
-    return np.where(np.asarray(test, dtype=bool), yes, no)
+    return np.where(_r_logical(test).astype(bool), yes, no)
+
+
+def _r_and(left, right):
+    return np.logical_and(_r_logical(left), _r_logical(right))
+
+
+def _r_or(left, right):
+    return np.logical_or(_r_logical(left), _r_logical(right))
+
+
+def _r_not(values):
+    return np.logical_not(_r_logical(values))
+
+
+def _r_not_term(values):
+    """R's ``!b`` as a term of the formula: a logical, coded as the factor
+    (FALSE, TRUE) R's model.matrix makes of it (column ``!bTRUE``)."""
+    return _r_as_is(_r_not(values))
 
 
 def _r_as_is(values):
@@ -111,9 +145,10 @@ _CONTEXT = {
     "expm1": np.expm1,
     "ifelse": _r_ifelse,
     # R's elementwise &, | and ! (skmixed._rsyntax.to_python's calls)
-    LOGICAL_CALLS["&"]: np.logical_and,
-    LOGICAL_CALLS["|"]: np.logical_or,
-    LOGICAL_CALLS["!"]: np.logical_not,
+    LOGICAL_CALLS["&"]: _r_and,
+    LOGICAL_CALLS["|"]: _r_or,
+    LOGICAL_CALLS["!"]: _r_not,
+    NOT_TERM_CALL: _r_not_term,
     PAREN_CALL: lambda value: value,
     "pi": np.pi,
     "TRUE": True,

@@ -14,6 +14,7 @@ import re
 __all__ = [
     "CONSTANTS",
     "LOGICAL_CALLS",
+    "NOT_TERM_CALL",
     "PAREN_CALL",
     "names_read",
     "r_deparse",
@@ -152,7 +153,79 @@ def to_python(text):
             kind, tok = "backtick", f"`{tok}`"
         pieces.append((kind, tok))
         previous = (kind, tok)
-    return _join(_logical_as_calls(pieces, text))
+    return _join(_logical_as_calls(_not_terms(pieces, text), text))
+
+
+def _not_terms(found, text):
+    """A formula's ``!b`` / ``(!b)`` terms as :data:`NOT_TERM_CALL` calls.
+
+    R's ``!`` binds looser than ``+``, ``*`` and ``:``: in ``y ~ !b + x``
+    it negates ``b + x`` (one term, ``!b + x``), so a ``!`` outside a call
+    is taken only where R's reading is one operand: at the end of the
+    formula (``x + !b``, ``x * !b``) or of a bracket (``(!b) + x``). Any
+    other is refused, with the bracketed form to write.
+    """
+    out, i = [], 0
+    while i < len(found):
+        if found[i] == ("op", "!"):
+            if not _one_operand(found[i + 1 :]):
+                raise ValueError(_not_term_message(found, i, text))
+            out += _not_term_call(found[i + 1 :])
+            break
+        bracket = found[i] == ("op", "(") and not (
+            i and found[i - 1][0] in ("name", "backtick")
+        )
+        if bracket:
+            end = _closing(found, i)
+            inner = _not_terms(found[i + 1 : end], text)
+            if inner[:1] == [("name", NOT_TERM_CALL)] and _one_operand(inner):
+                out += inner  # (!b) is R's term !b
+            else:
+                out += [found[i]] + inner + [found[end]]
+            i = end + 1
+            continue
+        if found[i][0] in ("name", "backtick") and found[i + 1 : i + 2] == [
+            ("op", "(")
+        ]:
+            end = _closing(found, i + 1)  # a call: its ! are R expressions
+            out += found[i : end + 1]
+            i = end + 1
+            continue
+        out.append(found[i])
+        i += 1
+    return out
+
+
+def _one_operand(found):
+    """Whether tokens are one operand: a name, a number, a call, a
+    bracketed group or a negated one (what R's unary ``!`` applies to)."""
+    if not found:
+        return False
+    if found[:1] == [("op", "!")]:
+        return _one_operand(found[1:])
+    if len(found) == 1:
+        return found[0][0] in ("name", "backtick", "number")
+    if found[:1] == [("op", "(")]:
+        return _closing(found, 0) == len(found) - 1
+    call = found[0][0] in ("name", "backtick") and found[1:2] == [("op", "(")]
+    return call and _closing(found, 1) == len(found) - 1
+
+
+def _not_term_call(operand):
+    if operand[:1] == [("op", "(")]:
+        operand = [("name", PAREN_CALL)] + operand  # R keeps !(x > 0)'s brackets
+    return [("name", NOT_TERM_CALL), ("op", "(")] + operand + [("op", ")")]
+
+
+def _not_term_message(found, i, text):
+    rest = r_deparse(_join(found[i + 1 :]))
+    if not rest:
+        return f"Cannot read the formula {text!r}: a ! with nothing to negate."
+    return (
+        f"Cannot read the formula {text!r}: R's ! binds looser than +, * and :, "
+        f"so R reads !{rest} as !({rest}), one term. Put the negation in "
+        "brackets, (!b), or write I(!b) for a term of its own."
+    )
 
 
 # R's elementwise logical operators, as calls of functions formulaic is given
@@ -161,7 +234,11 @@ def to_python(text):
 # no elementwise negation. No R name starts with "_": r_deparse prints
 # these calls back as R's operators.
 LOGICAL_CALLS = {"|": "_r_or_", "&": "_r_and_", "!": "_r_not_"}
+#: R's ``!b`` as a term of the formula (``y ~ x + !b``): a logical that
+#: R's model.matrix codes as a factor (column ``!bTRUE``).
+NOT_TERM_CALL = "_r_not_term_"
 _OPERATOR_OF = {call: op for op, call in LOGICAL_CALLS.items()}
+_OPERATOR_OF[NOT_TERM_CALL] = "!"
 #: Brackets around an operand of those (``!(x > 0)``), which formulaic would
 #: drop from the column's name and R keeps: an identity call.
 PAREN_CALL = "_r_paren_"

@@ -136,3 +136,44 @@ def test_factor_keeps_the_levels_of_complete_rows(data):
     r = _R["lm_level_on_dropped_row"]
     assert list(model.params_.index) == list(r)  # no hw
     np.testing.assert_allclose(model.params_, list(r.values()), atol=1e-10)
+
+
+# -- ! in formula terms, and a logical column inside a call ----------------------------
+@pytest.mark.parametrize(
+    ("case", "formula"),
+    [
+        ("lm_I_not", "y ~ x + I(!b)"),
+        ("lm_ifelse_not", "y ~ x + ifelse(!b, 1, 0)"),
+        ("lm_top_not", "y ~ x + !b"),
+        ("lm_top_not_bracket", "y ~ x + (!b)"),
+        ("lm_not_bracket_first", "y ~ (!b) + x"),
+        ("lm_ifelse_logical", "y ~ x + ifelse(b, 1, 0)"),
+        ("lm_and_logical", "y ~ x + I(b & x > 0)"),
+    ],
+)
+def test_logical_column_in_formula_terms_as_r(data, case, formula):
+    # b is a logical column: R's lm gives these coefficients and names
+    model = _quiet(skmixed.lm, formula, data)
+    r = _R[case]
+    assert list(model.params_.index) == list(r)
+    np.testing.assert_allclose(model.params_, list(r.values()), atol=1e-10)
+
+
+def test_not_term_predicts_from_new_rows(data):
+    model = _quiet(skmixed.lm, "y ~ x + !b", data)
+    new = pd.DataFrame({"x": [0.0, 0.0], "b": [False, True]})
+    r = _R["lm_top_not"]
+    np.testing.assert_allclose(
+        model.predict(new), [r["(Intercept)"] + r["!bTRUE"], r["(Intercept)"]]
+    )
+
+
+@pytest.mark.parametrize(
+    ("formula", "read_as"),
+    [("y ~ x + !b + one", r"!\(b \+ one\)"), ("y ~ x + !b:one", r"!\(b:one\)")],
+)
+def test_not_before_more_terms_is_refused(data, formula, read_as):
+    # R: attr(terms(y ~ x + !b + one), "term.labels") is "x", "!b + one"
+    assert _R["terms_not_then_plus"] == ["x", "!b + one"]
+    with pytest.raises(ValueError, match=rf"R reads .* as {read_as}.*\(!b\)"):
+        _quiet(skmixed.lm, formula, data)

@@ -36,6 +36,9 @@ out <- list(
   lm_ifelse_not = coefs(lm(y ~ x + ifelse(!b, 1, 0), d)),
   lm_top_not = coefs(lm(y ~ x + !b, d)),
   lm_top_not_bracket = coefs(lm(y ~ x + (!b), d)),
+  lm_ifelse_logical = coefs(lm(y ~ x + ifelse(b, 1, 0), d)),
+  lm_and_logical = coefs(lm(y ~ x + I(b & x > 0), d)),
+  lm_not_bracket_first = coefs(lm(y ~ (!b) + x, d)),
   terms_not_then_plus = attr(terms(y ~ x + !b + one), "term.labels"),
   # 6. factor() of a double: level names are as.character's
   lm_factor_double = coefs(lm(y ~ x + factor(f), d))
