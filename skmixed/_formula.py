@@ -68,10 +68,12 @@ from skmixed._groups import _float_label, _r_level_order
 from skmixed._rsyntax import (
     CONSTANTS,
     LOGICAL_CALLS,
+    LOGICAL_TERM_CALL,
     NOT_TERM_CALL,
     PAREN_CALL,
     names_read,
     r_deparse,
+    r_join,
     to_python,
     tokens,
 )
@@ -149,6 +151,7 @@ _CONTEXT = {
     LOGICAL_CALLS["|"]: _r_or,
     LOGICAL_CALLS["!"]: _r_not,
     NOT_TERM_CALL: _r_not_term,
+    LOGICAL_TERM_CALL: lambda values: _r_as_is(np.asarray(values, dtype=bool)),
     PAREN_CALL: lambda value: value,
     "pi": np.pi,
     "TRUE": True,
@@ -229,6 +232,13 @@ class FixedFormula:
             kind == "name" and tok == "factor" for kind, tok in tokens(rhs)
         )
 
+    def _fit_rhs(self):
+        """The formula formulaic fits: logical columns as factor terms."""
+        logical = {n for n, (kind, _) in self._kinds.items() if kind == "logical"}
+        if not logical:
+            return self._python_rhs
+        return _logical_terms(self._python_rhs, logical)
+
     def _refuse_one_level_factors(self):
         """R's contrasts() needs two levels: a factor of one level in the
         fixed part, a column or ``factor(g)`` / ``C(g)`` of a one-valued
@@ -305,7 +315,7 @@ class FixedFormula:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 matrix = formulaic.model_matrix(
-                    self._python_rhs,
+                    self._fit_rhs(),
                     data,
                     context=_CONTEXT,
                     na_action="ignore",
@@ -456,6 +466,8 @@ class FixedFormula:
                 column if used is None or used.all() else column[used], name
             )
         kind, categories = self._kinds[name]
+        if kind == "logical":
+            return _logical_values(column, name)
         if kind == "numeric":
             if not _is_numeric(column):
                 raise ValueError(
@@ -516,6 +528,9 @@ class FixedFormula:
         self.terms = terms
 
     def _rank(self, expr):
+        wrapped = re.fullmatch(re.escape(LOGICAL_TERM_CALL) + r"\((.*)\)", expr)
+        if wrapped:  # a logical column as a factor term: ranked as written
+            expr = wrapped.group(1)
         return self._variable_rank.get(expr, len(self._variable_rank))
 
     def _column_pieces(self, columns, exprs, encoder):
@@ -781,13 +796,15 @@ def _column_kind(column, name):
     if isinstance(column.dtype, pd.CategoricalDtype):
         return "categorical", _used_categories(column)
     if pd.api.types.is_bool_dtype(column.dtype):
-        return "categorical", ["FALSE", "TRUE"]
+        return "logical", ["FALSE", "TRUE"]
     if _is_numeric(column):
         return "numeric", None
     if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(
         column.dtype
     ):
         present = column[column.notna()]
+        if len(present) and all(type(v) in (bool, np.bool_) for v in present):
+            return "logical", ["FALSE", "TRUE"]  # True/False with None
         labels = {_label_string(v) for v in present.unique()}
         return "categorical", _r_level_order(labels)
     raise ValueError(
@@ -817,6 +834,48 @@ def _rows_used(frame, names, rows):
         else:
             used &= column.notna().to_numpy()
     return used
+
+
+def _logical_values(column, name):
+    """A logical column as booleans (R's TRUE/FALSE in an expression:
+    ``b * 2``, ``b == TRUE``, ``!b``), and its non-missing rows; as a term
+    of its own the formula codes it as a factor (see :func:`_logical_terms`).
+    """
+    present = column.notna().to_numpy()
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy(dtype=bool, na_value=False), present
+    labels = column[present].map(_label_string)
+    wrong = sorted(set(labels) - {"FALSE", "TRUE"})
+    if wrong:
+        raise ValueError(
+            f"Column {name!r} was logical (True/False) at fit; got dtype "
+            f"{column.dtype} with values such as {wrong[:3]}."
+        )
+    values = np.zeros(column.shape[0], dtype=bool)
+    values[present] = (labels == "TRUE").to_numpy()
+    return values, present
+
+
+def _logical_terms(python_rhs, names):
+    """The formula with each logical column used as a term of its own
+    (outside any call: ``b``, ``x:b``, ``(b + x)^2``) wrapped in
+    :data:`LOGICAL_TERM_CALL`, a factor (FALSE, TRUE) as R's model.matrix
+    codes a logical (column ``bTRUE``); inside a call it stays a logical."""
+    found = tokens(python_rhs)
+    out, calls = [], []
+    for k, (kind, tok) in enumerate(found):
+        after = found[k + 1 : k + 2]
+        if (kind, tok) == ("op", "("):
+            calls.append(bool(out) and out[-1][0] in ("name", "backtick"))
+        elif (kind, tok) == ("op", ")") and calls:
+            calls.pop()
+        column = tok.strip("`") if kind in ("name", "backtick") else None
+        if column in names and after != [("op", "(")] and not any(calls):
+            out += [("name", LOGICAL_TERM_CALL), ("op", "("), (kind, tok)]
+            out.append(("op", ")"))
+        else:
+            out.append((kind, tok))
+    return r_join(out)
 
 
 def _used_categories(column):

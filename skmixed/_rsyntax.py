@@ -14,10 +14,12 @@ import re
 __all__ = [
     "CONSTANTS",
     "LOGICAL_CALLS",
+    "LOGICAL_TERM_CALL",
     "NOT_TERM_CALL",
     "PAREN_CALL",
     "names_read",
     "r_deparse",
+    "r_join",
     "to_python",
     "tokens",
 ]
@@ -153,7 +155,7 @@ def to_python(text):
             kind, tok = "backtick", f"`{tok}`"
         pieces.append((kind, tok))
         previous = (kind, tok)
-    return _join(_logical_as_calls(_not_terms(pieces, text), text))
+    return r_join(_logical_as_calls(_not_terms(pieces, text), text))
 
 
 def _not_terms(found, text):
@@ -218,7 +220,7 @@ def _not_term_call(operand):
 
 
 def _not_term_message(found, i, text):
-    rest = r_deparse(_join(found[i + 1 :]))
+    rest = r_deparse(r_join(found[i + 1 :]))
     if not rest:
         return f"Cannot read the formula {text!r}: a ! with nothing to negate."
     return (
@@ -237,6 +239,9 @@ LOGICAL_CALLS = {"|": "_r_or_", "&": "_r_and_", "!": "_r_not_"}
 #: R's ``!b`` as a term of the formula (``y ~ x + !b``): a logical that
 #: R's model.matrix codes as a factor (column ``!bTRUE``).
 NOT_TERM_CALL = "_r_not_term_"
+#: A logical column as a term of its own (``y ~ x + b``): the factor
+#: (FALSE, TRUE) R's model.matrix codes it as; printed as the bare name.
+LOGICAL_TERM_CALL = "_r_lgl_"
 _OPERATOR_OF = {call: op for op, call in LOGICAL_CALLS.items()}
 _OPERATOR_OF[NOT_TERM_CALL] = "!"
 #: Brackets around an operand of those (``!(x > 0)``), which formulaic would
@@ -320,7 +325,7 @@ def _closing(found, opening):
             depth -= 1
             if depth == 0:
                 return k
-    raise ValueError(f"Unbalanced brackets in {_join(found)!r}.")
+    raise ValueError(f"Unbalanced brackets in {r_join(found)!r}.")
 
 
 def _split_top(found, separator):
@@ -343,7 +348,8 @@ def _logical_as_operators(found):
     out, i = [], 0
     while i < len(found):
         kind, tok = found[i]
-        if not (kind == "name" and (tok in _OPERATOR_OF or tok == PAREN_CALL)):
+        wrappers = (PAREN_CALL, LOGICAL_TERM_CALL)
+        if not (kind == "name" and (tok in _OPERATOR_OF or tok in wrappers)):
             out.append(found[i])
             i += 1
             continue
@@ -351,6 +357,10 @@ def _logical_as_operators(found):
         arguments = [
             _logical_as_operators(a) for a in _split_top(found[i + 2 : end], ",")
         ]
+        if tok == LOGICAL_TERM_CALL:
+            out += arguments[0]
+            i = end + 1
+            continue
         if tok == PAREN_CALL:
             out += [("op", "(")] + arguments[0] + [("op", ")")]
             i = end + 1
@@ -364,7 +374,7 @@ def _logical_as_operators(found):
     return out
 
 
-def _join(pieces):
+def r_join(pieces):
     """Tokens back to text, spaced enough to be read again."""
     out = []
     for kind, tok in pieces:

@@ -149,10 +149,16 @@ def test_factor_keeps_the_levels_of_complete_rows(data):
         ("lm_not_bracket_first", "y ~ (!b) + x"),
         ("lm_ifelse_logical", "y ~ x + ifelse(b, 1, 0)"),
         ("lm_and_logical", "y ~ x + I(b & x > 0)"),
+        ("lm_logical_times", "y ~ x + I(b * 2)"),
+        ("lm_logical_equals", "y ~ x + I(b == TRUE)"),
+        ("lm_logical_minus", "y ~ x + I(1 - b)"),
+        ("lm_logical_interaction", "y ~ b * x"),
     ],
 )
-def test_logical_column_in_formula_terms_as_r(data, case, formula):
+@pytest.mark.parametrize("dtype", [bool, object])
+def test_logical_column_in_formula_terms_as_r(data, case, formula, dtype):
     # b is a logical column: R's lm gives these coefficients and names
+    data["b"] = data["b"].astype(dtype)
     model = _quiet(skmixed.lm, formula, data)
     r = _R[case]
     assert list(model.params_.index) == list(r)

@@ -39,6 +39,10 @@ out <- list(
   lm_ifelse_logical = coefs(lm(y ~ x + ifelse(b, 1, 0), d)),
   lm_and_logical = coefs(lm(y ~ x + I(b & x > 0), d)),
   lm_not_bracket_first = coefs(lm(y ~ (!b) + x, d)),
+  lm_logical_times = coefs(lm(y ~ x + I(b * 2), d)),
+  lm_logical_equals = coefs(lm(y ~ x + I(b == TRUE), d)),
+  lm_logical_minus = coefs(lm(y ~ x + I(1 - b), d)),
+  lm_logical_interaction = coefs(lm(y ~ b * x, d)),
   terms_not_then_plus = attr(terms(y ~ x + !b + one), "term.labels"),
   # 6. factor() of a double: level names are as.character's
   lm_factor_double = coefs(lm(y ~ x + factor(f), d))
