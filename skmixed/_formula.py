@@ -137,10 +137,30 @@ def _r_as_is(values):
     return pd.Series(factor, index=getattr(values, "index", None))
 
 
+def _r_factor(data, contrasts=None, *, levels=None, **options):
+    """R's ``factor(x)`` (formulaic's ``C``): a double's levels are its
+    as.character labels (1e+05, 0.3), so two doubles R spells alike (0.1 * 3
+    and 0.3) are one level, ordered as numbers, as R's factor() has them."""
+    from formulaic.transforms import C
+
+    values = getattr(data, "__wrapped__", data)
+    if np.asarray(values).dtype.kind == "f":
+        labels = [_float_label(v) for v in np.asarray(values, dtype=float).tolist()]
+        order = _r_level_order(set(labels) - {"nan"})
+        data = pd.Series(
+            pd.Categorical(labels, categories=order),
+            index=getattr(values, "index", None),
+        )
+        if levels is not None:
+            levels = [_label_string(v) for v in levels]
+    return C(data, contrasts, levels=levels, **options)
+
+
 # R's functions and constants that formulaic's default namespace lacks or
 # spells differently (its log takes no base).
 _CONTEXT = {
     "I": _r_as_is,
+    "C": _r_factor,
     "sqrt": np.sqrt,
     "log": _r_log,
     "log1p": np.log1p,

@@ -183,3 +183,14 @@ def test_not_before_more_terms_is_refused(data, formula, read_as):
     assert _R["terms_not_then_plus"] == ["x", "!b + one"]
     with pytest.raises(ValueError, match=rf"R reads .* as {read_as}.*\(!b\)"):
         _quiet(skmixed.lm, formula, data)
+
+
+def test_factor_of_doubles_r_spells_alike_is_one_level(data):
+    # R: factor(c(0.1 + 0.2, 0.3, 1)) has the levels "0.3", "1"
+    data["f3"] = np.tile([0.1 + 0.2, 0.3, 1.0], len(data) // 3)
+    model = _quiet(skmixed.lm, "y ~ x + factor(f3)", data)
+    r = _R["lm_factor_double_merged"]
+    assert list(model.params_.index) == list(r)
+    np.testing.assert_allclose(model.params_, list(r.values()), atol=1e-10)
+    new = pd.DataFrame({"x": [0.0, 0.0], "f3": [0.3, 0.1 + 0.2]})
+    assert model.predict(new)[0] == model.predict(new)[1]

@@ -45,7 +45,10 @@ out <- list(
   lm_logical_interaction = coefs(lm(y ~ b * x, d)),
   terms_not_then_plus = attr(terms(y ~ x + !b + one), "term.labels"),
   # 6. factor() of a double: level names are as.character's
-  lm_factor_double = coefs(lm(y ~ x + factor(f), d))
+  lm_factor_double = coefs(lm(y ~ x + factor(f), d)),
+  # 0.1 + 0.2 and 0.3 are one level "0.3" (as.character's 15 digits)
+  lm_factor_double_merged = coefs(lm(y ~ x + factor(f3),
+                                     transform(d, f3 = rep(c(0.1 + 0.2, 0.3, 1), 16))))
 )
 # a level only on a row that na.omit drops is no level (no coefficient)
 d3 <- d
