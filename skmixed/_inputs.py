@@ -247,7 +247,7 @@ def prepare_inputs(
             group_columns,
             request,
             _offset_columns(request, offset_column, columns),
-            _rows_kept(request, y_array, weights, raw_groups, n),
+            _rows_kept(request, frame, y_array, weights, raw_groups),
         )
         ignored = fixed.ignored
         warn_ignored(ignored, request)
@@ -759,13 +759,17 @@ def _listed_columns(choice, columns, group_columns):
     return chosen
 
 
-def _rows_kept(request, y, weights, groups, n):
-    """At fit with missing='drop', the rows that y, the weights and the
-    group labels keep (R's na.omit, before a formula's factor levels are
-    taken); None when nothing is dropped for them."""
+def _rows_kept(request, frame, y, weights, groups):
+    """At fit with missing='drop', the rows that y, the weights, the group
+    labels and the random-slope columns keep (R's na.omit, before a
+    formula's factor levels are taken); None when nothing is dropped."""
     if request.missing != "drop" or not isinstance(request.fixed_effects, str):
         return None
-    keep = ~_unlabelled_rows(groups, n)
+    keep = ~_unlabelled_rows(groups, frame.shape[0])
+    for name in request.slope_names:
+        column = frame.get(name) if isinstance(frame, pd.DataFrame) else None
+        if isinstance(column, pd.Series) and _is_numeric(column.dtype):
+            keep &= np.isfinite(column.to_numpy(dtype=np.float64, na_value=np.nan))
     if y is not None:
         keep &= np.isfinite(y)
     if weights is not None:

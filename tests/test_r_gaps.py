@@ -194,3 +194,15 @@ def test_factor_of_doubles_r_spells_alike_is_one_level(data):
     np.testing.assert_allclose(model.params_, list(r.values()), atol=1e-10)
     new = pd.DataFrame({"x": [0.0, 0.0], "f3": [0.3, 0.1 + 0.2]})
     assert model.predict(new)[0] == model.predict(new)[1]
+
+
+def test_factor_levels_skip_rows_missing_a_random_slope(data):
+    # z, a random slope, is missing on the rows of v, with x and y there:
+    # lmer's model frame drops them, and h keeps one level
+    assert _R["lmer_factor_slope_missing"].startswith("contrasts can be applied")
+    data.loc[data["h"] == "v", ["x", "y"]] = 0.5
+    data["z"] = np.where(data["h"] == "v", np.nan, data["x"])
+    assert data[["x", "y"]].notna().all().all()
+    assert data["h"].nunique() == 2
+    with pytest.raises(ValueError, match=r"'h' .* 1 level\(s\) \['u'\]"):
+        _quiet(skmixed.lmer, "y ~ x + h + (z | g)", data)

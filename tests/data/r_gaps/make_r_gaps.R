@@ -24,6 +24,8 @@ out <- list(
   lm_text_one_used = msg(quote(lm(y ~ x + h, d))),
   lm_factor_one_used = msg(quote(lm(y ~ x + h, hf))),
   lmer_factor_one_used = msg(quote(lmer(y ~ x + h + (1 | g), hf))),
+  lmer_factor_slope_missing = msg(quote(lmer(y ~ x + h + (z | g), within(d, {
+    x[h == "v"] <- 0.5; y[h == "v"] <- 0.5; z <- ifelse(h == "v", NA, x)})))),
   # 2. factor() / C() of a one-valued column
   lm_factor_call_one = msg(quote(lm(y ~ x + factor(one), d))),
   lm_factor_call_one_used = msg(quote(lm(y ~ x + factor(h), d))),
