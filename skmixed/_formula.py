@@ -53,7 +53,11 @@ Missing values
     Rows with a missing value (or an infinite one) in a column the formula
     uses are left out while learning the formula's state, as R's
     ``na.omit`` leaves them out of ``model.frame``; their rows of the design
-    are NaN, for the estimator's ``missing=`` rule to report or drop.
+    are NaN, for the estimator's ``missing=`` rule to report or drop. A
+    factor's levels are those of the rows the fit keeps (with
+    ``missing="drop"`` also without the rows missing y, a weight, a group
+    label or a random slope), as R drops the levels na.omit leaves unused;
+    a factor left with one level is refused, as R refuses it.
 """
 
 import builtins
