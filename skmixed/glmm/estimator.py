@@ -828,6 +828,13 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
 
     family = "binomial"
 
+    # Under metadata routing, groups reach every prediction method of the
+    # classifier, as they reach predict (see GroupedRegressor): a Pipeline's
+    # predict_proba(X, groups=g) needs no set_predict_proba_request call.
+    __metadata_request__predict_proba = {"groups": True}
+    __metadata_request__predict_log_proba = {"groups": True}
+    __metadata_request__decision_function = {"groups": True}
+
     def __init__(
         self,
         random_effects="(1 | groups)",
