@@ -7,6 +7,8 @@ random-slope columns). This module adds parameter validation, ``score`` and
 metadata routing.
 """
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -128,12 +130,27 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         )
 
     def _validate(
-        self, X, y=None, groups=None, *, reset, stage=None, sample_weight=None
+        self,
+        X,
+        y=None,
+        groups=None,
+        *,
+        reset,
+        stage=None,
+        sample_weight=None,
+        population=False,
     ):
-        """The validated bundle of X, y and groups (at fit: keep the layout)."""
+        """The validated bundle of X, y and groups (at fit: keep the layout).
+
+        ``population=True`` (a prediction without the random effects) reads
+        groups given but does not warn when none are: the caller asked for
+        the population level.
+        """
         from skmixed._model_formula import with_offset_column
 
         request = self._input_request(reset)
+        if population:
+            request = dataclasses.replace(request, groups_optional=True)
         # An offset given as an R expression ("log(exposure)", lme4's
         # offset(log(exposure))) is computed from these rows' columns.
         with_offset = with_offset_column(X, request.offset)
@@ -157,6 +174,13 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             return inputs
         return prepare_inputs(
             with_offset, y, groups, request, layout=self._input_layout
+        )
+
+    def _prediction_data(self, X, groups, include_random=True):
+        """The validated bundle of rows to predict, with or without the
+        random effects (without them, missing groups are no warning)."""
+        return self._validate(
+            X, None, groups, reset=False, stage="predict", population=not include_random
         )
 
     # -- public API ---------------------------------------------------------

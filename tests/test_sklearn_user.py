@@ -6,13 +6,15 @@ scikit-learn's documentation teaches; the expected numbers are those of
 the plain call that the meta-estimator should reproduce.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import sklearn
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmixed import MixedLogisticRegression
+from skmixed import GroupsMissingWarning, MixedLMRegressor, MixedLogisticRegression
 from skmixed.datasets import load_sleepstudy
 
 
@@ -50,3 +52,28 @@ def test_routed_pipeline_passes_groups_to_every_classifier_method(sleep, method)
         scaler.transform(X), groups=g, include_random=False
     )
     assert not np.allclose(got, population)
+
+
+@pytest.mark.parametrize("kind", ["lmm", "logistic"])
+def test_population_prediction_without_groups_does_not_warn(sleep, kind):
+    # predict(X_new, include_random=False) is lme4's re.form = NA: the user
+    # asks for the population level, so the groups are not needed and a
+    # GroupsMissingWarning ("predicting at population level") only repeats
+    # the request. The numbers are those of the same call with the groups.
+    X, slow, g = sleep
+    if kind == "lmm":
+        reaction = load_sleepstudy()["Reaction"]
+        model = MixedLMRegressor("(Days | Subject)").fit(X, reaction, groups=g)
+        methods = ["predict"]
+    else:
+        model = MixedLogisticRegression("(1 | Subject)").fit(X, slow, groups=g)
+        methods = ["predict", "predict_proba", "decision_function"]
+    for method in methods:
+        with_groups = getattr(model, method)(X, groups=g, include_random=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", GroupsMissingWarning)
+            without = getattr(model, method)(X, include_random=False)
+        np.testing.assert_array_equal(without, with_groups)
+    # asked for the conditional prediction, the missing groups still warn
+    with pytest.warns(GroupsMissingWarning, match="population level"):
+        model.predict(X)

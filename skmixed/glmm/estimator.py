@@ -776,7 +776,7 @@ class MixedGLMRegressor(_MixedGLMBase):
         check_is_fitted(self)
         if type not in _PREDICT_TYPES:
             raise ValueError(f"type must be one of {_PREDICT_TYPES}; got {type!r}.")
-        data = self._validate(X, None, groups, reset=False, stage="predict")
+        data = self._prediction_data(X, groups, include_random)
         eta = self._linear_predictor(data, include_random)
         return eta if type == "link" else self._family_.link.inverse(eta)
 
@@ -963,7 +963,7 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        data = self._validate(X, None, groups, reset=False, stage="predict")
+        data = self._prediction_data(X, groups, include_random)
         return self._linear_predictor(data, include_random)
 
     def predict_proba(self, X, groups=None, *, include_random=True):

@@ -990,7 +990,7 @@ class MixedLMRegressor(_RandomEffectsModel):
 
         if _dask.any_dask(X, groups):
             return _dask.predict(self, X, groups, include_random=include_random)
-        data = self._validate(X, None, groups, reset=False, stage="predict")
+        data = self._prediction_data(X, groups, include_random)
         return self._linear_predictor(data, include_random)
 
     def _predict(self, data):
