@@ -25,6 +25,7 @@ from skmixed._inputs import (
     _check_response,
     _num_samples,
     _report_nonfinite,
+    as_pandas,
     prepare_inputs,
 )
 
@@ -148,6 +149,7 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         """
         from skmixed._model_formula import with_offset_column
 
+        X, y, groups = as_pandas(X), as_pandas(y), as_pandas(groups)
         request = self._input_request(reset)
         if population:
             request = dataclasses.replace(request, groups_optional=True)

@@ -290,6 +290,20 @@ def prepare_inputs(
 
 
 # -- 1. the shape of X and its column names --------------------------------------------
+def as_pandas(data):
+    """A polars or pyarrow frame (or series) as pandas; anything else as is.
+
+    scikit-learn reads a polars DataFrame as a frame with column names
+    (``feature_names_in_``, ``set_output(transform="polars")``), so its
+    columns must reach the input rules by name: as an array, a grouping
+    column would be taken for a numeric feature.
+    """
+    library = type(data).__module__.partition(".")[0]
+    if library in ("polars", "pyarrow") and hasattr(data, "to_pandas"):
+        return data.to_pandas()
+    return data
+
+
 def _as_two_dimensional(X):
     """Array-likes without a shape become arrays; 1-D X is refused."""
     if not isinstance(X, pd.DataFrame) and not hasattr(X, "shape"):

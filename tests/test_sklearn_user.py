@@ -11,10 +11,17 @@ import warnings
 import numpy as np
 import pytest
 import sklearn
-from sklearn.pipeline import make_pipeline
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmixed import GroupsMissingWarning, MixedLMRegressor, MixedLogisticRegression
+from skmixed import (
+    FixedEffectsRegressor,
+    GroupsMissingWarning,
+    MixedLMRegressor,
+    MixedLogisticRegression,
+    PooledRegressor,
+)
 from skmixed.datasets import load_sleepstudy
 
 
@@ -77,3 +84,77 @@ def test_population_prediction_without_groups_does_not_warn(sleep, kind):
     # asked for the conditional prediction, the missing groups still warn
     with pytest.warns(GroupsMissingWarning, match="population level"):
         model.predict(X)
+
+
+@pytest.fixture(scope="module")
+def sleep_frame():
+    df = load_sleepstudy()
+    return df.assign(Subject=df["Subject"].astype(str))
+
+
+@pytest.mark.parametrize("estimator", ["mixed", "fixed", "pooled", "logistic"])
+def test_polars_frame_is_read_by_column_names(sleep_frame, estimator):
+    # scikit-learn takes a polars DataFrame as a frame with column names
+    # (feature_names_in_, set_output(transform="polars")). skmixed turned it
+    # into a numpy array: the grouping column 'Subject' became a numeric
+    # feature (coef_ gained a slope on the subject labels), with a warning
+    # that "a numpy X has no column names". It must give the pandas fit.
+    pl = pytest.importorskip("polars")
+    pytest.importorskip("pyarrow")  # polars' to_pandas
+    df = sleep_frame
+    X = df[["Days", "Subject"]]
+    y = df["Reaction"]
+    make = {
+        "mixed": lambda: MixedLMRegressor("(Days | Subject)"),
+        "fixed": lambda: FixedEffectsRegressor(group="Subject"),
+        "pooled": lambda: PooledRegressor(group="Subject", cov_type="cluster"),
+        "logistic": lambda: MixedLogisticRegression("(1 | Subject)"),
+    }[estimator]
+    if estimator == "logistic":
+        y = (y > 300).astype(int)
+    expected = make().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GroupsMissingWarning)
+        warnings.filterwarnings("error", message=".*feature names")
+        got = make().fit(pl.from_pandas(X), pl.from_pandas(y))
+        predicted = got.predict(pl.from_pandas(X))
+    np.testing.assert_array_equal(got.feature_names_in_, ["Days", "Subject"])
+    np.testing.assert_allclose(got.coef_, expected.coef_, rtol=1e-10)
+    np.testing.assert_allclose(predicted, expected.predict(X), rtol=1e-10)
+
+
+def test_polars_groups_and_polars_pipeline_output(sleep_frame):
+    # groups= as a polars Series serves the factor of its name, and a
+    # ColumnTransformer with set_output(transform="polars") feeds the model
+    # the same columns as pandas output does.
+    pl = pytest.importorskip("polars")
+    pytest.importorskip("pyarrow")
+    df = sleep_frame
+    X, y, g = df[["Days", "Subject"]], df["Reaction"], df["Subject"]
+    expected = MixedLMRegressor("(Days | Subject)").fit(X[["Days"]], y, groups=g)
+    got = MixedLMRegressor("(Days | Subject)").fit(
+        pl.from_pandas(X[["Days"]]), y, groups=pl.from_pandas(g)
+    )
+    np.testing.assert_allclose(got.coef_, expected.coef_, rtol=1e-10)
+    np.testing.assert_allclose(
+        got.predict(pl.from_pandas(X[["Days"]]), groups=pl.from_pandas(g)),
+        expected.predict(X[["Days"]], groups=g),
+        rtol=1e-10,
+    )
+
+    def pipeline(output):
+        scale = ColumnTransformer(
+            [("scale", StandardScaler(), ["Days"])],
+            remainder="passthrough",
+            verbose_feature_names_out=False,
+        ).set_output(transform=output)
+        return Pipeline(
+            [("scale", scale), ("model", MixedLMRegressor("(Days | Subject)"))]
+        )
+
+    r2_pandas = pipeline("pandas").fit(X, y).score(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GroupsMissingWarning)
+        r2_polars = pipeline("polars").fit(X, y).score(X, y)
+    assert r2_polars == pytest.approx(r2_pandas, rel=1e-10)
+    assert round(r2_pandas, 3) == 0.826  # the user guide's pipeline
