@@ -250,6 +250,7 @@ def prepare_inputs(
             _rows_kept(request, frame, y_array, weights, raw_groups),
         )
         ignored = fixed.ignored
+        _refuse_response_feature(y, y_array, fixed, request)
         warn_ignored(ignored, request)
         layout = InputLayout(
             from_frame,
@@ -699,6 +700,33 @@ def _choose_features(
             array = array[:, index]
         return _Features(array, names, names, ignored)
     return _Features(_float_columns(frame, labels, read), names, names, ignored)
+
+
+def _refuse_response_feature(y, y_array, features, request):
+    """Refuse a default feature set that holds the response itself.
+
+    ``fixed_effects=None`` takes every other column of X. A column named as
+    the response Series and equal to it (``fit(df, df["y"])``, R's
+    ``lm(y ~ ., df)``) would predict y from itself; R's ``.`` leaves the
+    response out, but dropping a column unasked would break the rule that
+    the features are what the user said, so the user is told to choose.
+    The values are compared as well as the name, since pandas arithmetic
+    names a simulated ``y = 2 * X["x"] + noise`` after ``x``. A list or
+    formula naming the column is the user's choice and is not checked.
+    """
+    name = response_name(y, default=None)
+    if request.fixed_effects is not None or name not in features.names:
+        return
+    column = features.X[:, features.names.index(name)]
+    if np.array_equal(column, y_array, equal_nan=True):
+        raise ValueError(
+            f"X holds the column {name!r}, which is the response y: with "
+            "fixed_effects=None every other column of X is a feature, so "
+            f"{request.estimator} would predict y from itself. Drop it from X "
+            f"(X.drop(columns={name!r})), or choose the features with "
+            "fixed_effects= (a list of columns or a formula); R's 'y ~ .' "
+            "leaves the response out the same way."
+        )
 
 
 def feature_columns(

@@ -158,3 +158,34 @@ def test_polars_groups_and_polars_pipeline_output(sleep_frame):
         r2_polars = pipeline("polars").fit(X, y).score(X, y)
     assert r2_polars == pytest.approx(r2_pandas, rel=1e-10)
     assert round(r2_pandas, 3) == 0.826  # the user guide's pipeline
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PooledRegressor(),
+        lambda: FixedEffectsRegressor(group="Subject"),
+        lambda: MixedLMRegressor("(Days | Subject)"),
+        lambda: MixedLogisticRegression("(1 | Subject)"),
+    ],
+    ids=["pooled", "fixed", "mixed", "logistic"],
+)
+def test_response_column_left_in_X_is_refused_by_name(sleep_frame, make):
+    # An R user writes fit(df, df["Reaction"]) as lm(Reaction ~ ., df). R's
+    # '.' leaves the response out; fixed_effects=None took every other
+    # column, the response too: PooledRegressor and FixedEffectsRegressor
+    # fitted Reaction ~ Reaction (coef_ [1, 0]) without a word, and the mixed
+    # model failed with a message about a linear combination. The error
+    # names the column and the two ways out.
+    df = sleep_frame
+    classifier = isinstance(make(), MixedLogisticRegression)
+    if classifier:  # a boolean response column
+        df = df.assign(Reaction=df["Reaction"] > 300)
+    with pytest.raises(ValueError, match=r"'Reaction'.*response y.*fixed_effects="):
+        make().fit(df, df["Reaction"])
+    # either way out of the message fits the intended model
+    dropped = make().fit(df.drop(columns="Reaction"), df["Reaction"])
+    chosen = make().set_params(fixed_effects=["Days"]).fit(df, df["Reaction"])
+    np.testing.assert_allclose(chosen.coef_, dropped.coef_, rtol=1e-12)
+    if not classifier:  # lm and lmer's slope of Days
+        np.testing.assert_allclose(dropped.coef_, [10.46729], rtol=1e-6)

@@ -928,7 +928,8 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         self.classes_ = classes
         y01 = np.full(all_labels.shape[0], np.nan)
         y01[~unlabelled] = labels == classes[1]
-        data = self._validate_fit(X, y01, groups, sample_weight)
+        # named as y: the input checks refuse X's copy of the response
+        data = self._validate_fit(X, pd.Series(y01, name=name), groups, sample_weight)
         prior = self._prior_for(data, sample_weight, len(data.y))
         weighted = np.unique(data.y[prior > 0])
         if len(weighted) < 2:
