@@ -1002,9 +1002,12 @@ def _check_data(data, dask=False, glmer=False):
                 "in memory, data.compute(), or use lmer for a Gaussian response."
             )
     if not isinstance(data, pd.DataFrame):
+        # the library's name too: a polars frame is also "a DataFrame"
+        kind = f"{type(data).__module__.partition('.')[0]}.{type(data).__name__}"
+        convert = " (data.to_pandas())" if hasattr(data, "to_pandas") else ""
         raise ValueError(
-            f"data must be a pandas DataFrame holding the formula's columns; got "
-            f"{type(data).__name__}."
+            "data must be a pandas DataFrame holding the formula's columns; got "
+            f"{kind}: convert it to pandas{convert}."
         )
 
 

@@ -189,3 +189,14 @@ def test_response_column_left_in_X_is_refused_by_name(sleep_frame, make):
     np.testing.assert_allclose(chosen.coef_, dropped.coef_, rtol=1e-12)
     if not classifier:  # lm and lmer's slope of Days
         np.testing.assert_allclose(dropped.coef_, [10.46729], rtol=1e-6)
+
+
+def test_formula_functions_name_a_polars_frame_they_refuse(sleep_frame):
+    # lmer(formula, data) reads pandas data; a polars frame was refused as
+    # "data must be a pandas DataFrame ...; got DataFrame", which reads as
+    # a contradiction. The message names the library and the conversion.
+    pl = pytest.importorskip("polars")
+    import skmixed
+
+    with pytest.raises(ValueError, match=r"got polars\.DataFrame.*to_pandas\(\)"):
+        skmixed.lmer("Reaction ~ Days + (Days | Subject)", pl.from_pandas(sleep_frame))
