@@ -6,12 +6,16 @@ scikit-learn's documentation teaches; the expected numbers are those of
 the plain call that the meta-estimator should reproduce.
 """
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import sklearn
 from sklearn.compose import ColumnTransformer
+from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -23,6 +27,7 @@ from skmixed import (
     PooledRegressor,
 )
 from skmixed.datasets import load_sleepstudy
+from skmixed.metrics import marginal_log_likelihood
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +205,44 @@ def test_formula_functions_name_a_polars_frame_they_refuse(sleep_frame):
 
     with pytest.raises(ValueError, match=r"got polars\.DataFrame.*to_pandas\(\)"):
         skmixed.lmer("Reaction ~ Days + (Days | Subject)", pl.from_pandas(sleep_frame))
+
+
+def test_routed_weights_and_groups_reach_the_refit_as_in_lme4():
+    # The user's call under routing: GroupKFold takes the groups, the
+    # estimator takes groups and sample_weight (requested by default), the
+    # scorer takes both, in two worker processes (the estimators are
+    # pickled there and back). The refitted best model is lme4's weighted
+    # fit, lmer(Reaction ~ Days + (Days | Subject), weights = w)
+    # (tests/data/weighted/sleepstudy_lmer_weights.json, lme4 1.1-31).
+    data = Path(__file__).parent / "data" / "weighted"
+    reference = json.loads((data / "sleepstudy_lmer_weights.json").read_text())
+    df = pd.read_csv(data / "sleepstudy_weights.csv", dtype={"Subject": str})
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(
+            MixedLMRegressor(),
+            {"random_effects": ["(1 | Subject)", "(Days | Subject)"]},
+            cv=GroupKFold(3),
+            scoring=marginal_log_likelihood,
+            n_jobs=2,
+        ).fit(df[["Days"]], df["Reaction"], groups=df["Subject"], sample_weight=df["w"])
+    best = search.best_estimator_
+    assert search.best_params_ == {"random_effects": "(Days | Subject)"}
+    expected = {row["term"]: row["estimate"] for row in reference["fixed_effects"]}
+    np.testing.assert_allclose(best.intercept_, expected["(Intercept)"], rtol=1e-6)
+    np.testing.assert_allclose(best.coef_, [expected["Days"]], rtol=1e-6)
+    np.testing.assert_allclose(best.sigma_, reference["sigma"], rtol=1e-6)
+    # GridSearchCV.score routes groups and weights to the scorer too
+    with sklearn.config_context(enable_metadata_routing=True):
+        weighted = search.score(
+            df[["Days"]], df["Reaction"], groups=df["Subject"], sample_weight=df["w"]
+        )
+    assert weighted == pytest.approx(
+        marginal_log_likelihood(
+            best,
+            df[["Days"]],
+            df["Reaction"],
+            groups=df["Subject"],
+            sample_weight=df["w"],
+        ),
+        rel=1e-12,
+    )
