@@ -459,6 +459,28 @@ def _groups_column(groups, name, n_names):
     return array if n_names == 1 or name == GROUPS_ARGUMENT else None
 
 
+def _x_column_of(frame, groups, name):
+    """The column of X that holds the grouping factor ``name``, or None.
+
+    The column of that name; for the ``groups=`` argument itself (the
+    factor ``"groups"``), the column named as the Series (or one-column
+    DataFrame) passed: ``fit(X, y, groups=X["school"])`` makes ``school``
+    a grouping column, so never a feature.
+    """
+    if name in frame.columns:
+        return name
+    if name != GROUPS_ARGUMENT:
+        return None
+    label = None
+    if isinstance(groups, pd.Series):
+        label = groups.name
+    elif isinstance(groups, pd.DataFrame) and groups.shape[1] == 1:
+        label = groups.columns[0]
+    if label is not None and label in frame.columns:
+        return label
+    return None
+
+
 def _same_labels(a, b):
     a = as_factor(a, "a").astype(str)
     b = as_factor(b, "b").astype(str)
@@ -478,9 +500,8 @@ def find_groups(frame, groups, request, n, stage):
     in_frame = isinstance(frame, pd.DataFrame)
     raw, x_columns, unresolved = {}, [], []
     for name in names:
-        from_x = None
-        if in_frame and name in frame.columns:
-            from_x = frame_column(frame, name)
+        column = _x_column_of(frame, groups, name) if in_frame else None
+        from_x = None if column is None else frame_column(frame, column)
         from_arg = _groups_column(groups, name, len(names))
         if from_arg is not None and len(from_arg) != n:
             raise ValueError(
@@ -488,10 +509,10 @@ def find_groups(frame, groups, request, n, stage):
                 "the same number of rows."
             )
         if from_x is not None:
-            x_columns.append(name)
+            x_columns.append(str(column))
             if from_arg is not None and not _same_labels(from_x, from_arg):
                 raise ValueError(
-                    f"Grouping factor {name!r} is both a column of X and given "
+                    f"Grouping factor {column!r} is both a column of X and given "
                     "in groups=, and the two disagree; pass it once."
                 )
             raw[name] = from_x

@@ -246,3 +246,32 @@ def test_routed_weights_and_groups_reach_the_refit_as_in_lme4():
         ),
         rel=1e-12,
     )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: MixedLMRegressor(), lambda: FixedEffectsRegressor()],
+    ids=["mixed", "fixed"],
+)
+def test_column_of_X_passed_as_groups_is_not_also_a_feature(sleep_frame, make):
+    # The default model, '(1 | groups)', takes its factor from groups=. A
+    # user keeps the integer subject codes in X and passes the same column:
+    # fit(X, y, groups=X["Sid"]). The factor is 'Sid', so the column is a
+    # grouping column; it was also fitted as a numeric feature (a slope of
+    # 0.507 on the subject codes), silently.
+    df = sleep_frame.assign(Sid=sleep_frame["Subject"].astype(int))
+    y = df["Reaction"]
+    expected = make().fit(df[["Days"]], y, groups=df["Sid"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no rank-deficiency warning either
+        got = make().fit(df[["Days", "Sid"]], y, groups=df["Sid"])
+    np.testing.assert_allclose(got.coef_, expected.coef_, rtol=1e-12)
+    np.testing.assert_allclose(
+        got.predict(df[["Days", "Sid"]], groups=df["Sid"]),
+        expected.predict(df[["Days"]], groups=df["Sid"]),
+        rtol=1e-12,
+    )
+    # the column and groups= must agree, as for a factor named in the model
+    shuffled = df["Sid"].sample(frac=1.0, random_state=0).reset_index(drop=True)
+    with pytest.raises(ValueError, match=r"'Sid' is both a column of X.*disagree"):
+        make().fit(df[["Days", "Sid"]], y, groups=shuffled)
