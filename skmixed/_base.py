@@ -128,7 +128,28 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             missing=getattr(self, "missing", "error"),
             offset=getattr(self, "offset", None),
             response_hint=self._response_hint(),
+            random_effects=getattr(self, "random_effects", None),
         )
+
+    def _keep_fit_request(self):
+        """Keep what the parameters ask of the input, as this fit reads it.
+
+        scikit-learn's set_params changes what the next fit does: until
+        then, predict and the scorers read the grouping factors, slopes,
+        features and random-effects terms the model was fitted with, not a
+        changed random_effects. Every fit path calls this (the Dask fit too).
+        """
+        self._fit_request = self._input_request(True)
+        return self._fit_request
+
+    def _request_for(self, reset):
+        """At fit, the parameters' request (kept); later, the one fit used."""
+        if reset:
+            return self._keep_fit_request()
+        fitted = getattr(self, "_fit_request", None)
+        if fitted is None:  # (unpickled from a version that kept none)
+            return self._input_request(reset)
+        return dataclasses.replace(fitted, groups_optional=self._groups_optional(reset))
 
     def _validate(
         self,
@@ -150,7 +171,7 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         from skmixed._model_formula import with_offset_column
 
         X, y, groups = as_pandas(X), as_pandas(y), as_pandas(groups)
-        request = self._input_request(reset)
+        request = self._request_for(reset)
         if population:
             request = dataclasses.replace(request, groups_optional=True)
         # An offset given as an R expression ("log(exposure)", lme4's

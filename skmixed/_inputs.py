@@ -104,6 +104,9 @@ class InputRequest:
     response_hint : str
         Ends the message refusing a y that is not numbers (the estimator's
         pointer to what takes such a y).
+    random_effects : str or None
+        The random-effects spec the names come from (None: no random part),
+        kept so that a fitted model reads its own terms after set_params.
     """
 
     estimator: str
@@ -114,6 +117,7 @@ class InputRequest:
     missing: str = "error"
     offset: object = None
     response_hint: str = ""
+    random_effects: str | None = None
 
 
 @dataclass

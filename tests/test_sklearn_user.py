@@ -275,3 +275,45 @@ def test_column_of_X_passed_as_groups_is_not_also_a_feature(sleep_frame, make):
     shuffled = df["Sid"].sample(frac=1.0, random_state=0).reset_index(drop=True)
     with pytest.raises(ValueError, match=r"'Sid' is both a column of X.*disagree"):
         make().fit(df[["Days", "Sid"]], y, groups=shuffled)
+
+
+@pytest.mark.parametrize(
+    "make, change",
+    [
+        (
+            lambda: MixedLMRegressor("(Days | Subject)"),
+            {"random_effects": "(1 | site)"},
+        ),
+        (
+            lambda: MixedLMRegressor("(Days | Subject)"),
+            {"random_effects": "(1 | Subjekt)"},
+        ),
+        (
+            lambda: MixedLogisticRegression("(1 | Subject)"),
+            {"random_effects": "(1 | site)"},
+        ),
+        (lambda: FixedEffectsRegressor(group="Subject"), {"group": "site"}),
+    ],
+    ids=["lmm-other-factor", "lmm-typo", "logistic", "fixed"],
+)
+def test_set_params_after_fit_leaves_the_fitted_model_alone(sleep_frame, make, change):
+    # scikit-learn's convention: set_params changes what the next fit does;
+    # the fitted model predicts as fitted until then. predict read the
+    # grouping factors from the new parameter: a crash deep inside
+    # ("zip() argument 2 is longer than argument 1"), population-level
+    # predictions with a GroupsMissingWarning for a typo, or the 'site'
+    # labels looked up among the subjects.
+    df = sleep_frame.assign(site=np.where(np.arange(len(sleep_frame)) % 2, "a", "b"))
+    X, y = df[["Days", "Subject", "site"]], df["Reaction"]
+    if isinstance(make(), MixedLogisticRegression):
+        y = y > 300
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the unused 'site' column
+        model = make().fit(X, y)
+    expected, summary = model.predict(X), str(model.summary())
+    model.set_params(**change)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GroupsMissingWarning)
+        np.testing.assert_array_equal(model.predict(X), expected)
+    if not isinstance(model, FixedEffectsRegressor):  # its 'Call:' is the repr
+        assert str(model.summary()) == summary  # the formula line too

@@ -170,9 +170,16 @@ class _RandomEffectsModel(GroupedRegressor):
         }
 
     # -- the fitted terms on other rows ----------------------------------------
+    def _fitted_spec(self):
+        """The random_effects the model was fitted with (set_params since
+        changes the next fit only)."""
+        request = getattr(self, "_fit_request", None)
+        return self.random_effects if request is None else request.random_effects
+
     def _fitted_terms(self):
-        """The parsed random-effects terms in the fitted (lme4's) order."""
-        return _lme4_sorted_terms(self._terms(), self._term_designs_fit)
+        """The parsed random-effects terms of the fit, in lme4's order."""
+        terms = parse_random_effects(self._fitted_spec())
+        return _lme4_sorted_terms(terms, self._term_designs_fit)
 
     def _random_design(self, data):
         """Per-term designs for validated data, with the levels present in it.
@@ -1026,6 +1033,7 @@ class MixedLMRegressor(_RandomEffectsModel):
             from skmixed.mixed import dask_fit
 
             self._validate_params()
+            self._keep_fit_request()
             # (the partitions fit y - offset: skmixed._dask.dask_input)
             self._weights, self._offset = None, None
             self._weights_name = weights_name(sample_weight)

@@ -226,7 +226,7 @@ def _formula_without_offset(model, response):
     if "(Intercept)" not in names:
         fixed = ["0"] + fixed
     rhs = " + ".join(fixed) if fixed else "1"
-    return f"{response} ~ {rhs} + {format_random_effects(model.random_effects)}"
+    return f"{response} ~ {rhs} + {format_random_effects(model._fitted_spec())}"
 
 
 #: An effect smaller than this fraction of the residual SD is zero to
