@@ -365,7 +365,7 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
             skip_check_array=True,
             reset=True,
         )
-    request = estimator._input_request(reset)
+    request = estimator._request_for(reset)  # at predict: the fit's
     if reset and request.offset is not None:
         # an offset expression (log(e)) computed in each partition from its
         # own columns, as in memory (an array X is refused there)

@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from skmixed import (
     FixedEffectsRegressor,
     GroupsMissingWarning,
+    IgnoredColumnsWarning,
     MixedLMRegressor,
     MixedLogisticRegression,
     PooledRegressor,
@@ -317,3 +318,23 @@ def test_set_params_after_fit_leaves_the_fitted_model_alone(sleep_frame, make, c
         np.testing.assert_array_equal(model.predict(X), expected)
     if not isinstance(model, FixedEffectsRegressor):  # its 'Call:' is the repr
         assert str(model.summary()) == summary  # the formula line too
+
+
+def test_set_params_after_a_dask_fit_leaves_the_fitted_model_alone(client, sleep_frame):
+    # The same rule for a model fitted from (and predicting on) a Dask
+    # DataFrame: the partitions' input checks read the fit's request.
+    dd = pytest.importorskip("dask.dataframe")
+    df = sleep_frame.assign(site=np.where(np.arange(len(sleep_frame)) % 2, "a", "b"))
+    ddf = dd.from_pandas(df[["Days", "Subject", "site", "Reaction"]], npartitions=2)
+    X, y = ddf[["Days", "Subject", "site"]], ddf["Reaction"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the unused 'site' column
+        model = MixedLMRegressor("(Days | Subject)").fit(X, y)
+        expected = model.predict(X).compute()
+    for changed in ["(1 | site)", "(1 | Subjekt)"]:
+        model.set_params(random_effects=changed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IgnoredColumnsWarning)
+            warnings.simplefilter("error", GroupsMissingWarning)
+            got = model.predict(X).compute()
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
