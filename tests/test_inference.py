@@ -13,12 +13,19 @@ percentile intervals, 4000 refits).
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from _lmer_fits import check_close, fits, lmer_cases, reference, relative
 
-from skmixed.mixed import _numderiv, kenward_roger
+from skmixed import MixedLMRegressor
+from skmixed.mixed import _numderiv, inference, kenward_roger
 from skmixed.mixed.bootstrap import percentile_interval
-from skmixed.mixed.inference import _f_denominator_df, check_ddf
+from skmixed.mixed.inference import (
+    _deviance_hessian,
+    _deviance_varpar,
+    _f_denominator_df,
+    check_ddf,
+)
 
 CASES = lmer_cases()
 # p-values as small as 1e-18 move by ~2e-3 (relative) under the ~1e-5
@@ -49,6 +56,35 @@ def test_satterthwaite_df_and_p(case):
         1e-6,
         1e-4,
     )
+
+
+def _rows_for_order_test(seed=3, n=1200):
+    """General floats: a permutation of the rows changes the cross-products
+    in their last bits, as a Dask fit's partition sums do."""
+    rng = np.random.default_rng(seed)
+    g, h = rng.integers(0, 40, n), rng.integers(0, 6, n)
+    x1, x2 = rng.normal(size=n) * 1.3 + 0.2, rng.uniform(-2, 2, n)
+    b = rng.normal(size=(40, 2)) * np.array([1.5, 0.6])
+    y = 1 + 2 * x1 - x2 + b[g, 0] + b[g, 1] * x1 + rng.normal(size=6)[h] * 0.8
+    y = y + rng.normal(size=n) * 1.7
+    return pd.DataFrame({"x1": x1, "x2": x2, "g": g, "h": h, "y": y})
+
+
+@pytest.mark.parametrize("spec", ["(x1 | g)", "(x1 | g) + (1 | h)"])
+@pytest.mark.parametrize("reml", [True, False])
+def test_satterthwaite_df_do_not_depend_on_the_order_of_the_rows(spec, reml):
+    # second differences of the deviance moved the df of (x1 | g) + (1 | h)
+    # by 3e-8 relative between two orders of the same rows
+    df = _rows_for_order_test()
+    shuffled = df.sample(frac=1, random_state=0)
+    cols = ["x1", "x2", "g", "h"]
+    fits_ = [
+        MixedLMRegressor(spec, reml=reml).fit(d[cols], d["y"]) for d in (df, shuffled)
+    ]
+    tables = [m.anova() for m in fits_]
+    pd.testing.assert_frame_equal(tables[1], tables[0], rtol=1e-10)
+    coefs = [m.summary().coefficients for m in fits_]
+    pd.testing.assert_frame_equal(coefs[1], coefs[0], rtol=1e-10)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -379,6 +415,43 @@ def test_richardson_derivatives_are_accurate():
         np.exp(0.7) * np.cos(1.3) + 0.343,
     ]
     assert np.allclose(grad, exact_grad, rtol=1e-10)
+
+
+@pytest.mark.parametrize("spec", ["(x1 | g)", "(x1 | g) + (1 | h)"])
+@pytest.mark.parametrize("reml", [True, False])
+def test_deviance_hessian_is_numderivs_second_differences(spec, reml, monkeypatch):
+    # the analytic σ rows and the differenced gradient against lmerTest's
+    # way, second differences of the deviance. These lose digits where a θ is
+    # near 0 (θ₂₁ = -0.001 here): at numDeriv's steps (10% of θ, so 1e-4)
+    # they are off by 2e-4 relative and move by as much with the step; at
+    # 20% they agree with ours to 2e-5 there (ML) and 1e-7 elsewhere. Ours
+    # moves by < 1e-6 when the steps are halved or doubled.
+    df = _rows_for_order_test()
+    model = MixedLMRegressor(spec, reml=reml).fit(df[["x1", "x2", "g", "h"]], df["y"])
+    criterion, design = model._criterion, model._criterion.design
+    varpar = np.append(model.theta_, model.sigma_)
+
+    def ours():
+        return _deviance_hessian(criterion, varpar, reml, design.n, design.p)
+
+    numderiv = _numderiv.hessian(
+        lambda v: _deviance_varpar(criterion, v, reml, design.n, design.p),
+        varpar,
+        rel_step=0.2,
+    )
+    hessian = ours()
+    scale = np.abs(hessian).max()
+    np.testing.assert_allclose(hessian, numderiv, rtol=5e-5, atol=1e-8 * scale)
+    away_from_0 = np.abs(varpar) > 0.01
+    np.testing.assert_allclose(
+        hessian[np.ix_(away_from_0, away_from_0)],
+        numderiv[np.ix_(away_from_0, away_from_0)],
+        rtol=1e-6,
+        atol=1e-8 * scale,
+    )
+    for step in (0.05, 0.2):
+        monkeypatch.setattr(inference, "_REL_STEP", step)
+        np.testing.assert_allclose(ours(), hessian, rtol=1e-6, atol=1e-10 * scale)
 
 
 def test_f_denominator_df_rules():

@@ -531,7 +531,7 @@ class ProfiledCriterion:
         """The criterion's gradient in θ (see :meth:`value_and_gradient`)."""
         return self.value_and_gradient(theta)[1]
 
-    def value_and_gradient(self, theta):
+    def value_and_gradient(self, theta, column_weights=None):
         """The criterion and its analytic gradient at θ, from one factor.
 
         The criterion is ``Σ_j log|A_j| + Ψ(S)``: the first term's level
@@ -558,6 +558,12 @@ class ProfiledCriterion:
         Parameters
         ----------
         theta : array-like of shape (n_theta,)
+        column_weights : array-like of shape (p + 1,), optional
+            Other weights ``w`` (the value returned is still the
+            criterion's): the gradient is then that of
+            ``log|L_θ|² + Σ_i w_i log L_ii²`` over ``[X y]``'s factor, which
+            is linear in ``w``. Satterthwaite's method asks for the
+            unprofiled deviance's gradient this way.
 
         Returns
         -------
@@ -566,6 +572,8 @@ class ProfiledCriterion:
         gradient : ndarray of shape (n_theta,)
         """
         theta = np.asarray(theta, dtype=np.float64)
+        if column_weights is None:
+            column_weights = self._column_weights
         design = self.design
         q, p1 = design.q_rest, design.p + 1
         m1, k1 = design.D1.shape[:2]
@@ -589,7 +597,7 @@ class ProfiledCriterion:
             return np.inf, np.full(self.n_theta, np.nan)
         value = self._value(logdet1 + logdet_z, np.log(np.diagonal(L)))
         Linv_T = solve_triangular(L, self._eye_p1, lower=True).T
-        weighted = Linv_T * self._column_weights
+        weighted = Linv_T * column_weights
         gamma = weighted @ Linv_T.T
         levels = self.first_term_levels
         grad = np.empty(self.n_theta)

@@ -15,9 +15,16 @@ Christensen 2017, J. Stat. Softw. 82(13)):
   ``F = Σ_m (P_mᵀLβ)² / d_m / q`` and the denominator df comes from the ν_m
   of the q rotated contrasts: ``E = Σ ν_m/(ν_m − 2)``, ``ddf = 2E/(E − q)``.
 
-Both derivatives are numerical (central differences with Richardson
-extrapolation, :mod:`skmixed.mixed._numderiv`), at the same points lmerTest
-uses, so our df agree with lmerTest's to many digits.
+lmerTest differentiates both numerically (numDeriv). Second differences
+of the deviance amplify its rounding error by 1/h²: a permutation of the
+rows (or a Dask fit's partition sums) moved the df by up to 3e-8 relative.
+So the Hessian here is analytic in σ and, in θ, a central difference with
+Richardson extrapolation (:mod:`skmixed.mixed._numderiv`) of the deviance's
+analytic gradient, whose rounding error is divided by h once; ``J`` is a
+central difference too, at steps of 1% of θ (where numDeriv takes 0.01%:
+its truncation error is below rounding either way, its rounding error 100
+times smaller). The df agree with lmerTest's to its own digits (~1e-8) and
+are the same, to ~1e-11, however the rows are ordered or partitioned.
 
 Kenward-Roger (the option ``ddf="kenward-roger"``) lives in
 :mod:`skmixed.mixed.kenward_roger`.
@@ -32,11 +39,16 @@ from scipy import linalg, stats
 
 from skmixed._stacklevel import user_stacklevel
 from skmixed.mixed import _numderiv
+from skmixed.mixed.criterion import ProfiledCriterion
 
 # lmerTest's tolerance for "zero" eigenvalues of the Hessian.
 _EIGEN_TOL = 1e-8
 # nu values closer than this are treated as equal (lmerTest: get_Fstat_ddf).
 _NU_TOL = 1e-8
+# First steps of the derivatives, relative to θ (see the module docstring):
+# numDeriv's hessian step for the gradient's differences, and 1% for vcov(β)'s
+_REL_STEP = 0.1
+_JACOBIAN_STEP = 1e-2
 
 DDF_METHODS = ("satterthwaite", "kenward-roger")
 
@@ -50,6 +62,45 @@ def _deviance_varpar(criterion, varpar, reml, n, p):
     if reml:
         dev += parts.logdet_RX - p * log_2pi_s2
     return dev
+
+
+def _deviance_hessian(criterion, varpar, reml, n, p):
+    """Hessian of the deviance in (θ, σ) at ``varpar``.
+
+    With ``D = a(θ) + r²(θ)/σ² + m log(2πσ²)`` (``a`` the log-determinants,
+    ``m = n − p`` under REML, ``n`` otherwise) the σ rows are exact:
+    ``∂²D/∂σ² = 6r²/σ⁴ − 2m/σ²`` and ``∂²D/∂σ∂θ = −2 ∂r²/∂θ / σ³``. The θ
+    block differentiates the analytic gradient ``∂D/∂θ`` once. A criterion
+    whose r² comes from the rows (``RowsCriterion``: its cross-product
+    gradient lacks those digits) keeps numDeriv's second differences.
+    """
+    if not isinstance(criterion, ProfiledCriterion):
+        return _numderiv.hessian(
+            lambda v: _deviance_varpar(criterion, v, reml, n, p), varpar
+        )
+    theta, sigma = varpar[:-1], varpar[-1]
+    log_det_weights = np.zeros(p + 1)
+    if reml:
+        log_det_weights[:-1] = 1.0  # log|R_X|²
+
+    def gradient(t, pwrss):
+        # linear in the weights: r²/σ² on log r² gives ∂(r²)/σ²
+        weights = log_det_weights.copy()
+        weights[-1] = pwrss / sigma**2
+        return criterion.value_and_gradient(t, column_weights=weights)[1]
+
+    def gradient_in_theta(t):
+        return gradient(t, criterion.decompose(t).pwrss)
+
+    m = theta.size
+    out = np.empty((m + 1, m + 1))
+    out[:m, :m] = _numderiv.jacobian(gradient_in_theta, theta, rel_step=_REL_STEP)
+    pwrss = criterion.decompose(theta).pwrss
+    d_pwrss = sigma**2 * (gradient(theta, pwrss) - gradient(theta, 0.0))
+    out[:m, m] = out[m, :m] = -2.0 * d_pwrss / sigma**3
+    dof = n - p if reml else n
+    out[m, m] = 6.0 * pwrss / sigma**4 - 2.0 * dof / sigma**2
+    return (out + out.T) / 2.0
 
 
 def _unscaled_vcov(criterion, theta):
@@ -88,18 +139,14 @@ class Satterthwaite:
     def compute(cls, criterion, theta, sigma, reml, n, p):
         """Derivatives of the deviance and of vcov(β) at (θ̂, σ̂)."""
         varpar = np.append(np.asarray(theta, dtype=float), float(sigma))
-
-        def deviance(v):
-            return _deviance_varpar(criterion, v, reml, n, p)
-
-        hess = _numderiv.hessian(deviance, varpar)
+        hess = _deviance_hessian(criterion, varpar, reml, n, p)
         vcov_varpar, messages = _pseudo_inverse_hessian(hess)
 
         def vcov_theta(t):
             return _unscaled_vcov(criterion, t)
 
         # vcov(β) = σ² U(θ): the σ derivative is exact, the θ ones numerical.
-        d_theta = _numderiv.jacobian(vcov_theta, varpar[:-1])
+        d_theta = _numderiv.jacobian(vcov_theta, varpar[:-1], rel_step=_JACOBIAN_STEP)
         unscaled = vcov_theta(varpar[:-1])
         jac = np.concatenate(
             [sigma**2 * d_theta, (2.0 * sigma * unscaled)[None]], axis=0
