@@ -614,7 +614,7 @@ def test_inference_on_a_dask_fitted_mixed_model(client):
     pd.testing.assert_frame_equal(
         fitted.conf_int(method="profile", parm="theta_"),
         mem.conf_int(method="profile", parm="theta_"),
-        rtol=1e-8,
+        rtol=1e-10,
     )
     for name in ("r2_nakagawa", "icc"):
         got, want = getattr(fitted, name)(), getattr(mem, name)()
@@ -625,6 +625,24 @@ def test_inference_on_a_dask_fitted_mixed_model(client):
     small = MixedLMRegressor("(1 | g)").fit(ddf[cols], ddf["y"])
     pd.testing.assert_frame_equal(
         anova(small, fitted), anova(small_mem, mem), rtol=1e-10
+    )
+
+
+def test_inference_on_a_dask_fitted_crossed_model(client):
+    # two factors and a random slope: second differences of the deviance
+    # moved these df by 3e-8 between two orders of the same rows
+    df = _data(seed=3)
+    cols = ["x1", "x2", "g", "h"]
+    ddf = _partitioned(df, _unequal(df))
+    spec = "(x1 | g) + (1 | h)"
+    mem = MixedLMRegressor(spec).fit(df[cols], df["y"])
+    fitted = MixedLMRegressor(spec).fit(ddf[cols], ddf["y"])
+    pd.testing.assert_frame_equal(fitted.anova(), mem.anova(), rtol=1e-10)
+    pd.testing.assert_frame_equal(
+        fitted.summary().coefficients, mem.summary().coefficients, rtol=1e-10
+    )
+    pd.testing.assert_frame_equal(
+        fitted.conf_int(method="profile"), mem.conf_int(method="profile"), rtol=1e-10
     )
 
 
