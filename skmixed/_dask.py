@@ -24,6 +24,7 @@ so nothing here imports dask unless the user passed a Dask collection.
 """
 
 import copy
+import functools
 import numbers
 import re
 import warnings
@@ -550,49 +551,57 @@ def _response(inp, frame):
 
 
 # -- a formula's state, learned from every partition -------------------------------
+# factor() of a numeric column: more distinct values than this are refused
+# (a fixed-effect column per value; the pass would carry the whole column)
+MAX_NUMERIC_LEVELS = 1000
+
+
 def _distinct_values(part, columns):
     return {c: part[c].dropna().drop_duplicates() for c in columns}
 
 
-def _merge_distinct_values(*parts):
-    return {c: pd.concat([p[c] for p in parts]).drop_duplicates() for c in parts[0]}
+def _merge_distinct_values(*parts, limit=None):
+    """Union of the partitions' distinct values; with ``limit``, at most
+    ``limit + 1`` of them (enough to tell that there are too many)."""
+    merged = {}
+    for c in parts[0]:
+        values = pd.concat([p[c] for p in parts]).drop_duplicates()
+        merged[c] = values if limit is None else values.iloc[: limit + 1]
+    return merged
 
 
-def _learn_formula(rhs, frame, group_columns):
-    """A FixedFormula whose state is that of a fit on all the rows.
-
-    The state of R's treatment contrasts is the levels of every categorical
-    column: one pass collects their distinct values, and the formula is
-    fitted on a small frame holding each of them (numbers elsewhere), which
-    gives the levels, and so the columns, of a fit on all the rows. A
-    stateful transform (``scale``, ``center``, ``poly``) learns from every
-    row, and ``factor()`` of a numeric column needs all its values: those
-    are refused rather than fitted on the wrong state.
-    """
+def _distinct_of(frame, columns, limit=None):
+    """The distinct non-missing values of ``columns``: one pass."""
     import dask
 
-    from skmixed._formula import FixedFormula
+    if not columns:
+        return {}
+    parts = [
+        dask.delayed(_distinct_values)(part, columns)
+        for part in frame[columns].to_delayed()
+    ]
+    merge = functools.partial(_merge_distinct_values, limit=limit)
+    return tree_reduce(parts, None, combine_many=merge).compute()
 
-    formula = FixedFormula(rhs)
-    meta = frame._meta
-    used = [c for c in formula.columns_used]
-    if any(c not in meta.columns for c in used):
-        formula._prepare(meta, fitting=True)  # the in-memory message
-    categorical = [
+
+def _categorical_columns(meta, used):
+    """The columns a formula codes as factors whatever it says: text,
+    categorical and logical ones."""
+    return [
         c
         for c in used
         if not pd.api.types.is_numeric_dtype(meta[c].dtype)
         or pd.api.types.is_bool_dtype(meta[c].dtype)
     ]
-    distinct = {}
-    if categorical:
-        parts = [
-            dask.delayed(_distinct_values)(part, categorical)
-            for part in frame[categorical].to_delayed()
-        ]
-        distinct = tree_reduce(
-            parts, None, combine_many=_merge_distinct_values
-        ).compute()
+
+
+def _fitted_on_values(rhs, meta, used, distinct):
+    """The formula fitted on a small frame holding every distinct value of
+    the columns in ``distinct`` (numbers in [1, 2) elsewhere): its state,
+    the levels and so the columns, is that of a fit on all the rows."""
+    from skmixed._formula import FixedFormula
+
+    formula = FixedFormula(rhs)
     size = max([64] + [4 * len(v) for v in distinct.values()])
     rng = np.random.default_rng(0)
     columns = {}
@@ -608,6 +617,54 @@ def _learn_formula(rhs, frame, group_columns):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         formula.fit_transform(pd.DataFrame(columns))
+    return formula
+
+
+def _numeric_factors(formula, numeric):
+    """{numeric column: the factor expression naming it}, e.g. factor(k)."""
+    found = {}
+    for expr, (kind, _) in formula._spec.encoder_state.items():
+        if str(kind.value) != "categorical":
+            continue
+        for name in set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", str(expr))) & numeric:
+            found.setdefault(name, str(expr))
+    return found
+
+
+def _check_numeric_levels(rhs, distinct, factors):
+    for column, expr in factors.items():
+        if len(distinct[column]) > MAX_NUMERIC_LEVELS:
+            raise ValueError(
+                f"The fixed_effects formula {rhs!r} codes the numeric column "
+                f"{column!r} as a factor ({expr}), and it has more than "
+                f"{MAX_NUMERIC_LEVELS} "
+                "distinct values across the partitions: one fixed-effect column "
+                "per value. Round or bin the column first, or make it a "
+                "grouping factor (a random effect)."
+            )
+
+
+def _learn_formula(rhs, frame, group_columns):
+    """A FixedFormula whose state is that of a fit on all the rows.
+
+    The state of R's treatment contrasts is the levels of every categorical
+    column: one pass collects their distinct values, and the formula is
+    fitted on a small frame holding each of them (numbers elsewhere), which
+    gives the levels, and so the columns, of a fit on all the rows.
+    ``factor()`` of a numeric column (seen in that fit) takes one more pass
+    for that column's values; their levels are then R's (numeric order).
+    A stateful transform (``scale``, ``center``, ``poly``) learns from
+    every row: it is refused rather than fitted on the wrong state.
+    """
+    from skmixed._formula import FixedFormula
+
+    meta = frame._meta
+    used = list(FixedFormula(rhs).columns_used)
+    if any(c not in meta.columns for c in used):
+        FixedFormula(rhs)._prepare(meta, fitting=True)  # the in-memory message
+    categorical = _categorical_columns(meta, used)
+    distinct = _distinct_of(frame, categorical)
+    formula = _fitted_on_values(rhs, meta, used, distinct)
     stateful = [str(t) for t in formula._spec.transform_state]
     if stateful:
         raise NotImplementedError(
@@ -616,16 +673,11 @@ def _learn_formula(rhs, frame, group_columns):
             "available for a fit from Dask collections. Compute the column "
             "first (e.g. with map_partitions and the whole data's mean)."
         )
-    numeric = set(used) - set(categorical)
-    for expr, (kind, _) in formula._spec.encoder_state.items():
-        named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", str(expr))) & numeric
-        if str(kind.value) == "categorical" and named:
-            raise NotImplementedError(
-                f"The fixed_effects formula {rhs!r} codes the numeric column(s) "
-                f"{sorted(named)} as a factor ({expr}): its levels would need "
-                "every value. Make the column a string or categorical column "
-                "for a fit from Dask collections."
-            )
+    factors = _numeric_factors(formula, set(used) - set(categorical))
+    if factors:
+        numbers = _distinct_of(frame, sorted(factors), limit=MAX_NUMERIC_LEVELS)
+        _check_numeric_levels(rhs, numbers, factors)
+        formula = _fitted_on_values(rhs, meta, used, {**distinct, **numbers})
     return formula
 
 
