@@ -18,6 +18,8 @@ import pandas as pd
 # (building the dtype's index costs more than a whole small fit's input
 # check; bootstraps, grid searches and per-gene loops refit the same levels).
 _SMALL_LEVELS = 10_000
+# integers below this are exact as floats, so their order by value is R's
+_EXACT_FLOAT_INT = 2**53
 # A pyarrow string column longer than this is coded by Arrow's dictionary
 # encoding (no Python string per row: 4x faster than pandas.factorize at 100k
 # rows); a shorter one by a dict over its strings, since in a loop of small
@@ -199,9 +201,31 @@ def _factorized(raw, name):
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     _check_no_missing(codes < 0, name)
     uniques = np.asarray(uniques)
+    if _many_exact_integers(uniques):
+        return _integer_factor(codes, uniques)
     if uniques.dtype.kind == "f" and not np.all(np.isfinite(uniques)):
         raise ValueError(f"Grouping factor {name!r} contains inf values.")
     return _string_factor(*_merged(codes, _label_strings(uniques)))
+
+
+def _many_exact_integers(uniques):
+    """Integers beyond the small-level cache, each exact as a float."""
+    return (
+        uniques.dtype.kind in "iu"
+        and len(uniques) > _SMALL_LEVELS
+        and int(np.abs(uniques).max()) < _EXACT_FLOAT_INT
+    )
+
+
+def _integer_factor(codes, uniques):
+    """The factor of distinct integers: R's labels are their decimal strings,
+    all numbers, so ordered by value (``_r_level_order``), which numpy sorts
+    without a label per Python object (a million ids: 5 s -> 0.3 s)."""
+    order = np.argsort(uniques, kind="stable")
+    position = np.empty(len(order), dtype=np.intp)
+    position[order] = np.arange(len(order))
+    levels = uniques[order].astype(str).astype(object)
+    return pd.Categorical.from_codes(position[codes], categories=levels)
 
 
 def _string_factor(codes, labels):

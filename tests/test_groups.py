@@ -167,6 +167,22 @@ def test_level_order_numeric_then_bytewise():
     assert list(as_factor(np.array([2.0, 1.0, 2.0]), "g").categories) == ["1", "2"]
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint64])
+def test_many_integer_ids_are_levels_in_numeric_order(dtype):
+    # beyond 10,000 levels integers are ordered by numpy, not label by label:
+    # the same levels (R's decimal labels, by value) as their strings give
+    rng = np.random.default_rng(0)
+    ids = rng.permutation(np.arange(30_000))[:25_000] * 37
+    if dtype != np.uint64:
+        ids = ids - 400_000  # negatives: "-5" sorts by value, not as text
+    ids = rng.choice(ids, 60_000).astype(dtype)
+    factor = as_factor(ids, "g")
+    as_text = as_factor(pd.Series(ids.astype(str), dtype=object), "g")
+    assert list(factor.categories) == list(as_text.categories)
+    np.testing.assert_array_equal(factor.codes, as_text.codes)
+    assert factor.categories[0] == str(ids.min())
+
+
 def test_categorical_keeps_category_order_and_drops_unused():
     values = pd.Categorical(["z", "y", "z"], categories=["z", "y", "unused"])
     factor = as_factor(pd.Series(values), "g")
