@@ -946,6 +946,8 @@ def _in_level_order(merged, coder, layout):
     def per_level(index):  # (m, *index.shape)
         if np.array_equal(index.ravel(), np.arange(rows.shape[1])):
             return rows.reshape(m, *index.shape)  # every column in order: a view
+        if rows.flags.f_contiguous:  # entry-major (see join_ranges): its rows
+            return rows.T[index.ravel()].T.reshape(m, *index.shape)
         return np.take(rows, index.ravel(), axis=1).reshape(m, *index.shape)
 
     n, Bxx, sum_log_weights = merged.totals

@@ -35,6 +35,7 @@ from skmixed.mixed.dask_fit import (
     added_counts,
     merge_labelled,
 )
+from skmixed.mixed.first_term import chunks
 
 #: Ranges at most (each lane sends a task to every other: their square).
 MAX_RANGES = 16
@@ -180,7 +181,10 @@ def join_ranges(ranges):
 
     Each range's keys are in order, and the ranges' keys interleave: a
     stable sort merges the runs, and every range's rows are written to
-    their places in one table.
+    their places in one table, entry-major (a row of the table per entry
+    of a level's sums, along the levels: ``per_level`` is its transpose),
+    the layout the client's fit reads (:class:`FirstTermLevels`), which
+    then needs no transposing copy of its own.
     """
     if any(r is None for r in ranges[1:]):
         return ranges[0]
@@ -191,23 +195,23 @@ def join_ranges(ranges):
     order = np.argsort(keys, kind="stable")  # (merges sorted runs)
     places = np.empty(len(keys), dtype=np.intp)
     places[order] = np.arange(len(keys))
-    width = first.per_level.shape[1]
-    per_level = np.empty((len(keys), width))
-    # each row put whole, as one item of its bytes: half the time of
-    # assigning rows by fancy index (which copies number by number)
-    row = np.dtype((np.void, 8 * width))
-    target = per_level.view(row).reshape(-1)
+    table = np.empty((first.per_level.shape[1], len(keys)))
     start = 0
     for part in ranges:
         stop = start + len(part.labels)
-        rows = np.ascontiguousarray(part.per_level).view(row).reshape(-1)
-        np.put(target, places[start:stop], rows)
+        _scatter_transposed(part.per_level, places[start:stop], table)
         start = stop
     return LabelledSums(
         _dask.LabelKeys(keys[order], None, first.labels.kind),
-        per_level,
+        table.T,
         first.totals,
         first.summary,
         first.missing,
         first.n_rows,
     )
+
+
+def _scatter_transposed(rows, places, table):
+    """``table[:, places] = rows.T``, by cache-sized blocks of rows."""
+    for block in chunks(len(rows)):
+        table[:, places[block]] = rows[block].T

@@ -201,10 +201,14 @@ class FirstTermLevels:
     def CT(self):
         """``Z_jᵀ [Z_rest X y]`` per level, entry-major: (k, r, m)."""
         if self._CT is None:
+            C = self.design.C
+            CT = C.transpose(1, 2, 0)
+            if CT.flags.c_contiguous:  # entry-major already (a Dask fit's)
+                self._CT = CT
+                return CT
             # by chunks of levels: each chunk's rows are read once, in
             # cache (one transposing copy of a million levels reads C with
             # a stride per element: ~3x slower)
-            C = self.design.C
             CT = np.empty(C.shape[1:] + C.shape[:1])
             for sl in chunks(self.m):
                 CT[:, :, sl] = C[sl].transpose(1, 2, 0)
