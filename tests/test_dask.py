@@ -111,6 +111,31 @@ def test_mixed_fit_on_unequal_partitions_equals_pandas(client, spec):
     _assert_same_mixed(fitted, mem)
 
 
+@pytest.mark.parametrize("spec", ["(x1 | g)", "(1 | g)"])
+def test_one_factor_fit_as_on_a_million_levels_equals_pandas(client, monkeypatch, spec):
+    # the client's path of a million levels (the chunked "dense" criterion,
+    # reading the lanes' joined sums entry-major as they come, its modes
+    # formed when first read), forced on 40 levels in chunks of 8; the
+    # in-memory fit takes the same path from its own sums
+    from skmixed.mixed import criterion, first_term
+
+    monkeypatch.setattr(criterion, "_MAX_OUTER_PRODUCTS", 0)
+    monkeypatch.setattr(first_term, "_CHUNK", 8)
+    df = _data(seed=11)
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor(spec).fit(df[cols], df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    fitted = MixedLMRegressor(spec).fit(ddf[cols], ddf["y"])
+    assert fitted._criterion.strategy == mem._criterion.strategy == "dense"
+    # the joined sums are read where they are: no transposing copy
+    levels = fitted._criterion.first_term_levels
+    assert np.shares_memory(levels.CT, fitted._criterion.design.CX)
+    _assert_same_mixed(fitted, mem)
+    np.testing.assert_allclose(
+        fitted.predict(df[cols]), mem.predict(df[cols]), rtol=RTOL
+    )
+
+
 @pytest.mark.parametrize("direct", [True, False])
 def test_one_factor_sums_gathered_directly_or_through_the_scheduler(
     client, monkeypatch, direct

@@ -160,8 +160,9 @@ class Decomposition:
     b : list or tuple of ndarray
         Per term, conditional modes ``Λ u``, shape (m, k).
 
-    ``A1`` and ``u`` may be formed on first access (one term on many
-    levels: a fit reads neither).
+    ``A1``, ``u`` and ``b`` may be formed on first access (one term on many
+    levels: a fit reads none of them; ``b`` is read by predictions and
+    ``random_effects_``).
     """
 
     theta: np.ndarray
@@ -220,6 +221,7 @@ def _deferred_field(name):
 # (installed after the dataclass has made its __init__, which assigns them)
 Decomposition.A1 = _deferred_field("A1")
 Decomposition.u = _deferred_field("u")
+Decomposition.b = _deferred_field("b")
 
 
 class ProfiledCriterion:
@@ -859,17 +861,26 @@ class ProfiledCriterion:
             beta,
             L[:p, :p].T.copy(),
             u if type(u) is _Deferred else (u,),
-            (b,),
+            b if type(b) is _Deferred else (b,),
         )
 
     def _modes_by_chunks(self, theta, lam, residual):
-        """:meth:`_decompose_small`'s ``b_j = M_j g_j`` (no stored products),
-        and ``A_j`` and ``u_j`` deferred to first access (see
-        :class:`_Deferred`), by chunks of levels: every temporary stays in
-        cache (a million levels' are tens of MB each). ``g_j = [C_jX c_jy]
-        [−β; 1]`` from the entry-major cross-products, one row per column
-        of the term (contiguous along the levels, as the per-level
-        entries)."""
+        """:meth:`_decompose_small`'s ``A_j``, ``b_j = M_j g_j`` and
+        ``u_j`` (no stored products), each deferred to first access (see
+        :class:`_Deferred`: a fit reads none of them, and the modes of a
+        million levels are a pass over their cross-products)."""
+        A1 = _Deferred(partial(self._first_blocks, theta))
+        b = _Deferred(partial(self._first_term_modes, theta, residual))
+        u = _Deferred(partial(self._spherical_modes, theta, lam, residual))
+        return A1, b, u
+
+    def _first_term_modes(self, theta, residual):
+        """The first term's ``b_j = M_j g_j``, as the one-element tuple of
+        :attr:`Decomposition.b`: (m, k) (k <= 2), by chunks of levels (every
+        temporary stays in cache: a million levels' are tens of MB each).
+        ``g_j = [C_jX c_jy] [−β; 1]`` from the entry-major cross-products,
+        one row per column of the term (contiguous along the levels, as the
+        per-level entries)."""
         k, m = self._ks[0], self.design.terms[0].m
         levels = self.first_term_levels
         entries, d = coefficients(theta.tolist(), k).T, levels.d
@@ -877,9 +888,7 @@ class ProfiledCriterion:
         for sl in chunks(m):
             g = levels.combined(residual, sl)  # (k, n)
             _conditional_modes(entries @ d[:, sl], g, b[sl])
-        A1 = _Deferred(partial(self._first_blocks, theta))
-        u = _Deferred(partial(self._spherical_modes, theta, lam, residual))
-        return A1, b, u
+        return (b,)
 
     def _first_blocks(self, theta):
         """The first term's ``A_j = λᵀ D_j λ + I``: (m, k, k) (k <= 2)."""

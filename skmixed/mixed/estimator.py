@@ -861,8 +861,20 @@ class MixedLMRegressor(_RandomEffectsModel):
         self._term_designs_fit = tuple(
             (t.factor, t.group, tuple(t.names), np.asarray(t.levels)) for t in terms
         )
-        self._b = dec.b
+        self._b = None  # the factorisation's modes, formed on first use
         self.n_groups_ = _levels_per_factor(terms)
+
+    @property
+    def _b(self):
+        """Per term, the conditional modes (m, k): the fit's factorisation's
+        (formed on first use: a fit on a million levels reads none) unless
+        a fit without one set them."""
+        given = self.__dict__.get("_b_given")
+        return self._dec.b if given is None else given
+
+    @_b.setter
+    def _b(self, value):
+        self.__dict__["_b_given"] = value
 
     def _set_criteria(self, value, n, df):
         if self.reml:
