@@ -1483,6 +1483,10 @@ def tree_reduce(parts, combine, split_every=SPLIT_EVERY, combine_many=None):
 def _slim(model):
     """A copy of a fitted model without its cross-products (to ship to workers)."""
     slim = copy.copy(model)
+    if "_dec" in model.__dict__:
+        # the conditional modes, which a linear mixed model forms from its
+        # factorisation on first use (MixedLMRegressor._b), go along
+        slim._b = model._b
     drop = ("_criterion", "_dec", "_centred", "_dask_input")
     for name in drop + ("fittedvalues_", "residuals_"):
         slim.__dict__.pop(name, None)
