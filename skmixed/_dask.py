@@ -24,6 +24,7 @@ so nothing here imports dask unless the user passed a Dask collection.
 """
 
 import copy
+import dataclasses
 import functools
 import numbers
 import re
@@ -41,18 +42,25 @@ from skmixed._inputs import (
     InputLayout,
     _check_columns_present,
     _check_offset_present,
+    _groups_column,
     _labels,
+    _naming_example,
     _offset_columns,
     _offset_values,
     _report_nonfinite,
+    _same_labels,
+    _x_column_of,
     check_features_numeric,
+    default_feature_named,
     feature_columns,
     find_groups,
     nonfinite_counts,
     offset_name,
     raise_nonfinite,
+    response_feature_error,
     response_name,
     warn_ignored,
+    warn_weight_feature,
 )
 from skmixed._stacklevel import user_stacklevel
 
@@ -346,12 +354,16 @@ def _add_by_position(part, column, label, what):
     return part.assign(**{label: column.set_axis(part.index)})
 
 
-def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
+def dask_input(
+    estimator, X, y, groups, *, reset, stage, sample_weight=None, needs_groups=False
+):
     """Check Dask input against its metadata and assemble it into one frame.
 
     Every check here reads only the collections' metadata (column names and
     dtypes), so wrong input fails before any data is read, with the
-    messages of an in-memory fit.
+    messages of an in-memory fit. ``needs_groups``: the estimator fits from
+    Dask only with its grouping factors (an error rather than the
+    in-memory fit's GroupsMissingWarning).
     """
     from sklearn.utils.validation import validate_data
 
@@ -391,9 +403,14 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         groups_meta = groups._meta if hasattr(groups, "_meta") else None
         if groups_meta is None:  # a dask array
             groups_meta = np.empty(0, dtype=groups.dtype)
-    x_meta = meta if names is not None else pd.DataFrame(columns=columns)
+    # an array X's columns are named by position, as a numpy X's in memory
+    x_meta = meta if names is not None else np.empty((0, len(columns)))
     # the in-memory rules (skmixed._inputs), applied to the metadata
+    if needs_groups:  # (no warning that a model without groups is fitted)
+        request = dataclasses.replace(request, groups_optional=True)
     factors, x_columns = find_groups(x_meta, groups_meta, request, 0, stage)
+    if needs_groups and factors is None:
+        raise _groups_needed(x_meta, request)
     if not reset and names is not None:
         _check_predict_columns(estimator, meta, request)
     offset, offset_columns = None, ()
@@ -406,63 +423,18 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     resolved = {}
     if factors is not None:
         for name in factors:
+            column = _groups_part(groups, groups_meta, name, len(factors))
+            x_label = _x_label(x_meta, groups_meta, name, x_columns)
+            if x_label is not None and column is not None and reset:
+                _check_same_groups(frame, X, x_label, column)
             if name in x_columns:
                 resolved[name] = name
                 continue
             label = _GROUP.format(name)
-            if _is_frame(groups):
-                column = groups[name]
-            else:
-                column = groups
             frame = _with_column(frame, X, column, label, "groups")
             resolved[name] = label
-    intercept = None
-    if formula_rhs is not None:  # the formula's design, partition by partition
-        all_names = names
-        if reset:
-            formula = _learn_formula(formula_rhs, frame, list(x_columns))
-            intercept = resolve_intercept(
-                formula, estimator.fit_intercept, type(estimator).__name__
-            )
-            features = [_DESIGN.format(j) for j in range(len(formula.names))]
-            meta_out = _formula_columns(frame._meta, formula, features)
-            frame = frame.map_partitions(
-                _formula_columns, formula, features, meta=meta_out
-            )
-            feature_names = list(formula.names)
-            chosen = [str(c) for c in formula.columns_used]
-        else:
-            formula = estimator._input_layout.formula
-            features, chosen = [], []
-            feature_names = list(estimator._input_layout.feature_names)
-        ignored = {}
-    # the in-memory choice of features (skmixed._inputs), from the metadata
-    elif names is not None:
-        all_names = names
-        features, chosen, ignored = feature_columns(
-            meta, names, True, x_columns, request, offset=offset_columns
-        )
-        feature_names = chosen
-    else:
-        all_names = [f"x{j}" for j in range(len(columns))]
-        _, chosen, ignored = feature_columns(
-            meta, all_names, False, [], request, offset=offset_columns
-        )
-        features = [columns[all_names.index(c)] for c in chosen]
-        feature_names = None
-    if reset:
-        warn_ignored(ignored, request)
-        formula = None if formula_rhs is None else formula
-        estimator.fixed_formula_ = formula
-        estimator._input_layout = InputLayout(
-            names is not None,
-            list(all_names),
-            chosen if formula is None else list(feature_names),
-            chosen,
-            formula,
-            list(x_columns),
-            offset,
-        )
+    all_names = names if names is not None else [f"x{j}" for j in range(len(columns))]
+    x_frame = frame  # X (and groups): y's own values are compared with it
     if y is not None:
         dtype = _as_column(y, _Y)._meta.dtype
         if not (
@@ -483,6 +455,57 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         if not pd.api.types.is_numeric_dtype(dtype):
             raise ValueError(f"sample_weight must be numeric; got dtype {dtype}.")
         frame = _with_column(frame, X, sample_weight, _W, "sample_weight")
+    intercept = None
+    if formula_rhs is not None:  # the formula's design, partition by partition
+        if reset:
+            kept = None
+            if request.missing == "drop":  # R's na.omit before the levels
+                slopes = [c for c in request.slope_names if c in names]
+                kept = (list(resolved.values()), slopes)
+            formula = _learn_formula(formula_rhs, frame, list(x_columns), kept)
+            intercept = resolve_intercept(
+                formula, estimator.fit_intercept, type(estimator).__name__
+            )
+            features = [_DESIGN.format(j) for j in range(len(formula.names))]
+            meta_out = _formula_columns(frame._meta, formula, features)
+            frame = frame.map_partitions(
+                _formula_columns, formula, features, kept, meta=meta_out
+            )
+            feature_names = list(formula.names)
+            chosen = [str(c) for c in formula.columns_used]
+        else:
+            formula = estimator._input_layout.formula
+            features, chosen = [], []
+            feature_names = list(estimator._input_layout.feature_names)
+        ignored = {}
+    # the in-memory choice of features (skmixed._inputs), from the metadata
+    elif names is not None:
+        features, chosen, ignored = feature_columns(
+            meta, names, True, x_columns, request, offset=offset_columns
+        )
+        feature_names = chosen
+    else:
+        _, chosen, ignored = feature_columns(
+            meta, all_names, False, [], request, offset=offset_columns
+        )
+        features = [columns[all_names.index(c)] for c in chosen]
+        feature_names = None
+    if reset:
+        warn_ignored(ignored, request)
+        formula = None if formula_rhs is None else formula
+        estimator.fixed_formula_ = formula
+        estimator._input_layout = InputLayout(
+            names is not None,
+            list(all_names),
+            chosen if formula is None else list(feature_names),
+            chosen,
+            formula,
+            list(x_columns),
+            offset,
+        )
+    if reset and formula_rhs is None:
+        chosen_labels = dict(zip(chosen, features, strict=True))
+        _check_default_features(X, x_frame, chosen_labels, y, sample_weight, request)
     if reset and x_columns:
         estimator.group_columns_in_ = list(x_columns)
     return DaskInput(
@@ -494,6 +517,134 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         offset=offset_label,
         y_name=response_name(y, None),
         offset_name=offset,
+    )
+
+
+# -- columns given twice: in X and as y, sample_weight or groups= ---------------
+#: The label of a column compared with one of X's (see _same_values).
+_OTHER = "__skmixed_other__"
+
+
+def _same_expression(X, label, values):
+    """Whether ``values`` is X's column ``label`` by its task graph
+    (``fit(ddf, ddf["y"])``): told without reading a row."""
+    if not (_is_frame(X) and getattr(values, "ndim", 0) == 1):
+        return False
+    if not (hasattr(X, "expr") and hasattr(values, "expr")):
+        return False
+    return X[label].optimize()._name == values.optimize()._name
+
+
+def _equal_columns(part, a, b):
+    """Whether two columns of a partition hold the same numbers (NaN too)."""
+    left = part[a].to_numpy(dtype=np.float64, na_value=np.nan)
+    right = part[b].to_numpy(dtype=np.float64, na_value=np.nan)
+    return bool(np.array_equal(left, right, equal_nan=True))
+
+
+def _equal_labels(part, a, b):
+    """Whether two grouping columns of a partition hold the same labels."""
+    if not len(part):
+        return True
+    return _same_labels(part[a], part[b])
+
+
+def _same_values(X, frame, label, values, what, equal=_equal_columns):
+    """Whether column ``label`` of X (``frame`` holds it) and the collection
+    ``values`` hold the same values: from the task graphs when ``values``
+    is that column, else by one pass over the two columns (run only when
+    their names agree, which is rare)."""
+    import dask
+
+    if _same_expression(X, label, values):
+        return True
+    pair = _with_column(frame[[label]], X, values, _OTHER, what)
+    parts = [dask.delayed(equal)(part, label, _OTHER) for part in pair.to_delayed()]
+    return all(dask.compute(*parts))
+
+
+def _check_default_features(X, frame, features, y, sample_weight, request):
+    """The in-memory rules for a default feature set (``fixed_effects=None``)
+    holding y (an error) or the weights (a warning) as a column of X.
+
+    ``features``: feature name -> its label in ``frame``. As in memory, a
+    name and the values must both match; the values are read only when the
+    names match and the column is not X's own (``fit(ddf, ddf["y"])`` is
+    refused before any row is read).
+    """
+    name = default_feature_named(y, list(features), request)
+    if name is not None and _same_values(X, frame, features[name], y, "y"):
+        raise response_feature_error(name, request)
+    if sample_weight is None:
+        return
+    name = default_feature_named(sample_weight, list(features), request)
+    label = None if name is None else features[name]
+    if label is not None and _same_values(X, frame, label, sample_weight, "w"):
+        warn_weight_feature(name, request)
+
+
+def _groups_part(groups, groups_meta, name, n_names):
+    """The collection in ``groups=`` that serves the factor ``name`` (the
+    in-memory rule on the metadata), or None."""
+    served = _groups_column(groups_meta, name, n_names)
+    if served is None:
+        return None
+    if _is_frame(groups):
+        return groups[served.name]
+    return groups
+
+
+def _x_label(x_meta, groups_meta, name, x_columns):
+    """The column of X that holds the factor ``name`` (the in-memory rule:
+    its own name, or the name of the Series given as ``groups=``)."""
+    if not isinstance(x_meta, pd.DataFrame):
+        return None
+    label = _x_column_of(x_meta, groups_meta, name)
+    return label if label is not None and str(label) in x_columns else None
+
+
+def _check_same_groups(frame, X, x_label, column):
+    """A grouping column of X also given in ``groups=`` must agree with it,
+    as in memory (one pass over the two columns, unless ``groups=`` is X's
+    column itself, as in ``groups=ddf["g"]``)."""
+    if not _same_values(X, frame, x_label, column, "groups", _equal_labels):
+        raise ValueError(
+            f"Grouping factor {x_label!r} is both a column of X and given "
+            "in groups=, and the two disagree; pass it once."
+        )
+
+
+def fit_input(model, X, y, groups, sample_weight, needs_groups=False):
+    """:func:`dask_input` at fit (see there for ``needs_groups``)."""
+    return dask_input(
+        model,
+        X,
+        y,
+        groups,
+        reset=True,
+        stage="fit",
+        sample_weight=sample_weight,
+        needs_groups=needs_groups,
+    )
+
+
+def _groups_needed(x_meta, request):
+    """The error for a Dask fit that got no grouping factor: in memory the
+    model would be fitted without group effects (with a warning), which the
+    Dask paths of the mixed and fixed-effects models do not do."""
+    names = ", ".join(map(repr, request.group_names))
+    if isinstance(x_meta, pd.DataFrame):
+        fix = (
+            f"name the grouping column of X ({_naming_example(x_meta, request)}) "
+            "or pass groups= as a Dask Series"
+        )
+    else:
+        fix = "a dask array X has no column names: pass groups= as a Dask Series"
+    return ValueError(
+        f"No grouping factor given for {names}: {request.estimator} fits from "
+        "Dask collections only with its grouping factor(s) (in memory it would "
+        "fit a linear model without group effects, with a GroupsMissingWarning; "
+        f"PooledRegressor fits that model from Dask). To fit the groups, {fix}."
     )
 
 
@@ -556,7 +707,8 @@ def _response(inp, frame):
 MAX_NUMERIC_LEVELS = 1000
 
 
-def _distinct_values(part, columns):
+def _distinct_values(part, columns, kept=None):
+    part = part[_formula_rows(part, kept)] if kept is not None else part
     return {c: part[c].dropna().drop_duplicates() for c in columns}
 
 
@@ -570,18 +722,47 @@ def _merge_distinct_values(*parts, limit=None):
     return merged
 
 
-def _distinct_of(frame, columns, limit=None):
-    """The distinct non-missing values of ``columns``: one pass."""
+def _distinct_of(frame, columns, limit=None, kept=None):
+    """The distinct non-missing values of ``columns``: one pass (over the
+    rows missing='drop' keeps, with ``kept``: see :func:`_formula_rows`)."""
     import dask
 
     if not columns:
         return {}
+    if kept is not None:
+        needed = [*columns, *kept[0], *kept[1], *kept[2]]
+        needed += [c for c in (_Y, _W) if c in frame.columns]
+        frame = frame[list(dict.fromkeys(needed))]
+    else:
+        frame = frame[columns]
     parts = [
-        dask.delayed(_distinct_values)(part, columns)
-        for part in frame[columns].to_delayed()
+        dask.delayed(_distinct_values)(part, columns, kept)
+        for part in frame.to_delayed()
     ]
     merge = functools.partial(_merge_distinct_values, limit=limit)
     return tree_reduce(parts, None, combine_many=merge).compute()
+
+
+def _formula_rows(part, kept):
+    """The rows of a partition whose values give a formula its levels with
+    missing='drop': R's model.frame after na.omit, as in memory
+    (``skmixed._inputs._rows_kept``): a response (y less the offset), a
+    weight, every group label and random slope, and a value in every column
+    the formula reads. ``kept``: (group labels, slope labels, formula
+    columns)."""
+    groups, slopes, used = kept
+    keep = np.ones(len(part), dtype=bool)
+    for column in groups:
+        keep &= ~np.asarray(pd.isna(part[column]), dtype=bool)
+    numbers = list(slopes) + [c for c in (_Y,) if c in part.columns]
+    if numbers:
+        values = part[numbers].to_numpy(dtype=np.float64, na_value=np.nan)
+        keep &= np.isfinite(values).all(axis=1)
+    if _W in part.columns:
+        keep &= ~np.isnan(part[_W].to_numpy(dtype=np.float64, na_value=np.nan))
+    from skmixed._formula import _rows_used
+
+    return _rows_used(part, used, keep)
 
 
 def _categorical_columns(meta, used):
@@ -644,7 +825,7 @@ def _check_numeric_levels(rhs, distinct, factors):
             )
 
 
-def _learn_formula(rhs, frame, group_columns):
+def _learn_formula(rhs, frame, group_columns, kept=None):
     """A FixedFormula whose state is that of a fit on all the rows.
 
     The state of R's treatment contrasts is the levels of every categorical
@@ -655,6 +836,8 @@ def _learn_formula(rhs, frame, group_columns):
     for that column's values; their levels are then R's (numeric order).
     A stateful transform (``scale``, ``center``, ``poly``) learns from
     every row: it is refused rather than fitted on the wrong state.
+    ``kept`` (missing='drop'; group labels and slope columns): the levels
+    are those of the rows the fit keeps (:func:`_formula_rows`).
     """
     from skmixed._formula import FixedFormula
 
@@ -663,7 +846,9 @@ def _learn_formula(rhs, frame, group_columns):
     if any(c not in meta.columns for c in used):
         FixedFormula(rhs)._prepare(meta, fitting=True)  # the in-memory message
     categorical = _categorical_columns(meta, used)
-    distinct = _distinct_of(frame, categorical)
+    if kept is not None:
+        kept = (*kept, used)
+    distinct = _distinct_of(frame, categorical, kept=kept)
     formula = _fitted_on_values(rhs, meta, used, distinct)
     stateful = [str(t) for t in formula._spec.transform_state]
     if stateful:
@@ -675,18 +860,27 @@ def _learn_formula(rhs, frame, group_columns):
         )
     factors = _numeric_factors(formula, set(used) - set(categorical))
     if factors:
-        numbers = _distinct_of(frame, sorted(factors), limit=MAX_NUMERIC_LEVELS)
+        numbers = _distinct_of(
+            frame, sorted(factors), limit=MAX_NUMERIC_LEVELS, kept=kept
+        )
         _check_numeric_levels(rhs, numbers, factors)
         formula = _fitted_on_values(rhs, meta, used, {**distinct, **numbers})
     return formula
 
 
-def _formula_columns(part, formula, labels):
-    """The partition with the formula's design columns added."""
-    if len(part):
-        matrix = formula.transform(part)
-    else:
-        matrix = np.empty((0, len(labels)))
+def _formula_columns(part, formula, labels, kept=None):
+    """The partition with the formula's design columns added.
+
+    ``kept`` (missing='drop', see :func:`_learn_formula`): rows the fit
+    drops get NaN (they may hold a level that only they had, no level of
+    the fit); they are dropped with the rest.
+    """
+    matrix = np.full((len(part), len(labels)), np.nan)
+    rows = np.ones(len(part), dtype=bool)
+    if kept is not None and len(part):
+        rows = _formula_rows(part, (*kept, list(formula.columns_used)))
+    if rows.any():
+        matrix[rows] = formula.transform(part[rows] if not rows.all() else part)
     design = pd.DataFrame(matrix, index=part.index, columns=labels)
     return pd.concat([part, design], axis=1)
 

@@ -295,9 +295,7 @@ def fit_pooled(model, X, y, groups, sample_weight=None):
         raise ValueError(
             f"cov_type must be one of ('nonrobust', 'cluster'); got {model.cov_type!r}."
         )
-    inp = _dask.dask_input(
-        model, X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
-    )
+    inp = _dask.fit_input(model, X, y, groups, sample_weight)
     fit_intercept = model.fit_intercept if inp.intercept is None else inp.intercept
     model._has_intercept = bool(fit_intercept)
     names = inp.names
@@ -421,17 +419,10 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
             f"handle_unknown must be one of {_UNKNOWN}; got {model.handle_unknown!r}."
         )
     response, default_label = response_name(y), groups_label(groups)
-    inp = _dask.dask_input(
-        model, X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
-    )
+    inp = _dask.fit_input(model, X, y, groups, sample_weight, needs_groups=True)
     names = inp.names
     slope_idx = model._slope_indices(names)
     model.response_name_ = response
-    if not inp.groups:
-        raise ValueError(
-            "FixedEffectsRegressor on Dask collections needs the grouping "
-            "column: keep it in X or pass groups=."
-        )
     (name,) = inp.groups
     drop = model.missing == "drop"
     coders, n = _dask._learn_factors(inp, {name: [name]}, inp.features, drop)

@@ -244,6 +244,7 @@ def prepare_inputs(
     ignored = {}
     if stage == "fit":
         offset_column = offset_name(request, columns, group_columns)
+        offset = _offset_values(frame, columns, offset_column, request.estimator)
         fixed = _choose_features(
             frame,
             columns,
@@ -251,10 +252,11 @@ def prepare_inputs(
             group_columns,
             request,
             _offset_columns(request, offset_column, columns),
-            _rows_kept(request, frame, y_array, weights, raw_groups),
+            _rows_kept(request, frame, y_array, weights, raw_groups, offset),
         )
         ignored = fixed.ignored
         _refuse_response_feature(y, y_array, fixed, request)
+        _warn_weight_feature(sample_weight, weights, fixed, request)
         warn_ignored(ignored, request)
         layout = InputLayout(
             from_frame,
@@ -269,6 +271,7 @@ def prepare_inputs(
         _check_offset_present(columns, layout, request, from_frame)
         _check_columns_present(frame, columns, layout, request, from_frame)
         fixed = _features_again(frame, layout)
+        offset = _offset_values(frame, columns, layout.offset_column, request.estimator)
     covariates = _covariates(frame, request.slope_names, group_columns, fixed, layout)
     inputs = ModelInputs(
         fixed.X,
@@ -282,7 +285,7 @@ def prepare_inputs(
         0,
         layout,
         weights,
-        _offset_values(frame, columns, layout.offset_column, request.estimator),
+        offset,
     )
     _handle_missing(
         inputs, raw_groups, request.missing, stage, frame, response_name(y, None)
@@ -574,24 +577,62 @@ def _report_unresolved(frame, groups, request, unresolved, found, stage):
 def _warn_groups_missing(frame, request, stage):
     """Say exactly what is fitted (or predicted) without grouping factors."""
     names = ", ".join(map(repr, request.group_names))
-    if stage == "fit":
-        if isinstance(frame, pd.DataFrame):
-            what = "X's columns"
-        else:
-            what = f"all {frame.shape[1]} column(s) of the numpy X"
+    hint = _fix_hint()
+    if stage == "fit" and isinstance(frame, pd.DataFrame):
+        # a frame's columns have names: the model names none of them (a
+        # named factor missing from a frame is an error, so this is the
+        # groups= argument's factor)
+        example = _naming_example(frame, request)
         action = (
             f"{request.estimator} fits a linear model without group effects, "
-            f"with {what} as fixed-effect features (a numpy X has no column "
-            "names, so none of its columns can be a grouping column: pass "
-            "groups=, or choose the features with fixed_effects=)"
+            f"with {_features_said(request)} as fixed-effect features (no column "
+            f"of X is named as a grouping factor: {names} stands for the groups= "
+            "argument, which was not given)"
+        )
+        hint = (
+            f"Name the grouping column of X ({example}), or pass groups= "
+            "(through scikit-learn's meta-estimators with "
+            "sklearn.set_config(enable_metadata_routing=True))."
+        )
+    elif stage == "fit":
+        action = (
+            f"{request.estimator} fits a linear model without group effects, "
+            f"with all {frame.shape[1]} column(s) of the numpy X as fixed-effect "
+            "features (a numpy X has no column names, so none of its columns can "
+            "be a grouping column: pass groups=, or choose the features with "
+            "fixed_effects=)"
         )
     else:
         action = "predicting at population level (fixed effects only)"
     warnings.warn(
-        f"No grouping factor given for {names} at {stage}; {action}. {_fix_hint()}",
+        f"No grouping factor given for {names} at {stage}; {action}. {hint}",
         GroupsMissingWarning,
         stacklevel=user_stacklevel(),
     )
+
+
+def _features_said(request):
+    """Which columns of a frame X the features are, in words."""
+    if request.fixed_effects is None:
+        return "X's numeric columns"
+    if isinstance(request.fixed_effects, str):
+        return f"the columns of the formula {request.fixed_effects!r}"
+    return "the columns fixed_effects lists"
+
+
+def _naming_example(frame, request):
+    """How to name a column of ``frame`` as the grouping factor, for a
+    message: its first non-numeric column (a label column), else its
+    first."""
+    columns = list(frame.columns)
+    if not columns:
+        column = "school"
+    else:
+        labels = [c for c in columns if not _is_numeric(frame[c].dtype)]
+        column = str((labels or columns)[0])
+    if request.random_effects is not None:
+        return f"{request.estimator}('(1 | {column})')"
+    return f"{request.estimator}(group={column!r})"
 
 
 # -- 3. the fixed-effect features ------------------------------------------------------
@@ -739,19 +780,67 @@ def _refuse_response_feature(y, y_array, features, request):
     names a simulated ``y = 2 * X["x"] + noise`` after ``x``. A list or
     formula naming the column is the user's choice and is not checked.
     """
-    name = response_name(y, default=None)
-    if request.fixed_effects is not None or name not in features.names:
+    name = default_feature_named(y, features.names, request)
+    if name is None:
         return
     column = features.X[:, features.names.index(name)]
     if np.array_equal(column, y_array, equal_nan=True):
-        raise ValueError(
-            f"X holds the column {name!r}, which is the response y: with "
-            "fixed_effects=None every other column of X is a feature, so "
-            f"{request.estimator} would predict y from itself. Drop it from X "
-            f"(X.drop(columns={name!r})), or choose the features with "
-            "fixed_effects= (a list of columns or a formula); R's 'y ~ .' "
-            "leaves the response out the same way."
-        )
+        raise response_feature_error(name, request)
+
+
+def default_feature_named(values, names, request):
+    """The name of ``values`` (a Series: y, the weights) when
+    ``fixed_effects=None`` made a feature of that name (``names``), else
+    None: whether it is that column is for its values to say."""
+    name = response_name(values, default=None)
+    if request.fixed_effects is not None or name not in names:
+        return None
+    return name
+
+
+def response_feature_error(name, request):
+    """The error for X holding the response ``name`` as a default feature."""
+    return ValueError(
+        f"X holds the column {name!r}, which is the response y: with "
+        "fixed_effects=None every other column of X is a feature, so "
+        f"{request.estimator} would predict y from itself. Drop it from X "
+        f"(X.drop(columns={name!r})), or choose the features with "
+        "fixed_effects= (a list of columns or a formula); R's 'y ~ .' "
+        "leaves the response out the same way."
+    )
+
+
+def _warn_weight_feature(sample_weight, weights, features, request):
+    """Say when ``sample_weight`` is a column of X that is also a feature.
+
+    ``fit(X, y, sample_weight=X["w"])`` with ``fixed_effects=None`` fits a
+    slope on w as well as weighting by it: what R's ``lm(y ~ ., d,
+    weights = w)`` does (its ``.`` keeps w), and what scikit-learn's "X is
+    the features" means, so it is kept; but it is rarely meant, so it is
+    said. As for the response, the values must match the name.
+    """
+    if weights is None:
+        return
+    name = default_feature_named(sample_weight, features.names, request)
+    if name is None:
+        return
+    column = features.X[:, features.names.index(name)]
+    if np.array_equal(column, weights, equal_nan=True):
+        warn_weight_feature(name, request)
+
+
+def warn_weight_feature(name, request):
+    """The warning of :func:`_warn_weight_feature` (the Dask path's too)."""
+    warnings.warn(
+        f"sample_weight is the column {name!r} of X, which with "
+        f"fixed_effects=None is also a feature: {request.estimator} fits a "
+        f"coefficient of {name!r} as well as weighting the rows by it, as R's "
+        f"lm(y ~ ., data, weights = {name}) does. If {name!r} is only the "
+        f"weights, drop it from X (X.drop(columns={name!r})) or choose the "
+        "features with fixed_effects=.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def feature_columns(
@@ -826,10 +915,11 @@ def _listed_columns(choice, columns, group_columns):
     return chosen
 
 
-def _rows_kept(request, frame, y, weights, groups):
+def _rows_kept(request, frame, y, weights, groups, offset=None):
     """At fit with missing='drop', the rows that y, the weights, the group
-    labels and the random-slope columns keep (R's na.omit, before a
-    formula's factor levels are taken); None when nothing is dropped."""
+    labels, the random-slope columns and the offset keep (R's na.omit,
+    before a formula's factor levels are taken: R's model frame holds the
+    offset too); None when nothing is dropped."""
     if request.missing != "drop" or not isinstance(request.fixed_effects, str):
         return None
     keep = ~_unlabelled_rows(groups, frame.shape[0])
@@ -841,6 +931,8 @@ def _rows_kept(request, frame, y, weights, groups):
         keep &= np.isfinite(y)
     if weights is not None:
         keep &= ~np.isnan(weights)
+    if offset is not None:
+        keep &= np.isfinite(offset)
     return None if keep.all() else keep
 
 

@@ -1068,16 +1068,9 @@ def fit(model, X, y, groups, sample_weight=None):
     if missing not in _MISSING_OPTIONS:
         raise ValueError(f"missing must be one of {_MISSING_OPTIONS}; got {missing!r}.")
     drop = missing == "drop"
-    inp = _dask.dask_input(
-        model, X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
-    )
+    inp = _dask.fit_input(model, X, y, groups, sample_weight, needs_groups=True)
     fit_intercept = model.fit_intercept if inp.intercept is None else inp.intercept
     model._has_intercept = bool(fit_intercept)
-    if not inp.groups:
-        raise ValueError(
-            "A fit from Dask collections needs the grouping factors: keep the "
-            "grouping column(s) in X or pass groups=."
-        )
     terms = model._terms()
     # random slopes that are no fixed effects (lme4's y ~ x1 + (x2 | g)) are
     # read as extra columns after the features, and dropped from the fixed
