@@ -57,6 +57,7 @@ from skmixed._inputs import (
     nonfinite_counts,
     offset_name,
     raise_nonfinite,
+    refuse_duplicate_columns,
     response_feature_error,
     response_name,
     warn_ignored,
@@ -371,6 +372,7 @@ def dask_input(
 
     frame, columns, names = _as_frame(X)
     meta = frame._meta
+    refuse_duplicate_columns(meta.columns)
     if reset:
         validate_data(
             estimator,
@@ -528,6 +530,8 @@ _OTHER = "__skmixed_other__"
 def _same_expression(X, label, values):
     """Whether ``values`` is X's column ``label`` by its task graph
     (``fit(ddf, ddf["y"])``): told without reading a row."""
+    if _is_frame(values) and len(values.columns) == 1:
+        values = values[values.columns[0]]
     if not (_is_frame(X) and getattr(values, "ndim", 0) == 1):
         return False
     if not (hasattr(X, "expr") and hasattr(values, "expr")):

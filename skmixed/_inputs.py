@@ -352,9 +352,7 @@ def _columns_of(X, layout, estimator, column_names=None):
     string column names, already read.
     """
     if isinstance(X, pd.DataFrame):
-        if X.columns.has_duplicates:
-            twice = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
-            raise ValueError(f"X has duplicate column names: {twice}.")
+        refuse_duplicate_columns(X.columns)
         if layout is not None and not layout.from_frame:
             warnings.warn(
                 f"X has feature names, but {estimator} was fitted without "
@@ -391,6 +389,13 @@ def _columns_of(X, layout, estimator, column_names=None):
         frame = pd.DataFrame(array, columns=layout.columns)
         return frame.infer_objects(), list(layout.columns), True
     return _array_columns(array, layout, estimator)
+
+
+def refuse_duplicate_columns(columns):
+    """A frame's columns Index with a label twice is an error naming it."""
+    if columns.has_duplicates:
+        twice = sorted({str(c) for c in columns[columns.duplicated()]})
+        raise ValueError(f"X has duplicate column names: {twice}.")
 
 
 def _array_columns(array, layout, estimator):
@@ -1331,9 +1336,10 @@ def response_name(y, default="y"):
     DataFrame's column, as a string), else ``default``: the formula's
     left-hand side, and the column a message about y names (``lmer``'s
     ``count``; ``default=None`` there: an unnamed y is "y")."""
-    name = getattr(y, "name", None)
-    if name is None and isinstance(y, pd.DataFrame) and y.shape[1] == 1:
-        name = y.columns[0]
+    name = getattr(y, "name", None) if getattr(y, "ndim", 1) == 1 else None
+    columns = getattr(y, "columns", None) if getattr(y, "ndim", 0) == 2 else None
+    if name is None and columns is not None and len(columns) == 1:
+        name = columns[0]  # (a pandas or Dask one-column DataFrame)
     return str(name) if name is not None else default
 
 

@@ -79,6 +79,32 @@ def test_response_column_of_x_from_another_collection_is_refused(client, estimat
     assert str(from_dask.value) == str(in_memory.value)
 
 
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_response_as_a_one_column_frame_of_x_is_refused(client, estimator):
+    # fit(ddf, ddf[["y"]]): the one-column frame had no name on Dask, so
+    # PooledRegressor fitted y ~ y silently (memory names it by its column)
+    df = _data(seed=1)
+    with pytest.raises(ValueError) as in_memory:
+        estimator().fit(df, df[["y"]])
+    ddf = _unreadable(df)
+    with pytest.raises(ValueError) as from_dask:
+        estimator().fit(ddf, ddf[["y"]])
+    assert str(from_dask.value) == str(in_memory.value)
+
+
+def test_duplicate_column_names_are_refused_as_in_memory(client):
+    # Dask raised its own DuplicateError from inside the fit
+    df = _data(seed=1)[["x1", "x2", "g", "y"]]
+    df.columns = ["x1", "x1", "g", "y"]
+    with pytest.raises(ValueError) as in_memory:
+        PooledRegressor().fit(df.iloc[:, :3], df["y"])
+    ddf = _unreadable(df)
+    with pytest.raises(ValueError) as from_dask:
+        PooledRegressor().fit(ddf[["x1", "g"]], ddf["y"])
+    assert str(from_dask.value) == str(in_memory.value)
+    assert str(in_memory.value) == "X has duplicate column names: ['x1']."
+
+
 def test_a_feature_named_as_another_response_is_a_feature(client):
     # pandas names 2 * X["x1"] + noise after x1: same name, other values;
     # x1 stays a feature, in memory and from Dask
