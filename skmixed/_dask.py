@@ -121,6 +121,8 @@ class DaskInput:
     y_name: str | None = None
     #: The offset's name in messages (its column, or its expression).
     offset_name: str | None = None
+    #: The fitted FixedFormula of a formula fixed part (at fit), or None.
+    formula: object = None
 
     @property
     def names(self):
@@ -519,6 +521,7 @@ def dask_input(
         offset=offset_label,
         y_name=response_name(y, None),
         offset_name=offset,
+        formula=formula if reset and formula_rhs is not None else None,
     )
 
 
@@ -678,6 +681,31 @@ def _minus_offset(part, label):
 def _nonfinite_offsets(part, label):
     offset = part[label].to_numpy(dtype=np.float64, na_value=np.nan)
     return nonfinite_counts(offset[:, None])
+
+
+def raise_nonfinite_features(inp, counts, names):
+    """The in-memory error for NaN or inf in the features (``counts``, per
+    column, summed over the partitions).
+
+    A formula's design is NaN on every column of a row with a missing
+    value, so, as in memory, the message names the data columns the
+    formula reads: one more pass counts them (only on this error path).
+    """
+    formula = inp.formula
+    if formula is not None and counts.any():
+        import dask
+
+        columns = list(formula.columns_used)
+        parts = [
+            dask.delayed(formula.missing_counts)(part)
+            for part in inp.frame[columns].to_delayed()
+        ]
+        found = formula.missing_words(tree_reduce(parts, np.add).compute())
+        if found:
+            raise ValueError(
+                f"Input X contains NaN or inf ({'; '.join(found)}). {_FIT_HINT}"
+            )
+    raise_nonfinite(counts, names, "X", _FIT_HINT)
 
 
 def raise_nonfinite_response(inp, counts):

@@ -263,7 +263,7 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
     # the sums of y itself: the fit's intercept (the groups' means) get the
     # shift back, only R's intercept row changes (see Partial.shifted)
     total = _dask.tree_reduce(parts, _add_partials).compute().shifted(0.0)
-    raise_nonfinite(total.nonfinite_x, inp.names, "X", _FIT_HINT)
+    _dask.raise_nonfinite_features(inp, total.nonfinite_x, inp.names)
     raise_nonfinite(total.nonfinite_y, inp.y_names, "y", _FIT_HINT)
     _dask.check_weights(total.weights, total.first_negative)
     model.n_dropped_ = total.n_dropped

@@ -291,25 +291,6 @@ class FixedFormula:
             "level."
         )
 
-    def _refuse_one_level_among(self, design):
-        """The one-level rule on the rows the model uses (``design``'s),
-        for ``factor(g)`` / ``C(g)``, whose levels formulaic learned from
-        rows the model may drop: a main-effect term of one such factor whose
-        columns take one pattern on every row codes one level."""
-        if not design.shape[0]:
-            return
-        encoder = self._spec.encoder_state
-        for label, columns in self.terms.items():
-            variables = self._term_variables[label]
-            expr = next(iter(variables)) if len(variables) == 1 else None
-            if expr is None or expr in self._kinds or expr not in encoder:
-                continue  # a data column's levels are the used rows' already
-            kind, state = encoder[expr]
-            if str(kind.value) != "categorical" or _is_logical(state):
-                continue
-            if np.unique(design[:, columns], axis=0).shape[0] == 1:
-                self._raise_one_level(label)
-
     # -- fit / transform ------------------------------------------------------
     def fit_transform(self, frame, rows=None):
         """Learn the formula's state from ``frame`` and return the design.
@@ -334,6 +315,14 @@ class FixedFormula:
         """
         self._kinds = {}
         data, complete = self._prepare(frame, fitting=True, rows=rows)
+        if rows is not None:
+            # formulaic learns factor(k)'s levels from the rows it sees:
+            # those the model keeps (R's lm(y ~ factor(k)) has no level of
+            # rows that na.omit drops); the others get NaN and are dropped
+            kept = np.asarray(rows, dtype=bool)
+            if not kept[complete].all():
+                data = data.loc[kept[complete]].reset_index(drop=True)
+                complete = complete & kept
         formulaic = _formulaic()
         try:
             with warnings.catch_warnings():
@@ -362,8 +351,6 @@ class FixedFormula:
         self._refuse_one_level_factors()
         self._layout()
         full = self._place(matrix, complete)
-        if rows is not None:
-            self._refuse_one_level_among(full[complete & np.asarray(rows, bool)])
         self._type3 = self._type3_contrasts(data, full[complete])
         return full, list(self.names)
 
@@ -409,18 +396,30 @@ class FixedFormula:
             ``"column 'x': NaN in 2 row(s)"``, ``"... inf in 1 row(s)"`` or,
             for a categorical column, ``"... missing in 1 row(s)"``.
         """
-        parts = []
-        for name in self.columns_used:
+        return self.missing_words(self.missing_counts(frame))
+
+    def missing_counts(self, frame):
+        """Rows with NaN, inf and a missing label, per column the formula
+        reads (in ``columns_used`` order): an array of shape (n, 3) that
+        adds up over the parts of the data (a Dask fit's partitions)."""
+        counts = np.zeros((len(self.columns_used), 3), dtype=np.int64)
+        for j, name in enumerate(self.columns_used):
             column = frame[name]
             if self._kinds[name][0] == "numeric":
                 values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-                counts = (("NaN", np.isnan(values)), ("inf", np.isinf(values)))
+                counts[j, :2] = np.isnan(values).sum(), np.isinf(values).sum()
             else:
-                counts = (("missing", column.isna().to_numpy()),)
+                counts[j, 2] = column.isna().sum()
+        return counts
+
+    def missing_words(self, counts):
+        """:meth:`missing_values` of :meth:`missing_counts`."""
+        parts = []
+        for name, row in zip(self.columns_used, counts, strict=True):
             kinds = " and ".join(
-                f"{kind} in {int(rows.sum())} row(s)"
-                for kind, rows in counts
-                if rows.any()
+                f"{kind} in {int(n)} row(s)"
+                for kind, n in zip(("NaN", "inf", "missing"), row, strict=True)
+                if n
             )
             if kinds:
                 parts.append(f"column {name!r}: {kinds}")

@@ -321,3 +321,52 @@ def test_level_of_rows_missing_only_the_offset_is_no_level(client):
     assert list(mem.fixed_effects_.index) == ["(Intercept)", "x", "fc", "fd"]
     np.testing.assert_allclose(mem.fixed_effects_, list(r.values()), atol=1e-6)
     _assert_same_mixed(fitted, mem)
+
+
+@pytest.mark.parametrize("estimator", ["pooled", "lm"])
+def test_factor_call_value_only_on_dropped_rows_is_no_level(client, estimator):
+    # factor(k) = 3 only on rows missing y: R's lm has no factor(k)3
+    # (tests/data/offset_levels). In memory formulaic learned the levels of
+    # every row, so factor(k)3 was an aliased (NaN) coefficient; from Dask
+    # the levels were the rows kept's already
+    from _r_outputs import r_data, r_output
+
+    import skmixed
+
+    df = r_data("offset_levels", "factor_call_levels")
+    r = r_output("offset_levels", "offset_levels")["lm_factor_call"]
+    fits = []
+    for data in (df, _partitioned(df, [0, 50, 50, 90, len(df)])):
+        with pytest.warns(UserWarning, match="dropped 40 row"):
+            if estimator == "lm":
+                fits.append(skmixed.lm("y ~ x + factor(k)", data, missing="drop"))
+            else:
+                model = PooledRegressor(fixed_effects="x + factor(k)", missing="drop")
+                fits.append(model.fit(data[["x", "k"]], data["y"]))
+    mem, fitted = fits
+    assert list(mem.params_.index) == list(r)
+    np.testing.assert_allclose(mem.params_, list(r.values()), rtol=1e-10)
+    _same_lm_numbers(fitted, mem)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        lambda: PooledRegressor(fixed_effects="x1 + f"),
+        lambda: MixedLMRegressor("(1 | g)", fixed_effects="x1 + f"),
+    ],
+)
+def test_missing_label_of_a_formula_column_is_named_as_in_memory(client, estimator):
+    # memory: "column 'f': missing in 2 row(s)"; from Dask the message named
+    # the design columns, x1 too, which has no missing value
+    df = _with_factor(seed=8)
+    df["f"] = df["f"].astype(object)
+    df.loc[[3, 900], "f"] = None
+    cols = ["x1", "f", "g"]
+    with pytest.raises(ValueError) as in_memory:
+        estimator().fit(df[cols], df["y"])
+    assert "(column 'f': missing in 2 row(s))" in str(in_memory.value)
+    ddf = _partitioned(df, _unequal(df))
+    with pytest.raises(ValueError) as from_dask:
+        estimator().fit(ddf[cols], ddf["y"])
+    assert str(from_dask.value) == str(in_memory.value)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from skmixed import _dask, _malloc
-from skmixed._inputs import _FIT_HINT, nonfinite_counts, raise_nonfinite
+from skmixed._inputs import nonfinite_counts
 from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.design import (
     _NO_LATER_TERMS,
@@ -1182,7 +1182,7 @@ def fit(model, X, y, groups, sample_weight=None):
 
         _, _, sums, summary = reduce()
     clock.append(time.perf_counter())
-    raise_nonfinite(summary.nonfinite_x, names, "X", _FIT_HINT)
+    _dask.raise_nonfinite_features(inp, summary.nonfinite_x, names)
     _dask.raise_nonfinite_response(inp, summary.nonfinite_y)
     _check_weights(summary)
     model.n_dropped_ = summary.n_dropped

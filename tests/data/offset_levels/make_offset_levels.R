@@ -1,6 +1,7 @@
-# A factor level whose rows all miss the offset: R's model frame holds the
-# offset, so na.omit drops those rows before the unused level is dropped
-# (tests/test_dask_inputs.py). Run from this folder: Rscript make_offset_levels.R
+# Levels of rows that na.omit drops are no levels (tests/test_dask_inputs.py):
+# a factor level whose rows all miss the offset (R's model frame holds the
+# offset), and a value of factor(k) only on rows missing y.
+# Run from this folder: Rscript make_offset_levels.R
 suppressPackageStartupMessages({library(lme4); library(jsonlite)})
 set.seed(20261201)
 n <- 120
@@ -13,7 +14,12 @@ d$y <- round(1 + 0.5 * d$x + rnorm(12)[match(d$g, unique(d$g))] +
 d$o[d$f == "a"] <- NA  # level a: only on rows that na.omit drops
 write.csv(d, "offset_levels.csv", row.names = FALSE, na = "")
 m <- lmer(y ~ x + f + offset(o) + (1 | g), d, na.action = na.omit)
-out <- list(lmer_fixef = as.list(fixef(m)),
+d2 <- d[c("x", "g", "y")]
+d2$k <- rep(1:3, 40)
+d2$y[d2$k == 3] <- NA
+write.csv(d2, "factor_call_levels.csv", row.names = FALSE, na = "")
+l <- lm(y ~ x + factor(k), d2)
+out <- list(lmer_fixef = as.list(fixef(m)), lm_factor_call = as.list(coef(l)),
             software = list(R = R.version.string,
                             lme4 = as.character(packageVersion("lme4"))))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
