@@ -1549,13 +1549,16 @@ def _union_of_labels(labels):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if isinstance(labels[0], pa.Array):  # every partition has one dtype
+    if all(isinstance(x, pa.Array) for x in labels):  # one dtype everywhere
         kind = labels[0].type
         encoded = pc.dictionary_encode(
             pa.chunked_array([x.cast(kind) for x in labels], type=kind)
         ).combine_chunks()
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         return codes, encoded.dictionary
+    # Arrow labels beside a Series: categoricals with other categories in
+    # each partition (read_parquet's) are strings once a batch unites them
+    labels = [x.to_pandas() if isinstance(x, pa.Array) else x for x in labels]
     return local_codes(pd.concat(labels, ignore_index=True))
 
 

@@ -370,3 +370,22 @@ def test_missing_label_of_a_formula_column_is_named_as_in_memory(client, estimat
     with pytest.raises(ValueError) as from_dask:
         estimator().fit(ddf[cols], ddf["y"])
     assert str(from_dask.value) == str(in_memory.value)
+
+
+def test_parquet_files_with_their_own_categories_fit_as_strings(client, tmp_path):
+    # dd.read_parquet of files whose categorical group column holds each
+    # file's own categories: the one-factor fit merged a batch's labels
+    # (strings, once two files' categories are united) with another's
+    # (a categorical): TypeError "cannot concatenate object of type
+    # LargeStringArray". Memory fits the labels as strings
+    pytest.importorskip("pyarrow")
+    df = _data(seed=15)
+    for i, (a, b) in enumerate([(0, 300), (300, 301), (301, 900), (900, 1200)]):
+        part = df.iloc[a:b].copy()
+        part["g"] = pd.Categorical(part["g"])  # this file's labels only
+        part.to_parquet(tmp_path / f"part{i}.parquet")
+    data = dd.read_parquet(tmp_path)
+    cols = ["x1", "x2", "g"]
+    mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
+    fitted = MixedLMRegressor("(x1 | g)").fit(data[cols], data["y"])
+    _assert_same_mixed(fitted, mem)
