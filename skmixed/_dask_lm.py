@@ -28,7 +28,7 @@ from skmixed._inputs import (
 from skmixed._linalg import least_squares
 from skmixed._lm import lm_statistics_from_sums
 from skmixed.fixed import _dummy_design
-from skmixed.pooled import check_some_column, groups_label
+from skmixed.pooled import check_some_column, groups_label, warn_aliased
 
 _MISSING_OPTIONS = ("error", "drop")
 
@@ -419,10 +419,13 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
             f"handle_unknown must be one of {_UNKNOWN}; got {model.handle_unknown!r}."
         )
     response, default_label = response_name(y), groups_label(groups)
-    inp = _dask.fit_input(model, X, y, groups, sample_weight, needs_groups=True)
+    inp = _dask.fit_input(model, X, y, groups, sample_weight)
     names = inp.names
     slope_idx = model._slope_indices(names)
     model.response_name_ = response
+    if not inp.groups:  # (GroupsMissingWarning issued): the pooled model
+        _fit_fixed_pooled(model, inp, names, response)
+        return
     (name,) = inp.groups
     drop = model.missing == "drop"
     coders, n = _dask._learn_factors(inp, {name: [name]}, inp.features, drop)
@@ -481,8 +484,6 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
             _check_weighted_levels(present, len(levels), levels, label)
         norms = np.sqrt(total.squares)
         fit = least_squares(total.R[:, :-1], total.R[:, -1], norms=norms)
-        from skmixed.pooled import warn_aliased
-
         warn_aliased(
             [c for c, a in zip(names, fit.aliased, strict=True) if a],
             "FixedEffectsRegressor",
@@ -496,6 +497,28 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
         )
     model.formula_ = _fe_formula(response, names, label, slope_idx)
     model.n_dropped_ = total.n_dropped
+    model._dask_input = inp
+    model.fittedvalues_ = _dask.fitted_values(model)
+    model.residuals_ = _dask.residuals(model)
+
+
+def _fit_fixed_pooled(model, inp, names, response):
+    """FixedEffectsRegressor without groups, as in memory: lm(y ~ x)."""
+    if not names:  # (the rows are not counted for the message)
+        raise ValueError(
+            "0 feature(s) (shape=(n, 0)) while a minimum of 1 is required when "
+            "no grouping factor is given (y ~ g needs its grouping column in X "
+            "or groups=)."
+        )
+    total = _reduce(model, inp, inp.features, _Intercept(True))
+    fit = least_squares(total.R[:, :-1], total.R[:, -1])
+    columns = ["(Intercept)", *names]
+    warn_aliased(
+        [c for c, a in zip(columns, fit.aliased, strict=True) if a],
+        "FixedEffectsRegressor",
+    )
+    model._finish(None, None, fit, columns, has_group_rank=0, sums=_sums(total, True))
+    model._pooled_effects(fit, names, response)
     model._dask_input = inp
     model.fittedvalues_ = _dask.fitted_values(model)
     model.residuals_ = _dask.residuals(model)

@@ -370,6 +370,11 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         )
         coef = np.where(fit.aliased, 0.0, fit.coef)
         self._finish(data, design @ coef, fit, columns, has_group_rank=0)
+        self._pooled_effects(fit, names, response)
+
+    def _pooled_effects(self, fit, names, response):
+        """The attributes of a fit without groups (in memory or from Dask)."""
+        coef = np.where(fit.aliased, 0.0, fit.coef)
         self.group_name_ = None
         self.levels_, self.reference_, self.n_groups_ = [], None, 0
         self.method_ = "dummy"

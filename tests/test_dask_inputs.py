@@ -262,27 +262,48 @@ def test_groups_disagreeing_with_the_column_of_x_is_refused(client):
         (lambda: MixedLMRegressor(), "MixedLMRegressor('(1 | g)')"),
     ],
 )
-def test_without_groups_a_dataframe_is_told_to_name_its_column(
-    client, estimator, example
-):
-    # the warning said "(a numpy X has no column names ...)" of a pandas X;
-    # from Dask the same warning came, then an error that gave no example
+def test_without_groups_a_dataframe_is_told_to_name_its_column(estimator, example):
+    # the warning said "(a numpy X has no column names ...)" of a pandas X
     df = _data(seed=7)
-    cols = ["x1", "x2", "g"]
     with pytest.warns(GroupsMissingWarning) as record:
-        estimator().fit(df[cols], df["y"])
+        estimator().fit(df[["x1", "x2", "g"]], df["y"])
     said = str(record[0].message)
     assert "numpy" not in said
     assert "no column of X is named as a grouping factor" in said
     assert f"Name the grouping column of X ({example})" in said
-    # Dask fits these models only with groups: an error (and no warning
-    # that a model without groups is fitted) with the same example
+
+
+def test_fixed_effects_without_groups_from_dask_is_the_pandas_fit(client):
+    # memory warns and fits lm(y ~ x1 + x2); from Dask the same warning came,
+    # then "needs the grouping column"
+    df = _data(seed=7)
+    cols = ["x1", "x2", "g"]
+    fits, said = [], []
+    for data in (df, _partitioned(df, _unequal(df))):
+        with pytest.warns(GroupsMissingWarning) as record:
+            fits.append(FixedEffectsRegressor().fit(data[cols], data["y"]))
+        said.append([str(r.message) for r in record])
+    mem, fitted = fits
+    assert said[0] == said[1]
+    assert mem.n_groups_ == fitted.n_groups_ == 0
+    _same_lm_numbers(fitted, mem)
+    assert str(fitted.summary()) == str(mem.summary())
+    np.testing.assert_allclose(
+        fitted.predict(df[cols]), mem.predict(df[cols]), rtol=RTOL
+    )
+
+
+def test_mixed_model_without_groups_from_dask_says_how_to_name_them(client):
+    # MixedLMRegressor fits from Dask only with its groups: it warned that a
+    # model without groups was fitted, then raised; now one error, with the
+    # call that names the column
+    df = _data(seed=7)
     ddf = _partitioned(df, _unequal(df))
     with warnings.catch_warnings():
         warnings.simplefilter("error", GroupsMissingWarning)
         with pytest.raises(ValueError, match="fits from Dask collections only") as e:
-            estimator().fit(ddf[cols], ddf["y"])
-    assert f"name the grouping column of X ({example})" in str(e.value)
+            MixedLMRegressor().fit(ddf[["x1", "x2", "g"]], ddf["y"])
+    assert "name the grouping column of X (MixedLMRegressor('(1 | g)'))" in str(e.value)
 
 
 def test_dask_array_without_groups_is_told_it_has_no_names(client):
