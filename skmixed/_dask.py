@@ -429,8 +429,16 @@ def dask_input(
         for name in factors:
             column = _groups_part(groups, groups_meta, name, len(factors))
             x_label = _x_label(x_meta, groups_meta, name, x_columns)
-            if x_label is not None and column is not None and reset:
+            twice = x_label is not None and column is not None
+            if twice and reset:
                 _check_same_groups(frame, X, x_label, column)
+            elif twice and not _same_expression(X, x_label, column):
+                # predict is lazy: each partition's in-memory call gets both
+                # and compares them, as memory does
+                label = _GROUP.format(name)
+                frame = _with_column(frame, X, column, label, "groups")
+                resolved[name] = label
+                continue
             if name in x_columns:
                 resolved[name] = name
                 continue

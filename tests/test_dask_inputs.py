@@ -410,3 +410,23 @@ def test_parquet_files_with_their_own_categories_fit_as_strings(client, tmp_path
     mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
     fitted = MixedLMRegressor("(x1 | g)").fit(data[cols], data["y"])
     _assert_same_mixed(fitted, mem)
+
+
+def test_predict_with_groups_disagreeing_with_x_is_refused(client):
+    # at predict the groups= labels were ignored for X's column of that
+    # name: predictions for the wrong groups, where memory refuses
+    df = _data(seed=6)
+    cols = ["x1", "x2", "g"]
+    model = MixedLMRegressor("(1 | g)").fit(df[cols], df["y"])
+    rows = df.iloc[:60]
+    other = rows["g"].sample(frac=1.0, random_state=1).to_frame()
+    other.index = rows.index
+    with pytest.raises(ValueError) as in_memory:
+        model.predict(rows[cols], groups=other)
+    data = dd.from_pandas(rows, npartitions=2)
+    with pytest.raises(ValueError) as from_dask:
+        model.predict(data[cols], groups=dd.from_pandas(other, npartitions=2)).compute()
+    assert str(from_dask.value).endswith(str(in_memory.value))
+    # the same labels: the predictions of X's column
+    same = model.predict(data[cols], groups=data[["g"]]).compute()
+    np.testing.assert_allclose(same, model.predict(rows[cols]), rtol=RTOL)
