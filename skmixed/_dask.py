@@ -935,11 +935,33 @@ def _check_dtypes(part, meta, index):
             part[column].dtype, pd.CategoricalDtype
         ):
             continue  # dd.read_parquet's categoricals: each partition's own
+        if isinstance(part[column].dtype, pd.CategoricalDtype) and isinstance(
+            meta[column].dtype, pd.CategoricalDtype
+        ):
+            raise _other_categories(column, part[column].dtype, meta, index)
         raise ValueError(
             f"Column {_shown(column)!r} has dtype {part[column].dtype} in partition "
             f"{index} but {meta[column].dtype} in the collection's metadata: "
             "every partition must have the same dtypes."
         )
+
+
+def _other_categories(column, dtype, meta, index):
+    """The error for a partition whose categorical column has other
+    categories than the metadata's ("dtype category ... but category" said
+    nothing): which labels differ, and how to read such a column."""
+    ours = {str(c) for c in dtype.categories}
+    theirs = {str(c) for c in meta[column].dtype.categories}
+    name = _shown(column)
+    return ValueError(
+        f"Column {name!r} has other categories in partition {index} than in "
+        f"the collection's metadata (only in the partition: "
+        f"{sorted(ours - theirs)[:5]}; only in the metadata: "
+        f"{sorted(theirs - ours)[:5]}): every partition must have the same "
+        "dtypes. For categories that differ by partition, declare them "
+        f"unknown (X[{name!r}].cat.as_unknown(), as dd.read_parquet does) or "
+        "give the labels as strings."
+    )
 
 
 def _shown(column):

@@ -430,3 +430,25 @@ def test_predict_with_groups_disagreeing_with_x_is_refused(client):
     # the same labels: the predictions of X's column
     same = model.predict(data[cols], groups=data[["g"]]).compute()
     np.testing.assert_allclose(same, model.predict(rows[cols]), rtol=RTOL)
+
+
+def test_partition_with_other_categories_says_which_and_how(client):
+    # it said "dtype category in partition 1 but category in the
+    # collection's metadata"; the advice it now gives fits as memory does
+    df = _data(seed=18)
+    first, second = df.iloc[:600].copy(), df.iloc[600:].copy()
+    first["g"] = pd.Categorical(first["g"])
+    categories = [*first["g"].cat.categories, "extra"]
+    second["g"] = pd.Categorical(second["g"], categories=categories)
+    parts = [dask.delayed(first.copy)(), dask.delayed(second.copy)()]
+    ddf = dd.from_delayed(parts, meta=first.iloc[:0], verify_meta=False)
+    cols = ["x1", "g"]
+    with pytest.raises(ValueError) as e:
+        MixedLMRegressor("(1 | g)").fit(ddf[cols], ddf["y"])
+    assert str(e.value).startswith(
+        "Column 'g' has other categories in partition 1 than in the collection's "
+        "metadata (only in the partition: ['extra']; only in the metadata: [])"
+    )
+    ddf["g"] = ddf["g"].cat.as_unknown()
+    fitted = MixedLMRegressor("(1 | g)").fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, MixedLMRegressor("(1 | g)").fit(df[cols], df["y"]))
