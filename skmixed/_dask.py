@@ -594,7 +594,9 @@ def _check_default_features(X, frame, features, y, sample_weight, request):
         return
     name = default_feature_named(sample_weight, list(features), request)
     label = None if name is None else features[name]
-    if label is not None and _same_values(X, frame, label, sample_weight, "w"):
+    if label is not None and _same_values(
+        X, frame, label, sample_weight, "sample_weight"
+    ):
         warn_weight_feature(name, request)
 
 
