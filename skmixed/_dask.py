@@ -24,7 +24,6 @@ so nothing here imports dask unless the user passed a Dask collection.
 """
 
 import copy
-import dataclasses
 import functools
 import numbers
 import re
@@ -44,7 +43,6 @@ from skmixed._inputs import (
     _check_offset_present,
     _groups_column,
     _labels,
-    _naming_example,
     _offset_columns,
     _offset_values,
     _report_nonfinite,
@@ -357,16 +355,12 @@ def _add_by_position(part, column, label, what):
     return part.assign(**{label: column.set_axis(part.index)})
 
 
-def dask_input(
-    estimator, X, y, groups, *, reset, stage, sample_weight=None, needs_groups=False
-):
+def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     """Check Dask input against its metadata and assemble it into one frame.
 
     Every check here reads only the collections' metadata (column names and
     dtypes), so wrong input fails before any data is read, with the
-    messages of an in-memory fit. ``needs_groups``: the estimator fits from
-    Dask only with its grouping factors (an error rather than the
-    in-memory fit's GroupsMissingWarning).
+    messages of an in-memory fit.
     """
     from sklearn.utils.validation import validate_data
 
@@ -410,11 +404,7 @@ def dask_input(
     # an array X's columns are named by position, as a numpy X's in memory
     x_meta = meta if names is not None else np.empty((0, len(columns)))
     # the in-memory rules (skmixed._inputs), applied to the metadata
-    if needs_groups:  # (no warning that a model without groups is fitted)
-        request = dataclasses.replace(request, groups_optional=True)
     factors, x_columns = find_groups(x_meta, groups_meta, request, 0, stage)
-    if needs_groups and factors is None:
-        raise _groups_needed(x_meta, request)
     if not reset and names is not None:
         _check_predict_columns(estimator, meta, request)
     offset, offset_columns = None, ()
@@ -631,37 +621,10 @@ def _check_same_groups(frame, X, x_label, column):
         )
 
 
-def fit_input(model, X, y, groups, sample_weight, needs_groups=False):
-    """:func:`dask_input` at fit (see there for ``needs_groups``)."""
+def fit_input(model, X, y, groups, sample_weight):
+    """:func:`dask_input` at fit."""
     return dask_input(
-        model,
-        X,
-        y,
-        groups,
-        reset=True,
-        stage="fit",
-        sample_weight=sample_weight,
-        needs_groups=needs_groups,
-    )
-
-
-def _groups_needed(x_meta, request):
-    """The error for a Dask fit that got no grouping factor: in memory the
-    model would be fitted without group effects (with a warning), which the
-    Dask paths of the mixed and fixed-effects models do not do."""
-    names = ", ".join(map(repr, request.group_names))
-    if isinstance(x_meta, pd.DataFrame):
-        fix = (
-            f"name the grouping column of X ({_naming_example(x_meta, request)}) "
-            "or pass groups= as a Dask Series"
-        )
-    else:
-        fix = "a dask array X has no column names: pass groups= as a Dask Series"
-    return ValueError(
-        f"No grouping factor given for {names}: {request.estimator} fits from "
-        "Dask collections only with its grouping factor(s) (in memory it would "
-        "fit a linear model without group effects, with a GroupsMissingWarning; "
-        f"PooledRegressor fits that model from Dask). To fit the groups, {fix}."
+        model, X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
     )
 
 

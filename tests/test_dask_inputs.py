@@ -273,15 +273,18 @@ def test_without_groups_a_dataframe_is_told_to_name_its_column(estimator, exampl
     assert f"Name the grouping column of X ({example})" in said
 
 
-def test_fixed_effects_without_groups_from_dask_is_the_pandas_fit(client):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fixed_effects_without_groups_from_dask_is_the_pandas_fit(client, weighted):
     # memory warns and fits lm(y ~ x1 + x2); from Dask the same warning came,
     # then "needs the grouping column"
-    df = _data(seed=7)
+    df = _with_factor(seed=7)
     cols = ["x1", "x2", "g"]
     fits, said = [], []
     for data in (df, _partitioned(df, _unequal(df))):
+        weights = data["w"] if weighted else None
         with pytest.warns(GroupsMissingWarning) as record:
-            fits.append(FixedEffectsRegressor().fit(data[cols], data["y"]))
+            model = FixedEffectsRegressor()
+            fits.append(model.fit(data[cols], data["y"], sample_weight=weights))
         said.append([str(r.message) for r in record])
     mem, fitted = fits
     assert said[0] == said[1]
@@ -293,30 +296,69 @@ def test_fixed_effects_without_groups_from_dask_is_the_pandas_fit(client):
     )
 
 
-def test_mixed_model_without_groups_from_dask_says_how_to_name_them(client):
-    # MixedLMRegressor fits from Dask only with its groups: it warned that a
-    # model without groups was fitted, then raised; now one error, with the
-    # call that names the column
+@pytest.mark.parametrize(
+    "options, weighted",
+    [({}, False), ({"reml": False}, False), ({}, True), ({"offset": "o"}, False)],
+)
+def test_mixed_model_without_groups_from_dask_is_the_pandas_fit(
+    client, options, weighted
+):
+    # memory warns and fits the fixed-effects-only model (lme4's criterion
+    # of lm); from Dask the same warning came, then "needs the grouping
+    # factors"
+    df = _with_factor(seed=7)
+    df["o"] = np.random.default_rng(7).normal(size=len(df))
+    cols = ["x1", "x2", "g", "o"]
+    fits, said = [], []
+    for data in (df, _partitioned(df, _unequal(df))):
+        weights = data["w"] if weighted else None
+        with pytest.warns(GroupsMissingWarning) as record:
+            model = MixedLMRegressor(**options)
+            fits.append(model.fit(data[cols], data["y"], sample_weight=weights))
+        said.append([str(r.message) for r in record])
+    mem, fitted = fits
+    assert said[0] == said[1]
+    _assert_same_mixed(fitted, mem)
+    assert fitted.n_groups_ == {} and fitted.theta_.size == 0
+    # (values of ~1: absolutely to 1e-12, as some are near 0)
+    np.testing.assert_allclose(
+        fitted.fittedvalues_.compute(), mem.fittedvalues_, rtol=RTOL, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        fitted.predict(df[cols]), mem.predict(df[cols]), rtol=RTOL, atol=1e-12
+    )
+
+
+def test_mixed_model_without_groups_drops_aliased_columns_as_in_memory(client):
     df = _data(seed=7)
-    ddf = _partitioned(df, _unequal(df))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", GroupsMissingWarning)
-        with pytest.raises(ValueError, match="fits from Dask collections only") as e:
-            MixedLMRegressor().fit(ddf[["x1", "x2", "g"]], ddf["y"])
-    assert "name the grouping column of X (MixedLMRegressor('(1 | g)'))" in str(e.value)
+    df["x3"] = 2 * df["x1"] - df["x2"]  # aliased: lme4 drops it, with a warning
+    cols = ["x1", "x2", "x3"]
+    fits = []
+    for data in (df, _partitioned(df, _unequal(df))):
+        with pytest.warns(UserWarning, match="rank deficient"):
+            fits.append(MixedLMRegressor().fit(data[cols], data["y"]))
+    mem, fitted = fits
+    assert list(mem.fixed_effects_.index) == ["(Intercept)", "x1", "x2"]
+    _assert_same_mixed(fitted, mem)
 
 
-def test_dask_array_without_groups_is_told_it_has_no_names(client):
-    # a dask array X and a model naming g: from Dask it raised, naming
-    # columns '__skmixed_x0__' that the user never made
+def test_dask_array_without_groups_warns_and_fits_as_numpy(client):
+    # a dask array X and a model naming g: memory (numpy) warns and fits
+    # without groups; from Dask it raised, naming columns '__skmixed_x0__'
+    # that the user never made
     df = _data(seed=7)
     ddf = dd.from_pandas(df, npartitions=3)
     X = ddf[["x1", "x2"]].to_dask_array(lengths=True)
     y = ddf["y"].to_dask_array(lengths=True)
-    with pytest.raises(ValueError) as e:
-        MixedLMRegressor("(1 | g)").fit(X, y)
-    assert "__skmixed" not in str(e.value)
-    assert "a dask array X has no column names: pass groups=" in str(e.value)
+    with pytest.warns(GroupsMissingWarning) as in_memory:
+        mem = MixedLMRegressor("(1 | g)").fit(
+            df[["x1", "x2"]].to_numpy(), df["y"].to_numpy()
+        )
+    with pytest.warns(GroupsMissingWarning) as from_dask:
+        fitted = MixedLMRegressor("(1 | g)").fit(X, y)
+    assert str(from_dask[0].message) == str(in_memory[0].message)
+    assert "all 2 column(s) of the numpy X" in str(in_memory[0].message)
+    _assert_same_mixed(fitted, mem)
     # with groups= it is the numpy fit with groups=
     mem = MixedLMRegressor("(1 | g)").fit(
         df[["x1", "x2"]].to_numpy(), df["y"].to_numpy(), groups=df["g"]

@@ -1068,9 +1068,12 @@ def fit(model, X, y, groups, sample_weight=None):
     if missing not in _MISSING_OPTIONS:
         raise ValueError(f"missing must be one of {_MISSING_OPTIONS}; got {missing!r}.")
     drop = missing == "drop"
-    inp = _dask.fit_input(model, X, y, groups, sample_weight, needs_groups=True)
+    inp = _dask.fit_input(model, X, y, groups, sample_weight)
     fit_intercept = model.fit_intercept if inp.intercept is None else inp.intercept
     model._has_intercept = bool(fit_intercept)
+    if not inp.groups:  # (GroupsMissingWarning issued): y ~ x, as in memory
+        _fit_without_groups(model, inp, fit_intercept, sample_weight is not None)
+        return
     terms = model._terms()
     # random slopes that are no fixed effects (lme4's y ~ x1 + (x2 | g)) are
     # read as extra columns after the features, and dropped from the fixed
@@ -1239,6 +1242,48 @@ def fit(model, X, y, groups, sample_weight=None):
     )
     if own_levels:  # of which the client's: from the gathered ranges on
         model._dask_seconds["sums_on_client"] = round(ordering[0], 2)
+
+
+def _fit_without_groups(model, inp, fit_intercept, weighted):
+    """No grouping factor reached the fit: the fixed-effects-only model of
+    memory's ``MixedLMRegressor._fit_pooled``, from the R factor of the
+    (weighted) ``[1 | X | y - offset]`` that PooledRegressor's Dask fit
+    reduces (R's aliased columns dropped with lme4's warning, as in memory).
+    """
+    from skmixed._dask_lm import _Intercept, _reduce
+    from skmixed._linalg import least_squares
+    from skmixed.mixed.estimator import _warn_rank_deficient
+
+    if not inp.features:  # (the rows are not counted for the message)
+        raise ValueError(
+            "0 feature(s) (shape=(n, 0)) while a minimum of 1 is required when "
+            "no grouping factor is given (an intercept-only model needs its "
+            "grouping column in X or groups=)."
+        )
+    total = _reduce(model, inp, inp.features, _Intercept(fit_intercept))
+    x_names = (["(Intercept)"] if fit_intercept else []) + list(inp.names)
+    RX, ry = total.R[:, :-1], total.R[:, -1]
+    kept = _full_rank_from_gram(RX.T @ RX)
+    if not kept.all():
+        _warn_rank_deficient([nm for nm, k in zip(x_names, kept, strict=True) if not k])
+    RX = RX[:, kept]
+    n = total.n_fit
+    if n <= RX.shape[1]:
+        raise ValueError(
+            f"n_samples={n} observations leave no residual degrees of "
+            f"freedom with {RX.shape[1]} fixed effect(s)."
+        )
+    _check_weights(total)
+    model._x_names = [nm for nm, k in zip(x_names, kept, strict=True) if k]
+    model._kept = kept
+    fit = least_squares(RX, ry)
+    R = np.linalg.qr(RX, mode="r")  # that of the (weighted) X itself
+    log_weights = total.log_weights if weighted else None
+    model._pooled_results(fit.coef, fit.rss, R, n, log_weights)
+    model._dask_input = inp
+    model._dask_weighted = weighted
+    model._lazy["fittedvalues_"] = _dask.fitted_values(model)
+    model._lazy["residuals_"] = _dask.residuals(model)
 
 
 def _slope_only_columns(model, inp, terms):

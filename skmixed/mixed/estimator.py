@@ -944,21 +944,33 @@ class MixedLMRegressor(_RandomEffectsModel):
 
     def _fit_pooled(self, X, y, weights=None):
         """No grouping factors reached fit: the fixed-effects-only model."""
-        n, p = X.shape
+        p = X.shape[1]
         Xw, yw = X, y
         if weights is not None:
             root = np.sqrt(weights)
             Xw, yw = X * root[:, None], y * root
         fit = least_squares(Xw, yw)
-        beta, rss = fit.coef, fit.rss
+        R = np.linalg.qr(Xw, mode="r") if p else np.zeros((0, 0))
+        log_weights = None if weights is None else float(np.log(weights).sum())
+        self._pooled_results(fit.coef, fit.rss, R, X.shape[0], log_weights)
+        self._lazy["fittedvalues_"] = _plus_offset(X @ fit.coef, self._offset)
+        self._lazy["residuals_"] = (
+            _plus_offset(y, self._offset) - (self._lazy["fittedvalues_"])
+        )
+
+    def _pooled_results(self, beta, rss, R, n, log_weights=None):
+        """The attributes of the fixed-effects-only model from its least
+        squares (in memory, or from a Dask fit's reduced R of [X | y]):
+        β, the residual sum of squares, the R factor of the (weighted) X, n
+        and Σ log w (None: unweighted)."""
+        p = R.shape[1]
         dof = n - p if self.reml else n
         sigma = float(np.sqrt(rss / dof))
-        R = np.linalg.qr(Xw, mode="r") if p else np.zeros((0, 0))
         R = R * np.sign(np.diagonal(R))[:, None] if p else R
         logdet_RX = 2.0 * np.log(np.abs(np.diagonal(R))).sum() if p else 0.0
         value = dof * (1.0 + _LOG_2PI + np.log(rss / dof))
-        if weights is not None:
-            value -= float(np.log(weights).sum())
+        if log_weights is not None:
+            value -= log_weights
         if self.reml:
             value += logdet_RX
         self._criterion, self._centred = None, None
@@ -967,11 +979,7 @@ class MixedLMRegressor(_RandomEffectsModel):
             "variance_components_": _variance_components([], [], sigma),
             "random_effects_": {},
             "random_effects_cov_": {},
-            "fittedvalues_": _plus_offset(X @ beta, self._offset),
         }
-        self._lazy["residuals_"] = (
-            _plus_offset(y, self._offset) - (self._lazy["fittedvalues_"])
-        )
         self.theta_ = np.zeros(0)
         self.sigma_ = sigma
         self._set_coef(beta)
