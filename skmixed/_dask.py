@@ -464,7 +464,8 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
             if request.missing == "drop":  # R's na.omit before the levels
                 slopes = [c for c in request.slope_names if c in names]
                 kept = (list(resolved.values()), slopes)
-            formula = _learn_formula(formula_rhs, frame, list(x_columns), kept)
+            formula, levels = _learn_formula(formula_rhs, frame, list(x_columns), kept)
+            kept = kept if levels else None  # (no level to learn: every row)
             intercept = resolve_intercept(
                 formula, estimator.fit_intercept, type(estimator).__name__
             )
@@ -842,7 +843,8 @@ def _learn_formula(rhs, frame, group_columns, kept=None):
     A stateful transform (``scale``, ``center``, ``poly``) learns from
     every row: it is refused rather than fitted on the wrong state.
     ``kept`` (missing='drop'; group labels and slope columns): the levels
-    are those of the rows the fit keeps (:func:`_formula_rows`).
+    are those of the rows the fit keeps (:func:`_formula_rows`). Returns
+    the formula and whether it has factors (levels).
     """
     from skmixed._formula import FixedFormula
 
@@ -870,7 +872,7 @@ def _learn_formula(rhs, frame, group_columns, kept=None):
         )
         _check_numeric_levels(rhs, numbers, factors)
         formula = _fitted_on_values(rhs, meta, used, {**distinct, **numbers})
-    return formula
+    return formula, bool(categorical or factors)
 
 
 def _formula_columns(part, formula, labels, kept=None):
@@ -880,12 +882,17 @@ def _formula_columns(part, formula, labels, kept=None):
     drops get NaN (they may hold a level that only they had, no level of
     the fit); they are dropped with the rest.
     """
-    matrix = np.full((len(part), len(labels)), np.nan)
-    rows = np.ones(len(part), dtype=bool)
+    rows = None
     if kept is not None and len(part):
         rows = _formula_rows(part, (*kept, list(formula.columns_used)))
-    if rows.any():
-        matrix[rows] = formula.transform(part[rows] if not rows.all() else part)
+    if not len(part):
+        matrix = np.empty((0, len(labels)))
+    elif rows is None or rows.all():
+        matrix = formula.transform(part)
+    else:
+        matrix = np.full((len(part), len(labels)), np.nan)
+        if rows.any():
+            matrix[rows] = formula.transform(part[rows])
     design = pd.DataFrame(matrix, index=part.index, columns=labels)
     return pd.concat([part, design], axis=1)
 
