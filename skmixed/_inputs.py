@@ -184,6 +184,9 @@ class ModelInputs:
         Precision weights (R's ``weights=``), None when not given.
     offset : ndarray of shape (n_samples,) or None
         The offset column's values, None when the model has no offset.
+    kept : ndarray of bool or None
+        At fit with ``missing="drop"``: which rows of the input were kept
+        (R's model frame after na.omit); None when every row was.
     """
 
     X: np.ndarray
@@ -198,6 +201,7 @@ class ModelInputs:
     layout: InputLayout | None = None
     weights: np.ndarray | None = None
     offset: np.ndarray | None = None
+    kept: np.ndarray | None = None
 
 
 # -- the input path --------------------------------------------------------------------
@@ -244,6 +248,7 @@ def prepare_inputs(
     ignored = {}
     if stage == "fit":
         offset_column = offset_name(request, columns, group_columns)
+        offset = _offset_values(frame, columns, offset_column, request.estimator)
         fixed = _choose_features(
             frame,
             columns,
@@ -251,7 +256,7 @@ def prepare_inputs(
             group_columns,
             request,
             _offset_columns(request, offset_column, columns),
-            _rows_kept(request, frame, y_array, weights, raw_groups),
+            _rows_kept(request, frame, y_array, weights, raw_groups, offset),
         )
         ignored = fixed.ignored
         _refuse_response_feature(y, y_array, fixed, request)
@@ -269,6 +274,7 @@ def prepare_inputs(
         _check_offset_present(columns, layout, request, from_frame)
         _check_columns_present(frame, columns, layout, request, from_frame)
         fixed = _features_again(frame, layout)
+        offset = _offset_values(frame, columns, layout.offset_column, request.estimator)
     covariates = _covariates(frame, request.slope_names, group_columns, fixed, layout)
     inputs = ModelInputs(
         fixed.X,
@@ -282,7 +288,7 @@ def prepare_inputs(
         0,
         layout,
         weights,
-        _offset_values(frame, columns, layout.offset_column, request.estimator),
+        offset,
     )
     _handle_missing(
         inputs, raw_groups, request.missing, stage, frame, response_name(y, None)
@@ -826,10 +832,11 @@ def _listed_columns(choice, columns, group_columns):
     return chosen
 
 
-def _rows_kept(request, frame, y, weights, groups):
+def _rows_kept(request, frame, y, weights, groups, offset=None):
     """At fit with missing='drop', the rows that y, the weights, the group
-    labels and the random-slope columns keep (R's na.omit, before a
-    formula's factor levels are taken); None when nothing is dropped."""
+    labels, the random-slope columns and the offset keep (R's na.omit,
+    before a formula's factor levels are taken); None when nothing is
+    dropped."""
     if request.missing != "drop" or not isinstance(request.fixed_effects, str):
         return None
     keep = ~_unlabelled_rows(groups, frame.shape[0])
@@ -841,6 +848,10 @@ def _rows_kept(request, frame, y, weights, groups):
         keep &= np.isfinite(y)
     if weights is not None:
         keep &= ~np.isnan(weights)
+    if offset is not None:
+        # glmer's offset(log(t)) is a column of R's model frame: na.omit
+        # drops its missing rows before the factors' unused levels go
+        keep &= np.isfinite(offset)
     return None if keep.all() else keep
 
 
@@ -1321,6 +1332,7 @@ def _handle_missing(inputs, raw_groups, missing, stage, frame=None, y_name=None)
                 column = np.asarray(column)
             raw_groups[name] = column[keep]
     inputs.n_dropped = n_dropped
+    inputs.kept = keep
 
 
 # -- the precision weights ------------------------------------------------------------

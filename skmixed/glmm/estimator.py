@@ -750,6 +750,9 @@ class MixedGLMRegressor(_MixedGLMBase):
         data = self._validate_fit(X, y, groups, sample_weight)
         prior = self._prior_for(data, sample_weight, len(data.y))
         self.n_dropped_ = data.n_dropped
+        _refuse_constant_response(
+            data.y, prior, response_name(y), getattr(self, "_cbind_response", False)
+        )
         self._fit_glmm(data, prior)
         self.response_name_ = response_name(y)
         self._weights_name = weights_name(sample_weight)
@@ -1021,3 +1024,32 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         from sklearn.metrics import accuracy_score
 
         return accuracy_score(y, self.predict(X, groups), sample_weight=sample_weight)
+
+
+def _refuse_constant_response(y, prior, name, cbind=False):
+    """lme4's glmer refuses a response of one value ("Response is constant",
+    its checkResponse), on the rows it uses (after na.omit): every row a
+    failure (or a success, or one count) has no estimable intercept. A
+    ``cbind(s, f)`` response (``cbind``: y is s / (s + f), ``prior`` s + f)
+    is constant when every row has the same pair, as R's unique() of its
+    matrix; a proportion with weights compares the proportions only, as
+    glmer does."""
+    values = y[:, None]
+    if cbind:
+        successes = y * prior
+        values = np.column_stack([successes, prior - successes])
+    distinct = np.unique(values, axis=0)
+    if len(distinct) != 1:
+        return
+    value = distinct[0]
+    said = (
+        "cbind(" + ", ".join(f"{v:g}" for v in value) + ")"
+        if cbind
+        else f"{value[0]:g}"
+    )
+    used = f"the {len(y)} rows used" if len(y) > 1 else "the 1 sample used"
+    raise ValueError(
+        f"The response {name} is constant (every row {said} among {used}): "
+        "lme4's glmer refuses it (Response is constant). A model of one "
+        "outcome has no estimable intercept."
+    )
