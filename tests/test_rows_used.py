@@ -222,3 +222,99 @@ def test_factor_response_one_level_among_the_rows_kept_is_refused(data):
     data["fr"] = pd.Categorical(np.where(data["z"].isna(), "a", "b"))
     with pytest.raises(ValueError, match=r"1 level\(s\) \['b'\]"):
         _quiet(skmixed.glmer, "fr ~ z + (1 | g)", data)
+
+
+# -- 3. scale() and poly() learn from every row where their variable is present ------
+@pytest.mark.parametrize(
+    ("case", "formula", "weights"),
+    [
+        ("lm_scale", "y ~ scale(x) + z", None),
+        ("lm_scale_weights", "y ~ scale(x) + z", "w"),
+        ("lm_scale_nocentre", "y ~ scale(x, center = FALSE) + z", None),
+        ("lm_scale_centre_only", "y ~ scale(x, scale = FALSE) + z", None),
+        ("lm_poly", "y ~ poly(x, 2) + z", None),
+        ("lm_poly_raw", "y ~ poly(x, 2, raw = TRUE) + z", None),
+    ],
+)
+def test_lm_state_from_every_row_where_the_variable_is_present(
+    data, case, formula, weights
+):
+    # rows missing y or z (or the weight) count for x's centre and scale
+    r = _R[case]
+    model = _quiet(skmixed.lm, formula, data, weights=weights)
+    assert model.nobs_ == r["nobs"]
+    _close(model.params_, r["coef"], 1e-10)  # R's names: poly(...)1, 2
+    np.testing.assert_allclose(model.predict(_NEW), r["predict"], atol=1e-10)
+
+
+def test_pooled_estimator_scale_from_every_row(data):
+    # PooledRegressor(fixed_effects=...) on X, y: the same rows as lm's
+    r = _R["lm_scale"]
+    model = skmixed.PooledRegressor(fixed_effects="scale(x) + z", missing="drop")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "missing='drop'")
+        model.fit(data[["x", "z"]], data["y"])
+    _close(model.params_, r["coef"], 1e-10)
+    np.testing.assert_allclose(model.predict(_NEW), r["predict"], atol=1e-10)
+
+
+def test_center_is_scale_without_scaling(data):
+    # formulaic's center(x) is R's scale(x, scale = FALSE)
+    r = _R["lm_scale_centre_only"]["coef"]
+    model = _quiet(skmixed.lm, "y ~ center(x) + z", data)
+    np.testing.assert_allclose(
+        model.params_[["(Intercept)", "center(x)", "z"]], list(r.values()), atol=1e-10
+    )
+
+
+def test_lmer_scale_from_every_row(data):
+    r = _R["lmer_scale"]
+    model = _quiet(skmixed.lmer, "y ~ scale(x) + z + (1 | g)", data)
+    assert model.nobs_ == r["nobs"]
+    _close(model.fixed_effects_, r["fixef"], 1e-6)
+    got = model.predict(_NEW, include_random=False)
+    np.testing.assert_allclose(got, r["predict"], atol=1e-6)
+
+
+def test_glmer_scale_from_every_row(data):
+    # R's optimum is flat here: our log-likelihood is 2e-6 above lme4's
+    # (-125.3532666 against -125.3532687), the estimates within 3e-5
+    r = _R["glmer_scale"]
+    model = _quiet(
+        skmixed.glmer,
+        "cnt ~ scale(x) + z + (1 | g) + offset(log(t))",
+        data,
+        family="poisson",
+    )
+    assert model.nobs_ == r["nobs"]
+    _close(model.fixed_effects_, r["fixef"], 1e-4)
+    got = model.predict(_NEW, include_random=False, type="link")
+    np.testing.assert_allclose(got, r["predict"], atol=1e-4)
+    centre = model.fixed_formula_._spec.transform_state["scale(x)"]["center"]
+    assert centre == pytest.approx(_R["scale_centre"], abs=1e-12)
+    assert centre != pytest.approx(_R["scale_centre_rows_kept"], abs=1e-3)
+
+
+def test_poly_of_a_variable_with_missing_values_is_refused(data):
+    # R: lm(y ~ poly(z, 2) + x, d) with z missing on two rows
+    assert _R["lm_poly_missing"] == "missing values are not allowed in 'poly'"
+    with pytest.raises(ValueError, match=r"poly\(\) of a variable missing .* 2 row"):
+        _quiet(skmixed.lm, "y ~ poly(z, 2) + x", data)
+
+
+def test_poly_raw_takes_missing_values(data):
+    # R's raw powers need no basis: lm(y ~ poly(z, 2, raw = TRUE)) fits
+    model = _quiet(skmixed.lm, "y ~ poly(z, 2, raw = TRUE) + x", data)
+    assert list(model.params_.index)[1:3] == [
+        "poly(z, 2, raw = TRUE)1",
+        "poly(z, 2, raw = TRUE)2",
+    ]
+
+
+# -- 4. factor() of a number: the levels of the rows kept ----------------------------
+def test_factor_call_level_only_on_a_dropped_row_is_no_level(data):
+    # k3 is 3 only on row 1, whose y is missing: R has no factor(k3)3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = _quiet(skmixed.lm, "y ~ x + factor(k3)", data)
+    _close(model.params_, _R["lm_factor_call_level_dropped"], 1e-10)
