@@ -445,7 +445,7 @@ class FixedFormula:
         data, complete = self._prepare(frame, fitting=True, rows=rows, every_row=True)
         kept = complete if rows is None else complete & np.asarray(rows, bool)
         formulaic = _formulaic()
-        token = _FIT_ROWS.set(kept)
+        token = _FIT_ROWS.set(None if kept.all() else kept)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)

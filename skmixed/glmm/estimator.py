@@ -735,7 +735,9 @@ class MixedGLMRegressor(_MixedGLMBase):
         X : array-like or pandas.DataFrame of shape (n_samples, n_features)
             Numeric features; a pandas X may also hold the grouping columns.
         y : array-like of shape (n_samples,)
-            Binomial: proportions in [0, 1] (or 0/1); Poisson: counts.
+            Binomial: proportions in [0, 1] (or 0/1); Poisson: counts. A y
+            of one value on the rows used (after ``missing="drop"``) is
+            refused, as lme4's glmer refuses it (Response is constant).
         groups : array-like, pandas.Series or pandas.DataFrame, default=None
             Grouping factor(s) not given as columns of X.
         sample_weight : array-like of shape (n_samples,), default=None
