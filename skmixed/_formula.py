@@ -234,6 +234,14 @@ def _r_poly(x, degree=1, raw=False, _state=None):
         basis = np.column_stack([values**k for k in powers])
         return FactorValues(basis, column_names=tuple(str(k) for k in powers))
     state = {} if _state is None else _state
+    if "alpha" not in state and np.isfinite(values).all():
+        distinct = np.unique(values).size
+        if int(degree) >= distinct:
+            raise ValueError(
+                f"poly() of degree {int(degree)} of a variable with {distinct} "
+                "distinct value(s) in the data: R refuses it ('degree' must be "
+                "less than number of unique points). Lower the degree."
+            )
     if "alpha" not in state and not np.isfinite(values).all():
         bad = int((~np.isfinite(values)).sum())
         raise ValueError(
@@ -270,6 +278,13 @@ _CONTEXT = {
 #: At fit, the rows the model keeps (a bool array over the rows formulaic
 #: evaluates), read by :func:`_r_factor` for its levels; None otherwise.
 _FIT_ROWS = contextvars.ContextVar("skmixed_formula_fit_rows", default=None)
+
+
+def _data_mismatch_warning():
+    """formulaic's warning for a level not seen at fit."""
+    from formulaic.errors import DataMismatchWarning
+
+    return DataMismatchWarning
 
 
 @functools.cache
@@ -477,9 +492,9 @@ class FixedFormula:
         full = self._place(matrix, complete)
         if rows is not None:
             self._refuse_one_level_among(full[kept])
-        if not complete.all():
-            data = data.loc[complete].reset_index(drop=True)
-        self._type3 = self._type3_contrasts(data, full[complete])
+        if not kept.all():  # lmerTest's type III: the model's rows
+            data = data.loc[kept].reset_index(drop=True)
+        self._type3 = self._type3_contrasts(data, full[kept])
         return full, list(self.names)
 
     def transform(self, frame):
@@ -502,10 +517,39 @@ class FixedFormula:
         if not hasattr(self, "_spec"):
             raise ValueError("FixedFormula.transform called before fit_transform.")
         data, complete = self._prepare(frame, fitting=False)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("always", _data_mismatch_warning())
             matrix = self._spec.get_model_matrix(data, context=_r_context())
+        self._refuse_new_levels(caught)
         return self._place(matrix, complete)
+
+    def _refuse_new_levels(self, caught):
+        """A level of ``factor(k)`` not seen at fit is an error, as R's
+        predict says "factor factor(k) has new level 3"; formulaic only
+        warns and codes the row as the reference level."""
+        for warning in caught:
+            if not issubclass(warning.category, _data_mismatch_warning()):
+                warnings.warn_explicit(
+                    warning.message,
+                    warning.category,
+                    warning.filename,
+                    warning.lineno,
+                )
+                continue
+            found = re.search(r"\{(.*)\}", str(warning.message))
+            unseen = found.group(1).replace("'", "") if found else "?"
+            factors = " or ".join(
+                self._r_expr(expr)
+                for expr, (kind, _) in self._spec.encoder_state.items()
+                if str(kind.value) == "categorical" and expr not in self._kinds
+            )
+            raise ValueError(
+                f"The formula {self.rhs!r} codes {factors} as a factor, and "
+                f"these rows have level(s) not seen at fit: {unseen}. A new "
+                "level has no coefficient; R's predict refuses it too (factor "
+                f"{factors} has new level {unseen})."
+            )
 
     def missing_values(self, frame):
         """Where the columns the formula reads hold missing values, in words.

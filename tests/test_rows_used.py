@@ -318,3 +318,46 @@ def test_factor_call_level_only_on_a_dropped_row_is_no_level(data):
         warnings.simplefilter("error")
         model = _quiet(skmixed.lm, "y ~ x + factor(k3)", data)
     _close(model.params_, _R["lm_factor_call_level_dropped"], 1e-10)
+
+
+@pytest.mark.parametrize("fit", [skmixed.lm, skmixed.lmer])
+def test_factor_call_new_level_at_predict_is_refused(data, fit):
+    # R: predict(lm(y ~ x + factor(k3), d), data.frame(x = 1, k3 = 3)),
+    # where k3 = 3 only on a row lm dropped; it was predicted as level 1
+    assert _R["lm_factor_call_new_level"] == "factor factor(k3) has new level 3"
+    formula = "y ~ x + factor(k3)" + (" + (1 | g)" if fit is skmixed.lmer else "")
+    model = _quiet(fit, formula, data)
+    new = pd.DataFrame({"x": [1.0, 1.0], "k3": [1.0, 3.0], "g": "g1"})
+    with pytest.raises(ValueError, match=r"factor factor\(k3\) has new level 3"):
+        model.predict(new)
+    assert np.isfinite(model.predict(new.iloc[:1])).all()
+
+
+def test_poly_degree_is_checked_on_every_row(data):
+    # k3 takes 3 values over all rows (3 only where y is missing)
+    assert _R["lm_poly_degree"] == "'degree' must be less than number of unique points"
+    with pytest.raises(ValueError, match="less than number of unique points"):
+        _quiet(skmixed.lm, "y ~ poly(k3, 3) + x", data)
+    # degree 2: R's basis of every row; on the rows kept its second column
+    # is aliased (NA in R)
+    r = _R["lm_poly_degree_kept"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "PooledRegressor: X is rank deficient")
+        model = _quiet(skmixed.lm, "y ~ poly(k3, 2) + x", data)
+    assert list(model.params_.index) == list(r)
+    assert r["poly(k3, 2)2"] == "NA" and np.isnan(model.params_["poly(k3, 2)2"])
+    kept = model.params_.drop("poly(k3, 2)2")
+    np.testing.assert_allclose(kept, [v for v in r.values() if v != "NA"], atol=1e-10)
+
+
+def test_type3_hypotheses_from_the_rows_kept(data):
+    # lmerTest's type III contrasts come from the model's rows: the row
+    # missing y (k3 = 3) is no row of the design, nor a level to warn about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = _quiet(skmixed.lmer, "y ~ x * factor(k3) + (1 | g)", data)
+    r = _R["lmer_type3_factor_call"]
+    table = model.anova()
+    assert list(table.index) == r["terms"]
+    np.testing.assert_allclose(table["F_value"], r["F"], rtol=1e-6)
+    np.testing.assert_allclose(table["den_df"], r["DenDF"], rtol=1e-4)

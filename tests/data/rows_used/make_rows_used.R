@@ -73,6 +73,12 @@ m <- glmer(fr ~ z + (1 | g), ff, family = binomial)
 out$glmer_factor_first_dropped <- list(fixef = coefs(m), nobs = nobs(m))
 # factor() of a number: its levels are those of the rows kept too
 out$lm_factor_call_level_dropped <- coefs(lm(y ~ x + factor(k3), d))
+m <- lm(y ~ x + factor(k3), d)
+out$lm_factor_call_new_level <- msg(quote(predict(m, data.frame(x = 1, k3 = 3))))
+# lmerTest's type III table of a factor(k3) model (the rows kept)
+a <- anova(lmerTest::lmer(y ~ x * factor(k3) + (1 | g), d), type = 3)
+out$lmer_type3_factor_call <- list(terms = rownames(a), F = a[["F value"]],
+                                   DenDF = a[["DenDF"]])
 # 3. scale() and poly(): R evaluates them on every row of data, then
 # na.omit drops rows (so a row missing y or z still counts for x's scale)
 scale_fit <- function(m) {
@@ -85,6 +91,9 @@ out$lm_scale_centre_only <- scale_fit(lm(y ~ scale(x, scale = FALSE) + z, d))
 out$lm_poly <- scale_fit(lm(y ~ poly(x, 2) + z, d))
 out$lm_poly_raw <- scale_fit(lm(y ~ poly(x, 2, raw = TRUE) + z, d))
 out$lm_poly_missing <- msg(quote(lm(y ~ poly(z, 2) + x, d)))
+# poly's degree is checked against the distinct values of every row
+out$lm_poly_degree <- msg(quote(lm(y ~ poly(k3, 3) + x, d)))
+out$lm_poly_degree_kept <- coefs(lm(y ~ poly(k3, 2) + x, d))
 m <- lmer(y ~ scale(x) + z + (1 | g), d)
 out$lmer_scale <- list(fixef = coefs(m), nobs = nobs(m),
                        predict = unname(predict(m, new, re.form = NA)))
