@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from _r_outputs import r_data, r_output
+from sklearn.base import clone
 
 import skmixed
 from skmixed import MixedGLMRegressor, MixedLogisticRegression
@@ -112,18 +113,23 @@ def test_factor_with_one_level_once_offset_rows_go_is_refused(data, case, fit, k
 
 
 @pytest.mark.parametrize("offset", ["logt", "log(t)"])
-def test_estimator_offset_drops_its_rows_before_the_levels(data, offset):
-    # MixedGLMRegressor's own offset= (a column, or an expression of X's)
-    X = data.drop(columns=["cnt"]).assign(logt=np.log(data["t"]))
-    model = MixedGLMRegressor(
-        "(1 | g)",
-        fixed_effects="x + f1",
-        family="poisson",
-        offset=offset,
-        missing="drop",
+@pytest.mark.parametrize(
+    ("estimator", "response"),
+    [
+        (MixedGLMRegressor(family="poisson"), "cnt"),
+        (MixedLogisticRegression(), "bin"),
+    ],
+)
+def test_estimator_offset_drops_its_rows_before_the_levels(
+    data, offset, estimator, response
+):
+    # the estimators' own offset= (a column, or an expression of X's)
+    X = data.drop(columns=[response]).assign(logt=np.log(data["t"]))
+    model = clone(estimator).set_params(
+        random_effects="(1 | g)", fixed_effects="x + f1", offset=offset, missing="drop"
     )
     with pytest.raises(ValueError, match=r"'f1' .* 1 level\(s\) \['a'\]"):
-        model.fit(X, data["cnt"])
+        model.fit(X, data[response])
 
 
 @pytest.mark.parametrize(
