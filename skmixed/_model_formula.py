@@ -783,7 +783,7 @@ def glmer(
     weights = _weights_of(weights, data)
     family_name = family if isinstance(family, str) else getattr(family, "name", "")
     y, weights = _glmer_response(f, data, family_name.lower(), weights, formula)
-    if isinstance(y.dtype, pd.CategoricalDtype):
+    if family_name.lower() == "binomial" and isinstance(y.dtype, pd.CategoricalDtype):
         # a factor response: its first level among the rows the fit keeps
         # fails (R drops the levels na.omit leaves unused first)
         y = _binary_as_numbers(y, y.name, _rows_kept(model, data, y, weights))

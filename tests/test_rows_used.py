@@ -367,3 +367,10 @@ def test_type3_hypotheses_from_the_rows_kept(data):
     assert list(table.index) == r["terms"]
     np.testing.assert_allclose(table["F_value"], r["F"], rtol=1e-6)
     np.testing.assert_allclose(table["den_df"], r["DenDF"], rtol=1e-4)
+
+
+def test_factor_response_of_a_poisson_glmer_is_refused(data):
+    assert _R["glmer_poisson_factor"] == "response must be numeric"
+    data["fr"] = pd.Categorical(data["fr"])
+    with pytest.raises(ValueError, match="must be numeric"):
+        _quiet(skmixed.glmer, "fr ~ z + (1 | g)", data, family="poisson")

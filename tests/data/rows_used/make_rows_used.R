@@ -79,6 +79,8 @@ out$lm_factor_call_new_level <- msg(quote(predict(m, data.frame(x = 1, k3 = 3)))
 a <- anova(lmerTest::lmer(y ~ x * factor(k3) + (1 | g), d), type = 3)
 out$lmer_type3_factor_call <- list(terms = rownames(a), F = a[["F value"]],
                                    DenDF = a[["DenDF"]])
+# a factor response is binomial's only
+out$glmer_poisson_factor <- msg(quote(glmer(fr ~ z + (1 | g), ff, family = poisson)))
 # 3. scale() and poly(): R evaluates them on every row of data, then
 # na.omit drops rows (so a row missing y or z still counts for x's scale)
 scale_fit <- function(m) {
