@@ -786,7 +786,7 @@ def glmer(
     if family_name.lower() == "binomial" and isinstance(y.dtype, pd.CategoricalDtype):
         # a factor response: its first level among the rows the fit keeps
         # fails (R drops the levels na.omit leaves unused first)
-        y = _binary_as_numbers(y, y.name, _rows_kept(model, data, y, weights))
+        y = _binary_as_numbers(y, y.name, _glmer_rows_kept(model, data, y, weights))
     # the estimator refuses a constant response on the rows it keeps, as
     # glmer's checkResponse does; a cbind's is a (successes, failures) pair
     model._cbind_response = f.cbind is not None
@@ -905,7 +905,7 @@ def _warn_fractional_counts(response, counts):
         )
 
 
-def _rows_kept(model, data, y, weights):
+def _glmer_rows_kept(model, data, y, weights):
     """The rows of ``data`` a fit of ``model`` keeps (None: every row): with
     missing='drop' the rows missing the response, a formula column, a
     group label, the offset or a weight are dropped, as R's na.omit."""
