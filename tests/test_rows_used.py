@@ -374,3 +374,16 @@ def test_factor_response_of_a_poisson_glmer_is_refused(data):
     data["fr"] = pd.Categorical(data["fr"])
     with pytest.raises(ValueError, match="must be numeric"):
         _quiet(skmixed.glmer, "fr ~ z + (1 | g)", data, family="poisson")
+
+
+def test_classifier_classes_are_those_of_the_rows_kept(data):
+    # fr: a only on the rows missing z, b and c elsewhere. The classifier
+    # fits b against c, as glmer's factor response (R's fixef)
+    r = _R["glmer_factor_first_dropped"]
+    clf = MixedLogisticRegression("(1 | g)", fixed_effects="z", missing="drop")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "missing='drop'")
+        clf.fit(data[["z", "g"]], data["fr"])
+    assert clf.classes_.tolist() == ["b", "c"]
+    _close(clf.fixed_effects_, r["fixef"], 1e-5)
+    assert set(clf.predict(data[["z", "g"]].dropna())) <= {"b", "c"}

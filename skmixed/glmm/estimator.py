@@ -913,7 +913,40 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
             )
         labels = all_labels[~unlabelled]
         check_classification_targets(labels)
-        classes = np.unique(labels)
+        drop = self.missing == "drop"
+        classes, codes = np.unique(labels, return_inverse=True)
+        if not drop:
+            self._check_binary(labels, classes)
+        y_codes = np.full(all_labels.shape[0], np.nan)
+        y_codes[~unlabelled] = codes  # two classes: 0 and 1
+        # named as y: the input checks refuse X's copy of the response
+        data = self._validate_fit(
+            X, pd.Series(y_codes, name=name), groups, sample_weight
+        )
+        if drop:
+            # the classes of the rows the fit keeps, as glmer's factor
+            # response has the levels na.omit leaves
+            labels = all_labels[data.kept] if data.kept is not None else labels
+            classes = np.unique(labels)
+            self._check_binary(labels, classes)
+            data.y = np.asarray(labels == classes[1], dtype=np.float64)
+        self.classes_ = classes
+        prior = self._prior_for(data, sample_weight, len(data.y))
+        weighted = np.unique(data.y[prior > 0])
+        if len(weighted) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of 2 classes with positive "
+                f"sample_weight; got 1 class: {classes[int(weighted[0])]!r}."
+            )
+        self.n_dropped_ = data.n_dropped
+        self._fit_glmm(data, prior)
+        self.response_name_ = name
+        self._weights_name = weights_name(sample_weight)
+        return self
+
+    def _check_binary(self, labels, classes):
+        """Two classes among ``labels`` (the rows fitted), as scikit-learn's
+        binary classifiers say it."""
         y_type = type_of_target(labels, input_name="y")
         if len(classes) > 2 or y_type not in ("binary", "unknown"):
             raise ValueError(
@@ -930,23 +963,6 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
                 f"{type(self).__name__} needs samples of 2 classes in y; got 1 "
                 f"class: {classes[:1].tolist()[0]!r}."
             )
-        self.classes_ = classes
-        y01 = np.full(all_labels.shape[0], np.nan)
-        y01[~unlabelled] = labels == classes[1]
-        # named as y: the input checks refuse X's copy of the response
-        data = self._validate_fit(X, pd.Series(y01, name=name), groups, sample_weight)
-        prior = self._prior_for(data, sample_weight, len(data.y))
-        weighted = np.unique(data.y[prior > 0])
-        if len(weighted) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of 2 classes with positive "
-                f"sample_weight; got 1 class: {classes[int(weighted[0])]!r}."
-            )
-        self.n_dropped_ = data.n_dropped
-        self._fit_glmm(data, prior)
-        self.response_name_ = name
-        self._weights_name = weights_name(sample_weight)
-        return self
 
     def decision_function(self, X, groups=None, *, include_random=True):
         """The linear predictor η (log-odds for the logit link).
