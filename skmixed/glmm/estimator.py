@@ -882,7 +882,8 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         X : array-like or pandas.DataFrame of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
             Two classes of any type. A missing label (NaN, None, pd.NA)
-            is an error, or with ``missing="drop"`` its row is dropped.
+            is an error, or with ``missing="drop"`` its row is dropped; the
+            classes are then those of the rows kept.
         groups : array-like, pandas.Series or pandas.DataFrame, default=None
         sample_weight : array-like of shape (n_samples,), default=None
             Prior weights (frequency weights of the rows).
