@@ -236,7 +236,7 @@ def _string_factor(codes, labels):
     order = _level_order(labels)
     position = np.empty(len(order), dtype=np.intp)
     position[order] = np.arange(len(order))
-    levels = [labels[i] for i in order]
+    levels = np.asarray(labels, dtype=object)[order]
     return pd.Categorical.from_codes(position[codes], categories=levels)
 
 
