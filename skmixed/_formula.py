@@ -50,18 +50,23 @@ Known difference from R
     the coefficients are parameterised differently.
 
 Missing values
-    Rows with a missing value (or an infinite one) in a column the formula
-    uses are left out while learning the formula's state, as R's
-    ``na.omit`` leaves them out of ``model.frame``; their rows of the design
-    are NaN, for the estimator's ``missing=`` rule to report or drop. A
-    factor's levels are those of the rows the fit keeps (with
+    As R's ``model.frame``, the formula is evaluated on every row and the
+    rows with a missing value (or an infinite one) in a column it uses get
+    NaN in the design, for the estimator's ``missing=`` rule to report or
+    drop. So ``scale(x)`` (and ``center(x)``) learn from every value of x
+    present, rows missing y or another variable included, as R's scale()
+    does with ``na.rm``; ``poly(x, 2)`` refuses a missing x at fit, as R's
+    poly() does (``raw = TRUE`` takes it). A factor's levels, of a column
+    or of ``factor(k)``, are those of the rows the fit keeps (with
     ``missing="drop"`` also without the rows missing y, a weight, a group
-    label or a random slope), as R drops the levels na.omit leaves unused;
-    a factor left with one level is refused, as R refuses it.
+    label, a random slope or the offset), as R drops the levels na.omit
+    leaves unused; a factor left with one level is refused, as R refuses it.
 """
 
 import builtins
+import contextvars
 import difflib
+import functools
 import re
 import warnings
 
@@ -144,20 +149,109 @@ def _r_as_is(values):
 def _r_factor(data, contrasts=None, *, levels=None, **options):
     """R's ``factor(x)`` (formulaic's ``C``): a double's levels are its
     as.character labels (1e+05, 0.3), so two doubles R spells alike (0.1 * 3
-    and 0.3) are one level, ordered as numbers, as R's factor() has them."""
+    and 0.3) are one level, ordered as numbers, as R's factor() has them.
+
+    At fit its levels are those of the rows the fit keeps
+    (:data:`_FIT_ROWS`): R evaluates factor(k) on every row, then drops
+    the levels na.omit leaves unused (``drop.unused.levels``)."""
     from formulaic.transforms import C
 
     values = getattr(data, "__wrapped__", data)
+    index = getattr(values, "index", None)
+    used = _FIT_ROWS.get()
+    if used is not None and (levels is not None or len(used) != len(values)):
+        used = None
     if np.asarray(values).dtype.kind == "f":
         labels = [_float_label(v) for v in np.asarray(values, dtype=float).tolist()]
-        order = _r_level_order(set(labels) - {"nan"})
-        data = pd.Series(
-            pd.Categorical(labels, categories=order),
-            index=getattr(values, "index", None),
-        )
+        seen = labels if used is None else np.asarray(labels, dtype=object)[used]
+        order = _r_level_order(set(seen) - {"nan"})
+        if used is not None:  # a level of dropped rows only: missing there
+            levels_kept = set(order)
+            labels = [v if v in levels_kept else None for v in labels]
+        data = pd.Series(pd.Categorical(labels, categories=order), index=index)
         if levels is not None:
             levels = [_label_string(v) for v in levels]
+    elif used is not None:
+        factor = pd.Categorical(values)
+        seen = set(factor[used].dropna())
+        unused = [c for c in factor.categories if c not in seen]
+        data = pd.Series(factor.remove_categories(unused), index=index)
     return C(data, contrasts, levels=levels, **options)
+
+
+def _r_scale(data, center=True, scale=True, ddof=1, _state=None):
+    """R's ``scale(x)``: centre and scale learned from every value of x
+    present (R's colMeans and sd with na.rm), rows missing another
+    variable included, as R's model.frame evaluates scale(x) on every row
+    before na.omit; the scale is the root mean square of the centred
+    values, ``sqrt(sum(v^2) / (n - 1))``, as R's."""
+    values = np.asarray(data, dtype=np.float64)
+    state = {} if _state is None else _state
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # no value present
+        if "center" not in state:
+            state["center"] = (
+                (np.nanmean(values, axis=0) if center else None)
+                if isinstance(center, bool)
+                else np.asarray(center, dtype=np.float64)
+            )
+        if state["center"] is not None:
+            values = values - state["center"]
+        if "scale" not in state:
+            present = np.sum(~np.isnan(values), axis=0)
+            state["scale"] = (
+                (
+                    np.sqrt(
+                        np.nansum(values**2, axis=0) / np.maximum(1, present - ddof)
+                    )
+                    if scale
+                    else None
+                )
+                if isinstance(scale, bool)
+                else np.asarray(scale, dtype=np.float64)
+            )
+    if state["scale"] is not None:
+        values = values / state["scale"]
+    return values
+
+
+def _r_center(data, _state=None):
+    """formulaic's ``center(x)``: R's ``scale(x, scale = FALSE)``."""
+    return _r_scale(data, scale=False, _state=_state)
+
+
+def _r_poly(x, degree=1, raw=False, _state=None):
+    """R's ``poly(x, degree)``: the orthogonal basis of every row of data,
+    so a missing x is refused at fit, as R refuses it ("missing values are
+    not allowed in 'poly'"); ``raw = TRUE`` gives the powers, whose
+    columns R names 1, 2, ..."""
+    from formulaic.materializers.types import FactorValues
+    from formulaic.transforms import poly
+
+    values = np.asarray(x, dtype=np.float64)
+    if raw:
+        powers = range(1, int(degree) + 1)
+        basis = np.column_stack([values**k for k in powers])
+        return FactorValues(basis, column_names=tuple(str(k) for k in powers))
+    state = {} if _state is None else _state
+    if "alpha" not in state and np.isfinite(values).all():
+        distinct = np.unique(values).size
+        if int(degree) >= distinct:
+            raise ValueError(
+                f"poly() of degree {int(degree)} of a variable with {distinct} "
+                "distinct value(s) in the data: R refuses it ('degree' must be "
+                "less than number of unique points). Lower the degree."
+            )
+    if "alpha" not in state and not np.isfinite(values).all():
+        bad = int((~np.isfinite(values)).sum())
+        raise ValueError(
+            f"poly() of a variable missing (NaN or inf) in {bad} row(s): its "
+            "orthogonal basis is computed from every row of the data, so R "
+            "refuses it (missing values are not allowed in 'poly'), even on "
+            "rows missing='drop' would drop. Drop those rows first, or use "
+            "poly(x, degree, raw = TRUE)."
+        )
+    return poly(values, degree=degree, _state=state)
 
 
 # R's functions and constants that formulaic's default namespace lacks or
@@ -181,6 +275,32 @@ _CONTEXT = {
     "TRUE": True,
     "FALSE": False,
 }
+#: At fit, the rows the model keeps (a bool array over the rows formulaic
+#: evaluates), read by :func:`_r_factor` for its levels; None otherwise.
+_FIT_ROWS = contextvars.ContextVar("skmixed_formula_fit_rows", default=None)
+
+
+def _data_mismatch_warning():
+    """formulaic's warning for a level not seen at fit."""
+    from formulaic.errors import DataMismatchWarning
+
+    return DataMismatchWarning
+
+
+@functools.cache
+def _r_context():
+    """:data:`_CONTEXT` with R's stateful transforms (``scale``, ``center``,
+    ``poly``), made stateful by formulaic when a formula is first fitted."""
+    from formulaic.utils.stateful_transforms import stateful_transform
+
+    return {
+        **_CONTEXT,
+        "scale": stateful_transform(_r_scale),
+        "center": stateful_transform(_r_center),
+        "poly": stateful_transform(_r_poly),
+    }
+
+
 # The R functions a formula may call, named in the error for any other.
 R_FUNCTIONS = ("log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "abs")
 R_FUNCTIONS += ("ifelse", "I", "factor", "scale", "poly")
@@ -291,6 +411,25 @@ class FixedFormula:
             "level."
         )
 
+    def _refuse_one_level_among(self, design):
+        """The one-level rule on the rows the model uses (``design``'s),
+        for ``factor(g)`` / ``C(g)``, whose levels formulaic learned from
+        rows the model may drop: a main-effect term of one such factor whose
+        columns take one pattern on every row codes one level."""
+        if not design.shape[0]:
+            return
+        encoder = self._spec.encoder_state
+        for label, columns in self.terms.items():
+            variables = self._term_variables[label]
+            expr = next(iter(variables)) if len(variables) == 1 else None
+            if expr is None or expr in self._kinds or expr not in encoder:
+                continue  # a data column's levels are the used rows' already
+            kind, state = encoder[expr]
+            if str(kind.value) != "categorical" or _is_logical(state):
+                continue
+            if np.unique(design[:, columns], axis=0).shape[0] == 1:
+                self._raise_one_level(label)
+
     # -- fit / transform ------------------------------------------------------
     def fit_transform(self, frame, rows=None):
         """Learn the formula's state from ``frame`` and return the design.
@@ -314,23 +453,21 @@ class FixedFormula:
             R's column names.
         """
         self._kinds = {}
-        data, complete = self._prepare(frame, fitting=True, rows=rows)
-        if rows is not None:
-            # formulaic learns factor(k)'s levels from the rows it sees:
-            # those the model keeps (R's lm(y ~ factor(k)) has no level of
-            # rows that na.omit drops); the others get NaN and are dropped
-            kept = np.asarray(rows, dtype=bool)
-            if not kept[complete].all():
-                data = data.loc[kept[complete]].reset_index(drop=True)
-                complete = complete & kept
+        # Every row is evaluated, as R's model.frame evaluates each variable
+        # on all of data before na.omit: scale(x) and poly(x) learn from the
+        # rows missing y or another variable too; factor(k)'s levels are
+        # those of the rows kept (_FIT_ROWS), R's drop.unused.levels.
+        data, complete = self._prepare(frame, fitting=True, rows=rows, every_row=True)
+        kept = complete if rows is None else complete & np.asarray(rows, bool)
         formulaic = _formulaic()
+        token = _FIT_ROWS.set(None if kept.all() else kept)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 matrix = formulaic.model_matrix(
                     self._fit_rhs(),
                     data,
-                    context=_CONTEXT,
+                    context=_r_context(),
                     na_action="ignore",
                     # sparse, then dense: many times faster than formulaic's
                     # dense output for categorical columns (1M rows, a
@@ -347,11 +484,17 @@ class FixedFormula:
             raise ValueError(
                 f"Cannot evaluate the formula {self.rhs!r}: {why}"
             ) from exc
+        finally:
+            _FIT_ROWS.reset(token)
         self._spec = matrix.model_spec
         self._refuse_one_level_factors()
         self._layout()
         full = self._place(matrix, complete)
-        self._type3 = self._type3_contrasts(data, full[complete])
+        if rows is not None:
+            self._refuse_one_level_among(full[kept])
+        if not kept.all():  # lmerTest's type III: the model's rows
+            data = data.loc[kept].reset_index(drop=True)
+        self._type3 = self._type3_contrasts(data, full[kept])
         return full, list(self.names)
 
     def transform(self, frame):
@@ -374,10 +517,39 @@ class FixedFormula:
         if not hasattr(self, "_spec"):
             raise ValueError("FixedFormula.transform called before fit_transform.")
         data, complete = self._prepare(frame, fitting=False)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("ignore", FutureWarning)
-            matrix = self._spec.get_model_matrix(data, context=_CONTEXT)
+            warnings.simplefilter("always", _data_mismatch_warning())
+            matrix = self._spec.get_model_matrix(data, context=_r_context())
+        self._refuse_new_levels(caught)
         return self._place(matrix, complete)
+
+    def _refuse_new_levels(self, caught):
+        """A level of ``factor(k)`` not seen at fit is an error, as R's
+        predict says "factor factor(k) has new level 3"; formulaic only
+        warns and codes the row as the reference level."""
+        for warning in caught:
+            if not issubclass(warning.category, _data_mismatch_warning()):
+                warnings.warn_explicit(
+                    warning.message,
+                    warning.category,
+                    warning.filename,
+                    warning.lineno,
+                )
+                continue
+            found = re.search(r"\{(.*)\}", str(warning.message))
+            unseen = found.group(1).replace("'", "") if found else "?"
+            factors = " or ".join(
+                self._r_expr(expr)
+                for expr, (kind, _) in self._spec.encoder_state.items()
+                if str(kind.value) == "categorical" and expr not in self._kinds
+            )
+            raise ValueError(
+                f"The formula {self.rhs!r} codes {factors} as a factor, and "
+                f"these rows have level(s) not seen at fit: {unseen}. A new "
+                "level has no coefficient; R's predict refuses it too (factor "
+                f"{factors} has new level {unseen})."
+            )
 
     def missing_values(self, frame):
         """Where the columns the formula reads hold missing values, in words.
@@ -454,11 +626,12 @@ class FixedFormula:
         return out
 
     # -- helpers ---------------------------------------------------------------
-    def _prepare(self, frame, fitting, rows=None):
+    def _prepare(self, frame, fitting, rows=None, every_row=False):
         """The used columns, coded for formulaic, and the complete rows.
 
         At fit, a categorical column's levels are those of the rows used:
-        ``rows`` and no missing value in any column the formula reads."""
+        ``rows`` and no missing value in any column the formula reads.
+        ``every_row``: the data keep the incomplete rows too."""
         if not isinstance(frame, pd.DataFrame):
             raise ValueError(
                 f"A formula for the fixed effects ({self.rhs!r}) needs X as a "
@@ -475,7 +648,7 @@ class FixedFormula:
             columns[name] = values
             complete &= present
         data = pd.DataFrame(columns, index=pd.RangeIndex(frame.shape[0]))
-        if not complete.all():
+        if not every_row and not complete.all():
             data = data.loc[complete].reset_index(drop=True)
         return data, complete
 
@@ -597,6 +770,10 @@ class FixedFormula:
             ordered = ordered.reshape(ordered.shape[0], -1)[:, self._columns]
         if complete.all():
             return np.ascontiguousarray(ordered)
+        if ordered.shape[0] == complete.shape[0]:  # every row was evaluated
+            full = np.ascontiguousarray(ordered)
+            full[~complete] = np.nan
+            return full
         full = np.full((complete.shape[0], ordered.shape[1]), np.nan)
         full[complete] = ordered
         return full
@@ -654,7 +831,7 @@ class FixedFormula:
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            return _dense(spec.get_model_matrix(data, context=_CONTEXT))
+            return _dense(spec.get_model_matrix(data, context=_r_context()))
 
 
 def resolve_intercept(formula, fit_intercept, estimator):

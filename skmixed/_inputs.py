@@ -184,6 +184,9 @@ class ModelInputs:
         Precision weights (R's ``weights=``), None when not given.
     offset : ndarray of shape (n_samples,) or None
         The offset column's values, None when the model has no offset.
+    kept : ndarray of bool or None
+        At fit with ``missing="drop"``: which rows of the input were kept
+        (R's model frame after na.omit); None when every row was.
     """
 
     X: np.ndarray
@@ -198,6 +201,7 @@ class ModelInputs:
     layout: InputLayout | None = None
     weights: np.ndarray | None = None
     offset: np.ndarray | None = None
+    kept: np.ndarray | None = None
 
 
 # -- the input path --------------------------------------------------------------------
@@ -923,8 +927,8 @@ def _listed_columns(choice, columns, group_columns):
 def _rows_kept(request, frame, y, weights, groups, offset=None):
     """At fit with missing='drop', the rows that y, the weights, the group
     labels, the random-slope columns and the offset keep (R's na.omit,
-    before a formula's factor levels are taken: R's model frame holds the
-    offset too); None when nothing is dropped."""
+    before a formula's factor levels are taken); None when nothing is
+    dropped."""
     if request.missing != "drop" or not isinstance(request.fixed_effects, str):
         return None
     keep = ~_unlabelled_rows(groups, frame.shape[0])
@@ -937,6 +941,8 @@ def _rows_kept(request, frame, y, weights, groups, offset=None):
     if weights is not None:
         keep &= ~np.isnan(weights)
     if offset is not None:
+        # glmer's offset(log(t)) is a column of R's model frame: na.omit
+        # drops its missing rows before the factors' unused levels go
         keep &= np.isfinite(offset)
     return None if keep.all() else keep
 
@@ -1419,6 +1425,7 @@ def _handle_missing(inputs, raw_groups, missing, stage, frame=None, y_name=None)
                 column = np.asarray(column)
             raw_groups[name] = column[keep]
     inputs.n_dropped = n_dropped
+    inputs.kept = keep
 
 
 # -- the precision weights ------------------------------------------------------------

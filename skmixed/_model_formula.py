@@ -758,6 +758,8 @@ def glmer(
     >>> m.fixed_effects_.round(3).to_dict()
     {'(Intercept)': -1.399, 'period2': -0.992, 'period3': -1.129, 'period4': -1.58}
     """
+    import pandas as pd
+
     from skmixed.glmm.estimator import MixedGLMRegressor
 
     if isinstance(family, str) and family.lower() not in _GLMER_FAMILIES:
@@ -781,7 +783,13 @@ def glmer(
     weights = _weights_of(weights, data)
     family_name = family if isinstance(family, str) else getattr(family, "name", "")
     y, weights = _glmer_response(f, data, family_name.lower(), weights, formula)
-    _refuse_constant_response(f, data, y, formula)
+    if family_name.lower() == "binomial" and isinstance(y.dtype, pd.CategoricalDtype):
+        # a factor response: its first level among the rows the fit keeps
+        # fails (R drops the levels na.omit leaves unused first)
+        y = _binary_as_numbers(y, y.name, _glmer_rows_kept(model, data, y, weights))
+    # the estimator refuses a constant response on the rows it keeps, as
+    # glmer's checkResponse does; a cbind's is a (successes, failures) pair
+    model._cbind_response = f.cbind is not None
     with warnings.catch_warnings():
         if f.cbind is not None:
             # cbind's counts were checked in R's words for them (see
@@ -870,44 +878,11 @@ def _glmer_response(f, data, family, weights, formula):
                 f"The response {name!r} of {formula!r} is not a column of data."
             )
         y = data[name]
-        if family == "binomial":
+        if family == "binomial" and not isinstance(y.dtype, pd.CategoricalDtype):
             y = _binary_as_numbers(y, name)
         return y.rename(f.response), weights
     values = evaluate_expression(f.response, data, "the response")
     return pd.Series(values, index=index, name=f.response), weights
-
-
-def _refuse_constant_response(f, data, y, formula):
-    """lme4's glmer refuses a response of one value ("Response is constant",
-    its checkResponse): every row a failure (or a success, or one count) has
-    no estimable intercept. A cbind response is constant when every row has
-    the same (successes, failures) pair, as R's unique() of its matrix."""
-    import numpy as np
-
-    if f.cbind is not None:
-        pairs = [evaluate_expression(t, data, "the response") for t in f.cbind]
-        values = np.column_stack(pairs)
-        values = values[~np.isnan(values).any(axis=1)]
-        distinct = np.unique(values, axis=0)
-    else:
-        values = np.asarray(y, dtype=np.float64)
-        distinct = np.unique(values[~np.isnan(values)])
-    if len(distinct) == 1:
-        raise ValueError(
-            f"The response {f.response} of {formula!r} is constant (every row "
-            f"{_row_value(distinct[0])}): glmer refuses it, as lme4's glmer does "
-            "(Response is constant). A model of one outcome has no estimable "
-            "intercept."
-        )
-
-
-def _row_value(value):
-    """One response value (a number or a (successes, failures) pair) in words."""
-    import numpy as np
-
-    if np.ndim(value):
-        return "cbind(" + ", ".join(f"{v:g}" for v in value) + ")"
-    return f"{value:g}"
 
 
 def _warn_fractional_counts(response, counts):
@@ -930,8 +905,27 @@ def _warn_fractional_counts(response, counts):
         )
 
 
-def _binary_as_numbers(y, name):
-    """A bool or factor response as 0/1 (R: the first level fails, others succeed)."""
+def _glmer_rows_kept(model, data, y, weights):
+    """The rows of ``data`` a fit of ``model`` keeps (None: every row): with
+    missing='drop' the rows missing the response, a formula column, a
+    group label, the offset or a weight are dropped, as R's na.omit."""
+    import numpy as np
+    import pandas as pd
+
+    if getattr(model, "missing", "error") != "drop":
+        return None
+    labels = pd.Series(np.where(y.isna(), np.nan, 0.0), index=y.index, name=y.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # said once, by the fit itself
+        inputs = model._validate(
+            data, labels, None, reset=True, stage="fit", sample_weight=weights
+        )
+    return inputs.kept
+
+
+def _binary_as_numbers(y, name, kept=None):
+    """A bool or factor response as 0/1 (R: the first level fails, others
+    succeed); a factor's levels are those of the ``kept`` rows (all: None)."""
     import numpy as np
     import pandas as pd
 
@@ -940,7 +934,8 @@ def _binary_as_numbers(y, name):
     if pd.api.types.is_numeric_dtype(y.dtype):
         return y
     if isinstance(y.dtype, pd.CategoricalDtype):
-        levels = [c for c in y.cat.categories if (y == c).any()]
+        used = y if kept is None else y[np.asarray(kept)]
+        levels = [c for c in y.cat.categories if (used == c).any()]
     else:
         _refuse_text_response(y, name)
         levels = sorted(y.dropna().unique().tolist())

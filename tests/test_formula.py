@@ -151,7 +151,10 @@ def test_columns_used_in_order_of_appearance():
     ]
 
 
-def test_missing_values_give_nan_rows_and_state_from_complete_rows():
+def test_missing_values_give_nan_rows_and_scale_from_every_value_present():
+    # R's model.frame evaluates scale(x) on every row, then na.omit drops
+    # rows: x = 2 counts for the scale though its g is missing
+    # (tests/test_rows_used.py checks this against R)
     df = pd.DataFrame(
         {
             "x": [1.0, 2.0, np.nan, 4.0, 5.0],
@@ -161,9 +164,9 @@ def test_missing_values_give_nan_rows_and_state_from_complete_rows():
     ff = FixedFormula("scale(x) + g")
     matrix, _ = ff.fit_transform(df)
     assert np.isnan(matrix[[1, 2]]).all()
-    complete = np.array([1.0, 4.0, 5.0])
-    expected = (complete - complete.mean()) / complete.std(ddof=1)
-    np.testing.assert_allclose(matrix[[0, 3, 4], 0], expected)
+    present = np.array([1.0, 2.0, 4.0, 5.0])
+    expected = (present - present.mean()) / present.std(ddof=1)
+    np.testing.assert_allclose(matrix[[0, 3, 4], 0], expected[[0, 2, 3]])
     assert matrix[[0, 3, 4], 1].tolist() == [0.0, 1.0, 0.0]
 
 

@@ -273,3 +273,27 @@ def test_fit_without_pandas_private_column_reader(monkeypatch, sleep):
     plain = MixedLMRegressor("(Days | Subject)").fit(X, y)
     assert plain.reml_criterion_ == fast.reml_criterion_
     np.testing.assert_array_equal(plain.predict(X), fast.predict(X))
+
+
+@pytest.mark.parametrize("kind", ["arrow", "object", "numeric_strings"])
+def test_many_string_levels_in_code_point_order(kind):
+    # beyond the small-level cache the levels are sorted by Arrow: the same
+    # order as Python's (code points, R's C locale), numbers by value
+    rng = np.random.default_rng(3)
+    if kind == "numeric_strings":
+        distinct = [str(v) for v in rng.permutation(30_000) - 100]
+        distinct += ["1.0", "01", "1e2"]  # numbers spelled apart, ties kept
+        expected = sorted(sorted(distinct), key=float)
+    else:
+        stems = ["g", "G", "é", "Ω", "a b", "z\u00e9", "\U0001f600", ""]
+        distinct = [f"{stems[i % len(stems)]}{i}" for i in range(30_000)]
+        expected = sorted(distinct)
+    rows = [distinct[i] for i in rng.integers(0, len(distinct), 100_000)]
+    rows += distinct  # every label present
+    if kind == "arrow":
+        values = pd.Series(rows, dtype="string[pyarrow]")
+    else:
+        values = pd.Series(np.array(rows, dtype=object))
+    factor = as_factor(values, "g")
+    assert list(factor.categories) == expected
+    assert list(factor.astype(str)) == rows

@@ -121,8 +121,7 @@ def test_factor_call_of_one_valued_column_is_refused(data, call):
 
 
 def test_factor_call_of_a_number_seen_only_on_dropped_rows_is_refused(data):
-    # factor(k): 0 on every row but the one whose y is missing (its level
-    # 1 is no level of the rows used: formulaic sees only those)
+    # factor(k): 0 on every row but the one whose y is missing
     data["k"] = np.where(data["y"].isna(), 1.0, 0.0)
     assert data["k"].nunique() == 2
     with pytest.raises(ValueError, match=r"'factor\(k\)' .* 1 level\(s\) \['0'\]"):

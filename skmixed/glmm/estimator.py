@@ -735,7 +735,9 @@ class MixedGLMRegressor(_MixedGLMBase):
         X : array-like or pandas.DataFrame of shape (n_samples, n_features)
             Numeric features; a pandas X may also hold the grouping columns.
         y : array-like of shape (n_samples,)
-            Binomial: proportions in [0, 1] (or 0/1); Poisson: counts.
+            Binomial: proportions in [0, 1] (or 0/1); Poisson: counts. A y
+            of one value on the rows used (after ``missing="drop"``) is
+            refused, as lme4's glmer refuses it (Response is constant).
         groups : array-like, pandas.Series or pandas.DataFrame, default=None
             Grouping factor(s) not given as columns of X.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -750,6 +752,9 @@ class MixedGLMRegressor(_MixedGLMBase):
         data = self._validate_fit(X, y, groups, sample_weight)
         prior = self._prior_for(data, sample_weight, len(data.y))
         self.n_dropped_ = data.n_dropped
+        _refuse_constant_response(
+            data.y, prior, response_name(y), getattr(self, "_cbind_response", False)
+        )
         self._fit_glmm(data, prior)
         self.response_name_ = response_name(y)
         self._weights_name = weights_name(sample_weight)
@@ -877,7 +882,8 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         X : array-like or pandas.DataFrame of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
             Two classes of any type. A missing label (NaN, None, pd.NA)
-            is an error, or with ``missing="drop"`` its row is dropped.
+            is an error, or with ``missing="drop"`` its row is dropped; the
+            classes are then those of the rows kept.
         groups : array-like, pandas.Series or pandas.DataFrame, default=None
         sample_weight : array-like of shape (n_samples,), default=None
             Prior weights (frequency weights of the rows).
@@ -908,7 +914,40 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
             )
         labels = all_labels[~unlabelled]
         check_classification_targets(labels)
-        classes = np.unique(labels)
+        drop = self.missing == "drop"
+        classes, codes = np.unique(labels, return_inverse=True)
+        if not drop:
+            self._check_binary(labels, classes)
+        y_codes = np.full(all_labels.shape[0], np.nan)
+        y_codes[~unlabelled] = codes  # two classes: 0 and 1
+        # named as y: the input checks refuse X's copy of the response
+        data = self._validate_fit(
+            X, pd.Series(y_codes, name=name), groups, sample_weight
+        )
+        if drop:
+            # the classes of the rows the fit keeps, as glmer's factor
+            # response has the levels na.omit leaves
+            labels = all_labels[data.kept] if data.kept is not None else labels
+            classes = np.unique(labels)
+            self._check_binary(labels, classes)
+            data.y = np.asarray(labels == classes[1], dtype=np.float64)
+        self.classes_ = classes
+        prior = self._prior_for(data, sample_weight, len(data.y))
+        weighted = np.unique(data.y[prior > 0])
+        if len(weighted) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of 2 classes with positive "
+                f"sample_weight; got 1 class: {classes[int(weighted[0])]!r}."
+            )
+        self.n_dropped_ = data.n_dropped
+        self._fit_glmm(data, prior)
+        self.response_name_ = name
+        self._weights_name = weights_name(sample_weight)
+        return self
+
+    def _check_binary(self, labels, classes):
+        """Two classes among ``labels`` (the rows fitted), as scikit-learn's
+        binary classifiers say it."""
         y_type = type_of_target(labels, input_name="y")
         if len(classes) > 2 or y_type not in ("binary", "unknown"):
             raise ValueError(
@@ -925,23 +964,6 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
                 f"{type(self).__name__} needs samples of 2 classes in y; got 1 "
                 f"class: {classes[:1].tolist()[0]!r}."
             )
-        self.classes_ = classes
-        y01 = np.full(all_labels.shape[0], np.nan)
-        y01[~unlabelled] = labels == classes[1]
-        # named as y: the input checks refuse X's copy of the response
-        data = self._validate_fit(X, pd.Series(y01, name=name), groups, sample_weight)
-        prior = self._prior_for(data, sample_weight, len(data.y))
-        weighted = np.unique(data.y[prior > 0])
-        if len(weighted) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of 2 classes with positive "
-                f"sample_weight; got 1 class: {classes[int(weighted[0])]!r}."
-            )
-        self.n_dropped_ = data.n_dropped
-        self._fit_glmm(data, prior)
-        self.response_name_ = name
-        self._weights_name = weights_name(sample_weight)
-        return self
 
     def decision_function(self, X, groups=None, *, include_random=True):
         """The linear predictor η (log-odds for the logit link).
@@ -1021,3 +1043,32 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
         from sklearn.metrics import accuracy_score
 
         return accuracy_score(y, self.predict(X, groups), sample_weight=sample_weight)
+
+
+def _refuse_constant_response(y, prior, name, cbind=False):
+    """lme4's glmer refuses a response of one value ("Response is constant",
+    its checkResponse), on the rows it uses (after na.omit): every row a
+    failure (or a success, or one count) has no estimable intercept. A
+    ``cbind(s, f)`` response (``cbind``: y is s / (s + f), ``prior`` s + f)
+    is constant when every row has the same pair, as R's unique() of its
+    matrix; a proportion with weights compares the proportions only, as
+    glmer does."""
+    values = y[:, None]
+    if cbind:
+        successes = y * prior
+        values = np.column_stack([successes, prior - successes])
+    distinct = np.unique(values, axis=0)
+    if len(distinct) != 1:
+        return
+    value = distinct[0]
+    said = (
+        "cbind(" + ", ".join(f"{v:g}" for v in value) + ")"
+        if cbind
+        else f"{value[0]:g}"
+    )
+    used = f"the {len(y)} rows used" if len(y) > 1 else "the 1 sample used"
+    raise ValueError(
+        f"The response {name} is constant (every row {said} among {used}): "
+        "lme4's glmer refuses it (Response is constant). A model of one "
+        "outcome has no estimable intercept."
+    )

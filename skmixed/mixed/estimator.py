@@ -1825,6 +1825,21 @@ def _exactly(gram, factor=None, info=None):
     return info == p + 1 or (info == 0 and factor[p, p] ** 2 < 1e-20)
 
 
+def _gram_with_response(X, y):
+    """``[X y]ᵀ[X y]`` without forming ``[X y]``.
+
+    The joined copy is as large as X: for 10M rows and 6 columns, 560 MB
+    whose first touch took 1.7-1.9 s on a fresh virtual machine (0.2 s
+    when the pages are warm), against 0.17 s for the three products.
+    """
+    p = X.shape[1]
+    gram = np.empty((p + 1, p + 1))
+    gram[:p, :p] = X.T @ X
+    gram[:p, p] = gram[p, :p] = X.T @ y
+    gram[p, p] = y @ y
+    return gram
+
+
 def _rank_screen(X, y):
     """Mask of columns kept by R's rule (dqrdc2, tol 1e-7); and whether y is
     fitted exactly (:func:`_exactly`) when the screen tells, else None.
@@ -1836,10 +1851,7 @@ def _rank_screen(X, y):
     p = X.shape[1]
     if p == 0:
         return np.ones(0, dtype=bool), None
-    Xy = np.empty((X.shape[0], p + 1))
-    Xy[:, :p] = X
-    Xy[:, p] = y
-    gram = Xy.T @ Xy
+    gram = _gram_with_response(X, y)
     norms = np.sqrt(gram.diagonal())
     if (norms > 0).all():
         scaled = gram / (norms[:, None] * norms)
