@@ -631,14 +631,11 @@ def _features_said(request):
 
 def _naming_example(frame, request):
     """How to name a column of ``frame`` as the grouping factor, for a
-    message: its first non-numeric column (a label column), else its
-    first."""
-    columns = list(frame.columns)
-    if not columns:
-        column = "school"
-    else:
-        labels = [c for c in columns if not _is_numeric(frame[c].dtype)]
-        column = str((labels or columns)[0])
+    message: its first non-numeric column (a label column), else a
+    placeholder (a numeric column may be a feature: naming one as the
+    grouping factor would be bad advice)."""
+    labels = [c for c in frame.columns if not _is_numeric(frame[c].dtype)]
+    column = str(labels[0]) if labels else "<column>"
     if request.random_effects is not None:
         return f"{request.estimator}('(1 | {column})')"
     return f"{request.estimator}(group={column!r})"

@@ -271,6 +271,10 @@ def test_without_groups_a_dataframe_is_told_to_name_its_column(estimator, exampl
     assert "numpy" not in said
     assert "no column of X is named as a grouping factor" in said
     assert f"Name the grouping column of X ({example})" in said
+    # numbers only: no feature is offered as the grouping column
+    with pytest.warns(GroupsMissingWarning) as record:
+        estimator().fit(df[["x1", "x2"]], df["y"])
+    assert "<column>" in str(record[0].message)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
