@@ -27,6 +27,7 @@ from skmixed._inputs import (
     _report_nonfinite,
     as_pandas,
     prepare_inputs,
+    with_dot_expanded,
 )
 
 #: Validated input (the name the estimators' ``_fit(data)`` hooks know).
@@ -172,6 +173,8 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
 
         X, y, groups = as_pandas(X), as_pandas(y), as_pandas(groups)
         request = self._request_for(reset)
+        if reset:
+            request = self._fit_request = with_dot_expanded(request, X, y)
         if population:
             request = dataclasses.replace(request, groups_optional=True)
         # An offset given as an R expression ("log(exposure)", lme4's

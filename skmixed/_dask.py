@@ -60,6 +60,7 @@ from skmixed._inputs import (
     response_name,
     warn_ignored,
     warn_weight_feature,
+    with_dot_expanded,
 )
 from skmixed._stacklevel import user_stacklevel
 
@@ -377,6 +378,8 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
             reset=True,
         )
     request = estimator._request_for(reset)  # at predict: the fit's
+    if reset:
+        request = estimator._fit_request = with_dot_expanded(request, X, y)
     if reset and request.offset is not None:
         # an offset expression (log(e)) computed in each partition from its
         # own columns, as in memory (an array X is refused there)

@@ -30,7 +30,7 @@ they came at fit.
 import difflib
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -1344,6 +1344,27 @@ def response_name(y, default="y"):
     if name is None and columns is not None and len(columns) == 1:
         name = columns[0]  # (a pandas or Dask one-column DataFrame)
     return str(name) if name is not None else default
+
+
+def with_dot_expanded(request, X, y):
+    """At fit: the request with R's ``.`` in a formula fixed part spelled
+    out as every column of X but the response (R's ``y ~ .``).
+
+    ``X``: the caller's (a pandas or Dask DataFrame; columns computed for
+    an offset expression are not the data's). Grouping, weight and offset
+    columns are among them, as in R (``lmer(y ~ . + (1 | g), d)`` has g as
+    a fixed factor too; ``. - g`` leaves it out).
+    """
+    from skmixed._rsyntax import expand_dot
+
+    rhs = request.fixed_effects
+    columns = getattr(X, "columns", None)
+    if not isinstance(rhs, str) or columns is None:
+        return request  # (a numpy X: the formula is refused later)
+    response = response_name(y, default=None)
+    available = [str(c) for c in columns if str(c) != response]
+    expanded = expand_dot(rhs, available)
+    return request if expanded == rhs else replace(request, fixed_effects=expanded)
 
 
 def _handle_missing(inputs, raw_groups, missing, stage, frame=None, y_name=None):

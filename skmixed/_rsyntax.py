@@ -17,6 +17,7 @@ __all__ = [
     "LOGICAL_TERM_CALL",
     "NOT_TERM_CALL",
     "PAREN_CALL",
+    "expand_dot",
     "names_read",
     "r_deparse",
     "r_join",
@@ -386,6 +387,36 @@ def r_join(pieces):
             out.append(tok)
     text = "".join(out)
     return re.sub(r" {2,}", " ", text).strip()
+
+
+def expand_dot(text, columns):
+    """R's ``.`` in a formula: every column of the data, in their order.
+
+    ``columns`` are the data's columns less the response's (R's
+    ``y ~ .`` reads every column but y). Each ``.`` becomes their sum in
+    brackets, so that the formula's algebra applies to it as R's does:
+    ``. - z``, ``.^2``, ``. * f``, ``0 + .``. A name R would write in
+    backticks keeps them. Text without a ``.`` comes back unchanged.
+
+    Examples
+    --------
+    >>> expand_dot(". - z", ["Days", "z", "my col"])
+    '(Days + z + `my col`) - z'
+    """
+    found = tokens(text)
+    if ("name", ".") not in found:
+        return text
+    names = [c if _is_syntactic(c) else f"`{c}`" for c in columns]
+    if not names:
+        raise ValueError(
+            f"The formula {text!r} uses '.', every column of the data but the "
+            "response, and there is no such column."
+        )
+    whole = "(" + " + ".join(names) + ")"
+    return r_join(
+        ("name", whole) if (kind, tok) == ("name", ".") else (kind, tok)
+        for kind, tok in found
+    )
 
 
 def _is_syntactic(name):
