@@ -255,7 +255,7 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
         raise ValueError(f"missing must be one of {_MISSING_OPTIONS}; got {missing!r}.")
     drop = missing == "drop"
     spec = _dask.shared((features, list(group_columns), drop, build, within))
-    meta = inp.frame._meta
+    meta = inp.read_meta
     parts = [
         dask.delayed(lm_partition)(part, i, meta, spec)
         for i, part in enumerate(inp.frame.to_delayed())
@@ -366,7 +366,7 @@ def _cluster_scores(model, inp, build, fit):
         ),
         traverse=False,
     )
-    meta = inp.frame._meta
+    meta = inp.read_meta
     parts = [
         dask.delayed(_scores_partition)(part, i, meta, spec)
         for i, part in enumerate(inp.frame.to_delayed())

@@ -498,3 +498,44 @@ def test_partition_with_other_categories_says_which_and_how(client):
     ddf["g"] = ddf["g"].cat.as_unknown()
     fitted = MixedLMRegressor("(1 | g)").fit(ddf[cols], ddf["y"])
     _assert_same_mixed(fitted, MixedLMRegressor("(1 | g)").fit(df[cols], df["y"]))
+
+
+# -- a column the model does not read ----------------------------------------------
+def _ignored_column_of_two_dtypes(df):
+    """``df`` in 3 partitions whose column ``note`` is int64 in the first
+    and float64 in the others (files written apart), as the metadata says
+    float64."""
+    df = df.assign(note=np.arange(len(df)) + 0.5)
+    pieces = np.array_split(np.arange(len(df)), 3)
+    parts = [df.iloc[p] for p in pieces]
+    parts[0] = parts[0].assign(note=np.arange(len(parts[0])))
+    delayed = [dask.delayed(lambda p=p: p)() for p in parts]
+    return df, dd.from_delayed(delayed, meta=df.iloc[:0], verify_meta=False)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        lambda: PooledRegressor(fixed_effects=["x1", "x2"]),
+        lambda: FixedEffectsRegressor(group="g", fixed_effects=["x1", "x2"]),
+        lambda: MixedLMRegressor("(1 | g)", fixed_effects=["x1", "x2"]),
+        lambda: MixedLMRegressor("(1 | g) + (1 | h)", fixed_effects="x1 + x2"),
+    ],
+)
+def test_a_column_the_model_ignores_may_change_dtype(client, estimator):
+    # memory fits (the column is not read); Dask refused: "Column 'note' has
+    # dtype int64 in partition 0 but float64 in the collection's metadata"
+    df, ddf = _ignored_column_of_two_dtypes(_data(seed=5))
+    columns = [c for c in df.columns if c != "y"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        memory = estimator().fit(df[columns], df["y"])
+        lazy = estimator().fit(ddf[columns], ddf["y"])
+    assert lazy.coef_ == pytest.approx(memory.coef_, rel=RTOL)
+    assert lazy.intercept_ == pytest.approx(memory.intercept_, rel=RTOL)
+
+
+def test_a_column_the_model_reads_must_keep_its_dtype(client):
+    df, ddf = _ignored_column_of_two_dtypes(_data(seed=5))
+    with pytest.raises(ValueError, match="'note' has dtype int64 in partition 0"):
+        PooledRegressor(fixed_effects=["x1", "note"]).fit(ddf, ddf["y"])
