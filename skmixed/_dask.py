@@ -488,7 +488,10 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
             formula, levels = _learn_formula(formula_rhs, frame, list(x_columns), kept)
             kept = kept if levels else None  # (no level to learn: every row)
             intercept = resolve_intercept(
-                formula, estimator.fit_intercept, type(estimator).__name__
+                # (FixedEffectsRegressor has no fit_intercept: always one)
+                formula,
+                getattr(estimator, "fit_intercept", True),
+                type(estimator).__name__,
             )
             features = [_DESIGN.format(j) for j in range(len(formula.names))]
             meta_out = _formula_columns(frame._meta, formula, features)

@@ -406,12 +406,6 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
         _fe_formula,
     )
 
-    if isinstance(model.fixed_effects, str):
-        raise NotImplementedError(
-            "FixedEffectsRegressor on Dask collections takes fixed_effects as "
-            "None or a list of columns; a formula fixed part is available for "
-            "MixedLMRegressor and PooledRegressor."
-        )
     if model.method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; got {model.method!r}.")
     if model.handle_unknown not in _UNKNOWN:
@@ -420,6 +414,11 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
         )
     response, default_label = response_name(y), groups_label(groups)
     inp = _dask.fit_input(model, X, y, groups, sample_weight)
+    if inp.intercept is False:  # a formula's "0 + x" (as the in-memory fit)
+        raise ValueError(
+            "FixedEffectsRegressor always has an intercept (the reference "
+            f"level's); fixed_effects={model.fixed_effects!r} drops it."
+        )
     names = inp.names
     slope_idx = model._slope_indices(names)
     model.response_name_ = response
@@ -495,7 +494,9 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
         model._store_effects(
             intercepts, np.zeros((len(levels), 0)), fit.coef, names, ref=ref
         )
-    model.formula_ = _fe_formula(response, names, label, slope_idx)
+    model.formula_ = model._formula_of_fit(
+        response, _fe_formula(response, names, label, slope_idx)
+    )
     model.n_dropped_ = total.n_dropped
     model._dask_input = inp
     model.fittedvalues_ = _dask.fitted_values(model)
