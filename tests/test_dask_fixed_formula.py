@@ -11,7 +11,7 @@ dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
 
-from test_dask import _partitioned, _unequal  # noqa: E402
+from test_dask import _assert_same_lm, _partitioned, _unequal  # noqa: E402
 from test_dask_user import RTOL, _formula_data, _same_lm_numbers  # noqa: E402
 
 from skmixed import FixedEffectsRegressor  # noqa: E402
@@ -68,3 +68,30 @@ def test_formula_fixed_part_from_dask_equals_pandas(
         mem.score(new, rows["y"]),
         rtol=RTOL,
     )
+
+
+def test_formula_with_group_slopes_from_dask_equals_pandas(client):
+    # group_slopes name a column of the formula's design, as in memory
+    df = _data()
+    options = {"fixed_effects": "x1 + f", "group_slopes": "x1", "group": "g"}
+    mem = FixedEffectsRegressor(method="dummy", **options).fit(
+        df.drop(columns="y"), df["y"]
+    )
+    ddf = _partitioned(df, _unequal(df))
+    got = FixedEffectsRegressor(method="dummy", **options).fit(
+        ddf.drop(columns="y"), ddf["y"]
+    )
+    # (covariances that are zero in exact arithmetic: 1e-16 noise, atol)
+    _assert_same_lm(got, mem)
+    assert str(got.summary()) == str(mem.summary())
+
+
+def test_formula_without_intercept_is_refused_as_in_memory(client):
+    df = _data()
+    model = FixedEffectsRegressor(fixed_effects="0 + x1 + f", group="g")
+    with pytest.raises(ValueError) as mem:
+        model.fit(df.drop(columns="y"), df["y"])
+    ddf = _partitioned(df, _unequal(df))
+    with pytest.raises(ValueError) as got:
+        model.fit(ddf.drop(columns="y"), ddf["y"])
+    assert str(got.value) == str(mem.value)
