@@ -806,6 +806,93 @@ def _categorical_columns(meta, used):
     ]
 
 
+#: A formula's ``scale(expr)`` or ``center(expr)`` (formulaic's key of its
+#: state): the call and its one argument.
+_MOMENT_CALL = re.compile(r"^(scale|center)\((.*)\)$")
+
+
+def _learn_moments(rhs, frame, formula):
+    """The state of the formula's ``scale(x)`` and ``center(x)``, learned
+    from every row of ``frame`` (one more pass), set in place.
+
+    R evaluates the formula on every row before na.omit: the centre is the
+    mean of every value of x present and the scale the root of the centred
+    sum of squares over n - 1 (skmixed._formula._r_scale). Each partition
+    gives (count, mean, centred sum of squares) of each argument, combined
+    pairwise (Chan et al.'s update) without the cancellation of a sum of
+    squares less n mean². Other stateful transforms (``poly``, a call with
+    more arguments) are refused.
+    """
+    states = formula._spec.transform_state
+    calls = {}
+    for key in states:
+        match = _MOMENT_CALL.match(str(key))
+        if match is None or not _single_argument(match.group(2)):
+            raise NotImplementedError(
+                f"The fixed_effects formula {rhs!r} uses {[str(k) for k in states]}, "
+                "whose state (centre, scale, polynomial basis) is learned from "
+                "every row: available from Dask collections for scale(x) and "
+                "center(x), not for this one. Compute the column first (e.g. "
+                "with map_partitions and the whole data's statistics)."
+            )
+        calls[key] = match.groups()
+    if not calls:
+        return
+    import dask
+
+    arguments = [argument for _, argument in calls.values()]
+    parts = [
+        dask.delayed(_argument_moments)(part, arguments) for part in frame.to_delayed()
+    ]
+    moments = tree_reduce(parts, _combine_moments).compute()
+    for (key, (call, _)), (n, mean, m2) in zip(calls.items(), moments, strict=True):
+        states[key]["center"] = mean
+        if call == "scale":
+            states[key]["scale"] = np.sqrt(m2 / max(1.0, n - 1))
+
+
+def _single_argument(text):
+    """Whether a call's argument text has no top-level comma."""
+    depth = 0
+    for char in text:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            return False
+    return True
+
+
+def _argument_moments(part, arguments):
+    """Per argument of ``scale``/``center``: (count, mean, centred sum of
+    squares) of its values present in the partition."""
+    from skmixed._formula import FixedFormula
+
+    out = []
+    for argument in arguments:
+        values = np.empty(0)
+        if len(part):
+            matrix, _ = FixedFormula(f"0 + I({argument})").fit_transform(part)
+            values = np.asarray(matrix, dtype=np.float64)[:, 0]
+            values = values[~np.isnan(values)]
+        n = float(len(values))
+        mean = values.mean() if n else 0.0
+        out.append((n, mean, float(((values - mean) ** 2).sum()) if n else 0.0))
+    return out
+
+
+def _combine_moments(a, b):
+    """Two partitions' (count, mean, centred sum of squares), joined."""
+    joined = []
+    for (na, ma, sa), (nb, mb, sb) in zip(a, b, strict=True):
+        n = na + nb
+        if not n:
+            joined.append((0.0, 0.0, 0.0))
+            continue
+        delta = mb - ma
+        joined.append((n, ma + delta * nb / n, sa + sb + delta**2 * na * nb / n))
+    return joined
+
+
 def _fitted_on_values(rhs, meta, used, distinct):
     """The formula fitted on a small frame holding every distinct value of
     the columns in ``distinct`` (numbers in [1, 2) elsewhere): its state,
@@ -881,14 +968,7 @@ def _learn_formula(rhs, frame, group_columns, kept=None):
         kept = (*kept, used)
     distinct = _distinct_of(frame, categorical, kept=kept)
     formula = _fitted_on_values(rhs, meta, used, distinct)
-    stateful = [str(t) for t in formula._spec.transform_state]
-    if stateful:
-        raise NotImplementedError(
-            f"The fixed_effects formula {rhs!r} uses {stateful}, whose state "
-            "(centre, scale, polynomial basis) is learned from every row: not "
-            "available for a fit from Dask collections. Compute the column "
-            "first (e.g. with map_partitions and the whole data's mean)."
-        )
+    _learn_moments(rhs, frame, formula)
     factors = _numeric_factors(formula, set(used) - set(categorical))
     if factors:
         numbers = _distinct_of(

@@ -794,10 +794,38 @@ def test_formula_fixed_part_learned_from_every_partition(client):
     _assert_same_lm(lm, mem_lm)
 
 
-def test_formula_that_needs_the_whole_data_is_refused(client):
+@pytest.mark.parametrize(
+    "rhs", ["scale(x1) + x2", "center(x1) * h + scale(log(x2 + 3))", "scale(x1^2)"]
+)
+def test_scale_and_center_learn_from_every_partition(client, rhs):
+    # R's scale(x) / center(x): the centre and scale of every value of x
+    # present (rows missing y included), one more pass from Dask
+    df = _data(seed=17)
+    df.loc[df.index[:5], "y"] = np.nan  # dropped rows still count for scale
+    df.loc[df.index[7], "x1"] = np.nan
+    ddf = _partitioned(df, _unequal(df))
+    cols = ["x1", "x2", "h", "g"]
+    spec = dict(random_effects="(1 | g)", fixed_effects=rhs, missing="drop")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mem = MixedLMRegressor(**spec).fit(df[cols], df["y"])
+        fitted = MixedLMRegressor(**spec).fit(ddf[cols], ddf["y"])
+    _assert_same_mixed(fitted, mem)
+    complete = ddf[ddf["x1"].notnull()][cols]  # predict needs every value
+    np.testing.assert_allclose(
+        fitted.predict(complete).compute().to_numpy(),
+        mem.predict(df.loc[df["x1"].notna(), cols]),
+        rtol=RTOL,
+    )
+    lm_mem = PooledRegressor(fixed_effects=rhs, missing="drop").fit(df[cols], df["y"])
+    lm = PooledRegressor(fixed_effects=rhs, missing="drop").fit(ddf[cols], ddf["y"])
+    _assert_same_lm(lm, lm_mem)
+
+
+def test_poly_needs_the_whole_data_and_is_refused(client):
     df = _data(seed=17)
     ddf = dd.from_pandas(df, npartitions=2)
-    model = MixedLMRegressor("(1 | g)", fixed_effects="scale(x1) + x2")
+    model = MixedLMRegressor("(1 | g)", fixed_effects="poly(x1, 2) + x2")
     with pytest.raises(NotImplementedError, match="learned from every row"):
         model.fit(ddf[["x1", "x2", "h", "g"]], ddf["y"])
 
