@@ -52,6 +52,7 @@ from skmixed._inputs import (
     default_feature_named,
     feature_columns,
     find_groups,
+    groups_disagree_error,
     nonfinite_counts,
     offset_name,
     raise_nonfinite,
@@ -640,10 +641,7 @@ def _check_same_groups(frame, X, x_label, column):
     as in memory (one pass over the two columns, unless ``groups=`` is X's
     column itself, as in ``groups=ddf["g"]``)."""
     if not _same_values(X, frame, x_label, column, "groups", _equal_labels):
-        raise ValueError(
-            f"Grouping factor {x_label!r} is both a column of X and given "
-            "in groups=, and the two disagree; pass it once."
-        )
+        raise groups_disagree_error(x_label)
 
 
 def fit_input(model, X, y, groups, sample_weight):

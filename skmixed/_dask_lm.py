@@ -21,13 +21,14 @@ from skmixed import _dask
 from skmixed._base import weights_name
 from skmixed._inputs import (
     _FIT_HINT,
+    no_feature_error,
     nonfinite_counts,
     raise_nonfinite,
     response_name,
 )
 from skmixed._linalg import least_squares
 from skmixed._lm import lm_statistics_from_sums
-from skmixed.fixed import _dummy_design
+from skmixed.fixed import _dummy_design, intercept_dropped_error
 from skmixed.pooled import check_some_column, groups_label, warn_aliased
 
 _MISSING_OPTIONS = ("error", "drop")
@@ -415,10 +416,7 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
     response, default_label = response_name(y), groups_label(groups)
     inp = _dask.fit_input(model, X, y, groups, sample_weight)
     if inp.intercept is False:  # a formula's "0 + x" (as the in-memory fit)
-        raise ValueError(
-            "FixedEffectsRegressor always has an intercept (the reference "
-            f"level's); fixed_effects={model.fixed_effects!r} drops it."
-        )
+        raise intercept_dropped_error(model.fixed_effects)
     names = inp.names
     slope_idx = model._slope_indices(names)
     model.response_name_ = response
@@ -506,11 +504,7 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
 def _fit_fixed_pooled(model, inp, names, response):
     """FixedEffectsRegressor without groups, as in memory: lm(y ~ x)."""
     if not names:  # (the rows are not counted for the message)
-        raise ValueError(
-            "0 feature(s) (shape=(n, 0)) while a minimum of 1 is required when "
-            "no grouping factor is given (y ~ g needs its grouping column in X "
-            "or groups=)."
-        )
+        raise no_feature_error("(n, 0)", "y ~ g")
     total = _reduce(model, inp, inp.features, _Intercept(True))
     fit = least_squares(total.R[:, :-1], total.R[:, -1])
     columns = ["(Intercept)", *names]

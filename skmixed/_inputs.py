@@ -395,6 +395,26 @@ def _columns_of(X, layout, estimator, column_names=None):
     return _array_columns(array, layout, estimator)
 
 
+def groups_disagree_error(column):
+    """The error for a grouping column of X also given, with other labels,
+    in ``groups=`` (in memory as from Dask)."""
+    return ValueError(
+        f"Grouping factor {column!r} is both a column of X and given in "
+        "groups=, and the two disagree; pass it once."
+    )
+
+
+def no_feature_error(shape, needs_groups):
+    """The error for a fit without a feature or a grouping factor
+    (scikit-learn's minimum of 1 feature): ``needs_groups`` is the model
+    that wanted them, in words."""
+    return ValueError(
+        f"0 feature(s) (shape={shape}) while a minimum of 1 is required when "
+        f"no grouping factor is given ({needs_groups} needs its grouping column "
+        "in X or groups=)."
+    )
+
+
 def refuse_duplicate_columns(columns):
     """A frame's columns Index with a label twice is an error naming it."""
     if columns.has_duplicates:
@@ -527,10 +547,7 @@ def find_groups(frame, groups, request, n, stage):
         if from_x is not None:
             x_columns.append(str(column))
             if from_arg is not None and not _same_labels(from_x, from_arg):
-                raise ValueError(
-                    f"Grouping factor {column!r} is both a column of X and given "
-                    "in groups=, and the two disagree; pass it once."
-                )
+                raise groups_disagree_error(column)
             raw[name] = from_x
         elif from_arg is not None:
             raw[name] = from_arg

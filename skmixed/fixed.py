@@ -25,7 +25,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from skmixed._base import COMMON_CONSTRAINTS, GroupedRegressor, fixed_intercept
 from skmixed._groups import level_positions
-from skmixed._inputs import GROUPS_ARGUMENT, response_name
+from skmixed._inputs import GROUPS_ARGUMENT, no_feature_error, response_name
 from skmixed._linalg import (
     ALIAS_TOL,
     demean,
@@ -261,17 +261,10 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
         response, default_label = self._fit_labels
         del self._fit_labels
         if not fixed_intercept(True, data, type(self).__name__):
-            raise ValueError(
-                "FixedEffectsRegressor always has an intercept (the reference "
-                f"level's); fixed_effects={self.fixed_effects!r} drops it."
-            )
+            raise intercept_dropped_error(self.fixed_effects)
         names = feature_names(data)
         if data.X.shape[1] == 0 and data.factors is None:
-            raise ValueError(
-                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
-                "required when no grouping factor is given (y ~ g needs its "
-                "grouping column in X or groups=)."
-            )
+            raise no_feature_error(data.X.shape, "y ~ g")
         slope_idx = self._slope_indices(names)
         self.response_name_ = response
         if data.factors is None:
@@ -580,6 +573,15 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
             f"{self.group_name_}; see group_intercepts_"
             + (" and group_slopes_." if self._slope_idx else "."),
         ]
+
+
+def intercept_dropped_error(fixed_effects):
+    """The error for a formula fixed part without the intercept (``"0 +
+    x"``): the reference level's is always there (in memory as from Dask)."""
+    return ValueError(
+        "FixedEffectsRegressor always has an intercept (the reference "
+        f"level's); fixed_effects={fixed_effects!r} drops it."
+    )
 
 
 def _dummy_design(X, codes, ref, levels, slope_idx, names, label):

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from skmixed import _dask, _malloc
-from skmixed._inputs import nonfinite_counts
+from skmixed._inputs import no_feature_error, nonfinite_counts
 from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.design import (
     _NO_LATER_TERMS,
@@ -1255,11 +1255,7 @@ def _fit_without_groups(model, inp, fit_intercept, weighted):
     from skmixed.mixed.estimator import _warn_rank_deficient
 
     if not inp.features:  # (the rows are not counted for the message)
-        raise ValueError(
-            "0 feature(s) (shape=(n, 0)) while a minimum of 1 is required when "
-            "no grouping factor is given (an intercept-only model needs its "
-            "grouping column in X or groups=)."
-        )
+        raise no_feature_error("(n, 0)", "an intercept-only model")
     total = _reduce(model, inp, inp.features, _Intercept(fit_intercept))
     x_names = (["(Intercept)"] if fit_intercept else []) + list(inp.names)
     RX, ry = total.R[:, :-1], total.R[:, -1]

@@ -26,7 +26,7 @@ from skmixed._groups import (
     interaction,
     level_positions,
 )
-from skmixed._inputs import response_name
+from skmixed._inputs import no_feature_error, response_name
 from skmixed._linalg import block_diagonal, least_squares
 from skmixed._stacklevel import user_stacklevel
 from skmixed.mixed.centring import (
@@ -317,11 +317,7 @@ class _RandomEffectsModel(GroupedRegressor):
         """Without grouping factors a model needs a feature (scikit-learn's
         minimum of 1) and says where the intercept-only model's groups go."""
         if data.X.shape[1] == 0 and data.factors is None:
-            raise ValueError(
-                f"0 feature(s) (shape={data.X.shape}) while a minimum of 1 is "
-                "required when no grouping factor is given (an intercept-only "
-                "model needs its grouping column in X or groups=)."
-            )
+            raise no_feature_error(data.X.shape, "an intercept-only model")
 
     def _report_fit(self, problems):
         """``converged_``, and lme4's warnings: a singular fit, and each of
