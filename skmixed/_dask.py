@@ -778,19 +778,10 @@ def _formula_rows(part, kept):
     weight, every group label and random slope, and a value in every column
     the formula reads. ``kept``: (group labels, slope labels, formula
     columns)."""
-    groups, slopes, used = kept
-    keep = np.ones(len(part), dtype=bool)
-    for column in groups:
-        keep &= ~np.asarray(pd.isna(part[column]), dtype=bool)
-    numbers = list(slopes) + [c for c in (_Y,) if c in part.columns]
-    if numbers:
-        values = part[numbers].to_numpy(dtype=np.float64, na_value=np.nan)
-        keep &= np.isfinite(values).all(axis=1)
-    if _W in part.columns:
-        keep &= ~np.isnan(part[_W].to_numpy(dtype=np.float64, na_value=np.nan))
     from skmixed._formula import _rows_used
 
-    return _rows_used(part, used, keep)
+    groups, slopes, used = kept
+    return _rows_used(part, used, _complete_rows(part, slopes, groups, True))
 
 
 def _categorical_columns(meta, used):
@@ -839,8 +830,10 @@ def _learn_moments(rhs, frame, formula):
     import dask
 
     arguments = [argument for _, argument in calls.values()]
+    columns = [str(c) for c in formula.columns_used]  # read only these
     parts = [
-        dask.delayed(_argument_moments)(part, arguments) for part in frame.to_delayed()
+        dask.delayed(_argument_moments)(part, arguments)
+        for part in frame[columns].to_delayed()
     ]
     moments = tree_reduce(parts, _combine_moments).compute()
     for (key, (call, _)), (n, mean, m2) in zip(calls.items(), moments, strict=True):
