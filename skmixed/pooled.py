@@ -49,16 +49,11 @@ def check_some_column(n_features, intercept, fixed_effects, shape):
 def groups_label(groups, default="group"):
     """Name of a grouping factor given as ``groups=``: its name, else ``default``.
 
-    A pandas or Dask Series' name, a one-column DataFrame's column (read
-    from the attributes both have: a Dask fit names the levels as memory's).
+    A pandas or Dask Series' name, a one-column DataFrame's column, as
+    :func:`~skmixed._inputs.response_name` reads y's (a Dask fit names the
+    levels as memory's).
     """
-    ndim = getattr(groups, "ndim", 0)
-    if ndim == 1 and getattr(groups, "name", None) is not None:
-        return str(groups.name)
-    columns = getattr(groups, "columns", None)
-    if ndim == 2 and columns is not None and len(columns) == 1:
-        return str(columns[0])
-    return default
+    return response_name(groups, default)
 
 
 class PooledRegressor(LMResultsMixin, GroupedRegressor):
