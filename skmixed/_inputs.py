@@ -803,12 +803,20 @@ def _refuse_response_feature(y, y_array, features, request):
     names a simulated ``y = 2 * X["x"] + noise`` after ``x``. A list or
     formula naming the column is the user's choice and is not checked.
     """
-    name = default_feature_named(y, features.names, request)
-    if name is None:
-        return
-    column = features.X[:, features.names.index(name)]
-    if np.array_equal(column, y_array, equal_nan=True):
+    name = _same_default_feature(y, y_array, features, request)
+    if name is not None:
         raise response_feature_error(name, request)
+
+
+def _same_default_feature(values, array, features, request):
+    """The name of ``values`` (y, the weights; ``array`` their numbers)
+    when ``fixed_effects=None`` made a feature of that name that holds the
+    same numbers, else None."""
+    name = default_feature_named(values, features.names, request)
+    if name is None:
+        return None
+    column = features.X[:, features.names.index(name)]
+    return name if np.array_equal(column, array, equal_nan=True) else None
 
 
 def default_feature_named(values, names, request):
@@ -844,11 +852,8 @@ def _warn_weight_feature(sample_weight, weights, features, request):
     """
     if weights is None:
         return
-    name = default_feature_named(sample_weight, features.names, request)
-    if name is None:
-        return
-    column = features.X[:, features.names.index(name)]
-    if np.array_equal(column, weights, equal_nan=True):
+    name = _same_default_feature(sample_weight, weights, features, request)
+    if name is not None:
         warn_weight_feature(name, request)
 
 
