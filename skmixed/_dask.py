@@ -25,6 +25,7 @@ so nothing here imports dask unless the user passed a Dask collection.
 
 import copy
 import functools
+import math
 import numbers
 import re
 import warnings
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from skmixed._formula import resolve_intercept
+from skmixed._formula import check_poly_data, resolve_intercept
 from skmixed._groups import _is_number, as_factor, missing_groups_error
 from skmixed._inputs import (
     _FIT_HINT,
@@ -795,93 +796,193 @@ def _categorical_columns(meta, used):
     ]
 
 
-#: A formula's ``scale(expr)`` or ``center(expr)`` (formulaic's key of its
-#: state): the call and its one argument.
-_MOMENT_CALL = re.compile(r"^(scale|center)\((.*)\)$")
+#: A formula's ``scale(expr)``, ``center(expr)`` or ``poly(expr, ...)``
+#: (formulaic's key of its state): the call and its arguments.
+_STATEFUL_CALL = re.compile(r"^(scale|center|poly)\((.*)\)$")
 
 
 def _learn_moments(rhs, frame, formula):
-    """The state of the formula's ``scale(x)`` and ``center(x)``, learned
-    from every row of ``frame`` (one more pass), set in place.
+    """The state of the formula's ``scale(x)``, ``center(x)`` and
+    ``poly(x, degree)``, learned from every row of ``frame`` (one more
+    pass), set in place.
 
     R evaluates the formula on every row before na.omit: the centre is the
     mean of every value of x present and the scale the root of the centred
-    sum of squares over n - 1 (skmixed._formula._r_scale). Each partition
-    gives (count, mean, centred sum of squares) of each argument, combined
-    pairwise (Chan et al.'s update) without the cancellation of a sum of
-    squares less n mean². Other stateful transforms (``poly``, a call with
-    more arguments) are refused.
+    sum of squares over n - 1 (skmixed._formula._r_scale); poly's basis
+    (the three-term recurrence's alpha and norm2) is that of every row, and
+    a missing x is refused. Each partition gives the count, mean and
+    centred power sums of each argument (up to the second power, or 2
+    degree for poly), joined pairwise around the joint mean (Chan et al.'s
+    update, generalised to higher powers) without the cancellation of a
+    sum of powers less n mean^k; poly's alpha and norm2 are polynomials in
+    these moments (:func:`_poly_state`). ``poly(x, d, raw = TRUE)`` has no
+    state. Other stateful transforms (a call with more arguments) are
+    refused.
     """
     states = formula._spec.transform_state
     calls = {}
-    for key in states:
-        match = _MOMENT_CALL.match(str(key))
-        if match is None or not _single_argument(match.group(2)):
+    for key, state in states.items():
+        match = _STATEFUL_CALL.match(str(key))
+        call, arguments = match.groups() if match else (None, "")
+        if call == "poly" and not state:
+            continue  # raw = TRUE: the powers of x, nothing learned
+        if call == "poly":  # the degree is that of the basis fitted in memory
+            calls[key] = (call, _top_level_arguments(arguments)[0])
+            continue
+        if call is None or len(_top_level_arguments(arguments)) != 1:
             raise NotImplementedError(
                 f"The fixed_effects formula {rhs!r} uses {[str(k) for k in states]}, "
                 "whose state (centre, scale, polynomial basis) is learned from "
-                "every row: available from Dask collections for scale(x) and "
-                "center(x), not for this one. Compute the column first (e.g. "
-                "with map_partitions and the whole data's statistics)."
+                "every row: available from Dask collections for scale(x), "
+                "center(x) and poly(x, degree), not for this one. Compute the "
+                "column first (e.g. with map_partitions and the whole data's "
+                "statistics)."
             )
-        calls[key] = match.groups()
+        calls[key] = (call, arguments)
     if not calls:
         return
     import dask
 
-    arguments = [argument for _, argument in calls.values()]
+    arguments = [
+        (argument, _poly_degree(states[key]) if call == "poly" else None)
+        for key, (call, argument) in calls.items()
+    ]
     columns = [str(c) for c in formula.columns_used]  # read only these
     parts = [
         dask.delayed(_argument_moments)(part, arguments)
         for part in frame[columns].to_delayed()
     ]
     moments = tree_reduce(parts, _combine_moments).compute()
-    for (key, (call, _)), (n, mean, m2) in zip(calls.items(), moments, strict=True):
+    for key, (call, _), (n, mean, sums, missing, distinct) in zip(
+        calls, calls.values(), moments, strict=True
+    ):
+        if call == "poly":
+            degree = _poly_degree(states[key])
+            try:
+                check_poly_data(degree, missing, len(distinct))
+            except ValueError as exc:  # the in-memory fit's words
+                raise ValueError(
+                    f"Cannot evaluate the formula {rhs!r}: {exc}"
+                ) from None
+            states[key].update(_poly_state(n, mean, sums, degree))
+            continue
         states[key]["center"] = mean
         if call == "scale":
-            states[key]["scale"] = np.sqrt(m2 / max(1.0, n - 1))
+            states[key]["scale"] = np.sqrt(sums[2] / max(1.0, n - 1))
 
 
-def _single_argument(text):
-    """Whether a call's argument text has no top-level comma."""
-    depth = 0
-    for char in text:
+def _top_level_arguments(text):
+    """A call's argument text split at its top-level commas."""
+    depth, pieces, start = 0, [], 0
+    for i, char in enumerate(text):
         depth += char in "([{"
         depth -= char in ")]}"
         if char == "," and depth == 0:
-            return False
-    return True
+            pieces.append(text[start:i].strip())
+            start = i + 1
+    return [*pieces, text[start:].strip()]
+
+
+def _poly_degree(state):
+    """The degree of a fitted orthogonal poly(): its norms run from 0 to it."""
+    return len(state["norms2"]) - 1
 
 
 def _argument_moments(part, arguments):
-    """Per argument of ``scale``/``center``: (count, mean, centred sum of
-    squares) of its values present in the partition."""
+    """Per (argument, poly degree or None): the count, mean and centred
+    power sums (0 to 2, or to 2 degree) of its values present in the
+    partition, the count of those missing, and (for poly) up to degree + 1
+    of its distinct values (enough to tell R's "degree must be less than
+    the number of unique points")."""
     from skmixed._formula import FixedFormula
 
     out = []
-    for argument in arguments:
+    for argument, degree in arguments:
         values = np.empty(0)
         if len(part):
             matrix, _ = FixedFormula(f"0 + I({argument})").fit_transform(part)
             values = np.asarray(matrix, dtype=np.float64)[:, 0]
-            values = values[~np.isnan(values)]
-        n = float(len(values))
-        mean = values.mean() if n else 0.0
-        out.append((n, mean, float(((values - mean) ** 2).sum()) if n else 0.0))
+        # R's poly() refuses a NaN or inf (counted); scale() skips a NaN
+        missing = int((~np.isfinite(values)).sum())
+        values = values[~np.isnan(values)]
+        top = 2 if degree is None else 2 * degree
+        mean = values.mean() if values.size else 0.0
+        sums = _power_sums(values - mean, top)
+        distinct = np.unique(values)[: degree + 1] if degree is not None else None
+        out.append((float(values.size), mean, sums, missing, distinct))
+    return out
+
+
+def _power_sums(centred, top):
+    """The sums of ``centred`` to the powers 0 to ``top``."""
+    sums = np.empty(top + 1)
+    power = np.ones_like(centred)
+    for k in range(top + 1):
+        sums[k] = power.sum()
+        if k < top:
+            power *= centred
+    return sums
+
+
+def _shifted_sums(sums, shift):
+    """Power sums around a centre ``shift`` higher: sum (v - shift)^k from
+    the sums of v^j, by the binomial expansion."""
+    out = np.zeros_like(sums)
+    for k in range(sums.size):
+        for j in range(k + 1):
+            out[k] += math.comb(k, j) * (-shift) ** (k - j) * sums[j]
     return out
 
 
 def _combine_moments(a, b):
-    """Two partitions' (count, mean, centred sum of squares), joined."""
+    """Two partitions' moments (:func:`_argument_moments`), joined around
+    their joint mean. With powers 0 to 2 this is Chan et al.'s update of the
+    centred sum of squares (the power-1 sums, 0 but for rounding, refine
+    it)."""
     joined = []
-    for (na, ma, sa), (nb, mb, sb) in zip(a, b, strict=True):
+    for (na, ma, sa, xa, da), (nb, mb, sb, xb, db) in zip(a, b, strict=True):
         n = na + nb
-        if not n:
-            joined.append((0.0, 0.0, 0.0))
+        distinct = da
+        if da is not None:  # up to degree + 1 values, as each partition's
+            distinct = np.union1d(da, db)[: (sa.size - 1) // 2 + 1]
+        if not na or not nb:
+            joined.append((n, *((ma, sa) if na else (mb, sb)), xa + xb, distinct))
             continue
-        delta = mb - ma
-        joined.append((n, ma + delta * nb / n, sa + sb + delta**2 * na * nb / n))
+        mean = ma + (mb - ma) * nb / n
+        sums = _shifted_sums(sa, mean - ma) + _shifted_sums(sb, mean - mb)
+        joined.append((n, mean, sums, xa + xb, distinct))
     return joined
+
+
+def _poly_state(n, mean, sums, degree):
+    """formulaic's state of ``poly(x, degree)`` (R's alpha and norm2 of
+    the three-term recurrence) from the count, mean and centred power sums
+    (0 to 2 degree) of x.
+
+    The monic orthogonal polynomials are built on v = (x - mean) / s, s the
+    root mean square of x - mean, so that the moments of v are of order
+    one: P_{j+1}(v) = (v - a_j) P_j(v) - b_j P_{j-1}(v), with
+    norm_j = sum P_j(v)^2 and a_j = sum v P_j(v)^2 / norm_j, both sums of
+    products of P_j's coefficients with the moments. On x, alpha_j =
+    mean + s a_j and norm2_j = s^(2j) norm_j.
+    """
+    s = np.sqrt(sums[2] / n)
+    moments = sums / (n * s ** np.arange(sums.size))
+    alpha, norms2 = {}, {}
+    before, current, norm_before = np.zeros(1), np.ones(1), 1.0
+    for j in range(degree + 1):
+        square = np.convolve(current, current)  # P_j(v)^2's coefficients
+        norm = square @ moments[: square.size]
+        norms2[j] = np.float64(n * s ** (2 * j) * norm)
+        if j == degree:
+            break
+        a = square @ moments[1 : square.size + 1] / norm
+        alpha[j] = np.float64(mean + s * a)
+        following = np.concatenate([[0.0], current]) - a * np.append(current, 0.0)
+        if j:
+            following[: before.size] -= norm / norm_before * before
+        before, current, norm_before = current, following, norm
+    return {"alpha": alpha, "norms2": norms2}
 
 
 def _fitted_on_values(rhs, meta, used, distinct):

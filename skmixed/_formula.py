@@ -234,24 +234,35 @@ def _r_poly(x, degree=1, raw=False, _state=None):
         basis = np.column_stack([values**k for k in powers])
         return FactorValues(basis, column_names=tuple(str(k) for k in powers))
     state = {} if _state is None else _state
-    if "alpha" not in state and np.isfinite(values).all():
-        distinct = np.unique(values).size
-        if int(degree) >= distinct:
-            raise ValueError(
-                f"poly() of degree {int(degree)} of a variable with {distinct} "
-                "distinct value(s) in the data: R refuses it ('degree' must be "
-                "less than number of unique points). Lower the degree."
-            )
-    if "alpha" not in state and not np.isfinite(values).all():
-        bad = int((~np.isfinite(values)).sum())
-        raise ValueError(
-            f"poly() of a variable missing (NaN or inf) in {bad} row(s): its "
+    if "alpha" not in state:
+        finite = np.isfinite(values)
+        check_poly_data(int(degree), int((~finite).sum()), np.unique(values).size)
+    return poly(values, degree=degree, _state=state)
+
+
+class PolyDataError(ValueError):
+    """Data R's poly() refuses (:func:`check_poly_data`)."""
+
+
+def check_poly_data(degree, missing, distinct):
+    """R's refusals of the data an orthogonal ``poly(x, degree)`` is fitted
+    on: a value of x missing (NaN or inf; ``missing`` of them) or fewer
+    distinct values than ``degree + 1`` (``distinct``, counted when none is
+    missing, as R's checks run in that order)."""
+    if missing:
+        raise PolyDataError(
+            f"poly() of a variable missing (NaN or inf) in {missing} row(s): its "
             "orthogonal basis is computed from every row of the data, so R "
             "refuses it (missing values are not allowed in 'poly'), even on "
             "rows missing='drop' would drop. Drop those rows first, or use "
             "poly(x, degree, raw = TRUE)."
         )
-    return poly(values, degree=degree, _state=state)
+    if degree >= distinct:
+        raise PolyDataError(
+            f"poly() of degree {degree} of a variable with {distinct} "
+            "distinct value(s) in the data: R refuses it ('degree' must be "
+            "less than number of unique points). Lower the degree."
+        )
 
 
 # R's functions and constants that formulaic's default namespace lacks or
@@ -476,6 +487,8 @@ class FixedFormula:
                 )
         except Exception as exc:
             why = str(exc)
+            if isinstance(exc.__cause__, PolyDataError):  # R's own refusal
+                why = str(exc.__cause__)
             if "object has no attribute 'shape'" in why:  # max(x): one number
                 why = (
                     "a term gives one number, not one value per row (R's "

@@ -822,10 +822,12 @@ def test_scale_and_center_learn_from_every_partition(client, rhs):
     _assert_same_lm(lm, lm_mem)
 
 
-def test_poly_needs_the_whole_data_and_is_refused(client):
+def test_scale_with_more_arguments_is_refused(client):
+    # poly(x, d) is learned from Dask (tests/test_dask_poly.py); scale() with
+    # its options is not yet
     df = _data(seed=17)
     ddf = dd.from_pandas(df, npartitions=2)
-    model = MixedLMRegressor("(1 | g)", fixed_effects="poly(x1, 2) + x2")
+    model = MixedLMRegressor("(1 | g)", fixed_effects="scale(x1, center = FALSE)")
     with pytest.raises(NotImplementedError, match="learned from every row"):
         model.fit(ddf[["x1", "x2", "h", "g"]], ddf["y"])
 
