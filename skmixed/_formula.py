@@ -66,7 +66,10 @@ Missing values
 import builtins
 import contextvars
 import difflib
+import fractions
 import functools
+import itertools
+import math
 import re
 import warnings
 
@@ -237,7 +240,51 @@ def _r_poly(x, degree=1, raw=False, _state=None):
     if "alpha" not in state:
         finite = np.isfinite(values)
         check_poly_data(int(degree), int((~finite).sum()), np.unique(values).size)
+        mean = mean_of_sum(two_float_sum(values), values.size)
+        state.update(poly_state(values, int(degree), mean))
     return poly(values, degree=degree, _state=state)
+
+
+def poly_state(values, degree, mean):
+    """formulaic's state of ``poly(x, degree)`` (R's alpha and norm2 of the
+    three-term recurrence) on every value of x, built as R builds it: on
+    u = x - mean, alpha_j = mean + sum(u P_j^2) / norm2_j. formulaic's own
+    sum(x P_j^2) / norm2_j loses the last bits of alpha for an x far from 0
+    relative to its spread (1e6 + N(0, 1)), and those move a coefficient
+    by 1e-9 relative; ``mean`` is the correctly rounded mean
+    (:func:`mean_of_sum`), as R's mean(x), so that a fit from Dask, whose
+    partitions give the same mean, gives the same alpha."""
+    u = values - mean
+    alpha, norms2 = {}, {}
+    before, current = np.zeros_like(u), np.ones_like(u)
+    for j in range(degree + 1):
+        norms2[j] = np.sum(current**2)
+        if j == degree:
+            break
+        shift = np.sum(u * current**2) / norms2[j]
+        alpha[j] = mean + shift
+        following = (u - shift) * current
+        if j:
+            following -= norms2[j] / norms2[j - 1] * before
+        before, current = current, following
+    return {"alpha": alpha, "norms2": norms2}
+
+
+def two_float_sum(values):
+    """The sum of finite ``values`` (numbers or such pairs joined) as two
+    floats: its correctly rounded value and that of the rest, together the
+    sum to about 2**-106 of it, whatever the order of the values."""
+    total = math.fsum(values)
+    return total, math.fsum(itertools.chain(values, [-total]))
+
+
+def mean_of_sum(pair, n):
+    """The correctly rounded ``(pair[0] + pair[1]) / n``: R's mean(x), to
+    the last bit, from a :func:`two_float_sum`."""
+    if not n:
+        return np.float64(0.0)
+    exact = (fractions.Fraction(pair[0]) + fractions.Fraction(pair[1])) / int(n)
+    return np.float64(float(exact))
 
 
 class PolyDataError(ValueError):

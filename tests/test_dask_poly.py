@@ -163,3 +163,67 @@ def test_poly_refused_from_dask_as_in_memory(client, rhs):
             _fit(skmixed.MixedLMRegressor("(1 | g)", fixed_effects=rhs), X, y)
         messages.append(str(caught.value))
     assert messages[1] == messages[0]
+
+
+@pytest.mark.parametrize("degree", [3, 8])
+def test_high_degree_poly_of_a_skewed_variable_equals_pandas(client, degree):
+    # the alpha and norm2 from the moments of a lognormal x lose 1e-7 at
+    # degree 8: another pass refines them
+    rng = np.random.default_rng(23)
+    n = 3000
+    z = np.exp(rng.normal(size=n) * 1.5)
+    g = rng.integers(0, 25, n)
+    y = np.log(z) + 0.3 * np.log(z) ** 2 + rng.normal(size=25)[g] + rng.normal(size=n)
+    df = pd.DataFrame({"z": z, "g": g.astype(str), "y": y})
+    df.loc[df.index[:4], "y"] = np.nan
+    ddf = on_dask._partitioned(df, _cuts(n))
+    rhs = f"poly(z, {degree})"
+    for estimator, options in _ESTIMATORS[:2]:
+        mem = _fit(estimator(fixed_effects=rhs, **options), df[["z", "g"]], df["y"])
+        got = _fit(estimator(fixed_effects=rhs, **options), ddf[["z", "g"]], ddf["y"])
+        np.testing.assert_allclose(
+            _coefficients(got), _coefficients(mem), rtol=on_dask.RTOL
+        )
+        # the basis is orthogonal: the covariances, near 0, are compared
+        # relative to the variances
+        vcov = np.asarray(mem.vcov_)
+        np.testing.assert_allclose(
+            np.asarray(got.vcov_),
+            vcov,
+            rtol=on_dask.RTOL,
+            atol=on_dask.RTOL * np.abs(np.diag(vcov)).max(),
+        )
+
+
+def _coefficients(model):
+    if hasattr(model, "fixed_effects_"):
+        return model.fixed_effects_.to_numpy()
+    return np.asarray(model.params_, dtype=float)
+
+
+@pytest.mark.parametrize(
+    "case, data, formula",
+    [
+        ("coefs_big3", "dask_poly", "y ~ poly(big, 3) + x2"),
+        ("coefs_x1_3", "dask_poly", "y ~ poly(x1, 3) + x2"),
+        ("coefs_far3", "far", "y ~ poly(big, 3)"),
+    ],
+)
+def test_poly_basis_is_rs_in_memory_and_from_dask(client, case, data, formula):
+    # the recurrence's alpha and norm2 that predict uses are R's (poly()'s
+    # "coefs") to the last bit or so: alpha_0 is the correctly rounded mean and
+    # the others that mean plus sums on x less the mean, as R's. In "far"
+    # (x a million plus N(0, 1)) formulaic's sum(x P^2) / sum(P^2) put
+    # alpha_0 and alpha_1 one bit off, which moved the linear coefficient by
+    # 4e-9 relative between a fit in memory and one from Dask
+    df = r_data("dask_poly", data)
+    ddf = on_dask._partitioned(df, _cuts(len(df)))
+    want = {k: np.array(v, dtype=float) for k, v in _R[case].items()}
+    fits = [_quiet(skmixed.lm, formula, frame) for frame in (df, ddf)]
+    for model in fits:
+        (state,) = model.fixed_formula_._spec.transform_state.values()
+        alpha = [state["alpha"][j] for j in range(3)]
+        norms2 = [state["norms2"][j] for j in range(4)]
+        np.testing.assert_array_max_ulp(alpha, want["alpha"], maxulp=1)
+        np.testing.assert_allclose(norms2, want["norm2"][1:], rtol=1e-14)
+    on_dask._assert_same_lm(*fits[::-1])

@@ -30,11 +30,23 @@ lmer_out <- function(m) list(
   coef = as.list(fixef(m)), se = as.list(sqrt(diag(as.matrix(vcov(m))))),
   sigma = sigma(m), nobs = nobs(m), theta = unname(getME(m, "theta")),
   deviance = unname(REMLcrit(m)), predict = unname(predict(m, new, re.form = NA)))
+# far: x a million plus N(0, 1) at full precision (written to the last
+# bit), where a mean summed in another order can be a bit off R's
+far <- data.frame(big = 1e6 + rnorm(4000))
+far$y <- (far$big - 1e6)^2 + log(far$big - 999990) + rnorm(4000)
+writeLines(c("big,y", sprintf("%.17g,%.17g", far$big, far$y)), "far.csv")
+far <- read.csv("far.csv")
+exact <- function(coefs) lapply(coefs, function(v) sprintf("%.17g", v))
 out <- list(
   lm_poly2 = lm_out(lm(y ~ poly(x1, 2) + x2, d)),
   lm_raw2 = lm_out(lm(y ~ poly(x3, 2, raw = TRUE) + x2, d)),
   lm_big3 = lm_out(lm(y ~ poly(big, 3) + x2, d)),
   lmer_poly3 = lmer_out(lmer(y ~ poly(x1, 3) + x2 + (1 | g), d)),
+  # the basis predict uses (predict.poly): the recurrence's alpha and norm2,
+  # as text to the last bit (toJSON gives 15 digits)
+  coefs_big3 = exact(attr(poly(d$big, 3), "coefs")),
+  coefs_x1_3 = exact(attr(poly(d$x1, 3), "coefs")),
+  coefs_far3 = exact(attr(poly(far$big, 3), "coefs")),
   versions = list(R = R.version.string,
                   lme4 = as.character(packageVersion("lme4"))))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
