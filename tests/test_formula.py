@@ -230,3 +230,25 @@ def test_type3_hypothesis_of_a_contained_factor_averages_over_the_other():
     assert recipe[0, col["recipeC"]] == 0.0
     assert hyp["temperature"].shape == (5, 18)
     assert hyp["recipe:temperature"].shape == (10, 18)
+
+
+def test_poly_basis_does_not_depend_on_the_row_order():
+    # R's alpha_0 is mean(x), correctly rounded; a sum in another order
+    # moved it (and alpha_1) by a bit for x a million plus N(0, 1), and the
+    # linear coefficient by 1e-9 relative
+    from fractions import Fraction
+
+    from skmixed import lm
+
+    rng = np.random.default_rng(41)
+    x = 1e6 + rng.normal(size=4000)
+    df = pd.DataFrame({"x": x, "y": (x - 1e6) ** 2 + rng.normal(size=4000)})
+    exact = float(sum(Fraction(v) for v in x.tolist()) / len(x))
+    states = []
+    for seed in range(4):
+        order = np.random.default_rng(seed).permutation(len(df))
+        model = lm("y ~ poly(x, 3)", df.iloc[order])
+        (state,) = model.fixed_formula_._spec.transform_state.values()
+        states.append([state["alpha"][j] for j in range(3)])
+    assert states[0][0] == exact
+    assert all(alpha == states[0] for alpha in states)
