@@ -883,11 +883,11 @@ class ProfiledCriterion:
         per-level entries)."""
         k, m = self._ks[0], self.design.terms[0].m
         levels = self.first_term_levels
-        entries, d = coefficients(theta.tolist(), k).T, levels.d
+        entries = coefficients(theta.tolist(), k).T
         b = np.empty((m, k))
         for sl in chunks(m):
             g = levels.combined(residual, sl)  # (k, n)
-            _conditional_modes(entries @ d[:, sl], g, b[sl])
+            _conditional_modes(entries @ levels.d_rows(sl), g, b[sl])
         return (b,)
 
     def _first_blocks(self, theta):
@@ -909,11 +909,11 @@ class ProfiledCriterion:
         :meth:`_modes_by_chunks`."""
         k, m = self._ks[0], self.design.terms[0].m
         levels = self.first_term_levels
-        entries, d = coefficients(theta.tolist(), k).T, levels.d
+        entries = coefficients(theta.tolist(), k).T
         u = np.empty((m, k))
         for sl in chunks(m):
             g = levels.combined(residual, sl)
-            _spherical_by_entries(entries @ d[:, sl], g, lam, u[sl])
+            _spherical_by_entries(entries @ levels.d_rows(sl), g, lam, u[sl])
         return (u,)
 
 

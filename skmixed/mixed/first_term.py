@@ -190,12 +190,36 @@ class FirstTermLevels:
         D1 = design.D1
         self.m, self.k = D1.shape[:2]
         self.pairs = pairs_of(self.k)
-        d = np.empty((len(self.pairs) + 1, self.m))
-        for i, (a, b) in enumerate(self.pairs):
-            d[i] = D1[:, a, b]
-        d[-1] = 1.0  # a row of ones (see coefficients)
-        self.d = d
+        # D_j's pairs are read where they are, chunk by chunk (d_rows): a
+        # copy of every level's would be tens of MB of fresh memory
+        self._pair_rows = [D1[:, a, b] for a, b in self.pairs]
+        self._d = None
         self._CT = None
+
+    def d_rows(self, sl):
+        """``[d_j 1]`` of the chunk ``sl`` of levels (its pairs of ``D_j``
+        and a row of ones, see :func:`coefficients`), entry-major:
+        (pairs + 1, n), a small array of its own."""
+        if self._d is not None:
+            return self._d[:, sl]
+        n = len(range(*sl.indices(self.m)))
+        d = np.empty((len(self.pairs) + 1, n))
+        for i, pair in enumerate(self._pair_rows):
+            d[i] = pair[sl]
+        d[-1] = 1.0
+        return d
+
+    @property
+    def d(self):
+        """``[d_j 1]`` of every level: (pairs + 1, m), formed on first use
+        (by what reads all levels at once; the passes over the levels read
+        :meth:`d_rows`)."""
+        if self._d is None:
+            d = np.empty((len(self.pairs) + 1, self.m))
+            for sl in chunks(self.m):
+                d[:, sl] = self.d_rows(sl)
+            self._d = d
+        return self._d
 
     @property
     def CT(self):
@@ -260,7 +284,7 @@ class FirstTermLevels:
         gram = np.zeros((r, r))
         logdet = 0.0
         for sl in chunks(self.m):
-            AW = coef @ self.d[:, sl]
+            AW = coef @ self.d_rows(sl)
             det, _ = level_determinants(AW, k, derivatives=False)
             logdet += sum_of_logs(det)
             M = AW[npairs:]
@@ -313,7 +337,7 @@ class FirstTermLevels:
         coef = coefficients(theta1.tolist(), k).T
         psi = np.zeros((2 * npairs, npairs + 1))
         for sl in chunks(self.m):
-            d = self.d[:, sl]
+            d = self.d_rows(sl)
             AW = coef @ d
             det, ddet = level_determinants(AW, k)
             inv_det = 1.0 / det
@@ -375,7 +399,7 @@ class FirstTermLevels:
             grams = np.zeros((n_theta, r, r))
             lam = lambda_of(theta1, k)
         for sl in chunks(m):
-            d = self.d[:, sl]
+            d = self.d_rows(sl)
             Cs = CT[:, :, sl]
             n = d.shape[1]
             # the pairs of K_j, off-diagonal doubled

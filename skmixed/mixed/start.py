@@ -185,7 +185,7 @@ def _two_column_start(design, levels):
     m_good = m_seen = 0  # levels with both directions, with the first
     with np.errstate(divide="ignore", invalid="ignore"):
         for sl in chunks(levels.m):
-            d00, d01, d11 = levels.d[:3, sl]
+            d00, d01, d11 = levels.d_rows(sl)[:3]
             r = levels.combined(coef, sl)  # r_l = Z_lᵀ y − Z_lᵀ X β̂
             rows = np.empty((5, len(d00)))
             l0, l1, l2, u0, u1 = rows
