@@ -1907,18 +1907,28 @@ def _ascii_levels(keys):
     drop trailing NULs); None for others. The levels read as the same
     strings (``str(level)``, ``level == "g12"``) as Python's.
     """
+    from skmixed.mixed.first_term import chunks
+
     if keys.size and (np.bitwise_or.reduce(keys) & _NOT_ASCII):
         return None
-    length = (keys & np.uint64(0xFF)).astype(np.int64)
-    filled = length > 0
-    # a label's last byte: at 8 * (8 - length) bits from the bottom
-    shift = (8 * (8 - length[filled])).astype(np.uint64)
-    if np.any((keys[filled] >> shift) & np.uint64(0xFF) == 0):
-        return None
-    width = max(int(length.max(initial=0)), 1)
-    raw = (keys & ~np.uint64(0xFF)).astype(">u8").view(np.uint8).reshape(-1, 8)
-    # past a label's length its bytes are 0: numpy reads them as its end
-    points = np.ascontiguousarray(raw[:, :width], dtype=np.uint32)
+    low_byte = np.uint64(0xFF)
+    width = 1
+    for block in chunks(len(keys)):
+        width = max(width, int((keys[block] & low_byte).max()))
+    # block by block of keys, every temporary in cache (for a million
+    # levels, whole-array ones were ~60 MB of fresh pages)
+    points = np.empty((len(keys), width), dtype=np.uint32)
+    for block in chunks(len(keys)):
+        part = keys[block]
+        length = (part & low_byte).astype(np.int64)
+        filled = length > 0
+        # a label's last byte: at 8 * (8 - length) bits from the bottom
+        shift = (8 * (8 - length[filled])).astype(np.uint64)
+        if np.any((part[filled] >> shift) & low_byte == 0):
+            return None
+        raw = (part & ~low_byte).astype(">u8").view(np.uint8).reshape(-1, 8)
+        # past a label's length its bytes are 0: numpy reads them as its end
+        points[block] = raw[:, :width]
     return points.view(f"<U{width}").reshape(-1)
 
 
@@ -1956,15 +1966,15 @@ def _coder_of_keys(name, column, labels, dtype):
     """
 
     keys = labels.keys
-    if np.all(keys[1:] > keys[:-1]):  # sorted already (merged in key ranges)
-        order = np.arange(len(keys))
-    else:
-        order = np.argsort(keys)
-        keys = keys[order]
     coder = FactorCoder.__new__(FactorCoder)
     coder.name, coder.columns = name, [column]
     coder.categorical = False
-    coder.codes = np.arange(len(order), dtype=np.int64)
+    coder.codes = np.arange(len(keys), dtype=np.int64)
+    if np.all(keys[1:] > keys[:-1]):  # sorted already (merged in key ranges)
+        order = coder.codes  # (one array of a million places, not three)
+    else:
+        order = np.argsort(keys)
+        keys = keys[order]
     if labels.kind == "bytes":
         for start in range(0, len(keys), 1024):
             chunk = key_labels(keys[start : start + 1024], "bytes").to_pylist()
@@ -1986,8 +1996,11 @@ def _coder_of_keys(name, column, labels, dtype):
         coder.levels = _decimal_levels(values)
         coder.arrow_values = None
         coder.index = pd.Index(values)
-    coder.distinct_codes = np.empty(len(order), dtype=np.int64)
-    coder.distinct_codes[order] = coder.codes
+    if order is coder.codes:  # sorted already: the codes are every place's own
+        coder.distinct_codes = coder.codes
+    else:
+        coder.distinct_codes = np.empty(len(order), dtype=np.int64)
+        coder.distinct_codes[order] = coder.codes
     return coder
 
 
