@@ -1413,6 +1413,42 @@ def test_integer_labels_in_r_order_from_key_ranges(client, labels):
     _assert_fit_on_unequal_partitions_equals_pandas(df, ["x1", "x2", "g"])
 
 
+def test_levels_of_many_short_labels_made_block_by_block():
+    # more labels than a block of keys: the levels are as wide as the
+    # longest label, in the last block, and a label that numpy's strings
+    # cannot hold is found there too
+    from skmixed import _dask
+
+    labels = [f"g{i}" for i in range(20_000)] + ["zzzzzzz"]
+    keys = np.sort(_dask.label_keys(pd.Series(labels, dtype="str")).keys)
+    levels = _dask._ascii_levels(keys)
+    assert levels.dtype == np.dtype("<U7")
+    assert levels.tolist() == _dask.key_labels(keys, "bytes").to_pylist()
+    nul = pd.Series(labels[:-1] + ["zz\x00"], dtype="str")
+    assert _dask._ascii_levels(np.sort(_dask.label_keys(nul).keys)) is None
+
+
+@pytest.mark.parametrize("z_columns", [[0, 1], [0, 3], [2], [0, 1, 3], [-1, 2]])
+def test_level_sums_read_from_the_entry_major_table(z_columns):
+    # a one-factor fit's sums arrive entry-major (one row per entry of a
+    # level's sums): D1 and CX read from it equal the entries picked out
+    from types import SimpleNamespace
+
+    from skmixed import _dask
+    from skmixed.mixed.dask_fit import LabelledSums, _in_level_order, sums_layout
+
+    m, xy_width = 50, 4
+    layout = sums_layout(z_columns, xy_width)
+    width = len(z_columns) * (xy_width + layout.extra_ones)
+    table = np.random.default_rng(7).normal(size=(width, m))
+    keys = _dask.LabelKeys(np.arange(m, dtype=np.uint64), None, "int")
+    merged = LabelledSums(keys, table.T, (m, np.eye(xy_width), 0.0), None, 0, m)
+    coder = SimpleNamespace(levels=np.arange(m), distinct_codes=np.arange(m))
+    sums = _in_level_order(merged, coder, layout)
+    np.testing.assert_array_equal(sums.D1, table.T[:, layout.d1])
+    np.testing.assert_array_equal(sums.CX, table.T[:, layout.cx])
+
+
 def test_levels_of_short_labels_made_from_their_keys():
     # the levels of short labels come from their keys' bytes as numpy
     # strings (no Python string per level): the same strings as Arrow's;
