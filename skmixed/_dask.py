@@ -129,6 +129,9 @@ class DaskInput:
     offset_name: str | None = None
     #: The fitted FixedFormula of a formula fixed part (at fit), or None.
     formula: object = None
+    #: The label of each of X's columns by name (``frame`` holds those the
+    #: model reads, not necessarily first nor in X's positions).
+    x_labels: dict = field(default_factory=dict)
 
     @property
     def names(self):
@@ -405,17 +408,16 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     request = estimator._request_for(reset)  # at predict: the fit's
     if reset:
         request = estimator._fit_request = with_dot_expanded(request, X, y)
+    offset_expression = False
     if reset and request.offset is not None:
         # an offset expression (log(e)) computed in each partition from its
-        # own columns, as in memory (an array X is refused there)
+        # own columns, as in memory (an array X is refused there); its column
+        # is added after the projection below, which it would stop
         with_offset_column(X, request.offset)
         computed = with_offset_column(meta, request.offset)
         if computed is not meta:
-            frame = frame.map_partitions(
-                with_offset_column, request.offset, meta=computed
-            )
-            frame, columns, names = _as_frame(frame)
-            meta = frame._meta
+            meta, offset_expression = computed, True
+            columns, names = list(meta.columns), [str(c) for c in meta.columns]
     formula_rhs = (
         request.fixed_effects if isinstance(request.fixed_effects, str) else None
     )
@@ -442,6 +444,39 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         offset_columns = _offset_columns(request, offset, names or positional)
         if names is not None:  # (an array X is float) its dtype, as in memory
             _offset_values(meta, names, offset, type(estimator).__name__)
+    all_names = names if names is not None else [f"x{j}" for j in range(len(columns))]
+    # the in-memory choice of features (skmixed._inputs), from the metadata
+    ignored = {}
+    if formula_rhs is not None:  # (its design is built below)
+        features, chosen = [], _formula_reads(formula_rhs, meta) if reset else []
+        if not reset:
+            feature_names = list(estimator._input_layout.feature_names)
+    elif names is not None:
+        features, chosen, ignored = feature_columns(
+            meta, names, True, x_columns, request, offset=offset_columns
+        )
+        feature_names = chosen
+    else:
+        _, chosen, ignored = feature_columns(
+            meta, all_names, False, [], request, offset=offset_columns
+        )
+        features = [columns[all_names.index(c)] for c in chosen]
+        feature_names = None
+    if names is not None:
+        # the columns the model reads, before anything is built on X: Dask
+        # then reads only those (a Parquet file's other columns are never
+        # decoded); a projection after a map_partitions would not reach the
+        # read
+        read = _columns_read(
+            estimator, request, reset, chosen, x_columns, offset_columns
+        )
+        frame = frame[[c for c in frame.columns if str(c) in read]]
+    if offset_expression:
+        frame = frame.map_partitions(
+            with_offset_column,
+            request.offset,
+            meta=with_offset_column(frame._meta, request.offset),
+        )
     resolved = {}
     if factors is not None:
         for name in factors:
@@ -463,7 +498,6 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
             label = _GROUP.format(name)
             frame = _with_column(frame, X, column, label, "groups")
             resolved[name] = label
-    all_names = names if names is not None else [f"x{j}" for j in range(len(columns))]
     x_frame = frame  # X (and groups): y's own values are compared with it
     if y is not None:
         dtype = _as_column(y, _Y)._meta.dtype
@@ -506,24 +540,8 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
                 _formula_columns, formula, features, kept, meta=meta_out
             )
             feature_names = list(formula.names)
-            chosen = [str(c) for c in formula.columns_used]
         else:
             formula = estimator._input_layout.formula
-            features, chosen = [], []
-            feature_names = list(estimator._input_layout.feature_names)
-        ignored = {}
-    # the in-memory choice of features (skmixed._inputs), from the metadata
-    elif names is not None:
-        features, chosen, ignored = feature_columns(
-            meta, names, True, x_columns, request, offset=offset_columns
-        )
-        feature_names = chosen
-    else:
-        _, chosen, ignored = feature_columns(
-            meta, all_names, False, [], request, offset=offset_columns
-        )
-        features = [columns[all_names.index(c)] for c in chosen]
-        feature_names = None
     if reset:
         warn_ignored(ignored, request)
         formula = None if formula_rhs is None else formula
@@ -552,7 +570,31 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         y_name=response_name(y, None),
         offset_name=offset,
         formula=formula if reset and formula_rhs is not None else None,
+        x_labels=dict(zip(all_names, columns, strict=True)),
     )
+
+
+def _columns_read(estimator, request, reset, chosen, x_columns, offset_columns):
+    """The names of the columns of X that a fit (``reset``) or a prediction
+    reads: the features (``chosen``: their names, or the columns a formula
+    reads), the grouping columns, the random slopes and the offset with an
+    offset expression's inputs. A prediction reads those the fit read."""
+    if not reset:
+        layout = estimator._input_layout
+        chosen = layout.feature_columns
+        offset_columns = _offset_columns(request, layout.offset_column, layout.columns)
+    return {*chosen, *x_columns, *request.slope_names, *offset_columns}
+
+
+def _formula_reads(rhs, meta):
+    """The columns of X the formula ``rhs`` reads; one that X lacks is the
+    in-memory error (which lists X's columns)."""
+    from skmixed._formula import FixedFormula
+
+    formula = FixedFormula(rhs)
+    if any(c not in meta.columns for c in formula.columns_used):
+        formula._prepare(meta, fitting=True)  # the in-memory message
+    return [str(c) for c in formula.columns_used]
 
 
 # -- columns given twice: in X and as y, sample_weight or groups= ---------------
@@ -1165,9 +1207,7 @@ def _learn_formula(rhs, frame, group_columns, kept=None):
     from skmixed._formula import FixedFormula
 
     meta = frame._meta
-    used = list(FixedFormula(rhs).columns_used)
-    if any(c not in meta.columns for c in used):
-        FixedFormula(rhs)._prepare(meta, fitting=True)  # the in-memory message
+    used = list(FixedFormula(rhs).columns_used)  # (in X: see _formula_reads)
     categorical = _categorical_columns(meta, used)
     if kept is not None:
         kept = (*kept, used)

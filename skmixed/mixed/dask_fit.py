@@ -1107,7 +1107,7 @@ def fit(model, X, y, groups, sample_weight=None):
         return
     terms = model._terms()
     # random slopes that are no fixed effects (lme4's y ~ x1 + (x2 | g)) are
-    # read as extra columns after the features, and dropped from the fixed
+    # read as extra columns beside the features, and dropped from the fixed
     # part on the client as aliased columns are
     slope_names, slope_labels = _slope_only_columns(model, inp, terms)
     inp.slope_columns = slope_labels
@@ -1324,9 +1324,7 @@ def _slope_only_columns(model, inp, terms):
     if not wanted:
         return [], []
     meta = inp.frame._meta
-    x_names = list(model._input_layout.columns)
-    # X's columns come first in the assembled frame, in X's order
-    label_of = dict(zip(x_names, meta.columns[: len(x_names)], strict=True))
+    label_of = inp.x_labels
     group_labels = set(inp.groups.values())
     labels = []
     for term in terms:
