@@ -144,24 +144,6 @@ class DaskInput:
         """``names`` for messages about y: its name as a list, or None."""
         return None if self.y_name is None else [self.y_name]
 
-    @property
-    def read_meta(self):
-        """The metadata of the columns the fit reads, which every partition
-        must match (:func:`_check_dtypes`).
-
-        A column of X that the model does not use is not checked: in memory
-        it is never read, so a file that stores it with another dtype (int
-        in one, float in another) must not stop the fit. The columns a
-        formula reads stay checked, as its design is evaluated partition by
-        partition.
-        """
-        meta = self.frame._meta
-        used = [*self.features, *self.groups.values(), *self.slope_columns]
-        used += [self.offset, _Y, _W]
-        if self.formula is not None:
-            used += [str(c) for c in self.formula.columns_used]
-        return meta[[c for c in meta.columns if c in used]]
-
 
 def shared(obj):
     """``obj`` for the tasks of a pass: one copy per worker.
@@ -1545,7 +1527,7 @@ def _learn_factors(inp, factor_components, features, drop):
     }
     needed = sorted({c for cols in factor_columns.values() for c in cols})
     source = inp.frame if drop else inp.frame[needed]
-    meta = inp.read_meta if drop else source._meta
+    meta = source._meta
     parts = source.to_delayed()
     level_parts = [
         dask.delayed(_levels_of_partition)(

@@ -256,7 +256,7 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
         raise ValueError(f"missing must be one of {_MISSING_OPTIONS}; got {missing!r}.")
     drop = missing == "drop"
     spec = _dask.shared((features, list(group_columns), drop, build, within))
-    meta = inp.read_meta
+    meta = inp.frame._meta
     parts = [
         dask.delayed(lm_partition)(part, i, meta, spec)
         for i, part in enumerate(inp.frame.to_delayed())
@@ -367,7 +367,7 @@ def _cluster_scores(model, inp, build, fit):
         ),
         traverse=False,
     )
-    meta = inp.read_meta
+    meta = inp.frame._meta
     parts = [
         dask.delayed(_scores_partition)(part, i, meta, spec)
         for i, part in enumerate(inp.frame.to_delayed())

@@ -1115,7 +1115,7 @@ def fit(model, X, y, groups, sample_weight=None):
     names = inp.names + slope_names
     # where the time goes (levels pass, sums pass, the client), for benchmarks
     clock = [time.perf_counter()]
-    meta = inp.read_meta
+    meta = inp.frame._meta
     own_levels = len(terms) == 1 and len(terms[0].components) == 1
     if own_levels:
         # One grouping factor: one pass, every partition coding its rows by
