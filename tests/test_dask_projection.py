@@ -14,21 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
-pq = pytest.importorskip("pyarrow.parquet")
 pytest.importorskip("distributed")
-
-from test_dask import _assert_same_mixed, _data  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402  (Dask reads Parquet with pyarrow)
+from test_dask import RTOL, _assert_same_mixed, _data  # noqa: E402
 from test_dask_user import _same_lm_numbers  # noqa: E402
 
-from skmixed import (  # noqa: E402
-    FixedEffectsRegressor,
-    MixedLMRegressor,
-    PooledRegressor,
-)
+from skmixed import FixedEffectsRegressor, MixedLMRegressor, PooledRegressor  # noqa: E402
 
-RTOL = 1e-10
 #: Columns no model below uses: text, long text and numbers.
 UNUSED = ("note", "wide", "junk")
 
@@ -92,6 +85,7 @@ MIXED = [
 LINEAR = [
     lambda: PooledRegressor(fixed_effects=["x1", "x2"]),
     lambda: PooledRegressor(fixed_effects="x1 + x3:x2"),
+    lambda: PooledRegressor(group="g", fixed_effects=["x1", "x2"]),  # clustered
     lambda: FixedEffectsRegressor(group="g", fixed_effects=["x1", "x2"]),
     lambda: FixedEffectsRegressor(
         group="g", fixed_effects=["x1", "x3"], method="dummy"
