@@ -102,3 +102,43 @@ def test_freed_memory_is_kept_between_tasks_until_released():
     assert held > 48  # kept, though the task in between has ended
     assert after < -48  # handed back on release
     assert outside < 16  # and the worker's own setting is back
+
+
+#: Huge pages (kB) of a fresh 64 MB array, outside the context, inside it
+#: and after it (numpy asks for them by madvise; the context turns that off).
+_HUGE = """
+from skmixed._malloc import reusing_freed_memory
+
+def huge_pages():
+    with open("/proc/self/smaps_rollup") as f:
+        line = next(x for x in f if x.startswith("AnonHugePages:"))
+    return int(line.split()[1])
+
+def fresh():
+    before = huge_pages()
+    a = np.ones(8 * 2**20)
+    return huge_pages() - before
+
+outside = fresh()
+with reusing_freed_memory():
+    inside = fresh()
+print(outside, inside, fresh())
+"""
+
+
+def _thp_mode():
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return f.read().split("[")[1].split("]")[0]
+    except (OSError, IndexError):
+        return None
+
+
+@pytest.mark.skipif(
+    _thp_mode() != "madvise", reason="huge pages only where madvise asks for them"
+)
+def test_no_huge_pages_inside():
+    outside, inside, after = _run_as_worker(_HUGE)
+    assert outside > 0  # numpy's default: huge pages for large arrays
+    assert inside == 0  # 4 kB pages: a cheaper first touch on a VM
+    assert after > 0  # numpy's setting back
