@@ -256,10 +256,10 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             Predicted response.
         """
         check_is_fitted(self)
-        from skmixed import _dask
+        from skmixed import _dask, _dask_predict
 
         if _dask.any_dask(X, groups):
-            return _dask.predict(self, X, groups)
+            return _dask_predict.predict(self, X, groups)
         data = self._validate(X, None, groups, reset=False, stage="predict")
         return self._predict(data)
 
@@ -278,10 +278,10 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
         float
             R² of ``self.predict(X, groups)`` against ``y``.
         """
-        from skmixed import _dask
+        from skmixed import _dask, _dask_predict
 
         if _dask.any_dask(X, y, groups):
-            return _dask.score(self, X, y, groups, sample_weight)
+            return _dask_predict.score(self, X, y, groups, sample_weight)
         y_array = _check_response(y, _num_samples(X))
         _report_nonfinite(y_array, None, "y", _PREDICT_HINT)
         y_pred = self.predict(X, groups)

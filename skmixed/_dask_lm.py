@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from skmixed import _dask
+from skmixed import _dask, _dask_predict
 from skmixed._base import weights_name
 from skmixed._inputs import (
     _FIT_HINT,
@@ -326,8 +326,8 @@ def fit_pooled(model, X, y, groups, sample_weight=None):
         scores = _cluster_scores(model, inp, build, fit)
     model._set_results(fit, names, statistics, None, None, scores, None)
     model._dask_input = inp
-    model.fittedvalues_ = _dask.fitted_values(model)
-    model.residuals_ = _dask.residuals(model)
+    model.fittedvalues_ = _dask_predict.fitted_values(model)
+    model.residuals_ = _dask_predict.residuals(model)
 
 
 def _scores_partition(part, index, meta, spec):
@@ -497,8 +497,8 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
     )
     model.n_dropped_ = total.n_dropped
     model._dask_input = inp
-    model.fittedvalues_ = _dask.fitted_values(model)
-    model.residuals_ = _dask.residuals(model)
+    model.fittedvalues_ = _dask_predict.fitted_values(model)
+    model.residuals_ = _dask_predict.residuals(model)
 
 
 def _fit_fixed_pooled(model, inp, names, response):
@@ -515,8 +515,8 @@ def _fit_fixed_pooled(model, inp, names, response):
     model._finish(None, None, fit, columns, has_group_rank=0, sums=_sums(total, True))
     model._pooled_effects(fit, names, response)
     model._dask_input = inp
-    model.fittedvalues_ = _dask.fitted_values(model)
-    model.residuals_ = _dask.residuals(model)
+    model.fittedvalues_ = _dask_predict.fitted_values(model)
+    model.residuals_ = _dask_predict.residuals(model)
 
 
 def _reference_rows(part, coder, ref, features, group_columns, drop):

@@ -269,10 +269,10 @@ class LMResultsMixin:
         dask_weights = None
         if getattr(self, "_dask_input", None) is not None:
             # fitted from Dask partitions: exact quantiles, by passes
-            from skmixed import _dask
+            from skmixed import _dask_predict
 
-            residuals = _dask.summary_residuals(
-                _dask.pearson_residuals(self), self._dask_rows, self.df_resid_
+            residuals = _dask_predict.summary_residuals(
+                _dask_predict.pearson_residuals(self), self._dask_rows, self.df_resid_
             )
             dask_weights = self._dask_weights_vary
             weighted = bool(dask_weights)

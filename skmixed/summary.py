@@ -177,7 +177,7 @@ class ResidualQuantiles:
     """Min, 1Q, Median, 3Q and Max of residuals that are not in memory.
 
     A fit from Dask partitions computes them exactly by passes over the rows
-    (``skmixed._dask.quantiles``); the summaries print them in place of the
+    (``skmixed._dask_predict.quantiles``); the summaries print them in place of the
     quantiles of the residuals themselves.
     """
 

@@ -708,10 +708,10 @@ def test_glmm_refuses_dask_input_clearly(name):
 
 
 def test_summary_residual_quantiles_are_exact(client, monkeypatch):
-    from skmixed import _dask
+    from skmixed import _dask_predict
 
     # few candidates per pass: the radix selection runs its histogram passes
-    monkeypatch.setattr(_dask, "_COLLECT", 50)
+    monkeypatch.setattr(_dask_predict, "_COLLECT", 50)
     df = _data(seed=13)
     cols = ["x1", "x2", "g"]
     mem = MixedLMRegressor("(x1 | g)").fit(df[cols], df["y"])
@@ -720,7 +720,7 @@ def test_summary_residual_quantiles_are_exact(client, monkeypatch):
     got = fitted.summary().scaled_residuals.values
     probs = [0, 0.25, 0.5, 0.75, 1]
     # exact: numpy's quantiles of the very values the passes ranked
-    rows = _dask.scaled_residuals(fitted).compute().to_numpy()
+    rows = _dask_predict.scaled_residuals(fitted).compute().to_numpy()
     assert np.array_equal(got, np.quantile(rows, probs))
     want = np.quantile(mem.summary().scaled_residuals, probs)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-12)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
-from skmixed import _dask, _malloc
+from skmixed import _dask, _dask_predict, _malloc
 from skmixed._inputs import no_feature_error, nonfinite_counts
 from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.design import (
@@ -1309,8 +1309,8 @@ def _fit_without_groups(model, inp, fit_intercept, weighted):
     model._pooled_results(fit.coef, fit.rss, R, n, log_weights)
     model._dask_input = inp
     model._dask_weighted = weighted
-    model._lazy["fittedvalues_"] = _dask.fitted_values(model)
-    model._lazy["residuals_"] = _dask.residuals(model)
+    model._lazy["fittedvalues_"] = _dask_predict.fitted_values(model)
+    model._lazy["residuals_"] = _dask_predict.residuals(model)
 
 
 def _slope_only_columns(model, inp, terms):

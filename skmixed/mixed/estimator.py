@@ -918,9 +918,9 @@ class MixedLMRegressor(_RandomEffectsModel):
         """Conditional fitted values ``Xβ + Zb`` (+ the offset, as lme4's)."""
         design = self._criterion.design
         if design.X is None:  # fitted from Dask partitions: another pass
-            from skmixed import _dask
+            from skmixed import _dask_predict
 
-            return _dask.fitted_values(self)
+            return _dask_predict.fitted_values(self)
         fitted = design.X @ self._dec.beta
         for term, b in zip(design.terms, self._dec.b, strict=True):
             fitted += row_effects(term.Z, b, term.codes)
@@ -930,9 +930,9 @@ class MixedLMRegressor(_RandomEffectsModel):
     def residuals_(self):
         """``y`` minus the conditional fitted values."""
         if self._criterion.design.y is None:
-            from skmixed import _dask
+            from skmixed import _dask_predict
 
-            return _dask.residuals(self)
+            return _dask_predict.residuals(self)
         # the design's response is y - offset
         return _plus_offset(self._criterion.design.y, self._offset) - (
             self.fittedvalues_
@@ -1009,10 +1009,10 @@ class MixedLMRegressor(_RandomEffectsModel):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        from skmixed import _dask
+        from skmixed import _dask, _dask_predict
 
         if _dask.any_dask(X, groups):
-            return _dask.predict(self, X, groups, include_random=include_random)
+            return _dask_predict.predict(self, X, groups, include_random=include_random)
         data = self._prediction_data(X, groups, include_random)
         return self._linear_predictor(data, include_random)
 

@@ -337,10 +337,12 @@ def summary(model, ddf="satterthwaite", show_correlation=None):
     # lme4's scaled residuals are the Pearson ones: sqrt(w) (y - fitted) / σ.
     weighted = design.weights is not None
     if design.X is None:  # fitted from Dask partitions: a pass over the rows
-        from skmixed import _dask
+        from skmixed import _dask_predict
 
         weighted = model._dask_weighted
-        scaled = _dask.summary_residuals(_dask.scaled_residuals(model), model.nobs_)
+        scaled = _dask_predict.summary_residuals(
+            _dask_predict.scaled_residuals(model), model.nobs_
+        )
     else:
         scaled = model.residuals_ / model.sigma_
         if weighted:
