@@ -34,11 +34,11 @@ SPEC = "(1 + x1 | g)"
 #: (module, function name) timed, by step name.
 _STEPS = {
     "read": ("dask.local", "get_sync"),
-    "label_keys": ("skmixed._dask", "label_keys"),
-    "bucket_order": ("skmixed._dask", "bucket_order"),
+    "label_keys": ("skmixed._dask_labels", "label_keys"),
+    "bucket_order": ("skmixed._dask_labels", "bucket_order"),
     "fill_rows": ("skmixed.mixed.dask_fit", "_fill_rows"),
     "partition_rows": ("skmixed.mixed.dask_fit", "partition_rows"),
-    "code_buckets": ("skmixed._dask", "code_buckets"),
+    "code_buckets": ("skmixed._dask_labels", "code_buckets"),
     "block_sums": ("skmixed.mixed.dask_fit", "_bucket_block_sums"),
     "coded_sums": ("skmixed.mixed.dask_fit", "_coded_sums"),
     "labelled_sums": ("skmixed.mixed.dask_fit", "labelled_sums"),

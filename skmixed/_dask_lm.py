@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from skmixed import _dask, _dask_predict
+from skmixed import _dask, _dask_labels, _dask_predict
 from skmixed._base import weights_name
 from skmixed._inputs import (
     _FIT_HINT,
@@ -349,7 +349,7 @@ def _cluster_scores(model, inp, build, fit):
     import dask
 
     (name,) = inp.groups
-    coders, _ = _dask._learn_factors(
+    coders, _ = _dask_labels._learn_factors(
         inp, {name: [name]}, inp.features, model.missing == "drop"
     )
     coder = coders[name]
@@ -425,7 +425,7 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
         return
     (name,) = inp.groups
     drop = model.missing == "drop"
-    coders, n = _dask._learn_factors(inp, {name: [name]}, inp.features, drop)
+    coders, n = _dask_labels._learn_factors(inp, {name: [name]}, inp.features, drop)
     coder = coders[name]
     label = str(model.group) if model.group is not None else default_label
     levels = [str(level) for level in coder.levels]

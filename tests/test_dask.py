@@ -202,27 +202,27 @@ def test_partitions_own_labels_merged_in_r_order(client, kind):
 def test_label_keys_sort_as_r_orders_levels():
     # short strings and integers are hashed as 64-bit keys whose order must
     # be R's level order (byte order; numeric order), and decode exactly
-    from skmixed import _dask
+    from skmixed import _dask_labels
     from skmixed._groups import as_factor
 
     strings = pd.Series(["b", "", "ab", "a", "a\x00", "é", "zzzzzzz", "Z", "a b"])
-    keyed = _dask.label_keys(strings)
+    keyed = _dask_labels.label_keys(strings)
     assert keyed.kind == "bytes" and keyed.present is None
     order = np.argsort(keyed.keys)
-    decoded = _dask.key_labels(keyed.keys[order], "bytes").to_pylist()
+    decoded = _dask_labels.key_labels(keyed.keys[order], "bytes").to_pylist()
     assert decoded == list(as_factor(strings, "g").categories)
-    assert _dask.label_keys(pd.Series(["12345678"])) is None  # 8 bytes: no key
+    assert _dask_labels.label_keys(pd.Series(["12345678"])) is None  # 8 bytes: no key
     ints = pd.Series([3, -2, 10, 0, -(2**40), 2**40], dtype="Int64")
-    keyed = _dask.label_keys(ints)
-    values = _dask.key_labels(np.sort(keyed.keys), "int")
+    keyed = _dask_labels.label_keys(ints)
+    values = _dask_labels.key_labels(np.sort(keyed.keys), "int")
     assert [str(v) for v in values] == list(as_factor(ints, "g").categories)
     for dtype in ("uint64", "UInt64"):  # beyond int64 too
         unsigned = pd.Series([2**64 - 1, 3, 2**63, 0, 2**63 - 1], dtype=dtype)
-        keyed = _dask.label_keys(unsigned)
+        keyed = _dask_labels.label_keys(unsigned)
         assert keyed.kind == "uint" and keyed.present is None
-        values = _dask.key_labels(np.sort(keyed.keys), "uint")
+        values = _dask_labels.key_labels(np.sort(keyed.keys), "uint")
         assert [str(v) for v in values] == list(as_factor(unsigned, "g").categories)
-    with_missing = _dask.label_keys(pd.Series(["a", None, "b"], dtype="str"))
+    with_missing = _dask_labels.label_keys(pd.Series(["a", None, "b"], dtype="str"))
     assert with_missing.present.tolist() == [True, False, True]
 
 
@@ -231,18 +231,18 @@ def test_label_keys_of_chunks_that_slice_one_array():
     # its data buffer: each chunk's keys come from its own labels' bytes
     import pyarrow as pa
 
-    from skmixed import _dask
+    from skmixed import _dask_labels
 
     labels = ["b", None, "ab", "", "zzzzzzz", "a", None, "é", "q", "ab"]
     whole = pa.array(labels, type=pa.large_string())
     chunked = pa.chunked_array([whole.slice(0, 3), whole.slice(3, 4), whole.slice(7)])
     column = pd.Series(pd.arrays.ArrowStringArray(chunked))
-    keyed = _dask.label_keys(column)
-    one = _dask.label_keys(pd.Series(labels, dtype="str"))
+    keyed = _dask_labels.label_keys(column)
+    one = _dask_labels.label_keys(pd.Series(labels, dtype="str"))
     np.testing.assert_array_equal(keyed.present, one.present)
     present = keyed.keys[keyed.present]
     np.testing.assert_array_equal(present, one.keys[one.present])
-    decoded = _dask.key_labels(present, "bytes").to_pylist()
+    decoded = _dask_labels.key_labels(present, "bytes").to_pylist()
     assert decoded == [x for x in labels if x is not None]
 
 
@@ -302,16 +302,16 @@ def test_batches_fold_keyed_and_unkeyed_labels(client, monkeypatch):
 
 
 def test_code_buckets_unites_keys_bucket_by_bucket():
-    from skmixed import _dask
+    from skmixed import _dask_labels
 
     rng = np.random.default_rng(3)
     sources = []
     for size in (0, 500, 2000, 7):
         keys = np.unique(rng.integers(0, 3000, size).astype(np.uint64))
         rng.shuffle(keys)
-        order, counts = _dask.bucket_order(keys)
-        sources.append(_dask.LabelKeys(keys[order], None, "int", counts))
-    union, flat = _dask.code_buckets(sources)
+        order, counts = _dask_labels.bucket_order(keys)
+        sources.append(_dask_labels.LabelKeys(keys[order], None, "int", counts))
+    union, flat = _dask_labels.code_buckets(sources)
     starts = np.cumsum([0] + [len(s) for s in sources])
     codes = [flat[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
     every = np.concatenate([s.keys for s in sources])
@@ -322,7 +322,7 @@ def test_code_buckets_unites_keys_bucket_by_bucket():
     # each bucket's keys are one run, the first source's first and in order
     bounds = np.concatenate([[0], np.cumsum(union.bucket_counts)])
     first = np.concatenate([[0], np.cumsum(sources[1].bucket_counts)])
-    for j in range(_dask.N_BUCKETS):
+    for j in range(_dask_labels.N_BUCKETS):
         run = union.keys[bounds[j] : bounds[j + 1]]
         assert set(run.tolist()) == set(
             np.concatenate([s.keys[_runs(s)[j]] for s in sources]).tolist()
@@ -1169,7 +1169,7 @@ def test_dask_counts_the_memory_of_the_sums():
     accounting (Dask's sizeof fell back to ~56 bytes for them)."""
     from dask.sizeof import sizeof
 
-    from skmixed._dask import LabelKeys
+    from skmixed._dask_labels import LabelKeys
     from skmixed.mixed.dask_fit import LabelledSums
 
     keys = LabelKeys(np.arange(100_000, dtype=np.uint64), None, "int")
@@ -1185,7 +1185,7 @@ def test_the_sums_travel_with_their_table_as_a_numpy_array(with_table):
     2-4x slower), writeable on arrival, every field as it was."""
     from distributed.protocol import deserialize, serialize
 
-    from skmixed._dask import LabelKeys
+    from skmixed._dask_labels import LabelKeys
     from skmixed.mixed.dask_fit import LabelledSums
 
     keys = LabelKeys(np.arange(1_000, dtype=np.uint64), None, "int")
@@ -1271,7 +1271,7 @@ def test_response_far_from_zero_equals_pandas(client):
 
 def _lane(keys, kind, rng):
     """A lane's LabelledSums: distinct ``keys``, bucketed, with random sums."""
-    from skmixed._dask import LabelKeys, bucket_order
+    from skmixed._dask_labels import LabelKeys, bucket_order
     from skmixed.mixed.dask_fit import LabelledSums
 
     keys = np.asarray(keys, dtype=np.uint64)
@@ -1329,22 +1329,22 @@ def test_lanes_merged_in_bucket_ranges_where_they_are(client, layout):
     ids=["dense", "sparse", "dense at the top", "one", "none"],
 )
 def test_key_order_sorts_dense_and_sparse_keys(keys):
-    from skmixed import _dask
+    from skmixed import _dask_labels
 
     keys = np.array(keys, dtype=np.uint64)
-    np.testing.assert_array_equal(_dask.key_order(keys), np.argsort(keys))
+    np.testing.assert_array_equal(_dask_labels.key_order(keys), np.argsort(keys))
 
 
 def test_bucket_range_without_keys_and_lanes_not_split(client):
     # keys of one bucket only: the other range has no level (its merge, of
     # empty rows, gives an empty table); a lane whose keys are not bucketed
     # leaves the lanes whole, merged by range 0 as before
-    from skmixed import _dask
+    from skmixed import _dask_labels
     from skmixed.mixed import dask_ranges
 
     rng = np.random.default_rng(32)
     candidates = np.arange(20_000, dtype=np.uint64)
-    buckets = (candidates * _dask._BUCKET_MULTIPLIER) >> np.uint64(56)
+    buckets = (candidates * _dask_labels._BUCKET_MULTIPLIER) >> np.uint64(56)
     low = candidates[buckets == 3]  # all in the first range of two
     lanes = [_lane(low[:40], "int", rng), _lane(low[20:], "int", rng)]
     ranges = dask.compute(
@@ -1417,15 +1417,17 @@ def test_levels_of_many_short_labels_made_block_by_block():
     # more labels than a block of keys: the levels are as wide as the
     # longest label, in the last block, and a label that numpy's strings
     # cannot hold is found there too
-    from skmixed import _dask
+    from skmixed import _dask_labels
 
     labels = [f"g{i}" for i in range(20_000)] + ["zzzzzzz"]
-    keys = np.sort(_dask.label_keys(pd.Series(labels, dtype="str")).keys)
-    levels = _dask._ascii_levels(keys)
+    keys = np.sort(_dask_labels.label_keys(pd.Series(labels, dtype="str")).keys)
+    levels = _dask_labels._ascii_levels(keys)
     assert levels.dtype == np.dtype("<U7")
-    assert levels.tolist() == _dask.key_labels(keys, "bytes").to_pylist()
+    assert levels.tolist() == _dask_labels.key_labels(keys, "bytes").to_pylist()
     nul = pd.Series(labels[:-1] + ["zz\x00"], dtype="str")
-    assert _dask._ascii_levels(np.sort(_dask.label_keys(nul).keys)) is None
+    assert (
+        _dask_labels._ascii_levels(np.sort(_dask_labels.label_keys(nul).keys)) is None
+    )
 
 
 @pytest.mark.parametrize("z_columns", [[0, 1], [0, 3], [2], [0, 1, 3], [-1, 2]])
@@ -1434,14 +1436,14 @@ def test_level_sums_read_from_the_entry_major_table(z_columns):
     # level's sums): D1 and CX read from it equal the entries picked out
     from types import SimpleNamespace
 
-    from skmixed import _dask
+    from skmixed import _dask_labels
     from skmixed.mixed.dask_fit import LabelledSums, _in_level_order, sums_layout
 
     m, xy_width = 50, 4
     layout = sums_layout(z_columns, xy_width)
     width = len(z_columns) * (xy_width + layout.extra_ones)
     table = np.random.default_rng(7).normal(size=(width, m))
-    keys = _dask.LabelKeys(np.arange(m, dtype=np.uint64), None, "int")
+    keys = _dask_labels.LabelKeys(np.arange(m, dtype=np.uint64), None, "int")
     merged = LabelledSums(keys, table.T, (m, np.eye(xy_width), 0.0), None, 0, m)
     coder = SimpleNamespace(levels=np.arange(m), distinct_codes=np.arange(m))
     sums = _in_level_order(merged, coder, layout)
@@ -1454,17 +1456,19 @@ def test_levels_of_short_labels_made_from_their_keys():
     # strings (no Python string per level): the same strings as Arrow's;
     # labels that numpy's strings cannot hold (non-ASCII, a trailing NUL)
     # take Arrow's; rows are coded by the levels alike
-    from skmixed import _dask
+    from skmixed import _dask_labels
 
     labels = ["b", "", "ab", "a\x00b", "zzzzzzz", "Z", "a b", "g123456"]
-    keys = np.sort(_dask.label_keys(pd.Series(labels, dtype="str")).keys)
-    levels = _dask._ascii_levels(keys)
-    assert levels.tolist() == _dask.key_labels(keys, "bytes").to_pylist()
+    keys = np.sort(_dask_labels.label_keys(pd.Series(labels, dtype="str")).keys)
+    levels = _dask_labels._ascii_levels(keys)
+    assert levels.tolist() == _dask_labels.key_labels(keys, "bytes").to_pylist()
     for other in (["é", "a"], ["a\x00", "a"]):
-        other_keys = np.sort(_dask.label_keys(pd.Series(other, dtype="str")).keys)
-        assert _dask._ascii_levels(other_keys) is None
-    coder = _dask.coder_of_labels(
-        "g", "g", _dask.LabelKeys(keys[::-1].copy(), None, "bytes"), "str"
+        other_keys = np.sort(
+            _dask_labels.label_keys(pd.Series(other, dtype="str")).keys
+        )
+        assert _dask_labels._ascii_levels(other_keys) is None
+    coder = _dask_labels.coder_of_labels(
+        "g", "g", _dask_labels.LabelKeys(keys[::-1].copy(), None, "bytes"), "str"
     )
     assert coder.levels.tolist() == sorted(labels)
     rows = pd.DataFrame({"g": pd.Series(["ab", "new", "", "g123456"], dtype="str")})

@@ -8,7 +8,7 @@ batches of partitions (:func:`accumulate_batch`) key their sums by their
 own labels (:class:`LabelledSums`), each batch folding its sums into those
 of the batch before it in its lane (one lane per thread; the lanes' sums
 are merged by label at the end), their rows hashed and summed bucket by
-bucket of their keys (:func:`skmixed._dask.bucket_order`); with several, a
+bucket of their keys (:func:`skmixed._dask_labels.bucket_order`); with several, a
 first pass learns the levels
 (``skmixed._dask``) and the partitions code their rows with them. The
 client then drops aliased fixed-effect columns from the sums, builds the
@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
-from skmixed import _dask, _dask_predict, _malloc
+from skmixed import _dask, _dask_labels, _dask_predict, _malloc
 from skmixed._inputs import no_feature_error, nonfinite_counts
 from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.design import (
@@ -184,7 +184,7 @@ def _row_summary(X, y, Bxx, w, n_dropped, bad_x, bad_y, weight_counts, first_neg
 class _OwnLabels:
     """The labels of a partition's kept rows, before they are coded.
 
-    ``keys`` (:class:`~skmixed._dask.LabelKeys` of the rows with a label)
+    ``keys`` (:class:`~skmixed._dask_labels.LabelKeys` of the rows with a label)
     when the labels have 64-bit keys, else ``codes`` of those rows into
     ``labels``, the partition's distinct labels (Arrow array or Series).
     """
@@ -203,14 +203,14 @@ def _own_labels(column, keep):
     """
     if not keep.all():
         column = column[keep]
-    keyed = _dask.label_keys(column)
+    keyed = _dask_labels.label_keys(column)
     if keyed is None:
-        codes, labels = _dask.local_codes(column)
+        codes, labels = _dask_labels.local_codes(column)
         present = codes >= 0
         return _OwnLabels(present, codes=codes[present], labels=labels)
     if keyed.present is None:
         return _OwnLabels(np.ones(len(keyed.keys), dtype=bool), keys=keyed)
-    keys = _dask.LabelKeys(keyed.keys[keyed.present], None, keyed.kind)
+    keys = _dask_labels.LabelKeys(keyed.keys[keyed.present], None, keyed.kind)
     return _OwnLabels(keyed.present, keys=keys)
 
 
@@ -270,12 +270,12 @@ def partition_rows(part, index, meta, spec, out=None):
     ]
     destination = None
     if labels.keys is not None:
-        # rows grouped by their key's bucket (see _dask.bucket_order): each
+        # rows grouped by their key's bucket (see _dask_labels.bucket_order): each
         # row written straight to its place in bucket order (the rows of a
         # bucket stay in their order: 256 sequential streams of writes,
         # cheaper than the random accesses they save)
         keys = labels.keys
-        order, counts = _dask.bucket_order(keys.keys)
+        order, counts = _dask_labels.bucket_order(keys.keys)
         destination = np.empty(n, dtype=np.intp)
         destination[order] = np.arange(n)
         # the keys scattered to their places too: a gather by ``order``
@@ -283,7 +283,7 @@ def partition_rows(part, index, meta, spec, out=None):
         # times slower than writing them so (6 ms of a partition's ~45)
         placed = np.empty_like(keys.keys)
         placed[destination] = keys.keys
-        labels.keys = _dask.LabelKeys(placed, None, keys.kind, counts)
+        labels.keys = _dask_labels.LabelKeys(placed, None, keys.kind, counts)
         _fill_rows(M, columns, start, destination)
     else:
         _fill_rows(M, columns, start)
@@ -345,7 +345,7 @@ def labelled_sums(parts, spec, M=None, previous=None):
     When every partition's labels have keys of one kind, their rows are
     coded together (``M``: all their rows, one after the other, when they
     are views of one buffer): bucket by bucket where the rows are grouped
-    by bucket (:func:`_dask.bucket_order`), by one hash of all the keys
+    by bucket (:func:`_dask_labels.bucket_order`), by one hash of all the keys
     otherwise. ``previous`` (sums carried from earlier partitions) is
     folded in by the same hashes: its keys come first and keep their places
     (in each bucket), so that its sums are added as contiguous blocks.
@@ -356,7 +356,8 @@ def labelled_sums(parts, spec, M=None, previous=None):
     kinds = {k.kind for k in keyed}
     carried = previous is not None
     foldable = not carried or (
-        isinstance(previous.labels, _dask.LabelKeys) and {previous.labels.kind} >= kinds
+        isinstance(previous.labels, _dask_labels.LabelKeys)
+        and {previous.labels.kind} >= kinds
     )
     if len(keyed) < len(parts) or len(kinds) > 1 or not foldable:
         own = [_sums_by_own_labels(p, spec) for p in parts]
@@ -370,7 +371,7 @@ def labelled_sums(parts, spec, M=None, previous=None):
     if all(k.bucket_counts is not None for k in sources):
         # rows grouped by bucket within each partition: hashed bucket by
         # bucket, and summed in cache-sized runs of levels
-        labels, codes = _dask.code_buckets(sources)
+        labels, codes = _dask_labels.code_buckets(sources)
         m_previous = len(previous.labels) if carried else 0
         # the carried sums added bucket by bucket as the new ones are made
         # (not the centred pass's, made by level)
@@ -381,8 +382,10 @@ def labelled_sums(parts, spec, M=None, previous=None):
             return sums
         return _fold(sums, previous, codes[:m_previous], included=fold_in)
     head = [previous.labels.keys] if carried else []
-    codes, distinct = _dask.code_keys(np.concatenate(head + [k.keys for k in keyed]))
-    labels = _dask.LabelKeys(distinct, None, kind)
+    codes, distinct = _dask_labels.code_keys(
+        np.concatenate(head + [k.keys for k in keyed])
+    )
+    labels = _dask_labels.LabelKeys(distinct, None, kind)
     if not carried:
         return _coded_sums(spec, labels, codes, M, parts)
     m_previous = len(previous.labels)
@@ -445,8 +448,8 @@ def _add_previous(per_level, labels, previous, positions):
 def _sums_by_own_labels(part, spec):
     own = part.labels
     if own.keys is not None:
-        codes, distinct = _dask.code_keys(own.keys.keys)
-        labels = _dask.LabelKeys(distinct, None, own.keys.kind)
+        codes, distinct = _dask_labels.code_keys(own.keys.keys)
+        labels = _dask_labels.LabelKeys(distinct, None, own.keys.kind)
     else:
         codes, labels = own.codes, own.labels
     return _coded_sums(spec, labels, codes, part.M, [part])
@@ -664,7 +667,9 @@ def _coded_sums(spec, labels, codes, M, parts, carried=None):
     # the term's intercept, when it is X's: the level sums of its row add
     # up to X's column sums (see _ones_row)
     intercept_row = _intercept_row(layout, fit_intercept) if w is None else None
-    bucketed = isinstance(labels, _dask.LabelKeys) and labels.bucket_counts is not None
+    bucketed = (
+        isinstance(labels, _dask_labels.LabelKeys) and labels.bucket_counts is not None
+    )
     per_level = None
     if intercept_row is None:
         XY = M[:, : y_column + 1]
@@ -897,7 +902,7 @@ def merge_labelled(*parts):
     a scattered add (``np.add.at``) of one column at a time is several
     times slower.
     """
-    union, positions = _dask.union_labels([p.labels for p in parts])
+    union, positions = _dask_labels.union_labels([p.labels for p in parts])
     per_level = None
     if all(p.per_level is not None for p in parts):
         m = len(union)
@@ -1164,8 +1169,8 @@ def fit(model, X, y, groups, sample_weight=None):
             finally:
                 _dask.run_everywhere(release_buffers)
             if merged.missing:
-                _dask.raise_missing_groups(group, merged.missing)
-            coder = _dask.coder_of_labels(
+                _dask_labels.raise_missing_groups(group, merged.missing)
+            coder = _dask_labels.coder_of_labels(
                 term.factor, spec.column, merged.labels, meta[spec.column].dtype
             )
             sums = _in_level_order(merged, coder, layout)
@@ -1180,7 +1185,7 @@ def fit(model, X, y, groups, sample_weight=None):
         clock.append(clock[-1])  # no levels pass
     else:
         components = {t.factor: list(t.components) for t in terms}
-        coders, n = _dask._learn_factors(inp, components, features, drop)
+        coders, n = _dask_labels._learn_factors(inp, components, features, drop)
         clock.append(time.perf_counter())
     placeholders = [
         TermDesign(None, coders[t.factor].levels, None, t.names, t.factor)
@@ -1411,7 +1416,7 @@ def _register_sizes():
         from dask.sizeof import sizeof
     except ImportError:  # pragma: no cover - dask is an optional extra
         return
-    for cls in (LabelledSums, RowSummary, CrossProducts, _dask.LabelKeys):
+    for cls in (LabelledSums, RowSummary, CrossProducts, _dask_labels.LabelKeys):
         sizeof.register(cls)(_fields_nbytes)
 
 

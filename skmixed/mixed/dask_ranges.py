@@ -6,7 +6,7 @@ each holding the sums of nearly every level: ~110 MB for a million levels.
 Shipped whole to one worker that merges them alone, then to the client that
 puts them in R's level order (a sort of every key, a gather of every row),
 they cost more than a lane's last batch. A lane's levels are grouped by
-the bucket of their keys (:func:`skmixed._dask.bucket_order`), so the
+the bucket of their keys (:func:`skmixed._dask_labels.bucket_order`), so the
 buckets are cut into as many ranges as there are lanes, and every lane,
 where it is:
 
@@ -16,7 +16,7 @@ where it is:
    order (:func:`merge_bucket_range`).
 
 Each range comes out in key order, which is R's level order for integer
-and short-string labels (:func:`skmixed._dask.coder_of_labels` checks the
+and short-string labels (:func:`skmixed._dask_labels.coder_of_labels` checks the
 exceptions); the client interleaves the ranges' keys, sorted runs, into
 one order (:func:`join_ranges`). Where a lane's labels are not bucketed
 keys (long strings, categoricals, ...) or its rows were bad (no sums), the
@@ -27,7 +27,7 @@ result.
 
 import numpy as np
 
-from skmixed import _dask
+from skmixed import _dask_labels
 from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.dask_fit import (
     LabelledSums,
@@ -71,7 +71,7 @@ def _bucketed_kind(sums):
     """The kind of sums' keys when they are bucketed keys with sums, else None."""
     labels = sums.labels
     if (
-        isinstance(labels, _dask.LabelKeys)
+        isinstance(labels, _dask_labels.LabelKeys)
         and labels.bucket_counts is not None
         and sums.per_level is not None
     ):
@@ -85,7 +85,9 @@ def _splittable(*kinds):
 
 
 def _buckets_of_range(r, n_ranges):
-    return r * _dask.N_BUCKETS // n_ranges, (r + 1) * _dask.N_BUCKETS // n_ranges
+    return r * _dask_labels.N_BUCKETS // n_ranges, (
+        r + 1
+    ) * _dask_labels.N_BUCKETS // n_ranges
 
 
 def _rows_in_range(sums, r, n_ranges):
@@ -97,7 +99,7 @@ def _rows_in_range(sums, r, n_ranges):
     first, stop = int(offsets[low]), int(offsets[high])
     counts = np.zeros_like(labels.bucket_counts)
     counts[low:high] = labels.bucket_counts[low:high]
-    keys = _dask.LabelKeys(labels.keys[first:stop], None, labels.kind, counts)
+    keys = _dask_labels.LabelKeys(labels.keys[first:stop], None, labels.kind, counts)
     rows = sums.per_level[first:stop]
     if r == 0:
         return LabelledSums(
@@ -131,7 +133,7 @@ def merge_bucket_range(own, split, r, n_ranges, *others):
     # one hash per bucket and the rows added bucket by bucket (a bucket's
     # keys and sums stay in cache: adding them where their key goes in key
     # order, a random place, took twice as long), then put in key order
-    union, codes = _dask.code_buckets([p.labels for p in parts])
+    union, codes = _dask_labels.code_buckets([p.labels for p in parts])
     m = len(union)
     per_level = _led_by(union, parts[0])
     start = len(parts[0].labels)
@@ -147,9 +149,9 @@ def merge_bucket_range(own, split, r, n_ranges, *others):
                 per_level,
             )
         start += n
-    order = _dask.key_order(union.keys)  # (linear for dense integer labels)
+    order = _dask_labels.key_order(union.keys)  # (linear for dense integer labels)
     per_level = np.take(per_level, order, axis=0)
-    labels = _dask.LabelKeys(union.keys[order], None, union.kind)
+    labels = _dask_labels.LabelKeys(union.keys[order], None, union.kind)
     # the lanes' counts come with their rows of range 0 only (added once)
     counted = [p for p in parts if p.totals is not None]
     if not counted:
@@ -161,7 +163,7 @@ def _led_by(union, first):
     """A table of ``union``'s levels holding ``first``'s sums, 0 elsewhere.
 
     The first source's keys lead every bucket of the union
-    (:func:`skmixed._dask.code_buckets`): its rows are copied bucket by
+    (:func:`skmixed._dask_labels.code_buckets`): its rows are copied bucket by
     bucket, a contiguous block each, rather than added one by one.
     """
     per_level = np.empty((len(union), first.per_level.shape[1]))
@@ -202,7 +204,7 @@ def join_ranges(ranges):
         _scatter_transposed(part.per_level, places[start:stop], table)
         start = stop
     return LabelledSums(
-        _dask.LabelKeys(keys[order], None, first.labels.kind),
+        _dask_labels.LabelKeys(keys[order], None, first.labels.kind),
         table.T,
         first.totals,
         first.summary,
