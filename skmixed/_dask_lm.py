@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from skmixed import _dask, _dask_labels, _dask_predict
+from skmixed import _dask, _dask_input, _dask_labels, _dask_predict
 from skmixed._base import weights_name
 from skmixed._inputs import (
     _FIT_HINT,
@@ -264,7 +264,7 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
     # the sums of y itself: the fit's intercept (the groups' means) get the
     # shift back, only R's intercept row changes (see Partial.shifted)
     total = _dask.tree_reduce(parts, _add_partials).compute().shifted(0.0)
-    _dask.raise_nonfinite_features(inp, total.nonfinite_x, inp.names)
+    _dask_input.raise_nonfinite_features(inp, total.nonfinite_x, inp.names)
     raise_nonfinite(total.nonfinite_y, inp.y_names, "y", _FIT_HINT)
     _dask.check_weights(total.weights, total.first_negative)
     model.n_dropped_ = total.n_dropped
@@ -296,7 +296,7 @@ def fit_pooled(model, X, y, groups, sample_weight=None):
         raise ValueError(
             f"cov_type must be one of ('nonrobust', 'cluster'); got {model.cov_type!r}."
         )
-    inp = _dask.fit_input(model, X, y, groups, sample_weight)
+    inp = _dask_input.fit_input(model, X, y, groups, sample_weight)
     fit_intercept = model.fit_intercept if inp.intercept is None else inp.intercept
     model._has_intercept = bool(fit_intercept)
     names = inp.names
@@ -414,7 +414,7 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
             f"handle_unknown must be one of {_UNKNOWN}; got {model.handle_unknown!r}."
         )
     response, default_label = response_name(y), groups_label(groups)
-    inp = _dask.fit_input(model, X, y, groups, sample_weight)
+    inp = _dask_input.fit_input(model, X, y, groups, sample_weight)
     if inp.intercept is False:  # a formula's "0 + x" (as the in-memory fit)
         raise intercept_dropped_error(model.fixed_effects)
     names = inp.names

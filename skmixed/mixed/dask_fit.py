@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
-from skmixed import _dask, _dask_labels, _dask_predict, _malloc
+from skmixed import _dask, _dask_input, _dask_labels, _dask_predict, _malloc
 from skmixed._inputs import no_feature_error, nonfinite_counts
 from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.design import (
@@ -1104,7 +1104,7 @@ def fit(model, X, y, groups, sample_weight=None):
     if missing not in _MISSING_OPTIONS:
         raise ValueError(f"missing must be one of {_MISSING_OPTIONS}; got {missing!r}.")
     drop = missing == "drop"
-    inp = _dask.fit_input(model, X, y, groups, sample_weight)
+    inp = _dask_input.fit_input(model, X, y, groups, sample_weight)
     fit_intercept = model.fit_intercept if inp.intercept is None else inp.intercept
     model._has_intercept = bool(fit_intercept)
     if not inp.groups:  # (GroupsMissingWarning issued): y ~ x, as in memory
@@ -1221,8 +1221,8 @@ def fit(model, X, y, groups, sample_weight=None):
 
         _, _, sums, summary = reduce()
     clock.append(time.perf_counter())
-    _dask.raise_nonfinite_features(inp, summary.nonfinite_x, names)
-    _dask.raise_nonfinite_response(inp, summary.nonfinite_y)
+    _dask_input.raise_nonfinite_features(inp, summary.nonfinite_x, names)
+    _dask_input.raise_nonfinite_response(inp, summary.nonfinite_y)
     _check_weights(summary)
     model.n_dropped_ = summary.n_dropped
     if summary.n_dropped:

@@ -1050,7 +1050,7 @@ class MixedLMRegressor(_RandomEffectsModel):
 
             self._validate_params()
             self._keep_fit_request()
-            # (the partitions fit y - offset: skmixed._dask.dask_input)
+            # (the partitions fit y - offset: skmixed._dask_input.dask_input)
             self._weights, self._offset = None, None
             self._weights_name = weights_name(sample_weight)
             with blas_single_thread():
