@@ -14,10 +14,9 @@ from skmixed._dask import (
     _GROUP,
     _W,
     _Y,
-    _formula_columns,
-    _learn_formula,
     tree_reduce,
 )
+from skmixed._dask_formula import _formula_columns, _learn_formula
 from skmixed._formula import (
     resolve_intercept,
 )
