@@ -1,4 +1,5 @@
-"""Fitting from Dask collections: accumulate per partition, reduce, optimise.
+"""Dask basics shared by every Dask pass: recognising a Dask collection, the
+client, the private column names of the assembled frame, the tree reduction.
 
 Everything the estimators need from the rows is a sum over rows, per level
 (``skmixed.mixed.design``). A Dask fit therefore maps
@@ -6,10 +7,12 @@ Everything the estimators need from the rows is a sum over rows, per level
 results up in a tree, either
 
 - with one grouping factor, in one pass: a batch of partitions codes its
-  rows by their own distinct labels (64-bit keys, :func:`label_keys`, where
-  the labels allow; else :func:`local_codes`), the merges unite the labels
-  (:func:`union_labels`) and add each level's sums where its label went, and
-  the client puts the levels in R's order (:func:`coder_of_labels`); or
+  rows by their own distinct labels (64-bit keys,
+  :func:`skmixed._dask_labels.label_keys`, where the labels allow; else
+  :func:`skmixed._dask_labels.local_codes`), the merges unite the labels
+  (:func:`skmixed._dask_labels.union_labels`) and add each level's sums where
+  its label went, and the client puts the levels in R's order
+  (:func:`skmixed._dask_labels.coder_of_labels`); or
 - with several, after a pass that learns each factor's levels (the distinct
   labels of every partition, put in R's level order on the client exactly
   as an in-memory fit orders them), coding every partition's rows with
@@ -19,20 +22,21 @@ and then runs the in-memory optimiser and results on the client. Rows are
 read again only for what needs them (fitted values, residuals, predictions),
 by ``map_partitions`` with the fitted model.
 
+The modules, each importing only those above it:
+
+- ``skmixed._dask`` (this one): detection, the client, tree reduction;
+- ``skmixed._dask_rows``: checks of a partition's rows (dtypes, complete
+  rows, weights);
+- ``skmixed._dask_formula``: a formula's state learned from the partitions;
+- ``skmixed._dask_labels``: label keys, factor levels and their coders;
+- ``skmixed._dask_input``: the input checked and assembled into one frame;
+- ``skmixed._dask_predict``: predictions, residuals, score, quantiles;
+- the fits: ``skmixed.mixed.dask_fit``, ``skmixed.mixed.dask_ranges`` and
+  ``skmixed._dask_lm``.
+
 Dask is optional: collections are recognised by the module of their type,
 so nothing here imports dask unless the user passed a Dask collection.
 """
-
-import numbers
-import warnings
-
-import numpy as np
-import pandas as pd
-
-from skmixed._inputs import (
-    _FIT_HINT,
-)
-from skmixed._stacklevel import user_stacklevel
 
 #: Column names the input assembly gives y and the groups= columns.
 _Y = "__skmixed_y__"
@@ -182,89 +186,6 @@ def partition_graphs(frame):
     return items
 
 
-# -- a partition's rows: the dtypes of the metadata, complete rows ----------------
-def _check_dtypes(part, meta, index):
-    """A partition whose dtypes differ from the collection's is an error."""
-    for column in meta.columns:
-        if column not in part.columns or part[column].dtype == meta[column].dtype:
-            continue
-        if _unknown_categories(meta[column].dtype) and isinstance(
-            part[column].dtype, pd.CategoricalDtype
-        ):
-            continue  # dd.read_parquet's categoricals: each partition's own
-        if isinstance(part[column].dtype, pd.CategoricalDtype) and isinstance(
-            meta[column].dtype, pd.CategoricalDtype
-        ):
-            raise _other_categories(column, part[column].dtype, meta, index)
-        raise ValueError(
-            f"Column {_shown(column)!r} has dtype {part[column].dtype} in partition "
-            f"{index} but {meta[column].dtype} in the collection's metadata: "
-            "every partition must have the same dtypes."
-        )
-
-
-def _other_categories(column, dtype, meta, index):
-    """The error for a partition whose categorical column has other
-    categories than the metadata's ("dtype category ... but category" said
-    nothing): which labels differ, and how to read such a column."""
-    ours = {str(c) for c in dtype.categories}
-    theirs = {str(c) for c in meta[column].dtype.categories}
-    name = _shown(column)
-    return ValueError(
-        f"Column {name!r} has other categories in partition {index} than in "
-        f"the collection's metadata (only in the partition: "
-        f"{sorted(ours - theirs)[:5]}; only in the metadata: "
-        f"{sorted(theirs - ours)[:5]}): every partition must have the same "
-        "dtypes. For categories that differ by partition, declare them "
-        f"unknown (X[{name!r}].cat.as_unknown(), as dd.read_parquet does) or "
-        "give the labels as strings."
-    )
-
-
-def _shown(column):
-    """The name a message gives a column of the assembled frame: the
-    user's, not the label the assembly gave y, weights, groups= or the
-    columns of an array X or of a formula's design."""
-    if column == _Y:
-        return "y"
-    if column == _W:
-        return "sample_weight"
-    named = ((_GROUP, "groups= {}"), (_FEATURE, "x{}"), (_DESIGN, "formula column {}"))
-    if not isinstance(column, str):
-        return column
-    for template, shown in named:
-        head, tail = template.split("{}")
-        if column.startswith(head) and column.endswith(tail):
-            return shown.format(column[len(head) : len(column) - len(tail)])
-    return column
-
-
-def _unknown_categories(dtype):
-    """A Dask categorical whose categories are not known (read_parquet's)."""
-    from dask.dataframe.utils import UNKNOWN_CATEGORIES
-
-    return (
-        isinstance(dtype, pd.CategoricalDtype)
-        and UNKNOWN_CATEGORIES in dtype.categories
-    )
-
-
-def _complete_rows(part, features, group_columns, drop):
-    """Rows kept by missing='drop' (all True otherwise): R's na.omit."""
-    keep = np.ones(len(part), dtype=bool)
-    if not drop:
-        return keep
-    for column in group_columns:
-        keep &= ~np.asarray(pd.isna(part[column]), dtype=bool)
-    columns = list(features) + ([_Y] if _Y in part.columns else [])
-    if columns:
-        values = part[columns].to_numpy(dtype=np.float64, na_value=np.nan)
-        keep &= np.isfinite(values).all(axis=1)
-    if _W in part.columns:  # a missing weight is a missing value; inf is an error
-        keep &= ~np.isnan(part[_W].to_numpy(dtype=np.float64, na_value=np.nan))
-    return keep
-
-
 # -- the tree reduction ----------------------------------------------------------
 def _combine(combine, *parts):
     total = parts[0]
@@ -292,70 +213,3 @@ def tree_reduce(parts, combine, split_every=SPLIT_EVERY, combine_many=None):
             for i in range(0, len(parts), split_every)
         ]
     return parts[0]
-
-
-def _warn_dropped(n_dropped, n_kept):
-    warnings.warn(
-        f"missing='drop': dropped {n_dropped} row(s) with NaN or inf or a "
-        f"missing group label ({n_kept} rows remain), as R's na.omit does.",
-        UserWarning,
-        stacklevel=user_stacklevel(),
-    )
-
-
-# -- precision weights, checked from counts summed over partitions --------------
-def first_negative_weight(part):
-    """(index label, value) of a partition's first negative weight, or None."""
-    if _W not in part.columns:
-        return None
-    raw = part[_W].to_numpy(dtype=np.float64, na_value=np.nan)
-    negative = np.flatnonzero(raw < 0)
-    if not negative.size:
-        return None
-    # the row's index label: its position for a default (range) index
-    return (part.index[negative[0]], float(raw[negative[0]]))
-
-
-def label_order(first_negative):
-    """Sort key of index labels (numbers by value, others as text)."""
-    label = first_negative[0]
-    if isinstance(label, numbers.Real):
-        return (0, float(label), "")
-    return (1, 0.0, str(label))
-
-
-def weight_counts(w):
-    if w is None:
-        return {"nan": 0, "inf": 0, "negative": 0, "zero": 0, "positive": 0}
-    return {
-        "nan": int(np.isnan(w).sum()),
-        "inf": int(np.isinf(w).sum()),
-        "negative": int((w < 0).sum()),
-        "zero": int((w == 0).sum()),
-        "positive": int((w > 0).sum()),
-    }
-
-
-def check_weights(counts, first_negative):
-    """The in-memory fit's checks of sample_weight, from the summed counts."""
-    if counts["nan"]:
-        raise ValueError(
-            f"sample_weight contains NaN in {counts['nan']} row(s). {_FIT_HINT}"
-        )
-    if counts["inf"]:
-        raise ValueError(
-            f"sample_weight contains inf in {counts['inf']} row(s); weights must "
-            "be finite."
-        )
-    if first_negative is not None:
-        row, value = first_negative
-        raise ValueError(
-            f"sample_weight has {counts['negative']} negative weight(s) (first at "
-            f"row {row}: {value!r}); precision weights must be >= 0, as R's lm "
-            "requires."
-        )
-    if counts["zero"] and not counts["positive"]:
-        raise ValueError(
-            "sample_weight is zero (or missing) for every row: no row carries "
-            "information, nothing to fit."
-        )

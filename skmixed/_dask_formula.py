@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from skmixed._dask import _W, _Y, _complete_rows, _unknown_categories, tree_reduce
+from skmixed._dask import _W, _Y, tree_reduce
+from skmixed._dask_rows import _complete_rows, _unknown_categories
 from skmixed._formula import (
     check_poly_data,
     mean_of_sum,

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from skmixed._dask import _check_dtypes, _complete_rows, tree_reduce
+from skmixed._dask import tree_reduce
+from skmixed._dask_rows import _check_dtypes, _complete_rows
 from skmixed._groups import _is_number, as_factor, missing_groups_error
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from skmixed import _dask, _dask_input, _dask_labels, _dask_predict
+from skmixed import _dask, _dask_input, _dask_labels, _dask_predict, _dask_rows
 from skmixed._base import weights_name
 from skmixed._inputs import (
     _FIT_HINT,
@@ -119,7 +119,7 @@ class Partial:
             self.n_fit + other.n_fit,
             self.n_rows + other.n_rows,
             {k: self.weights[k] + other.weights[k] for k in self.weights},
-            min(negatives, key=_dask.label_order) if negatives else None,
+            min(negatives, key=_dask_rows.label_order) if negatives else None,
             np.array([min(r[0] for r in ranges), max(r[1] for r in ranges)])
             if ranges
             else None,
@@ -148,8 +148,8 @@ def _add_partials(a, b):
 
 
 def _partition_rows(part, index, meta, features, group_columns, drop):
-    _dask._check_dtypes(part, meta, index)
-    keep = _dask._complete_rows(part, features, group_columns, drop)
+    _dask_rows._check_dtypes(part, meta, index)
+    keep = _dask_rows._complete_rows(part, features, group_columns, drop)
     n_dropped = int((~keep).sum())
     if n_dropped:
         part = part[keep]
@@ -173,7 +173,7 @@ def lm_partition(part, index, meta, spec):
     transformation centres on weighted group means.
     """
     features, group_columns, drop, build, within = spec
-    first_negative = _dask.first_negative_weight(part)
+    first_negative = _dask_rows.first_negative_weight(part)
     part, F, y, n_dropped = _partition_rows(
         part, index, meta, features, group_columns, drop
     )
@@ -183,7 +183,7 @@ def lm_partition(part, index, meta, spec):
     w = None
     if _dask._W in part.columns:
         w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
-    counts_w = _dask.weight_counts(w)
+    counts_w = _dask_rows.weight_counts(w)
     weight_range = None if w is None or not len(w) else np.array([w.min(), w.max()])
     design = build(part, F)
     bad = bad_x.any() or bad_y.any() or counts_w["nan"] or counts_w["inf"]
@@ -266,10 +266,10 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
     total = _dask.tree_reduce(parts, _add_partials).compute().shifted(0.0)
     _dask_input.raise_nonfinite_features(inp, total.nonfinite_x, inp.names)
     raise_nonfinite(total.nonfinite_y, inp.y_names, "y", _FIT_HINT)
-    _dask.check_weights(total.weights, total.first_negative)
+    _dask_rows.check_weights(total.weights, total.first_negative)
     model.n_dropped_ = total.n_dropped
     if total.n_dropped:
-        _dask._warn_dropped(total.n_dropped, total.n_rows)
+        _dask_rows._warn_dropped(total.n_dropped, total.n_rows)
     # what the summary needs: the rows (zero weights too), whether the
     # weights vary (R then heads the residuals "Weighted Residuals:")
     model._dask_rows = total.n_rows
@@ -520,7 +520,7 @@ def _fit_fixed_pooled(model, inp, names, response):
 
 
 def _reference_rows(part, coder, ref, features, group_columns, drop):
-    keep = _dask._complete_rows(part, features, group_columns, drop)
+    keep = _dask_rows._complete_rows(part, features, group_columns, drop)
     part = part[keep]
     return part[coder.row_codes(part) == ref]
 

@@ -7,8 +7,9 @@ import copy
 import numpy as np
 import pandas as pd
 
-from skmixed._dask import _GROUP, _W, _Y, _complete_rows, tree_reduce
+from skmixed._dask import _GROUP, _W, _Y, tree_reduce
 from skmixed._dask_input import _is_frame, _response, _with_column, dask_input
+from skmixed._dask_rows import _complete_rows
 from skmixed._inputs import _PREDICT_HINT, _report_nonfinite
 
 

@@ -8,9 +8,9 @@ batches of partitions (:func:`accumulate_batch`) key their sums by their
 own labels (:class:`LabelledSums`), each batch folding its sums into those
 of the batch before it in its lane (one lane per thread; the lanes' sums
 are merged by label at the end), their rows hashed and summed bucket by
-bucket of their keys (:func:`skmixed._dask_labels.bucket_order`); with several, a
-first pass learns the levels
-(``skmixed._dask``) and the partitions code their rows with them. The
+bucket of their keys (:func:`skmixed._dask_labels.bucket_order`); with
+several, a first pass learns the levels (``skmixed._dask_labels``) and the
+partitions code their rows with them. The
 client then drops aliased fixed-effect columns from the sums, builds the
 :class:`~skmixed.mixed.design.Design` and hands it to the estimator's
 optimiser, exactly as an in-memory fit does.
@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
-from skmixed import _dask, _dask_input, _dask_labels, _dask_predict, _malloc
+from skmixed import _dask, _dask_input, _dask_labels, _dask_predict, _dask_rows, _malloc
 from skmixed._inputs import no_feature_error, nonfinite_counts
 from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.design import (
@@ -79,7 +79,7 @@ class RowSummary:
             self.nonfinite_y + other.nonfinite_y,
             self.x_sums + other.x_sums,
             {k: self.weights[k] + other.weights[k] for k in self.weights},
-            min(negatives, key=_dask.label_order) if negatives else None,
+            min(negatives, key=_dask_rows.label_order) if negatives else None,
         )
 
 
@@ -99,10 +99,10 @@ def accumulate_partition(part, index, meta, spec):
     features, coders, terms, fit_intercept, drop, kept, centring = spec[:7]
     if coders is None:
         return labelled_sums([partition_rows(part, index, meta, spec)], spec)
-    _dask._check_dtypes(part, meta, index)
-    first_negative = _dask.first_negative_weight(part)
+    _dask_rows._check_dtypes(part, meta, index)
+    first_negative = _dask_rows.first_negative_weight(part)
     group_columns = sorted({c for coder in coders.values() for c in coder.columns})
-    keep = _dask._complete_rows(part, features, group_columns, drop)
+    keep = _dask_rows._complete_rows(part, features, group_columns, drop)
     n_dropped = int((~keep).sum())
     if not keep.all():
         part = part[keep]
@@ -119,7 +119,7 @@ def accumulate_partition(part, index, meta, spec):
     w = None
     if _dask._W in part.columns:
         w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
-    weight_counts = _dask.weight_counts(w)
+    weight_counts = _dask_rows.weight_counts(w)
     bad_weights = sum(weight_counts[k] for k in ("nan", "inf", "negative", "zero"))
     bad = bad_x.any() or bad_y.any() or bad_weights  # then the fit fails
     designs = []
@@ -250,9 +250,9 @@ def partition_rows(part, index, meta, spec, out=None):
     """
     features, _, terms, fit_intercept, drop = spec[:5]
     column = terms[0].column
-    _dask._check_dtypes(part, meta, index)
-    first_negative = _dask.first_negative_weight(part)
-    keep = _dask._complete_rows(part, features, [column], drop)
+    _dask_rows._check_dtypes(part, meta, index)
+    first_negative = _dask_rows.first_negative_weight(part)
+    keep = _dask_rows._complete_rows(part, features, [column], drop)
     n_dropped = int((~keep).sum())
     # the kept rows' own labels; a missing one is counted
     labels = _own_labels(part[column], keep)
@@ -292,7 +292,7 @@ def partition_rows(part, index, meta, spec, out=None):
         w = part[_dask._W].to_numpy(dtype=np.float64, na_value=np.nan)
     y = columns[-1]  # its range from the contiguous column, not from M
     y_range = (y.min(), y.max()) if n else (np.inf, -np.inf)
-    checks = (n_dropped, _dask.weight_counts(w), first_negative, y_range)
+    checks = (n_dropped, _dask_rows.weight_counts(w), first_negative, y_range)
     if w is not None and destination is not None:
         placed = np.empty_like(w)
         placed[destination] = w
@@ -736,7 +736,7 @@ def _coded_sums(spec, labels, codes, M, parts, carried=None):
         bad_y,
         x_sums,
         weight_counts,
-        min(negatives, key=_dask.label_order) if negatives else None,
+        min(negatives, key=_dask_rows.label_order) if negatives else None,
     )
     return LabelledSums(labels, per_level, totals, summary, missing, n)
 
@@ -1044,7 +1044,7 @@ def _labelled_tasks(frame, meta, task):
 
 def _check_weights(summary):
     """The in-memory fit's checks of sample_weight, from the summed counts."""
-    _dask.check_weights(summary.weights, summary.first_negative)
+    _dask_rows.check_weights(summary.weights, summary.first_negative)
     counts = summary.weights
     if counts["zero"]:
         raise ValueError(
@@ -1226,7 +1226,7 @@ def fit(model, X, y, groups, sample_weight=None):
     _check_weights(summary)
     model.n_dropped_ = summary.n_dropped
     if summary.n_dropped:
-        _dask._warn_dropped(summary.n_dropped, sums.n)
+        _dask_rows._warn_dropped(summary.n_dropped, sums.n)
     x_names = (["(Intercept)"] if fit_intercept else []) + list(inp.names)
     q_rest = sum(d.m * d.k for d in ordered[1:])
     p_all = len(x_names)
