@@ -16,6 +16,7 @@ grouping factors), then drops the factor levels left unused. So:
 """
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -387,3 +388,33 @@ def test_classifier_classes_are_those_of_the_rows_kept(data):
     assert clf.classes_.tolist() == ["b", "c"]
     _close(clf.fixed_effects_, r["fixef"], 1e-5)
     assert set(clf.predict(data[["z", "g"]].dropna())) <= {"b", "c"}
+
+
+@pytest.mark.parametrize("fit", [skmixed.lm, skmixed.lmer])
+def test_factor_call_new_level_is_refused_with_warnings_ignored(data, fit):
+    # a user who silences every warning still gets R's refusal, not the
+    # new level predicted as the reference level
+    formula = "y ~ x + factor(k3)" + (" + (1 | g)" if fit is skmixed.lmer else "")
+    model = _quiet(fit, formula, data)
+    new = pd.DataFrame({"x": [1.0, 1.0], "k3": [1.0, 3.0], "g": "g1"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=r"factor factor\(k3\) has new level 3"):
+            model.predict(new)
+
+
+def test_factor_call_new_level_does_not_depend_on_formulaic_wording(data, monkeypatch):
+    # the refusal reads the levels learned at fit, not the text of
+    # formulaic's warning: a formulaic that words its warning differently
+    # must not turn a new level into the reference level
+    from formulaic.transforms import contrasts
+
+    model = _quiet(skmixed.lm, "y ~ x + factor(k3)", data)
+
+    def reworded(message, category=UserWarning, *args, **kwargs):
+        warnings.warn("Some levels were not in the fitted data.", category)
+
+    monkeypatch.setattr(contrasts, "warnings", SimpleNamespace(warn=reworded))
+    new = pd.DataFrame({"x": [1.0, 1.0], "k3": [1.0, 3.0]})
+    with pytest.raises(ValueError, match=r"factor factor\(k3\) has new level 3"):
+        model.predict(new)
