@@ -590,38 +590,48 @@ class FixedFormula:
         if not hasattr(self, "_spec"):
             raise ValueError("FixedFormula.transform called before fit_transform.")
         data, complete = self._prepare(frame, fitting=False)
-        with warnings.catch_warnings(record=True) as caught:
+        self._refuse_new_levels(data)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("always", _data_mismatch_warning())
+            # a level the check above missed must not pass as the reference
+            warnings.simplefilter("error", _data_mismatch_warning())
             matrix = self._spec.get_model_matrix(data, context=_r_context())
-        self._refuse_new_levels(caught)
         return self._place(matrix, complete)
 
-    def _refuse_new_levels(self, caught):
+    def _refuse_new_levels(self, data):
         """A level of ``factor(k)`` not seen at fit is an error, as R's
         predict says "factor factor(k) has new level 3"; formulaic only
-        warns and codes the row as the reference level."""
-        for warning in caught:
-            if not issubclass(warning.category, _data_mismatch_warning()):
-                warnings.warn_explicit(
-                    warning.message,
-                    warning.category,
-                    warning.filename,
-                    warning.lineno,
-                )
+        warns and codes the row as the reference level.
+
+        The values of each such factor are compared with the levels
+        formulaic learned at fit (its encoder state), not read from the
+        text of formulaic's warning, which a new formulaic may word
+        differently. A column named in the formula is checked (with its
+        own message) by :meth:`_code_column`."""
+        from formulaic.utils.stateful_transforms import stateful_eval
+
+        spec, context = self._spec, None
+        for expr, (kind, state) in spec.encoder_state.items():
+            if str(kind.value) != "categorical" or expr in self._kinds:
                 continue
-            found = re.search(r"\{(.*)\}", str(warning.message))
-            unseen = found.group(1).replace("'", "") if found else "?"
-            factors = " or ".join(
-                self._r_expr(expr)
-                for expr, (kind, _) in self._spec.encoder_state.items()
-                if str(kind.value) == "categorical" and expr not in self._kinds
+            if context is None:
+                context = spec.get_materializer(data, _r_context()).layered_context
+            values = stateful_eval(
+                expr, context, {expr: None}, spec.transform_state, spec
             )
+            values = pd.Series(getattr(values, "__wrapped__", values)).dropna()
+            fitted = set(state["categories"])
+            unseen = [str(v) for v in pd.unique(values) if v not in fitted]
+            if not unseen:
+                continue
+            factor, listed = self._r_expr(expr), ", ".join(unseen[:5])
+            listed += " ..." if len(unseen) > 5 else ""
             raise ValueError(
-                f"The formula {self.rhs!r} codes {factors} as a factor, and "
-                f"these rows have level(s) not seen at fit: {unseen}. A new "
+                f"The formula {self.rhs!r} codes {factor} as a factor, and "
+                f"these rows have level(s) not seen at fit: {listed}. A new "
                 "level has no coefficient; R's predict refuses it too (factor "
-                f"{factors} has new level {unseen})."
+                f"{factor} has new level{'s' if len(unseen) > 1 else ''} "
+                f"{listed})."
             )
 
     def missing_values(self, frame):

@@ -412,7 +412,9 @@ def test_factor_call_new_level_does_not_depend_on_formulaic_wording(data, monkey
     model = _quiet(skmixed.lm, "y ~ x + factor(k3)", data)
 
     def reworded(message, category=UserWarning, *args, **kwargs):
-        warnings.warn("Some levels were not in the fitted data.", category)
+        warnings.warn(
+            "Some levels were not in the fitted data.", category, stacklevel=2
+        )
 
     monkeypatch.setattr(contrasts, "warnings", SimpleNamespace(warn=reworded))
     new = pd.DataFrame({"x": [1.0, 1.0], "k3": [1.0, 3.0]})
