@@ -148,6 +148,16 @@ class RandomEffects:
             for j in range(i + 1, len(self.terms)):
                 self._pairs[(i, j)] = _Pairs(self.terms[i], self.terms[j])
 
+    def __getstate__(self):
+        # A fitted model is pickled to be deployed: everything but the terms
+        # (indicators, row products, the weighted caches, several times the
+        # size of the level codes) is derived from them, so it is rebuilt
+        # on unpickling, with the same numbers, rather than stored.
+        return {"terms": self.terms}
+
+    def __setstate__(self, state):
+        self.__init__(state["terms"])
+
     # -- products with Z -----------------------------------------------------
     def z_lambda_u(self, u, lambdas):
         """``Z Λ u`` per row (the random part of the linear predictor)."""

@@ -346,6 +346,16 @@ class Kernel:
         self.saturated = k0 + 0.5 * family.deviance(y, mu0, prior)
         self.constant = float(np.sum(family.loglik_rows(y, mu0, prior))) - k0
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_event"] = None  # y == 1, rebuilt on unpickling
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.bernoulli:
+            self._event = self.y == 1.0
+
     def __call__(self, mu):
         if self.bernoulli:
             return float(np.sum(np.log(np.where(self._event, mu, 1.0 - mu))))

@@ -97,6 +97,15 @@ class GLMMProblem:
         self._saturated = None
         self.kernel = Kernel(family, y, prior)
 
+    def __getstate__(self):
+        # the row products of X (p(p+1)/2 x n) and the last cross terms are
+        # caches rebuilt on first use; the warm start u is kept, so that
+        # the modes (and all inference) after unpickling are the same
+        state = dict(self.__dict__)
+        state["_xx"] = None
+        state.pop("_cross_last", None)
+        return state
+
     def subset(self, rows):
         """The same model on some rows (levels renumbered), a new problem."""
         from skmixed.glmm.blocks import RandomEffects, Term
