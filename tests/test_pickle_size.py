@@ -38,9 +38,10 @@ def data():
 # intercept), the random-effects columns Z of a slope term (k = 2), y, the
 # prior weights, the offset and one column of level codes per term; its
 # fitted values are the conditional modes' eta, mu and working weights.
-# The LMM keeps X, Z, the codes and y. On top: one column's worth for the
-# arrays per level or pair of levels (the factor at the modes, at most one
-# entry per row) and names. Anything above is a cache unpickling rebuilds.
+# The LMM keeps X, Z, the codes and y. On top: three columns' worth for the
+# arrays per level or pair of levels (the GLMM's factor at the modes, the
+# LMM's per-level sums and factor at the estimate) and names. Anything
+# above is a cache that unpickling rebuilds.
 CASES = [
     (
         "logistic",
@@ -60,6 +61,12 @@ CASES = [
         "gaussian",
         2 + 2 + 1 + 1,
     ),
+    (
+        "lmm crossed",
+        lambda: MixedLMRegressor("(1 + x | g) + (1 | h)"),
+        "gaussian",
+        2 + 2 + 2 + 1,
+    ),
 ]
 
 
@@ -72,7 +79,7 @@ def test_pickled_model_answers_alike_and_keeps_only_its_data(
         warnings.simplefilter("ignore")  # singular fits are not the point
         model = make().set_params(fixed_effects=["x"]).fit(X, responses[response])
     blob = pickle.dumps(model)
-    assert len(blob) < N * 8 * (columns + 1), (len(blob), N * 8 * columns)
+    assert len(blob) < N * 8 * (columns + 3), (len(blob), N * 8 * columns)
     again = pickle.loads(blob)
     # inference first on the copy: it re-runs PIRLS on rebuilt caches
     summary = str(again.summary())

@@ -316,6 +316,22 @@ class ProfiledCriterion:
         elif self.strategy == "sparse":
             self._rest = RestBlock(design, self._pairs, rest_structure)
 
+    def __getstate__(self):
+        # the first term's outer products (m1 x pairs x r², often larger
+        # than the data) and the per-level arrays built on first use are
+        # rebuilt from the design rather than pickled
+        state = dict(self.__dict__)
+        state.pop("_P", None)
+        state.pop("_B_flat", None)
+        state["_levels"] = state["_dpairs1_value"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.strategy == "outer":
+            self._P = _outer_products(self.design.C, self._pairs)
+            self._B_flat = self.design.B.ravel()
+
     @property
     def _dpairs1(self):
         """The first block's distinct entries per level and a column of

@@ -341,6 +341,22 @@ class RestBlock:
             raise ValueError("S_zz is not block-diagonal for this design")
         self._setup_structure()
 
+    def __getstate__(self):
+        # A fitted model is pickled to be deployed: the per-level products
+        # (P, C_z, the pattern's index arrays: often several times the
+        # data) are rebuilt from the design on unpickling; the structure
+        # is given back, so no trial factorisation chooses it again.
+        return {
+            "design": self.design,
+            "pairs": self.pairs,
+            "structure": self.structure,
+            "factor_size": self._factor_size,
+        }
+
+    def __setstate__(self, state):
+        self.__init__(state["design"], state["pairs"], state["structure"])
+        self._factor_size = state["factor_size"]
+
     @property
     def n_stored(self):
         """Number of stored per-level products (one pass per evaluation)."""
