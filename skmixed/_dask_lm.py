@@ -191,22 +191,30 @@ def lm_partition(part, index, meta, spec):
         design, y, w, part = design[:0], y[:0], None if w is None else w[:0], part[:0]
     codes = None
     if within is not None:
-        coder, m = within
-        codes = coder.row_codes(part) if len(part) else np.zeros(0, dtype=np.int64)
+        codes = within.coder.row_codes(part) if len(part) else np.zeros(0, np.int64)
     if w is not None:
         rows = w > 0
         design, y, w = design[rows], y[rows], w[rows]
         codes = None if codes is None else codes[rows]
     weights = np.ones(len(y)) if w is None else w
+    project = None if within is None else within.project
+    if project is not None:  # the slope columns close the design: the basis
+        design, Z = design[:, : project.r], design[:, project.r :]
     shift = None
-    if within is not None or build.intercept_first:
+    if (within is not None and project is None) or build.intercept_first:
         shift = _y_moments(y, weights)[1]  # a constant the intercept absorbs
         y = y - shift
     moments = _y_moments(y, weights)
     augmented = np.column_stack([design, y])
     squares = weights @ (design * design)
     counts = means = None
-    if within is not None:
+    if project is not None:
+        # residuals on the groups' [1, z] from the sums of all the rows:
+        # final, nothing left to merge but the factors (no shift: y's group
+        # means are removed)
+        augmented = project(codes, augmented, Z)
+    elif within is not None:
+        m = within.m
         counts = np.bincount(codes, weights=weights, minlength=m)
         sums = np.empty((m, augmented.shape[1]))
         for j in range(augmented.shape[1]):
@@ -396,6 +404,15 @@ def _features_only(part, F):
     return F
 
 
+class _Absorb:
+    """The within method's groups: partitions centre on their group means."""
+
+    project = None
+
+    def __init__(self, coder, m):
+        self.coder, self.m = coder, m
+
+
 def fit_fixed(model, X, y, groups, sample_weight=None):
     """``FixedEffectsRegressor.fit`` on Dask collections (dummy or within)."""
     model._weights_name = weights_name(sample_weight)
@@ -442,11 +459,6 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
     if method == "auto":
         big = n_dummy > _MAX_DUMMY_COLUMNS or n * (1 + p + n_dummy) > _MAX_DUMMY_CELLS
         method = "within" if big else "dummy"
-    if method == "within" and slope_idx:
-        raise ValueError(
-            "group_slopes with the within method is not available for Dask "
-            "collections; use method='dummy' (a moderate number of groups)."
-        )
     model.group_name_, model.levels_ = label, levels
     model.reference_, model.n_groups_ = levels[ref], len(levels)
     model.method_, model._slope_idx = method, slope_idx
@@ -469,8 +481,10 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
         sums = _sums(total, True)
         model._finish(None, None, fit, columns, has_group_rank=0, sums=sums)
         model._dummy_effects(fit, columns, names, ref)
+    elif slope_idx:
+        total = _fit_within_slopes(model, inp, coder, ref, names, label, sample_weight)
     else:
-        within = (coder, len(levels))
+        within = _Absorb(coder, len(levels))
         total = _reduce(
             model, inp, inp.features, _features_only, groups_columns, within
         )
@@ -499,6 +513,41 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
     model._dask_input = inp
     model.fittedvalues_ = _dask_predict.fitted_values(model)
     model.residuals_ = _dask_predict.residuals(model)
+
+
+def _fit_within_slopes(model, inp, coder, ref, names, label, sample_weight):
+    """The within method with group slopes: two passes (``_dask_within``)."""
+    from skmixed._dask_within import Columns, Projection, group_moments
+
+    slope_idx, levels = model._slope_idx, model.levels_
+    rest = [j for j in range(len(names)) if j not in slope_idx]
+    groups_columns = list(inp.groups.values())
+    drop = model.missing == "drop"
+    moments = group_moments(
+        inp, inp.features, groups_columns, drop, coder, len(levels), slope_idx, rest
+    )
+    basis = Projection(coder, moments, len(slope_idx))
+    build = Columns(rest + slope_idx)
+    total = _reduce(model, inp, inp.features, build, groups_columns, basis)
+    if sample_weight is not None:
+        from skmixed.fixed import _check_weighted_levels
+
+        present = np.flatnonzero(moments.counts > 0)
+        _check_weighted_levels(present, len(levels), levels, label)
+    fit = least_squares(total.R[:, :-1], total.R[:, -1], norms=np.sqrt(total.squares))
+    rest_names = [names[j] for j in rest]
+    aliased = [c for c, a in zip(rest_names, fit.aliased, strict=True) if a]
+    for g, col in zip(*np.nonzero(~basis.identified), strict=True):
+        aliased.append(f"{names[slope_idx[col]]}:{label}{levels[g]}")
+    warn_aliased(aliased, "FixedEffectsRegressor")
+    intercepts, slopes = basis.recover(np.where(fit.aliased, 0.0, fit.coef), ref)
+    group_rank = len(levels) + int(basis.identified.sum())
+    sums = _sums(total, True)
+    model._finish(None, None, fit, rest_names, has_group_rank=group_rank, sums=sums)
+    coef = np.full(len(names), np.nan)
+    coef[rest] = fit.coef
+    model._store_effects(intercepts, slopes, coef, names, ref=ref)
+    return total
 
 
 def _fit_fixed_pooled(model, inp, names, response):
