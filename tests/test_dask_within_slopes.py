@@ -42,8 +42,8 @@ def test_within_group_slopes_from_dask_equal_pandas(client, slopes, weighted):
     cols = ["x1", "x2", "x3", "g"]
     w = None
     if weighted:
-        w = pd.Series(np.random.default_rng(7).uniform(0.5, 2.0, len(df)))
-        df["w"] = w.to_numpy()
+        w = np.random.default_rng(7).uniform(0.5, 2.0, len(df))
+        df["w"] = np.where(np.arange(len(df)) % 9 == 1, 0.0, w)  # zeros: left out
     options = {"group": "g", "group_slopes": slopes, "method": "within"}
     # slopes not identified in "t_one" (one row) and, for x1, in "t_flat"
     with pytest.warns(UserWarning, match="aliased"):
@@ -73,3 +73,27 @@ def test_within_group_slopes_from_dask_equal_pandas(client, slopes, weighted):
         mem.predict(test[cols]),
         rtol=1e-10,
     )
+
+
+@pytest.mark.parametrize(
+    ("cols", "options"),
+    [
+        (["x1", "x2", "x3", "g"], {"missing": "drop"}),  # NaN rows dropped
+        (["x1", "g"], {"fixed_effects": ["x1"]}),  # no other feature
+    ],
+)
+@pytest.mark.filterwarnings("ignore:missing='drop'")
+def test_within_group_slopes_edge_cases_from_dask_equal_pandas(client, cols, options):
+    df = _slopes_data()
+    df.loc[df.index[[20, 600]], "x3"] = np.nan
+    options = {"group": "g", "group_slopes": ["x1"], "method": "within", **options}
+    with pytest.warns(UserWarning, match="aliased"):
+        mem = FixedEffectsRegressor(**options).fit(df[cols], df["y"])
+    ddf = _partitioned(df, _cuts(len(df)))
+    with pytest.warns(UserWarning, match="aliased"):
+        got = FixedEffectsRegressor(**options).fit(ddf[cols], ddf["y"])
+    _assert_same_lm(got, mem)
+    pd.testing.assert_series_equal(
+        got.group_intercepts_, mem.group_intercepts_, rtol=1e-10
+    )
+    pd.testing.assert_frame_equal(got.group_slopes_, mem.group_slopes_, rtol=1e-10)
