@@ -694,16 +694,31 @@ def _float_columns(frame, columns, read=None):
             f"Found array with 0 sample(s) (shape={(0, len(columns))}) while a "
             "minimum of 1 is required."
         )
-    array = np.empty((n, len(columns)))
     read = read or {}
-    for j, c in enumerate(columns):
+    sources = []
+    for c in columns:
         values = read[c] if c in read else frame_column(frame, c)
         if isinstance(values.dtype, np.dtype):
-            # numpy-backed: the assignment converts (NaN stays NaN)
-            array[:, j] = np.asarray(values)
+            # numpy-backed: the assignment below converts (NaN stays NaN)
+            sources.append(np.asarray(values))
         else:
-            array[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            sources.append(values.to_numpy(dtype=np.float64, na_value=np.nan))
+    array = np.empty((n, len(columns)))
+    # Block by block of rows: a whole column written into the row-major
+    # array touches all of its cache lines once per column; a block's rows
+    # stay in cache while every column is written (10M rows, 5 columns:
+    # 0.8-0.9 s -> 0.3-0.4 s).
+    for first in range(0, n, ROW_BLOCK):
+        rows = slice(first, first + ROW_BLOCK)
+        block = array[rows]
+        for j, values in enumerate(sources):
+            block[:, j] = values[rows]
     return array
+
+
+#: Rows written (or read) at a time when a row-major array is filled from
+#: (or read into) columns: a block of them stays in cache.
+ROW_BLOCK = 4096
 
 
 def frame_column(frame, label):

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from skmixed import _dask, _dask_input, _dask_labels, _dask_predict, _dask_rows, _malloc
-from skmixed._inputs import no_feature_error, nonfinite_counts
+from skmixed._inputs import ROW_BLOCK, no_feature_error, nonfinite_counts
 from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.design import (
     _NO_LATER_TERMS,
@@ -300,9 +300,8 @@ def partition_rows(part, index, meta, spec, out=None):
     return _PartitionRows(labels, M, w, missing, checks)
 
 
-#: Rows written (or read) at a time when a row-major array is filled from
-#: (or read into) columns: a block of them stays in cache.
-_ROW_BLOCK = 4096
+#: Rows written (or read) at a time (see :data:`skmixed._inputs.ROW_BLOCK`).
+_ROW_BLOCK = ROW_BLOCK
 
 
 def _fill_rows(M, columns, start, destination=None):
