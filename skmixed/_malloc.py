@@ -152,35 +152,3 @@ def reusing_freed_memory():
         yield
     finally:
         _leave(settings)
-
-
-_small_page_users = 0
-#: numpy's setting of huge pages before the first :func:`small_pages` began.
-_small_page_previous = None
-
-
-@contextmanager
-def small_pages():
-    """Inside: numpy's large arrays are not asked to be huge pages.
-
-    An in-memory fit of millions of rows makes several arrays of hundreds of
-    MB (the features, ``[1 X]``, ``[X y]``), each filled once. On a virtual
-    machine that hands free memory back to its host, a fresh huge page costs
-    far more on its first touch than its 512 small pages (see the module's
-    docstring): a fit of 10M rows and 1M levels took 9.8-10.1 s with them,
-    6.2-6.7 s without (the same numbers). Arrays under numpy's 4 MB limit
-    never ask for huge pages, so small fits are unchanged. numpy's setting
-    is the process's: it is put back when the last fit inside ends.
-    """
-    global _small_page_users, _small_page_previous
-    with _lock:
-        _small_page_users += 1
-        if _small_page_users == 1:
-            _small_page_previous = _huge_pages(False)
-    try:
-        yield
-    finally:
-        with _lock:
-            _small_page_users -= 1
-            if _small_page_users == 0 and _small_page_previous is not None:
-                _huge_pages(_small_page_previous)

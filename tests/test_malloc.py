@@ -142,37 +142,3 @@ def test_no_huge_pages_inside():
     assert outside > 0  # numpy's default: huge pages for large arrays
     assert inside == 0  # 4 kB pages: a cheaper first touch on a VM
     assert after > 0  # numpy's setting back
-
-
-#: small_pages (an in-memory fit): huge pages (kB) of a fresh 64 MB array
-#: inside it (nested too), after it; and numpy's setting after a fit.
-_SMALL = (
-    _HUGE.split("outside = fresh()")[0]
-    + """
-import pandas as pd
-from numpy._core.multiarray import _set_madvise_hugepage
-from skmixed import MixedLMRegressor
-from skmixed._malloc import small_pages
-
-with small_pages():
-    with small_pages():
-        inside = fresh()
-    still = fresh()
-after = fresh()
-rng = np.random.default_rng(0)
-X = pd.DataFrame({"x": rng.normal(size=200), "g": np.repeat(np.arange(20), 10)})
-y = X["x"] + rng.normal(size=20)[X["g"]] + rng.normal(size=200)
-MixedLMRegressor("(1 | g)").fit(X, y)
-print(inside, still, after, int(_set_madvise_hugepage(True)))
-"""
-)
-
-
-@pytest.mark.skipif(
-    _thp_mode() != "madvise", reason="huge pages only where madvise asks for them"
-)
-def test_no_huge_pages_inside_small_pages_and_fit_puts_numpy_setting_back():
-    inside, still, after, setting = _run_as_worker(_SMALL)
-    assert inside == 0 and still == 0  # the outer context still holds
-    assert after > 0  # numpy's setting back
-    assert setting == 1  # and after a fit too
