@@ -707,7 +707,8 @@ def _float_columns(frame, columns, read=None):
     # Block by block of rows: a whole column written into the row-major
     # array touches all of its cache lines once per column; a block's rows
     # stay in cache while every column is written (10M rows, 5 columns:
-    # 0.8-0.9 s -> 0.3-0.4 s).
+    # 0.35 -> 0.23 s). mixed/dask_fit.py's _fill_rows writes a Dask lane's
+    # rows the same way, with its columns of ones in the same blocks.
     for first in range(0, n, ROW_BLOCK):
         rows = slice(first, first + ROW_BLOCK)
         block = array[rows]

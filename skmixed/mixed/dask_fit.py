@@ -300,10 +300,6 @@ def partition_rows(part, index, meta, spec, out=None):
     return _PartitionRows(labels, M, w, missing, checks)
 
 
-#: Rows written (or read) at a time (see :data:`skmixed._inputs.ROW_BLOCK`).
-_ROW_BLOCK = ROW_BLOCK
-
-
 def _fill_rows(M, columns, start, destination=None):
     """``M = [1 columns 1...]`` (ones before ``start`` and after the columns),
     row i of the columns written to row ``destination[i]`` of M when given.
@@ -323,14 +319,14 @@ def _fill_rows(M, columns, start, destination=None):
         width = M.shape[1]
         values = [1.0] * start + list(columns) + [1.0] * (width - stop)
         targets = [M[:, c] for c in range(width)]  # strided views
-        for first in range(0, M.shape[0], _ROW_BLOCK):
-            rows = slice(first, first + _ROW_BLOCK)
+        for first in range(0, M.shape[0], ROW_BLOCK):
+            rows = slice(first, first + ROW_BLOCK)
             places = destination[rows]
             for target, source in zip(targets, values, strict=True):
                 target[places] = source if isinstance(source, float) else source[rows]
         return
-    for first in range(0, M.shape[0], _ROW_BLOCK):
-        rows = slice(first, first + _ROW_BLOCK)
+    for first in range(0, M.shape[0], ROW_BLOCK):
+        rows = slice(first, first + ROW_BLOCK)
         block = M[rows]
         block[:, :start] = 1.0
         for j, values in enumerate(columns):
@@ -501,8 +497,8 @@ def _block_sums(codes, m, M, z_columns, w=None):
     n, width = M.shape
     k = len(z_columns)
     data = np.empty((n, k))  # row-major (fancy indexing would give columns)
-    for first in range(0, n, _ROW_BLOCK):  # blocks of rows stay in cache
-        rows = slice(first, first + _ROW_BLOCK)
+    for first in range(0, n, ROW_BLOCK):  # blocks of rows stay in cache
+        rows = slice(first, first + ROW_BLOCK)
         block = data[rows]
         for a, column in enumerate(z_columns):
             block[:, a] = M[rows, column]
