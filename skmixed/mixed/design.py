@@ -632,7 +632,7 @@ def design_from_cross_products(sums, term_designs, X=None, y=None, weights=None)
     )
 
 
-def build_design(X, y, term_designs, weights=None, first_in_x=None):
+def build_design(X, y, term_designs, weights=None, first_in_x=None, xy=None):
     """Cross-products of ``[Z X y]`` for the profiled criterion.
 
     ``accumulate`` over all the rows at once, then the :class:`Design`.
@@ -652,6 +652,9 @@ def build_design(X, y, term_designs, weights=None, first_in_x=None):
     first_in_x : list of int, optional
         The column of X equal to each column of the first term (see
         :func:`accumulate`).
+    xy : ndarray of shape (n_samples, p + 1), optional
+        ``[X y]`` in one column-major array whose views ``X`` and ``y`` are
+        (see :func:`accumulate`): the design keeps those views.
 
     Returns
     -------
@@ -668,13 +671,14 @@ def build_design(X, y, term_designs, weights=None, first_in_x=None):
     >>> d.D1.ravel().tolist(), d.B.tolist()
     ([2.0, 3.0], [[5.0, 10.0], [10.0, 30.0]])
     """
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    y = np.ascontiguousarray(y, dtype=np.float64)
+    if xy is None:
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise ValueError("X must be (n, p) and y (n,) with the same n.")
     if not term_designs:
         raise ValueError("A mixed model needs at least one random-effects term.")
     if weights is not None:
         weights = np.ascontiguousarray(weights, dtype=np.float64)
-    sums = accumulate(X, y, term_designs, weights, first_in_x=first_in_x)
+    sums = accumulate(X, y, term_designs, weights, first_in_x=first_in_x, xy=xy)
     return design_from_cross_products(sums, term_designs, X, y, weights)

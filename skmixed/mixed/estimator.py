@@ -26,7 +26,7 @@ from skmixed._groups import (
     interaction,
     level_positions,
 )
-from skmixed._inputs import no_feature_error, response_name
+from skmixed._inputs import ROW_BLOCK, no_feature_error, response_name
 from skmixed._linalg import block_diagonal, least_squares
 from skmixed._stacklevel import user_stacklevel
 from skmixed.mixed.centring import (
@@ -240,33 +240,44 @@ class _RandomEffectsModel(GroupedRegressor):
             )
 
     # -- fit -------------------------------------------------------------------
-    def _fixed_design(self, features, names, y, used=None):
+    def _fixed_design(self, features, names, y, used=None, joined=False):
         """[1 | features] without the columns R's rule finds aliased.
 
         lme4 drops them, with its warning. ``_screen_columns(X, y, used)``
         tells which (``used``: the rows that count, None for all).
 
+        ``joined``: return ``[X y]`` instead of X, one column-major array,
+        the layout the design's per-level sums read (see
+        :func:`_joined_columns`).
+
         Returns
         -------
         X, x_names, kept, screened
-            The kept columns and their names, the kept mask over
-            ``[1 | features]``, and what else the screen found.
+            The kept columns (``[X y]`` when ``joined``) and their names, the
+            kept mask over ``[1 | features]``, and what else the screen found.
         """
         n = features.shape[0]
-        if self._has_intercept:
+        all_names = (["(Intercept)"] if self._has_intercept else []) + list(names)
+        if joined:
+            XY = _joined_columns(features, self._has_intercept, y)
+            X, y = XY[:, :-1], XY[:, -1]
+        elif self._has_intercept:
             X = np.empty((n, features.shape[1] + 1))
             X[:, 0] = 1.0
             X[:, 1:] = features
-            all_names = ["(Intercept)"] + list(names)
         else:
-            X, all_names = np.ascontiguousarray(features), list(names)
+            X = np.ascontiguousarray(features)
         kept, screened = self._screen_columns(X, y, used)
+        x_names = [nm for nm, k in zip(all_names, kept, strict=True) if k]
         if not kept.all():
             _warn_rank_deficient(
                 [nm for nm, k in zip(all_names, kept, strict=True) if not k]
             )
+            if joined:
+                return np.asfortranarray(XY[:, [*kept, True]]), x_names, kept, screened
             X = np.ascontiguousarray(X[:, kept])
-        x_names = [nm for nm, k in zip(all_names, kept, strict=True) if k]
+        if joined:
+            return XY, x_names, kept, screened
         return X, x_names, kept, screened
 
     #: The model has a residual variance (lmer; not glmer's binomial and
@@ -612,7 +623,8 @@ class MixedLMRegressor(_RandomEffectsModel):
         # lme4 fits y - offset; fitted values and predictions add it back
         self._offset = data.offset
         y = data.y if data.offset is None else data.y - data.offset
-        X, x_names, kept, exact = self._fixed_design(data.X, names, y)
+        XY, x_names, kept, exact = self._fixed_design(data.X, names, y, joined=True)
+        X, y = XY[:, :-1], XY[:, -1]
         self._x_names, self._kept = x_names, kept
         n = X.shape[0]
         if n <= X.shape[1]:
@@ -647,7 +659,7 @@ class MixedLMRegressor(_RandomEffectsModel):
         self._check_levels(designs, n)
         designs = _lme4_order(designs)
         first_in_x = _columns_in_x(designs[0], X, x_names)
-        design = build_design(X, y, designs, weights, first_in_x)
+        design = build_design(X, y, designs, weights, first_in_x, xy=XY)
         self._fit_design(design, fitted_exactly=exact)
 
     def _fit_design(
@@ -1819,6 +1831,30 @@ def _exactly(gram, factor=None, info=None):
         norms = np.where(norms > 0, norms, 1.0)
         factor, info = dpotrf(gram / (norms[:, None] * norms), lower=1)
     return info == p + 1 or (info == 0 and factor[p, p] ** 2 < 1e-20)
+
+
+def _joined_columns(features, intercept, y):
+    """``[1 features y]`` (without the ones unless ``intercept``) as one
+    column-major array.
+
+    The design's per-level sums read one column at a time (contiguous in
+    this layout) and its ``[X y]ᵀ[X y]`` reads them together: built so
+    here, the fixed design is the only copy of the rows (10M rows: a
+    row-major ``[1 X]`` then a column-major ``[X y]`` were two fresh
+    arrays of ~0.5 GB, each page of them a page fault on first touch).
+    Block by block of rows: a block of the row-major features stays in
+    cache while its columns are written out.
+    """
+    n, p = features.shape
+    start = int(intercept)
+    XY = np.empty((n, start + p + 1), order="F")
+    if intercept:
+        XY[:, 0] = 1.0
+    for first in range(0, n, ROW_BLOCK):
+        rows = slice(first, first + ROW_BLOCK)
+        XY[rows, start:-1] = features[rows]
+    XY[:, -1] = y
+    return XY
 
 
 def _gram_with_response(X, y):
