@@ -354,9 +354,12 @@ def _contiguous_runs(codes, m):
     change = np.empty(len(codes), dtype=bool)
     change[0] = True
     np.not_equal(codes[1:], codes[:-1], out=change[1:])
-    starts = np.flatnonzero(change)
-    if len(starts) != m:
+    # counted before they are listed: rows in no order change level at
+    # almost every row, and their list would be an array as long as the rows
+    # (10M rows: 80 MB, ~0.2-0.5 s of fresh pages for a "no")
+    if np.count_nonzero(change) != m:
         return False
+    starts = np.flatnonzero(change)
     # as many runs as levels: one run each only if no level is missing (a
     # chunk of the rows may lack some levels and split another in two)
     levels = codes[starts]
