@@ -55,11 +55,13 @@ def test_peak_memory_grows_linearly_in_n():
     assert peaks[1] / peaks[0] < 4.5
 
 
-def test_one_million_rows_peak_memory_under_three_times_the_input():
+def test_one_million_rows_peak_memory_under_2_2_times_the_input():
     """slopes-1m: 1e6 rows, 10,000 groups, 5 features, (1 + x0 | g).
 
-    Measured (2 cores, numpy 2.4): peak 164 MB for 56 MB of input arrays
-    (X 40 MB, y 8 MB, g 8 MB), 2.9x; the fit takes about 0.6 s.
+    Measured (2 cores, numpy 2.4): peak 110 MB for 56 MB of input arrays
+    (X 40 MB, y 8 MB, g 8 MB), 1.95x; the fit takes about 0.6 s. (2.55x
+    while the fixed design was copied into ``[X y]`` and the term's
+    ``[1 x0]`` was a copy rather than a view of it.)
     """
     X, y, g = _simulate(1_000_000, 10_000, 5)
     input_bytes = X.nbytes + y.nbytes + g.nbytes
@@ -70,7 +72,7 @@ def test_one_million_rows_peak_memory_under_three_times_the_input():
         f"slopes-1m fit: peak {peak / 1e6:.1f} MB, input {input_bytes / 1e6:.1f} MB "
         f"({peak / input_bytes:.2f}x), {elapsed:.2f} s"
     )
-    assert peak < 3 * input_bytes
+    assert peak < 2.2 * input_bytes
     assert model.converged_ and model.n_groups_ == {"groups": 10_000}
     sd0, sd1, corr = model.variance_components_["sdcor"].iloc[:3]
     assert sd0 == pytest.approx(1.0, rel=0.05) and sd1 == pytest.approx(0.5, rel=0.05)
