@@ -228,21 +228,24 @@ def _integer_factor(codes, uniques):
     return pd.Categorical.from_codes(position[codes], categories=levels)
 
 
-def _string_factor(codes, labels):
-    """The factor of codes into distinct string labels (in any order)."""
+def _string_factor(codes, labels, order=None):
+    """The factor of codes into distinct string labels (in any order);
+    ``order``: the permutation that puts them in code-point order, when
+    known (see :func:`_level_order`)."""
     if len(labels) <= _SMALL_LEVELS:
         position, dtype = _small_coding(tuple(labels))
         return _from_codes(position[codes], dtype)
-    order = _level_order(labels)
+    order = _level_order(labels, order)
     position = np.empty(len(order), dtype=np.intp)
     position[order] = np.arange(len(order))
     levels = np.asarray(labels, dtype=object)[order]
     return pd.Categorical.from_codes(position[codes], categories=levels)
 
 
-def _level_order(labels):
+def _level_order(labels, order=None):
     """The permutation that puts distinct string labels in R's level order
-    (:func:`_r_level_order`).
+    (:func:`_r_level_order`); ``order``: the one that puts them in
+    code-point order, when known.
 
     Arrow sorts by the labels' UTF-8 bytes, which is code-point order, in
     C: for a million labels 0.7 s less than Python's ``sorted`` followed by
@@ -254,7 +257,8 @@ def _level_order(labels):
     except ImportError:
         rank = {label: i for i, label in enumerate(labels)}
         return np.array([rank[level] for level in _r_level_order(labels)])
-    order = pc.sort_indices(pa.array(labels, type=pa.string())).to_numpy()
+    if order is None:
+        order = pc.sort_indices(pa.array(labels, type=pa.string())).to_numpy()
     if all(_is_number(labels[i]) for i in order):
         # numbers: by value, ties (``"1"``, ``"1.0"``) in code-point order
         values = np.array([float(labels[i]) for i in order])
@@ -301,12 +305,48 @@ def _categorical(codes, levels):
 
 
 def _string_codes(values):
-    """(codes, distinct labels) of a pandas string column (a Series or its
-    array) by the way that suits its length; None where the general path
-    must decide."""
+    """(codes, distinct labels[, their code-point order]) of a pandas string
+    column (a Series or its array) by the way that suits its length; None
+    where the general path must decide."""
     if len(values) > _ARROW_MIN_ROWS:
-        return _arrow_string_codes(values)
+        return _packed_string_codes(values) or _arrow_string_codes(values)
     return _short_string_codes(values)
+
+
+def _packed_string_codes(values):
+    """(codes, distinct labels, their code-point order) of a pyarrow-backed
+    string column whose labels are all of at most 7 bytes, from each
+    label's 64-bit key (``skmixed._dask_labels.label_keys``: its bytes and
+    length, ordered as the labels' bytes); None for other columns.
+
+    Hashing integers costs less than hashing strings, and the keys' order
+    is the labels' code-point order without a sort of strings: 10M rows of
+    1M labels such as ``"g123456"`` were coded in ~1.05 s by Arrow's
+    dictionary encoding of the strings and ordered in ~0.35 s, ~0.7 s and
+    ~0.03 s so.
+    """
+    import pyarrow as pa
+
+    from skmixed import _dask_labels
+
+    series = values if isinstance(values, pd.Series) else pd.Series(values, copy=False)
+    arrow = _dask_labels._arrow_strings(series)
+    if arrow is None:
+        return None
+    # chunk by chunk (one array of all the keys would be made from copies)
+    keys = []
+    for chunk in arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]:
+        packed, present = _dask_labels._packed_bytes(chunk) or (None, None)
+        if packed is None or present is not None:
+            return None  # long labels; missing ones (the general path says so)
+        keys.append(pa.array(packed.view(np.int64)))
+    # Arrow codes a chunked array by one hash table: every chunk's codes
+    # index the last chunk's dictionary, in order of first appearance
+    encoded = pa.chunked_array(keys, pa.int64()).dictionary_encode()
+    codes = np.concatenate([c.indices.to_numpy() for c in encoded.chunks])
+    distinct = encoded.chunks[-1].dictionary.to_numpy().view(np.uint64)
+    labels = _dask_labels.key_labels(distinct, "bytes").to_pylist()
+    return codes, labels, np.argsort(distinct)
 
 
 def _arrow_string_codes(series):

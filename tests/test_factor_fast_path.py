@@ -72,6 +72,44 @@ def test_long_arrow_columns_take_arrows_coding_and_agree():
     assert _groups._short_string_codes(pd.Series(["a", None], dtype="str")) is None
 
 
+def _packed_case(numbers):
+    """A pyarrow string column of 30,000 rows and over 10,000 labels of at
+    most 7 bytes: numbers only, or strings that try the byte order."""
+    rng = np.random.default_rng(2)
+    if numbers:
+        pool = [str(v) for v in range(-20, 12_000)] + ["1.5", "1e3", "007"]
+    else:
+        ends = [str(v) for v in range(12_000)]
+        pool = [f"\u00e9{e}" for e in ends] + [f"x{e}" for e in ends[:100]]
+        pool += ["", "x", "X", "a", "a\x00", "a\x00b", "\x7f", "\u00ff", "zzzzzzz"]
+    labels = [pool[i] for i in rng.integers(0, len(pool), 30_000)]
+    labels += pool  # every label present
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([labels])))
+
+
+@pytest.mark.parametrize("numbers", [False, True], ids=["strings", "numbers"])
+def test_short_arrow_labels_coded_by_their_keys_agree_with_the_row_path(numbers):
+    # labels of at most 7 bytes are coded by 64-bit keys whose order must
+    # be R's: code-point order, numbers by value (ties in code-point order)
+    from skmixed import _groups
+
+    series = _packed_case(numbers)
+    assert _groups._packed_string_codes(series) is not None
+    fast, slow = as_factor(series, "g"), _as_factor_by_row(series, "g")
+    assert len(fast.categories) > _groups._SMALL_LEVELS
+    assert list(fast.categories) == list(slow.categories)
+    assert np.array_equal(fast.codes, slow.codes)
+
+
+def test_arrow_labels_longer_than_a_key_take_arrows_coding():
+    from skmixed import _groups
+
+    labels = ["abcdefgh", "abc"] * (_groups._ARROW_MIN_ROWS + 1)
+    series = pd.Series(labels, dtype=pd.StringDtype("pyarrow"))
+    assert _groups._packed_string_codes(series) is None
+    assert list(as_factor(series, "g").categories) == ["abc", "abcdefgh"]
+
+
 ARRAYS = [
     np.array(["b", "a", "B", "a"], dtype=object),
     np.array(["10", "9", "100", "9"]),  # numpy's own string dtype
