@@ -29,6 +29,7 @@ from skmixed._inputs import (
     prepare_inputs,
     with_dot_expanded,
 )
+from skmixed._malloc import small_pages_for
 
 #: Validated input (the name the estimators' ``_fit(data)`` hooks know).
 GroupedData = ModelInputs
@@ -232,12 +233,13 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
-        data = self._validate(
-            X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
-        )
-        self._weights_name = weights_name(sample_weight)
-        self.n_dropped_ = data.n_dropped
-        self._fit(data)
+        with small_pages_for(X):  # fresh huge pages cost large fits most
+            data = self._validate(
+                X, y, groups, reset=True, stage="fit", sample_weight=sample_weight
+            )
+            self._weights_name = weights_name(sample_weight)
+            self.n_dropped_ = data.n_dropped
+            self._fit(data)
         return self
 
     def predict(self, X, groups=None):

@@ -142,3 +142,45 @@ def test_no_huge_pages_inside():
     assert outside > 0  # numpy's default: huge pages for large arrays
     assert inside == 0  # 4 kB pages: a cheaper first touch on a VM
     assert after > 0  # numpy's setting back
+
+
+#: small_pages_for: huge pages (kB) of a fresh 64 MB array inside it for an
+#: X of SMALL_PAGES_VALUES values (nested too), for a smaller X, after it;
+#: and numpy's setting after a fit.
+_SMALL = (
+    _HUGE.split("outside = fresh()")[0]
+    + """
+from types import SimpleNamespace
+
+import pandas as pd
+from numpy._core.multiarray import _set_madvise_hugepage
+from skmixed import MixedLMRegressor
+from skmixed._malloc import SMALL_PAGES_VALUES, small_pages_for
+
+large = SimpleNamespace(shape=(SMALL_PAGES_VALUES // 5, 5))
+small = SimpleNamespace(shape=(SMALL_PAGES_VALUES // 5 - 1, 5))
+with small_pages_for(large):
+    with small_pages_for(large):
+        inside = fresh()
+    still = fresh()
+with small_pages_for(small):
+    below = fresh()
+after = fresh()
+rng = np.random.default_rng(0)
+X = pd.DataFrame({"x": rng.normal(size=200), "g": np.repeat(np.arange(20), 10)})
+y = X["x"] + rng.normal(size=20)[X["g"]] + rng.normal(size=200)
+MixedLMRegressor("(1 | g)").fit(X, y)
+print(inside, still, below, after, int(_set_madvise_hugepage(True)))
+"""
+)
+
+
+@pytest.mark.skipif(
+    _thp_mode() != "madvise", reason="huge pages only where madvise asks for them"
+)
+def test_large_fits_run_in_small_pages_and_put_numpy_setting_back():
+    inside, still, below, after, setting = _run_as_worker(_SMALL)
+    assert inside == 0 and still == 0  # the outer context still holds
+    assert below > 0  # a smaller X keeps numpy's huge pages
+    assert after > 0  # numpy's setting back
+    assert setting == 1  # and after a fit too
