@@ -195,6 +195,48 @@ def _add_by_position(part, column, label, what):
     return part.assign(**{label: column.set_axis(part.index)})
 
 
+def _kind(obj):
+    """What ``obj`` is, for a message: "a Dask Series", "a pandas DataFrame",
+    "a numpy ndarray", "a str"."""
+    package = (type(obj).__module__ or "").split(".")[0]
+    package = {"dask": "Dask", "builtins": ""}.get(package, package)
+    return f"a {package} {type(obj).__name__}".replace("  ", " ")
+
+
+def refuse_in_memory_inputs(**inputs):
+    """Refuse a Dask X with an in-memory y, groups= or sample_weight (or the
+    other way round) before anything is built on them.
+
+    Dask collections pair their rows by partition and index; an in-memory
+    array has neither, and Dask then failed inside its own code
+    ("'Series' object has no attribute '_meta'"). A scikit-learn
+    transformer before the model (a Pipeline's StandardScaler) is how a
+    user gets there without meaning to: it computes X into a NumPy array
+    and passes the Dask y on.
+    """
+    from skmixed._dask import is_dask_collection
+
+    given = {name: v for name, v in inputs.items() if v is not None}
+    first = next(iter(given))  # X
+    others = [
+        name
+        for name, v in given.items()
+        if is_dask_collection(v) != is_dask_collection(given[first])
+    ]
+    if not others:
+        return
+    other = others[0]
+    raise ValueError(
+        f"{first} is {_kind(given[first])} but {other} is "
+        f"{_kind(given[other])}: give every input a Dask collection of the same "
+        "rows, or all in memory (y = ddf['y'], sample_weight = ddf['w'] "
+        "from the frame X comes from; or X.compute(), y.compute()). A "
+        "scikit-learn transformer before the model (a Pipeline step such as "
+        "StandardScaler) turns a Dask X into an in-memory array: transform in "
+        "the formula instead (scale(x), poly(x, 2)) or on the Dask frame."
+    )
+
+
 def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     """Check Dask input against its metadata and assemble it into one frame.
 
@@ -206,6 +248,7 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
 
     from skmixed._model_formula import with_offset_column
 
+    refuse_in_memory_inputs(X=X, y=y, groups=groups, sample_weight=sample_weight)
     frame, columns, names = _as_frame(X)
     meta = frame._meta
     refuse_duplicate_columns(meta.columns)

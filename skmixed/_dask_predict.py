@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 
 from skmixed._dask import _GROUP, _W, _Y, tree_reduce
-from skmixed._dask_input import _is_frame, _response, _with_column, dask_input
+from skmixed._dask_input import (
+    _is_frame,
+    _response,
+    _with_column,
+    dask_input,
+    refuse_in_memory_inputs,
+)
 from skmixed._dask_rows import _complete_rows
 from skmixed._inputs import _PREDICT_HINT, _report_nonfinite
 
@@ -200,6 +206,7 @@ def score(model, X, y, groups=None, sample_weight=None):
     """R² for Dask input, as a dask Delayed (one pass; ``.compute()`` it)."""
     import dask
 
+    refuse_in_memory_inputs(X=X, y=y, groups=groups, sample_weight=sample_weight)
     inp = dask_input(model, X, y, groups, reset=False, stage="predict")
     frame = inp.frame
     if sample_weight is not None:
