@@ -275,6 +275,7 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
     _dask_input.raise_nonfinite_features(inp, total.nonfinite_x, inp.names)
     raise_nonfinite(total.nonfinite_y, inp.y_names, "y", _FIT_HINT)
     _dask_rows.check_weights(total.weights, total.first_negative)
+    _dask_rows.refuse_no_rows(total.n_rows, drop, inp.frame.npartitions)
     model.n_dropped_ = total.n_dropped
     if total.n_dropped:
         _dask_rows._warn_dropped(total.n_dropped, total.n_rows)
@@ -443,6 +444,7 @@ def fit_fixed(model, X, y, groups, sample_weight=None):
     (name,) = inp.groups
     drop = model.missing == "drop"
     coders, n = _dask_labels._learn_factors(inp, {name: [name]}, inp.features, drop)
+    _dask_rows.refuse_no_rows(n, drop, inp.frame.npartitions)
     coder = coders[name]
     label = str(model.group) if model.group is not None else default_label
     levels = [str(level) for level in coder.levels]

@@ -97,6 +97,24 @@ def _complete_rows(part, features, group_columns, drop):
     return keep
 
 
+def refuse_no_rows(n_kept, drop, n_partitions):
+    """Refuse a fit with no rows left, as in memory, before the levels or
+    sums of nothing reach the model (which then said "math domain error",
+    "list index out of range" or "grouping factors must have > 1 sampled
+    level")."""
+    if n_kept:
+        return
+    if drop:
+        raise ValueError(
+            "Every row has NaN or inf or a missing group label; nothing left to "
+            "fit (missing='drop' dropped them all)."
+        )
+    raise ValueError(
+        f"The Dask input has no rows: every partition ({n_partitions}) is "
+        "empty; nothing left to fit."
+    )
+
+
 def _warn_dropped(n_dropped, n_kept):
     warnings.warn(
         f"missing='drop': dropped {n_dropped} row(s) with NaN or inf or a "

@@ -67,3 +67,32 @@ def test_pipeline_transformer_before_a_dask_fit_is_said(client, frames):
         pipe.fit(ddf[["x1", "x2"]], ddf["y"])
     with pytest.raises(ValueError, match=r"scale\(x\)"):
         pipe.fit(ddf[["x1", "x2"]], ddf["y"])
+
+
+_ESTIMATORS = [
+    (lambda: MixedLMRegressor("(1 | g)", fixed_effects=["x1", "x2"]), True),
+    (lambda: MixedLMRegressor("(1 | g) + (1 | h)", fixed_effects=["x1", "x2"]), True),
+    (lambda: PooledRegressor(), False),
+    (lambda: FixedEffectsRegressor(group="g"), True),
+    (lambda: FixedEffectsRegressor(group="g", method="within"), True),
+]
+
+
+@pytest.mark.parametrize("make, grouped", _ESTIMATORS)
+def test_every_row_dropped_or_none_at_all_is_said(client, frames, make, grouped):
+    # missing='drop' with x2 missing on every row: in memory "Every row has
+    # NaN or inf; nothing left to fit."; from Dask the pooled fit said "math
+    # domain error", the fixed-effects fit "list index out of range" and the
+    # mixed fit "grouping factors must have > 1 sampled level"
+    df, _ = frames
+    df = df.assign(x2=np.nan)
+    ddf = dd.from_pandas(df, npartitions=3)
+    cols = ["x1", "x2"] + (["g", "h"] if grouped else [])
+    with pytest.raises(ValueError, match="Every row has NaN or inf; nothing left"):
+        make().set_params(missing="drop").fit(df[cols], df["y"])
+    with pytest.raises(ValueError, match="Every row has NaN or inf or a missing"):
+        make().set_params(missing="drop").fit(ddf[cols], ddf["y"])
+    # a filter that keeps no row: every partition empty
+    empty = ddf[ddf["x1"] > 1e9]
+    with pytest.raises(ValueError, match="no rows: every partition .* is empty"):
+        make().fit(empty[cols], empty["y"])

@@ -1182,6 +1182,7 @@ def fit(model, X, y, groups, sample_weight=None):
         components = {t.factor: list(t.components) for t in terms}
         coders, n = _dask_labels._learn_factors(inp, components, features, drop)
         clock.append(time.perf_counter())
+    _dask_rows.refuse_no_rows(n, drop, inp.frame.npartitions)
     placeholders = [
         TermDesign(None, coders[t.factor].levels, None, t.names, t.factor)
         for t in terms
