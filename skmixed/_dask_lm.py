@@ -25,6 +25,7 @@ from skmixed._inputs import (
     nonfinite_counts,
     raise_nonfinite,
     response_name,
+    warn_dropped,
 )
 from skmixed._linalg import least_squares
 from skmixed._lm import lm_statistics_from_sums
@@ -278,7 +279,7 @@ def _reduce(model, inp, features, build, group_columns=(), within=None):
     _dask_rows.refuse_no_rows(total.n_rows, drop, inp.frame.npartitions)
     model.n_dropped_ = total.n_dropped
     if total.n_dropped:
-        _dask_rows._warn_dropped(total.n_dropped, total.n_rows)
+        warn_dropped(total.n_dropped, total.n_rows)
     # what the summary needs: the rows (zero weights too), whether the
     # weights vary (R then heads the residuals "Weighted Residuals:")
     model._dask_rows = total.n_rows

@@ -4,14 +4,12 @@ partition, checked on the client), with the in-memory messages.
 """
 
 import numbers
-import warnings
 
 import numpy as np
 import pandas as pd
 
 from skmixed._dask import _DESIGN, _FEATURE, _GROUP, _W, _Y
 from skmixed._inputs import _FIT_HINT
-from skmixed._stacklevel import user_stacklevel
 
 
 # -- a partition's rows: the dtypes of the metadata, complete rows ----------------
@@ -112,15 +110,6 @@ def refuse_no_rows(n_kept, drop, n_partitions):
     raise ValueError(
         f"The Dask input has no rows: every partition ({n_partitions}) is "
         "empty; nothing left to fit."
-    )
-
-
-def _warn_dropped(n_dropped, n_kept):
-    warnings.warn(
-        f"missing='drop': dropped {n_dropped} row(s) with NaN or inf or a "
-        f"missing group label ({n_kept} rows remain), as R's na.omit does.",
-        UserWarning,
-        stacklevel=user_stacklevel(),
     )
 
 

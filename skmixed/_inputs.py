@@ -1405,6 +1405,17 @@ def with_dot_expanded(request, X, y):
     return request if expanded == rhs else replace(request, fixed_effects=expanded)
 
 
+def warn_dropped(n_dropped, n_kept):
+    """missing='drop''s warning, in memory and from Dask alike."""
+    warnings.warn(
+        f"missing='drop': dropped {n_dropped} row(s) with NaN or inf, a "
+        f"missing weight or a missing group label ({n_kept} rows "
+        "remain), as R's na.omit does.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
 def _handle_missing(inputs, raw_groups, missing, stage, frame=None, y_name=None):
     """Raise on NaN/inf, or (missing='drop', at fit) drop those rows in place.
 
@@ -1458,13 +1469,7 @@ def _handle_missing(inputs, raw_groups, missing, stage, frame=None, y_name=None)
     if not keep.any():
         raise ValueError("Every row has NaN or inf; nothing left to fit.")
     n_dropped = int((~keep).sum())
-    warnings.warn(
-        f"missing='drop': dropped {n_dropped} row(s) with NaN or inf, a "
-        f"missing weight or a missing group label ({int(keep.sum())} rows "
-        "remain), as R's na.omit does.",
-        UserWarning,
-        stacklevel=user_stacklevel(),
-    )
+    warn_dropped(n_dropped, int(keep.sum()))
     inputs.X = inputs.X[keep]
     inputs.covariates = {c: v[keep] for c, v in inputs.covariates.items()}
     if inputs.y is not None:

@@ -96,3 +96,19 @@ def test_every_row_dropped_or_none_at_all_is_said(client, frames, make, grouped)
     empty = ddf[ddf["x1"] > 1e9]
     with pytest.raises(ValueError, match="no rows: every partition .* is empty"):
         make().fit(empty[cols], empty["y"])
+
+
+def test_rows_dropped_are_said_in_the_in_memory_words(client, frames):
+    # the Dask fit's warning left out "a missing weight", which na.omit
+    # drops as well (and the Dask fit drops too)
+    df, _ = frames
+    df = df.assign(x2=np.where(np.arange(len(df)) % 7 == 0, np.nan, df["x2"]))
+    ddf = dd.from_pandas(df, npartitions=3)
+    said = []
+    for frame in (df, ddf):
+        with pytest.warns(UserWarning, match="dropped 35 row") as record:
+            MixedLMRegressor("(1 | g)", fixed_effects=["x1", "x2"], missing="drop").fit(
+                frame, frame["y"], sample_weight=frame["w"]
+            )
+        said.append([str(w.message) for w in record if "dropped" in str(w.message)])
+    assert said[1] == said[0]

@@ -26,7 +26,12 @@ import numpy as np
 import pandas as pd
 
 from skmixed import _dask, _dask_input, _dask_labels, _dask_predict, _dask_rows, _malloc
-from skmixed._inputs import ROW_BLOCK, no_feature_error, nonfinite_counts
+from skmixed._inputs import (
+    ROW_BLOCK,
+    no_feature_error,
+    nonfinite_counts,
+    warn_dropped,
+)
 from skmixed._malloc import reusing_freed_memory
 from skmixed.mixed.design import (
     _NO_LATER_TERMS,
@@ -1222,7 +1227,7 @@ def fit(model, X, y, groups, sample_weight=None):
     _check_weights(summary)
     model.n_dropped_ = summary.n_dropped
     if summary.n_dropped:
-        _dask_rows._warn_dropped(summary.n_dropped, sums.n)
+        warn_dropped(summary.n_dropped, sums.n)
     x_names = (["(Intercept)"] if fit_intercept else []) + list(inp.names)
     q_rest = sum(d.m * d.k for d in ordered[1:])
     p_all = len(x_names)
