@@ -197,6 +197,68 @@ def _merge_moments(a, b):
     return np.array([w, a[1], mean, sst, a[4] + b[4]])
 
 
+def _variance_partition(part, model, spec, where):
+    """A partition's moments of the fixed predictions ``Xβ`` (as
+    :func:`_score_partition`'s, with no sse) and, per random-effects term
+    with slopes, the sum over its rows of ``z zᵀ`` (None for an intercept)."""
+    from skmixed.mixed.estimator import _term_columns
+
+    terms = model._fitted_terms()
+    if len(part) == 0:
+        return np.zeros(5), [None] * len(terms)
+    with where:
+        X, groups = _in_memory_call(part, spec)
+        data = model._prediction_data(X, groups)
+    # the offset is no part of the fixed variance (performance leaves it out)
+    fixed = data.X @ model.coef_ + model.intercept_
+    names = model._feature_names(data)
+    grams = []
+    for term in terms:
+        Z = _term_columns(term, data.covariates, names)
+        grams.append(None if Z is None else Z.T @ Z)
+    shift = fixed.mean()
+    centred = fixed - shift
+    mean = centred.mean()
+    moments = np.array([len(fixed), shift, mean, ((centred - mean) ** 2).sum(), 0.0])
+    return moments, grams
+
+
+def _merge_variance(a, b):
+    grams = [
+        x if y is None else (y if x is None else x + y)
+        for x, y in zip(a[1], b[1], strict=True)
+    ]
+    return _merge_moments(a[0], b[0]), grams
+
+
+def unweighted_variances(model):
+    """Over the fit's rows, unweighted: the sample variance of the fixed
+    predictions and, per term (in ``theta_``'s order), ``Σ z zᵀ`` (None
+    for an intercept-only term), by one pass (then kept by the model).
+
+    Nakagawa's R² and the ICC take these over the rows, as performance
+    does; a weighted fit's sums (``XᵀWX``, ``ZᵀWZ``) are not them.
+    """
+    import dask
+
+    if "unweighted_variances" in model._lazy:
+        return model._lazy["unweighted_variances"]
+    inp, frame = _training_rows(model)
+    spec = _call_spec(inp)
+    slim = dask.delayed(_slim(model), traverse=False)
+    parts = [
+        dask.delayed(_variance_partition)(
+            part, slim, spec, _InPartition(i, frame.npartitions)
+        )
+        for i, part in enumerate(frame.to_delayed())
+    ]
+    moments, grams = tree_reduce(parts, _merge_variance).compute()
+    n, _, _, centred, _ = moments
+    variance = float(centred / (n - 1)) if n > 1 else 0.0
+    model._lazy["unweighted_variances"] = (variance, grams)
+    return variance, grams
+
+
 def _r2(moments):
     _, _, _, sst, sse = moments
     return float(1.0 - sse / sst) if sst > 0 else (1.0 if sse == 0 else 0.0)

@@ -68,7 +68,14 @@ def variance_parts(model):
         )
     design = criterion.design
     beta = model.fixed_effects_.to_numpy()
-    if design.X is None:  # fitted from Dask partitions: from the sums
+    grams = None
+    if design.X is None and getattr(model, "_dask_weighted", False):
+        # fitted from Dask partitions with weights: the sums are weighted
+        # (XᵀWX), the variances are over the rows; one pass for them
+        from skmixed._dask_predict import unweighted_variances
+
+        var_fixed, grams = unweighted_variances(model)
+    elif design.X is None:  # fitted from Dask partitions: from the sums
         var_fixed = _fixed_variance_from_sums(design, beta)
     else:
         fixed_pred = design.X @ beta
@@ -81,7 +88,8 @@ def variance_parts(model):
         if term.names == ["(Intercept)"]:
             value = float(cov[0, 0])
         elif term.Z is None:  # mean of z_i' cov z_i = trace(cov ZᵀZ) / n
-            value = float(np.sum(cov * _term_gram(design, t)) / design.n)
+            gram = _term_gram(design, t) if grams is None else grams[t]
+            value = float(np.sum(cov * gram) / design.n)
         else:
             Z = term.Z
             value = float(np.mean(np.einsum("ij,jk,ik->i", Z, cov, Z)))
