@@ -199,6 +199,7 @@ def plot_group_fits(model, X, y, groups=None, *, feature=None, col_wrap=None, ax
     >>> len(ax.lines), ax.get_xlabel(), ax.get_ylabel()
     (18, 'Days', 'Reaction')
     """
+    _refuse_dask_rows(X=X, y=y, groups=groups)
     plt = _pyplot()
     if col_wrap is not None and ax is not None:
         raise ValueError("Pass either col_wrap (one panel per group) or ax, not both.")
@@ -296,6 +297,23 @@ def plot_group_fits(model, X, y, groups=None, *, feature=None, col_wrap=None, ax
             frameon=False,
         )
     return fig
+
+
+def _refuse_dask_rows(**inputs):
+    """plot_group_fits draws every row it is given: Dask rows are refused
+    by name (they failed as "needs the groups ... in a pandas X"), with how
+    to draw a sample of them."""
+    from skmixed._dask import is_dask_collection
+    from skmixed._dask_input import _kind
+
+    for name, value in inputs.items():
+        if value is not None and is_dask_collection(value):
+            raise ValueError(
+                f"plot_group_fits draws every row it is given, in memory; {name} "
+                f"is {_kind(value)}. Pass pandas rows of the groups to draw, "
+                "e.g. ddf[ddf['g'].isin(some_groups)].compute(): a model fitted "
+                "from Dask predicts them."
+            )
 
 
 def _predict(model, X, groups):

@@ -142,3 +142,21 @@ def test_weighted_r2_nakagawa_and_icc_from_dask_equal_pandas_and_r(client, formu
         got, expected = getattr(fitted, name)(), getattr(mem, name)()
         for key in expected:
             np.testing.assert_allclose(got[key], expected[key], rtol=1e-10)
+
+
+def test_plot_group_fits_of_dask_rows_says_to_pass_a_pandas_sample(client, frames):
+    # it said "needs the groups: ... keep the grouping column(s) named in the
+    # model in a pandas X" of a Dask X that holds them
+    pytest.importorskip("matplotlib")
+    from skmixed.plotting import plot_group_fits
+
+    df, ddf = frames
+    model = MixedLMRegressor("(1 | g)", fixed_effects=["x1"]).fit(ddf, ddf["y"])
+    with pytest.raises(ValueError, match=r"X is a Dask DataFrame.*\.compute\(\)"):
+        plot_group_fits(model, ddf[["x1", "g"]], ddf["y"])
+    with pytest.raises(ValueError, match=r"groups is a Dask Series"):
+        plot_group_fits(model, df[["x1"]], df["y"], groups=ddf["g"])
+    # a pandas sample of the rows is drawn with the Dask-fitted model
+    sample = ddf[ddf["g"].isin(["s1", "s2"])].compute()
+    ax = plot_group_fits(model, sample[["x1", "g"]], sample["y"])
+    assert len(ax.lines) >= 2  # a line per group
