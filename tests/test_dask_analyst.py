@@ -160,3 +160,26 @@ def test_plot_group_fits_of_dask_rows_says_to_pass_a_pandas_sample(client, frame
     sample = ddf[ddf["g"].isin(["s1", "s2"])].compute()
     ax = plot_group_fits(model, sample[["x1", "g"]], sample["y"])
     assert len(ax.lines) >= 2  # a line per group
+
+
+@pytest.mark.parametrize(
+    "shift",
+    [
+        {"Reaction": lambda d: d["Reaction"] + 1e6},  # lost 1e-7 from Dask
+        {"Days": lambda d: d["Days"] * 1e-3 + 1e3},  # lost 7e-7 from Dask
+    ],
+)
+def test_r2_and_icc_of_a_variable_far_from_zero_equal_pandas(client, shift):
+    # the fixed predictions' variance from the sums, sum((Xb)^2) - n mean^2,
+    # cancelled the digits of a response or feature far from zero, which
+    # the in-memory variance over the rows keeps (the fits agree to 1e-13)
+    from skmixed.datasets import load_sleepstudy
+
+    df = load_sleepstudy().assign(**shift)
+    ddf = dd.from_pandas(df, npartitions=3)
+    formula = "Reaction ~ Days + (1 | Subject)"
+    mem, fitted = skmixed.lmer(formula, df), skmixed.lmer(formula, ddf)
+    for name in ("r2_nakagawa", "icc"):
+        got, expected = getattr(fitted, name)(), getattr(mem, name)()
+        for key in expected:
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-10)

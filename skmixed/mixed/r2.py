@@ -76,7 +76,12 @@ def variance_parts(model):
 
         var_fixed, grams = unweighted_variances(model)
     elif design.X is None:  # fitted from Dask partitions: from the sums
-        var_fixed = _fixed_variance_from_sums(design, beta)
+        fixed = model.fixed_effects_.index != "(Intercept)"
+        var_fixed = _fixed_variance_from_sums(design, beta, fixed)
+        if var_fixed is None:  # the sums lost its digits: over the rows
+            from skmixed._dask_predict import unweighted_variances
+
+            var_fixed, _ = unweighted_variances(model)
     else:
         fixed_pred = design.X @ beta
         var_fixed = float(np.var(fixed_pred, ddof=1)) if design.n > 1 else 0.0
@@ -102,13 +107,32 @@ def variance_parts(model):
     }
 
 
-def _fixed_variance_from_sums(design, beta):
-    """Sample variance of the fixed-effect predictions from ``XᵀX``."""
+#: Largest ratio of ``Σ (Xβ)²`` to ``Σ (Xβ - mean)²`` for which the sums
+#: give the variance to ~1e-12 (the difference loses the ratio's digits).
+_MAX_CANCELLATION = 1e4
+
+
+def _fixed_variance_from_sums(design, beta, fixed):
+    """Sample variance of the fixed-effect predictions from ``XᵀX``, or
+    None where the sums cannot give it to ~1e-12.
+
+    ``fixed`` marks the columns other than the intercept, which adds
+    nothing to the variance: with it, ``Σ (Xβ)² - n mean²`` would cancel
+    the square of a response far from 0 (y = 1e6 + ...: 7 digits lost).
+    A feature far from 0 relative to its spread still cancels; past
+    :data:`_MAX_CANCELLATION` the caller takes the variance over the rows.
+    """
     n, q, p = design.n, design.q_rest, design.p
-    gram = design.B[q : q + p, q : q + p]
-    mean = float(design.x_means @ beta)
-    total = float(beta @ gram @ beta)
-    return max(total - n * mean * mean, 0.0) / (n - 1) if n > 1 else 0.0
+    if n < 2 or not fixed.any():
+        return 0.0
+    gram = design.B[q : q + p, q : q + p][np.ix_(fixed, fixed)]
+    b = beta[fixed]
+    squares = float(b @ gram @ b)
+    mean = float(design.x_means[fixed] @ b)
+    centred = squares - n * mean * mean
+    if centred * _MAX_CANCELLATION < squares:
+        return None
+    return centred / (n - 1)
 
 
 def _term_gram(design, t):
