@@ -48,6 +48,11 @@ _VALID_PARAMS = set()
 __all__ = ["GroupedData", "GroupedRegressor", "_check_response"]
 
 
+#: What a fit from Dask keeps of its rows (skmixed._dask_lm,
+#: skmixed.mixed.dask_fit); an in-memory fit drops it.
+_DASK_STATE = ("_dask_input", "_dask_weighted", "_dask_rows", "_dask_weights_vary")
+
+
 class GroupedRegressor(RegressorMixin, BaseEstimator):
     """Base class: grouped input handling, ``score`` and metadata routing.
 
@@ -239,6 +244,10 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             )
             self._weights_name = weights_name(sample_weight)
             self.n_dropped_ = data.n_dropped
+            # a fit from Dask before this one left its frame: summary() and
+            # anova() would read those rows for this fit's
+            for name in _DASK_STATE:
+                self.__dict__.pop(name, None)
             self._fit(data)
         return self
 

@@ -183,3 +183,21 @@ def test_r2_and_icc_of_a_variable_far_from_zero_equal_pandas(client, shift):
         got, expected = getattr(fitted, name)(), getattr(mem, name)()
         for key in expected:
             np.testing.assert_allclose(got[key], expected[key], rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "make, cols",
+    [
+        (lambda: PooledRegressor(), ["x1"]),
+        (lambda: FixedEffectsRegressor(group="g"), ["x1", "g"]),
+    ],
+)
+def test_refit_in_memory_after_a_dask_fit_forgets_its_rows(client, frames, make, cols):
+    # an lm estimator fitted from Dask (with weights) and refitted on pandas
+    # rows kept the Dask frame: summary() took "Weighted Residuals" of the
+    # old Dask rows (Min -7.6 where the pandas fit's is -5.9)
+    df, ddf = frames
+    model = make().fit(ddf[cols], ddf["y"], sample_weight=ddf["w"])
+    other = df.iloc[::2]
+    model.fit(other[cols], other["y"])
+    assert str(model.summary()) == str(make().fit(other[cols], other["y"]).summary())
