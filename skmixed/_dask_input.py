@@ -128,10 +128,16 @@ def _as_frame(X):
 
 def _as_column(values, name):
     """A 1-D dask collection (Series, one-column frame, array) as a Series."""
+    from skmixed._dask_rows import _shown
+
     dd = _dd()
     if _is_frame(values):
         if len(values.columns) != 1:
-            raise ValueError(f"{name} must be one column; got {len(values.columns)}.")
+            raise ValueError(
+                f"{_shown(name)} should be one column; got "
+                f"{len(values.columns)} columns: "
+                f"{[str(c) for c in values.columns][:5]}."
+            )
         values = values[values.columns[0]]
     if not hasattr(values, "index"):
         values = dd.from_dask_array(values)
@@ -164,6 +170,21 @@ def _with_column(frame, X, values, label, what):
     meta = frame._meta.assign(**{label: column._meta.set_axis(frame._meta.index)})
     return frame.map_partitions(
         _add_by_position, column, label, what, meta=meta, align_dataframes=False
+    )
+
+
+def _not_numeric(what, values, dtype):
+    """The in-memory message for a y or weight that is no numbers, from the
+    metadata (no example value: that would need the data)."""
+    name = getattr(values, "name", None)
+    named = f" ({str(name)!r})" if name is not None else ""
+    text = pd.api.types.is_string_dtype(dtype) and not isinstance(
+        dtype, pd.CategoricalDtype
+    )
+    convert = f" Convert numbers stored as text first: {what}.astype(float)."
+    return (
+        f"{what}{named} must be numeric (numbers or bools); got "
+        f"{'text ' if text else ''}(dtype {dtype}).{convert if text else ''}"
     )
 
 
@@ -358,7 +379,7 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
         if not (
             pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
         ):
-            raise ValueError(f"y must be numeric; got dtype {dtype}.")
+            raise ValueError(_not_numeric("y", y, dtype))
         frame = _with_column(frame, X, y, _Y, "y")
     offset_label = None
     if offset is not None and y is not None:
@@ -371,7 +392,7 @@ def dask_input(estimator, X, y, groups, *, reset, stage, sample_weight=None):
     if sample_weight is not None:
         dtype = _as_column(sample_weight, _W)._meta.dtype
         if not pd.api.types.is_numeric_dtype(dtype):
-            raise ValueError(f"sample_weight must be numeric; got dtype {dtype}.")
+            raise ValueError(_not_numeric("sample_weight", sample_weight, dtype))
         frame = _with_column(frame, X, sample_weight, _W, "sample_weight")
     intercept = None
     if formula_rhs is not None:  # the formula's design, partition by partition

@@ -201,3 +201,19 @@ def test_refit_in_memory_after_a_dask_fit_forgets_its_rows(client, frames, make,
     other = df.iloc[::2]
     model.fit(other[cols], other["y"])
     assert str(model.summary()) == str(make().fit(other[cols], other["y"]).summary())
+
+
+def test_wrong_response_is_named_as_the_user_knows_it(client, frames):
+    # "__skmixed_y__ must be one column; got 2." and "y must be numeric; got
+    # dtype string." (which column?)
+    df, ddf = frames
+    ddf = ddf.assign(label=ddf["g"].astype("string"))
+    model = MixedLMRegressor("(1 | g)", fixed_effects=["x1"])
+    with pytest.raises(
+        ValueError, match=r"^y should be one column; got 2 columns: \['y', 'x2'\]"
+    ):
+        model.fit(ddf, ddf[["y", "x2"]])
+    with pytest.raises(ValueError, match=r"^y \('label'\) must be numeric .*y\.astype"):
+        model.fit(ddf, ddf["label"])
+    with pytest.raises(ValueError, match=r"^sample_weight \('g'\) must be numeric"):
+        model.fit(ddf, ddf["y"], sample_weight=ddf["g"])
