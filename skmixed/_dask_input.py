@@ -163,9 +163,12 @@ def _with_column(frame, X, values, label, what):
         raise ValueError(
             f"X has {frame.npartitions} partition(s) and {what} "
             f"{column.npartitions}: a dask array and a dask DataFrame or Series "
-            "pair their rows by position, which needs the same partitions "
-            "(e.g. X.to_dask_array(lengths=True) from the frame that holds "
-            f"{what})."
+            "pair their rows by position, which needs the same partitions. "
+            "Pass the DataFrame itself (X = ddf[columns], with "
+            f"{what} from ddf too): Dask pairs the rows of two frames by their "
+            "index, whatever their partitions (a dd.read_parquet frame may read "
+            "few columns in fewer partitions than many, so that even "
+            "to_dask_array(lengths=True) cannot pair them)."
         )
     meta = frame._meta.assign(**{label: column._meta.set_axis(frame._meta.index)})
     return frame.map_partitions(

@@ -217,3 +217,24 @@ def test_wrong_response_is_named_as_the_user_knows_it(client, frames):
         model.fit(ddf, ddf["label"])
     with pytest.raises(ValueError, match=r"^sample_weight \('g'\) must be numeric"):
         model.fit(ddf, ddf["y"], sample_weight=ddf["g"])
+
+
+def test_array_x_from_parquet_with_other_partitions_says_to_pass_the_frame(
+    client, frames, tmp_path
+):
+    # Dask reads the small files of two columns as fewer partitions than
+    # those of "g": the advice was X.to_dask_array(lengths=True), which
+    # Dask itself then refuses ("lengths ... does not match the number of
+    # partitions"); the frame itself pairs its rows with groups= by index
+    df, _ = frames
+    for i, rows in enumerate(np.array_split(np.arange(len(df)), 4)):
+        df.iloc[rows].to_parquet(tmp_path / f"part{i}.parquet")
+    ddf = dd.read_parquet(tmp_path)
+    X = ddf[["x1", "x2"]].to_dask_array()
+    model = MixedLMRegressor("(1 | g)")
+    if X.numblocks[0] != ddf["g"].npartitions:
+        with pytest.raises(ValueError, match=r"Pass the DataFrame itself"):
+            model.fit(X, ddf["y"].to_dask_array(), groups=ddf["g"])
+    fitted = model.fit(ddf[["x1", "x2"]], ddf["y"], groups=ddf["g"])
+    mem = MixedLMRegressor("(1 | g)").fit(df[["x1", "x2"]], df["y"], groups=df["g"])
+    np.testing.assert_allclose(fitted.theta_, mem.theta_, rtol=1e-10)
