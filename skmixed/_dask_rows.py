@@ -30,7 +30,24 @@ def _check_dtypes(part, meta, index):
             f"Column {_shown(column)!r} has dtype {part[column].dtype} in partition "
             f"{index} but {meta[column].dtype} in the collection's metadata: "
             "every partition must have the same dtypes."
+            + _cast_hint(column, part, meta)
         )
+
+
+def _cast_hint(column, part, meta):
+    """How to go on: cast the column (Parquet files written by different
+    tools hold int32 here, int64 there), numbers to float64, which the fit
+    reads them as."""
+    if _shown(column) != column:  # y, weights, groups=: the user's own Series
+        return ""
+    ours, theirs = part[column].dtype, meta[column].dtype
+    numbers = all(
+        pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d)
+        for d in (ours, theirs)
+    )
+    target = "float64" if numbers else str(theirs)
+    cast = f"X.astype({{{column!r}: {target!r}}})"
+    return f" Cast it to one dtype before the fit: X = {cast}."
 
 
 def _other_categories(column, dtype, meta, index):

@@ -238,3 +238,20 @@ def test_array_x_from_parquet_with_other_partitions_says_to_pass_the_frame(
     fitted = model.fit(ddf[["x1", "x2"]], ddf["y"], groups=ddf["g"])
     mem = MixedLMRegressor("(1 | g)").fit(df[["x1", "x2"]], df["y"], groups=df["g"])
     np.testing.assert_allclose(fitted.theta_, mem.theta_, rtol=1e-10)
+
+
+def test_parquet_files_with_int32_and_int64_say_how_to_cast(client, frames, tmp_path):
+    # files written by different tools: "every partition must have the same
+    # dtypes" said what but not how to go on (ddf.compute() takes them)
+    df, _ = frames
+    df = df.assign(k=np.arange(len(df)) % 5)
+    df.iloc[:120].astype({"k": "int32"}).to_parquet(tmp_path / "a.parquet")
+    df.iloc[120:].to_parquet(tmp_path / "b.parquet")
+    ddf = dd.read_parquet(tmp_path)
+    model = MixedLMRegressor("(1 | g)", fixed_effects=["x1", "k"])
+    with pytest.raises(ValueError, match=r"X = X\.astype\(\{'k': 'float64'\}\)"):
+        model.fit(ddf, ddf["y"])
+    cast = ddf.astype({"k": "float64"})
+    fitted = model.fit(cast, cast["y"])
+    mem = MixedLMRegressor("(1 | g)", fixed_effects=["x1", "k"]).fit(df, df["y"])
+    np.testing.assert_allclose(fitted.theta_, mem.theta_, rtol=1e-10)
