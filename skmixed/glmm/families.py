@@ -216,17 +216,33 @@ class Binomial(Family):
         return float(prior @ (y * np.log(mu) + (1.0 - y) * np.log1p(-mu)))
 
     @staticmethod
-    def loglik_rows(y, mu, prior):
-        """``log dbinom(round(w y), round(w), mu)`` per row (R's binomial aic)."""
+    def _counts(y, prior):
+        """R's binomial aic reads ``round(w)`` trials and ``round(w y)``
+        successes, the row scaled by ``w / round(w)``: for 0/1 outcomes
+        with non-integer weights the row gives ``w log p`` (as the kernel),
+        not ``round(w) log p``. A row of ``0 < w < 0.5`` (no whole trial),
+        which lme4 leaves out of log L but not of PIRLS, is kept as the
+        kernel keeps it: one trial of ``y``, scaled by w."""
         n = np.round(prior)
         k = np.round(prior * y)
+        partial = (n == 0.0) & (prior > 0.0)
+        if np.any(partial):
+            n = np.where(partial, 1.0, n)
+            k = np.where(partial, y, k)
+        scale = np.divide(prior, n, out=np.zeros_like(n), where=n > 0.0)
+        return n, k, scale
+
+    @classmethod
+    def loglik_rows(cls, y, mu, prior):
+        """``(w / round(w)) log dbinom(round(w y), round(w), mu)`` per row
+        (lme4's binomial aic)."""
+        n, k, scale = cls._counts(y, prior)
         log_choose = gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
-        return log_choose + xlogy(k, mu) + xlogy(n - k, 1.0 - mu)
+        return scale * (log_choose + xlogy(k, mu) + xlogy(n - k, 1.0 - mu))
 
     def loglik_eta(self, y, eta, prior):
         """Per-row log-likelihood as a function of eta, accurate in the tails."""
-        n = np.round(prior)
-        k = np.round(prior * y)
+        n, k, scale = self._counts(y, prior)
         log_choose = gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
         if self.link.name == "logit":
             log_mu, log_1mu = -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta)
@@ -235,7 +251,7 @@ class Binomial(Family):
         else:
             mu = self.link.inverse(eta)
             log_mu, log_1mu = np.log(mu), np.log1p(-mu)
-        return log_choose + k * log_mu + (n - k) * log_1mu
+        return scale * (log_choose + k * log_mu + (n - k) * log_1mu)
 
     def check_response(self, y, prior):
         """Proportions in [0, 1]; ``w y`` whole numbers where w > 1."""
