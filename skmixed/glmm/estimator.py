@@ -40,7 +40,7 @@ from skmixed.glmm.optimize import (
     fit_two_stages,
     is_singular,
 )
-from skmixed.glmm.pirls import GLMMProblem, glm_fit
+from skmixed.glmm.pirls import HESSIAN_STEP_TOL, GLMMProblem, glm_fit
 from skmixed.glmm.reporting import GLMMReporting
 from skmixed.glmm.slopes import SlopeScaling
 from skmixed.mixed.centring import FixedCentring, column_scales, shift_matrix
@@ -351,10 +351,11 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
             self._slopes.theta_fit(theta), self._centring.beta_centred(beta)
         )
 
-    def _objective_fit(self, theta_fit, beta_fit):
+    def _objective_fit(self, theta_fit, beta_fit, step_tol=None):
         """-2 log L (absolute scale) at (θ̃, β̃) of the fitted problem's
-        columns: Laplace or AGQ."""
-        mode = self._problem.modes(theta_fit, beta_fit)
+        columns: Laplace or AGQ (PIRLS to a Newton step of ``step_tol``,
+        None for the fit's)."""
+        mode = self._problem.modes(theta_fit, beta_fit, step_tol=step_tol)
         if int(self.nAGQ) > 1:
             return agq_minus2_loglik(self._problem, mode, int(self.nAGQ))
         return mode.laplace
@@ -376,7 +377,9 @@ class _MixedGLMBase(GLMMReporting, _RandomEffectsModel):
             lower = np.concatenate([self._lower, np.full(len(self._beta), -np.inf)])
 
             def fun(z):
-                return self._objective_fit(z[:n_theta], z[n_theta:])
+                return self._objective_fit(
+                    z[:n_theta], z[n_theta:], step_tol=HESSIAN_STEP_TOL
+                )
 
             fx = fun(x)
             with blas_single_thread():

@@ -28,9 +28,14 @@ from skmixed.glmm.families import Kernel
 # rounding level). The log-determinant depends on u to first order, so a
 # step of s leaves an error of order s in the Laplace objective: lme4's
 # relative tolerance of 1e-7 on the penalised deviance leaves errors of
-# 1e-6 to 1e-3 there; this leaves about 1e-10, as finite-difference
-# Hessians need.
+# 1e-6 to 1e-3 there; this leaves about 1e-10, enough for the optimiser.
+# lme4's finite-difference Hessian (steps of 1e-4) divides the objective's
+# error by 1e-8, so its evaluations iterate to HESSIAN_STEP_TOL: at 1e-10
+# the Hessian SEs were up to 3e-3 off an accurate Hessian (glmer's: 4e-6;
+# tests/test_glmm_user2.py), at 1e-12 within 4e-6 (Newton's quadratic
+# convergence makes that one more step, where any).
 _STEP_TOL = 1e-10
+HESSIAN_STEP_TOL = 1e-12
 _DECREMENT_TOL = 1e-24
 _MAX_ITER = 60
 _MAX_HALVINGS = 30
@@ -161,8 +166,12 @@ class GLMMProblem:
         mu = self.family.link.inverse(eta)
         return eta, mu, self.kernel.deviance(mu) + float(u @ u)
 
-    def modes(self, theta, beta, u0=None):
-        """PIRLS for u at fixed (θ, β); returns a :class:`ModeResult`."""
+    def modes(self, theta, beta, u0=None, step_tol=None):
+        """PIRLS for u at fixed (θ, β); returns a :class:`ModeResult`.
+
+        ``step_tol``: the largest Newton step left (None: _STEP_TOL).
+        """
+        step_tol = _STEP_TOL if step_tol is None else step_tol
         theta = np.asarray(theta, dtype=np.float64)
         beta = np.asarray(beta, dtype=np.float64)
         lambdas = lambdas_from_theta(theta, self.ks)
@@ -183,7 +192,7 @@ class GLMMProblem:
             )
             rhs -= u
             delta = factor.solve(rhs)
-            if _converged(delta, rhs, pdev):
+            if _converged(delta, rhs, pdev, step_tol):
                 break
             step = 1.0
             for _ in range(_MAX_HALVINGS):
