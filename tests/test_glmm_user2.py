@@ -75,3 +75,21 @@ def test_non_integer_weights_as_glmer(nagq):
         np.testing.assert_allclose(
             fitted.fixed_effects_, list(ref["beta"].values()), rtol=2e-5
         )
+
+
+def test_factor_in_a_random_term_names_its_indicator_columns():
+    # lme4's (0 + h | g) with a factor h: not supported, and the message
+    # said "give the fixed part as a formula", which glmer's formula already
+    # is and which never reaches the random part. It now names the
+    # indicator columns that fit lme4's model ((0 + hA + hB | g) gives
+    # glmer's log L to 3e-9 on these data).
+    data = _SEPARATED
+    message = r"\['h'\].*random-effects term.*\(0 \+ hA \+ hB \| g\)"
+    with pytest.raises(ValueError, match=message):
+        skmixed.glmer("y ~ x + (0 + h | g)", data)
+    with pytest.raises(ValueError, match=message):
+        MixedLogisticRegression("(0 + h | g)").fit(data[["x", "h", "g"]], data["y"])
+    with pytest.raises(ValueError, match=message):
+        MixedLogisticRegression("(0 + h | g)", fixed_effects="x").fit(
+            data[["x", "h", "g"]], data["y"]
+        )
