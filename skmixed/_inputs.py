@@ -276,9 +276,7 @@ def prepare_inputs(
         _check_columns_present(frame, columns, layout, request, from_frame)
         fixed = _features_again(frame, layout)
         offset = _offset_values(frame, columns, layout.offset_column, request.estimator)
-    covariates = _covariates(
-        frame, request.slope_names, group_columns, fixed, layout, request.random_effects
-    )
+    covariates = _covariates(frame, request.slope_names, group_columns, fixed, layout)
     inputs = ModelInputs(
         fixed.X,
         list(layout.feature_names),
@@ -761,20 +759,19 @@ def _raise_not_numeric(bad, what):
     )
 
 
-def _raise_factor_slope(frame, names, spec):
-    """A factor inside a random-effects term (lme4's ``(0 + f | g)``):
-    the formula route of the fixed part does not reach the random part, so
-    the message names the indicator columns that do."""
+def factor_slope_error(names):
+    """The error for a factor inside a random-effects term (lme4's
+    ``(0 + f | g)``): a formula fixed part does not reach the random part,
+    so the message names the indicator columns that do. It reads no rows,
+    so that a Dask fit says the same before reading its data."""
     name = names[0]
-    levels = sorted(map(str, pd.unique(frame_column(frame, name).dropna())))
-    indicators = [f"{name}{level}" for level in levels[:3]]
-    shown = " + ".join(indicators) + (" + ..." if len(levels) > 3 else "")
-    example = f"X[{indicators[0]!r}] = (X[{name!r}] == {levels[0]!r}).astype(float)"
-    raise ValueError(
+    return ValueError(
         f"Column(s) {names} of X are not numeric but are random-slope columns "
-        f"of the model ({spec!r}): a factor in a random-effects term, lme4's "
-        f"'(0 + {name} | g)', is not supported. Give its levels' 0/1 indicator "
-        f"columns ({example}, ...) and name them: '(0 + {shown} | g)' is "
+        f"of the model: a factor in a random-effects term (lme4's "
+        f"'(0 + {name} | g)') is not supported. Give one 0/1 column per level "
+        f"of {name!r} (pd.get_dummies(X[{name!r}], prefix={name!r}, "
+        f"prefix_sep='', dtype=float) names them as R does) and name them all "
+        f"in the term: '(0 + {name}<level 1> + {name}<level 2> + ... | g)' is "
         f"lme4's '(0 + {name} | g)'."
     )
 
@@ -934,7 +931,7 @@ def feature_columns(
         slopes = set(request.slope_names)
         used_bad = [str(c) for c in bad if str(c) in slopes]
         if used_bad:
-            _raise_factor_slope(frame, used_bad, request.random_effects)
+            raise factor_slope_error(used_bad)
         ignored = {
             str(c): "not numeric and not a grouping factor of the model" for c in bad
         }
@@ -1124,7 +1121,7 @@ def _string_labels(columns):
 
 
 # -- 4. the columns the random part reads ----------------------------------------------
-def _covariates(frame, slope_names, group_columns, fixed, layout, spec=None):
+def _covariates(frame, slope_names, group_columns, fixed, layout):
     """Random-slope columns by name; a name not found is left to the model.
 
     A slope that is also a feature (not through a formula) is read from the
@@ -1154,7 +1151,7 @@ def _covariates(frame, slope_names, group_columns, fixed, layout, spec=None):
             continue
         label = columns[s]
         if not _is_numeric(frame[label].dtype):
-            _raise_factor_slope(frame, [s], spec)
+            raise factor_slope_error([s])
         covariates[s] = frame[label].to_numpy(dtype=np.float64, na_value=np.nan)
     return covariates
 

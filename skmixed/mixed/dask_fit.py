@@ -28,6 +28,7 @@ import pandas as pd
 from skmixed import _dask, _dask_input, _dask_labels, _dask_predict, _dask_rows, _malloc
 from skmixed._inputs import (
     ROW_BLOCK,
+    factor_slope_error,
     no_feature_error,
     nonfinite_counts,
     warn_dropped,
@@ -1349,12 +1350,7 @@ def _slope_only_columns(model, inp, terms):
         if not (
             pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
         ):
-            raise ValueError(
-                f"Column(s) {[s]} of X are not numeric but are random-slope "
-                "columns of the model. Encode them first (e.g. with "
-                "OneHotEncoder), or give the fixed part as a formula "
-                "(fixed_effects='x + Variety') for R's treatment contrasts."
-            )
+            raise factor_slope_error([s])
         labels.append(label_of[s])
     return wanted, labels
 

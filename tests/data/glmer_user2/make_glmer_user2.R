@@ -12,6 +12,7 @@
 #   gxh:      y ~ x + (1 | g:h)                      (separated.csv)
 #   weighted: yb ~ x + z + (1 | g), weights = w      (non-integer weights)
 #   weighted_agq: the same with nAGQ = 5
+#   factor_slope: y ~ x + (0 + h | g)               (separated.csv; singular)
 # Each: logLik, AIC, BIC, theta, beta, Hessian SEs (lme4's default vcov).
 # Run from tests/data/glmer_user2:  Rscript make_glmer_user2.R
 suppressMessages({
@@ -67,5 +68,7 @@ out$weighted <- summarise(suppressWarnings(
 out$weighted_agq <- summarise(suppressWarnings(
   glmer(yb ~ x + z + (1 | g), binary, binomial, weights = w, nAGQ = 5,
         control = tight)))
+out$factor_slope <- summarise(glmer(y ~ x + (0 + h | g), separated, binomial,
+                                    control = tight))
 out$software <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "glmer_user2.json")
