@@ -745,6 +745,11 @@ class MixedGLMRegressor(_MixedGLMBase):
             Grouping factor(s) not given as columns of X.
         sample_weight : array-like of shape (n_samples,), default=None
             Prior weights: the numbers of trials of a binomial proportion.
+            Non-integer weights of a binomial model warn as R does
+            ("non-integer #successes"); a 0/1 row of weight w then adds
+            ``w log p`` to log L, as in lme4 for w >= 0.5. lme4 leaves a row
+            of 0 < w < 0.5 (round(w) = 0 trials) out of its log L but not out
+            of PIRLS; skmixed keeps it, so such fits differ from glmer's.
 
         Returns
         -------
@@ -889,7 +894,11 @@ class MixedLogisticRegression(ClassifierMixin, _MixedGLMBase):
             classes are then those of the rows kept.
         groups : array-like, pandas.Series or pandas.DataFrame, default=None
         sample_weight : array-like of shape (n_samples,), default=None
-            Prior weights (frequency weights of the rows).
+            Prior weights (frequency weights of the rows). A row of weight
+            w adds ``w log p`` to log L; weights that are not whole numbers
+            warn as R does, and below 0.5 the fit differs from glmer's,
+            which leaves such rows out of log L (see
+            :meth:`skmixed.MixedGLMRegressor.fit`).
 
         Returns
         -------
