@@ -18,6 +18,7 @@ from skmixed._formula import (
     mean_of_sum,
     two_float_sum,
 )
+from skmixed._moments import merge_means
 
 # -- a formula's state, learned from every partition -------------------------------
 # factor() of a numeric column: more distinct values than this are refused
@@ -326,7 +327,7 @@ def _combine_moments(a, b):
     it)."""
     joined = []
     for (na, ma, sa, xa, da, ta), (nb, mb, sb, xb, db, tb) in zip(a, b, strict=True):
-        n = na + nb
+        n, mean, _, _ = merge_means(na, ma, nb, mb)
         distinct, total = da, ta
         if da is not None:  # up to degree + 1 values, as each partition's
             distinct = np.union1d(da, db)[: (sa.size - 1) // 2 + 1]
@@ -334,7 +335,6 @@ def _combine_moments(a, b):
         if not na or not nb:
             mean, sums = (ma, sa) if na else (mb, sb)
         else:
-            mean = ma + (mb - ma) * nb / n
             sums = _shifted_sums(sa, mean - ma) + _shifted_sums(sb, mean - mb)
         joined.append((n, mean, sums, xa + xb, distinct, total))
     return joined

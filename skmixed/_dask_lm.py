@@ -29,6 +29,7 @@ from skmixed._inputs import (
 )
 from skmixed._linalg import least_squares
 from skmixed._lm import lm_statistics_from_sums
+from skmixed._moments import merge_means
 from skmixed.fixed import _dummy_design, intercept_dropped_error
 from skmixed.pooled import check_some_column, groups_label, warn_aliased
 
@@ -98,15 +99,11 @@ class Partial:
         extra = []
         counts = means = None
         if self.counts is not None:
-            counts = self.counts + other.counts
-            both = (self.counts > 0) & (other.counts > 0)
-            na, nb = self.counts[both], other.counts[both]
-            delta = other.means[both] - self.means[both]
-            extra = [np.sqrt(na * nb / (na + nb))[:, None] * delta]
-            share = np.divide(
-                other.counts, counts, out=np.zeros(len(counts)), where=counts > 0
+            counts, means, delta, gain = merge_means(
+                self.counts, self.means, other.counts, other.means
             )
-            means = self.means + share[:, None] * (other.means - self.means)
+            both = gain > 0  # the groups present in both
+            extra = [np.sqrt(gain[both])[:, None] * delta[both]]
         R = _r_factor(np.vstack([self.R, other.R, *extra]))
         negatives = [f for f in (self.first_negative, other.first_negative) if f]
         ranges = [r for r in (self.weight_range, other.weight_range) if r is not None]
@@ -137,11 +134,8 @@ def _merge_moments(a, b):
         return b
     if b[0] == 0:
         return a
-    n = a[0] + b[0]
-    delta = b[1] - a[1]
-    return np.array(
-        [n, a[1] + delta * b[0] / n, a[2] + b[2] + delta**2 * a[0] * b[0] / n]
-    )
+    n, mean, delta, gain = merge_means(a[0], a[1], b[0], b[1])
+    return np.array([n, mean, a[2] + b[2] + gain * delta**2])
 
 
 def _add_partials(a, b):

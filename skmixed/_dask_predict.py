@@ -17,6 +17,7 @@ from skmixed._dask_input import (
 )
 from skmixed._dask_rows import _complete_rows
 from skmixed._inputs import _PREDICT_HINT, _report_nonfinite
+from skmixed._moments import merge_means
 
 
 def _slim(model):
@@ -190,10 +191,8 @@ def _merge_moments(a, b):
         return b
     if wb == 0:
         return a
-    w = wa + wb
-    delta = (b[2] + (b[1] - a[1])) - a[2]
-    mean = a[2] + delta * wb / w
-    sst = a[3] + b[3] + delta * delta * wa * wb / w
+    w, mean, delta, gain = merge_means(wa, a[2], wb, b[2] + (b[1] - a[1]))
+    sst = a[3] + b[3] + gain * delta * delta
     return np.array([w, a[1], mean, sst, a[4] + b[4]])
 
 

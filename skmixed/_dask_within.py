@@ -18,6 +18,7 @@ import numpy as np
 
 from skmixed import _dask
 from skmixed._linalg import group_sums
+from skmixed._moments import merge_means
 
 
 @dataclass
@@ -30,15 +31,11 @@ class GroupMoments:
     squares: np.ndarray  # (m, k)
 
     def add(self, other):
-        counts = self.counts + other.counts
-        share = np.divide(
-            other.counts, counts, out=np.zeros(len(counts)), where=counts > 0
+        counts, means, delta, gain = merge_means(
+            self.counts, self.means, other.counts, other.means
         )
-        delta = other.means - self.means
-        means = self.means + share[:, None] * delta
         k = self.cross.shape[1]
-        both = share * self.counts  # n_a n_b / n
-        extra = both[:, None, None] * delta[:, :k, None] * delta[:, None, :]
+        extra = gain[:, None, None] * delta[:, :k, None] * delta[:, None, :]
         cross = self.cross + other.cross + extra
         return GroupMoments(counts, means, cross, self.squares + other.squares)
 
