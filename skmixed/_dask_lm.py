@@ -199,6 +199,10 @@ def lm_partition(part, index, meta, spec):
     if (within is not None and project is None) or build.intercept_first:
         shift = _y_moments(y, weights)[1]  # a constant the intercept absorbs
         y = y - shift
+    elif project is not None:
+        # less the constant y's group means are less (GroupMoments.shift),
+        # the same in every partition: no shift to merge
+        y = y - project.shift
     moments = _y_moments(y, weights)
     augmented = np.column_stack([design, y])
     squares = weights @ (design * design)

@@ -23,21 +23,43 @@ from skmixed._moments import merge_means
 
 @dataclass
 class GroupMoments:
-    """Per group: weight, means of ``[z | v]``, ``Σ w zc [z | v]c'``, ``Σ w z²``."""
+    """Per group: weight, means of ``[z | v]``, ``Σ w zc [z | v]c'``, ``Σ w z²``.
+
+    y's means are those of y less ``shift``, a partition's mean of y (the
+    second pass takes it from y too, and the intercepts get it back): means
+    of y = 1e8 + ... itself would keep 8 digits fewer, and so would the
+    group slopes and residuals from them. The in-memory fit takes
+    ``intercept_shift`` from y for the same reason.
+    """
 
     counts: np.ndarray  # (m,)
     means: np.ndarray  # (m, k + c)
     cross: np.ndarray  # (m, k, k + c)
     squares: np.ndarray  # (m, k)
+    shift: float
 
     def add(self, other):
         counts, means, delta, gain = merge_means(
             self.counts, self.means, other.counts, other.means
         )
+        # other's means of y are less its own shift: moved to self's by the
+        # difference of two means of y (a number of y's spread, not of y),
+        # which moves the joint means of y by other's share of it. A self
+        # without rows takes other's shift (its own, 0, is no mean of y).
+        shift = self.shift if self.counts.any() else other.shift
+        if shift != other.shift:
+            by = shift - other.shift
+            delta[:, -1] -= by
+            share = np.divide(
+                other.counts, counts, out=np.zeros(len(counts)), where=counts > 0
+            )
+            share *= by  # (in place: no other array of m rows is touched)
+            means[:, -1] -= share
         k = self.cross.shape[1]
         extra = gain[:, None, None] * delta[:, :k, None] * delta[:, None, :]
         cross = self.cross + other.cross + extra
-        return GroupMoments(counts, means, cross, self.squares + other.squares)
+        squares = self.squares + other.squares
+        return GroupMoments(counts, means, cross, squares, shift)
 
 
 def _add(a, b):
@@ -61,6 +83,8 @@ def moments_partition(part, index, meta, spec):
     keep = np.isfinite(values).all(axis=1) & np.isfinite(w) & (w > 0)
     codes = coder.row_codes(part) if len(part) else np.zeros(0, np.int64)
     values, w, codes = values[keep], w[keep], codes[keep]
+    shift = float(w @ values[:, -1]) / w.sum() if len(w) else 0.0
+    values[:, -1] -= shift
     k = len(slope_idx)
     counts = np.bincount(codes, weights=w, minlength=m)
     sums = group_sums(codes, m, values * w[:, None])
@@ -71,7 +95,7 @@ def moments_partition(part, index, meta, spec):
         cross[:, a, :] = group_sums(codes, m, (w * centred[:, a])[:, None] * centred)
     Z = values[:, :k]
     squares = group_sums(codes, m, Z * Z * w[:, None])
-    return GroupMoments(counts, means, cross, squares)
+    return GroupMoments(counts, means, cross, squares, shift)
 
 
 def group_moments(inp, features, group_columns, drop, coder, m, slope_idx, rest):
@@ -98,6 +122,7 @@ class Projection:
         from skmixed.fixed import _identified
 
         self.coder, self.m, self.k = coder, len(moments.counts), k
+        self.shift = moments.shift  # y's means are less it: so is y
         self.r = moments.means.shape[1] - k - 1  # the other features
         self.zbar, self.vbar = moments.means[:, :k], moments.means[:, k:]
         self.full_gram = moments.cross[:, :, :k]
@@ -138,7 +163,8 @@ class Projection:
         mean = mean - np.einsum("ij,ij->i", self.zbar, fixed)
         cross = cross - np.einsum("gab,gb->ga", self.full_gram, fixed)
         intercepts, slopes = self._fit_groups(mean, cross)
-        return intercepts, np.where(self.identified, slopes, ref_slopes[None, :])
+        slopes = np.where(self.identified, slopes, ref_slopes[None, :])
+        return intercepts + self.shift, slopes
 
     def _fit_groups(self, mean, cross):
         slopes = self._solve(cross[:, :, None])[:, :, 0]

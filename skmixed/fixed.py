@@ -494,7 +494,10 @@ f_pvalue_, df_model_, loglik_, aic_, bic_ : float or int
             intercepts = means[:, -1] - means[:, :-1] @ beta + shift
             slopes = np.zeros((n_groups, 0))
         else:
-            intercepts, slopes = basis.recover(y - X[:, rest] @ beta, ref)
+            # y less the shift (values[:, -1]): its group means keep their digits
+            partial = values[:, -1] - X[:, rest] @ beta
+            intercepts, slopes = basis.recover(partial, ref)
+            intercepts += shift
         if basis.k == 0 and root is None:
             fitted = y - residuals  # the within residuals are the model's
         else:
