@@ -288,3 +288,22 @@ def test_within_path_matches_r_directly(sleep):
     ci = model.conf_int().loc["Days"]
     confint = next(c for c in ref["confint"] if c["term"] == "Days")
     close([ci["lower"], ci["upper"]], [confint["lower"], confint["upper"]])
+
+
+def test_within_group_slopes_of_far_from_zero_y(sleep):
+    """Reaction + 1e8 is the same model with group intercepts 1e8 higher:
+    its group slopes are those of the same values less 1e8 (exactly). They
+    were 2e-10 off (1e9: 2e-9): the group intercepts and slopes were
+    recovered from y itself, not from y less intercept_shift."""
+    far = sleep.assign(Reaction=sleep["Reaction"] + 1e8)
+    near = far.assign(Reaction=far["Reaction"] - 1e8)
+    fits = [
+        _fit(data, ["Days", "x"], method="within", group_slopes=["Days"])
+        for data in (near, far)
+    ]
+    pd.testing.assert_frame_equal(
+        fits[1].group_slopes_, fits[0].group_slopes_, rtol=1e-10, atol=0
+    )
+    pd.testing.assert_series_equal(
+        fits[1].group_intercepts_, fits[0].group_intercepts_ + 1e8, rtol=1e-15, atol=0
+    )
