@@ -173,14 +173,28 @@ def _score_partition(part, model, spec, has_weight, where):
             from sklearn.utils import check_array  # (workers load it only here)
 
             check_array(w, ensure_2d=False, input_name="sample_weight")
+    return _shifted_moments(y, w, sse=w @ (y - pred) ** 2)
+
+
+def _shifted_moments(values, w=None, sse=0.0):
+    """(weight, shift, mean less the shift, centred sum of squares, sse) of
+    a partition's values (unweighted where ``w`` is None), as
+    :func:`_merge_moments` merges them.
+
+    The values less their mean here (the shift), whose mean is then ~0:
+    partitions' means of y = 1e8 + ... differ in digits a merge of them
+    would lose.
+    """
+    if w is None:
+        shift = values.mean()
+        centred = values - shift
+        mean = centred.mean()
+        return np.array([len(values), shift, mean, ((centred - mean) ** 2).sum(), sse])
     total = w.sum()
-    # y less its mean here (the shift), whose mean is then ~0: partitions'
-    # means of y = 1e8 + ... differ in digits a merge of them would lose
-    shift = (w @ y) / total if total > 0 else 0.0
-    centred = y - shift
+    shift = (w @ values) / total if total > 0 else 0.0
+    centred = values - shift
     mean = (w @ centred) / total if total > 0 else 0.0
-    sst = w @ (centred - mean) ** 2
-    return np.array([total, shift, mean, sst, w @ (y - pred) ** 2])
+    return np.array([total, shift, mean, w @ (centred - mean) ** 2, sse])
 
 
 def _merge_moments(a, b):
@@ -197,8 +211,8 @@ def _merge_moments(a, b):
 
 
 def _variance_partition(part, model, spec, where):
-    """A partition's moments of the fixed predictions ``Xβ`` (as
-    :func:`_score_partition`'s, with no sse) and, per random-effects term
+    """A partition's moments of the fixed predictions ``Xβ``
+    (:func:`_shifted_moments`, unweighted, no sse) and, per random-effects term
     with slopes, the sum over its rows of ``z zᵀ`` (None for an intercept)."""
     from skmixed.mixed.estimator import _term_columns
 
@@ -215,11 +229,7 @@ def _variance_partition(part, model, spec, where):
     for term in terms:
         Z = _term_columns(term, data.covariates, names)
         grams.append(None if Z is None else Z.T @ Z)
-    shift = fixed.mean()
-    centred = fixed - shift
-    mean = centred.mean()
-    moments = np.array([len(fixed), shift, mean, ((centred - mean) ** 2).sum(), 0.0])
-    return moments, grams
+    return _shifted_moments(fixed), grams
 
 
 def _merge_variance(a, b):
